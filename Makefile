@@ -1,0 +1,28 @@
+# The README's two commands: `make run` and `make test`. Both bootstrap .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench clients clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/rtcgate serve
+
+clients:
+	bash scripts/install-clients.sh
+
+test: $(STAMP) clients
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/srtp_echo.py
+
+clean:
+	rm -rf $(VENV) reports/*.json reports/*.xml

@@ -1,0 +1,441 @@
+"""The sans-IO server: every datagram on the one port, every session, no clock and no socket.
+
+Inputs: `create_session`, `restart_ice`, `close_session` (from signaling), `receive_datagram`
+and `handle_timer` (from the shell). Outputs, drained after every input: `datagrams_to_send()`,
+`get_timer()`, `next_event()`. Nothing raises out of `receive_datagram`: a datagram that cannot
+be handled is dropped and counted by reason in `metrics.drops`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+from . import credentials, events, stun
+from .certificate import Certificate
+from .demux import DemuxError, Kind, classify
+from .dtls import ApplicationData, Closed, DtlsContext, DtlsEndpoint, HandshakeCompleted, HandshakeFailed
+from .echo import EchoStream
+from .events import Address
+from .metrics import Metrics
+from .reception import ReceptionStats
+from .rtp import ReceiverReport, RtpError, SenderReport, ntp_timestamp, parse_rtcp, serialize_rtcp
+from .sdp import AnswerParams, SdpError, build_answer, build_ice_sdpfrag, host_candidate, parse_ice_sdpfrag, parse_offer
+from .sessions import Session, SessionTable
+from .srtp import SrtpError, SrtpSession
+
+log = logging.getLogger("rtcgate.server")
+
+NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900 to 1970
+SWEEP_INTERVAL = 1.0
+
+
+class SignalingError(Exception):
+    """A signaling request the core refuses; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    advertise_address: str = "127.0.0.1"
+    port: int = 3478
+    consent_timeout: float = 30.0  # RFC 7675
+    connect_timeout: float = 30.0  # a session that is not DTLS-connected by then is freed
+    max_tuples_per_session: int = 4
+    max_sessions: int = 10_000
+    worker_id: int = 0
+    rtcp_interval: float = 5.0
+    wall_clock_offset: float = 0.0  # add to `now` to get Unix time, for RTCP SR timestamps only
+
+
+class ServerCore:
+    def __init__(self, config: CoreConfig, certificate: Certificate, *,
+                 keylog: Callable[[bytes], None] | None = None,
+                 random_bytes: Callable[[int], bytes] = os.urandom,
+                 routing_secret: bytes | None = None) -> None:
+        self.config = config
+        self.certificate = certificate
+        self.fingerprint = certificate.fingerprint("sha-256")
+        self.metrics = Metrics()
+        self.sessions = SessionTable()
+        self._dtls_context = DtlsContext(certificate, keylog=keylog)
+        self._random_bytes = random_bytes
+        self._routing_secret = routing_secret if routing_secret is not None else random_bytes(32)
+        self._outbox: list[tuple[bytes, Address]] = []
+        self._events: deque[events.Event] = deque()
+        self._handshaking: set[Session] = set()
+        self._next_sweep: float | None = None
+
+    # ---- signaling ------------------------------------------------------------------------
+
+    def create_session(self, offer_sdp: str, now: float) -> tuple[str, str]:
+        """Parse an offer, create the session, return (session id, SDP answer)."""
+        if len(self.sessions) >= self.config.max_sessions:
+            raise SignalingError(503, f"server is full ({self.config.max_sessions} sessions)")
+        try:
+            offer = parse_offer(offer_sdp)
+        except SdpError as exc:
+            raise SignalingError(400, str(exc)) from None
+        if offer.audio_mid is None and not any(m.kind == "audio" for m in offer.media):
+            raise SignalingError(400, "offer has no audio m-line")
+        ufrag = self._new_ufrag()
+        pwd = credentials.make_password(self._random_bytes)
+        session_id = secrets.token_hex(16)
+        dtls = DtlsEndpoint(self._dtls_context, offer.fingerprints, is_server=True)
+        seeds = self._random_bytes(10)
+        session = Session(
+            id=session_id, ufrag=ufrag, pwd=pwd,
+            remote_ufrag=offer.ice_ufrag, remote_pwd=offer.ice_pwd, created_at=now, dtls=dtls,
+            echo=EchoStream(int.from_bytes(seeds[:4], "big"), int.from_bytes(seeds[4:6], "big"),
+                            int.from_bytes(seeds[6:10], "big")),
+            reception=ReceptionStats(),
+        )
+        answer = build_answer(offer, AnswerParams(
+            ice_ufrag=ufrag, ice_pwd=pwd, fingerprint=f"sha-256 {self.fingerprint}",
+            address=self.config.advertise_address, port=self.config.port,
+            session_id=int.from_bytes(seeds[:8], "big") >> 1,
+        ))
+        self.sessions.add(session)
+        self.metrics.sessions_created += 1
+        self.metrics.sessions = len(self.sessions)
+        self._events.append(events.SessionCreated(session_id))
+        self._arm_sweep(now)
+        log.debug("session %s created, ufrag %s", session_id, ufrag)
+        return session_id, answer
+
+    def restart_ice(self, session_id: str, sdpfrag: str, now: float) -> str | None:
+        """WHIP PATCH: new remote credentials restart ICE (new local ones too) and keep DTLS/SRTP.
+
+        Returns the answer sdpfrag, or None when the fragment only trickles candidates."""
+        session = self._session_or_404(session_id)
+        try:
+            ufrag, pwd, _candidates = parse_ice_sdpfrag(sdpfrag)
+        except SdpError as exc:
+            raise SignalingError(400, str(exc)) from None
+        if ufrag is None or ufrag == session.remote_ufrag:
+            return None
+        if not pwd:
+            raise SignalingError(400, "ICE restart fragment has a=ice-ufrag but no a=ice-pwd")
+        session.remote_ufrag, session.remote_pwd = ufrag, pwd
+        self.sessions.set_credentials(session, self._new_ufrag(), credentials.make_password(self._random_bytes))
+        candidate = host_candidate(self.config.advertise_address, self.config.port)
+        return build_ice_sdpfrag(session.ufrag, session.pwd, candidate, None)
+
+    def close_session(self, session_id: str, now: float) -> None:
+        session = self._session_or_404(session_id)
+        if session.dtls.state == "connected":
+            session.dtls.close(now)
+            self._flush_dtls(session)
+        self._free(session, "signaling")
+
+    def _session_or_404(self, session_id: str) -> Session:
+        session = self.sessions.by_id.get(session_id)
+        if session is None:
+            raise SignalingError(404, f"no session {session_id}")
+        return session
+
+    def _new_ufrag(self) -> str:
+        while True:
+            ufrag = credentials.make_ufrag(self.config.worker_id, self._routing_secret, self._random_bytes)
+            if ufrag not in self.sessions.by_ufrag:
+                return ufrag
+
+    # ---- outputs --------------------------------------------------------------------------
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def next_event(self) -> events.Event | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        timer = self._next_sweep
+        for session in self._handshaking:
+            t = session.dtls.get_timer()
+            if t is not None and (timer is None or t < timer):
+                timer = t
+        return timer
+
+    # ---- inputs ---------------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, address: Address, now: float) -> None:
+        try:
+            kind = classify(data)
+        except DemuxError as exc:
+            self._drop(exc.reason, address)
+            return
+        self.metrics.packets_received[kind.name.lower()] += 1
+        try:
+            if kind is Kind.STUN:
+                self._receive_stun(data, address, now)
+            elif kind is Kind.RTP:
+                self._receive_rtp(data, address, now)
+            elif kind is Kind.RTCP:
+                self._receive_rtcp(data, address, now)
+            else:
+                self._receive_dtls(data, address, now)
+        except Exception:  # the datagram path never raises: count, log, keep serving
+            log.exception("internal error handling a %s datagram from %s", kind.name, address)
+            self._drop("internal_error", address)
+
+    def handle_timer(self, now: float) -> None:
+        for session in list(self._handshaking):
+            t = session.dtls.get_timer()
+            if t is not None and t <= now:
+                session.dtls.handle_timer(now)
+                self._after_dtls_input(session, now)
+        if self._next_sweep is not None and now >= self._next_sweep:
+            self._sweep(now)
+
+    # ---- STUN / ICE-lite --------------------------------------------------------------------
+
+    def _receive_stun(self, data: bytes, address: Address, now: float) -> None:
+        try:
+            msg = stun.parse(data)
+        except stun.StunError as exc:
+            self._drop("stun_malformed", address, str(exc))
+            return
+        if msg.method != stun.BINDING:
+            self._drop("stun_unsupported_method", address)
+            return
+        if msg.msg_class == stun.INDICATION:
+            return  # RFC 7675 keepalives: no response, and they refresh nothing
+        if msg.msg_class != stun.REQUEST:
+            self._drop("stun_unexpected_response", address)  # a lite agent sends no checks
+            return
+        if msg.fingerprint_offset is None:
+            self._drop("stun_no_fingerprint", address)
+            return
+        if not stun.fingerprint_ok(data, msg):
+            self._drop("stun_bad_fingerprint", address)
+            return
+        username = msg.get(stun.USERNAME)
+        if username is None or msg.integrity_offset is None:
+            self._drop("stun_bad_request", address)
+            self._reply_error(data, msg, address, 400, "Bad Request", key=None)
+            return
+        local_ufrag = username.split(b":", 1)[0].decode("utf-8", "replace")
+        session = self.sessions.by_ufrag.get(local_ufrag)
+        if session is None:
+            self._drop("stun_unknown_ufrag", address)  # silence: no enumeration, no reflection
+            return
+        key = session.pwd.encode()
+        if not stun.integrity_ok(data, msg, key):
+            self._drop("stun_bad_integrity", address)
+            self._reply_error(data, msg, address, 401, "Unauthorized", key=None)
+            return
+        # Authenticated from here on.
+        unknown = msg.unknown_comprehension_required()
+        if unknown:
+            self._drop("stun_unknown_attribute", address)
+            self._reply_error(data, msg, address, 420, "Unknown Attribute", key=key,
+                              extra=[(stun.UNKNOWN_ATTRIBUTES, stun.unknown_attributes(unknown))])
+            return
+        if msg.get(stun.ICE_CONTROLLED) is not None or msg.get(stun.ICE_CONTROLLING) is None:
+            # A lite agent is always controlled; a peer claiming that role too must switch.
+            self._drop("stun_role_conflict", address)
+            self._reply_error(data, msg, address, 487, "Role Conflict", key=key)
+            return
+        self._authenticated_check(session, msg, address, now)
+        response = stun.build(stun.BINDING, stun.SUCCESS, msg.transaction_id,
+                              [(stun.XOR_MAPPED_ADDRESS, stun.xor_address(address[0], address[1], msg.transaction_id))],
+                              integrity_key=key)
+        self._send(response, address, "stun")
+
+    def _authenticated_check(self, session: Session, msg: stun.StunMessage, address: Address, now: float) -> None:
+        if session.first_stun_at is None:
+            session.first_stun_at = now
+            self._observe("signaling_to_first_stun", now - session.created_at)
+        session.last_check = now
+        for evicted in self.sessions.bind(session, address, now, self.config.max_tuples_per_session):
+            log.debug("session %s: evicted tuple %s", session.id, evicted)
+        if msg.get(stun.USE_CANDIDATE) is not None and session.selected != address:
+            if session.selected is None:
+                self._observe("first_stun_to_selected", now - session.first_stun_at)
+                session.selected_at = now
+            session.selected = address  # the latest nomination wins (ICE-05)
+            self._events.append(events.PairSelected(session.id, address))
+        self.metrics.bound_tuples = len(self.sessions.by_address)
+
+    def _reply_error(self, data: bytes, msg: stun.StunMessage, address: Address, code: int, reason: str,
+                     *, key: bytes | None, extra: list[tuple[int, bytes]] = ()) -> None:
+        attributes = [(stun.ERROR_CODE, stun.error_code(code, reason)), *extra]
+        response = stun.build(stun.BINDING, stun.ERROR, msg.transaction_id, attributes, integrity_key=key)
+        if key is None and len(response) > len(data):
+            # Unauthenticated: never answer with more bytes than we got (no amplification).
+            attributes[0] = (stun.ERROR_CODE, stun.error_code(code, ""))
+            response = stun.build(stun.BINDING, stun.ERROR, msg.transaction_id, attributes, integrity_key=None)
+            if len(response) > len(data):
+                return
+        self._send(response, address, "stun")
+
+    # ---- DTLS -------------------------------------------------------------------------------
+
+    def _receive_dtls(self, data: bytes, address: Address, now: float) -> None:
+        session = self.sessions.by_address.get(address)
+        if session is None:
+            self._drop("dtls_unbound", address)
+            return
+        session.dtls_address = address
+        if session.dtls.state in ("new", "handshaking"):
+            self._handshaking.add(session)
+        session.dtls.receive_datagram(data, now)
+        self._after_dtls_input(session, now)
+
+    def _after_dtls_input(self, session: Session, now: float) -> None:
+        self._flush_dtls(session)
+        while (event := session.dtls.next_event()) is not None:
+            if isinstance(event, HandshakeCompleted):
+                self._handshaking.discard(session)
+                session.srtp = SrtpSession.from_keying_material(event.srtp_profile, event.keying_material,
+                                                                is_server=True)
+                session.dtls_at = now
+                session.next_report_at = now + self.config.rtcp_interval
+                if session.selected_at is not None:
+                    self._observe("selected_to_dtls", now - session.selected_at)
+                self._events.append(events.DtlsConnected(session.id, event.srtp_profile, event.cipher))
+            elif isinstance(event, HandshakeFailed):
+                log.info("session %s: DTLS handshake failed: %s", session.id, event.reason)
+                self._free(session, "dtls_failed")
+                return
+            elif isinstance(event, Closed):
+                self._free(session, "dtls_closed")
+                return
+            elif isinstance(event, ApplicationData):
+                self._drop("dtls_application_data", session.dtls_address)  # data channels: not yet
+        if session.dtls.state not in ("new", "handshaking"):
+            self._handshaking.discard(session)
+
+    def _flush_dtls(self, session: Session) -> None:
+        target = session.dtls_address or session.selected
+        for datagram in session.dtls.datagrams_to_send():
+            if target is not None:
+                self._send(datagram, target, "dtls")
+
+    # ---- SRTP media ---------------------------------------------------------------------------
+
+    def _media_session(self, address: Address, kind: str) -> Session | None:
+        session = self.sessions.by_address.get(address)
+        if session is None:
+            self._drop(f"{kind}_unbound", address)  # RTP Bleed: unbound tuples never steer media
+            return None
+        if session.srtp is None:
+            self._drop(f"{kind}_before_dtls", address)
+            return None
+        return session
+
+    def _receive_rtp(self, data: bytes, address: Address, now: float) -> None:
+        session = self._media_session(address, "rtp")
+        if session is None:
+            return
+        try:
+            plain = session.srtp.unprotect_rtp(data)
+        except SrtpError as exc:
+            self._drop("srtp_unprotect_failed", address, str(exc))
+            return
+        try:
+            echoed = session.echo.reflect(plain)
+        except RtpError as exc:
+            self._drop("rtp_malformed", address, str(exc))
+            return
+        session.reception.update(int.from_bytes(plain[8:12], "big"), int.from_bytes(plain[2:4], "big"),
+                                 int.from_bytes(plain[4:8], "big"), now)
+        if session.first_srtp_at is None:
+            session.first_srtp_at = now
+            if session.dtls_at is not None:
+                self._observe("dtls_to_first_srtp", now - session.dtls_at)
+            self._observe("signaling_to_first_srtp", now - session.created_at)
+            self._events.append(events.MediaStarted(session.id))
+        self._send(session.srtp.protect_rtp(echoed), session.selected or address, "srtp")
+        if session.first_response_at is None:
+            session.first_response_at = now
+            self._observe("first_srtp_to_first_response", now - session.first_srtp_at)
+
+    def _receive_rtcp(self, data: bytes, address: Address, now: float) -> None:
+        session = self._media_session(address, "rtcp")
+        if session is None:
+            return
+        try:
+            plain = session.srtp.unprotect_rtcp(data)
+        except SrtpError as exc:
+            self._drop("srtcp_unprotect_failed", address, str(exc))
+            return
+        try:
+            packets = parse_rtcp(plain)
+        except RtpError as exc:
+            self._drop("rtcp_malformed", address, str(exc))
+            return
+        for packet in packets:
+            if isinstance(packet, SenderReport):
+                session.reception.on_sender_report(packet.ntp_timestamp, now)
+
+    def _send_report(self, session: Session, now: float) -> None:
+        block = session.reception.report_block(now)
+        reports = [block] if block is not None else []
+        echo = session.echo
+        if echo.packets_sent:
+            unix = now + self.config.wall_clock_offset
+            report = SenderReport(ssrc=echo.ssrc, ntp_timestamp=ntp_timestamp(unix + NTP_UNIX_OFFSET),
+                                  rtp_timestamp=echo.last_timestamp, packet_count=echo.packets_sent & 0xFFFFFFFF,
+                                  octet_count=echo.octets_sent & 0xFFFFFFFF, reports=reports)
+        else:
+            report = ReceiverReport(ssrc=echo.ssrc, reports=reports)
+        target = session.selected or session.dtls_address
+        if target is not None:
+            self._send(session.srtp.protect_rtcp(serialize_rtcp([report])), target, "srtcp")
+
+    # ---- time -------------------------------------------------------------------------------
+
+    def _arm_sweep(self, now: float) -> None:
+        if self._next_sweep is None:
+            self._next_sweep = now + SWEEP_INTERVAL
+
+    def _sweep(self, now: float) -> None:
+        """Once a second: consent and connect timeouts, stale tuples, RTCP reports."""
+        consent_deadline = now - self.config.consent_timeout
+        for session in list(self.sessions.by_id.values()):
+            if session.srtp is None:
+                if now - session.created_at >= self.config.connect_timeout:
+                    self._free(session, "connect_timeout")
+                continue
+            if session.last_check is None or session.last_check <= consent_deadline:
+                self._free(session, "consent_timeout")
+                continue
+            self.sessions.unbind_stale(session, consent_deadline)
+            if session.next_report_at is not None and now >= session.next_report_at:
+                session.next_report_at = now + self.config.rtcp_interval
+                self._send_report(session, now)
+        self.metrics.bound_tuples = len(self.sessions.by_address)
+        self._next_sweep = now + SWEEP_INTERVAL if len(self.sessions) else None
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _free(self, session: Session, reason: str) -> None:
+        if self.sessions.by_id.get(session.id) is not session:
+            return
+        self.sessions.remove(session)
+        self._handshaking.discard(session)
+        self.metrics.sessions = len(self.sessions)
+        self.metrics.bound_tuples = len(self.sessions.by_address)
+        self.metrics.sessions_closed[reason] += 1
+        self._events.append(events.SessionClosed(session.id, reason))
+        log.debug("session %s freed: %s", session.id, reason)
+
+    def _send(self, data: bytes, address: Address, kind: str) -> None:
+        self._outbox.append((data, address))
+        self.metrics.packets_sent[kind] += 1
+
+    def _drop(self, reason: str, address: Address | None, detail: str = "") -> None:
+        self.metrics.drops[reason] += 1
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("drop %s from %s%s", reason, address, f": {detail}" if detail else "")
+
+    def _observe(self, phase: str, seconds: float) -> None:
+        self.metrics.phases[phase].observe(seconds)

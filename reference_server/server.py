@@ -1,0 +1,169 @@
+"""The asyncio shell: one UDP socket, one timer, one HTTP server around the sans-IO core."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from .certificate import Certificate
+from .core import CoreConfig, ServerCore
+from .http_api import make_app
+
+log = logging.getLogger("rtcgate.server")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 3478
+    http_host: str | None = None  # defaults to host
+    http_port: int = 8080
+    advertise: str | None = None  # address put in the SDP candidate; defaults to host
+    consent_timeout: float = 30.0
+    connect_timeout: float = 30.0
+    max_tuples_per_session: int = 4
+    certificate: Path | None = None
+    private_key: Path | None = None
+    keylog: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class UdpShell(asyncio.DatagramProtocol):
+    """Feeds datagrams to the core, sends what it queues, keeps one timer at `get_timer()`."""
+
+    def __init__(self, core: ServerCore, loop: asyncio.AbstractEventLoop) -> None:
+        self.core = core
+        self.loop = loop
+        self.transport: asyncio.DatagramTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.core.receive_datagram(data, (addr[0], addr[1]), self.loop.time())
+        self.flush()
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("UDP socket error: %s", exc)
+
+    def flush(self) -> None:
+        sendto = self.transport.sendto
+        for data, addr in self.core.datagrams_to_send():
+            try:
+                sendto(data, addr)
+            except OSError as exc:
+                log.debug("send to %s failed: %s", addr, exc)
+        while (event := self.core.next_event()) is not None:
+            log.info("%s", event)
+        at = self.core.get_timer()
+        if at != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self.loop.call_at(at, self._on_timer) if at is not None else None
+            self._timer_at = at
+
+    def _on_timer(self) -> None:
+        self._timer = self._timer_at = None
+        self.core.handle_timer(self.loop.time())
+        self.flush()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+
+class ReferenceServer:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.core: ServerCore | None = None
+        self.udp: UdpShell | None = None
+        self._runner: web.AppRunner | None = None
+        self._keylog_file = None
+        self.udp_address: tuple[str, int] | None = None
+        self.http_address: tuple[str, int] | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        config = self.config
+        if config.certificate is not None:
+            certificate = Certificate.load(config.certificate.read_bytes(), config.private_key.read_bytes())
+        else:
+            certificate = Certificate.generate()
+        keylog = None
+        if config.keylog is not None:
+            self._keylog_file = open(config.keylog, "ab", buffering=0)
+            keylog = lambda line: self._keylog_file.write(line + b"\n")  # noqa: E731
+        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        sock.bind((config.host, config.port))
+        sock.setblocking(False)
+        port = sock.getsockname()[1]
+        core_config = CoreConfig(
+            advertise_address=config.advertise or config.host, port=port,
+            consent_timeout=config.consent_timeout, connect_timeout=config.connect_timeout,
+            max_tuples_per_session=config.max_tuples_per_session,
+            wall_clock_offset=time.time() - loop.time(),
+        )
+        self.core = ServerCore(core_config, certificate, keylog=keylog)
+        _, self.udp = await loop.create_datagram_endpoint(lambda: UdpShell(self.core, loop), sock=sock)
+        self.udp_address = (config.host, port)
+        app = make_app(self.core, loop.time, self.udp.flush)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, config.http_host or config.host, config.http_port, shutdown_timeout=0.5)
+        await site.start()
+        self.http_address = self._runner.addresses[0][:2]
+
+    async def stop(self) -> None:
+        if self.udp is not None:
+            self.udp.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._keylog_file is not None:
+            self._keylog_file.close()
+
+
+def _format_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+async def serve(config: ServerConfig) -> None:
+    """Run until SIGINT/SIGTERM; prints the ready line tools and tests parse."""
+    server = ReferenceServer(config)
+    await server.start()
+    udp_host, udp_port = server.udp_address
+    http_host, http_port = server.http_address
+    http_url = f"http://{_format_host(http_host)}:{http_port}"
+    print(f"rtcgate reference server listening udp={_format_host(udp_host)}:{udp_port} http={http_url} "
+          f"(WHIP {http_url}/whip, calls {http_url}/v1/realtime/calls, metrics {http_url}/metrics; "
+          f"advertising {server.core.config.advertise_address}:{udp_port})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+        print("rtcgate reference server stopped", flush=True)
+
+
+def run(config: ServerConfig) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(config))
+    else:
+        uvloop.run(serve(config))

@@ -1,0 +1,183 @@
+"""The asyncio shell around ProbePeer: one real UDP socket per peer, WHIP for signaling.
+
+Works on the stock loop and on uvloop alike: it only uses create_datagram_endpoint,
+call_at and loop.time(). After every input the peer's outputs are drained (DESIGN.md,
+principle 1): datagrams go to the socket, events to `received`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+
+from toolkit.peer.core import Address, DtlsConnected, IceCompleted, PeerFailed, ProbePeer
+from toolkit.peer.offer import PeerError
+from toolkit.peer.whip import whip_delete, whip_post
+
+
+class PeerConnection:
+    """A ProbePeer on a live socket. `received` holds every event, unbounded: consume it."""
+
+    def __init__(self, peer: ProbePeer, loop: asyncio.AbstractEventLoop) -> None:
+        self.peer = peer
+        self.loop = loop
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local_addr: Address | None = None
+        self.location: str | None = None
+        self.ice_completed: IceCompleted | None = None
+        self.dtls_connected: DtlsConnected | None = None
+        self.received: asyncio.Queue[object] = asyncio.Queue()
+        self.socket_errors: list[OSError] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._closed = False
+
+    async def wait_for(self, event_type: type, timeout: float) -> object:
+        """Consume events up to and including the first `event_type`; return it.
+
+        A PeerFailed on the way raises PeerError with its reason (unless PeerFailed is what
+        is awaited); so does the timeout.
+        """
+        deadline = self.loop.time() + timeout
+        while True:
+            try:
+                event = self.received.get_nowait()
+            except asyncio.QueueEmpty:
+                try:
+                    left = deadline - self.loop.time()
+                    if left <= 0:
+                        raise asyncio.TimeoutError
+                    event = await asyncio.wait_for(self.received.get(), left)
+                except asyncio.TimeoutError:
+                    raise PeerError(
+                        f"no {event_type.__name__} within {timeout:g} s "
+                        f"(peer state {self.peer.state!r})"
+                    ) from None
+            if isinstance(event, event_type):
+                return event
+            if isinstance(event, PeerFailed):
+                raise PeerError(event.reason)
+
+    def send_rtp(
+        self,
+        payload: bytes,
+        *,
+        timestamp: int,
+        marker: bool = False,
+        payload_type: int | None = None,
+    ) -> None:
+        self.peer.send_rtp(payload, timestamp=timestamp, marker=marker, payload_type=payload_type)
+        self.flush()
+
+    def send_rtcp(self, packet: bytes) -> None:
+        self.peer.send_rtcp(packet)
+        self.flush()
+
+    def send_raw(self, data: bytes, addr: Address | None = None) -> None:
+        self.peer.send_raw(data, addr)
+        self.flush()
+
+    def flush(self) -> None:
+        """Send queued datagrams, move events to `received`, re-arm the peer's timer."""
+        peer = self.peer
+        outgoing = peer.datagrams_to_send()
+        if outgoing and not self._closed:
+            sendto = self.transport.sendto
+            for data, addr in outgoing:
+                sendto(data, addr)
+        event = peer.next_event()
+        while event is not None:
+            self.received.put_nowait(event)
+            event = peer.next_event()
+        when = peer.get_timer()
+        if when != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None if when is None else self.loop.call_at(when, self._on_timer)
+            self._timer_at = when
+
+    async def close(self) -> None:
+        """DTLS close_notify, WHIP DELETE, then the socket; safe to call twice."""
+        if self._closed:
+            return
+        try:
+            self.peer.close(self.loop.time())
+            self.flush()
+            if self.location is not None:
+                await whip_delete(self.location)
+        finally:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self.transport.close()
+
+    def _datagram_received(self, data: bytes, addr: tuple) -> None:
+        self.peer.receive_datagram(data, addr[:2], self.loop.time())
+        self.flush()
+
+    def _on_timer(self) -> None:
+        # call_at may fire a hair early; the peer must see its deadline as reached.
+        now = max(self.loop.time(), self._timer_at)
+        self._timer = None
+        self._timer_at = None
+        self.peer.handle_timer(now)
+        self.flush()
+
+
+class _PeerProtocol(asyncio.DatagramProtocol):
+    def __init__(self, connection: PeerConnection) -> None:
+        self._connection = connection
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        self._connection._datagram_received(data, addr)
+
+    def error_received(self, exc: OSError) -> None:
+        # ICMP errors (port unreachable after the server went away) must not stop the peer.
+        self._connection.socket_errors.append(exc)
+
+
+async def connect_whip(
+    whip_url: str,
+    *,
+    peer: ProbePeer | None = None,
+    local_host: str = "127.0.0.1",
+    remote: Address | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> PeerConnection:
+    """Offer over WHIP, run ICE and DTLS from a fresh UDP socket; return once SRTP is ready.
+
+    `remote` overrides the answer's candidates (a server behind NAT or in a container).
+    On failure the socket is closed, the WHIP session deleted if one was made, and
+    PeerError raised.
+    """
+    loop = asyncio.get_running_loop()
+    peer = peer or ProbePeer()
+    connection = PeerConnection(peer, loop)
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: _PeerProtocol(connection), local_addr=(local_host, 0)
+    )
+    connection.transport = transport
+    connection.local_addr = transport.get_extra_info("sockname")[:2]
+    deadline = loop.time() + timeout
+    try:
+        answer, connection.location = await whip_post(
+            whip_url, peer.create_offer(), headers=headers, timeout=timeout
+        )
+        peer.set_answer(answer)
+        peer.start(loop.time(), remote)
+        connection.flush()
+        connection.ice_completed = await connection.wait_for(IceCompleted, deadline - loop.time())
+        connection.dtls_connected = await connection.wait_for(
+            DtlsConnected, deadline - loop.time()
+        )
+    except BaseException:
+        location, connection.location = connection.location, None
+        await connection.close()
+        if location is not None:
+            with contextlib.suppress(PeerError):
+                await whip_delete(location, timeout=min(timeout, 2.0))
+        raise
+    return connection
