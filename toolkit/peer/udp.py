@@ -105,7 +105,11 @@ class PeerConnection:
             self.peer.close(self.loop.time())
             self.flush()
             if self.location is not None:
-                await whip_delete(self.location)
+                try:
+                    await whip_delete(self.location)
+                except PeerError as exc:
+                    if exc.status != 404:  # 404: close_notify already ended the session
+                        raise
         finally:
             self._closed = True
             if self._timer is not None:
