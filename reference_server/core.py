@@ -82,8 +82,6 @@ class ServerCore:
             offer = parse_offer(offer_sdp)
         except SdpError as exc:
             raise SignalingError(400, str(exc)) from None
-        if offer.audio_mid is None and not any(m.kind == "audio" for m in offer.media):
-            raise SignalingError(400, "offer has no audio m-line")
         ufrag = self._new_ufrag()
         pwd = credentials.make_password(self._random_bytes)
         session_id = secrets.token_hex(16)

@@ -489,3 +489,28 @@ def test_server_full_is_503():
     with pytest.raises(SignalingError) as info:
         h.new_peer()
     assert info.value.status == 503
+
+
+# --- nothing raises out of the datagram path ---------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+FIRST_BYTES = st.sampled_from([0, 1, 3, 4, 19, 20, 22, 23, 63, 64, 127, 128, 144, 191, 192, 255])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(FIRST_BYTES, st.binary(max_size=300), st.sampled_from([A, B, C]), st.booleans()),
+                max_size=30))
+def test_arbitrary_datagrams_never_raise_nor_hit_internal_errors(datagrams):
+    h = Harness()
+    peer, sid = h.connect(A)
+    for first, rest, source, keep_valid_header in datagrams:
+        data = bytes([first]) + rest
+        if keep_valid_header and first < 4 and len(data) >= 20:
+            data = data[:4] + b"\x21\x12\xa4\x42" + data[8:]  # reach the STUN parser, not just demux
+        h.core.receive_datagram(data, source, h.now)
+        h.core.datagrams_to_send()
+    assert h.core.metrics.drops["internal_error"] == 0
+    send_tone(peer, 2)
+    h.pump()
+    assert len(echoes(peer)) == 2

@@ -100,3 +100,21 @@ def test_real_session_echo_restart_and_metrics(rtcgate_server):
         assert status == 200 and '"ok"' in health
 
     run(scenario())
+
+
+def test_keylog_file_gets_the_dtls_secrets(tmp_path):
+    from tests.support.server_process import start_server
+
+    keylog = tmp_path / "keys.log"
+    server = start_server("--keylog", str(keylog))
+
+    async def scenario():
+        connection = await connect_whip(server.whip_url)
+        server_lines = keylog.read_bytes().splitlines()
+        assert server_lines and set(server_lines) == set(connection.peer.keylog_lines)
+        await connection.close()
+
+    try:
+        run(scenario())
+    finally:
+        server.stop()
