@@ -1,75 +1,23 @@
-"""The `rtcgate` command line."""
+"""The `rtcgate` command line: one subcommand per module in toolkit.commands."""
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import logging
+import importlib
 import sys
-from pathlib import Path
 
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port {value} is outside 0..65535")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
-    return value
-
-
-def _address(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
+COMMAND_MODULES = (
+    "toolkit.commands.serve",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rtcgate", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="rtcgate",
+        description="Prove a single-UDP-port WebRTC server correct, robust and fast.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = commands.add_parser("serve", help="run the reference single-port WebRTC server",
-                                description="Run the reference ICE-lite/DTLS-SRTP server on one UDP port, "
-                                            "with WHIP signaling over HTTP.")
-    serve.add_argument("--host", type=_address, default="127.0.0.1", help="UDP (and HTTP) bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=3478, help="the single UDP port (default 3478; 0 = any free port)")
-    serve.add_argument("--http-port", type=_port, default=8080, help="HTTP port for WHIP and metrics (default 8080; 0 = any)")
-    serve.add_argument("--advertise", type=_address, default=None,
-                       help="address put in the SDP host candidate (default: --host); use a non-loopback "
-                            "address of this machine for Firefox, or the public address behind NAT")
-    serve.add_argument("--consent-timeout", type=_positive, default=30.0, metavar="S",
-                       help="free a session after S seconds without an ICE check (RFC 7675; default 30)")
-    serve.add_argument("--connect-timeout", type=_positive, default=30.0, metavar="S",
-                       help="free a session not DTLS-connected S seconds after signaling (default 30)")
-    serve.add_argument("--certificate", type=Path, help="PEM certificate (ECDSA P-256); default: generate one")
-    serve.add_argument("--private-key", type=Path, help="PEM private key for --certificate")
-    serve.add_argument("--keylog", type=Path, help="append DTLS secrets here in SSLKEYLOGFILE format")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                       help="logging level (default info)")
-    serve.set_defaults(handler=_serve)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands)
     return parser
-
-
-def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from reference_server.server import ServerConfig, run
-
-    if (args.certificate is None) != (args.private_key is None):
-        parser.error("--certificate and --private-key go together")
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = ServerConfig(host=args.host, port=args.port, http_port=args.http_port, advertise=args.advertise,
-                          consent_timeout=args.consent_timeout, connect_timeout=args.connect_timeout,
-                          certificate=args.certificate, private_key=args.private_key, keylog=args.keylog)
-    try:
-        run(config)
-    except OSError as exc:
-        print(f"rtcgate serve: {exc}", file=sys.stderr)
-        return 2
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""One module per `rtcgate` subcommand, each with `register(commands)`."""
