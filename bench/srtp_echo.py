@@ -42,6 +42,7 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
+from time import perf_counter_ns
 
 import pylibsrtp
 import uvloop
@@ -65,6 +66,10 @@ LOSS_TIMEOUT = 1.0
 REAP_INTERVAL = 0.05
 SOCKET_BUFFER = 4 << 20
 """The reference server's receive and send buffer sizes; the raw echo server uses the same."""
+CLIENT_BOUND = 0.95
+"""Client CPU share from which a figure says more about the client than the server."""
+BUSY_MACHINE = 0.25
+"""CPU share of other processes from which a run's figures are not to be trusted."""
 START_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 10.0
 READY_LINE = re.compile(rb"listening udp=(?P<host>[^\s:]+):(?P<port>\d+)(?: http=(?P<http>\S+))?")
@@ -195,9 +200,9 @@ class Run:
     in_flight: dict[int, tuple[int, Flow]] = field(default_factory=dict)
     """packet number → (send time in ns, flow it went out on)"""
     next_number: int = 0
+    """Packets sent so far; the next one carries this number."""
     measure_from: int = 0
     stop_at: int = 0
-    sent: int = 0
     echoed: int = 0
     rtts: list[int] = field(default_factory=list)
     """RTT in ns of every echo that arrived inside the measured interval."""
@@ -208,14 +213,6 @@ class Run:
     """STUN, DTLS and RTCP datagrams handed to the probe peer."""
     socket_errors: int = 0
 
-    def send(self, flow: Flow) -> None:
-        number = self.next_number
-        self.next_number = number + 1
-        self.sent += 1
-        datagram = flow.seal(number.to_bytes(8, "big") + FILLER)
-        self.in_flight[number] = (time.perf_counter_ns(), flow)
-        flow.transport.sendto(datagram, flow.remote)
-
     def reap(self, now: int) -> None:
         """Count packets older than LOSS_TIMEOUT as lost and, while sending, replace them."""
         oldest = now - int(LOSS_TIMEOUT * 1e9)
@@ -224,53 +221,71 @@ class Run:
                 del self.in_flight[number]
                 self.lost += 1
                 if now < self.stop_at:
-                    self.send(flow)
+                    flow.send()
 
 
 class Flow(asyncio.DatagramProtocol):
     """One client socket: checks each echo against the packet it answers, sends the next.
 
-    Subclasses say how a payload goes on the wire (`seal`) and comes back off it (`open`,
-    None for a datagram that is no echo).
+    Subclasses say how a packet number goes on the wire (`seal`), how the bytes from the
+    number on come back off it (`open`, None for a datagram that is no echo), and what must
+    follow the number (`trailer`). The hot path is kept lean: the client shares the
+    machine with the server and should cost it as little as it can.
     """
+
+    trailer = FILLER
 
     def __init__(self, run: Run, remote: tuple[str, int]) -> None:
         self.run = run
         self.remote = remote
+        self.in_flight = run.in_flight
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport) -> None:
         self.transport = transport
 
-    def datagram_received(self, data: bytes, addr) -> None:
-        now = time.perf_counter_ns()
+    def send(self) -> None:
         run = self.run
-        payload = self.open(data, addr)
-        if payload is None:
+        number = run.next_number
+        run.next_number = number + 1
+        datagram = self.seal(number.to_bytes(8, "big"))
+        self.in_flight[number] = (perf_counter_ns(), self)
+        self.transport.sendto(datagram, self.remote)
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        now = perf_counter_ns()
+        body = self.open(data, addr)
+        if body is None:
             return
-        entry = run.in_flight.pop(int.from_bytes(payload[:8], "big"), None)
-        if entry is None or entry[1] is not self or payload[8:] != FILLER:
+        run = self.run
+        entry = self.in_flight.pop(int.from_bytes(body[:8], "big"), None)
+        if entry is None or entry[1] is not self or body[8:] != self.trailer:
             run.mismatches += 1
             return
-        if run.measure_from <= now < run.stop_at:
-            run.echoed += 1
-            run.rtts.append(now - entry[0])
         if now < run.stop_at:
-            run.send(self)
+            if now >= run.measure_from:
+                run.echoed += 1
+                run.rtts.append(now - entry[0])
+            self.send()
 
     def error_received(self, exc: OSError) -> None:
         self.run.socket_errors += 1
 
 
 class RawFlow(Flow):
-    def seal(self, payload: bytes) -> bytes:
-        return RTP_HEADER.pack(0x80, PAYLOAD_TYPE, 0, 0, 0) + payload + RAW_DATAGRAM_PAD
+    """Plain datagrams shaped like SRTP ones: a fixed RTP header, the payload, a blank tag."""
+
+    header = RTP_HEADER.pack(0x80, PAYLOAD_TYPE, 0, 0, 0)
+    trailer = FILLER + RAW_DATAGRAM_PAD
+
+    def seal(self, number: bytes) -> bytes:
+        return self.header + number + self.trailer
 
     def open(self, datagram: bytes, addr) -> bytes | None:
-        if len(datagram) != RTP_HEADER.size + PAYLOAD_BYTES + len(RAW_DATAGRAM_PAD):
+        if datagram[: RTP_HEADER.size] != self.header:
             self.run.mismatches += 1
             return None
-        return datagram[RTP_HEADER.size : RTP_HEADER.size + PAYLOAD_BYTES]
+        return datagram[RTP_HEADER.size :]
 
 
 class SrtpFlow(Flow):
@@ -279,7 +294,6 @@ class SrtpFlow(Flow):
     def __init__(self, run: Run, connection: PeerConnection) -> None:
         super().__init__(run, connection.peer.remote)
         self.connection = connection
-        self.transport = connection.transport
         keys = connection.peer.srtp_keys
         profile = SRTP_PROFILES[keys.profile].libsrtp_id
         self._tx = pylibsrtp.Session(pylibsrtp.Policy(
@@ -289,16 +303,17 @@ class SrtpFlow(Flow):
         self._ssrc = connection.peer.ssrc
         self._sequence = 0
         self._timestamp = 0
+        self.transport = connection.transport
         self.transport.set_protocol(self)
 
-    def seal(self, payload: bytes) -> bytes:
+    def seal(self, number: bytes) -> bytes:
         self._sequence = (self._sequence + 1) & 0xFFFF
         self._timestamp = (self._timestamp + 960) & 0xFFFFFFFF
         header = RTP_HEADER.pack(0x80, PAYLOAD_TYPE, self._sequence, self._timestamp, self._ssrc)
-        return self._tx.protect(header + payload)
+        return self._tx.protect(header + number + FILLER)
 
     def open(self, datagram: bytes, addr) -> bytes | None:
-        if not (127 < datagram[0] < 192) or 191 < datagram[1] < 224:
+        if len(datagram) < 2 or not 127 < datagram[0] < 192 or 191 < datagram[1] < 224:
             connection = self.connection
             connection.peer.receive_datagram(datagram, addr[:2], connection.loop.time())
             connection.flush()
@@ -309,7 +324,7 @@ class SrtpFlow(Flow):
         except pylibsrtp.Error:
             self.run.mismatches += 1
             return None
-        return plain[12 + 4 * (plain[0] & 0x0F) :]
+        return plain[RTP_HEADER.size :]  # we send no CSRCs or extensions; the echo adds none
 
 
 def cpu_seconds_self() -> float:
@@ -317,33 +332,57 @@ def cpu_seconds_self() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all CPUs spent on anything but idling and waiting for I/O (Linux /proc/stat)."""
+    ticks = [int(value) for value in pathlib.Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSnapshot:
+    wall: float
+    client: float
+    server: float
+    machine: float
+
+    @classmethod
+    def take(cls, server: Child) -> CpuSnapshot:
+        return cls(perf_counter_ns() / 1e9, cpu_seconds_self(), server.cpu_seconds(), machine_busy_seconds())
+
+    def share_since(self, start: CpuSnapshot) -> dict[str, float]:
+        """CPU used per second of wall time by the client, the server and everything else."""
+        wall = self.wall - start.wall
+        client = (self.client - start.client) / wall
+        server = (self.server - start.server) / wall
+        others = max(0.0, (self.machine - start.machine) / wall - client - server)
+        return {"client": client, "server": server, "others": others}
+
+
 async def drive(run: Run) -> dict[str, float]:
     """Fill the window round-robin over the flows, let echoes clock the sending, drain.
 
-    Returns each side's CPU use over the measured interval, as a share of one CPU.
+    Returns CPU use over the measured interval, as shares of one CPU.
     """
-    start = time.perf_counter_ns()
+    start = perf_counter_ns()
     run.measure_from = start + int(run.warmup * 1e9)
     run.stop_at = run.measure_from + int(run.duration * 1e9)
     drain_until = run.stop_at + int(LOSS_TIMEOUT * 1e9)
     for index in range(run.window):
-        run.send(run.flows[index % len(run.flows)])
-    cpu_from: tuple[int, float, float] | None = None
-    cpu_share: dict[str, float] = {"client": 0.0, "server": 0.0}
+        run.flows[index % len(run.flows)].send()
+    cpu_from: CpuSnapshot | None = None
     while True:
         await asyncio.sleep(REAP_INTERVAL)
-        now = time.perf_counter_ns()
+        now = perf_counter_ns()
         if cpu_from is None and now >= run.measure_from:
-            cpu_from = (now, cpu_seconds_self(), run.server.cpu_seconds())
+            cpu_from = CpuSnapshot.take(run.server)
         elif cpu_from is not None and now >= run.stop_at:
-            wall = (now - cpu_from[0]) / 1e9
-            cpu_share = {"client": (cpu_seconds_self() - cpu_from[1]) / wall,
-                         "server": (run.server.cpu_seconds() - cpu_from[2]) / wall}
+            cpu_share = CpuSnapshot.take(run.server).share_since(cpu_from)
             break
         run.reap(now)
     while run.in_flight and now < drain_until:
         await asyncio.sleep(REAP_INTERVAL)
-        now = time.perf_counter_ns()
+        now = perf_counter_ns()
     run.lost += len(run.in_flight)
     run.in_flight.clear()
     return cpu_share
@@ -355,14 +394,14 @@ def percentile(sorted_values: list[int], fraction: float) -> float | None:
     return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))] / 1e6
 
 
-def summary(run: Run, cpu: dict, extra: dict) -> dict:
+def summary(run: Run, cpu: dict[str, float], extra: dict) -> dict:
     rtts = sorted(run.rtts)
     return {
         "name": run.name,
         **extra,
         "round_trips_per_s": round(run.echoed / run.duration),
         "rtt_ms": {"p50": percentile(rtts, 0.50), "p99": percentile(rtts, 0.99)},
-        "sent": run.sent,
+        "sent": run.next_number,
         "lost": run.lost,
         "mismatches": run.mismatches,
         "to_peer": run.to_peer,
@@ -406,18 +445,28 @@ async def srtp_run(server: Child, sessions: int, args: argparse.Namespace) -> di
                 await connection.close()
             except PeerError:
                 pass
-    profile = connections[0].peer.srtp_keys.profile
-    drops = {reason: after["drops"][reason] - before["drops"][reason]
-             for reason in after["drops"] if after["drops"][reason] != before["drops"][reason]}
-    return summary(run, cpu, {"kind": "srtp", "sessions": sessions, "srtp_profile": profile,
-                              "server_drops": drops})
+    drops = {reason: count - before["drops"][reason]
+             for reason, count in after["drops"].items() if count != before["drops"][reason]}
+    return summary(run, cpu, {"kind": "srtp", "sessions": sessions,
+                              "srtp_profile": connections[0].peer.srtp_keys.profile, "server_drops": drops})
 
 
 async def client(raw_server: Child, reference: Child, args: argparse.Namespace) -> list[dict]:
-    results = [await raw_run(raw_server, args)]
-    for sessions in args.sessions:
-        results.append(await srtp_run(reference, sessions, args))
-    return results
+    """Every run once per round, interleaved so that load from elsewhere hits them alike;
+    each row keeps its fastest round."""
+    rounds: dict[str, list[dict]] = {}
+    for _ in range(args.rounds):
+        result = await raw_run(raw_server, args)
+        rounds.setdefault(result["name"], []).append(result)
+        for sessions in args.sessions:
+            result = await srtp_run(reference, sessions, args)
+            rounds.setdefault(result["name"], []).append(result)
+    rows = []
+    for results in rounds.values():
+        best = max(results, key=lambda result: result["round_trips_per_s"])
+        best["round_trips_per_s_each_round"] = [result["round_trips_per_s"] for result in results]
+        rows.append(best)
+    return rows
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -450,20 +499,31 @@ def print_report(machine: dict, settings: dict, results: list[dict], totals: dic
     print("cores: " + (f"client on CPU {pinned['client']}, servers on CPU {pinned['servers']}" if pinned
                        else "not pinned (fewer than 2 CPUs available)"))
     print(f"settings: {settings['window']} packets in flight, {settings['payload_bytes']}-byte payloads, "
-          f"{settings['duration_s']:g} s measured after {settings['warmup_s']:g} s warm-up, loopback")
+          f"{settings['duration_s']:g} s measured after {settings['warmup_s']:g} s warm-up, "
+          f"best of {settings['rounds']} round(s), loopback")
     print()
     print(f"{'run':<24} {'round trips/s':>13} {'vs raw':>7} {'RTT p50':>9} {'RTT p99':>9} "
-          f"{'lost':>5} {'bad':>5} {'server CPU':>10} {'client CPU':>10}")
+          f"{'lost':>5} {'bad':>5} {'server CPU':>10} {'client CPU':>10} {'others':>6}")
     for result in results:
-        p50, p99 = result["rtt_ms"]["p50"], result["rtt_ms"]["p99"]
+        p50, p99 = (f"{value:6.3f} ms" if value is not None else "no echo" for value in result["rtt_ms"].values())
         print(f"{result['name']:<24} {result['round_trips_per_s']:>13,} {result['ratio_to_raw']:>7.2f} "
-              f"{p50 if p50 is not None else float('nan'):>6.3f} ms {p99 if p99 is not None else float('nan'):>6.3f} ms "
+              f"{p50:>9} {p99:>9} "
               f"{result['lost']:>5} {result['mismatches']:>5} "
-              f"{result['cpu_share']['server']:>10.0%} {result['cpu_share']['client']:>10.0%}")
+              f"{result['cpu_share']['server']:>10.0%} {result['cpu_share']['client']:>10.0%} "
+              f"{result['cpu_share']['others']:>6.0%}")
+    for result in results:
+        if result["cpu_share"]["client"] >= CLIENT_BOUND:
+            print(f"note: {result['name']}: the client used {result['cpu_share']['client']:.0%} of its CPU, "
+                  "so this figure is the client's ceiling; the server could echo more")
+        if result["cpu_share"]["others"] >= BUSY_MACHINE:
+            print(f"warning: {result['name']}: other processes used {result['cpu_share']['others']:.0%} "
+                  "of a CPU meanwhile; run again on a quiet machine or with --rounds")
     srtp = [result for result in results if result["kind"] == "srtp"]
     if srtp:
         print(f"SRTP profile negotiated: {srtp[0]['srtp_profile']}")
     drops = ", ".join(f"{reason} {count}" for reason, count in sorted(totals["drops"].items())) or "none"
+    print("CPU columns: share of one CPU during the measured interval; 'others' is everything else "
+          "on the machine (other load makes figures unreliable)")
     print(f"server /metrics after all runs: drops {drops}; "
           f"srtp received {totals['received']['rtp']:,}, sent {totals['sent']['srtp']:,}")
 
@@ -500,6 +560,8 @@ def main() -> int:
     parser.add_argument("--window", type=positive_int, default=32, help="packets in flight per run (default 32)")
     parser.add_argument("--sessions", type=positive_int, nargs="+", default=[1, 10],
                         help="SRTP sessions sharing the window, one run per value (default 1 10)")
+    parser.add_argument("--rounds", type=positive_int, default=1,
+                        help="repeat all runs this many times, interleaved; each row keeps its best (default 1)")
     parser.add_argument("--json", type=pathlib.Path, default=ROOT / "reports" / "bench" / "srtp_echo.json",
                         help="where to write the figures (default reports/bench/srtp_echo.json)")
     parser.add_argument("--raw-echo-server", action="store_true", help=argparse.SUPPRESS)
@@ -529,6 +591,9 @@ def main() -> int:
         except BenchError as exc:
             print(f"srtp_echo: {exc}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            print("srtp_echo: interrupted", file=sys.stderr)
+            return 130
         finally:
             for child in children:
                 child.stop()
@@ -538,7 +603,7 @@ def main() -> int:
         result["ratio_to_raw"] = round(result["round_trips_per_s"] / raw_rate, 3) if raw_rate else 0.0
     machine = machine_facts(pinned)
     settings = {"window": args.window, "payload_bytes": PAYLOAD_BYTES, "duration_s": args.duration,
-                "warmup_s": args.warmup, "loss_timeout_s": LOSS_TIMEOUT}
+                "warmup_s": args.warmup, "rounds": args.rounds, "loss_timeout_s": LOSS_TIMEOUT}
     print_report(machine, settings, results, totals)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({

@@ -4,6 +4,10 @@ Inputs: `create_session`, `restart_ice`, `close_session` (from signaling), `rece
 and `handle_timer` (from the shell). Outputs, drained after every input: `datagrams_to_send()`,
 `get_timer()`, `next_event()`. Nothing raises out of `receive_datagram`: a datagram that cannot
 be handled is dropped and counted by reason in `metrics.drops`.
+
+Data channels: SCTP runs in the shell (it needs asyncio), so for a session whose offer had a
+data channel the core only carries DTLS application data: `DataChannelBytes` events out,
+`send_application_data` in.
 """
 from __future__ import annotations
 
@@ -31,6 +35,12 @@ log = logging.getLogger("rtcgate.server")
 
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900 to 1970
 SWEEP_INTERVAL = 1.0
+DTLS_MTU = 1200  # audio-only sessions: DTLS carries only the handshake
+# SCTP packets from WebRTC stacks reach 1189 bytes (sized for the IPv6 minimum MTU) and each
+# must fit one DTLS record; 1280 leaves room for the largest record overhead of our cipher
+# suites (CBC + SHA-1: 13 header + 16 IV + 20 MAC + up to 16 padding).
+DATACHANNEL_DTLS_MTU = 1280
+DATACHANNEL = "datachannel"  # the Session.app key of a session's DataChannelOffer
 
 
 class SignalingError(Exception):
@@ -52,6 +62,15 @@ class CoreConfig:
     worker_id: int = 0
     rtcp_interval: float = 5.0
     wall_clock_offset: float = 0.0  # add to `now` to get Unix time, for RTCP SR timestamps only
+
+
+@dataclass(frozen=True, slots=True)
+class DataChannelOffer:
+    """What the offer's m=application section said: the shell's SCTP association needs it."""
+
+    mid: str | None
+    sctp_port: int
+    max_message_size: int | None  # None: the offer said nothing (RFC 8841 §6.1: 64 KiB)
 
 
 class ServerCore:
@@ -85,7 +104,11 @@ class ServerCore:
         ufrag = self._new_ufrag()
         pwd = credentials.make_password(self._random_bytes)
         session_id = secrets.token_hex(16)
-        dtls = DtlsEndpoint(self._dtls_context, offer.fingerprints, is_server=True)
+        datachannel = None
+        if offer.sctp_port is not None:
+            datachannel = DataChannelOffer(offer.datachannel_mid, offer.sctp_port, offer.max_message_size)
+        dtls = DtlsEndpoint(self._dtls_context, offer.fingerprints, is_server=True,
+                            mtu=DATACHANNEL_DTLS_MTU if datachannel else DTLS_MTU)
         seeds = self._random_bytes(10)
         session = Session(
             id=session_id, ufrag=ufrag, pwd=pwd,
@@ -98,7 +121,10 @@ class ServerCore:
             ice_ufrag=ufrag, ice_pwd=pwd, fingerprint=f"sha-256 {self.fingerprint}",
             address=self.config.advertise_address, port=self.config.port,
             session_id=int.from_bytes(seeds[:8], "big") >> 1,
+            accept_datachannel=datachannel is not None,
         ))
+        if datachannel is not None:
+            session.app[DATACHANNEL] = datachannel
         self.sessions.add(session)
         self.metrics.sessions_created += 1
         self.metrics.sessions = len(self.sessions)
@@ -131,6 +157,26 @@ class ServerCore:
             session.dtls.close(now)
             self._flush_dtls(session)
         self._free(session, "signaling")
+
+    # ---- data channels ----------------------------------------------------------------------
+
+    def datachannel_offer(self, session_id: str) -> DataChannelOffer | None:
+        """The session's data-channel offer; None for an unknown session or one without."""
+        session = self.sessions.by_id.get(session_id)
+        return session.app.get(DATACHANNEL) if session is not None else None
+
+    def send_application_data(self, session_id: str, data: bytes) -> bool:
+        """DTLS-encrypt one SCTP packet and queue it to the session's DTLS address.
+
+        False when there is nothing to send it on (session gone, DTLS not connected): a
+        packet for a dead association is lost like any datagram. A packet too large for one
+        record raises DtlsError, as it is the caller's bug."""
+        session = self.sessions.by_id.get(session_id)
+        if session is None or session.dtls.state != "connected":
+            return False
+        session.dtls.send(data)
+        self._flush_dtls(session)
+        return True
 
     def _session_or_404(self, session_id: str) -> Session:
         session = self.sessions.by_id.get(session_id)
@@ -307,7 +353,10 @@ class ServerCore:
                 self._free(session, "dtls_closed")
                 return
             elif isinstance(event, ApplicationData):
-                self._drop("dtls_application_data", session.dtls_address)  # data channels: not yet
+                if DATACHANNEL in session.app:
+                    self._events.append(events.DataChannelBytes(session.id, event.data))
+                else:
+                    self._drop("dtls_application_data", session.dtls_address)  # no data channel offered
         if session.dtls.state not in ("new", "handshaking"):
             self._handshaking.discard(session)
 

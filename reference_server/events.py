@@ -30,9 +30,17 @@ class MediaStarted:
 
 
 @dataclass(slots=True, frozen=True)
+class DataChannelBytes:
+    """Decrypted DTLS application data (one SCTP packet) of a session whose offer had a data channel."""
+
+    session_id: str
+    data: bytes
+
+
+@dataclass(slots=True, frozen=True)
 class SessionClosed:
     session_id: str
     reason: str
 
 
-Event = SessionCreated | PairSelected | DtlsConnected | MediaStarted | SessionClosed
+Event = SessionCreated | PairSelected | DtlsConnected | MediaStarted | DataChannelBytes | SessionClosed

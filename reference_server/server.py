@@ -8,11 +8,15 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from aiohttp import web
 
+from . import dc_echo
 from .certificate import Certificate
 from .core import CoreConfig, ServerCore
+from .datachannel import DataChannelAssociation
+from .events import DataChannelBytes, DtlsConnected, SessionClosed
 from .http_api import make_app
 
 log = logging.getLogger("rtcgate.server")
@@ -35,14 +39,21 @@ class ServerConfig:
 
 
 class UdpShell(asyncio.DatagramProtocol):
-    """Feeds datagrams to the core, sends what it queues, keeps one timer at `get_timer()`."""
+    """Feeds datagrams to the core, sends what it queues, keeps one timer at `get_timer()`.
 
-    def __init__(self, core: ServerCore, loop: asyncio.AbstractEventLoop) -> None:
+    It also owns each session's data-channel association (SCTP needs asyncio, so it lives
+    here, not in the core); `on_datachannel(session_id, association)` gives it its behaviour."""
+
+    def __init__(self, core: ServerCore, loop: asyncio.AbstractEventLoop,
+                 on_datachannel: Callable[[str, DataChannelAssociation], None] = dc_echo.attach) -> None:
         self.core = core
         self.loop = loop
+        self.on_datachannel = on_datachannel
+        self.associations: dict[str, DataChannelAssociation] = {}
         self.transport: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._flush_soon: asyncio.Handle | None = None
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -62,7 +73,14 @@ class UdpShell(asyncio.DatagramProtocol):
             except OSError as exc:
                 log.debug("send to %s failed: %s", addr, exc)
         while (event := self.core.next_event()) is not None:
+            if isinstance(event, DataChannelBytes):
+                self._datachannel_bytes(event)
+                continue
             log.info("%s", event)
+            if isinstance(event, DtlsConnected):
+                self._open_association(event.session_id)
+            elif isinstance(event, SessionClosed):
+                self._close_association(event.session_id)
         at = self.core.get_timer()
         if at != self._timer_at:
             if self._timer is not None:
@@ -78,8 +96,53 @@ class UdpShell(asyncio.DatagramProtocol):
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
         if self.transport is not None:
             self.transport.close()
+
+    # ---- data channels: SCTP packets between the core's DTLS and one association per session ----
+
+    def _open_association(self, session_id: str) -> None:
+        offer = self.core.datachannel_offer(session_id)
+        if offer is None or session_id in self.associations:
+            return
+        association = DataChannelAssociation(lambda packet: self._send_sctp(session_id, packet),
+                                              remote_port=offer.sctp_port,
+                                              remote_max_message_size=offer.max_message_size)
+        self.associations[session_id] = association
+        self.on_datachannel(session_id, association)
+
+    def _datachannel_bytes(self, event: DataChannelBytes) -> None:
+        association = self.associations.get(event.session_id)
+        if association is not None:
+            association.receive(event.data)
+
+    def _close_association(self, session_id: str) -> None:
+        association = self.associations.pop(session_id, None)
+        if association is not None:
+            association.close()
+
+    def _send_sctp(self, session_id: str, packet: bytes) -> bool:
+        """Encrypt through the core now; send on the next loop turn, together with the rest of a burst."""
+        sent = self.core.send_application_data(session_id, packet)
+        if sent and self._flush_soon is None:
+            self._flush_soon = self.loop.call_soon(self._flush_queued)
+        return sent
+
+    def _flush_queued(self) -> None:
+        self._flush_soon = None
+        self.flush()
+
+    async def close_associations(self) -> None:
+        """Server shutdown: abort every association (their ABORTs go out) and wait for them."""
+        associations = list(self.associations.values())
+        self.associations.clear()
+        for association in associations:
+            association.close()
+        await asyncio.gather(*(association.wait_closed() for association in associations),
+                             return_exceptions=True)
+        self.flush()
 
 
 class ReferenceServer:
@@ -128,6 +191,7 @@ class ReferenceServer:
 
     async def stop(self) -> None:
         if self.udp is not None:
+            await self.udp.close_associations()
             self.udp.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -143,16 +207,16 @@ async def serve(config: ServerConfig) -> None:
     """Run until SIGINT/SIGTERM; prints the ready line tools and tests parse."""
     server = ReferenceServer(config)
     await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before the ready line: a signal right after it stops us cleanly
+        loop.add_signal_handler(sig, stop.set)
     udp_host, udp_port = server.udp_address
     http_host, http_port = server.http_address
     http_url = f"http://{_format_host(http_host)}:{http_port}"
     print(f"rtcgate reference server listening udp={_format_host(udp_host)}:{udp_port} http={http_url} "
           f"(WHIP {http_url}/whip, calls {http_url}/v1/realtime/calls, metrics {http_url}/metrics; "
           f"advertising {server.core.config.advertise_address}:{udp_port})", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:

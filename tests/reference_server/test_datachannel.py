@@ -1,0 +1,481 @@
+"""The data-channel adapter: contract tests pinning the aiortc surface it relies on, then the
+adapter itself against an aiortc SCTP transport in the client role, joined in memory."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import inspect
+import struct
+
+import aiortc
+import pytest
+from aiortc import rtcsctptransport
+from aiortc.rtcdatachannel import RTCDataChannel, RTCDataChannelParameters
+from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport
+
+from reference_server import dc_echo
+from reference_server.datachannel import (
+    LOCAL_SCTP_PORT,
+    MAX_QUEUED_PACKETS,
+    MAX_SCTP_PACKET,
+    REMOTE_DEFAULT_MAX_MESSAGE_SIZE,
+    Channel,
+    DataChannelAssociation,
+    DataChannelError,
+    _DtlsLink,
+)
+from reference_server.sdp import AnswerParams
+
+WAIT = 5.0
+LARGE = 100_000
+DCEP, STRING, BINARY = 50, 51, 53
+
+
+def run(test):
+    """Run an async test in its own event loop (aiortc's timers need a real one)."""
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(asyncio.wait_for(test(*args, **kwargs), 20))
+    return wrapper
+
+
+async def until(predicate, what: str) -> None:
+    async def poll():
+        while not predicate():
+            await asyncio.sleep(0.001)
+    try:
+        await asyncio.wait_for(poll(), WAIT)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+class ClientLink:
+    """The DTLS side of an aiortc client's SCTP transport: packets go straight to our adapter."""
+
+    def __init__(self, deliver) -> None:
+        self.state = "connected"
+        self._role = "client"
+        self.receiver = None
+        self.deliver = deliver
+
+    def _register_data_receiver(self, receiver) -> None:
+        self.receiver = receiver
+
+    def _unregister_data_receiver(self, receiver) -> None:
+        self.receiver = None
+
+    async def _send_data(self, data: bytes) -> None:
+        self.deliver(data)
+
+
+class Peers:
+    """Our association (the DTLS server's side) and aiortc's RTCSctpTransport as the client."""
+
+    def __init__(self, **kwargs) -> None:
+        self.server_packets: list[bytes] = []
+        self.session_alive = True
+        self.opened: list[Channel] = []
+        self.closed: list[Channel] = []
+        self.received: list[tuple[Channel, str | bytes]] = []
+        kwargs.setdefault("remote_max_message_size", 262144)  # what aiortc and browsers offer
+        self.server = DataChannelAssociation(self._server_sends, **kwargs)
+        self.server.on_open = self.opened.append
+        self.server.on_close = self.closed.append
+        self.server.on_message = lambda channel, data: self.received.append((channel, data))
+        self.client_link = ClientLink(self.server.receive)
+        self.client = RTCSctpTransport(self.client_link)
+        self.client_channels: list[RTCDataChannel] = []
+        self.client.on("datachannel", self.client_channels.append)
+        self._client_inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._pump: asyncio.Task | None = None
+
+    def _server_sends(self, packet: bytes) -> bool:
+        self.server_packets.append(packet)
+        if self.session_alive:
+            self._client_inbox.put_nowait(packet)
+        return self.session_alive
+
+    async def _pump_client(self) -> None:
+        while True:
+            packet = await self._client_inbox.get()
+            if self.client_link.receiver is not None:
+                try:
+                    await self.client_link.receiver._handle_data(packet)
+                except AssertionError:  # the DCEP ack for a channel a test opened behind aiortc's back
+                    pass
+
+    async def connect(self) -> None:
+        self._pump = asyncio.get_running_loop().create_task(self._pump_client())
+        await self.client.start(RTCSctpCapabilities(maxMessageSize=262144), LOCAL_SCTP_PORT)
+        await until(lambda: self.client.state == self.server.state == "connected", "the association")
+
+    async def client_channel(self, label: str, **parameters) -> RTCDataChannel:
+        channel = RTCDataChannel(self.client, RTCDataChannelParameters(label=label, **parameters))
+        await until(lambda: channel.readyState == "open", f"channel {label!r} to open")
+        await until(lambda: any(c.label == label for c in self.opened), f"the server to see {label!r}")
+        return channel
+
+    async def close(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+        await self.client.stop()
+        self._pump.cancel()
+
+
+def collect(channel: RTCDataChannel) -> list[str | bytes]:
+    messages: list[str | bytes] = []
+    channel.on("message", messages.append)
+    return messages
+
+
+def dcep_open(label: bytes, protocol: bytes = b"", channel_type: int = 0, *, label_length: int | None = None) -> bytes:
+    """A DATA_CHANNEL_OPEN message (RFC 8832 §5.1)."""
+    length = len(label) if label_length is None else label_length
+    return struct.pack("!BBHLHH", 3, channel_type, 0, 0, length, len(protocol)) + label + protocol
+
+
+def chunk_types(packet: bytes) -> list[int]:
+    return [chunk.type for chunk in rtcsctptransport.parse_packet(packet)[3]]
+
+
+# --- contract: the aiortc surface the adapter relies on -------------------------------------
+
+
+def parameters(function) -> list[tuple[str, object]]:
+    return [(p.name, p.default) for p in inspect.signature(function).parameters.values()]
+
+
+def test_aiortc_is_the_pinned_version():
+    assert aiortc.__version__.split(".")[:2] == ["1", "16"], (
+        f"aiortc {aiortc.__version__}: the adapter is pinned to 1.16; re-check this file's contract tests, "
+        "then move the pin in pyproject.toml")
+
+
+def test_sctp_transport_methods_the_adapter_calls():
+    empty = inspect.Parameter.empty
+    assert parameters(RTCSctpTransport.__init__) == [("self", empty), ("transport", empty), ("port", 5000)]
+    assert parameters(RTCSctpTransport.start) == [("self", empty), ("remoteCaps", empty), ("remotePort", empty)]
+    assert parameters(RTCSctpTransport.stop) == [("self", empty)]
+    assert parameters(RTCSctpTransport._handle_data) == [("self", empty), ("data", empty)]
+    for coroutine in (RTCSctpTransport.start, RTCSctpTransport.stop, RTCSctpTransport._handle_data):
+        assert inspect.iscoroutinefunction(coroutine), coroutine
+    assert isinstance(inspect.getattr_static(RTCSctpTransport, "state"), property)
+    # The receive window the adapter watches: bytes aiortc may still buffer, never enforced by it.
+    async def advertised_window() -> int:  # aiortc binds the running loop at construction
+        return RTCSctpTransport(_DtlsLink(lambda packet: True))._advertised_rwnd
+
+    assert asyncio.run(advertised_window()) == 1024 * 1024
+    assert callable(RTCSctpTransport.on)  # pyee: the "datachannel" event
+
+
+def test_data_channel_surface_the_adapter_uses():
+    empty = inspect.Parameter.empty
+    assert parameters(RTCDataChannel.__init__) == [
+        ("self", empty), ("transport", empty), ("parameters", empty), ("send_open", True)]
+    assert parameters(RTCDataChannel.send) == [("self", empty), ("data", empty)]
+    assert parameters(RTCDataChannel.close) == [("self", empty)]
+    for name in ("label", "protocol", "ordered", "negotiated", "id", "readyState", "maxRetransmits",
+                 "maxPacketLifeTime", "transport"):
+        assert isinstance(inspect.getattr_static(RTCDataChannel, name), property), name
+    fields = {f.name for f in dataclasses.fields(RTCDataChannelParameters)}
+    assert {"label", "protocol", "ordered", "maxRetransmits", "maxPacketLifeTime", "negotiated", "id"} <= fields
+    assert [f.name for f in dataclasses.fields(RTCSctpCapabilities)] == ["maxMessageSize"]
+
+
+def test_packet_size_and_the_answers_sctp_parameters_match_aiortc():
+    # core.DATACHANNEL_DTLS_MTU is sized for this (tests/reference_server/test_core_datachannel.py).
+    assert rtcsctptransport.SCTP_MAX_PACKET_LENGTH == MAX_SCTP_PACKET
+    assert rtcsctptransport.REMOTE_DEFAULT_MAX_MESSAGE_SIZE == REMOTE_DEFAULT_MAX_MESSAGE_SIZE
+    answer = AnswerParams(ice_ufrag="", ice_pwd="", fingerprint="", address="", port=0, session_id=0)
+    assert answer.sctp_port == LOCAL_SCTP_PORT
+    assert answer.max_message_size == RTCSctpTransport.getCapabilities().maxMessageSize
+
+
+def test_aiortc_asks_its_dtls_transport_for_exactly_what_the_link_provides():
+    """Wrap the link so every attribute aiortc reads is recorded, and run a whole association."""
+    touched: set[str] = set()
+    original = _DtlsLink.__getattribute__
+
+    def recording(self, name):
+        touched.add(name)
+        return original(self, name)
+
+    async def scenario():
+        peers = Peers()
+        await peers.connect()
+        dc_echo.attach("s", peers.server)
+        channel = await peers.client_channel("oai-events")
+        echoed = collect(channel)
+        channel.send(b"x" * LARGE)
+        await until(lambda: echoed, "the echo")
+        peers.server.close_channel(peers.server.channels[0])
+        await until(lambda: channel.readyState == "closed", "the stream reset")
+        await peers.close()
+
+    _DtlsLink.__getattribute__ = recording
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), 20))
+    finally:
+        _DtlsLink.__getattribute__ = original
+    aiortc_reads = touched - {"_send_packet", "_data_receiver"}  # the adapter's own reads
+    assert aiortc_reads == {"state", "_role", "_register_data_receiver", "_unregister_data_receiver", "_send_data"}
+    with pytest.raises(AttributeError):
+        _DtlsLink(lambda packet: True).transport  # slots: nothing else exists to be read
+
+
+# --- the adapter -------------------------------------------------------------------------
+
+
+@run
+async def test_client_opened_channel_reaches_the_server_with_label_and_protocol():
+    peers = Peers()
+    await peers.connect()
+    channel = await peers.client_channel("oai-events", protocol="realtime-json")
+    [server_side] = peers.opened
+    assert (server_side.label, server_side.protocol, server_side.ordered, server_side.negotiated) == (
+        "oai-events", "realtime-json", True, False)
+    assert server_side.stream_id == channel.id and channel.id % 2 == 0  # the DTLS client's ids are even
+    assert server_side.state == "open" and peers.server.channels == [server_side]
+    await peers.close()
+
+
+@run
+async def test_echo_keeps_type_order_and_size_on_an_ordered_channel():
+    peers = Peers()
+    await peers.connect()
+    dc_echo.attach("session", peers.server)
+    channel = await peers.client_channel("oai-events")
+    echoed = collect(channel)
+    sent = ["text", b"\x00binary", "", b"", "é€😀", b"y" * LARGE, "z" * LARGE]
+    for message in sent:
+        channel.send(message)
+    await until(lambda: len(echoed) == len(sent), "all echoes")
+    assert [(type(m), m) for m in echoed] == [(type(m), m) for m in sent]
+    assert max(map(len, peers.server_packets)) <= MAX_SCTP_PACKET
+    await peers.close()
+
+
+@run
+async def test_unordered_and_partially_reliable_channels_keep_their_parameters():
+    peers = Peers()
+    await peers.connect()
+    dc_echo.attach("session", peers.server)
+    unordered = await peers.client_channel("fast", ordered=False, maxRetransmits=0)
+    timed = await peers.client_channel("timed", maxPacketLifeTime=150)
+    fast, lifetime = peers.opened
+    assert (fast.ordered, fast.max_retransmits, fast.max_packet_life_time) == (False, 0, None)
+    assert (lifetime.ordered, lifetime.max_retransmits, lifetime.max_packet_life_time) == (True, None, 150)
+    echoed = collect(unordered)
+    for i in range(20):
+        unordered.send(f"m{i}")
+    await until(lambda: len(echoed) == 20, "unordered echoes")
+    assert sorted(echoed) == sorted(f"m{i}" for i in range(20))
+    await peers.close()
+
+
+@run
+async def test_server_opens_a_channel_with_dcep_on_an_odd_stream():
+    peers = Peers()
+    await peers.connect()
+    channel = peers.server.create_channel("server-events", protocol="p1", ordered=False)
+    assert channel.state == "connecting"
+    await until(lambda: channel.state == "open", "the DCEP ack")
+    assert peers.opened == [channel] and channel.stream_id % 2 == 1
+    [client_side] = peers.client_channels
+    assert (client_side.label, client_side.protocol, client_side.ordered) == ("server-events", "p1", False)
+    got = collect(client_side)
+    peers.server.send("server-events", "by label")
+    peers.server.send(channel, b"by handle")
+    await until(lambda: len(got) == 2, "server messages")
+    assert sorted(got, key=repr) == sorted(["by label", b"by handle"], key=repr)
+    await peers.close()
+
+
+@run
+async def test_negotiated_channel_works_without_dcep():
+    peers = Peers()
+    await peers.connect()
+    server_side = peers.server.create_channel("oai-events", negotiated_id=4)
+    assert server_side.negotiated and server_side.stream_id == 4 and peers.opened == [server_side]
+    client_side = RTCDataChannel(peers.client, RTCDataChannelParameters(label="oai-events", negotiated=True, id=4))
+    got = collect(client_side)
+    client_side.send("up")
+    peers.server.send(server_side, "down")
+    await until(lambda: got and peers.received, "both directions")
+    assert got == ["down"] and peers.received == [(server_side, "up")]
+    assert not peers.client_channels  # no DCEP open went out
+    await peers.close()
+
+
+@run
+async def test_refused_calls_say_why():
+    peers = Peers(remote_max_message_size=1000)
+    await peers.connect()
+    channel = await peers.client_channel("oai-events")
+    server_side = peers.opened[0]
+    server = peers.server
+    cases = [
+        (lambda: server.send("nope", "x"), "no open data channel labelled 'nope'"),
+        (lambda: server.send(server_side, 42), "a data channel message is str or bytes, not int"),
+        (lambda: server.send(server_side, "é" * 501),
+         "message of 1002 bytes is larger than the peer's a=max-message-size of 1000 bytes"),
+        (lambda: server.create_channel("x", max_retransmits=1, max_packet_life_time=1),
+         "a data channel has max_retransmits or max_packet_life_time, not both"),
+        (lambda: server.create_channel("x", negotiated_id=65535),
+         "negotiated_id 65535 is not a stream id from 0 to 65534"),
+        (lambda: server.create_channel("x", negotiated_id=channel.id),
+         f"stream {channel.id} already carries a data channel"),
+        (lambda: server.create_channel("x" * 65536), "data channel label is longer than 65535 bytes"),
+    ]
+    for call, message in cases:
+        with pytest.raises(DataChannelError) as caught:
+            call()
+        assert str(caught.value) == message
+    server.send(server_side, "é" * 500)  # exactly the limit
+    await peers.close()
+    with pytest.raises(DataChannelError, match="^data channel 'oai-events' is closed or not this association's$"):
+        server.send(server_side, "late")
+    with pytest.raises(DataChannelError, match="^cannot open data channel 'x': the association is closed$"):
+        server.create_channel("x")
+
+
+@run
+async def test_offers_without_max_message_size_get_the_rfc_default():
+    assert DataChannelAssociation(lambda p: True).remote_max_message_size == 65536
+    association = DataChannelAssociation(lambda p: True, remote_max_message_size=0)
+    association.close()
+    await association.wait_closed()
+
+
+@run
+async def test_closing_a_channel_from_either_side_reaches_on_close():
+    peers = Peers()
+    await peers.connect()
+    by_client = await peers.client_channel("a")
+    by_server = await peers.client_channel("b")
+    first, second = peers.opened
+    by_client.close()
+    await until(lambda: peers.closed == [first], "the client's close")
+    assert peers.server.channels == [second]
+    peers.server.close_channel(second)
+    assert second.state == "closing"
+    await until(lambda: peers.closed == [first, second], "the server's close")
+    await until(lambda: by_server.readyState == "closed", "the client to see the server's close")
+    assert peers.server.channels == []
+    with pytest.raises(DataChannelError, match="^data channel 'b' is closed or not this association's$"):
+        peers.server.close_channel(second)
+    await peers.close()
+
+
+@run
+async def test_closing_the_association_aborts_it_and_closes_every_channel():
+    peers = Peers()
+    await peers.connect()
+    channel = await peers.client_channel("oai-events")
+    peers.server.close()
+    peers.server.close()  # idempotent
+    await peers.server.wait_closed()
+    assert peers.server.state == "closed"
+    assert chunk_types(peers.server_packets[-1]) == [6]  # ABORT
+    assert peers.closed == peers.opened and peers.server.channels == []
+    await until(lambda: channel.readyState == "closed", "the client to see the abort")
+    peers.server.receive(b"ignored after close")
+    await peers.client.stop()
+    peers._pump.cancel()
+
+
+@run
+async def test_a_gone_session_stops_the_sending():
+    peers = Peers()
+    await peers.connect()
+    peers.session_alive = False
+    sent = len(peers.server_packets)
+    peers.server.create_channel("late")
+    await asyncio.sleep(0.05)
+    assert len(peers.server_packets) == sent + 1  # the DCEP open went to a dead session, then nothing
+    peers.server.close()
+    await peers.server.wait_closed()
+    assert len(peers.server_packets) == sent + 1  # not even the ABORT
+    await peers.client.stop()
+    peers._pump.cancel()
+
+
+@run
+async def test_malformed_packets_and_dcep_are_counted_and_the_association_carries_on():
+    peers = Peers()
+    await peers.connect()
+    dc_echo.attach("session", peers.server)
+    channel = await peers.client_channel("oai-events")
+    echoed = collect(channel)
+    client = peers.client
+    peers.server.receive(b"\x13" * 40)  # bad checksum: aiortc ignores it
+    await client._send(channel.id, DCEP, dcep_open(b"oai-events"))  # open on an open stream
+    await client._send(10, DCEP, dcep_open(b"\xff\xfe"))  # label not UTF-8
+    await client._send(12, DCEP, struct.pack("!B", 2))  # ACK for a stream never opened
+    await client._send(14, DCEP, dcep_open(b"short", label_length=4000))  # label length past the payload
+    await client._send(16, DCEP, dcep_open(b"odd-type", channel_type=0x7F))  # unknown channel type
+    await client._send(18, DCEP, b"\x03")  # truncated open: ignored
+    await client._send(20, BINARY, b"no channel on stream 20")  # ignored
+    await until(lambda: peers.server.malformed_packets >= 3, "malformed packets to be counted")
+    channel.send("still here")
+    await until(lambda: echoed, "an echo after the bad input")
+    assert echoed == ["still here"]
+    assert peers.server.malformed_packets == 3
+    assert {c.label for c in peers.server.channels} >= {"oai-events", "short", "odd-type"}
+    await peers.close()
+
+
+@run
+async def test_a_raising_callback_is_logged_and_the_next_message_still_arrives(caplog):
+    peers = Peers()
+    await peers.connect()
+    calls: list[str | bytes] = []
+
+    def flaky(channel, data):
+        calls.append(data)
+        if data == "boom":
+            raise RuntimeError("handler bug")
+
+    peers.server.on_message = flaky
+    channel = await peers.client_channel("oai-events")
+    channel.send("boom")
+    channel.send("fine")
+    await until(lambda: len(calls) == 2, "both messages")
+    assert calls == ["boom", "fine"]
+    assert "data channel callback" in caplog.text and "handler bug" in caplog.text
+    await peers.close()
+
+
+@run
+async def test_a_flood_beyond_the_queue_is_dropped_not_buffered():
+    association = DataChannelAssociation(lambda packet: True)
+    for _ in range(MAX_QUEUED_PACKETS + 5):
+        association.receive(b"\0" * 20)  # no await: the association has not run yet
+    assert association.dropped_packets == 5
+    association.close()
+    await association.wait_closed()
+
+
+@run
+async def test_a_message_that_never_ends_overruns_the_window_and_aborts_the_association():
+    peers = Peers()
+    await peers.connect()
+    channel = await peers.client_channel("oai-events")
+    client = peers.client
+    window = peers.server._sctp._advertised_rwnd  # aiortc's receive window: 1 MiB
+    for i in range(window // 1000 + 2):  # fragments of one message, the last never sent
+        chunk = rtcsctptransport.DataChunk()
+        chunk.flags = rtcsctptransport.SCTP_DATA_FIRST_FRAG if i == 0 else 0
+        chunk.tsn, chunk.stream_id, chunk.stream_seq, chunk.protocol = client._local_tsn, channel.id, 0, BINARY
+        chunk.user_data = bytes(1000)
+        client._local_tsn = rtcsctptransport.tsn_plus_one(client._local_tsn)
+        await client._send_chunk(chunk)
+        if i % 100 == 0:  # let the server keep up: a flood past its queue would only be dropped
+            await until(lambda: peers.server._inbox.empty(), "the server to take in the flood")
+    await peers.server.wait_closed()
+    assert peers.server.overrun and peers.server.state == "closed"
+    assert chunk_types(peers.server_packets[-1]) == [6]  # ABORT
+    assert peers.received == []
+    await peers.client.stop()
+    peers._pump.cancel()
