@@ -8,28 +8,38 @@ be handled is dropped and counted by reason in `metrics.drops`.
 Data channels: SCTP runs in the shell (it needs asyncio), so for a session whose offer had a
 data channel the core only carries DTLS application data: `DataChannelBytes` events out,
 `send_application_data` in.
+
+Media: without a `voice_factory` the core echoes each session's RTP back under the server's own
+stream. With one, each connected session gets a voice endpoint: Opus payloads in, paced Opus
+frames out; its data-channel texts leave as `VoiceMessage` events and its model requests as
+`VoiceAction` events (the model itself runs in the shell), and come back through `voice_event`
+and `voice_input`.
 """
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import secrets
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import credentials, events, stun
 from .certificate import Certificate
 from .demux import DemuxError, Kind, classify
 from .dtls import ApplicationData, Closed, DtlsContext, DtlsEndpoint, HandshakeCompleted, HandshakeFailed
-from .echo import EchoStream
+from .outbound import OutboundStream
 from .events import Address
 from .metrics import Metrics
 from .reception import ReceptionStats
-from .rtp import ReceiverReport, RtpError, SenderReport, ntp_timestamp, parse_rtcp, serialize_rtcp
+from .rtp import ReceiverReport, RtpError, SenderReport, ntp_timestamp, parse_rtcp, parse_rtp, serialize_rtcp
 from .sdp import AnswerParams, SdpError, build_answer, build_ice_sdpfrag, host_candidate, parse_ice_sdpfrag, parse_offer
 from .sessions import Session, SessionTable
 from .srtp import SrtpError, SrtpSession
+
+if TYPE_CHECKING:
+    from .voice.endpoint import VoiceEndpoint
 
 log = logging.getLogger("rtcgate.server")
 
@@ -77,7 +87,8 @@ class ServerCore:
     def __init__(self, config: CoreConfig, certificate: Certificate, *,
                  keylog: Callable[[bytes], None] | None = None,
                  random_bytes: Callable[[int], bytes] = os.urandom,
-                 routing_secret: bytes | None = None) -> None:
+                 routing_secret: bytes | None = None,
+                 voice_factory: Callable[[str, float], VoiceEndpoint] | None = None) -> None:
         self.config = config
         self.certificate = certificate
         self.fingerprint = certificate.fingerprint("sha-256")
@@ -90,6 +101,8 @@ class ServerCore:
         self._events: deque[events.Event] = deque()
         self._handshaking: set[Session] = set()
         self._next_sweep: float | None = None
+        self._voice_factory = voice_factory
+        self._voice_timers: list[tuple[float, str]] = []  # heap; an entry is live while it equals session.voice_timer
 
     # ---- signaling ------------------------------------------------------------------------
 
@@ -113,9 +126,9 @@ class ServerCore:
         session = Session(
             id=session_id, ufrag=ufrag, pwd=pwd,
             remote_ufrag=offer.ice_ufrag, remote_pwd=offer.ice_pwd, created_at=now, dtls=dtls,
-            echo=EchoStream(int.from_bytes(seeds[:4], "big"), int.from_bytes(seeds[4:6], "big"),
-                            int.from_bytes(seeds[6:10], "big")),
-            reception=ReceptionStats(),
+            outbound=OutboundStream(int.from_bytes(seeds[:4], "big"), int.from_bytes(seeds[4:6], "big"),
+                                    int.from_bytes(seeds[6:10], "big")),
+            reception=ReceptionStats(), audio_payload_type=offer.opus_payload_type,
         )
         answer = build_answer(offer, AnswerParams(
             ice_ufrag=ufrag, ice_pwd=pwd, fingerprint=f"sha-256 {self.fingerprint}",
@@ -178,6 +191,68 @@ class ServerCore:
         self._flush_dtls(session)
         return True
 
+    # ---- voice: the shell's side of each session's voice endpoint ---------------------------------
+
+    def voice_endpoint(self, session_id: str) -> VoiceEndpoint | None:
+        session = self.sessions.by_id.get(session_id)
+        return session.voice if session is not None else None
+
+    def voice_channel_opened(self, session_id: str, now: float) -> None:
+        """The client's events channel is open: the voice events queued so far may go out."""
+        session = self.sessions.by_id.get(session_id)
+        if session is not None and session.voice is not None:
+            session.voice_channel_open = True
+            self._flush_voice(session, now)
+
+    def voice_event(self, session_id: str, text: str | bytes, now: float) -> None:
+        """A client event from the events channel."""
+        session = self.sessions.by_id.get(session_id)
+        if session is not None and session.voice is not None:
+            session.voice.receive_event(text, now)
+            self._flush_voice(session, now)
+
+    def voice_input(self, session_id: str, now: float) -> None:
+        """The model driver fed the conversation: send what became due."""
+        session = self.sessions.by_id.get(session_id)
+        if session is not None and session.voice is not None:
+            self._flush_voice(session, now)
+
+    def _flush_voice(self, session: Session, now: float) -> None:
+        voice = session.voice
+        target = session.selected or session.dtls_address
+        for out in voice.audio_to_send():
+            packet = session.outbound.packetize(session.audio_payload_type, out.payload, out.timestamp, out.marker)
+            if target is not None:
+                self._send(session.srtp.protect_rtp(packet), target, "srtp")
+                self._first_response(session, now)
+        if session.voice_channel_open:
+            for text in voice.events_to_send():
+                self._events.append(events.VoiceMessage(session.id, text))
+        elif DATACHANNEL not in session.app:
+            voice.events_to_send()  # no events channel was offered: nobody to tell
+        while (action := voice.next_action()) is not None:
+            self._events.append(events.VoiceAction(session.id, action))
+        for timing in voice.timings_to_report():
+            for part in ("stop_to_first_audio", "model_think", "server_share"):
+                value = getattr(timing, part)
+                if value is not None:
+                    self.metrics.voice[part].observe(value)
+        timer = voice.get_timer()
+        if timer != session.voice_timer:
+            session.voice_timer = timer
+            if timer is not None:
+                heapq.heappush(self._voice_timers, (timer, session.id))
+
+    def _live_voice_timer(self) -> float | None:
+        heap = self._voice_timers
+        while heap:
+            at, session_id = heap[0]
+            session = self.sessions.by_id.get(session_id)
+            if session is not None and session.voice_timer == at:
+                return at
+            heapq.heappop(heap)
+        return None
+
     def _session_or_404(self, session_id: str) -> Session:
         session = self.sessions.by_id.get(session_id)
         if session is None:
@@ -201,6 +276,9 @@ class ServerCore:
 
     def get_timer(self) -> float | None:
         timer = self._next_sweep
+        voice = self._live_voice_timer()
+        if voice is not None and (timer is None or voice < timer):
+            timer = voice
         for session in self._handshaking:
             t = session.dtls.get_timer()
             if t is not None and (timer is None or t < timer):
@@ -235,6 +313,11 @@ class ServerCore:
             if t is not None and t <= now:
                 session.dtls.handle_timer(now)
                 self._after_dtls_input(session, now)
+        while (at := self._live_voice_timer()) is not None and at <= now:
+            session = self.sessions.by_id[heapq.heappop(self._voice_timers)[1]]
+            session.voice_timer = None
+            session.voice.handle_timer(now)
+            self._flush_voice(session, now)
         if self._next_sweep is not None and now >= self._next_sweep:
             self._sweep(now)
 
@@ -345,6 +428,10 @@ class ServerCore:
                 if session.selected_at is not None:
                     self._observe("selected_to_dtls", now - session.selected_at)
                 self._events.append(events.DtlsConnected(session.id, event.srtp_profile, event.cipher))
+                if self._voice_factory is not None:
+                    session.voice = self._voice_factory(session.id, now)
+                    self._events.append(events.VoiceStarted(session.id))
+                    self._flush_voice(session, now)
             elif isinstance(event, HandshakeFailed):
                 log.info("session %s: DTLS handshake failed: %s", session.id, event.reason)
                 self._free(session, "dtls_failed")
@@ -388,7 +475,10 @@ class ServerCore:
             self._drop("srtp_unprotect_failed", address, str(exc))
             return
         try:
-            echoed = session.echo.reflect(plain)
+            if session.voice is None:
+                reply = session.outbound.reflect(plain)
+            else:
+                packet = parse_rtp(plain)
         except RtpError as exc:
             self._drop("rtp_malformed", address, str(exc))
             return
@@ -400,8 +490,17 @@ class ServerCore:
                 self._observe("dtls_to_first_srtp", now - session.dtls_at)
             self._observe("signaling_to_first_srtp", now - session.created_at)
             self._events.append(events.MediaStarted(session.id))
-        self._send(session.srtp.protect_rtp(echoed), session.selected or address, "srtp")
-        if session.first_response_at is None:
+        if session.voice is None:
+            self._send(session.srtp.protect_rtp(reply), session.selected or address, "srtp")
+            self._first_response(session, now)
+        elif packet.payload_type != session.audio_payload_type:
+            self._drop("rtp_unexpected_payload_type", address)
+        else:
+            session.voice.receive_rtp(packet.sequence_number, packet.payload, now)
+            self._flush_voice(session, now)
+
+    def _first_response(self, session: Session, now: float) -> None:
+        if session.first_response_at is None and session.first_srtp_at is not None:
             session.first_response_at = now
             self._observe("first_srtp_to_first_response", now - session.first_srtp_at)
 
@@ -426,14 +525,14 @@ class ServerCore:
     def _send_report(self, session: Session, now: float) -> None:
         block = session.reception.report_block(now)
         reports = [block] if block is not None else []
-        echo = session.echo
-        if echo.packets_sent:
+        stream = session.outbound
+        if stream.packets_sent:
             unix = now + self.config.wall_clock_offset
-            report = SenderReport(ssrc=echo.ssrc, ntp_timestamp=ntp_timestamp(unix + NTP_UNIX_OFFSET),
-                                  rtp_timestamp=echo.last_timestamp, packet_count=echo.packets_sent & 0xFFFFFFFF,
-                                  octet_count=echo.octets_sent & 0xFFFFFFFF, reports=reports)
+            report = SenderReport(ssrc=stream.ssrc, ntp_timestamp=ntp_timestamp(unix + NTP_UNIX_OFFSET),
+                                  rtp_timestamp=stream.last_timestamp, packet_count=stream.packets_sent & 0xFFFFFFFF,
+                                  octet_count=stream.octets_sent & 0xFFFFFFFF, reports=reports)
         else:
-            report = ReceiverReport(ssrc=echo.ssrc, reports=reports)
+            report = ReceiverReport(ssrc=stream.ssrc, reports=reports)
         target = session.selected or session.dtls_address
         if target is not None:
             self._send(session.srtp.protect_rtcp(serialize_rtcp([report])), target, "srtcp")

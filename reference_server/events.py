@@ -43,4 +43,25 @@ class SessionClosed:
     reason: str
 
 
-Event = SessionCreated | PairSelected | DtlsConnected | MediaStarted | DataChannelBytes | SessionClosed
+@dataclass(slots=True, frozen=True)
+class VoiceStarted:
+    """The session's voice endpoint exists: the shell starts a model driver for it."""
+    session_id: str
+
+
+@dataclass(slots=True, frozen=True)
+class VoiceMessage:
+    """A server event (JSON text) for the client's events channel."""
+    session_id: str
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class VoiceAction:
+    """StartTurn / CancelTurn for the shell's model driver."""
+    session_id: str
+    action: object
+
+
+Event = (SessionCreated | PairSelected | DtlsConnected | MediaStarted | DataChannelBytes | SessionClosed
+         | VoiceStarted | VoiceMessage | VoiceAction)

@@ -6,7 +6,7 @@ import logging
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +18,9 @@ from .core import CoreConfig, ServerCore
 from .datachannel import DataChannelAssociation
 from .events import DataChannelBytes, DtlsConnected, SessionClosed
 from .http_api import make_app
+from .voice.endpoint import VoiceEndpoint
+from .voice.model import load_model
+from .voice.service import VoiceService
 
 log = logging.getLogger("rtcgate.server")
 
@@ -35,7 +38,9 @@ class ServerConfig:
     certificate: Path | None = None
     private_key: Path | None = None
     keylog: Path | None = None
-    extra: dict = field(default_factory=dict)
+    media: str = "voice"  # "voice": the realtime voice loop; "echo": each session's audio comes back
+    model: str = "reference_server.voice.model:ToneModel"  # module:factory, for media "voice"
+    vad: str = "webrtcvad"  # or "silero" (needs onnxruntime and the model file)
 
 
 class UdpShell(asyncio.DatagramProtocol):
@@ -54,6 +59,7 @@ class UdpShell(asyncio.DatagramProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._flush_soon: asyncio.Handle | None = None
+        self.voice: VoiceService | None = None  # set in voice mode; routes the voice events
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -75,6 +81,9 @@ class UdpShell(asyncio.DatagramProtocol):
         while (event := self.core.next_event()) is not None:
             if isinstance(event, DataChannelBytes):
                 self._datachannel_bytes(event)
+                continue
+            if self.voice is not None and self.voice.handle(event):
+                log.debug("%s", event)
                 continue
             log.info("%s", event)
             if isinstance(event, DtlsConnected):
@@ -179,8 +188,19 @@ class ReferenceServer:
             max_tuples_per_session=config.max_tuples_per_session,
             wall_clock_offset=time.time() - loop.time(),
         )
-        self.core = ServerCore(core_config, certificate, keylog=keylog)
+        voice_factory = model = None
+        if config.media == "voice":
+            model = load_model(config.model)
+
+            def voice_factory(session_id: str, now: float) -> VoiceEndpoint:
+                return VoiceEndpoint(session_id, now, vad=config.vad, wall_clock_offset=core_config.wall_clock_offset)
+
+            voice_factory("probe", 0.0)  # fail at start-up, not at the first call, if the VAD cannot load
+        self.core = ServerCore(core_config, certificate, keylog=keylog, voice_factory=voice_factory)
         _, self.udp = await loop.create_datagram_endpoint(lambda: UdpShell(self.core, loop), sock=sock)
+        if model is not None:
+            self.udp.voice = VoiceService(self.core, model, loop.time, self.udp.flush)
+            self.udp.on_datachannel = self.udp.voice.attach_datachannel
         self.udp_address = (config.host, port)
         app = make_app(self.core, loop.time, self.udp.flush)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -191,6 +211,8 @@ class ReferenceServer:
 
     async def stop(self) -> None:
         if self.udp is not None:
+            if self.udp.voice is not None:
+                await self.udp.voice.aclose()
             await self.udp.close_associations()
             self.udp.close()
         if self._runner is not None:
@@ -216,7 +238,7 @@ async def serve(config: ServerConfig) -> None:
     http_url = f"http://{_format_host(http_host)}:{http_port}"
     print(f"rtcgate reference server listening udp={_format_host(udp_host)}:{udp_port} http={http_url} "
           f"(WHIP {http_url}/whip, calls {http_url}/v1/realtime/calls, metrics {http_url}/metrics; "
-          f"advertising {server.core.config.advertise_address}:{udp_port})", flush=True)
+          f"advertising {server.core.config.advertise_address}:{udp_port}; media {config.media})", flush=True)
     try:
         await stop.wait()
     finally:

@@ -12,9 +12,10 @@ from .events import Address
 
 if TYPE_CHECKING:
     from .dtls import DtlsEndpoint
-    from .echo import EchoStream
+    from .outbound import OutboundStream
     from .reception import ReceptionStats
     from .srtp import SrtpSession
+    from .voice.endpoint import VoiceEndpoint
 
 
 @dataclass(eq=False)
@@ -26,8 +27,9 @@ class Session:
     remote_pwd: str
     created_at: float
     dtls: DtlsEndpoint
-    echo: EchoStream
+    outbound: OutboundStream
     reception: ReceptionStats
+    audio_payload_type: int = 111  # the offer's Opus payload type, which the answer keeps
     tuples: dict[Address, float] = field(default_factory=dict)  # address -> last authenticated check; oldest first
     selected: Address | None = None
     dtls_address: Address | None = None
@@ -39,6 +41,9 @@ class Session:
     first_srtp_at: float | None = None
     first_response_at: float | None = None
     next_report_at: float | None = None
+    voice: VoiceEndpoint | None = None
+    voice_channel_open: bool = False
+    voice_timer: float | None = None
     app: dict[str, Any] = field(default_factory=dict)  # room for later layers (data channels, voice)
 
     @property

@@ -157,7 +157,7 @@ def test_session_connects_and_audio_is_echoed_under_the_servers_stream():
     assert len(packets) == 20
     ssrcs = {struct.unpack_from("!I", p, 8)[0] for p in packets}
     seqs = [struct.unpack_from("!H", p, 2)[0] for p in packets]
-    assert ssrcs == {h.session(session_id).echo.ssrc} and peer.ssrc not in ssrcs
+    assert ssrcs == {h.session(session_id).outbound.ssrc} and peer.ssrc not in ssrcs
     assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:]))
     assert [p[12:] for p in packets] == [b"\xf8\xff\xfe" + bytes([i]) for i in range(20)]
     metrics = h.core.metrics

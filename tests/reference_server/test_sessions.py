@@ -3,7 +3,7 @@ from reference_server.sessions import Session, SessionTable
 
 def make_session(sid: str, ufrag: str) -> Session:
     return Session(id=sid, ufrag=ufrag, pwd="p" * 24, remote_ufrag="r", remote_pwd="rp", created_at=0.0,
-                   dtls=None, echo=None, reception=None)
+                   dtls=None, outbound=None, reception=None)
 
 
 A1, A2, A3, A4 = (("127.0.0.1", p) for p in (5001, 5002, 5003, 5004))

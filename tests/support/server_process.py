@@ -45,10 +45,12 @@ class ServerProcess:
         return self.process.returncode
 
 
-def start_server(*extra_args: str, host: str = "127.0.0.1", timeout: float = 20.0) -> ServerProcess:
-    """Run the CLI on port 0 and parse the ready line it prints."""
+def start_server(*extra_args: str, host: str = "127.0.0.1", media: str = "echo", timeout: float = 20.0) -> ServerProcess:
+    """Run the CLI on port 0 and parse the ready line it prints.
+
+    Most tests verify the transport with the echo (`media="echo"`); voice tests ask for "voice"."""
     cmd = [sys.executable, "-m", "toolkit.cli", "serve", "--host", host, "--port", "0",
-           "--http-port", "0", *extra_args]
+           "--http-port", "0", "--media", media, *extra_args]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.monotonic() + timeout

@@ -46,6 +46,13 @@ def register(commands) -> None:
     serve.add_argument("--certificate", type=Path, help="PEM certificate (ECDSA P-256); default: generate one")
     serve.add_argument("--private-key", type=Path, help="PEM private key for --certificate")
     serve.add_argument("--keylog", type=Path, help="append DTLS secrets here in SSLKEYLOGFILE format")
+    serve.add_argument("--media", choices=["voice", "echo"], default="voice",
+                       help="voice: the realtime voice loop answers (default); echo: each session's audio "
+                            "and data-channel messages come straight back")
+    serve.add_argument("--model", default="reference_server.voice.model:ToneModel", metavar="MODULE:FACTORY",
+                       help="the voice model (default: the embedded tone model, which needs nothing from outside)")
+    serve.add_argument("--vad", choices=["webrtcvad", "silero"], default="webrtcvad",
+                       help="voice activity detector (silero needs onnxruntime and its ONNX file)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                        help="logging level (default info)")
     serve.set_defaults(handler=run)
@@ -53,16 +60,19 @@ def register(commands) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from reference_server.server import ServerConfig, run
+    from reference_server.voice.model import ModelError
+    from reference_server.voice.vad import VadError
 
     if (args.certificate is None) != (args.private_key is None):
         parser.error("--certificate and --private-key go together")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig(host=args.host, port=args.port, http_port=args.http_port, advertise=args.advertise,
                           consent_timeout=args.consent_timeout, connect_timeout=args.connect_timeout,
-                          certificate=args.certificate, private_key=args.private_key, keylog=args.keylog)
+                          certificate=args.certificate, private_key=args.private_key, keylog=args.keylog,
+                          media=args.media, model=args.model, vad=args.vad)
     try:
         run(config)
-    except OSError as exc:
+    except (OSError, ModelError, VadError) as exc:
         print(f"rtcgate serve: {exc}", file=sys.stderr)
         return 2
     return 0
