@@ -219,7 +219,7 @@ class ServerCore:
 
     def _flush_voice(self, session: Session, now: float) -> None:
         voice = session.voice
-        target = session.selected or session.dtls_address
+        target = self._destination(session)
         for out in voice.audio_to_send():
             packet = session.outbound.packetize(session.audio_payload_type, out.payload, out.timestamp, out.marker)
             if target is not None:
@@ -448,10 +448,19 @@ class ServerCore:
             self._handshaking.discard(session)
 
     def _flush_dtls(self, session: Session) -> None:
-        target = session.dtls_address or session.selected
+        target = self._destination(session)
         for datagram in session.dtls.datagrams_to_send():
             if target is not None:
                 self._send(datagram, target, "dtls")
+
+    def _destination(self, session: Session) -> Address | None:
+        """Where server-initiated packets of a session go: the selected tuple, else the tuple DTLS
+        last came from; only while that tuple is still bound to this session (a NAT may have
+        handed it to another client, or it may have been evicted)."""
+        for address in (session.selected, session.dtls_address):
+            if address is not None and self.sessions.by_address.get(address) is session:
+                return address
+        return None
 
     # ---- SRTP media ---------------------------------------------------------------------------
 
@@ -533,7 +542,7 @@ class ServerCore:
                                   octet_count=stream.octets_sent & 0xFFFFFFFF, reports=reports)
         else:
             report = ReceiverReport(ssrc=stream.ssrc, reports=reports)
-        target = session.selected or session.dtls_address
+        target = self._destination(session)
         if target is not None:
             self._send(session.srtp.protect_rtcp(serialize_rtcp([report])), target, "srtcp")
 
