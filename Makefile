@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clients clean
+.PHONY: run serve test bench clients clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,7 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The main job: the conformance gate against the embedded reference server (started on free
+# ports, stopped after); summary on stdout, reports under reports/.
 run: $(STAMP)
+	$(BIN)/rtcgate check --reference
+
+serve: $(STAMP)
 	$(BIN)/rtcgate serve
 
 clients:

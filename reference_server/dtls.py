@@ -44,6 +44,9 @@ _EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"  # RFC 5764 §4.2
 _RECORD_HEADER_LENGTH = 13  # RFC 6347 §4.1: type, version, epoch, sequence number, length
 _RECORD_CONTENT_TYPES = range(20, 24)  # change_cipher_spec, alert, handshake, application_data
 _MAX_RECORD_PAYLOAD = 16384 + 2048  # RFC 6347 §4.1 / RFC 5246 §6.2.3: TLSCiphertext limit
+_HANDSHAKE = 22
+_FRAGMENT_HEADER_LENGTH = 12  # RFC 6347 §4.2.2: type, length, message_seq, fragment_offset, fragment_length
+_MAX_HANDSHAKE_MESSAGE = 1 << 16  # WebRTC certificate chains are a few kB; a 16 MiB claim is an attack
 _MIN_MTU = 256  # OpenSSL ignores a smaller MTU on a memory BIO
 
 
@@ -349,9 +352,13 @@ class DtlsEndpoint:
 
 
 def _well_framed(data: bytes) -> bool:
-    """Whether a datagram is a whole number of plausible DTLS records (RFC 6347 §4.1).
+    """Whether a datagram is a whole number of plausible DTLS records (RFC 6347 §4.1), whose
+    plaintext handshake fragments are consistent (§4.2.2).
 
-    OpenSSL would discard the rest too; checking first lets the endpoint count the drop.
+    Invalid records SHOULD be silently discarded (§4.1.2.7). OpenSSL discards bad framing by
+    itself, but an inconsistent handshake fragment makes it fail the whole handshake: from a
+    spoofed source address, one datagram would end someone else's session. Checking first
+    drops it instead, and lets the endpoint count the drop.
     """
     if not data:
         return False
@@ -362,8 +369,28 @@ def _well_framed(data: bytes) -> bool:
             return False
         if header[0] not in _RECORD_CONTENT_TYPES or header[1] != 0xFE:
             return False
-        offset += _RECORD_HEADER_LENGTH + int.from_bytes(header[11:13], "big")
+        body_start = offset + _RECORD_HEADER_LENGTH
+        offset = body_start + int.from_bytes(header[11:13], "big")
         if offset > len(data):
+            return False
+        if header[0] == _HANDSHAKE and header[3:5] == b"\0\0" and not _fragments_consistent(data[body_start:offset]):
+            return False
+    return True
+
+
+def _fragments_consistent(body: bytes) -> bool:
+    """Each fragment header (type, length, message_seq, offset, fragment length) describes a
+    non-empty piece of a message of sane size that lies inside that message and this record."""
+    position = 0
+    while position < len(body):
+        if len(body) - position < _FRAGMENT_HEADER_LENGTH:
+            return False
+        length = int.from_bytes(body[position + 1 : position + 4], "big")
+        fragment_offset = int.from_bytes(body[position + 6 : position + 9], "big")
+        fragment_length = int.from_bytes(body[position + 9 : position + 12], "big")
+        position += _FRAGMENT_HEADER_LENGTH + fragment_length
+        if (length > _MAX_HANDSHAKE_MESSAGE or fragment_offset + fragment_length > length
+                or (fragment_length == 0 and length != 0) or position > len(body)):
             return False
     return True
 

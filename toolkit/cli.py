@@ -7,6 +7,7 @@ import sys
 
 COMMAND_MODULES = (
     "toolkit.commands.serve",
+    "toolkit.commands.check",
 )
 
 

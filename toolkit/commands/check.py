@@ -1,0 +1,182 @@
+"""`rtcgate check`: the conformance gate — run the catalog against a target, write the reports.
+
+Exit status: 0 when nothing FAILs or XPASSes, 1 when something does, 2 when the arguments are
+wrong or the target cannot be reached (the message says which).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+
+DEFAULT_CONSENT_TIMEOUT = 30.0
+REFERENCE_CONSENT_TIMEOUT = 3.0
+"""The reference server is started with a short consent timeout so ICE-06 takes seconds, not half a minute."""
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def register(commands) -> None:
+    check = commands.add_parser(
+        "check", help="run the conformance catalog against a WebRTC server",
+        description="Run the conformance catalog (CONFORMANCE.md) against a target and write JUnit XML, JSON, "
+                    "SARIF and HTML reports, with a pcap, key log and replay command for every failure. "
+                    "Exit 0: nothing failed; 1: a check FAILed or XPASSed; 2: bad arguments or unreachable target.")
+    target = check.add_argument_group("target (exactly one, unless --list)")
+    target.add_argument("--whip", metavar="URL", help="WHIP endpoint (RFC 9725)")
+    target.add_argument("--calls-url", metavar="URL", help="realtime-calls endpoint (POST an SDP offer, get the answer)")
+    target.add_argument("--signaling", metavar="MODULE:FUNCTION",
+                        help="your Python callable: offer SDP in, answer SDP out (sync or async)")
+    target.add_argument("--reference", action="store_true",
+                        help="start the reference server on free loopback ports and check it")
+    check.add_argument("--profile", metavar="NAMES", help="comma-separated profiles to run: core,lite,security,voice,perf")
+    check.add_argument("--only", metavar="ID", nargs="+", action="extend", help="run only these check IDs")
+    check.add_argument("--xfail", metavar="FILE", help="expected-failures file: one 'CHECK-ID  # why' per line")
+    check.add_argument("--report-dir", metavar="DIR", default="reports", help="where reports go (default: reports)")
+    check.add_argument("--seed", type=int, help="seed for everything random (default: a fresh one, printed)")
+    check.add_argument("--list", action="store_true", help="list the selected checks and exit")
+    check.add_argument("--consent-timeout", type=_positive, metavar="S",
+                       help=f"the target's ICE consent timeout, for ICE-06 (default {DEFAULT_CONSENT_TIMEOUT:g}; "
+                            f"--reference starts its server with {REFERENCE_CONSENT_TIMEOUT:g})")
+    check.add_argument("--silence", type=_positive, default=0.5, metavar="S",
+                       help="how long 'no answer' is waited for (default 0.5; raise it for distant targets)")
+    check.add_argument("--remote", type=_address, metavar="HOST:PORT",
+                       help="send media to this address instead of the answer's candidate (NAT, containers)")
+    check.set_defaults(handler=run)
+
+
+def select_checks(args: argparse.Namespace, parser: argparse.ArgumentParser):
+    from toolkit.conformance.checks import CATALOG
+    from toolkit.conformance.model import PROFILES
+
+    checks = list(CATALOG)
+    if args.profile:
+        profiles = [name.strip() for name in args.profile.split(",") if name.strip()]
+        unknown = [name for name in profiles if name not in PROFILES]
+        if unknown:
+            parser.error(f"--profile: unknown profile {', '.join(unknown)}; known: {', '.join(PROFILES)}")
+        checks = [c for c in checks if c.profile in profiles]
+    if args.only:
+        wanted = [name.upper() for name in args.only]
+        known = {c.id for c in CATALOG}
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            parser.error(f"--only: no check {', '.join(unknown)} in the catalog (see rtcgate check --list)")
+        checks = [c for c in checks if c.id in wanted]
+    if not checks:
+        parser.error("no check matches --profile and --only together")
+    return checks
+
+
+class Progress:
+    """One line per finished check on stderr; on a terminal, a transient 'running …' line too."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.started = 0.0
+
+    def __call__(self, index: int, total: int, check, result) -> None:
+        width = len(str(total))
+        prefix = f"[{index:>{width}}/{total}] {check.id:<11}"
+        if result is None:
+            self.started = time.monotonic()
+            if self.live:
+                self.stream.write(f"\r\x1b[2K{prefix} running…")
+                self.stream.flush()
+            return
+        clear = "\r\x1b[2K" if self.live else ""
+        reason = f"  {result.message}" if result.message and result.status.value != "PASS" else ""
+        self.stream.write(f"{clear}{prefix} {result.status.value:<5} {result.duration:6.2f}s{reason[:160]}\n")
+        self.stream.flush()
+
+
+def print_summary(run, paths, out=sys.stdout) -> None:
+    from collections import Counter
+
+    from toolkit.conformance.model import Status
+
+    families: dict[str, Counter] = {}
+    for result in run.results:
+        families.setdefault(result.check.family, Counter())[result.status] += 1
+    statuses = list(Status)
+    header = f"{'family':<8}" + "".join(f"{s.value:>7}" for s in statuses)
+    lines = ["", header, "-" * len(header)]
+    for family, counts in families.items():
+        lines.append(f"{family:<8}" + "".join(f"{counts.get(s, 0):>7}" for s in statuses))
+    totals = run.counts()
+    lines.append("-" * len(header))
+    lines.append(f"{'total':<8}" + "".join(f"{totals.get(s, 0):>7}" for s in statuses))
+    bad = [r for r in (*run.sanity, *run.results) if r.status.bad]
+    if bad:
+        lines.append("")
+        for result in bad:
+            lines.append(f"{result.status.value} {result.check.id}: {result.message}")
+            lines.append(f"    replay: {result.replay}")
+            if "pcap" in result.artifacts:
+                lines.append(f"    evidence: {paths['html'].parent / 'evidence' / result.check.id}")
+    lines.append("")
+    lines.append(f"{run.target}: {len(run.results)} checks in {run.duration:.1f} s, seed {run.seed} — "
+                 f"{'FAILED' if run.exit_code else 'PASSED'}")
+    lines.append(f"reports: {paths['html']} (also {paths['junit'].name}, {paths['json'].name}, {paths['sarif'].name})")
+    print("\n".join(lines), file=out)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from toolkit.conformance.checks import BY_ID, SANITY
+    from toolkit.conformance.runner import Settings, TargetUnreachable, run_checks
+    from toolkit.conformance.targets import ReferenceTarget, TargetError, make_target
+    from toolkit.conformance.xfail import XfailError, load_xfail
+
+    checks = select_checks(args, parser)
+    if args.list:
+        for check in checks:
+            print(f"{check.id:<11} {check.profile:<9} {check.title}  [{check.rfc}]")
+        return 0
+    try:
+        target = make_target(whip=args.whip, calls_url=args.calls_url, signaling=args.signaling,
+                             reference=args.reference, remote=args.remote)
+    except TargetError as exc:
+        parser.error(str(exc))
+    xfail = {}
+    if args.xfail:
+        try:
+            xfail = load_xfail(args.xfail, known_ids=BY_ID)
+        except XfailError as exc:
+            parser.error(str(exc))
+    if isinstance(target, ReferenceTarget):
+        target.consent_timeout = args.consent_timeout or REFERENCE_CONSENT_TIMEOUT
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+    settings = Settings(seed=seed, silence=args.silence,
+                        consent_timeout=args.consent_timeout or DEFAULT_CONSENT_TIMEOUT)
+    print(f"rtcgate check: {len(checks)} checks, seed {seed}", file=sys.stderr)
+    try:
+        target.start()
+        result = asyncio.run(run_checks(target, checks, settings, sanity=SANITY, xfail=xfail, progress=Progress()))
+    except (TargetError, TargetUnreachable) as exc:
+        print(f"rtcgate check: the target cannot be reached: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        target.stop()
+    from toolkit.reports import write_reports
+
+    paths = write_reports(result, args.report_dir)
+    print_summary(result, paths)
+    return result.exit_code

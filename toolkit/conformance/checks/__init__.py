@@ -1,0 +1,25 @@
+"""The catalog of CONFORMANCE.md as data, in catalog order, and the sanity conversation."""
+
+from __future__ import annotations
+
+from toolkit.conformance.checks import demux, dtls, ice, later, migrate, srtp, stun
+from toolkit.conformance.model import Check
+from toolkit.conformance.steps import Connect, Echo
+
+SANITY = Check(
+    "SANITY", "core", "RFC 8445, RFC 5764, RFC 3711",
+    "the target answers an offer, connects (ICE, DTLS) and echoes media: it is alive",
+    (Connect(), Echo()),
+)
+
+CATALOG: tuple[Check, ...] = (
+    *demux.CHECKS,
+    *stun.CHECKS,
+    *ice.CHECKS,
+    *migrate.CHECKS,
+    *dtls.CHECKS,
+    *srtp.CHECKS,
+    *later.CHECKS,
+)
+
+BY_ID = {check.id: check for check in CATALOG}

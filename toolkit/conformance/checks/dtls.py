@@ -1,0 +1,429 @@
+"""DTLS — handshake and records (RFC 6347, RFC 5764, RFC 5763, RFC 8842)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from toolkit.conformance.checks.common import check_request, not_yet, require
+from toolkit.conformance.conversation import Conversation, is_rtcp
+from toolkit.conformance.model import Check, CheckSkipped
+from toolkit.conformance.steps import (
+    Close,
+    Connect,
+    Do,
+    DtlsAlert,
+    Echo,
+    Expect,
+    Offer,
+    Send,
+    Silence,
+    StunError,
+    StunSuccess,
+)
+from toolkit.peer import DtlsConnected
+
+LOSS = 0.3
+UNSUPPORTED_SRTP_PROFILE = "SRTP_ARIA_128_CTR_HMAC_SHA1_80"
+"""RFC 8269's ARIA profile: OpenSSL can offer it, no WebRTC endpoint selects it."""
+CRAFTED_SEQUENCE = 40
+"""Sequence numbers of crafted epoch-0 records: inside the replay window of the real handshake's
+(which count from 0), never equal to one of them."""
+
+
+def is_dtls(data: bytes) -> bool:
+    return bool(data) and 19 < data[0] < 64
+
+
+def incoming_dtls(conversation: Conversation, socket: str, since: float = 0.0) -> list:
+    return [d for d in conversation.datagrams
+            if d.direction == "in" and d.socket == socket and d.time >= since and is_dtls(d.data) and not d.note]
+
+
+def srtp_from_target(conversation: Conversation, socket: str, since: float = 0.0) -> int:
+    return sum(1 for d in conversation.datagrams if d.direction == "in" and d.socket == socket and d.time >= since
+               and 127 < d.data[0] < 192 and not is_rtcp(d.data))
+
+
+# -- DTLS-01 ---------------------------------------------------------------------------------
+
+
+def handshake_roles(conversation: Conversation) -> None:
+    from toolkit.crafters.dtls import HANDSHAKE_TYPES, handshake_messages
+
+    session = conversation.session("main")
+    peer = session.peer
+    sent = [d for d in conversation.datagrams if d.direction == "out" and is_dtls(d.data)]
+    received = incoming_dtls(conversation, "main")
+    require(bool(sent) and bool(received), "no DTLS exchange was recorded")
+    require(received[0].time >= sent[0].time,
+            "the target sent DTLS before the probe peer's ClientHello although its answer says a=setup:passive")
+    first_flight = [HANDSHAKE_TYPES.get(m.msg_type, str(m.msg_type)) for m in handshake_messages(received[0].data)]
+    require(any(name in ("server_hello", "hello_verify_request") for name in first_flight),
+            f"the target's first DTLS datagram holds {', '.join(first_flight) or 'no handshake'}, not a ServerHello "
+            "or HelloVerifyRequest: it is not acting as the DTLS server")
+    require(peer.srtp_keys is not None and peer.srtp_keys.profile in peer.srtp_profiles,
+            "no SRTP profile the client offered was negotiated through use_srtp")
+    connected = next(event for _, _, event in session.events if isinstance(event, DtlsConnected))
+    conversation.note(f"target is the DTLS server (first flight: {', '.join(first_flight)}); "
+                      f"use_srtp chose {peer.srtp_keys.profile}; cipher {connected.cipher}")
+
+
+# -- DTLS-02, DTLS-03, DTLS-11: handshakes that must not complete --------------------------------
+
+
+def forge_fingerprint(peer) -> None:
+    """Advertise a fingerprint that is not the client certificate's (first byte inverted)."""
+    digest = bytearray(bytes.fromhex(peer.fingerprint.replace(":", "")))
+    digest[0] ^= 0xFF
+    peer.fingerprint = digest.hex(":").upper()
+
+
+def offer_unsupported_profile(peer) -> None:
+    peer.srtp_profiles = (UNSUPPORTED_SRTP_PROFILE,)
+
+
+def no_media_to(*sockets: str):
+    def condition(conversation: Conversation) -> None:
+        for socket in sockets:
+            count = srtp_from_target(conversation, socket)
+            require(count == 0, f"the target sent {count} SRTP packet(s) to {socket}, whose handshake must have failed")
+
+    return condition
+
+
+def alert_received(conversation: Conversation) -> None:
+    from toolkit.crafters.dtls import ALERT_DESCRIPTIONS
+
+    alerts = [d for d in incoming_dtls(conversation, "main") if d.data[0] == 21]
+    require(bool(alerts), "the target sent no DTLS alert: with no SRTP profile in common it must refuse the "
+                          "handshake with an alert (RFC 5764 §4.1.3), not complete it without use_srtp")
+    alert = alerts[0].data
+    if alert[3:5] == b"\x00\x00" and len(alert) >= 15:
+        require(alert[13] == 2, f"the target's alert has level {alert[13]}, not fatal (2)")
+        what = f"fatal {ALERT_DESCRIPTIONS.get(alert[14], f'alert {alert[14]}')}"
+    else:
+        what = "encrypted"
+    conversation.note(f"the target sent a DTLS alert ({what})")
+    no_media_to("main")(conversation)
+
+
+def certificate_verify_transform(mode: str, conversation: Conversation):
+    """Rewrite the peer's flight: corrupt (`mode="corrupt"`) or drop (`"omit"`) its CertificateVerify."""
+    from toolkit.crafters.dtls import CERTIFICATE_VERIFY, HANDSHAKE, RECORD_HEADER_LENGTH, parse_records
+
+    def transform(data: bytes) -> list[bytes]:
+        if not is_dtls(data):
+            return [data]
+        records = []
+        for record in map(bytes, parse_records(data)):
+            is_verify = (record[0] == HANDSHAKE and record[3:5] == b"\x00\x00"
+                         and len(record) > RECORD_HEADER_LENGTH and record[RECORD_HEADER_LENGTH] == CERTIFICATE_VERIFY)
+            if is_verify:
+                conversation.scratch["certificate_verify_seen"] = True
+                if mode == "omit":
+                    continue
+                record = record[:-1] + bytes([record[-1] ^ 0x01])
+            records.append(record)
+        return [b"".join(records)] if records else []
+
+    return transform
+
+
+def tamper_certificate_verify(session_name: str, mode: str):
+    def action(conversation: Conversation) -> None:
+        conversation.session(session_name).send_transform = certificate_verify_transform(mode, conversation)
+
+    return action
+
+
+def certificate_verify_was_sent(conversation: Conversation) -> None:
+    if not conversation.scratch.get("certificate_verify_seen"):
+        raise CheckSkipped("the target did not ask for a client certificate (no CertificateRequest), so there "
+                           "was no CertificateVerify to tamper with")
+    no_media_to("corrupt", "omit")(conversation)
+
+
+# -- DTLS-04, DTLS-05: an unreliable network ----------------------------------------------------
+
+
+def lossy_network(conversation: Conversation) -> None:
+    """Drop 30 % of DTLS datagrams each way (seeded), always the first of each direction, never two
+    in a row: every flight is lost at most once, so the handshake's time stays bounded."""
+    rng = conversation.rng
+    session = conversation.session("main")
+    dropped = conversation.scratch.setdefault("dropped", {"out": 0, "in": 0})
+    seen = {"out": 0, "in": 0}
+    last_dropped = {"out": False, "in": False}
+
+    def lose(direction: str, data: bytes) -> bool:
+        if not is_dtls(data):
+            return False
+        seen[direction] += 1
+        drop = seen[direction] == 1 or (not last_dropped[direction] and rng.random() < LOSS)
+        last_dropped[direction] = drop
+        dropped[direction] += drop
+        return drop
+
+    session.send_transform = lambda data: [] if lose("out", data) else [data]
+    session.socket.receive_filter = lambda data: not lose("in", data)
+    conversation.scratch["seen"] = seen
+
+
+def reliable_network(conversation: Conversation) -> None:
+    session = conversation.session("main")
+    session.send_transform = None
+    session.socket.receive_filter = None
+    dropped, seen = conversation.scratch["dropped"], conversation.scratch["seen"]
+    conversation.note(f"handshake completed with {dropped['out']} of {seen['out']} client and {dropped['in']} of "
+                      f"{seen['in']} server DTLS datagrams lost")
+
+
+def shuffled_flights(conversation: Conversation) -> None:
+    """Each epoch-0 handshake message in three fragments, last fragment first, the first one twice;
+    the handshake records of a flight in reverse order, one per datagram; every datagram sent twice."""
+    from scapy.packet import Raw
+
+    from toolkit.crafters.dtls import HANDSHAKE, DtlsHandshake, DtlsRecord, fragment_handshake, parse_records
+
+    stats = conversation.scratch.setdefault("shuffled", {"messages": 0, "datagrams": 0})
+
+    def transform(data: bytes) -> list[bytes]:
+        if not is_dtls(data):
+            return [data]
+        handshakes, rest = [], []
+        for record in parse_records(data):
+            if record.content_type != HANDSHAKE or record.epoch != 0:
+                rest.append(bytes(record))
+                continue
+            message = DtlsHandshake(bytes(record.payload))
+            body = bytes(message.payload)
+            pieces = fragment_handshake(message, 3) if len(body) >= 3 else [message]
+            order = [pieces[-1], *pieces[:-1], pieces[0]]
+            rebuilt = DtlsRecord(content_type=HANDSHAKE, version=record.version, epoch=0,
+                                 sequence_number=record.sequence_number) / Raw(b"".join(map(bytes, order)))
+            handshakes.append(bytes(rebuilt))
+            stats["messages"] += 1
+        datagrams = [*reversed(handshakes), *([b"".join(rest)] if rest else [])]
+        stats["datagrams"] += len(datagrams)
+        return datagrams + datagrams
+
+    conversation.session("main").send_transform = transform
+
+
+def shuffle_report(conversation: Conversation) -> None:
+    conversation.session("main").send_transform = None
+    stats = conversation.scratch["shuffled"]
+    conversation.note(f"{stats['messages']} handshake messages went as reordered, duplicated fragments in "
+                      f"{stats['datagrams']} datagrams (each sent twice)")
+
+
+# -- DTLS-06, DTLS-09: crafted records -----------------------------------------------------------
+
+
+def out_of_order_records(conversation: Conversation) -> list[bytes]:
+    """CCS before ClientHello, Finished before CCS, epoch-1 data before CCS, an epoch-1 ClientHello."""
+    from scapy.packet import Raw
+
+    from toolkit.crafters.dtls import (
+        APPLICATION_DATA,
+        CHANGE_CIPHER_SPEC,
+        CLIENT_HELLO,
+        FINISHED,
+        HANDSHAKE,
+        DtlsChangeCipherSpec,
+        DtlsHandshake,
+        DtlsRecord,
+        client_hello,
+    )
+
+    rng = conversation.rng
+    sequence = CRAFTED_SEQUENCE
+    return [
+        bytes(DtlsRecord(content_type=CHANGE_CIPHER_SPEC, sequence_number=sequence) / DtlsChangeCipherSpec()),
+        bytes(DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence + 1)
+              / DtlsHandshake(msg_type=FINISHED, message_seq=4) / Raw(rng.randbytes(12))),
+        bytes(DtlsRecord(content_type=APPLICATION_DATA, epoch=1, sequence_number=0) / Raw(rng.randbytes(48))),
+        bytes(DtlsRecord(content_type=HANDSHAKE, epoch=1, sequence_number=1)
+              / DtlsHandshake(msg_type=CLIENT_HELLO) / client_hello()),
+    ]
+
+
+def malformed_records(conversation: Conversation) -> list[bytes]:
+    """Record length past the datagram, zero-length fragments, fragment offset past the length, future
+    epochs, and fragments of an announced 16 MiB message (CVE-2014-3507, CVE-2009-1377/1387)."""
+    from scapy.packet import Raw
+
+    from toolkit.crafters.dtls import CERTIFICATE, CLIENT_HELLO, HANDSHAKE, DtlsHandshake, DtlsRecord
+
+    rng = conversation.rng
+    sequence = CRAFTED_SEQUENCE
+    datagrams = [
+        bytes(DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence, length=500) / Raw(rng.randbytes(10))),
+        bytes(DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence + 1)
+              / DtlsHandshake(msg_type=CLIENT_HELLO, length=1000, message_seq=0, fragment_offset=2000,
+                              fragment_length=10) / Raw(rng.randbytes(10))),
+        bytes(DtlsRecord(content_type=HANDSHAKE, epoch=7, sequence_number=3) / Raw(rng.randbytes(40))),
+        bytes(DtlsRecord(content_type=HANDSHAKE, epoch=0xFFFF, sequence_number=0xFFFFFFFFFFFF) / Raw(rng.randbytes(40))),
+    ]
+    for number in range(8):
+        datagrams.append(bytes(DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence + 2 + number)
+                               / DtlsHandshake(msg_type=CLIENT_HELLO, length=100, message_seq=number,
+                                               fragment_offset=0, fragment_length=0)))
+    for number in range(8):
+        datagrams.append(bytes(DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence + 10 + number)
+                               / DtlsHandshake(msg_type=CERTIFICATE, length=0xFFFFFF, message_seq=1,
+                                               fragment_offset=number * 1000, fragment_length=1000)
+                               / Raw(rng.randbytes(1000))))
+    return datagrams
+
+
+def client_hello_datagram(conversation: Conversation) -> bytes:
+    from toolkit.crafters.dtls import client_hello_flight
+
+    return b"".join(bytes(record) for record in client_hello_flight(first_sequence=CRAFTED_SEQUENCE))
+
+
+def still_connected(conversation: Conversation) -> None:
+    session = conversation.session("main")
+    require(session.peer.state == "connected", f"the probe peer is {session.peer.state}: the DTLS session was reset")
+
+
+# -- DTLS-10 ---------------------------------------------------------------------------------
+
+
+async def after_close_notify(conversation: Conversation) -> None:
+    from scapy.packet import Raw
+
+    from toolkit.crafters.rtp import Rtp
+
+    session = conversation.session("main")
+    closed_at = conversation.now()
+    conversation.scratch["closed_at"] = closed_at
+    await asyncio.sleep(conversation.settings.silence)
+    packet = Rtp(payload_type=session.peer.audio_pt, sequence=conversation.rng.getrandbits(16), timestamp=0,
+                 ssrc=session.peer.ssrc + 1) / Raw(b"rtcgate-after-close")
+    session.socket.send(session.peer.protect_rtp(bytes(packet)), session.remote)
+    await asyncio.sleep(conversation.settings.silence)
+    media = srtp_from_target(conversation, "main", since=closed_at)
+    require(media == 0, f"the target sent {media} SRTP packet(s) after close_notify")
+    replies = [d for d in incoming_dtls(conversation, "main", since=closed_at) if d.data[0] == 21]
+    conversation.note("the target answered with its own close_notify" if replies else "no close_notify came back")
+
+
+CHECKS = (
+    Check(
+        "DTLS-01", "core", "RFC 5763 §5, RFC 8842 §5, RFC 5764 §4.1",
+        "handshake completes with the role from SDP (a=setup:passive answer ⇒ target is DTLS server); SRTP "
+        "profile negotiated via use_srtp",
+        (Connect(), Do(handshake_roles, "roles and use_srtp"), Echo()),
+    ),
+    Check(
+        "DTLS-02", "core", "RFC 5763 §5, RFC 8122 §5",
+        "the certificate's fingerprint equals the SDP a=fingerprint; the target rejects a client whose "
+        "certificate does not match the offer's fingerprint",
+        (
+            Connect(),  # the probe peer verifies the target's certificate against a=fingerprint
+            Connect(session="forged", prepare=forge_fingerprint, must_fail=True,
+                    why="the offer's a=fingerprint does not match the client certificate"),
+            Do(no_media_to("forged"), "no media for the forged client"),
+            Echo(),
+        ),
+    ),
+    Check(
+        "DTLS-03", "core", "RFC 5764 §4.1.3",
+        "no common SRTP profile → handshake failure alert, no media",
+        (
+            Connect(prepare=offer_unsupported_profile, must_fail=True,
+                    why=f"the client offered only {UNSUPPORTED_SRTP_PROFILE}"),
+            Do(alert_received, "a DTLS alert, no media"),
+        ),
+    ),
+    Check(
+        "DTLS-04", "core", "RFC 6347 §4.2.4",
+        "lost flight → retransmission; handshake completes under 30 % loss",
+        (Offer(), Do(lossy_network, "30 % DTLS loss each way"), Connect(), Do(reliable_network, "loss report"), Echo()),
+        timeout=40.0,
+    ),
+    Check(
+        "DTLS-05", "core", "RFC 6347 §4.2.2, §4.2.3",
+        "reordered, duplicated and fragmented handshake messages are reassembled",
+        (Offer(), Do(shuffled_flights, "fragment, reorder and duplicate the client's flights"), Connect(),
+         Do(shuffle_report, "report"), Echo()),
+    ),
+    Check(
+        "DTLS-06", "security", "RFC 6347 §4.1, pion/dtls#145, tinydtls#12/#13, CVE-2017-7243",
+        "ChangeCipherSpec before ClientHello, Finished before ChangeCipherSpec, epoch-1 records before CCS, "
+        "epoch-1 ClientHello → ignored or alert, no crash, no state corruption",
+        (
+            Offer(),
+            Send(check_request(use_candidate=False), label="bind the address"),
+            Expect(StunSuccess()),
+            Send(out_of_order_records, label="out-of-order records before the handshake"),
+            Expect((Silence(), DtlsAlert()), about="any"),
+            Connect(after="after out-of-order records from its bound address"),
+            Send(out_of_order_records, label="the same after the handshake"),
+            Expect((Silence(), DtlsAlert()), about="any"),
+            Echo(),
+        ),
+    ),
+    Check(
+        "DTLS-07", "security", "RFC 6347 §4.2.8",
+        "a second ClientHello after the handshake does not reset the session",
+        (
+            Connect(),
+            Send(client_hello_datagram, label="a new ClientHello on the connected 5-tuple"),
+            Do(lambda conversation: asyncio.sleep(conversation.settings.silence), "wait"),
+            Echo(),
+            Do(still_connected, "the DTLS session is intact"),
+        ),
+    ),
+    Check(
+        "DTLS-08", "security", "RFC 5746, RFC 8842 §4",
+        "renegotiation is refused",
+        (not_yet("needs a probe-peer hook that starts a renegotiation on its DTLS connection (SSL_renegotiate): "
+                 "only the peer holds the epoch-1 keys"),),
+    ),
+    Check(
+        "DTLS-09", "security", "RFC 6347 §4.1.2.7, CVE-2014-3507, CVE-2009-1377, CVE-2009-1387",
+        "malformed records (length past the datagram, zero-length fragments, fragment offset past length, future "
+        "epochs) → dropped; memory stays bounded",
+        (
+            Offer(),
+            Send(check_request(use_candidate=False), label="bind the address"),
+            Expect(StunSuccess()),
+            Send(malformed_records, label="malformed records before the handshake"),
+            Expect((Silence(), DtlsAlert()), about="any"),
+            Connect(within=3.0, after="after malformed records from its bound address"),
+            Send(malformed_records, label="the same after the handshake"),
+            Expect((Silence(), DtlsAlert()), about="any"),
+            Echo(),
+        ),
+    ),
+    Check(
+        "DTLS-10", "core", "RFC 6347 §4.2.7, RFC 5246 §7.2.1",
+        "close_notify tears the session down cleanly and frees it",
+        (
+            Connect(),
+            Echo(),
+            Close(how="dtls"),
+            Do(after_close_notify, "no media after close_notify"),
+            Send(check_request(), label="check with the closed session's credentials"),
+            Expect((Silence(), StunError())),
+        ),
+    ),
+    Check(
+        "DTLS-11", "security", "CVE-2022-29222, RFC 5246 §7.4.8",
+        "client Certificate without a valid CertificateVerify is rejected",
+        (
+            Offer(session="corrupt"),
+            Do(tamper_certificate_verify("corrupt", "corrupt"), "flip a bit of the CertificateVerify signature"),
+            Connect(session="corrupt", must_fail=True, why="the client's CertificateVerify signature is invalid",
+                    within=5.0),
+            Offer(session="omit"),
+            Do(tamper_certificate_verify("omit", "omit"), "leave the CertificateVerify out"),
+            Connect(session="omit", must_fail=True, why="the client sent a Certificate but no CertificateVerify",
+                    within=2.5),
+            Do(certificate_verify_was_sent, "no media for either"),
+        ),
+    ),
+)

@@ -1,0 +1,287 @@
+"""ICE — lite agent behaviour (RFC 8445, RFC 8839, RFC 7675)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import string
+
+from toolkit.conformance.checks.common import (
+    answer_lines,
+    can_restart,
+    check_request,
+    ice_lite,
+    random_text,
+    require,
+)
+from toolkit.conformance.conversation import Conversation, is_stun_request
+from toolkit.conformance.model import Check, CheckFailed
+from toolkit.conformance.steps import (
+    Connect,
+    Do,
+    Echo,
+    Expect,
+    Offer,
+    Require,
+    Send,
+    Silence,
+    Socket,
+    StunError,
+    StunSuccess,
+    echoes_of,
+    send_media,
+)
+from toolkit.peer import IceCompleted, PeerError
+
+SAMPLES = 8
+"""Sessions opened to judge how random the target's ufrags are."""
+MIN_RANDOM_BITS = 24
+"""RFC 8445 §5.3: the ufrag carries at least 24 bits of randomness."""
+
+
+# -- ICE-01, ICE-08: credentials -------------------------------------------------------------
+
+
+def answer_shape(conversation: Conversation) -> None:
+    """Host candidates only, ufrag ≥ 4 characters, password ≥ 22 (RFC 8445 §5.3, RFC 8839 §5.4)."""
+    peer = conversation.session("main").peer
+    answer = peer.answer
+    types = []
+    for line in answer_lines(conversation):
+        if line.startswith("a=candidate:"):
+            fields = line.split()
+            types.append(fields[fields.index("typ") + 1] if "typ" in fields else "?")
+    require(bool(types), "the answer has no a=candidate line (a lite agent must list its host candidates)")
+    others = sorted(set(types) - {"host"})
+    require(not others, f"the answer has non-host candidates ({', '.join(others)}); a lite agent has host candidates only")
+    require(len(answer.ice_ufrag) >= 4, f"ice-ufrag {answer.ice_ufrag!r} is shorter than 4 characters")
+    require(len(answer.ice_pwd) >= 22, f"ice-pwd is {len(answer.ice_pwd)} characters, fewer than 22")
+    conversation.note(f"a=ice-lite, {len(types)} host candidate(s), ufrag {len(answer.ice_ufrag)} characters, "
+                      f"password {len(answer.ice_pwd)} characters")
+
+
+async def collect_ufrags(conversation: Conversation) -> None:
+    """Open SAMPLES sessions at once (signaling only) and keep their ufrags in creation order."""
+    existing = [session.peer.answer.ice_ufrag for session in conversation.sessions.values()]
+    for number in range(SAMPLES - len(existing)):
+        await conversation.offer(f"sample{number}", f"sample{number}", conversation.new_peer())
+    conversation.scratch["ufrags"] = [session.peer.answer.ice_ufrag for session in conversation.sessions.values()]
+
+
+def bits_per_character(values: list[str]) -> float:
+    """The alphabet the values seem drawn from: hex, alphanumerics, or the 64 ice-chars."""
+    used = set("".join(values))
+    if used <= set(string.hexdigits.lower()) or used <= set(string.hexdigits.upper()):
+        return 4.0
+    if used <= set(string.ascii_letters + string.digits):
+        return math.log2(62)
+    return 6.0
+
+
+def ufrag_randomness(conversation: Conversation) -> None:
+    """Unique, and pairwise different in enough positions that a counter or a clock cannot be it."""
+    ufrags: list[str] = conversation.scratch["ufrags"]
+    duplicates = sorted({u for u in ufrags if ufrags.count(u) > 1})
+    require(not duplicates, f"concurrent sessions share ufrags: {', '.join(duplicates)}")
+    per_char = bits_per_character(ufrags)
+    length = min(map(len, ufrags))
+    varying = [i for i in range(length) if len({u[i] for u in ufrags}) > 1]
+    closest = min(
+        (sum(a != b for a, b in zip(first, second)) + abs(len(first) - len(second)), first, second)
+        for first, second in itertools.combinations(ufrags, 2)
+    )
+    needed = math.ceil(MIN_RANDOM_BITS / per_char)
+    conversation.note(f"{len(ufrags)} ufrags: {', '.join(ufrags)}; {len(varying)} of {length} positions vary; "
+                      f"the closest two differ in {closest[0]} positions (≈{per_char:.1f} bits each)")
+    require(len(varying) * per_char >= MIN_RANDOM_BITS,
+            f"only {len(varying)} character positions vary across {len(ufrags)} ufrags: at most "
+            f"{len(varying) * per_char:.0f} random bits, fewer than {MIN_RANDOM_BITS}")
+    require(closest[0] >= needed,
+            f"ufrags {closest[1]!r} and {closest[2]!r} differ in only {closest[0]} positions: sequential or "
+            f"time-derived (random {MIN_RANDOM_BITS}-bit ufrags differ in about {needed} or more)")
+
+
+# -- ICE-02 ----------------------------------------------------------------------------------
+
+
+async def no_checks_from_target(conversation: Conversation) -> None:
+    await asyncio.sleep(conversation.settings.silence)
+    requests = [d for d in conversation.datagrams if d.direction == "in" and is_stun_request(d.data)]
+    if requests:
+        first = requests[0]
+        raise CheckFailed(f"the lite target sent {len(requests)} connectivity check(s) of its own, the first at "
+                          f"{first.time:.3f} s to socket {first.socket}")
+    conversation.note("no connectivity check came from the target")
+
+
+# -- ICE-06 ----------------------------------------------------------------------------------
+
+
+CONSENT_SLACK = 2.0
+"""How late after the consent timeout a target may still stop (its timers tick, say, once a second)."""
+
+
+async def consent_expiry(conversation: Conversation) -> None:
+    """Send media every 200 ms without any check; echoes must stop within the consent timeout."""
+    session = conversation.session("main")
+    checked_at = next(time for _, time, event in session.events if isinstance(event, IceCompleted))
+    timeout = conversation.settings.consent_timeout
+    last_echo = None
+    tokens = []
+    end = checked_at + timeout + CONSENT_SLACK + 0.5  # a few packets after the latest allowed stop
+    while conversation.now() < end:
+        tokens.append((conversation.now(), send_media(conversation, session)))
+        await asyncio.sleep(0.2)
+        for sent_at, token in tokens:
+            if echoes_of(session, token):
+                last_echo = max(last_echo or 0.0, sent_at)
+        tokens = [(t, token) for t, token in tokens if not echoes_of(session, token)]
+    require(last_echo is not None, "no media was echoed at all before consent expired")
+    after = last_echo - checked_at
+    conversation.note(f"the last echoed packet was sent {after:.1f} s after the last check "
+                      f"(consent timeout {timeout:g} s)")
+    require(after <= timeout + CONSENT_SLACK,
+            f"media was still echoed {after:.1f} s after the last connectivity check; consent "
+            f"({timeout:g} s, RFC 7675) should have stopped it")
+
+
+# -- ICE-07 ----------------------------------------------------------------------------------
+
+
+async def ice_restart(conversation: Conversation) -> None:
+    """New local credentials through the signaling adapter; take the target's new ones."""
+    session = conversation.session("main")
+    peer = session.peer
+    ufrag, pwd = random_text(conversation, 8), random_text(conversation, 24)
+    fragment = (f"a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n"
+                f"m=audio 9 UDP/TLS/RTP/SAVPF {peer.audio_pt}\r\na=mid:0\r\n")
+    try:
+        answer = await conversation.target.restart(session.handle, fragment,
+                                                   timeout=conversation.settings.connect_timeout)
+    except PeerError as exc:
+        raise CheckFailed(f"the ICE restart was refused: {exc}") from None
+    require(answer is not None, "the target answered the restart with 204: no new credentials, ICE did not restart")
+    values = dict(line.rstrip("\r")[2:].split(":", 1) for line in answer.split("\n")
+                  if line.startswith(("a=ice-ufrag:", "a=ice-pwd:")))
+    require("ice-ufrag" in values and "ice-pwd" in values,
+            f"the restart answer has no a=ice-ufrag/a=ice-pwd: {answer[:200]!r}")
+    require(values["ice-ufrag"] != peer.answer.ice_ufrag, "the restart answer kept the old ice-ufrag")
+    # The probe peer has no restart of its own yet: switch its credentials in place.
+    peer.local_ufrag, peer.local_pwd = ufrag, pwd
+    peer.answer.ice_ufrag, peer.answer.ice_pwd = values["ice-ufrag"], values["ice-pwd"]
+    conversation.scratch["restarted_at"] = conversation.now()
+    conversation.note(f"restarted: new target ufrag {values['ice-ufrag']}")
+
+
+def no_new_handshake(conversation: Conversation) -> None:
+    since = conversation.scratch["restarted_at"]
+    dtls = [d for d in conversation.datagrams if d.direction == "in" and d.time >= since and 19 < d.data[:1][0] < 64]
+    require(not dtls, f"the target sent {len(dtls)} DTLS datagram(s) after the restart: DTLS must be kept")
+    require(conversation.session("main").peer.state == "connected", "the probe peer lost its DTLS connection")
+
+
+CHECKS = (
+    Check(
+        "ICE-01", "lite", "RFC 8445 §5.3, §6.1, RFC 8839 §5.4",
+        "answer has a=ice-lite, host candidates only, ufrag ≥ 4 chars with ≥ 24 random bits, password ≥ 22 chars",
+        (
+            Offer(),
+            Require(ice_lite, "a=ice-lite"),
+            Do(answer_shape, "candidates and credential lengths"),
+            Do(collect_ufrags, f"{SAMPLES} sessions' ufrags"),
+            Do(ufrag_randomness, "ufrag randomness"),
+        ),
+    ),
+    Check(
+        "ICE-02", "lite", "RFC 8445 §6.1.1, §2.5",
+        "the lite agent sends no connectivity checks of its own",
+        (
+            Offer(),
+            Require(ice_lite, "a=ice-lite"),
+            Connect(),
+            Echo(),
+            Do(no_checks_from_target, "no STUN request from the target"),
+        ),
+    ),
+    Check(
+        "ICE-03", "lite", "RFC 8445 §7.3.1.1",
+        "request with ICE-CONTROLLED from the offerer (role conflict) → 487 or the RFC 8445 §7.3.1.1 resolution",
+        (
+            Offer(),
+            Require(ice_lite, "a=ice-lite"),
+            Connect(),
+            Send(check_request(controlling=False, use_candidate=False), label="check with ICE-CONTROLLED"),
+            Expect((StunError(487), StunSuccess())),
+            Echo(),
+        ),
+    ),
+    Check(
+        "ICE-04", "lite", "RFC 8445 §7.3.1.5, §8.2",
+        "USE-CANDIDATE on an authenticated check selects that pair; media goes to it",
+        (
+            Offer(),
+            Require(ice_lite, "a=ice-lite"),
+            Socket("early"),
+            Send(check_request(use_candidate=False), via="early", label="check without USE-CANDIDATE"),
+            Expect(StunSuccess(), via="early"),
+            Connect(),  # the nominating check, from main
+            Echo(),  # DTLS and media went to the nominated pair, not the earlier one
+            Socket("late"),
+            Send(check_request(use_candidate=False), via="late", label="later check without USE-CANDIDATE"),
+            Expect(StunSuccess(), via="late"),
+            Echo(),  # an un-nominated check moves nothing
+        ),
+    ),
+    Check(
+        "ICE-05", "lite", "RFC 8445 §8.2, §7.3.1.5",
+        "a later USE-CANDIDATE on another authenticated pair moves media there; replies leave from the "
+        "socket the request arrived on",
+        (
+            Offer(),
+            Require(ice_lite, "a=ice-lite"),
+            Connect(),
+            Socket("b"),
+            Send(check_request(use_candidate=True), via="b", label="USE-CANDIDATE from a second address"),
+            Expect(StunSuccess(), via="b"),
+            Echo(via="b", arrives_on="b"),
+            Echo(via="main", arrives_on="b"),  # media follows the nominated pair, not the packet's source
+            Send(check_request(use_candidate=True), via="main", label="USE-CANDIDATE from the first address again"),
+            Expect(StunSuccess(), via="main"),
+            Echo(via="main", arrives_on="main"),
+        ),
+    ),
+    Check(
+        "ICE-06", "core", "RFC 7675 §5.1",
+        "consent: with no checks for the consent timeout, the server stops sending media and frees the session",
+        (
+            Connect(peer={"consent_interval": None}),
+            Do(consent_expiry, "media without checks past the consent timeout"),
+            Send(check_request(), label="check after consent expired"),
+            Expect((Silence(), StunError())),  # the session is gone: its ufrag is unknown now
+        ),
+        timeout=150.0,
+    ),
+    Check(
+        "ICE-07", "core", "RFC 8445 §9, RFC 9725 §4.4.1, RFC 8840",
+        "ICE restart (new ufrag/pwd via WHIP PATCH) keeps DTLS, SRTP and the conversation",
+        (
+            Connect(),
+            Require(can_restart, "ICE restart through signaling"),
+            Do(ice_restart, "WHIP PATCH with new credentials"),
+            Send(check_request(use_candidate=True), label="check with the new credentials"),
+            Expect(StunSuccess()),
+            Echo(),  # same SRTP keys
+            Do(no_new_handshake, "no new DTLS handshake"),
+        ),
+    ),
+    Check(
+        "ICE-08", "core", "RFC 8445 §5.3, DESIGN principle 2",
+        "ufrags are unique across concurrent sessions and unpredictable (no sequential or time-derived ufrags)",
+        (
+            Offer(),
+            Do(collect_ufrags, f"{SAMPLES} concurrent sessions"),
+            Do(ufrag_randomness, "uniqueness and randomness"),
+        ),
+    ),
+)

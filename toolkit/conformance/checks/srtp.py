@@ -1,0 +1,225 @@
+"""SRTP — media protection (RFC 3711, RFC 7714, RFC 6188)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from toolkit.conformance.checks.common import require
+from toolkit.conformance.conversation import Conversation
+from toolkit.conformance.model import Check, CheckFailed
+from toolkit.conformance.steps import Connect, Do, Echo, echoes_of, expect_echo, media_token, protected_media
+
+WRAP_START = 65533
+"""First sequence number of SRTP-04's stream: 65533, 65534, 65535, 0, 1, 2 cross the wrap."""
+
+_RTP_TAG = {"SRTP_AES128_CM_SHA1_80": 10, "SRTP_AES128_CM_SHA1_32": 4, "SRTP_AEAD_AES_128_GCM": 16,
+            "SRTP_AEAD_AES_256_GCM": 16}
+
+
+async def must_not_echo(conversation: Conversation, datagrams: dict[str, bytes], token: bytes) -> None:
+    """Send each labelled datagram; none may bring back an echo of `token`."""
+    session = conversation.session("main")
+    for data in datagrams.values():
+        session.socket.send(data, session.remote)
+    await asyncio.sleep(conversation.settings.silence)
+    if echoes_of(session, token):
+        raise CheckFailed(f"one of {', '.join(datagrams)} was accepted and echoed")
+
+
+async def send_and_expect(conversation: Conversation, data: bytes, token: bytes, what: str) -> None:
+    session = conversation.session("main")
+    session.socket.send(data, session.remote)
+    try:
+        await expect_echo(conversation, session, token, arrives_on=session.socket.name)
+    except CheckFailed as exc:
+        raise CheckFailed(f"{what}: {exc}") from None
+
+
+# -- SRTP-01 ---------------------------------------------------------------------------------
+
+
+def profiles_used(conversation: Conversation) -> None:
+    used = {name: session.peer.srtp_keys.profile for name, session in conversation.sessions.items()}
+    require(used == {"cm": "SRTP_AES128_CM_SHA1_80", "gcm": "SRTP_AEAD_AES_128_GCM"},
+            f"negotiated profiles {used}")
+    conversation.note("media echoed under AES_CM_128_HMAC_SHA1_80 and under AEAD_AES_128_GCM")
+
+
+# -- SRTP-02, SRTP-03, SRTP-05, SRTP-06 --------------------------------------------------------
+
+
+async def tampered(conversation: Conversation) -> None:
+    session = conversation.session("main")
+    for what, index in (("a flipped payload bit", 12), ("a flipped authentication-tag bit", -1)):
+        token, original = protected_media(conversation, session)
+        forged = bytearray(original)
+        forged[index] ^= 0x01
+        await must_not_echo(conversation, {what: bytes(forged)}, token)
+        # No state change: the genuine packet with the same sequence number is still welcome.
+        await send_and_expect(conversation, original, token, f"the genuine packet after {what}")
+    conversation.note("forged packets were dropped; the genuine ones with their sequence numbers then accepted")
+
+
+async def replays(conversation: Conversation) -> None:
+    from scapy.packet import Raw
+
+    from toolkit.crafters.rtp import Rtp
+
+    session = conversation.session("main")
+    token, packet = protected_media(conversation, session)
+    await send_and_expect(conversation, packet, token, "the original packet")
+    session.socket.send(packet, session.remote)
+    await asyncio.sleep(conversation.settings.silence)
+    require(echoes_of(session, token) == [session.socket.name], "a replayed SRTP packet was accepted a second time")
+    # A second stream of the session: one packet protected first (held back), then one 2000 ahead.
+    ssrc = session.peer.ssrc ^ 0x0000FFFF
+    old_token, new_token = media_token(conversation), media_token(conversation)
+    old = session.peer.protect_rtp(bytes(Rtp(payload_type=session.peer.audio_pt, sequence=100, timestamp=0,
+                                             ssrc=ssrc) / Raw(old_token)))
+    new = session.peer.protect_rtp(bytes(Rtp(payload_type=session.peer.audio_pt, sequence=2100, timestamp=960,
+                                             ssrc=ssrc) / Raw(new_token)))
+    await send_and_expect(conversation, new, new_token, "a packet 2000 sequence numbers ahead")
+    await must_not_echo(conversation, {"a never-seen packet older than the replay window": old}, old_token)
+    conversation.note("the replay and the packet older than the window were dropped")
+
+
+async def runts(conversation: Conversation) -> None:
+    session = conversation.session("main")
+    token, packet = protected_media(conversation, session)
+    tag = _RTP_TAG.get(session.peer.srtp_keys.profile, 10)
+    variants = {f"{size}-byte runt": packet[:size] for size in (1, 2, 11, 12, 12 + tag - 1)}
+    variants["packet without its last tag byte"] = packet[:-1]
+    await must_not_echo(conversation, variants, token)
+    await send_and_expect(conversation, packet, token, "the whole packet after its runts")
+    conversation.note(f"{len(variants)} runts dropped: sizes {', '.join(str(len(v)) for v in variants.values())}")
+
+
+async def plain_rtp(conversation: Conversation) -> None:
+    from scapy.packet import Raw
+
+    from toolkit.crafters.rtp import Rtp
+
+    session = conversation.session("main")
+    token = media_token(conversation)
+    packet = Rtp(payload_type=session.peer.audio_pt, sequence=conversation.rng.getrandbits(16),
+                 timestamp=conversation.rng.getrandbits(32), ssrc=session.peer.ssrc) / Raw(token + bytes(20))
+    await must_not_echo(conversation, {"plain RTP": bytes(packet)}, token)
+    conversation.note("plain RTP was dropped")
+
+
+# -- SRTP-04 ---------------------------------------------------------------------------------
+
+
+async def sequence_wrap(conversation: Conversation) -> None:
+    session = conversation.session("main")
+    packets = [protected_media(conversation, session) for _ in range(6)]  # 65533 … 2
+    order = [0, 1, 3, 2, 5, 4]  # 65533, 65534, 0, 65535, 2, 1
+    for index in order:
+        session.socket.send(packets[index][1], session.remote)
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(conversation.settings.silence)
+    sequence = [(WRAP_START + index) & 0xFFFF for index in range(6)]
+    missing = [sequence[index] for index, (token, _) in enumerate(packets) if not echoes_of(session, token)]
+    require(not missing, f"packets with sequence numbers {missing} were not accepted across the wrap")
+    conversation.note("sent 65533, 65534, 0, 65535, 2, 1: all accepted (rollover counter followed the wrap)")
+
+
+# -- SRTP-07, SRTP-08: SRTCP ---------------------------------------------------------------------
+
+
+def _index_word(packet: bytes, profile: str) -> int:
+    """Offset of SRTCP's E-flag + index word: last for AEAD (RFC 7714 §9), before the tag otherwise."""
+    return len(packet) - 4 if "GCM" in profile else len(packet) - 4 - _RTP_TAG[profile]
+
+
+async def srtcp(conversation: Conversation) -> None:
+    from toolkit.crafters.rtp import RtcpReceiverReport, RtcpReportBlock, RtcpSenderReport
+
+    session = conversation.session("main")
+    peer = session.peer
+    profile = peer.srtp_keys.profile
+    sr = peer.protect_rtcp(bytes(RtcpSenderReport(ssrc=peer.ssrc, ntp_timestamp=0xE0000000_00000000,
+                                                  rtp_timestamp=960, packet_count=1, octet_count=160)))
+    rr = peer.protect_rtcp(bytes(RtcpReceiverReport(ssrc=peer.ssrc, reports=[RtcpReportBlock(ssrc=0x1234)])))
+    e_bit = bytearray(peer.protect_rtcp(bytes(RtcpReceiverReport(ssrc=peer.ssrc))))
+    e_bit[_index_word(bytes(e_bit), profile)] ^= 0x80
+    index = bytearray(peer.protect_rtcp(bytes(RtcpReceiverReport(ssrc=peer.ssrc))))
+    index[_index_word(bytes(index), profile) + 3] ^= 0x01
+    for data in (sr, rr, bytes(e_bit), bytes(index), rr):  # the last: the RR replayed
+        session.socket.send(data, session.remote)
+    conversation.note("sent SRTCP SR and RR, then one with the E flag cleared, one with a wrong index and a replay; "
+                      "whether the target used the reports is not observable from outside (its next report would "
+                      "show it), so this checks that it kept serving")
+
+
+async def malformed_rtcp(conversation: Conversation) -> None:
+    from scapy.packet import Raw
+
+    from toolkit.crafters.rtp import RtcpReceiverReport, RtcpSenderReport, RtcpSourceDescription, RtcpSdesChunk, RtcpSdesItem
+
+    session = conversation.session("main")
+    peer = session.peer
+    ssrc = peer.ssrc
+    bodies = {
+        "RR count 5 with no report blocks": bytes(RtcpReceiverReport(ssrc=ssrc, count=5)),
+        "SR length past the packet": bytes(RtcpSenderReport(ssrc=ssrc, length=40)),
+        "RR length 0": bytes(RtcpReceiverReport(ssrc=ssrc, length=0)),
+        "SDES item length past the chunk": bytes(RtcpSourceDescription(chunks=[RtcpSdesChunk(
+            ssrc=ssrc, items=[RtcpSdesItem(type=1, length=200, text=b"probe")])])),
+        "compound with 3 trailing bytes": bytes(RtcpReceiverReport(ssrc=ssrc) / Raw(b"\x81\xc9\x00")),
+    }
+    for body in bodies.values():
+        session.socket.send(peer.protect_rtcp(body), session.remote)
+    conversation.note(f"sent inside valid SRTCP: {'; '.join(bodies)}. Not sent yet: RTP with a CSRC count or a "
+                      "header-extension length past the end inside valid SRTP (libsrtp refuses to protect those)")
+
+
+CHECKS = (
+    Check(
+        "SRTP-01", "core", "RFC 3711, RFC 7714, RFC 5764 §4.1.2",
+        "protected RTP in both directions with the negotiated profile (AES_CM_128_HMAC_SHA1_80 and AEAD_AES_128_GCM)",
+        (
+            Connect(session="cm", peer={"srtp_profiles": ("SRTP_AES128_CM_SHA1_80",)}),
+            Echo(session="cm"),
+            Connect(session="gcm", peer={"srtp_profiles": ("SRTP_AEAD_AES_128_GCM",)}),
+            Echo(session="gcm"),
+            Do(profiles_used, "the profiles negotiated"),
+        ),
+    ),
+    Check(
+        "SRTP-02", "security", "RFC 3711 §3.3, RFC 7714 §7",
+        "a flipped bit in payload or tag → dropped, no state change",
+        (Connect(), Do(tampered, "flip payload and tag bits"), Echo()),
+    ),
+    Check(
+        "SRTP-03", "security", "RFC 3711 §3.3.2",
+        "replayed packet, and packet older than the replay window → dropped",
+        (Connect(), Do(replays, "replay and too-old packets"), Echo()),
+    ),
+    Check(
+        "SRTP-04", "core", "RFC 3711 §3.3.1",
+        "sequence-number wrap (ROC increment), delivered out of order across the wrap → accepted",
+        (Connect(peer={"rtp_sequence_start": WRAP_START}), Do(sequence_wrap, "packets across the wrap, out of order")),
+    ),
+    Check(
+        "SRTP-05", "security", "RFC 3711 §3.1, CVE-2013-2139",
+        "runt packets (shorter than header + tag) → dropped, no crash",
+        (Connect(), Do(runts, "runt SRTP packets"), Echo()),
+    ),
+    Check(
+        "SRTP-06", "security", "RFC 3711 §3.3, RFC 5764 §5",
+        "plain RTP on an SRTP session → dropped",
+        (Connect(), Do(plain_rtp, "plain RTP from the bound address"), Echo()),
+    ),
+    Check(
+        "SRTP-07", "core", "RFC 3711 §3.4, RFC 7714 §9",
+        "SRTCP (SR/RR) accepted; bad SRTCP index or E-bit → dropped",
+        (Connect(), Echo(), Do(srtcp, "SRTCP reports, bad E flag, bad index"), Echo()),
+    ),
+    Check(
+        "SRTP-08", "security", "RFC 3550 §6.4, mediasoup#241, mediasoup#251",
+        "malformed RTP/RTCP inside valid SRTP (CSRC count past the end, header-extension length past the end, "
+        "RTCP count/length mismatch) → dropped, no crash",
+        (Connect(), Do(malformed_rtcp, "malformed RTCP inside valid SRTCP"), Echo()),
+    ),
+)

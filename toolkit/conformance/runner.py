@@ -1,0 +1,188 @@
+"""The one runner: plays each check's conversation against a target and judges the outcome.
+
+`sanity` (connect, media echo) runs first and last: first to prove the target works at all
+(otherwise the run stops with `TargetUnreachable`, exit 2), last to prove the catalog did not
+break it. Each check gets its own seed, derived from the run's seed and its ID, so
+`--only ID --seed N` replays exactly that check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import hashlib
+import random
+import shlex
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from toolkit.conformance.conversation import Conversation
+from toolkit.conformance.model import Check, CheckFailed, CheckResult, CheckSkipped, Status
+from toolkit.conformance.targets import Target
+from toolkit.peer import PeerError
+
+
+RFC_CONSENT_TIMEOUT = 30.0
+"""RFC 7675 §5.1."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    seed: int = 0
+    silence: float = 0.5
+    """How long "no answer" is waited for. Loopback and LAN targets answer within milliseconds."""
+    reply_timeout: float = 2.0
+    connect_timeout: float = 10.0
+    consent_timeout: float = RFC_CONSENT_TIMEOUT
+    """The target's consent timeout; ICE-06 waits this long plus slack."""
+    consent_interval: float = 1.0
+    """How often the probe peers send consent checks (well below any target's consent timeout)."""
+    local_host: str = "127.0.0.1"
+
+
+class TargetUnreachable(Exception):
+    """The first sanity conversation failed: the target cannot be reached or does not work at all."""
+
+
+@dataclass(slots=True)
+class RunResult:
+    target: str
+    seed: int
+    started: str
+    duration: float
+    results: list[CheckResult]
+    sanity: list[CheckResult] = field(default_factory=list)
+    """The sanity conversations, first and last."""
+
+    def counts(self) -> Counter[Status]:
+        return Counter(result.status for result in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing FAILs or XPASSes (sanity included), 1 otherwise."""
+        return 1 if any(result.status.bad for result in (*self.results, *self.sanity)) else 0
+
+
+def check_seed(seed: int, check_id: str) -> int:
+    """The seed of one check in a run: stable across runs, processes and Python versions."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{check_id}".encode()).digest()[:8], "big")
+
+
+def replay_command(target: Target, check_id: str, settings: Settings) -> str:
+    arguments = ["rtcgate", "check", *target.replay_args, "--only", check_id, "--seed", str(settings.seed)]
+    if target.consent_timeout is None and settings.consent_timeout != RFC_CONSENT_TIMEOUT:
+        arguments += ["--consent-timeout", f"{settings.consent_timeout:g}"]
+    return shlex.join(arguments)
+
+
+async def run_check(target: Target, check: Check, settings: Settings) -> CheckResult:
+    """Play one check; never raises for what the target does (that is the result)."""
+    if target.consent_timeout is not None:
+        settings = dataclasses.replace(settings, consent_timeout=target.consent_timeout)
+    loop = asyncio.get_running_loop()
+    seed = check_seed(settings.seed, check.id)
+    conversation = Conversation(target, settings, random.Random(seed))
+    started = loop.time()
+    status, message = Status.PASS, ""
+    step_index = 0
+    try:
+        async with asyncio.timeout(check.timeout):
+            for step_index, step in enumerate(check.steps):
+                await step.run(conversation)
+    except CheckFailed as exc:
+        status, message = Status.FAIL, str(exc)
+    except CheckSkipped as exc:
+        status, message = Status.SKIP, str(exc)
+    except TimeoutError:
+        step = check.steps[step_index].describe() if check.steps else "no step"
+        status, message = Status.FAIL, f"the conversation did not finish within {check.timeout:g} s (at step {step_index + 1}: {step})"
+    except PeerError as exc:
+        status, message = Status.FAIL, f"the probe peer could not go on: {exc}"
+    except Exception as exc:  # a bug in the check itself: report it, keep running the catalog
+        status, message = Status.FAIL, f"the check itself raised {type(exc).__name__}: {exc}"
+        conversation.note(traceback.format_exc())
+    finally:
+        try:
+            async with asyncio.timeout(5.0):
+                await conversation.close()
+        except (Exception, TimeoutError) as exc:
+            conversation.note(f"cleanup: {type(exc).__name__}: {exc}")
+    result = CheckResult(
+        check=check,
+        status=status,
+        message=message,
+        duration=loop.time() - started,
+        seed=settings.seed,
+        notes=conversation.notes,
+        datagrams=conversation.datagrams,
+        replay=replay_command(target, check.id, settings),
+        local_ports={name: socket.local for name, socket in conversation.sockets.items()},
+    )
+    for session in conversation.sessions.values():
+        result.keylog.extend(session.peer.keylog_lines)
+        keys = session.peer.srtp_keys
+        if keys is None or session.peer.remote is None:
+            continue
+        remote = session.peer.remote
+        for socket in conversation.sockets.values():
+            if socket.owner is session:
+                result.srtp_keys.append((socket.local, remote, keys.profile, keys.local))
+                result.srtp_keys.append((remote, socket.local, keys.profile, keys.remote))
+    return result
+
+
+def apply_xfail(result: CheckResult, xfail: dict[str, str]) -> CheckResult:
+    comment = xfail.get(result.check.id)
+    if comment is None:
+        return result
+    result.xfail_comment = comment
+    if result.status is Status.FAIL:
+        result.status = Status.XFAIL
+    elif result.status is Status.PASS:
+        result.status = Status.XPASS
+        result.message = f"expected to fail ({comment}) but passed: remove it from the expected-failures file"
+    return result
+
+
+Progress = Callable[[int, int, Check, "CheckResult | None"], None]
+"""Called with result None when a check starts, and with its result when it ends."""
+
+
+async def run_checks(
+    target: Target,
+    checks: Sequence[Check],
+    settings: Settings,
+    *,
+    sanity: Check | None = None,
+    xfail: dict[str, str] | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Sanity, every check in order, sanity again. TargetUnreachable if the first sanity fails."""
+    xfail = xfail or {}
+    started_wall = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    started = time.monotonic()
+    run = RunResult(target.description, settings.seed, started_wall, 0.0, [])
+    total = len(checks)
+    if sanity is not None:
+        first = await run_check(target, sanity, settings)
+        run.sanity.append(first)
+        if first.status is not Status.PASS:
+            raise TargetUnreachable(f"{target.description}: the sanity conversation failed: {first.message}")
+    for index, check in enumerate(checks, start=1):
+        if progress is not None:
+            progress(index, total, check, None)
+        result = apply_xfail(await run_check(target, check, settings), xfail)
+        run.results.append(result)
+        if progress is not None:
+            progress(index, total, check, result)
+    if sanity is not None:
+        last = await run_check(target, sanity, settings)
+        if last.status is Status.FAIL:
+            last.message = f"the target stopped working during the run: {last.message}"
+        run.sanity.append(last)
+    run.duration = time.monotonic() - started
+    return run

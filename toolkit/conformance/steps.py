@@ -1,0 +1,550 @@
+"""The steps a check's conversation is made of, and the alternatives an `Expect` accepts.
+
+In tlsfuzzer's spirit a conversation is data: `Connect()`, `Send(payload)`,
+`Expect(any_of=(StunError(401), Silence()))`, `Echo()`... The runner plays the steps in
+order; a step raises `CheckFailed` with what the target did wrong, or `CheckSkipped` when
+the check does not apply. Payloads are bytes or functions of the conversation (they usually
+need credentials the answer only gives at run time).
+
+What counts as an answer to `Expect`: with `about="reply"` (default), only STUN messages
+carrying the transaction ID of the last STUN request sent from that socket; with
+`about="any"`, every datagram from the target except background traffic — answers to the
+probe peer's own consent checks, checks the target sends (full ICE agents do; ICE-02 judges
+those), and RTCP reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Sequence
+
+from aioice import stun as aioice_stun
+
+from toolkit.conformance.conversation import (
+    Conversation,
+    LocalSocket,
+    Session,
+    is_rtcp,
+    is_stun_request,
+    stun_transaction_id,
+)
+from toolkit.conformance.model import Address, CheckFailed, CheckSkipped
+from toolkit.peer import PeerError, RtpReceived
+
+Payload = bytes | Callable[[Conversation], "bytes | Sequence[bytes]"]
+
+
+class Step:
+    """One move of a conversation."""
+
+    async def run(self, conversation: Conversation) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+# -- sessions and sockets ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Offer(Step):
+    """Open a socket and get a session from the target through its signaling adapter (no ICE yet).
+
+    `peer` holds ProbePeer options (srtp_profiles, datachannel, ssrc...); `prepare` may change
+    the peer before its offer is written (e.g. advertise a wrong fingerprint).
+    """
+
+    session: str = "main"
+    socket: str | None = None
+    peer: dict[str, Any] = field(default_factory=dict)
+    prepare: Callable[[Any], None] | None = None
+
+    async def run(self, conversation: Conversation) -> None:
+        peer = conversation.new_peer(**self.peer)
+        if self.prepare is not None:
+            self.prepare(peer)
+        await conversation.offer(self.session, self.socket or self.session, peer)
+
+    def describe(self) -> str:
+        return f"Offer(session={self.session})"
+
+
+@dataclass(frozen=True, eq=False)
+class Connect(Offer):
+    """Offer (unless the session exists), then ICE and DTLS from the session's socket.
+
+    With `must_fail`, the step passes only if the connection does NOT complete (`why` says
+    why it must not); the peer's failure reason is noted.
+    """
+
+    until: str = "dtls"
+    must_fail: bool = False
+    why: str = ""
+    within: float | None = None
+    """How long to wait for completion (default: the run's connect timeout); with `must_fail`,
+    not completing by then counts as refused."""
+    after: str = ""
+    """What came before, for the FAIL message ("after the malformed records")."""
+
+    async def run(self, conversation: Conversation) -> None:
+        if self.session not in conversation.sessions:
+            await Offer.run(self, conversation)
+        session = conversation.session(self.session)
+        try:
+            await conversation.start(session, until=self.until, timeout=self.within)
+        except PeerError as exc:
+            if self.must_fail:
+                conversation.note(f"session {self.session} did not connect, as required: {exc}")
+                return
+            context = f" {self.after}" if self.after else ""
+            raise CheckFailed(f"session {self.session} could not connect{context}: {exc}") from None
+        if self.must_fail:
+            raise CheckFailed(f"session {self.session}: the {self.until.upper()} handshake completed although {self.why}")
+
+    def describe(self) -> str:
+        return f"Connect(session={self.session}, until={self.until}{', must fail' if self.must_fail else ''})"
+
+
+@dataclass(frozen=True, eq=False)
+class Socket(Step):
+    """A new local socket: another 5-tuple. Datagrams on it still reach `session`'s peer (to decrypt)."""
+
+    name: str
+    session: str | None = "main"
+
+    async def run(self, conversation: Conversation) -> None:
+        owner = conversation.sessions.get(self.session) if self.session else None
+        await conversation.open_socket(self.name, owner)
+
+    def describe(self) -> str:
+        return f"Socket({self.name})"
+
+
+@dataclass(frozen=True, eq=False)
+class Rebind(Step):
+    """NAT rebinding: from now on the session's own traffic leaves from another socket."""
+
+    socket: str
+    session: str = "main"
+
+    async def run(self, conversation: Conversation) -> None:
+        session = conversation.session(self.session)
+        socket = await conversation.ensure_socket(self.socket, session)
+        socket.owner = session
+        session.socket = socket
+
+    def describe(self) -> str:
+        return f"Rebind(session={self.session}, socket={self.socket})"
+
+
+@dataclass(frozen=True, eq=False)
+class Close(Step):
+    """End a session: `how="dtls"` sends close_notify, `how="signaling"` asks the adapter."""
+
+    session: str = "main"
+    how: str = "dtls"
+
+    async def run(self, conversation: Conversation) -> None:
+        session = conversation.session(self.session)
+        if self.how == "dtls":
+            session.peer.close(conversation.loop.time())
+            session.flush()
+            return
+        handle, session.handle = session.handle, None
+        try:
+            await conversation.target.close(handle, timeout=conversation.settings.connect_timeout)
+        except PeerError as exc:
+            raise CheckFailed(f"closing session {self.session} through signaling failed: {exc}") from None
+
+    def describe(self) -> str:
+        return f"Close(session={self.session}, how={self.how})"
+
+
+# -- sending ---------------------------------------------------------------------------------
+
+
+def _resolve(payload: Payload, conversation: Conversation) -> list[bytes]:
+    value = payload(conversation) if callable(payload) else payload
+    if isinstance(value, (bytes, bytearray)):
+        return [bytes(value)]
+    return [bytes(item) for item in value]
+
+
+def default_remote(conversation: Conversation, socket: LocalSocket) -> Address:
+    session = socket.owner or next(iter(conversation.sessions.values()), None)
+    if session is None:
+        raise ValueError("no session to take the target's address from: pass to=")
+    return session.remote
+
+
+@dataclass(frozen=True, eq=False)
+class Send(Step):
+    """Send crafted datagrams from a socket (to the target's address unless `to` says otherwise)."""
+
+    payload: Payload
+    via: str = "main"
+    to: Address | None = None
+    label: str = ""
+
+    async def run(self, conversation: Conversation) -> None:
+        socket = conversation.socket(self.via)
+        remote = self.to or default_remote(conversation, socket)
+        socket.mark = len(socket.inbox)
+        for data in _resolve(self.payload, conversation):
+            tid = stun_transaction_id(data)
+            if tid is not None:
+                socket.last_request_tid = tid
+                socket.last_request_to = remote
+            socket.send(data, remote)
+
+    def describe(self) -> str:
+        return f"Send({self.label or 'crafted'}, via={self.via})"
+
+
+# -- expecting -------------------------------------------------------------------------------
+
+
+class Alternative:
+    """One acceptable (or, when judged wrong, unacceptable) answer to an `Expect`."""
+
+    def judge(self, data: bytes, conversation: Conversation, socket: LocalSocket) -> tuple[bool, str] | None:
+        """None: this datagram is not this alternative. (ok, what) otherwise."""
+        raise NotImplementedError
+
+
+def _stun_class(data: bytes) -> str | None:
+    if len(data) < 20 or data[0] >= 4:
+        return None
+    bits = ((data[0] & 0x01) << 1) | ((data[1] & 0x10) >> 4)
+    return ("request", "indication", "success", "error")[bits]
+
+
+def _parse_stun(data: bytes) -> aioice_stun.Message | str:
+    try:
+        return aioice_stun.parse_message(data)
+    except ValueError as exc:
+        return str(exc)
+
+
+@dataclass(frozen=True, eq=False)
+class StunSuccess(Alternative):
+    """A Binding success response that is right: XOR-MAPPED-ADDRESS = our socket, MI and FINGERPRINT valid."""
+
+    session: str = "main"
+
+    def judge(self, data: bytes, conversation: Conversation, socket: LocalSocket) -> tuple[bool, str] | None:
+        if _stun_class(data) != "success":
+            return None
+        message = _parse_stun(data)
+        if isinstance(message, str):
+            return False, f"a success response that does not parse: {message}"
+        problems = []
+        mapped = message.attributes.get("XOR-MAPPED-ADDRESS")
+        if mapped is None:
+            problems.append("no XOR-MAPPED-ADDRESS")
+        elif tuple(mapped) != tuple(socket.local):
+            problems.append(f"XOR-MAPPED-ADDRESS {mapped[0]}:{mapped[1]} is not the request's source "
+                            f"{socket.local[0]}:{socket.local[1]}")
+        if "MESSAGE-INTEGRITY" not in message.attributes:
+            problems.append("no MESSAGE-INTEGRITY")
+        else:
+            password = conversation.session(self.session).peer.answer.ice_pwd
+            if not message.check_message_integrity(password.encode()):
+                problems.append("MESSAGE-INTEGRITY does not verify with the answer's ice-pwd")
+        if "FINGERPRINT" not in message.attributes:
+            problems.append("no FINGERPRINT")
+        if problems:
+            return False, "a success response with " + "; ".join(problems)
+        return True, "success response (XOR-MAPPED-ADDRESS, MESSAGE-INTEGRITY and FINGERPRINT right)"
+
+    def __str__(self) -> str:
+        return "a Binding success response"
+
+
+class StunError(Alternative):
+    """A Binding error response with one of `codes` (any code when none is given), listing
+    `unknown_attributes` when given."""
+
+    def __init__(self, *codes: int, unknown_attributes: Sequence[int] = ()) -> None:
+        self.codes = codes
+        self.unknown_attributes = tuple(unknown_attributes)
+
+    def judge(self, data: bytes, conversation: Conversation, socket: LocalSocket) -> tuple[bool, str] | None:
+        if _stun_class(data) != "error":
+            return None
+        message = _parse_stun(data)
+        if isinstance(message, str):
+            return False, f"an error response that does not parse: {message}"
+        code = message.attributes.get("ERROR-CODE", (None, ""))[0]
+        if self.codes and code not in self.codes:
+            return None
+        if self.unknown_attributes:
+            listed = unknown_attributes_of(data)
+            missing = [kind for kind in self.unknown_attributes if kind not in listed]
+            if missing:
+                return False, (f"error {code} whose UNKNOWN-ATTRIBUTES "
+                               f"({', '.join(f'0x{k:04x}' for k in listed) or 'absent'}) "
+                               f"lacks {', '.join(f'0x{k:04x}' for k in missing)}")
+        return True, f"error {code}"
+
+    def __str__(self) -> str:
+        return f"a STUN error {'/'.join(map(str, self.codes))}" if self.codes else "a STUN error"
+
+
+def unknown_attributes_of(data: bytes) -> list[int]:
+    """Attribute types listed in a message's UNKNOWN-ATTRIBUTES (parsed with the STUN crafter)."""
+    from toolkit.crafters.stun import StunMessage, StunUnknownAttributes
+
+    return [kind for attribute in StunMessage(data).attributes
+            if isinstance(attribute, StunUnknownAttributes) for kind in attribute.types]
+
+
+@dataclass(frozen=True, eq=False)
+class Silence(Alternative):
+    """Nothing relevant arrives for `seconds` (default: the run's silence window)."""
+
+    seconds: float | None = None
+
+    def judge(self, data: bytes, conversation: Conversation, socket: LocalSocket) -> None:
+        return None
+
+    def __str__(self) -> str:
+        return "silence"
+
+
+@dataclass(frozen=True, eq=False)
+class DtlsAlert(Alternative):
+    """A DTLS alert record (content type 21)."""
+
+    def judge(self, data: bytes, conversation: Conversation, socket: LocalSocket) -> tuple[bool, str] | None:
+        return (True, "a DTLS alert") if data[:1] == b"\x15" else None
+
+    def __str__(self) -> str:
+        return "a DTLS alert"
+
+
+def describe_datagram(data: bytes) -> str:
+    """A short human description of what the target sent, for FAIL messages."""
+    if not data:
+        return "an empty datagram"
+    first = data[0]
+    if first < 4:
+        kind = _stun_class(data) or "malformed"
+        text = f"a STUN {kind} ({len(data)} bytes"
+        message = _parse_stun(data)
+        if not isinstance(message, str) and "ERROR-CODE" in message.attributes:
+            code, reason = message.attributes["ERROR-CODE"]
+            text += f", error {code} {reason}".rstrip()
+        return text + ")"
+    if 19 < first < 64:
+        names = {20: "ChangeCipherSpec", 21: "alert", 22: "handshake", 23: "application data"}
+        return f"a DTLS {names.get(first, f'record type {first}')} datagram ({len(data)} bytes)"
+    if 127 < first < 192:
+        return f"{'SRTCP' if is_rtcp(data) else 'SRTP'} ({len(data)} bytes)"
+    return f"a datagram with first byte {first} ({len(data)} bytes)"
+
+
+def is_background(data: bytes, socket: LocalSocket) -> bool:
+    """Traffic that answers nothing a step sent: see the module docstring."""
+    if is_stun_request(data) or is_rtcp(data):
+        return True
+    owner = socket.owner
+    tid = stun_transaction_id(data)
+    return owner is not None and tid is not None and tid in owner.own_tids
+
+
+class Expect(Step):
+    """Wait for one of `any_of` on socket `via`; anything else relevant is a FAIL."""
+
+    def __init__(self, any_of: Sequence[Alternative] | Alternative, *, via: str = "main", about: str = "reply",
+                 timeout: float | None = None) -> None:
+        self.any_of = tuple(any_of) if isinstance(any_of, (list, tuple)) else (any_of,)
+        if about not in ("reply", "any"):
+            raise ValueError(f"about must be 'reply' or 'any', not {about!r}")
+        self.via = via
+        self.about = about
+        self.timeout = timeout
+
+    def describe(self) -> str:
+        return f"Expect({' | '.join(map(str, self.any_of))}, via={self.via})"
+
+    def _relevant(self, data: bytes, socket: LocalSocket) -> bool:
+        if self.about == "reply":
+            tid = stun_transaction_id(data)
+            return tid is not None and tid == socket.last_request_tid and _stun_class(data) in ("success", "error")
+        return not is_background(data, socket)
+
+    async def run(self, conversation: Conversation) -> None:
+        settings = conversation.settings
+        socket = conversation.socket(self.via)
+        silences = [alt for alt in self.any_of if isinstance(alt, Silence)]
+        window = max((alt.seconds or settings.silence for alt in silences), default=0.0)
+        wait = window if silences else (self.timeout or settings.reply_timeout)
+        deadline = conversation.loop.time() + wait
+        seen = socket.mark
+        expected = " or ".join(map(str, self.any_of))
+        while True:
+            while seen < len(socket.inbox):
+                received = socket.inbox[seen]
+                data = received.data
+                seen += 1
+                if not self._relevant(data, socket):
+                    continue
+                if self.about == "reply" and received.addr != socket.last_request_to:
+                    raise CheckFailed(
+                        f"on {self.via}: the answer came from {received.addr[0]}:{received.addr[1]}, not from "
+                        f"{socket.last_request_to[0]}:{socket.last_request_to[1]} where the request went"
+                    )
+                for alternative in self.any_of:
+                    verdict = alternative.judge(data, conversation, socket)
+                    if verdict is None:
+                        continue
+                    ok, what = verdict
+                    if not ok:
+                        raise CheckFailed(f"on {self.via}: expected {expected}; got {what}")
+                    conversation.note(f"{self.via}: {what}")
+                    return
+                raise CheckFailed(f"on {self.via}: expected {expected}; got {describe_datagram(data)}")
+            if not await socket.wait_arrival(seen, deadline):
+                break
+        if silences:
+            conversation.note(f"{self.via}: silence for {window:g} s")
+            return
+        raise CheckFailed(f"on {self.via}: expected {expected}; nothing came back within {wait:g} s")
+
+
+# -- media -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Echo(Step):
+    """Send one SRTP packet with a unique payload and expect the target's echo of it.
+
+    `via` is the socket it leaves from (default: the session's current one); `arrives_on`
+    the socket the echo must reach (default: the session's current one). With
+    `present=False`, no echo of it may reach any socket within the silence window.
+    """
+
+    session: str = "main"
+    via: str | None = None
+    arrives_on: str | None = None
+    present: bool = True
+    marker: bool = False
+
+    async def run(self, conversation: Conversation) -> None:
+        session = conversation.session(self.session)
+        if session.peer.state != "connected":
+            raise CheckFailed(f"session {self.session} is {session.peer.state}, not connected: no media to echo")
+        token = send_media(conversation, session, via=self.via, marker=self.marker)
+        target = self.arrives_on or session.socket.name
+        await expect_echo(conversation, session, token, arrives_on=target if self.present else None,
+                          present=self.present)
+
+    def describe(self) -> str:
+        where = f", via={self.via}" if self.via else ""
+        return f"Echo(session={self.session}{where}{'' if self.present else ', absent'})"
+
+
+def media_token(conversation: Conversation) -> bytes:
+    return b"rtcgate-echo:" + conversation.rng.getrandbits(64).to_bytes(8, "big")
+
+
+def protected_media(conversation: Conversation, session: Session, *, token: bytes | None = None,
+                    marker: bool = False, payload_type: int | None = None) -> tuple[bytes, bytes]:
+    """One SRTP packet of the session's stream carrying a unique token, not sent: (token, datagram)."""
+    token = token or media_token(conversation)
+    counter = conversation.scratch.get("rtp_timestamp", 0) + 960
+    conversation.scratch["rtp_timestamp"] = counter
+    session.peer.send_rtp(token, timestamp=counter, marker=marker, payload_type=payload_type)
+    (data, _), = session.take_output()
+    return token, data
+
+
+def send_media(conversation: Conversation, session: Session, *, via: str | None = None, marker: bool = False,
+               token: bytes | None = None) -> bytes:
+    """Send one SRTP packet from the session's peer through socket `via`; return its payload token."""
+    token, data = protected_media(conversation, session, token=token, marker=marker)
+    socket = conversation.socket(via) if via else session.socket
+    socket.send(data, session.remote)
+    return token
+
+
+def echoes_of(session: Session, token: bytes, since: int = 0) -> list[str]:
+    """Names of the sockets an echo of `token` arrived on, from event index `since`."""
+    return [origin for origin, _, event in session.events[since:]
+            if isinstance(event, RtpReceived) and token in event.packet]
+
+
+async def expect_echo(conversation: Conversation, session: Session, token: bytes, *, arrives_on: str | None,
+                      present: bool = True, timeout: float | None = None) -> None:
+    """Wait for the echo of `token` (on `arrives_on`), or, with present=False, make sure none comes."""
+    loop = conversation.loop
+    wait = timeout or (conversation.settings.reply_timeout if present else conversation.settings.silence)
+    deadline = loop.time() + wait
+    while True:
+        origins = echoes_of(session, token)
+        if origins and present:
+            if arrives_on is not None and origins[0] != arrives_on:
+                raise CheckFailed(f"the echo of media sent by session {session.name} arrived on socket {origins[0]}, "
+                                  f"not on {arrives_on}")
+            conversation.note(f"echo arrived on {origins[0]}")
+            return
+        if origins and not present:
+            raise CheckFailed(f"media the target must have dropped was echoed (to socket {origins[0]})")
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        await asyncio.sleep(min(left, 0.01))
+    if present:
+        raise CheckFailed(f"no echo of session {session.name}'s media within {wait:g} s "
+                          f"(the target must send received audio back)")
+
+
+# -- control ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Wait(Step):
+    seconds: float
+
+    async def run(self, conversation: Conversation) -> None:
+        await asyncio.sleep(self.seconds)
+
+    def describe(self) -> str:
+        return f"Wait({self.seconds:g} s)"
+
+
+@dataclass(frozen=True, eq=False)
+class Do(Step):
+    """Anything the other steps cannot say: `action(conversation)`, sync or async; it may raise
+    CheckFailed or CheckSkipped like any step."""
+
+    action: Callable[[Conversation], Awaitable[None] | None]
+    label: str = ""
+
+    async def run(self, conversation: Conversation) -> None:
+        result = self.action(conversation)
+        if inspect.isawaitable(result):
+            await result
+
+    def describe(self) -> str:
+        return f"Do({self.label or getattr(self.action, '__name__', 'action')})"
+
+
+@dataclass(frozen=True, eq=False)
+class Require(Step):
+    """SKIP the check unless `condition(conversation)` returns None; otherwise it returns the reason."""
+
+    condition: Callable[[Conversation], str | None]
+    label: str = ""
+
+    async def run(self, conversation: Conversation) -> None:
+        reason = self.condition(conversation)
+        if reason:
+            raise CheckSkipped(reason)
+
+    def describe(self) -> str:
+        return f"Require({self.label or getattr(self.condition, '__name__', 'condition')})"

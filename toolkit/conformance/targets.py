@@ -1,0 +1,283 @@
+"""Targets: how a check gets a session from the server under test (its signaling adapter).
+
+A target turns an SDP offer into an answer plus a handle for later restart and close. The
+kinds: a WHIP endpoint (RFC 9725), a realtime-calls endpoint (POST an offer, get an answer),
+a user's Python callable `module:function` (offer in, answer out, sync or async), and the
+reference server, started as a child process on free loopback ports and stopped after.
+The reference server is only ever *run* here, through its CLI, never imported: the judge
+stays independent of the judged (DESIGN.md, principle 3).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Awaitable, Callable
+
+from toolkit.conformance.model import Address
+from toolkit.peer import PeerError, whip_delete, whip_patch, whip_post
+
+
+class TargetError(Exception):
+    """The target cannot be used at all: a bad specification, or it cannot be started or reached."""
+
+
+class Target:
+    """Base class; subclasses implement `offer` and may implement `restart` and `close`."""
+
+    kind = "target"
+    can_restart = False
+    remote_override: Address | None = None
+    """Send to this address instead of the answer's candidates (a server behind NAT or in a container)."""
+    consent_timeout: float | None = None
+    """The target's consent timeout when known (the reference server is started with one)."""
+
+    @property
+    def description(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def replay_args(self) -> list[str]:
+        """The `rtcgate check` arguments that reach this same target again."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Make the target ready (start a process); raise TargetError if it cannot be."""
+
+    def stop(self) -> None:
+        """Undo `start`."""
+
+    async def offer(self, sdp: str, *, timeout: float) -> tuple[str, object]:
+        raise NotImplementedError
+
+    async def restart(self, handle: object, sdpfrag: str, *, timeout: float) -> str | None:
+        """Send an ICE restart fragment; return the answer fragment (None for 204)."""
+        raise PeerError(f"{self.description} has no ICE restart")
+
+    async def close(self, handle: object, *, timeout: float) -> None:
+        """End the session at the target; nothing to do when the adapter has no close."""
+
+
+class WhipTarget(Target):
+    """A WHIP endpoint: POST the offer, DELETE the Location, PATCH it for an ICE restart."""
+
+    kind = "whip"
+    can_restart = True
+
+    def __init__(self, url: str, *, headers: dict[str, str] | None = None, remote: Address | None = None) -> None:
+        if not re.match(r"https?://", url):
+            raise TargetError(f"{url!r} is not an http:// or https:// URL")
+        self.url = url
+        self.headers = headers or {}
+        self.remote_override = remote
+
+    @property
+    def description(self) -> str:
+        return f"WHIP {self.url}"
+
+    @property
+    def replay_args(self) -> list[str]:
+        return ["--whip", self.url]
+
+    async def offer(self, sdp: str, *, timeout: float) -> tuple[str, object]:
+        return await whip_post(self.url, sdp, headers=self.headers, timeout=timeout)
+
+    async def restart(self, handle: object, sdpfrag: str, *, timeout: float) -> str | None:
+        if handle is None:
+            raise PeerError(f"{self.description} gave no Location header, so there is nothing to PATCH")
+        headers = {"If-Match": "*", **self.headers}  # RFC 9725 §4.4.1: an ICE restart matches any ETag
+        status, body = await whip_patch(handle, sdpfrag, headers=headers, timeout=timeout)
+        return None if status == 204 else body
+
+    async def close(self, handle: object, *, timeout: float) -> None:
+        if handle is not None:
+            await whip_delete(handle, headers=self.headers, timeout=timeout)
+
+
+class CallsTarget(WhipTarget):
+    """A realtime-calls endpoint: the same POST as WHIP; restart and close only if it gives a Location."""
+
+    kind = "calls"
+
+    @property
+    def description(self) -> str:
+        return f"realtime-calls {self.url}"
+
+    @property
+    def replay_args(self) -> list[str]:
+        return ["--calls-url", self.url]
+
+
+class CallableTarget(Target):
+    """A user's `module:function` taking the offer SDP and returning the answer (sync or async)."""
+
+    kind = "signaling"
+
+    def __init__(self, spec: str) -> None:
+        module_name, _, function_name = spec.partition(":")
+        if not module_name or not function_name:
+            raise TargetError(f"--signaling {spec!r} is not 'module:function'")
+        self.spec = spec
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise TargetError(f"--signaling {spec}: cannot import {module_name}: {exc}") from None
+        function = getattr(module, function_name, None)
+        if not callable(function):
+            raise TargetError(f"--signaling {spec}: {module_name} has no callable {function_name}")
+        self.function: Callable[[str], str | Awaitable[str]] = function
+
+    @property
+    def description(self) -> str:
+        return f"signaling callable {self.spec}"
+
+    @property
+    def replay_args(self) -> list[str]:
+        return ["--signaling", self.spec]
+
+    async def offer(self, sdp: str, *, timeout: float) -> tuple[str, object]:
+        try:
+            answer: Any = self.function(sdp)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except Exception as exc:  # the user's code: report whatever it raised as a signaling failure
+            raise PeerError(f"{self.spec} raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(answer, str):
+            raise PeerError(f"{self.spec} returned {type(answer).__name__}, not the answer SDP as str")
+        return answer, None
+
+
+_READY_LINE = re.compile(r"listening udp=(?P<udp>\S+):(?P<port>\d+) http=(?P<http>\S+)")
+
+
+class ReferenceTarget(Target):
+    """The reference server as a child process (`rtcgate serve` on free ports), stopped after."""
+
+    kind = "reference"
+    can_restart = True
+
+    def __init__(self, *, consent_timeout: float = 3.0, media: str = "echo", host: str = "127.0.0.1",
+                 start_timeout: float = 20.0) -> None:
+        self.consent_timeout = consent_timeout
+        self.media = media
+        """"echo" (the catalog's media checks need audio sent back) or "voice" (the realtime voice loop)."""
+        self.host = host
+        self.start_timeout = start_timeout
+        self.process: subprocess.Popen | None = None
+        self.output: list[str] = []
+        self.http_url: str | None = None
+        self.udp_port: int | None = None
+        self._whip: WhipTarget | None = None
+
+    @property
+    def description(self) -> str:
+        where = f" at {self.http_url}" if self.http_url else ""
+        return f"reference server{where}"
+
+    @property
+    def replay_args(self) -> list[str]:
+        return ["--reference"]
+
+    @property
+    def whip_url(self) -> str:
+        if self.http_url is None:
+            raise TargetError("the reference server is not started")
+        return f"{self.http_url}/whip"
+
+    def start(self) -> None:
+        if self.process is not None:
+            return
+        command = [
+            sys.executable, "-m", "toolkit.cli", "serve", "--host", self.host, "--port", "0",
+            "--http-port", "0", "--consent-timeout", f"{self.consent_timeout:g}", "--media", self.media,
+            "--log-level", "warning",
+        ]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.process = process
+        deadline = time.monotonic() + self.start_timeout
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([process.stdout], [], [], left)
+            if not ready:
+                break
+            line = process.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            match = _READY_LINE.search(line)
+            if match:
+                self.http_url = match["http"]
+                self.udp_port = int(match["port"])
+                self._whip = WhipTarget(self.whip_url)
+                threading.Thread(target=self._drain, daemon=True).start()
+                return
+        self.stop()
+        raise TargetError("the reference server did not report its ports:\n" + "".join(self.output[-20:]))
+
+    def _drain(self) -> None:
+        """Keep reading the child's output so a full pipe never blocks it."""
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(5.0)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._whip = None
+
+    def _adapter(self) -> WhipTarget:
+        if self._whip is None:
+            raise PeerError("the reference server is not running")
+        return self._whip
+
+    async def offer(self, sdp: str, *, timeout: float) -> tuple[str, object]:
+        return await self._adapter().offer(sdp, timeout=timeout)
+
+    async def restart(self, handle: object, sdpfrag: str, *, timeout: float) -> str | None:
+        return await self._adapter().restart(handle, sdpfrag, timeout=timeout)
+
+    async def close(self, handle: object, *, timeout: float) -> None:
+        await self._adapter().close(handle, timeout=timeout)
+
+
+def make_target(
+    *,
+    whip: str | None = None,
+    calls_url: str | None = None,
+    signaling: str | None = None,
+    reference: bool = False,
+    remote: Address | None = None,
+) -> Target:
+    """Exactly one of the four target options; TargetError otherwise."""
+    given = [name for name, value in
+             (("--whip", whip), ("--calls-url", calls_url), ("--signaling", signaling), ("--reference", reference))
+             if value]
+    if len(given) != 1:
+        raise TargetError(
+            "give exactly one target: --whip URL, --calls-url URL, --signaling module:function or --reference"
+            + (f" (got {', '.join(given)})" if given else "")
+        )
+    if whip:
+        return WhipTarget(whip, remote=remote)
+    if calls_url:
+        return CallsTarget(calls_url, remote=remote)
+    if signaling:
+        target = CallableTarget(signaling)
+        target.remote_override = remote
+        return target
+    return ReferenceTarget()

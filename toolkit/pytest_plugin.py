@@ -1,0 +1,196 @@
+"""rtcgate's pytest plugin: the conformance catalog as pytest items, and fixtures for your own checks.
+
+Inert unless asked: it only adds options and fixtures. `pytest --rtc-whip URL` (or
+`--rtc-calls-url URL`, `--rtc-signaling module:function`, `--rtc-reference`) adds one item per
+catalog check, marked with its profile (`-m security`), sanity first and last; each item
+records the RFC reference, profile and replay command as JUnit properties. Fixtures:
+`rtc_target` (the target the options name), `rtc_check` (runs a `Check` against it),
+`reference_server` (a reference server on free ports for the session), `probe_peer` (a fresh
+sans-IO ProbePeer) and `crafter` (the scapy crafters). Heavy imports happen only when used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+
+PROFILES = ("core", "lite", "security", "voice", "perf")
+_TARGET_OPTIONS = ("rtc_whip", "rtc_calls_url", "rtc_signaling", "rtc_reference")
+_STATE = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rtcgate", "rtcgate conformance gate")
+    group.addoption("--rtc-whip", metavar="URL", help="run the conformance catalog against this WHIP endpoint")
+    group.addoption("--rtc-calls-url", metavar="URL", help="... against this realtime-calls endpoint")
+    group.addoption("--rtc-signaling", metavar="MODULE:FUNCTION", help="... through your signaling callable")
+    group.addoption("--rtc-reference", action="store_true", help="... against a reference server started for the run")
+    group.addoption("--rtc-profile", metavar="NAMES", help="comma-separated profiles to collect (default: all)")
+    group.addoption("--rtc-only", metavar="ID", action="append", default=[], help="collect only this check (repeatable)")
+    group.addoption("--rtc-seed", metavar="N", type=int, default=0, help="seed of the run (default 0)")
+    group.addoption("--rtc-consent-timeout", metavar="S", type=float, default=None,
+                    help="the target's consent timeout for ICE-06 (default 30; 3 for --rtc-reference)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "rtcgate: an rtcgate conformance catalog check")
+    for profile in PROFILES:
+        config.addinivalue_line("markers", f"{profile}: rtcgate checks of the {profile} profile")
+    config.stash[_STATE] = {}
+
+
+def _requested(config: pytest.Config) -> bool:
+    return any(config.getoption(name) for name in _TARGET_OPTIONS)
+
+
+def _state(config: pytest.Config) -> dict:
+    return config.stash[_STATE]
+
+
+def _target(config: pytest.Config):
+    """The target the options name, started once per session and stopped at its end."""
+    state = _state(config)
+    if "target" not in state:
+        from toolkit.conformance.targets import ReferenceTarget, make_target
+
+        target = make_target(whip=config.getoption("rtc_whip"), calls_url=config.getoption("rtc_calls_url"),
+                             signaling=config.getoption("rtc_signaling"),
+                             reference=config.getoption("rtc_reference"))
+        if isinstance(target, ReferenceTarget):
+            target.consent_timeout = config.getoption("rtc_consent_timeout") or 3.0
+        target.start()
+        config.add_cleanup(target.stop)
+        state["target"] = target
+    return state["target"]
+
+
+def _settings(config: pytest.Config):
+    from toolkit.conformance.runner import Settings
+
+    return Settings(seed=config.getoption("rtc_seed"), consent_timeout=config.getoption("rtc_consent_timeout") or 30.0)
+
+
+class CheckError(Exception):
+    """A catalog check FAILed; carries the result for the report."""
+
+    def __init__(self, result) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+class CatalogItem(pytest.Item):
+    def __init__(self, *, check, sanity_position: str | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+        self.sanity_position = sanity_position
+        self.add_marker("rtcgate")
+        self.add_marker(check.profile)
+
+    def runtest(self) -> None:
+        from toolkit.conformance.model import Status
+        from toolkit.conformance.runner import run_check
+
+        state = _state(self.config)
+        if state.get("broken") and self.sanity_position != "after":
+            pytest.skip(f"the target failed the sanity conversation: {state['broken']}")
+        result = asyncio.run(run_check(_target(self.config), self.check, _settings(self.config)))
+        self.user_properties += [("rfc", self.check.rfc), ("profile", self.check.profile),
+                                 ("replay", result.replay)]
+        if result.status is Status.SKIP:
+            pytest.skip(result.message)
+        if result.status is Status.FAIL:
+            if self.sanity_position == "before":
+                state["broken"] = result.message
+            raise CheckError(result)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CheckError):
+            result = excinfo.value.result
+            return "\n".join([f"{self.check.id} FAILED: {result.message}", *result.notes[-10:],
+                              f"replay: {result.replay}"])
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return "rtcgate", None, f"{self.check.id} [{self.check.profile}] {self.check.title}"
+
+
+class Catalog(pytest.Collector):
+    def collect(self):
+        from toolkit.conformance.checks import CATALOG, SANITY
+
+        profiles = self.config.getoption("rtc_profile")
+        wanted_profiles = {p.strip() for p in profiles.split(",")} if profiles else None
+        only = {name.upper() for name in self.config.getoption("rtc_only")}
+        unknown = only - {check.id for check in CATALOG}
+        if unknown:
+            raise pytest.UsageError(f"--rtc-only: no check {', '.join(sorted(unknown))} in the catalog")
+        checks = [c for c in CATALOG if (not wanted_profiles or c.profile in wanted_profiles) and (not only or c.id in only)]
+        yield CatalogItem.from_parent(self, name="SANITY-before", check=SANITY, sanity_position="before")
+        for check in checks:
+            yield CatalogItem.from_parent(self, name=check.id, check=check)
+        yield CatalogItem.from_parent(self, name="SANITY-after", check=SANITY, sanity_position="after")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    if _requested(config):
+        items.extend(Catalog.from_parent(session, name="rtcgate").collect())
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def rtc_target(pytestconfig: pytest.Config):
+    """The target named by --rtc-whip / --rtc-calls-url / --rtc-signaling / --rtc-reference."""
+    if not _requested(pytestconfig):
+        pytest.skip("no rtcgate target: pass --rtc-whip URL, --rtc-calls-url URL, --rtc-signaling M:F or --rtc-reference")
+    return _target(pytestconfig)
+
+
+@pytest.fixture
+def rtc_check(rtc_target, pytestconfig: pytest.Config, request: pytest.FixtureRequest):
+    """run(check) → CheckResult against `rtc_target`; the RFC reference goes into the JUnit XML."""
+    from toolkit.conformance.runner import run_check
+
+    def run(check, *, seed: int | None = None):
+        import dataclasses
+
+        settings = _settings(pytestconfig)
+        if seed is not None:
+            settings = dataclasses.replace(settings, seed=seed)
+        request.node.user_properties += [("rfc", check.rfc), ("profile", check.profile)]
+        return asyncio.run(run_check(rtc_target, check, settings))
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def reference_server():
+    """A reference server (echo media, 3 s consent timeout) on free loopback ports; `.whip_url`, `.http_url`."""
+    from toolkit.conformance.targets import ReferenceTarget
+
+    server = ReferenceTarget()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def probe_peer():
+    """A fresh sans-IO ProbePeer with a fixed seed (drive it yourself, or through `rtc_check` steps)."""
+    import random
+
+    from toolkit.peer import ProbePeer
+
+    return ProbePeer(rng=random.Random(0))
+
+
+@pytest.fixture
+def crafter():
+    """The scapy crafters: `crafter.stun`, `crafter.dtls`, `crafter.rtp`, `crafter.srtp`."""
+    from toolkit.crafters import dtls, rtp, srtp, stun
+
+    return SimpleNamespace(stun=stun, dtls=dtls, rtp=rtp, srtp=srtp)
