@@ -155,6 +155,12 @@ class UdpShell(asyncio.DatagramProtocol):
 
 
 class ReferenceServer:
+    # The parts a test may swap for a faulty variant before start() (tests/zoo/); nothing else
+    # in the server changes them.
+    core_class: type[ServerCore] = ServerCore
+    voice_endpoint_class: type[VoiceEndpoint] = VoiceEndpoint
+    voice_service_class: type[VoiceService] = VoiceService
+
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.core: ServerCore | None = None
@@ -193,13 +199,14 @@ class ReferenceServer:
             model = load_model(config.model)
 
             def voice_factory(session_id: str, now: float) -> VoiceEndpoint:
-                return VoiceEndpoint(session_id, now, vad=config.vad, wall_clock_offset=core_config.wall_clock_offset)
+                return self.voice_endpoint_class(session_id, now, vad=config.vad,
+                                                 wall_clock_offset=core_config.wall_clock_offset)
 
             voice_factory("probe", 0.0)  # fail at start-up, not at the first call, if the VAD cannot load
-        self.core = ServerCore(core_config, certificate, keylog=keylog, voice_factory=voice_factory)
+        self.core = self.core_class(core_config, certificate, keylog=keylog, voice_factory=voice_factory)
         _, self.udp = await loop.create_datagram_endpoint(lambda: UdpShell(self.core, loop), sock=sock)
         if model is not None:
-            self.udp.voice = VoiceService(self.core, model, loop.time, self.udp.flush)
+            self.udp.voice = self.voice_service_class(self.core, model, loop.time, self.udp.flush)
             self.udp.on_datachannel = self.udp.voice.attach_datachannel
         self.udp_address = (config.host, port)
         app = make_app(self.core, loop.time, self.udp.flush)
@@ -225,9 +232,9 @@ def _format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-async def serve(config: ServerConfig) -> None:
+async def serve(config: ServerConfig, server: ReferenceServer | None = None) -> None:
     """Run until SIGINT/SIGTERM; prints the ready line tools and tests parse."""
-    server = ReferenceServer(config)
+    server = server or ReferenceServer(config)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -246,10 +253,10 @@ async def serve(config: ServerConfig) -> None:
         print("rtcgate reference server stopped", flush=True)
 
 
-def run(config: ServerConfig) -> None:
+def run(config: ServerConfig, server: ReferenceServer | None = None) -> None:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, server))
     else:
-        uvloop.run(serve(config))
+        uvloop.run(serve(config, server))

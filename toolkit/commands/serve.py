@@ -58,23 +58,29 @@ def register(commands) -> None:
     serve.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from reference_server.server import ServerConfig, run
-    from reference_server.voice.model import ModelError
-    from reference_server.voice.vad import VadError
+def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser):
+    """The ServerConfig these `rtcgate serve` options describe (also used by tests/zoo/)."""
+    from reference_server.server import ServerConfig
 
     if (args.certificate is None) != (args.private_key is None):
         parser.error("--certificate and --private-key go together")
+    return ServerConfig(host=args.host, port=args.port, http_port=args.http_port, advertise=args.advertise,
+                        consent_timeout=args.consent_timeout, connect_timeout=args.connect_timeout,
+                        certificate=args.certificate, private_key=args.private_key, keylog=args.keylog,
+                        media=args.media, model=args.model, vad=args.vad)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser, server_factory=None) -> int:
+    """`server_factory(config)` may supply the ReferenceServer to run (a faulty variant, in tests)."""
+    from reference_server.server import run as run_server
+    from reference_server.voice.model import ModelError
+    from reference_server.voice.vad import VadError
+
+    config = config_from_args(args, parser)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = ServerConfig(host=args.host, port=args.port, http_port=args.http_port, advertise=args.advertise,
-                          consent_timeout=args.consent_timeout, connect_timeout=args.connect_timeout,
-                          certificate=args.certificate, private_key=args.private_key, keylog=args.keylog,
-                          media=args.media, model=args.model, vad=args.vad)
     try:
-        run(config)
+        run_server(config, server_factory(config) if server_factory else None)
     except (OSError, ModelError, VadError) as exc:
         print(f"rtcgate serve: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
