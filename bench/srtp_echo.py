@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Round trips per second of SRTP echo through the reference server, against raw uvloop UDP echo.
 
-Both servers run as child processes on loopback: `rtcgate serve` (the reference server, on
-uvloop) and a minimal uvloop DatagramProtocol that sends every datagram straight back (this
+Both servers run as child processes on loopback: `rtcgate serve --media echo` (the reference
+server, on uvloop) and a minimal uvloop DatagramProtocol that sends every datagram straight back (this
 file with --raw-echo-server). The client is this process, on uvloop: a fixed window of
 packets in flight, each echo answered by the next packet on the same socket, for a fixed
 time after a warm-up. Raw datagrams are as long as the SRTP ones on the wire (12-byte RTP
@@ -18,7 +18,8 @@ Prints a table (and writes it as JSON to reports/bench/srtp_echo.json): round tr
 SRTP/raw ratio, RTT p50/p99, losses, mismatches, CPU use of each side, and the server's
 /metrics drop counters as a sanity check.
 
-Usage: python bench/srtp_echo.py [--duration 5] [--window 32] [--sessions 1 10] [--json PATH]
+Usage: python bench/srtp_echo.py [--duration 5] [--warmup 1] [--window 32] [--sessions 1 10]
+                                [--rounds 1] [--json PATH]
 """
 
 from __future__ import annotations
@@ -385,6 +386,10 @@ async def drive(run: Run) -> dict[str, float]:
         now = perf_counter_ns()
     run.lost += len(run.in_flight)
     run.in_flight.clear()
+    if not run.echoed:
+        raise BenchError(f"{run.name}: no echo came back in {run.warmup + run.duration:g} s "
+                         f"({run.next_number} sent, {run.lost} lost, {run.mismatches} mismatched); "
+                         f"{run.server.name} log ends:\n{run.server.log_tail()}")
     return cpu_share
 
 
@@ -584,7 +589,7 @@ def main() -> int:
             reference = start_child(
                 "reference server",
                 [sys.executable, "-m", "toolkit.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-                 "--http-port", "0"],
+                 "--http-port", "0", "--media", "echo"],
                 pathlib.Path(log_dir), server_cpu, children)
             results = uvloop.run(client(raw_server, reference, args))
             totals = fetch_metrics(reference.http_url)

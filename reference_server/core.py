@@ -21,6 +21,7 @@ import heapq
 import logging
 import os
 import secrets
+import struct
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -45,6 +46,7 @@ log = logging.getLogger("rtcgate.server")
 
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900 to 1970
 SWEEP_INTERVAL = 1.0
+_SEQUENCE_TIMESTAMP_SSRC = struct.Struct("!HII")  # RTP header bytes 2..12
 DTLS_MTU = 1200  # audio-only sessions: DTLS carries only the handshake
 # SCTP packets from WebRTC stacks reach 1189 bytes (sized for the IPv6 minimum MTU) and each
 # must fit one DTLS record; 1280 leaves room for the largest record overhead of our cipher
@@ -293,7 +295,7 @@ class ServerCore:
         except DemuxError as exc:
             self._drop(exc.reason, address)
             return
-        self.metrics.packets_received[kind.name.lower()] += 1
+        self.metrics.packets_received[kind.value] += 1
         try:
             if kind is Kind.STUN:
                 self._receive_stun(data, address, now)
@@ -483,16 +485,16 @@ class ServerCore:
         except SrtpError as exc:
             self._drop("srtp_unprotect_failed", address, str(exc))
             return
+        sequence, timestamp, ssrc = _SEQUENCE_TIMESTAMP_SSRC.unpack_from(plain, 2)  # unprotect checked the length
         try:
             if session.voice is None:
-                reply = session.outbound.reflect(plain)
+                reply = session.outbound.reflect(plain, timestamp)
             else:
                 packet = parse_rtp(plain)
         except RtpError as exc:
             self._drop("rtp_malformed", address, str(exc))
             return
-        session.reception.update(int.from_bytes(plain[8:12], "big"), int.from_bytes(plain[2:4], "big"),
-                                 int.from_bytes(plain[4:8], "big"), now)
+        session.reception.update(ssrc, sequence, timestamp, now)
         if session.first_srtp_at is None:
             session.first_srtp_at = now
             if session.dtls_at is not None:

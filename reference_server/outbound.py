@@ -16,9 +16,9 @@ class OutboundStream:
         self.octets_sent = 0
         self.last_timestamp = self._timestamp_base
 
-    def reflect(self, packet: bytes) -> bytes:
-        """Echo: a copy of the plain RTP `packet` under this stream's identity; RtpError if malformed."""
-        in_timestamp = int.from_bytes(packet[4:8], "big") if len(packet) >= 8 else 0
+    def reflect(self, packet: bytes, in_timestamp: int) -> bytes:
+        """Echo: a copy of the plain RTP `packet` (whose timestamp the caller read) under this
+        stream's identity; RtpError if malformed."""
         if self._first_in_timestamp is None:
             self._first_in_timestamp = in_timestamp
         timestamp = (in_timestamp - self._first_in_timestamp + self._timestamp_base) & 0xFFFFFFFF

@@ -203,18 +203,22 @@ def serialize_rtp(packet: RtpPacket) -> bytes:
     )
 
 
+_SEQUENCE_TIMESTAMP_SSRC = struct.Struct("!HII")
+
+
 def rewrite_rtp(data: bytes, *, ssrc: int, sequence_number: int, timestamp: int) -> bytes:
     """Copy of a valid RTP packet with new SSRC, sequence number and timestamp.
 
     The echo path's fast path: no parse into objects, every other byte kept as it came.
     """
-    _rtp_bounds(data)
-    _check_field(RtpError, "sequence number", sequence_number, 16)
-    _check_field(RtpError, "timestamp", timestamp, 32)
-    _check_field(RtpError, "SSRC", ssrc, 32)
-    rewritten = bytearray(data)
-    struct.pack_into("!HII", rewritten, 2, sequence_number, timestamp, ssrc)
-    return bytes(rewritten)
+    # The common header (version 2, no padding, CSRC or extension) needs no walk.
+    if len(data) < RTP_HEADER_SIZE or data[0] != 0x80:
+        _rtp_bounds(data)
+    if sequence_number >> 16 or timestamp >> 32 or ssrc >> 32 or min(sequence_number, timestamp, ssrc) < 0:
+        _check_field(RtpError, "sequence number", sequence_number, 16)
+        _check_field(RtpError, "timestamp", timestamp, 32)
+        _check_field(RtpError, "SSRC", ssrc, 32)
+    return data[:2] + _SEQUENCE_TIMESTAMP_SSRC.pack(sequence_number, timestamp, ssrc) + data[12:]
 
 
 # --- RFC 8285 header extension elements ---------------------------------------------------

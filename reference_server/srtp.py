@@ -114,7 +114,10 @@ class SrtpSession:
                 f"protect RTP failed: packet of {len(packet)} bytes is shorter than "
                 f"the {_RTP_HEADER_LENGTH}-byte RTP header"
             )
-        return _call("protect RTP", self._outbound.protect, packet)
+        try:  # inline rather than through _call: this is the hot path
+            return self._outbound.protect(packet)
+        except (pylibsrtp.Error, ValueError) as error:
+            raise _srtp_error("protect RTP", error, packet) from None
 
     def unprotect_rtp(self, packet: bytes) -> bytes:
         """Authenticate, replay-check and decrypt a received SRTP packet."""
@@ -124,7 +127,10 @@ class SrtpSession:
                 f"unprotect RTP failed: packet of {len(packet)} bytes is shorter than the "
                 f"{_RTP_HEADER_LENGTH}-byte RTP header plus the {self._rtp_tag_length}-byte tag"
             )
-        return _call("unprotect RTP", self._inbound.unprotect, packet)
+        try:
+            return self._inbound.unprotect(packet)
+        except (pylibsrtp.Error, ValueError) as error:
+            raise _srtp_error("unprotect RTP", error, packet) from None
 
     def protect_rtcp(self, packet: bytes) -> bytes:
         """Encrypt and authenticate an RTCP compound packet for sending."""
@@ -156,11 +162,13 @@ def _session(master: bytes, ssrc_type: int, profile: int, replay_window: int) ->
 def _call(operation: str, function: Callable[[bytes], bytes], packet: bytes) -> bytes:
     try:
         return function(packet)
-    except pylibsrtp.Error as error:
-        reason = str(error)
-        raise SrtpError(f"{operation} failed: {_REASONS.get(reason, reason)}") from None
-    except ValueError:
+    except (pylibsrtp.Error, ValueError) as error:
+        raise _srtp_error(operation, error, packet) from None
+
+
+def _srtp_error(operation: str, error: Exception, packet: bytes) -> SrtpError:
+    if isinstance(error, ValueError):
         # pylibsrtp's only ValueError: the packet plus its trailer overflows its 1500-byte buffer.
-        raise SrtpError(
-            f"{operation} failed: packet of {len(packet)} bytes is too long for libsrtp's buffer"
-        ) from None
+        return SrtpError(f"{operation} failed: packet of {len(packet)} bytes is too long for libsrtp's buffer")
+    reason = str(error)
+    return SrtpError(f"{operation} failed: {_REASONS.get(reason, reason)}")
