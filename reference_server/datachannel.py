@@ -23,6 +23,10 @@ log = logging.getLogger("rtcgate.datachannel")
 LOCAL_SCTP_PORT = 5000  # must equal the answer's a=sctp-port (sdp.AnswerParams.sctp_port)
 REMOTE_DEFAULT_MAX_MESSAGE_SIZE = 65536  # RFC 8841 §6.1: an offer without a=max-message-size
 MAX_SCTP_PACKET = 1189  # aiortc's largest packet; core.DATACHANNEL_DTLS_MTU is sized for it
+# Chunk types whose value is a list of TLV parameters (or error causes), and where that list
+# starts in the chunk value: INIT, INIT ACK (after the 16-byte fixed part), HEARTBEAT,
+# HEARTBEAT ACK, ABORT, ERROR, RE-CONFIG (RFC 9260 §3.3, RFC 6525).
+_PARAMETER_LISTS = {1: 16, 2: 16, 4: 0, 5: 0, 6: 0, 9: 0, 130: 0}
 MAX_QUEUED_PACKETS = 1024  # received but not yet processed; beyond, drop (SCTP retransmits)
 MAX_STREAM_ID = 65534  # RFC 8831 §6.6: stream 65535 is reserved
 MAX_DCEP_STRING = 65535  # DCEP label and protocol lengths are 16-bit (RFC 8832 §5.1)
@@ -146,6 +150,9 @@ class DataChannelAssociation:
             return
         if self._inbox.qsize() >= MAX_QUEUED_PACKETS:
             self.dropped_packets += 1
+            return
+        if _has_short_parameter(packet):
+            self.malformed_packets += 1
             return
         self._inbox.put_nowait(packet)
 
@@ -277,3 +284,28 @@ class DataChannelAssociation:
             callback(*args)
         except Exception:
             log.exception("data channel callback %r failed", callback)
+
+
+def _has_short_parameter(packet: bytes) -> bool:
+    """Whether a chunk carries a parameter whose length is below its own 4-byte header.
+
+    RFC 9260 §3.2.1 makes such a packet malformed; aiortc 1.16's parameter decoder loops for
+    ever on a length of 0, so one such packet would hang the whole server. Checked before
+    aiortc sees the packet."""
+    position = 12  # SCTP common header
+    while position + 4 <= len(packet):
+        chunk_type = packet[position]
+        chunk_length = int.from_bytes(packet[position + 2:position + 4], "big")
+        if chunk_length < 4:
+            return False  # aiortc refuses the chunk itself
+        end = min(position + chunk_length, len(packet))
+        start = _PARAMETER_LISTS.get(chunk_type)
+        if start is not None:
+            offset = position + 4 + start
+            while offset + 4 <= end:
+                length = int.from_bytes(packet[offset + 2:offset + 4], "big")
+                if length < 4:
+                    return True
+                offset += (length + 3) & ~3
+        position += (chunk_length + 3) & ~3
+    return False

@@ -479,3 +479,26 @@ async def test_a_message_that_never_ends_overruns_the_window_and_aborts_the_asso
     assert peers.received == []
     await peers.client.stop()
     peers._pump.cancel()
+
+
+@pytest.mark.parametrize("chunk", [
+    bytes([4, 0, 0, 8]) + bytes([0, 1, 0, 0]),  # HEARTBEAT with a zero-length parameter
+    bytes([9, 0, 0, 8]) + bytes([0, 1, 0, 0]),  # ERROR with a zero-length cause
+    bytes([1, 0, 0, 24]) + bytes(16) + bytes([0, 5, 0, 0]),  # INIT with a zero-length parameter
+])
+def test_zero_length_parameters_are_dropped_before_aiortc_loops_on_them(chunk):
+    """aiortc 1.16's decode_params never advances past a length-0 parameter: the server would hang."""
+    from reference_server.datachannel import _has_short_parameter
+
+    packet = bytes(12) + chunk
+    assert _has_short_parameter(packet)
+    assert not _has_short_parameter(bytes(12) + bytes([4, 0, 0, 12]) + bytes([0, 1, 0, 8]) + b"beat")
+
+    async def scenario():
+        association = DataChannelAssociation(lambda p: True)
+        association.receive(packet)
+        assert association.malformed_packets == 1
+        association.close()
+        await asyncio.wait_for(association.wait_closed(), 5)
+
+    asyncio.run(scenario())
