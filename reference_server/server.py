@@ -160,6 +160,7 @@ class ReferenceServer:
     core_class: type[ServerCore] = ServerCore
     voice_endpoint_class: type[VoiceEndpoint] = VoiceEndpoint
     voice_service_class: type[VoiceService] = VoiceService
+    udp_shell_class: type[UdpShell] = UdpShell  # relay workers swap in one that speaks the relay protocol
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
@@ -204,7 +205,7 @@ class ReferenceServer:
 
             voice_factory("probe", 0.0)  # fail at start-up, not at the first call, if the VAD cannot load
         self.core = self.core_class(core_config, certificate, keylog=keylog, voice_factory=voice_factory)
-        _, self.udp = await loop.create_datagram_endpoint(lambda: UdpShell(self.core, loop), sock=sock)
+        _, self.udp = await loop.create_datagram_endpoint(lambda: self.udp_shell_class(self.core, loop), sock=sock)
         if model is not None:
             self.udp.voice = self.voice_service_class(self.core, model, loop.time, self.udp.flush)
             self.udp.on_datachannel = self.udp.voice.attach_datachannel

@@ -7,6 +7,8 @@ import sys
 
 COMMAND_MODULES = (
     "toolkit.commands.serve",
+    "toolkit.commands.relay",
+    "toolkit.commands.worker",
     "toolkit.commands.check",
 )
 

@@ -29,6 +29,13 @@ def _address(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
 
 
+def _workers(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"{value} workers is outside 0..256")
+    return value
+
+
 def register(commands) -> None:
     serve = commands.add_parser("serve", help="run the reference single-port WebRTC server",
                                 description="Run the reference ICE-lite/DTLS-SRTP server on one UDP port, "
@@ -55,6 +62,9 @@ def register(commands) -> None:
                        help="voice activity detector (silero needs onnxruntime and its ONNX file)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                        help="logging level (default info)")
+    serve.add_argument("--workers", type=_workers, default=0, metavar="N",
+                       help="N >= 1: a relay in this process owns the port and N worker processes hold the "
+                            "sessions (one per core); 0: one process does everything (default)")
     serve.set_defaults(handler=run)
 
 
@@ -77,6 +87,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, server_factor
     from reference_server.voice.vad import VadError
 
     config = config_from_args(args, parser)
+    if args.workers:
+        if server_factory is not None:
+            parser.error("--workers starts stock workers; it does not combine with a server variant")
+        from toolkit.commands.relay import run_with_workers
+
+        return run_with_workers(args, config)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         run_server(config, server_factory(config) if server_factory else None)

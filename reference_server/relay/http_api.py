@@ -1,0 +1,154 @@
+"""The relay's HTTP side: WHIP and the realtime-calls alias proxied to workers, health, metrics.
+
+A POST goes to the workers in turn (round robin; a worker that does not answer is skipped).
+The resource it creates is named `<worker id>-<session id>` in the Location the client gets,
+so DELETE and PATCH go straight to the worker that holds the session, with no table here.
+`/metrics` is the relay's own counters followed by every worker's, labelled worker="<id>".
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from ..http_api import MAX_OFFER_BYTES, cors, error
+
+Address = tuple[str, int]
+FORWARDED_REQUEST_HEADERS = ("Content-Type", "Authorization", "If-Match")
+FORWARDED_RESPONSE_HEADERS = ("Content-Type", "ETag", "Link")
+SIGNALING_TIMEOUT = aiohttp.ClientTimeout(total=10)
+METRICS_TIMEOUT = aiohttp.ClientTimeout(total=2)
+_RESOURCE = re.compile(r"(?P<worker>\d{1,3})-(?P<session>[^/]+)")
+_SAMPLE = re.compile(r"(?P<name>[A-Za-z_:][\w:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+)")
+
+
+@dataclass(frozen=True)
+class WorkerEndpoint:
+    worker_id: int
+    udp: Address  # where the relay forwards this worker's datagrams
+    http_url: str  # the worker's own signaling server, e.g. "http://127.0.0.2:8081"
+
+
+def label_worker_metrics(texts: Mapping[int, str]) -> str:
+    """Workers' Prometheus texts as one, each sample labelled with its worker, families kept whole."""
+    families: dict[str, tuple[list[str], list[str]]] = {}  # name → (HELP and TYPE lines, samples)
+    for worker_id, text in texts.items():
+        family = None
+        for line in text.splitlines():
+            if line.startswith("#"):
+                parts = line.split(" ", 3)
+                if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
+                    family = parts[2]
+                    meta = families.setdefault(family, ([], []))[0]
+                    if line not in meta:
+                        meta.append(line)
+                continue
+            match = _SAMPLE.fullmatch(line)
+            if match is None:
+                continue
+            labels = f'worker="{worker_id}"' + (f",{match['labels']}" if match["labels"] else "")
+            key = family if family is not None and match["name"].startswith(family) else match["name"]
+            families.setdefault(key, ([], []))[1].append(f"{match['name']}{{{labels}}} {match['value']}")
+    return "".join(line + "\n" for meta, samples in families.values() for line in meta + samples)
+
+
+def make_app(workers: Sequence[WorkerEndpoint], relay_metrics: Callable[[], str],
+             client: aiohttp.ClientSession) -> web.Application:
+    """`relay_metrics()` renders the relay's own counters; `client` makes the requests to workers."""
+    by_id = {worker.worker_id: worker for worker in workers}
+    turn = itertools.cycle(workers)
+
+    async def relay_response(response: aiohttp.ClientResponse, worker: WorkerEndpoint, prefix: str) -> web.Response:
+        headers = {name: response.headers[name] for name in FORWARDED_RESPONSE_HEADERS if name in response.headers}
+        location = response.headers.get("Location")
+        if location is not None:
+            headers["Location"] = f"{prefix}/{worker.worker_id}-{location.rstrip('/').rsplit('/', 1)[-1]}"
+        return web.Response(status=response.status, body=await response.read(), headers=headers)
+
+    def request_headers(request: web.Request) -> dict[str, str]:
+        return {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers}
+
+    def resource_handlers(prefix: str):
+        async def post(request: web.Request) -> web.Response:
+            if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
+                return error(413, f"body larger than {MAX_OFFER_BYTES} bytes")
+            body = await request.content.read(MAX_OFFER_BYTES + 1)
+            if len(body) > MAX_OFFER_BYTES:
+                return error(413, f"body larger than {MAX_OFFER_BYTES} bytes")
+            failures = []
+            for worker in itertools.islice(turn, len(workers)):
+                try:
+                    async with client.post(worker.http_url + prefix, data=body, headers=request_headers(request),
+                                           timeout=SIGNALING_TIMEOUT) as response:
+                        return await relay_response(response, worker, prefix)
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    failures.append(f"worker {worker.worker_id}: {exc or type(exc).__name__}")
+            return error(503, "no worker answered (" + "; ".join(failures) + ")")
+
+        async def to_owner(request: web.Request) -> web.Response:
+            resource = request.match_info["resource"]
+            match = _RESOURCE.fullmatch(resource)
+            worker = by_id.get(int(match["worker"])) if match else None
+            if worker is None:
+                return error(404, f"no session {resource}")
+            try:
+                async with client.request(request.method, f"{worker.http_url}{prefix}/{match['session']}",
+                                          data=await request.read(), headers=request_headers(request),
+                                          timeout=SIGNALING_TIMEOUT) as response:
+                    return await relay_response(response, worker, prefix)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                return error(503, f"worker {worker.worker_id} did not answer: {exc or type(exc).__name__}")
+
+        return post, to_owner
+
+    async def fetch(worker: WorkerEndpoint, path: str) -> aiohttp.ClientResponse | Exception:
+        try:
+            async with client.get(worker.http_url + path, timeout=METRICS_TIMEOUT) as response:
+                await response.read()
+                return response
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return exc
+
+    async def healthz(request: web.Request) -> web.Response:
+        replies = await asyncio.gather(*(fetch(worker, "/healthz") for worker in workers))
+        report = {}
+        for worker, reply in zip(workers, replies):
+            if isinstance(reply, Exception) or reply.status != 200:
+                report[str(worker.worker_id)] = {"status": "unreachable"}
+            else:
+                report[str(worker.worker_id)] = await reply.json()
+        healthy = all(entry.get("status") == "ok" for entry in report.values())
+        return web.json_response({"status": "ok" if healthy else "degraded",
+                                  "sessions": sum(entry.get("sessions", 0) for entry in report.values()),
+                                  "workers": report}, status=200 if healthy else 503)
+
+    async def metrics(request: web.Request) -> web.Response:
+        replies = await asyncio.gather(*(fetch(worker, "/metrics") for worker in workers))
+        texts, up = {}, []
+        for worker, reply in zip(workers, replies):
+            answered = not isinstance(reply, Exception) and reply.status == 200
+            if answered:
+                texts[worker.worker_id] = await reply.text()
+            up.append(f'rtcgate_relay_worker_up{{worker="{worker.worker_id}"}} {int(answered)}')
+        text = (relay_metrics()
+                + "# HELP rtcgate_relay_worker_up Whether the worker answered this scrape.\n"
+                + "# TYPE rtcgate_relay_worker_up gauge\n" + "".join(line + "\n" for line in up)
+                + label_worker_metrics(texts))
+        return web.Response(text=text, content_type="text/plain", headers={"X-Content-Type-Version": "0.0.4"})
+
+    app = web.Application(middlewares=[cors], client_max_size=MAX_OFFER_BYTES + 1)
+    for prefix in ("/whip", "/v1/realtime/calls"):
+        post, to_owner = resource_handlers(prefix)
+        app.router.add_post(prefix, post)
+        app.router.add_delete(prefix + "/{resource}", to_owner)
+        app.router.add_patch(prefix + "/{resource}", to_owner)
+        app.router.add_route("OPTIONS", prefix, post)
+        app.router.add_route("OPTIONS", prefix + "/{resource}", post)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,125 @@
+"""A reference server that sits behind a relay: it speaks the relay protocol on its UDP socket.
+
+Only the shell changes: forwarded datagrams are unwrapped before the core sees them (with the
+real client address), and everything the core sends goes back to the relay wrapped, marked
+BIND when the destination is a 5-tuple an authenticated check bound. The core is the usual
+ServerCore, given this worker's id, the shared routing secret, and the relay's public address
+and port for its SDP answers.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import partial
+
+from ..core import ServerCore
+from ..server import ReferenceServer, ServerConfig, UdpShell, _format_host
+from . import protocol
+from .protocol import Kind, RelayProtocolError
+
+log = logging.getLogger("rtcgate.worker")
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    worker_id: int
+    relay: Address  # the relay's address as this worker sees it: forwards come from it, replies go to it
+    public: Address  # the relay's public address and port, named in SDP answers
+    routing_secret: bytes
+
+
+class RelayTransport:
+    """Stands in for the datagram transport under UdpShell: every send goes to the relay, wrapped."""
+
+    def __init__(self, transport: asyncio.DatagramTransport, relay: Address, bound: Mapping[Address, object]) -> None:
+        self._transport = transport
+        self._relay = relay
+        self._bound = bound
+
+    def sendto(self, data: bytes, addr: Address) -> None:
+        try:
+            wrapped = protocol.encode(Kind.TO_CLIENT, addr, data, bind=addr in self._bound)
+        except RelayProtocolError as exc:
+            log.warning("cannot forward a datagram to %s: %s", addr, exc)
+            return
+        self._transport.sendto(wrapped, self._relay)
+
+    def close(self) -> None:
+        self._transport.close()
+
+
+class WorkerUdpShell(UdpShell):
+    def __init__(self, core: ServerCore, loop: asyncio.AbstractEventLoop, *, relay: Address) -> None:
+        super().__init__(core, loop)
+        self.relay = relay
+
+    def connection_made(self, transport) -> None:
+        self.transport = RelayTransport(transport, self.relay, self.core.sessions.by_address)
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        if (addr[0], addr[1]) != self.relay:
+            self.core.metrics.drops["relay_foreign_source"] += 1
+            return
+        try:
+            message = protocol.decode(data)
+        except RelayProtocolError as exc:
+            log.debug("dropped a datagram from the relay: %s", exc)
+            self.core.metrics.drops["relay_malformed"] += 1
+            return
+        if message.kind is not Kind.TO_WORKER:
+            self.core.metrics.drops["relay_wrong_kind"] += 1
+            return
+        self.core.receive_datagram(message.payload, message.client, self.loop.time())
+        self.flush()
+
+
+class WorkerServer(ReferenceServer):
+    """ReferenceServer whose core routes by this worker's id and whose shell talks to the relay."""
+
+    def __init__(self, config: ServerConfig, worker: WorkerConfig) -> None:
+        super().__init__(config)
+        self.worker = worker
+        make_core = self.core_class
+
+        def core_class(core_config, certificate, **kwargs) -> ServerCore:
+            core_config = replace(core_config, worker_id=worker.worker_id,
+                                  advertise_address=worker.public[0], port=worker.public[1])
+            return make_core(core_config, certificate, routing_secret=worker.routing_secret, **kwargs)
+
+        self.core_class = core_class
+        self.udp_shell_class = partial(WorkerUdpShell, relay=worker.relay)
+
+
+async def serve_worker(config: ServerConfig, worker: WorkerConfig) -> None:
+    """Run one worker until SIGINT/SIGTERM; prints a ready line with its own UDP and HTTP ports."""
+    server = WorkerServer(config, worker)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    udp_host, udp_port = server.udp_address
+    http_host, http_port = server.http_address
+    print(f"rtcgate worker {worker.worker_id} listening udp={_format_host(udp_host)}:{udp_port} "
+          f"http=http://{_format_host(http_host)}:{http_port} (relay {_format_host(worker.relay[0])}:"
+          f"{worker.relay[1]}, public {_format_host(worker.public[0])}:{worker.public[1]}; "
+          f"media {config.media})", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+        print(f"rtcgate worker {worker.worker_id} stopped", flush=True)
+
+
+def run_worker(config: ServerConfig, worker: WorkerConfig) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve_worker(config, worker))
+    else:
+        uvloop.run(serve_worker(config, worker))

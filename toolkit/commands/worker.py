@@ -1,0 +1,100 @@
+"""`rtcgate worker`: one reference-server worker behind an `rtcgate relay`."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from toolkit.commands.serve import _address, _port, _positive
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[IPv6]:PORT`, the host an IP address."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return _address(host), _port(port)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT") from None
+
+
+def read_secret(path: Path) -> bytes:
+    """The routing secret: a file holding at least 32 hex digits (e.g. `openssl rand -hex 32`)."""
+    text = path.read_text().strip()
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"{path} does not hold a hex string") from None
+    if len(secret) < 16:
+        raise ValueError(f"{path} holds {len(secret) * 8} bits of secret; the routing secret needs at least 128")
+    return secret
+
+
+def add_secret_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--secret-file", type=Path, required=True, metavar="FILE",
+                        help="the routing secret shared by the relay and its workers, as hex "
+                             "(at least 32 digits, e.g. from `openssl rand -hex 32`)")
+
+
+def register(commands) -> None:
+    worker = commands.add_parser(
+        "worker", help="run one reference-server worker behind `rtcgate relay`",
+        description="Run the reference server as a worker: it receives its clients' datagrams from the relay "
+                    "(the relay protocol over UDP) and sends its replies back through it; its SDP answers name "
+                    "the relay's public address and port. Signaling reaches it through the relay's HTTP proxy.")
+    worker.add_argument("--id", type=int, required=True, dest="worker_id",
+                        help="this worker's id, 0..255: the relay's i-th --worker is worker i")
+    worker.add_argument("--relay", type=host_port, required=True, metavar="HOST:PORT",
+                        help="the relay's UDP address as this worker sees it; only datagrams from it are accepted")
+    worker.add_argument("--public", type=host_port, required=True, metavar="ADDR:PORT",
+                        help="the relay's public address and port, put in SDP answers")
+    add_secret_option(worker)
+    worker.add_argument("--bind", type=_address, default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    worker.add_argument("--port", type=_port, default=0, help="this worker's UDP port (default 0 = any free)")
+    worker.add_argument("--http-port", type=_port, default=0, help="this worker's HTTP port (default 0 = any free)")
+    worker.add_argument("--consent-timeout", type=_positive, default=30.0, metavar="S",
+                        help="free a session after S seconds without an ICE check (default 30)")
+    worker.add_argument("--connect-timeout", type=_positive, default=30.0, metavar="S",
+                        help="free a session not DTLS-connected S seconds after signaling (default 30)")
+    worker.add_argument("--certificate", type=Path, help="PEM certificate (ECDSA P-256); default: generate one")
+    worker.add_argument("--private-key", type=Path, help="PEM private key for --certificate")
+    worker.add_argument("--keylog", type=Path, help="append DTLS secrets here in SSLKEYLOGFILE format")
+    worker.add_argument("--media", choices=["voice", "echo"], default="voice",
+                        help="voice: the realtime voice loop answers (default); echo: audio comes straight back")
+    worker.add_argument("--model", default="reference_server.voice.model:ToneModel", metavar="MODULE:FACTORY",
+                        help="the voice model (default: the embedded tone model)")
+    worker.add_argument("--vad", choices=["webrtcvad", "silero"], default="webrtcvad", help="voice activity detector")
+    worker.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="logging level (default info)")
+    worker.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from reference_server.relay.worker import WorkerConfig, run_worker
+    from reference_server.server import ServerConfig
+    from reference_server.voice.model import ModelError
+    from reference_server.voice.vad import VadError
+
+    if not 0 <= args.worker_id <= 0xFF:
+        parser.error(f"--id {args.worker_id} is outside 0..255")
+    if (args.certificate is None) != (args.private_key is None):
+        parser.error("--certificate and --private-key go together")
+    try:
+        secret = read_secret(args.secret_file)
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
+    config = ServerConfig(host=args.bind, port=args.port, http_port=args.http_port,
+                          consent_timeout=args.consent_timeout, connect_timeout=args.connect_timeout,
+                          certificate=args.certificate, private_key=args.private_key, keylog=args.keylog,
+                          media=args.media, model=args.model, vad=args.vad)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run_worker(config, WorkerConfig(args.worker_id, args.relay, args.public, secret))
+    except (OSError, ModelError, VadError) as exc:
+        print(f"rtcgate worker: {exc}", file=sys.stderr)
+        return 2
+    return 0
