@@ -1,0 +1,23 @@
+#!/bin/bash -eu
+# Build every toolkit/fuzz/harnesses/*_fuzzer.py into $OUT with its seed corpus and dictionary.
+# compile_python_fuzzer (OSS-Fuzz) freezes each harness with PyInstaller; the built-in targets
+# are imported by name at run time, hence the hidden imports.
+pip3 install .
+pip3 install "atheris>=2.3"
+for fuzzer in toolkit/fuzz/harnesses/*_fuzzer.py; do
+  name=$(basename "$fuzzer" _fuzzer.py)
+  compile_python_fuzzer "$fuzzer" \
+    --hidden-import toolkit.fuzz.targets \
+    --hidden-import toolkit.fuzz.world \
+    --collect-submodules reference_server
+  seeds=()
+  for folder in "corpora/$name" "corpora/regressions/$name"; do
+    if [ -d "$folder" ]; then seeds+=("$folder"); fi
+  done
+  if [ ${#seeds[@]} -gt 0 ]; then
+    find "${seeds[@]}" -type f -print0 | xargs -0 zip -q -j "$OUT/${name}_fuzzer_seed_corpus.zip"
+  fi
+  if [ -f "corpora/$name.dict" ]; then
+    cp "corpora/$name.dict" "$OUT/${name}_fuzzer.dict"
+  fi
+done

@@ -1,0 +1,89 @@
+"""Executions per second of each fuzz target under atheris/libFuzzer (one process each).
+
+    .venv/bin/python bench/fuzz_exec.py [--time S] [TARGET|MODULE:FUNCTION ...]
+
+Each target runs in-process (no -fork) on a scratch copy of its seed corpus for S seconds.
+The rate printed is the steady one: executions between the first progress line after a
+warm-up and the last, over the wall time between them, so interpreter start-up and world
+set-up do not count. Goals (issue 4): >= 20k exec/s for parsers, >= 2k for server_receive.
+Writes reports/bench/fuzz_exec.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from toolkit.fuzz.campaign import MAX_LEN, Campaign, repository_root  # noqa: E402
+from toolkit.fuzz.targets import NAMES  # noqa: E402
+
+WARMUP = 3.0
+GOALS = {"server_receive": 2_000, "ice_request": 2_000, "dtls_records": 2_000}
+DEFAULT_GOAL = 20_000
+_EXECS = re.compile(r"^#(\d+)\s")
+
+
+def measure(spec: str, seconds: float, expect: list[str] | None) -> dict:
+    campaign = Campaign(spec=spec, expect=expect)
+    with tempfile.TemporaryDirectory() as scratch:
+        corpus = Path(scratch) / "corpus"
+        corpus.mkdir()
+        for seeds in campaign.seeds:
+            for path in seeds.iterdir():
+                if path.is_file():
+                    shutil.copy(path, corpus / path.name)
+        command = [str(campaign.harness), f"-max_total_time={int(seconds)}", "-print_final_stats=1", str(corpus)]
+        if spec in MAX_LEN:
+            command.append(f"-max_len={MAX_LEN[spec]}")
+        if (dictionary := campaign.dictionary_path()) is not None:
+            command.append(f"-dict={dictionary}")
+        started = time.monotonic()
+        samples: list[tuple[float, int]] = []
+        with subprocess.Popen(command, env=campaign.environment(), cwd=scratch, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, errors="replace") as process:
+            for line in process.stderr:
+                if match := _EXECS.match(line):
+                    samples.append((time.monotonic() - started, int(match.group(1))))
+                elif line.startswith("stat::number_of_executed_units:"):
+                    samples.append((time.monotonic() - started, int(line.split()[-1])))
+            crashed = process.wait() != 0
+    warm = [sample for sample in samples if sample[0] >= WARMUP] or samples
+    (t0, n0), (t1, n1) = warm[0], samples[-1]
+    rate = (n1 - n0) / (t1 - t0) if t1 > t0 else float(n1) / max(t1, 1e-9)
+    return {"target": spec, "seconds": round(samples[-1][0], 1) if samples else 0, "execs": n1,
+            "exec_per_s": round(rate), "crashed": crashed}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("targets", nargs="*", help="built-in names or module:function (default: every built-in)")
+    parser.add_argument("--time", type=float, default=20.0, help="seconds per target (default 20)")
+    parser.add_argument("--expect", action="append", help="declared exception for module:function targets")
+    args = parser.parse_args()
+    results = []
+    print(f"{'target':34} {'exec/s':>9} {'goal':>7}  execs       note")
+    for spec in args.targets or NAMES:
+        result = measure(spec, args.time, args.expect if ":" in spec else None)
+        goal = GOALS.get(spec, DEFAULT_GOAL)
+        result["goal"] = goal
+        note = "stopped on a finding (see rtcgate fuzz)" if result["crashed"] else (
+            "ok" if result["exec_per_s"] >= goal else "below goal")
+        print(f"{spec:34} {result['exec_per_s']:>9,} {goal:>7,}  {result['execs']:<11,} {note}", flush=True)
+        results.append(result)
+    out = repository_root() / "reports" / "bench" / "fuzz_exec.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"time_per_target": args.time, "results": results}, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

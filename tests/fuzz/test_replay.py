@@ -1,0 +1,30 @@
+"""Every built-in fuzz target replays its seed corpus and every regression ever found.
+
+With `--rtc-fuzz-time S` each target is fuzzed for S seconds instead; findings are triaged
+like `rtcgate fuzz` does (reproducers under corpora/regressions/<target>/) and fail the test.
+"""
+from __future__ import annotations
+
+import pytest
+
+from toolkit.fuzz import builtin_targets, replay
+from toolkit.fuzz.campaign import Campaign, repository_root, run
+from toolkit.fuzz.triage import triage
+
+CORPORA = repository_root() / "corpora"
+TARGETS = builtin_targets()
+
+
+@pytest.mark.parametrize("name", list(TARGETS))
+def test_target(name: str, rtc_fuzz_time: float | None, tmp_path) -> None:
+    if rtc_fuzz_time is not None:
+        result = run(Campaign(spec=name, seconds=rtc_fuzz_time, corpus=tmp_path / "corpus",
+                              reports=tmp_path / "reports"))
+        report = triage(result, minimize_seconds=10)
+        assert not report.findings, "\n".join(f"{f.error}: {f.message}\n  replay: {f.replay}" for f in report.findings)
+        return
+    seeds = CORPORA / name
+    assert seeds.is_dir() and any(seeds.iterdir()), f"no seed corpus in {seeds}"
+    outcomes = replay(TARGETS[name], [seeds, CORPORA / "regressions" / name])
+    failures = [f"{o.path}: {o.error}: {o.message}" for o in outcomes if o.error is not None]
+    assert not failures, "\n".join(failures)

@@ -1,0 +1,206 @@
+"""Turn a campaign's artifacts into findings: replay, deduplicate, minimize, store, report.
+
+Artifacts are replayed in a child process (`python -m toolkit.fuzz.replay`), so a hard
+crash or a hang in the target is recorded rather than suffered. Findings with the same
+exception type and innermost frames are one bug; the smallest input of each is minimized
+with libFuzzer's -minimize_crash (kept only if it still fails the same way) and stored under
+corpora/regressions/<target>/, where every later replay runs it.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .campaign import Campaign, CampaignResult, repository_root
+from .replay import Outcome
+
+REPLAY_TIMEOUT = 120.0
+MINIMIZE_SECONDS = 30
+MINIMIZE_BUDGET = 300
+"""Minimization stops after this many seconds in all (a shallow target can yield dozens of bugs)."""
+SMALL_ENOUGH = 32
+"""Inputs this short are stored as found."""
+HEX_LIMIT = 512
+"""Reproducers up to this many bytes are written into the report in hex."""
+
+
+@dataclass(slots=True)
+class Finding:
+    signature: str
+    error: str
+    message: str
+    frames: list[tuple[str, int, str]]
+    reproducer: str
+    size: int
+    artifacts: int  # how many campaign artifacts showed this signature
+    minimized: bool
+    replay: str  # the command that replays it
+    hex: str | None = None
+
+
+@dataclass(slots=True)
+class Report:
+    target: str
+    spec: str
+    expect: list[str] | None
+    seconds: float
+    execs: int
+    exec_per_s: int
+    coverage: int
+    corpus: int
+    artifacts: int
+    findings: list[Finding] = field(default_factory=list)
+    started: str = ""
+
+
+def replay_in_child(campaign: Campaign, paths: list[Path]) -> dict[Path, Outcome]:
+    """Replay files in one child; if it dies or hangs, fall back to one child per file."""
+    outcomes = _replay_batch(campaign, paths)
+    if outcomes is not None:
+        return outcomes
+    results = {}
+    for path in paths:
+        single = _replay_batch(campaign, [path])
+        results[path] = single[path] if single else _dead(path)
+    return results
+
+
+def _replay_batch(campaign: Campaign, paths: list[Path]) -> dict[Path, Outcome] | None:
+    command = [sys.executable, "-m", "toolkit.fuzz.replay", campaign.spec, *map(str, paths)]  # expect: from the environment
+    try:
+        done = subprocess.run(command, env=campaign.environment(), cwd=repository_root(), capture_output=True,
+                              text=True, timeout=REPLAY_TIMEOUT * max(1, len(paths) // 50 + 1))
+    except subprocess.TimeoutExpired:
+        return None
+    if done.returncode != 0:
+        if len(paths) == 1:
+            return {paths[0]: _dead(paths[0], done.returncode, done.stderr)}
+        return None
+    outcomes = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            record.pop("signature", None)
+            record["frames"] = [tuple(frame) for frame in record["frames"]]
+            outcome = Outcome(**record)
+            outcomes[Path(outcome.path)] = outcome
+    return outcomes if len(outcomes) == len(paths) else None
+
+
+def _dead(path: Path, returncode: int | None = None, stderr: str = "") -> Outcome:
+    """An input that kills or hangs the interpreter: the signal (or the hang) is the finding."""
+    if returncode is None:
+        return Outcome(str(path), "hang", f"no result within {REPLAY_TIMEOUT:.0f} s")
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        return Outcome(str(path), f"signal {name}", stderr.strip().splitlines()[-1] if stderr.strip() else name)
+    return Outcome(str(path), f"exit {returncode}", stderr.strip()[-500:])
+
+
+def minimize(campaign: Campaign, path: Path, seconds: int = MINIMIZE_SECONDS) -> bytes | None:
+    """libFuzzer's -minimize_crash on one input; None if it could not make it smaller."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "minimized"
+        command = [str(campaign.harness), "-minimize_crash=1", f"-max_total_time={seconds}",
+                   f"-exact_artifact_path={out}", f"-timeout={10}", str(path)]
+        try:
+            subprocess.run(command, env=campaign.environment(), cwd=scratch, capture_output=True,
+                           timeout=seconds * 4 + 60)
+        except subprocess.TimeoutExpired:
+            return None
+        if out.is_file() and out.stat().st_size < path.stat().st_size:
+            return out.read_bytes()
+    return None
+
+
+def replay_command(campaign: Campaign, reproducer: Path) -> str:
+    try:
+        shown = reproducer.relative_to(repository_root())
+    except ValueError:
+        shown = reproducer
+    if campaign.builtin:
+        return f"rtcgate fuzz --replay {campaign.spec} --input {shlex.quote(str(shown))}"
+    options = "".join(f" --expect {shlex.quote(item)}" for item in campaign.expect or [])
+    options += " --text" if campaign.text else ""
+    return f"rtcgate fuzz --target {shlex.quote(campaign.spec)}{options} --replay --input {shlex.quote(str(shown))}"
+
+
+def triage(result: CampaignResult, *, minimize_seconds: int = MINIMIZE_SECONDS) -> Report:
+    campaign = result.campaign
+    progress = result.progress
+    report = Report(target=campaign.name, spec=campaign.spec, expect=campaign.expect, seconds=round(result.seconds, 1),
+                    execs=progress.execs, exec_per_s=progress.exec_per_s, coverage=progress.coverage,
+                    corpus=progress.corpus, artifacts=len(result.artifacts), started=time.strftime("%Y-%m-%d %H:%M:%S"))
+    if not result.artifacts:
+        return report
+    outcomes = replay_in_child(campaign, result.artifacts)
+    groups: dict[str, list[tuple[Path, Outcome]]] = {}
+    for path in result.artifacts:
+        outcome = outcomes[path]
+        if outcome.error is None:
+            # Passes alone: it needed state from earlier inputs, or it was a hang or OOM that
+            # a lone replay does not repeat. Kept under the artifact's own kind.
+            kind = path.name.split("-", 1)[0]
+            outcome = Outcome(str(path), f"unreproduced {kind}", "fails only after earlier inputs (or only under libFuzzer)")
+        groups.setdefault(outcome.signature or outcome.error, []).append((path, outcome))
+    budget_ends = time.monotonic() + MINIMIZE_BUDGET
+    for signature, members in groups.items():
+        path, outcome = min(members, key=lambda member: member[0].stat().st_size)
+        data, minimized = path.read_bytes(), False
+        if outcome.frames and minimize_seconds > 0 and len(data) > SMALL_ENOUGH and time.monotonic() < budget_ends:
+            smaller = minimize(campaign, path, minimize_seconds)
+            if smaller is not None:
+                with tempfile.NamedTemporaryFile(delete=False) as handle:
+                    handle.write(smaller)
+                check = replay_in_child(campaign, [Path(handle.name)])[Path(handle.name)]
+                Path(handle.name).unlink()
+                if check.signature == outcome.signature:
+                    data, minimized = smaller, True
+        if outcome.error.startswith("unreproduced"):
+            reproducer = path  # a regression that passes alone would guard nothing: keep the artifact only
+        else:
+            parts = outcome.error.split(".")
+            stem = ".".join(parts[-2:] if parts[-1][:1].islower() else parts[-1:])  # struct.error, KeyError
+            stem = stem.replace(" ", "-").replace("[", "-").replace("]", "")
+            campaign.regressions.mkdir(parents=True, exist_ok=True)
+            reproducer = campaign.regressions / f"{stem}-{outcome.signature_id}"
+            if not reproducer.exists() or reproducer.stat().st_size > len(data):
+                reproducer.write_bytes(data)
+        report.findings.append(Finding(
+            signature=signature, error=outcome.error, message=outcome.message, frames=outcome.frames,
+            reproducer=str(reproducer), size=len(data), artifacts=len(members), minimized=minimized,
+            replay=replay_command(campaign, reproducer),
+            hex=data.hex() if len(data) <= HEX_LIMIT else None))
+    return report
+
+
+def write_report(report: Report, directory: Path) -> tuple[Path, Path]:
+    """findings.json and findings.md for one campaign, in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path, markdown_path = directory / "findings.json", directory / "findings.md"
+    json_path.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    lines = [f"# Fuzz findings: {report.target}", "",
+             f"Target `{report.spec}`" + (f", declared errors: {', '.join(report.expect)}" if report.expect else "")
+             + f". Campaign of {report.seconds:.0f} s started {report.started}: {report.execs:,} executions "
+             f"({report.exec_per_s:,}/s), coverage {report.coverage}, corpus {report.corpus}, "
+             f"{report.artifacts} artifacts, {len(report.findings)} distinct findings.", ""]
+    for number, finding in enumerate(report.findings, 1):
+        lines += [f"## {number}. {finding.error}: {finding.message.splitlines()[0] if finding.message else ''}", "",
+                  f"- reproducer: `{finding.reproducer}` ({finding.size} bytes"
+                  f"{', minimized' if finding.minimized else ''}; {finding.artifacts} artifacts)",
+                  f"- replay: `{finding.replay}`"]
+        if finding.hex is not None:
+            lines.append(f"- input (hex): `{finding.hex}`")
+        if finding.frames:
+            lines += ["- innermost frames:", ""]
+            lines += [f"      {file}:{line} in {function}" for file, line, function in finding.frames[-6:]]
+        lines.append("")
+    markdown_path.write_text("\n".join(lines))
+    return json_path, markdown_path
