@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from toolkit.conformance.model import Address, CheckFailed, CheckSkipped, Datagram
 from toolkit.peer import DtlsConnected, IceCompleted, PeerError, PeerFailed, ProbePeer
@@ -207,6 +207,14 @@ class Session:
             except asyncio.TimeoutError:
                 pass
 
+    async def more_events(self, since: int) -> None:
+        """Until the peer has emitted more than `since` events. For long-lived readers: it waits
+        without asyncio.wait_for, which on Python 3.11 can swallow a cancellation that coincides
+        with the event, leaving the reader running after its check."""
+        while len(self.events) <= since:
+            self._event_added.clear()
+            await self._event_added.wait()
+
     def close_timers(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -228,6 +236,8 @@ class Conversation:
         self.notes: list[str] = []
         self.scratch: dict[str, object] = {}
         """Values one step leaves for a later one (captured bytes, counters)."""
+        self.cleanups: list[Callable[[], Awaitable[None]]] = []
+        """What steps started and `close()` must stop first (data-channel associations, senders)."""
 
     def now(self) -> float:
         return self.loop.time() - self.started
@@ -309,7 +319,14 @@ class Conversation:
             await session.wait_event(DtlsConnected, timeout, since=since)
 
     async def close(self) -> None:
-        """DTLS close_notify and a signaling close for every session still open; close all sockets."""
+        """Steps' cleanups, then DTLS close_notify and a signaling close for every session still
+        open; close all sockets."""
+        for cleanup in reversed(self.cleanups):
+            try:
+                await cleanup()
+            except Exception as exc:  # one failed cleanup must not keep the sessions open
+                self.note(f"cleanup: {type(exc).__name__}: {exc}")
+        self.cleanups.clear()
         for session in self.sessions.values():
             session.close_timers()
             if session.peer.state not in ("closed", "failed"):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from toolkit.conformance.conversation import Conversation
 from toolkit.conformance.model import Check, CheckFailed, CheckResult, CheckSkipped, Status
-from toolkit.conformance.targets import Target
+from toolkit.conformance.targets import Target, TargetError
 from toolkit.peer import PeerError
 
 
@@ -42,6 +42,17 @@ class Settings:
     consent_interval: float = 1.0
     """How often the probe peers send consent checks (well below any target's consent timeout)."""
     local_host: str = "127.0.0.1"
+    # The VOICE checks' tolerances (see checks/voice.py for how each is used).
+    vad_frame: float = 0.030
+    """The longest VAD frame the target may decide on: webrtcvad takes 10–30 ms (Silero: 32 ms)."""
+    edge_slack: float = 0.030
+    """How far the target's VAD and the probe's energy detector may disagree on a speech edge."""
+    event_slack: float = 0.120
+    """Client-clock slack for an event or packet: packetisation, jitter buffer, transit, SCTP, scheduling."""
+    think_time: float = 0.2
+    """The target model's think time before its first audio (the embedded ToneModel's default)."""
+    pacing_jitter: float = 0.030
+    """VOICE-05: how far a response packet may arrive from its real-time 20 ms slot."""
 
 
 class TargetUnreachable(Exception):
@@ -80,16 +91,26 @@ def replay_command(target: Target, check_id: str, settings: Settings) -> str:
 
 
 async def run_check(target: Target, check: Check, settings: Settings) -> CheckResult:
-    """Play one check; never raises for what the target does (that is the result)."""
-    if target.consent_timeout is not None:
-        settings = dataclasses.replace(settings, consent_timeout=target.consent_timeout)
+    """Play one check; never raises for what the target does (that is the result).
+
+    The check plays against `target.for_profile(check.profile)` (the reference server's voice
+    twin for `voice` checks), started here if it is not yet; the replay command names `target`.
+    """
+    played = target.for_profile(check.profile)
+    if played.consent_timeout is not None:
+        settings = dataclasses.replace(settings, consent_timeout=played.consent_timeout)
     loop = asyncio.get_running_loop()
     seed = check_seed(settings.seed, check.id)
-    conversation = Conversation(target, settings, random.Random(seed))
+    conversation = Conversation(played, settings, random.Random(seed))
     started = loop.time()
     status, message = Status.PASS, ""
     step_index = 0
     try:
+        if played is not target:
+            try:
+                await asyncio.to_thread(played.start)
+            except TargetError as exc:
+                raise CheckFailed(f"the {check.profile} target could not be started: {exc}") from None
         async with asyncio.timeout(check.timeout):
             for step_index, step in enumerate(check.steps):
                 await step.run(conversation)
@@ -167,22 +188,31 @@ async def run_checks(
     started = time.monotonic()
     run = RunResult(target.description, settings.seed, started_wall, 0.0, [])
     total = len(checks)
-    if sanity is not None:
-        first = await run_check(target, sanity, settings)
-        run.sanity.append(first)
-        if first.status is not Status.PASS:
-            raise TargetUnreachable(f"{target.description}: the sanity conversation failed: {first.message}")
-    for index, check in enumerate(checks, start=1):
-        if progress is not None:
-            progress(index, total, check, None)
-        result = apply_xfail(await run_check(target, check, settings), xfail)
-        run.results.append(result)
-        if progress is not None:
-            progress(index, total, check, result)
-    if sanity is not None:
-        last = await run_check(target, sanity, settings)
-        if last.status is Status.FAIL:
-            last.message = f"the target stopped working during the run: {last.message}"
-        run.sanity.append(last)
+    # Targets that other profiles play against (the reference's voice twin) start in the
+    # background now, so the checks before theirs hide the start-up; a failed start is retried,
+    # and reported, by the first check that needs it.
+    others = {id(played): played for played in (target.for_profile(check.profile) for check in checks)
+              if played is not target}
+    warming = [asyncio.create_task(asyncio.to_thread(played.start)) for played in others.values()]
+    try:
+        if sanity is not None:
+            first = await run_check(target, sanity, settings)
+            run.sanity.append(first)
+            if first.status is not Status.PASS:
+                raise TargetUnreachable(f"{target.description}: the sanity conversation failed: {first.message}")
+        for index, check in enumerate(checks, start=1):
+            if progress is not None:
+                progress(index, total, check, None)
+            result = apply_xfail(await run_check(target, check, settings), xfail)
+            run.results.append(result)
+            if progress is not None:
+                progress(index, total, check, result)
+        if sanity is not None:
+            last = await run_check(target, sanity, settings)
+            if last.status is Status.FAIL:
+                last.message = f"the target stopped working during the run: {last.message}"
+            run.sanity.append(last)
+    finally:
+        await asyncio.gather(*warming, return_exceptions=True)
     run.duration = time.monotonic() - started
     return run

@@ -10,6 +10,7 @@ stays independent of the judged (DESIGN.md, principle 3).
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import os
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 from toolkit.conformance.model import Address
 from toolkit.peer import PeerError, whip_delete, whip_patch, whip_post
@@ -54,6 +55,12 @@ class Target:
 
     def stop(self) -> None:
         """Undo `start`."""
+
+    def for_profile(self, profile: str) -> Target:
+        """The target that plays the checks of `profile`: this one, unless it serves that profile
+        from another mode (the reference server answers `voice` checks from a voice-mode twin).
+        The runner starts what this returns before each check, so it may be started lazily."""
+        return self
 
     async def offer(self, sdp: str, *, timeout: float) -> tuple[str, object]:
         raise NotImplementedError
@@ -165,8 +172,10 @@ class ReferenceTarget(Target):
     can_restart = True
 
     def __init__(self, *, consent_timeout: float = 3.0, media: str = "echo", host: str = "127.0.0.1",
-                 start_timeout: float = 20.0) -> None:
+                 start_timeout: float = 20.0, command: Sequence[str] | None = None) -> None:
         self.consent_timeout = consent_timeout
+        self.server_command = list(command) if command else [sys.executable, "-m", "toolkit.cli", "serve"]
+        """What runs the server, before its `rtcgate serve` options (a faulty variant runs another)."""
         self.media = media
         """"echo" (the catalog's media checks need audio sent back) or "voice" (the realtime voice loop)."""
         self.host = host
@@ -176,6 +185,8 @@ class ReferenceTarget(Target):
         self.http_url: str | None = None
         self.udp_port: int | None = None
         self._whip: WhipTarget | None = None
+        self._starting = threading.Lock()
+        self._twins: dict[str, ReferenceTarget] = {}
 
     @property
     def description(self) -> str:
@@ -192,14 +203,38 @@ class ReferenceTarget(Target):
             raise TargetError("the reference server is not started")
         return f"{self.http_url}/whip"
 
-    def start(self) -> None:
-        if self.process is not None:
-            return
-        command = [
-            sys.executable, "-m", "toolkit.cli", "serve", "--host", self.host, "--port", "0",
+    def command(self) -> list[str]:
+        """The command line that runs the server (a faulty variant may run another)."""
+        return [
+            *self.server_command, "--host", self.host, "--port", "0",
             "--http-port", "0", "--consent-timeout", f"{self.consent_timeout:g}", "--media", self.media,
             "--log-level", "warning",
         ]
+
+    def for_profile(self, profile: str) -> Target:
+        """`voice` checks go to a twin in voice mode (same class and options), started on first use
+        and stopped with this one; the other profiles need the echo this one gives."""
+        media = "voice" if profile == "voice" else self.media
+        if media == self.media:
+            return self
+        twin = self._twins.get(media)
+        if twin is None:
+            twin = copy.copy(self)
+            twin.media = media
+            twin.process, twin.output, twin.http_url, twin.udp_port, twin._whip = None, [], None, None, None
+            twin._starting = threading.Lock()
+            twin._twins = {}
+            self._twins[media] = twin
+        return twin
+
+    def start(self) -> None:
+        """Idempotent and thread-safe: the runner may warm a twin up in a thread while it runs checks."""
+        with self._starting:
+            if self.process is None:
+                self._start()
+
+    def _start(self) -> None:
+        command = self.command()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.process = process
@@ -228,6 +263,8 @@ class ReferenceTarget(Target):
             self.output.append(line)
 
     def stop(self) -> None:
+        for twin in self._twins.values():
+            twin.stop()
         process, self.process = self.process, None
         if process is None:
             return

@@ -586,16 +586,17 @@ class ProbePeer:
     def _verify_server_certificate(
         self, _connection: SSL.Connection, certificate, _error: int, depth: int, _ok: int
     ) -> bool:
-        """Accept the self-signed leaf only if it matches the answer's a=fingerprint (RFC 8122)."""
+        """Accept the self-signed leaf only if it matches one of the answer's a=fingerprint values
+        with the most preferred hash function the answer uses (RFC 8122 §5)."""
         if depth != 0:
             return True
         algorithm = self.answer.fingerprint_algorithm
         digest = certificate.to_cryptography().fingerprint(_FINGERPRINT_HASHES[algorithm]())
         actual = digest.hex(":").upper()
-        if actual != self.answer.fingerprint:
+        if actual not in self.answer.fingerprints:
             self._fingerprint_mismatch = (
                 f"DTLS: server certificate {algorithm} fingerprint {actual} does not match "
-                f"the answer's {self.answer.fingerprint}"
+                f"the answer's {' or '.join(self.answer.fingerprints)}"
             )
             return False
         return True

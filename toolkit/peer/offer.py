@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SETUP_ROLES = ("active", "passive", "actpass")
+FINGERPRINT_PREFERENCE = ("sha-512", "sha-384", "sha-256", "sha-224", "sha-1")
+"""Strongest first: with several a=fingerprint lines, RFC 8122 §5 verifies against the set of the
+most preferred hash function the peer used."""
 
 
 class PeerError(Exception):
@@ -33,12 +36,15 @@ class Answer:
     ice_pwd: str
     fingerprint_algorithm: str
     fingerprint: str
+    """The first fingerprint of the most preferred hash function the answer uses (RFC 8122 §5)."""
     candidates: list[tuple[str, int]]
     ice_lite: bool
     setup: str
     audio_payload_type: int | None
     sctp_port: int | None
     raw: str = field(repr=False)
+    fingerprints: tuple[str, ...]
+    """Every fingerprint the answer gives with `fingerprint_algorithm`: the certificate must match one."""
 
 
 def build_offer(
@@ -113,6 +119,7 @@ def parse_answer(text: str) -> Answer:
     if lines[0] != "v=0":
         raise PeerError(f"answer starts with {lines[0][:40]!r}, not 'v=0'")
     single: dict[str, str] = {}
+    fingerprints: list[tuple[str, str]] = []
     candidates: list[tuple[str, int]] = []
     ice_lite = False
     media_kind: str | None = None
@@ -124,8 +131,10 @@ def parse_answer(text: str) -> Answer:
         if not line.startswith("a="):
             continue
         name, _, value = line[2:].partition(":")
-        if name in ("ice-ufrag", "ice-pwd", "fingerprint", "setup", "sctp-port"):
+        if name in ("ice-ufrag", "ice-pwd", "setup", "sctp-port"):
             _remember(single, name, value.strip())
+        elif name == "fingerprint":
+            fingerprints.append(_parse_fingerprint(value.strip()))
         elif name == "ice-lite":
             ice_lite = True
         elif name == "candidate":
@@ -137,14 +146,11 @@ def parse_answer(text: str) -> Answer:
     if not any(line.startswith("m=") for line in lines):
         raise PeerError("answer has no m= section")
     for name in ("ice-ufrag", "ice-pwd", "fingerprint", "setup"):
-        if not single.get(name):
+        if not (fingerprints if name == "fingerprint" else single.get(name)):
             raise PeerError(f"answer has no a={name}")
-    algorithm, _, fingerprint = single["fingerprint"].partition(" ")
-    fingerprint = fingerprint.strip()
-    if not algorithm or not _is_hex_pairs(fingerprint):
-        raise PeerError(
-            f"a=fingerprint value {single['fingerprint']!r} is not '<hash> <hex:hex:...>'"
-        )
+    algorithms = [algorithm for algorithm, _ in fingerprints]
+    algorithm = next((a for a in FINGERPRINT_PREFERENCE if a in algorithms), algorithms[0])
+    chosen = tuple(dict.fromkeys(value for a, value in fingerprints if a == algorithm))
     setup = single["setup"]
     if setup not in SETUP_ROLES:
         raise PeerError(f"a=setup:{setup} is not active, passive or actpass")
@@ -156,15 +162,25 @@ def parse_answer(text: str) -> Answer:
     return Answer(
         ice_ufrag=single["ice-ufrag"],
         ice_pwd=single["ice-pwd"],
-        fingerprint_algorithm=algorithm.lower(),
-        fingerprint=fingerprint.upper(),
+        fingerprint_algorithm=algorithm,
+        fingerprint=chosen[0],
         candidates=candidates,
         ice_lite=ice_lite,
         setup=setup,
         audio_payload_type=audio_payload_type,
         sctp_port=sctp_port,
         raw=text,
+        fingerprints=chosen,
     )
+
+
+def _parse_fingerprint(value: str) -> tuple[str, str]:
+    """(lower-case hash name, upper-case hex pairs) of one a=fingerprint value."""
+    algorithm, _, fingerprint = value.partition(" ")
+    fingerprint = fingerprint.strip()
+    if not algorithm or not _is_hex_pairs(fingerprint):
+        raise PeerError(f"a=fingerprint value {value!r} is not '<hash> <hex:hex:...>'")
+    return algorithm.lower(), fingerprint.upper()
 
 
 def _remember(single: dict[str, str], name: str, value: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toolkit.conformance.checks import demux, dtls, ice, later, migrate, srtp, stun
+from toolkit.conformance.checks import dc, demux, dtls, ice, later, migrate, srtp, stun, voice
 from toolkit.conformance.model import Check
 from toolkit.conformance.steps import Connect, Echo
 
@@ -19,6 +19,8 @@ CATALOG: tuple[Check, ...] = (
     *migrate.CHECKS,
     *dtls.CHECKS,
     *srtp.CHECKS,
+    *dc.CHECKS,
+    *voice.CHECKS,
     *later.CHECKS,
 )
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+
 from toolkit.conformance.checks.common import check_request
-from toolkit.conformance.conversation import Conversation
-from toolkit.conformance.model import Check
+from toolkit.conformance.conversation import Conversation, Session
+from toolkit.conformance.model import Check, CheckFailed
 from toolkit.conformance.steps import Connect, Do, Echo, Expect, Send, Silence, StunSuccess, expect_echo
 
 UNUSED_FIRST_BYTES = (4, 19, 64, 127, 192, 255)
@@ -19,14 +21,25 @@ def unused_first_bytes(conversation: Conversation) -> list[bytes]:
 
 
 def odd_sizes(conversation: Conversation) -> list[bytes]:
-    """Empty, 1-byte and 19-byte datagrams in each protocol's range, and 65507-byte ones (the IPv4 UDP maximum)."""
+    """1-byte and 19-byte datagrams in each protocol's range, and 65507-byte ones (the IPv4 UDP maximum)."""
     rng = conversation.rng
-    datagrams = [b"", b"\x00", b"\x16", b"\x80"]
+    datagrams = [b"\x00", b"\x16", b"\x80"]
     for first in (b"\x00\x01", b"\x16\xfe", b"\x80\x6f"):
         datagrams.append(first + rng.randbytes(17))
     for first in (b"\x00\x01\xff\xeb\x21\x12\xa4\x42", b"\x16\xfe\xfd\x00\x00", b"\x80\x6f"):
         datagrams.append(first + rng.randbytes(65507 - len(first)))
     return datagrams
+
+
+def send_empty_datagram(conversation: Conversation) -> None:
+    """A zero-length datagram from the main socket. asyncio's sendto silently skips empty data, so
+    it leaves through a duplicate of the socket's descriptor (same 5-tuple)."""
+    local = conversation.socket("main")
+    remote = conversation.session("main").remote
+    sock = local.transport.get_extra_info("socket")
+    with socket.fromfd(sock.fileno(), sock.family, sock.type) as duplicate:
+        duplicate.sendto(b"", remote)
+    conversation.record("out", local, remote, b"")
 
 
 def classic_stun_request(conversation: Conversation) -> bytes:
@@ -42,19 +55,43 @@ def classic_stun_request(conversation: Conversation) -> bytes:
                              attributes=[StunUsername(username=f"{peer.answer.ice_ufrag}:{peer.local_ufrag}".encode())]))
 
 
+def decrypts_as_rtp(session: Session, data: bytes) -> bytes:
+    """`data` unprotected as SRTP from the target (a fresh context: rollover counter 0), or b"" if it is not."""
+    import pylibsrtp
+
+    from toolkit.peer.core import SRTP_PROFILES
+
+    keys = session.peer.srtp_keys
+    policy = pylibsrtp.Policy(key=keys.remote, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND,
+                              srtp_profile=SRTP_PROFILES[keys.profile].libsrtp_id)
+    try:
+        return pylibsrtp.Session(policy).unprotect(data)
+    except pylibsrtp.Error:
+        return b""
+
+
 async def rtp_rtcp_split(conversation: Conversation) -> None:
     """RFC 5761 §4: second byte 192–223 is RTCP. RTP with payload type 72 + marker (byte 200) must be
-    taken for RTCP (and so fail SRTCP authentication), never echoed as RTP; SRTCP is not echoed as RTP."""
+    taken for RTCP (and so fail SRTCP authentication), never echoed as RTP; SRTCP is not echoed as RTP.
+
+    An echo that kept the second byte 200 looks like RTCP to the probe peer too, which fails to
+    unprotect it as SRTCP: such datagrams are tried as SRTP here."""
     session = conversation.session("main")
     from toolkit.crafters.rtp import RtcpReceiverReport
 
     session.peer.send_rtcp(bytes(RtcpReceiverReport(ssrc=session.peer.ssrc)))
     session.flush()
-    token = conversation.rng.randbytes(8)
-    session.peer.send_rtp(b"rtcgate-pt72:" + token, timestamp=960, payload_type=72, marker=True)
+    token = b"rtcgate-pt72:" + conversation.rng.randbytes(8)
+    since = conversation.now()
+    session.peer.send_rtp(token, timestamp=960, payload_type=72, marker=True)
     for data, addr in session.take_output():
         session.socket.send(data, addr)
-    await expect_echo(conversation, session, b"rtcgate-pt72:" + token, arrives_on=None, present=False)
+    await expect_echo(conversation, session, token, arrives_on=None, present=False)
+    echoed = [d for d in conversation.datagrams if d.direction == "in" and d.time >= since and d.data[1:2] == b"\xc8"
+              and token in decrypts_as_rtp(session, d.data)]
+    if echoed:
+        raise CheckFailed(f"RTP with second byte 200 was echoed as RTP (to socket {echoed[0].socket}, second byte "
+                          "still 200): it must be taken for RTCP and fail SRTCP authentication")
     conversation.note("RTP with second byte 200 was not echoed as RTP")
 
 
@@ -84,7 +121,8 @@ CHECKS = (
         "empty, 1-byte, 19-byte and 65507-byte datagrams are dropped; no response, no crash",
         (
             Connect(),
-            Send(odd_sizes, label="empty, 1, 19 and 65507-byte datagrams"),
+            Send(odd_sizes, label="1, 19 and 65507-byte datagrams"),
+            Do(send_empty_datagram, "an empty datagram"),
             Expect(Silence(), about="any"),
             Echo(),
         ),

@@ -16,7 +16,7 @@ from toolkit.conformance.checks.common import (
     require,
 )
 from toolkit.conformance.conversation import Conversation, is_stun_request
-from toolkit.conformance.model import Check, CheckFailed
+from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import (
     Connect,
     Do,
@@ -122,10 +122,22 @@ CONSENT_SLACK = 2.0
 """How late after the consent timeout a target may still stop (its timers tick, say, once a second)."""
 
 
+def is_binding_success(data: bytes) -> bool:
+    return len(data) >= 20 and data[:2] == b"\x01\x01"
+
+
 async def consent_expiry(conversation: Conversation) -> None:
-    """Send media every 200 ms without any check; echoes must stop within the consent timeout."""
+    """Send media every 200 ms without any check, and leave the target's own checks unanswered (a full
+    ICE agent's consent is the answers to its checks, RFC 7675 §5.1); echoes must stop within the
+    consent timeout of the last check either way answered."""
     session = conversation.session("main")
-    checked_at = next(time for _, time, event in session.events if isinstance(event, IceCompleted))
+    session.socket.receive_filter = lambda data: not is_stun_request(data)
+    answered = [d.time for d in conversation.datagrams
+                if d.direction == "out" and d.socket == session.socket.name and is_binding_success(d.data)]
+    checked_at = max([next(time for _, time, event in session.events if isinstance(event, IceCompleted)), *answered])
+    if answered:
+        conversation.note(f"the target sends connectivity checks of its own (full ICE): the probe answered "
+                          f"{len(answered)}, the last at {answered[-1]:.1f} s, and leaves the rest unanswered")
     timeout = conversation.settings.consent_timeout
     last_echo = None
     tokens = []
@@ -149,6 +161,13 @@ async def consent_expiry(conversation: Conversation) -> None:
 # -- ICE-07 ----------------------------------------------------------------------------------
 
 
+RESTART_NOT_SUPPORTED = {
+    405: "RFC 9725 §4.3.1: neither trickle ICE nor ICE restarts",
+    501: "RFC 9725 §4.3.1: trickle ICE but no ICE restarts",
+}
+"""ICE restart is optional for a WHIP resource; these answers to PATCH say it has none."""
+
+
 async def ice_restart(conversation: Conversation) -> None:
     """New local credentials through the signaling adapter; take the target's new ones."""
     session = conversation.session("main")
@@ -160,6 +179,9 @@ async def ice_restart(conversation: Conversation) -> None:
         answer = await conversation.target.restart(session.handle, fragment,
                                                    timeout=conversation.settings.connect_timeout)
     except PeerError as exc:
+        if exc.status in RESTART_NOT_SUPPORTED:
+            raise CheckSkipped(f"the target does not offer ICE restarts (PATCH answered {exc.status}, "
+                               f"{RESTART_NOT_SUPPORTED[exc.status]})") from None
         raise CheckFailed(f"the ICE restart was refused: {exc}") from None
     require(answer is not None, "the target answered the restart with 204: no new credentials, ICE did not restart")
     values = dict(line.rstrip("\r")[2:].split(":", 1) for line in answer.split("\n")

@@ -1,0 +1,111 @@
+"""Data-channel variants: SCTP packets lost on their way to the association, and a DCEP parser that dies.
+
+Each filters the SCTP packets the core hands to the shell's association (`DataChannelBytes`
+events): a dropped packet is lost as if on the wire, so the client's SCTP retransmits it and it is
+dropped again, and the message never arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from reference_server.core import ServerCore
+from reference_server.events import DataChannelBytes
+from tests.zoo import variant
+
+DATA = 0
+UNORDERED, BEGINNING = 0x04, 0x02
+PPID_DCEP = 50
+DATA_CHANNEL_OPEN = 3
+MAX_MESSAGE = 65536
+
+
+def data_chunks(packet: bytes) -> Iterator[tuple[int, int, int, bytes]]:
+    """(flags, stream id, PPID, user data) of each DATA chunk in an SCTP packet."""
+    position = 12
+    while position + 16 <= len(packet):
+        kind, flags = packet[position], packet[position + 1]
+        length = int.from_bytes(packet[position + 2:position + 4], "big")
+        if length < 4:
+            return
+        if kind == DATA and length >= 16:
+            stream = int.from_bytes(packet[position + 8:position + 10], "big")
+            ppid = int.from_bytes(packet[position + 12:position + 16], "big")
+            yield flags, stream, ppid, packet[position + 16:position + length]
+        position += (length + 3) & ~3
+
+
+class SctpFilterCore(ServerCore):
+    """Drops the SCTP packets `drop(session_id, packet)` says to, before the association sees them."""
+
+    def next_event(self):
+        while (event := super().next_event()) is not None:
+            if isinstance(event, DataChannelBytes) and self.drop(event.session_id, event.data):
+                continue
+            return event
+        return None
+
+    def drop(self, session_id: str, packet: bytes) -> bool:
+        raise NotImplementedError
+
+
+@variant("dc-drops-unordered", checks=("DC-01",),
+         why="loses every message sent on an unordered data channel (DATA chunks with the U bit)")
+class DropsUnordered(SctpFilterCore):
+    def drop(self, session_id: str, packet: bytes) -> bool:
+        return any(flags & UNORDERED and ppid != PPID_DCEP for flags, _, ppid, _ in data_chunks(packet))
+
+
+def dcep_open_label(data: bytes) -> bytes | None:
+    """The label of a DATA_CHANNEL_OPEN as its label length says, or None for another message."""
+    if len(data) < 12 or data[0] != DATA_CHANNEL_OPEN:
+        return None
+    return data[12:12 + int.from_bytes(data[8:10], "big")]
+
+
+@variant("dc-refuses-unusual-labels", checks=("DC-02",),
+         why="its DCEP parser takes only non-empty ASCII labels: a DATA_CHANNEL_OPEN with an empty or UTF-8 "
+             "label is lost, never acknowledged")
+class RefusesUnusualLabels(SctpFilterCore):
+    def drop(self, session_id: str, packet: bytes) -> bool:
+        for _, _, ppid, data in data_chunks(packet):
+            label = dcep_open_label(data) if ppid == PPID_DCEP else None
+            if label is not None and (not label or not label.isascii()):
+                return True
+        return False
+
+
+@variant("dc-dies-on-bad-dcep", checks=("DC-03",),
+         why="a DATA_CHANNEL_OPEN whose label length runs past the payload ends the whole session "
+             "(an unhandled parse error tears it down)")
+class DiesOnBadDcep(SctpFilterCore):
+    def receive_datagram(self, data: bytes, address, now: float) -> None:
+        self._now = now
+        super().receive_datagram(data, address, now)
+
+    def drop(self, session_id: str, packet: bytes) -> bool:
+        for _, _, ppid, data in data_chunks(packet):
+            if ppid == PPID_DCEP and data[:1] == bytes([DATA_CHANNEL_OPEN]) and len(data) >= 12:
+                wanted = 12 + int.from_bytes(data[8:10], "big") + int.from_bytes(data[10:12], "big")
+                if wanted > len(data):
+                    self.close_session(session_id, self._now)
+                    return True
+        return False
+
+
+@variant("dc-drops-past-64k", checks=("DC-04",),
+         why="loses the fragments of a data-channel message past its first 64 KiB, so messages over 64 KiB "
+             "never arrive")
+class DropsPast64k(SctpFilterCore):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._received: dict[tuple[str, int], int] = {}  # (session, stream) -> bytes of the message so far
+
+    def drop(self, session_id: str, packet: bytes) -> bool:
+        for flags, stream, _, data in data_chunks(packet):
+            key = (session_id, stream)
+            so_far = len(data) if flags & BEGINNING else self._received.get(key, 0) + len(data)
+            self._received[key] = so_far
+            if so_far > MAX_MESSAGE:
+                return True
+        return False

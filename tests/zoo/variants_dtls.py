@@ -1,0 +1,259 @@
+"""DTLS variants: handshakes that accept too much, give up too soon, or reset."""
+
+from __future__ import annotations
+
+from OpenSSL import SSL
+
+from reference_server import dtls
+from reference_server.certificate import fingerprint_of_der
+from reference_server.core import ServerCore
+from reference_server.dtls import DtlsContext, DtlsEndpoint, HandshakeCompleted
+from reference_server.events import Address
+from reference_server.sessions import Session
+from reference_server.srtp import PROFILES
+from tests.zoo import variant
+from tests.zoo.seams import DTLS_SRTP_EXPORTER_LABEL, DtlsEndpointCore, fresh_dtls_endpoint
+
+DEFAULT_SRTP_PROFILE = "SRTP_AES128_CM_SHA1_80"
+
+
+def is_client_hello(data: bytes) -> bool:
+    """A plaintext (epoch 0) handshake record whose first message is a ClientHello."""
+    return len(data) > 13 and data[0] == 22 and data[3:5] == b"\0\0" and data[13] == 1
+
+
+# -- peer checks and endpoints the variants are built from ----------------------------------------
+
+
+class FingerprintOnlyCheck(dtls._PeerCheck):
+    """Compares the client certificate with a=fingerprint, and never asks whether use_srtp agreed."""
+
+    def accept(self, connection: SSL.Connection, der: bytes) -> bool:
+        if not any(fingerprint_of_der(der, name) == value for name, value in self.fingerprints):
+            self.failure = f"{self.peer} fingerprint does not match {self.sdp} a=fingerprint"
+            return False
+        return True
+
+
+class AnyCertificateCheck(dtls._PeerCheck):
+    """Takes any client certificate (so long as use_srtp agreed)."""
+
+    def accept(self, connection: SSL.Connection, der: bytes) -> bool:
+        return bool(connection.get_selected_srtp_profile())
+
+
+class PeerCheckEndpoint(DtlsEndpoint):
+    peer_check_class: type[dtls._PeerCheck] = dtls._PeerCheck
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        old = self._peer_check
+        self._peer_check = self.peer_check_class(old.fingerprints, old.srtp_profiles, self.is_server)
+        self._connection.set_app_data(self._peer_check)
+
+
+class AnyCertificateEndpoint(PeerCheckEndpoint):
+    peer_check_class = AnyCertificateCheck
+
+
+class DefaultProfileEndpoint(PeerCheckEndpoint):
+    """Completes a handshake in which use_srtp agreed on nothing, and keys SRTP with a default profile."""
+
+    peer_check_class = FingerprintOnlyCheck
+
+    def _advance_handshake(self) -> None:
+        try:
+            self._connection.do_handshake()
+        except SSL.WantReadError:
+            return
+        except SSL.Error as error:
+            self._fail(self._peer_check.failure or dtls._describe(error))
+            return
+        profile = (self._connection.get_selected_srtp_profile() or DEFAULT_SRTP_PROFILE.encode()).decode()
+        key_length, salt_length = PROFILES[profile]
+        material = self._connection.export_keying_material(DTLS_SRTP_EXPORTER_LABEL, 2 * (key_length + salt_length))
+        self.state = "connected"
+        self._events.append(HandshakeCompleted(srtp_profile=profile, keying_material=material,
+                                               cipher=self._connection.get_cipher_name() or "",
+                                               version=self._connection.get_protocol_version_name()))
+
+
+class ContextWithoutUseSrtp(DtlsContext):
+    """The reference context, less the use_srtp extension (pyOpenSSL cannot take it back: rebuilt)."""
+
+    def __init__(self, certificate, *, keylog=None) -> None:
+        super().__init__(certificate, keylog=keylog)
+        context = SSL.Context(SSL.DTLS_METHOD)
+        context.set_min_proto_version(dtls._DTLS_1_2)
+        context.set_max_proto_version(dtls._DTLS_1_2)
+        context.set_options(SSL.OP_NO_RENEGOTIATION | SSL.OP_NO_QUERY_MTU | SSL.OP_CIPHER_SERVER_PREFERENCE
+                            | SSL.OP_NO_TICKET)
+        context.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+        context.set_cipher_list(dtls._CIPHERS)
+        context.use_certificate(certificate.x509)
+        context.use_privatekey(certificate.private_key)
+        context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, dtls._verify_peer)
+        if keylog is not None:
+            context.set_keylog_callback(lambda _connection, line: keylog(line))
+        self._ssl_context = context
+
+
+# -- the variants -------------------------------------------------------------------------------
+
+
+@variant("no-use-srtp", checks=("DTLS-01",),
+         why="the DTLS context never offers use_srtp; SRTP is keyed with a default profile nobody negotiated")
+class NoUseSrtp(DtlsEndpointCore):
+    dtls_endpoint_class = DefaultProfileEndpoint
+
+    def __init__(self, config, certificate, **kwargs) -> None:
+        super().__init__(config, certificate, **kwargs)
+        self._dtls_context = ContextWithoutUseSrtp(certificate, keylog=kwargs.get("keylog"))
+
+
+@variant("any-client-certificate", checks=("DTLS-02",),
+         why="the client certificate is never compared with the offer's a=fingerprint: anyone may answer for "
+             "the client")
+class AnyClientCertificate(DtlsEndpointCore):
+    dtls_endpoint_class = AnyCertificateEndpoint
+
+
+@variant("answer-fingerprint-wrong", checks=("DTLS-02",),
+         why="the answer's a=fingerprint is not the fingerprint of the certificate the server presents")
+class AnswerFingerprintWrong(ServerCore):
+    def create_session(self, offer_sdp: str, now: float) -> tuple[str, str]:
+        session_id, answer = super().create_session(offer_sdp, now)
+        wrong = f"{int(self.fingerprint[:2], 16) ^ 0xFF:02X}{self.fingerprint[2:]}"
+        return session_id, answer.replace(f"sha-256 {self.fingerprint}", f"sha-256 {wrong}")
+
+
+@variant("handshake-without-common-profile", checks=("DTLS-03",),
+         why="when use_srtp finds no common profile the handshake still completes (OpenSSL's default), with no "
+             "alert, and SRTP is keyed with a default profile")
+class HandshakeWithoutCommonProfile(DtlsEndpointCore):
+    dtls_endpoint_class = DefaultProfileEndpoint
+
+
+class SendOnceEndpoint(DtlsEndpoint):
+    """Sends each handshake flight once: no retransmission timer, and OpenSSL's resends (it also
+    resends when it sees the peer retransmit) are dropped."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._sent: set[tuple[int, bytes, bytes]] = set()
+
+    def get_timer(self) -> float | None:
+        return None
+
+    def datagrams_to_send(self) -> list[bytes]:
+        datagrams = []
+        for datagram in super().datagrams_to_send():
+            kept, offset = [], 0
+            while offset + 13 <= len(datagram):
+                end = offset + 13 + int.from_bytes(datagram[offset + 11: offset + 13], "big")
+                record = datagram[offset:end]
+                plain_handshake = record[0] == 22 and record[3:5] == b"\0\0"
+                key = (record[0], record[3:5], record[13:14] + record[17:22] if plain_handshake else b"")
+                if key not in self._sent or record[0] == 23:  # application data is not a flight
+                    self._sent.add(key)
+                    kept.append(record)
+                offset = end
+            if kept:
+                datagrams.append(b"".join(kept))
+        return datagrams
+
+
+@variant("no-dtls-retransmission", checks=("DTLS-04",),
+         why="never retransmits a handshake flight (no timer, no resend when the client retransmits): one lost "
+             "flight stalls the handshake")
+class NoDtlsRetransmission(DtlsEndpointCore):
+    dtls_endpoint_class = SendOnceEndpoint
+
+
+class WholeMessagesEndpoint(DtlsEndpoint):
+    """Drops a datagram holding a fragment of a handshake message instead of reassembling it."""
+
+    def receive_datagram(self, data: bytes, now: float) -> None:
+        offset = 0
+        while offset + 13 <= len(data):
+            end = offset + 13 + int.from_bytes(data[offset + 11: offset + 13], "big")
+            if data[offset] == 22 and data[offset + 3: offset + 5] == b"\0\0" and end - offset >= 25:
+                length = data[offset + 14: offset + 17]
+                fragment_offset = data[offset + 19: offset + 22]
+                fragment_length = data[offset + 22: offset + 25]
+                if fragment_offset != b"\0\0\0" or fragment_length != length:
+                    self.dropped += 1
+                    return
+            offset = end
+        super().receive_datagram(data, now)
+
+
+@variant("no-fragment-reassembly", checks=("DTLS-05",),
+         why="handshake messages split into fragments are dropped, never reassembled")
+class NoFragmentReassembly(DtlsEndpointCore):
+    dtls_endpoint_class = WholeMessagesEndpoint
+
+
+@variant("early-records-end-session", checks=("DTLS-06",),
+         why="a DTLS record other than a ClientHello before the handshake (an early ChangeCipherSpec) is a "
+             "fatal protocol error that ends the session")
+class EarlyRecordsEndSession(ServerCore):
+    def _receive_dtls(self, data: bytes, address: Address, now: float) -> None:
+        session = self.sessions.by_address.get(address)
+        if session is not None and session.dtls.state == "new" and not is_client_hello(data):
+            self._free(session, "dtls_failed")
+            return
+        super()._receive_dtls(data, address, now)
+
+
+@variant("client-hello-resets-session", checks=("DTLS-07",),
+         why="a new ClientHello on a connected 5-tuple starts a new DTLS association, dropping the SRTP keys "
+             "in use")
+class ClientHelloResetsSession(ServerCore):
+    def _receive_dtls(self, data: bytes, address: Address, now: float) -> None:
+        session = self.sessions.by_address.get(address)
+        if session is not None and session.dtls.state == "connected" and is_client_hello(data):
+            session.dtls = fresh_dtls_endpoint(self, session)
+            session.srtp = None
+        super()._receive_dtls(data, address, now)
+
+
+class UncheckedFramingEndpoint(DtlsEndpoint):
+    """Hands every datagram to OpenSSL as it came: no check of record lengths or fragment headers."""
+
+    def receive_datagram(self, data: bytes, now: float) -> None:
+        self._now = now
+        if self.state not in ("new", "handshaking", "connected"):
+            self.dropped += 1
+            return
+        if self.state == "new":
+            self.state = "handshaking"
+        self._connection.bio_write(data)
+        if self.state == "handshaking":
+            self._advance_handshake()
+        if self.state == "connected":
+            self._read_application_data()
+
+
+@variant("no-record-framing-check", checks=("DTLS-09",),
+         why="malformed records go straight to OpenSSL, which fails the whole handshake on an inconsistent "
+             "fragment header: one spoofed datagram ends a session")
+class NoRecordFramingCheck(DtlsEndpointCore):
+    dtls_endpoint_class = UncheckedFramingEndpoint
+
+
+@variant("ignores-close-notify", checks=("DTLS-10",),
+         why="close_notify closes the DTLS association but not the session: its SRTP keeps flowing")
+class IgnoresCloseNotify(ServerCore):
+    def _free(self, session: Session, reason: str) -> None:
+        if reason != "dtls_closed":
+            super()._free(session, reason)
+
+
+@variant("client-not-authenticated", checks=("DTLS-11", "DTLS-02"),
+         why="the server never asks for a client certificate (no CertificateRequest), so it never verifies one "
+             "against the offer's fingerprint")
+class ClientNotAuthenticated(ServerCore):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._dtls_context._ssl_context.set_verify(SSL.VERIFY_NONE)
