@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps 'silero-vad==6.2.3'  # only its ONNX model: its deps pull torch
 	touch $(STAMP)
 
 # The main job: the conformance gate against the embedded reference server (started on free
