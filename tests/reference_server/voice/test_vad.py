@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import importlib.util
-
 import os
+
 import pytest
 
 from reference_server.voice.vad import SileroVad, VadError, VoiceActivityDetector, WebRtcVad, create_backend
