@@ -136,7 +136,7 @@ class ServerCore:
             ice_ufrag=ufrag, ice_pwd=pwd, fingerprint=f"sha-256 {self.fingerprint}",
             address=self.config.advertise_address, port=self.config.port,
             session_id=int.from_bytes(seeds[:8], "big") >> 1,
-            accept_datachannel=datachannel is not None,
+            accept_datachannel=datachannel is not None, audio_ssrc=session.outbound.ssrc,
         ))
         if datachannel is not None:
             session.app[DATACHANNEL] = datachannel

@@ -79,6 +79,8 @@ class AnswerParams:
     accept_datachannel: bool = False
     sctp_port: int = 5000
     max_message_size: int = 262144
+    audio_ssrc: int | None = None  # the server's outbound stream, signalled so SSRC-routing clients (werift) accept it
+    cname: str = "rtcgate"
 
 
 # --- lines -------------------------------------------------------------------------------
@@ -350,6 +352,9 @@ def build_answer(offer: Offer, params: AnswerParams) -> str:
             lines += [f"m=audio {params.port} {section.proto} {pt}", f"c={connection}", *transport, *mid]
             lines += [f"a={ANSWER_DIRECTION[section.direction]}", "a=rtcp-mux"]
             lines += [f"a=rtpmap:{pt} opus/48000/2", f"a=fmtp:{pt} {_opus_fmtp(offer.opus_fmtp)}"]
+            if params.audio_ssrc is not None and ANSWER_DIRECTION[section.direction] in ("sendrecv", "sendonly"):
+                lines += [f"a=msid:{params.cname} audio", f"a=ssrc:{params.audio_ssrc} cname:{params.cname}",
+                          f"a=ssrc:{params.audio_ssrc} msid:{params.cname} audio"]
             lines += section_candidates
         elif section is datachannel:
             lines += [f"m=application {params.port} {DATACHANNEL_PROTO} {DATACHANNEL_FORMAT}", f"c={connection}"]

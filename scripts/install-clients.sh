@@ -44,7 +44,75 @@ else
     say "installed $("$CHROMIUM_BIN" --version 2>/dev/null || echo chromium)"
 fi
 
-# Later clients go here: Firefox ESR, GStreamer webrtcbin, and the node
-# clients (werift, @roamhq/wrtc). Not installed yet.
+# --- Interop matrix clients (rtcgate interop, tests/interop/test_matrix.py) -----------
+# Firefox ESR, GStreamer webrtcbin (driven from the system python3 with gi), dumpcap (the
+# matrix captures the servers' ports on lo), and the node clients werift and @roamhq/wrtc,
+# pinned in toolkit/interop/node/package.json and package-lock.json (npm ci). The apt
+# packages come from the Debian release (firefox-esr follows its ESR branch, GStreamer
+# 1.22 and libnice 0.1.21 are Debian 12's); the reports record the versions that ran.
+INTEROP_NODE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/toolkit/interop/node"
+INTEROP_APT_PACKAGES=(
+    firefox-esr
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+    gstreamer1.0-nice gstreamer1.0-tools
+    python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0
+    tshark
+)
+interop_missing() {
+    if [[ "${CI:-}" == "true" ]]; then
+        say "error: $*" >&2
+        exit 1
+    fi
+    say "warning: $* (rtcgate interop reports that client as not installed; its tests are skipped)" >&2
+}
+interop_gstreamer_ok() {
+    /usr/bin/python3 -c "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstWebRTC', '1.0'); \
+from gi.repository import Gst; Gst.init(None); \
+assert all(Gst.ElementFactory.find(e) for e in ('webrtcbin', 'nicesrc', 'opusenc', 'opusdec', 'dtlssrtpenc'))" \
+        >/dev/null 2>&1
+}
+interop_node_ok() {
+    (cd "$INTEROP_NODE_DIR" && node -e '
+        const pinned = require("./package.json").dependencies;
+        for (const [name, version] of Object.entries(pinned)) {
+            if (require(`./node_modules/${name}/package.json`).version !== version) process.exit(1);
+        }
+        require("@roamhq/wrtc");  // its native binary comes in an optional dependency
+    ') >/dev/null 2>&1
+}
+install_interop_clients() {
+    local missing=()
+    [[ -x /usr/lib/firefox-esr/firefox-esr ]] || missing+=(firefox-esr)
+    interop_gstreamer_ok || missing+=(gstreamer)
+    command -v dumpcap >/dev/null 2>&1 || missing+=(tshark)
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        say "interop apt clients already installed: $(/usr/lib/firefox-esr/firefox-esr --version 2>/dev/null)," \
+            "GStreamer $(gst-launch-1.0 --gst-version 2>/dev/null | awk '{print $NF}'), dumpcap"
+    elif [[ "$(id -u)" -ne 0 ]]; then
+        interop_missing "need root to apt-get install ${missing[*]} (packages: ${INTEROP_APT_PACKAGES[*]})"
+    elif ! command -v apt-get >/dev/null 2>&1; then
+        interop_missing "apt-get not found; install ${missing[*]} with this system's package manager" \
+            "(Debian names: ${INTEROP_APT_PACKAGES[*]})"
+    else
+        apt_install "${INTEROP_APT_PACKAGES[@]}"
+        [[ -x /usr/lib/firefox-esr/firefox-esr ]] || interop_missing "firefox-esr installed but /usr/lib/firefox-esr/firefox-esr is missing"
+        interop_gstreamer_ok || interop_missing "GStreamer installed but webrtcbin is not usable from /usr/bin/python3"
+    fi
+
+    if interop_node_ok; then
+        say "interop node clients already installed in toolkit/interop/node (werift, @roamhq/wrtc as pinned)"
+    elif ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        interop_missing "node or npm not found: install Node.js 18 or newer (with npm) for werift and @roamhq/wrtc"
+    else
+        say "npm ci in toolkit/interop/node"
+        if (cd "$INTEROP_NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error) && interop_node_ok; then
+            say "installed werift and @roamhq/wrtc as pinned in toolkit/interop/node/package-lock.json"
+        else
+            interop_missing "npm ci in toolkit/interop/node failed"
+        fi
+    fi
+}
+install_interop_clients
+# --- end of interop matrix clients -----------------------------------------------------
 
 say "done"

@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "toolkit.commands.worker",
     "toolkit.commands.check",
     "toolkit.commands.fuzz",
+    "toolkit.commands.interop",
 )
 
 

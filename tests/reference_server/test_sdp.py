@@ -612,3 +612,14 @@ def test_parse_ice_sdpfrag_raises_only_sdp_error(text: str) -> None:
         return
     assert all(candidate.strip() for candidate in candidates)
     assert ufrag is None or len(ufrag) >= 4
+
+
+def test_answer_signals_the_servers_outbound_ssrc_when_it_sends():
+    """Clients that route RTP only by signalled SSRC (werift) drop an unsignalled stream."""
+    offer = parse_offer(CHROMIUM_OFFER)
+    params = AnswerParams(ice_ufrag="abcd", ice_pwd="p" * 24, fingerprint="sha-256 " + "AB:" * 31 + "AB",
+                          address="127.0.0.1", port=3478, session_id=1, audio_ssrc=0x1234ABCD)
+    answer = build_answer(offer, params)
+    assert "a=ssrc:305441741 cname:rtcgate" in answer and "a=msid:rtcgate audio" in answer
+    recvonly = parse_offer(CHROMIUM_OFFER.replace("a=sendrecv", "a=sendonly"))
+    assert "a=ssrc:" not in build_answer(recvonly, params)  # we only receive: nothing of ours to signal

@@ -1,0 +1,98 @@
+"""`rtcgate interop`: the interop matrix — real WebRTC clients against a server, cell by cell.
+
+Exit status: 0 when every cell each client supports is green, 1 when one is not, 2 on a setup
+error (a requested client is not installed, a server does not start, bad arguments).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+
+def _clients(text: str) -> list[str]:
+    from toolkit.interop.drivers import DRIVERS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in DRIVERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown client(s) {', '.join(unknown) or '(none given)'}; "
+                                         f"known: {', '.join(DRIVERS)}")
+    return names
+
+
+def read_expected(path: Path) -> dict[tuple[str, str], str]:
+    """Expected failures: one `CLIENT CELL  # why` per line (blank lines and #-comments skipped)."""
+    from toolkit.interop.judge import CELL_NAMES
+
+    expected = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        body, _, reason = line.partition("#")
+        if not body.strip():
+            continue
+        parts = body.split()
+        if len(parts) != 2 or parts[1] not in CELL_NAMES:
+            raise ValueError(f"{path}:{number}: expected 'CLIENT CELL  # why' with CELL one of {', '.join(CELL_NAMES)}")
+        expected[(parts[0], parts[1])] = reason.strip() or "listed in " + path.name
+    return expected
+
+
+def register(commands) -> None:
+    from toolkit.interop.drivers import DRIVERS
+
+    interop = commands.add_parser(
+        "interop", help="run the interop matrix: real WebRTC clients against a server",
+        description="Drive real WebRTC clients (" + ", ".join(DRIVERS) + ") against a WHIP server and judge ICE, "
+                    "DTLS (cipher, SRTP profile), audio both ways, data channels, a voice turn, ICE restart and "
+                    "setup timings. Writes interop.json, interop.md and interop.html. Exit 0: every supported "
+                    "cell green; 1: not; 2: setup error (client not installed: run scripts/install-clients.sh).")
+    interop.add_argument("--clients", type=_clients, default=list(DRIVERS), metavar="NAMES",
+                         help=f"comma-separated clients (default: all of {','.join(DRIVERS)})")
+    interop.add_argument("--report-dir", type=Path, default=Path("reports"), metavar="DIR",
+                         help="where the reports go (default: reports); per-client logs and the capture go to "
+                              "DIR/interop/")
+    interop.add_argument("--whip", metavar="URL",
+                         help="an echo-mode WHIP server to test (default: start the reference server)")
+    interop.add_argument("--voice-whip", metavar="URL",
+                         help="a voice-mode WHIP server for the voice turn (with --whip; without it the voice "
+                              "column is skipped)")
+    interop.add_argument("--host-address", metavar="ADDR",
+                         help="this machine's non-loopback address, for Firefox "
+                              "(default: the first global IPv4 address)")
+    interop.add_argument("--xfail", type=Path, metavar="FILE",
+                         help="expected failures: one 'CLIENT CELL  # why' per line")
+    interop.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from toolkit.interop.matrix import MatrixSetupError, run_matrix
+    from toolkit.interop.report import to_markdown, write_reports
+
+    if args.voice_whip and not args.whip:
+        parser.error("--voice-whip goes with --whip")
+    try:
+        expected = read_expected(args.xfail) if args.xfail else {}
+    except (OSError, ValueError) as exc:
+        print(f"rtcgate interop: {exc}", file=sys.stderr)
+        return 2
+
+    def progress(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        result = asyncio.run(run_matrix(args.clients, report_dir=args.report_dir, whip=args.whip,
+                                        voice_whip=args.voice_whip, host=args.host_address, expected=expected,
+                                        progress=progress))
+    except MatrixSetupError as exc:
+        print(f"rtcgate interop: {exc}", file=sys.stderr)
+        return 2
+    paths = write_reports(result, args.report_dir)
+    print()
+    print(to_markdown(result))
+    print("reports: " + ", ".join(str(path) for path in paths.values()))
+    if result.missing:
+        for client in result.missing:
+            print(f"rtcgate interop: {client.name} is not installed: {client.missing}", file=sys.stderr)
+        return 2
+    return 0 if result.green else 1

@@ -1,0 +1,1 @@
+"""Client programs run in a child process by their drivers."""
