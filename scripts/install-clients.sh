@@ -115,4 +115,26 @@ install_interop_clients() {
 install_interop_clients
 # --- end of interop matrix clients -----------------------------------------------------
 
+# --- Third-party answerers (tests/answerers/test_third_party.py) -----------------------
+# werift, pinned in tests/answerers/package.json and package-lock.json, installed with
+# `npm ci` when node_modules is missing. aiortc comes with the Python dependencies.
+ANSWERERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/answerers"
+answerers_missing() {
+    if [[ "${CI:-}" == "true" ]]; then
+        say "error: $*" >&2
+        exit 1
+    fi
+    say "warning: $* (the werift answerer's test will be skipped)" >&2
+}
+if [[ -d "$ANSWERERS_DIR/node_modules/werift" ]]; then
+    say "answerers' npm dependencies already installed in tests/answerers/node_modules"
+elif ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    answerers_missing "node or npm not found: install Node.js (with npm) to run the werift answerer"
+else
+    say "npm ci in tests/answerers"
+    (cd "$ANSWERERS_DIR" && npm ci --no-audit --no-fund --loglevel=error) \
+        || answerers_missing "npm ci in tests/answerers failed"
+fi
+# --- end of third-party answerers -----------------------------------------------------
+
 say "done"
