@@ -98,6 +98,29 @@ class ContextWithoutUseSrtp(DtlsContext):
         self._ssl_context = context
 
 
+OP_ALLOW_CLIENT_RENEGOTIATION = 1 << 8  # OpenSSL 3+ (pyOpenSSL exposes no name for it)
+
+
+class RenegotiatingContext(DtlsContext):
+    """The reference context, rebuilt without OP_NO_RENEGOTIATION and with client-initiated
+    renegotiation allowed."""
+
+    def __init__(self, certificate, *, keylog=None) -> None:
+        super().__init__(certificate, keylog=keylog)
+        context = SSL.Context(SSL.DTLS_METHOD)
+        context.set_min_proto_version(dtls._DTLS_1_2)
+        context.set_max_proto_version(dtls._DTLS_1_2)
+        context.set_options(OP_ALLOW_CLIENT_RENEGOTIATION | SSL.OP_NO_QUERY_MTU | SSL.OP_CIPHER_SERVER_PREFERENCE
+                            | SSL.OP_NO_TICKET)
+        context.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+        context.set_cipher_list(dtls._CIPHERS)
+        context.set_tlsext_use_srtp(":".join(self.srtp_profiles).encode())
+        context.use_certificate(certificate.x509)
+        context.use_privatekey(certificate.private_key)
+        context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, dtls._verify_peer)
+        self._ssl_context = context
+
+
 # -- the variants -------------------------------------------------------------------------------
 
 
@@ -257,3 +280,12 @@ class ClientNotAuthenticated(ServerCore):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._dtls_context._ssl_context.set_verify(SSL.VERIFY_NONE)
+
+
+@variant("allows-renegotiation", checks=("DTLS-08",),
+         why="client-initiated renegotiation is allowed (RFC 8842 §4 forbids it): a renegotiation can change the "
+             "peer's certificate under an established session")
+class AllowsRenegotiation(ServerCore):
+    def __init__(self, config, certificate, **kwargs) -> None:
+        super().__init__(config, certificate, **kwargs)
+        self._dtls_context = RenegotiatingContext(certificate, keylog=kwargs.get("keylog"))

@@ -220,6 +220,7 @@ class ProbePeer:
         self._dtls_started = 0.0
         self._dtls_timer_at: float | None = None
         self._fingerprint_mismatch: str | None = None
+        self.renegotiation_refused = False  # the server answered our renegotiation with no_renegotiation
         self._srtp_tx: pylibsrtp.Session | None = None
         self._srtp_rx: pylibsrtp.Session | None = None
 
@@ -447,6 +448,25 @@ class ProbePeer:
         self._dtls.send(data)
         self._flush_dtls()
 
+    def renegotiate(self) -> None:
+        """Start a DTLS renegotiation (RFC 5746): an epoch-1 ClientHello, for checks that a
+        server refuses one (RFC 8842 §4). `renegotiation_pending` tells whether it completed."""
+        if self.state != "connected":
+            raise PeerError(f"renegotiate in state {self.state!r}: DTLS is not connected")
+        if not self._dtls.renegotiate():
+            raise PeerError("OpenSSL would not start a renegotiation on this connection")
+        try:
+            self._dtls.do_handshake()
+        except SSL.WantReadError:
+            pass
+        except SSL.Error as exc:
+            raise PeerError(f"renegotiation could not start: {_openssl_reason(exc)}") from None
+        self._flush_dtls()
+
+    @property
+    def renegotiation_pending(self) -> bool:
+        return self._dtls is not None and self._dtls.renegotiate_pending()
+
     def send_raw(self, data: bytes, addr: Address | None = None) -> None:
         """Queue anything, unprotected, to any address (default: the selected remote)."""
         if addr is None:
@@ -663,10 +683,24 @@ class ProbePeer:
                 self._stop_timers()
                 self._events.append(DtlsClosed())
                 return
-            except SSL.Error:
+            except SSL.Error as exc:
+                if self.renegotiation_pending and "no renegotiation" in _openssl_reason(exc):
+                    # The server refused with a no_renegotiation warning (RFC 5746 §4.4). OpenSSL's
+                    # client takes that as fatal, but the connection before it stands (SRTP keys
+                    # included): drop the fatal alert OpenSSL queued instead of sending it.
+                    self.renegotiation_refused = True
+                    self._discard_dtls_output()
+                    return
                 self.drops["dtls_record_error"] += 1
                 break
         self._flush_dtls()
+
+    def _discard_dtls_output(self) -> None:
+        while True:
+            try:
+                self._dtls.bio_read(65536)
+            except SSL.WantReadError:
+                return
 
     def _flush_dtls(self) -> None:
         chunks = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from toolkit.conformance.checks.common import check_request, not_yet, require
+from toolkit.conformance.checks.common import check_request, require
 from toolkit.conformance.conversation import Conversation, LocalSocket, is_rtcp
 from toolkit.conformance.model import Check, CheckSkipped
 from toolkit.conformance.steps import (
@@ -316,6 +316,23 @@ def still_connected(conversation: Conversation) -> None:
     require(session.peer.state == "connected", f"the probe peer is {session.peer.state}: the DTLS session was reset")
 
 
+# -- DTLS-08 ---------------------------------------------------------------------------------
+
+
+def start_renegotiation(conversation: Conversation) -> None:
+    session = conversation.session("main")
+    session.peer.renegotiate()
+    session.flush()
+
+
+def renegotiation_refused(conversation: Conversation) -> None:
+    session = conversation.session("main")
+    require(session.peer.renegotiation_pending,
+            "the target completed a renegotiation (RFC 8842 §4: a WebRTC endpoint must refuse it)")
+    conversation.note("refused with a no_renegotiation alert" if session.peer.renegotiation_refused
+                      else "ignored (no answer to the renegotiation)")
+
+
 # -- DTLS-10 ---------------------------------------------------------------------------------
 
 
@@ -408,8 +425,14 @@ CHECKS = (
     Check(
         "DTLS-08", "security", "RFC 5746, RFC 8842 §4",
         "renegotiation is refused",
-        (not_yet("needs a probe-peer hook that starts a renegotiation on its DTLS connection (SSL_renegotiate): "
-                 "only the peer holds the epoch-1 keys"),),
+        (
+            Connect(),
+            Do(start_renegotiation, "an epoch-1 ClientHello: the probe asks to renegotiate"),
+            Do(lambda conversation: asyncio.sleep(conversation.settings.silence), "wait"),
+            Do(renegotiation_refused, "the target did not renegotiate"),
+            Echo(),
+            Do(still_connected, "the DTLS session is intact"),
+        ),
     ),
     Check(
         "DTLS-09", "security", "RFC 6347 §4.1.2.7, CVE-2014-3507, CVE-2009-1377, CVE-2009-1387",
