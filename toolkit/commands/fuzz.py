@@ -16,6 +16,8 @@ examples:
   rtcgate fuzz --target tests/my_targets.py:fuzz_my_parser --time 60
   rtcgate fuzz --replay                      (every built-in target's corpus and regressions)
   rtcgate fuzz --replay demux --input corpora/regressions/demux/IndexError-0123456789ab
+  rtcgate fuzz --whip http://127.0.0.1:8080/whip --batches 20 --batch-size 50 --seed 7
+  rtcgate fuzz --whip http://127.0.0.1:8080/whip --seed 7 --only-batch 3   (replay a network finding)
 """
 
 
@@ -74,6 +76,16 @@ def register(commands) -> None:
                            "corpora/regressions/<target>/, or the --input paths")
     fuzz.add_argument("--input", action="append", type=Path, metavar="PATH",
                       help="with --replay: a file or directory to replay (repeatable)")
+    network = fuzz.add_argument_group(
+        "network mutation fuzzing", "mutate STUN, SRTP, SRTCP and DTLS inside live sessions of a WHIP target; "
+        "after each batch a fresh session must get its RTP echoed. Exit 0: no finding, 1: finding "
+        "(reports/fuzz/network/finding-<batch>.json), 2: target unreachable")
+    network.add_argument("--whip", metavar="URL", help="fuzz this live WHIP endpoint instead of a parser")
+    network.add_argument("--batches", type=_positive_int, default=20, metavar="N", help="batches (default 20)")
+    network.add_argument("--batch-size", type=_positive_int, default=50, metavar="M",
+                         help="mutated datagrams per batch (default 50)")
+    network.add_argument("--seed", type=int, default=0, metavar="S", help="batch N is seeded with S + N (default 0)")
+    network.add_argument("--only-batch", type=int, default=None, metavar="N", help="run only batch N (a replay)")
     fuzz.set_defaults(handler=run)
 
 
@@ -81,6 +93,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from toolkit.fuzz.campaign import repository_root
     from toolkit.fuzz.registry import TargetError
 
+    if args.whip:
+        return _network(args)
     corpora = (args.corpora or repository_root() / "corpora").resolve()
     try:
         if args.list:
@@ -91,6 +105,27 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except TargetError as exc:
         print(f"rtcgate fuzz: {exc}", file=sys.stderr)
         return 2
+
+
+def _network(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from toolkit.fuzz.network import mutate_live
+
+    result = asyncio.run(mutate_live(args.whip, batches=args.batches, batch_size=args.batch_size, seed=args.seed,
+                                     only_batch=args.only_batch, progress=lambda line: print(line, flush=True)))
+    if result.unreachable is not None:
+        print(f"rtcgate fuzz: target unreachable: {result.unreachable}", file=sys.stderr)
+        return 2
+    print(f"{result.batches_run} batch(es), {result.datagrams_sent} datagrams, "
+          f"{result.sanity_checks} sanity conversations")
+    if result.finding is None:
+        print("no findings")
+        return 0
+    print(f"finding: batch {result.finding.batch}: {result.finding.reason}")
+    print(f"  reproducer {result.finding.report}")
+    print(f"  replay: {result.finding.replay}")
+    return 1
 
 
 def _list() -> int:
