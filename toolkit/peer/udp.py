@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from toolkit.peer.core import Address, DtlsConnected, IceCompleted, PeerFailed, ProbePeer
 from toolkit.peer.offer import PeerError
@@ -29,6 +29,12 @@ class PeerConnection:
         self.dtls_connected: DtlsConnected | None = None
         self.received: asyncio.Queue[object] = asyncio.Queue()
         self.socket_errors: list[OSError] = []
+        self.phase_times: dict[str, float] = {}
+        """loop.time() at each setup step connect_whip passed: offer_sent, answer, first_stun,
+        ice_completed, dtls_connected (PERF-01 and the load generator read them)."""
+        self.media_handler: Callable[[bytes, Address], None] | None = None
+        """When set, SRTP/SRTCP datagrams go here instead of the peer: a lean path for load,
+        which protects and unprotects with the keys in `peer.srtp_keys` itself."""
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._closed = False
@@ -118,6 +124,9 @@ class PeerConnection:
             self.transport.close()
 
     def _datagram_received(self, data: bytes, addr: tuple) -> None:
+        if self.media_handler is not None and data and 127 < data[0] < 192:  # RFC 7983: RTP/RTCP
+            self.media_handler(data, addr)
+            return
         self.peer.receive_datagram(data, addr[:2], self.loop.time())
         self.flush()
 
@@ -166,17 +175,22 @@ async def connect_whip(
     connection.transport = transport
     connection.local_addr = transport.get_extra_info("sockname")[:2]
     deadline = loop.time() + timeout
+    times = connection.phase_times
     try:
-        answer, connection.location = await whip_post(
-            whip_url, peer.create_offer(), headers=headers, timeout=timeout
-        )
+        offer = peer.create_offer()
+        times["offer_sent"] = loop.time()
+        answer, connection.location = await whip_post(whip_url, offer, headers=headers, timeout=timeout)
+        times["answer"] = loop.time()
         peer.set_answer(answer)
-        peer.start(loop.time(), remote)
+        peer.start(times["answer"], remote)
         connection.flush()
+        times["first_stun"] = loop.time()
         connection.ice_completed = await connection.wait_for(IceCompleted, deadline - loop.time())
+        times["ice_completed"] = loop.time()
         connection.dtls_connected = await connection.wait_for(
             DtlsConnected, deadline - loop.time()
         )
+        times["dtls_connected"] = loop.time()
     except BaseException:
         location, connection.location = connection.location, None
         await connection.close()
