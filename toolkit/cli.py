@@ -10,6 +10,7 @@ COMMAND_MODULES = (
     "toolkit.commands.relay",
     "toolkit.commands.worker",
     "toolkit.commands.check",
+    "toolkit.commands.load",
     "toolkit.commands.fuzz",
     "toolkit.commands.interop",
 )

@@ -1,0 +1,168 @@
+"""`rtcgate load`: legit sessions at a fixed rate, measured quiet and under each attack mix."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import sys
+from pathlib import Path
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
+
+
+def register(commands) -> None:
+    load = commands.add_parser(
+        "load",
+        help="measure setup time, RTT, jitter and loss of N sessions, quiet and under attack",
+        description="Set up N sessions (WHIP, ICE, DTLS, SRTP), send 20 ms media from each, and measure "
+        "RTT, jitter and loss per session in windows: quiet first, then under each --attack mix. "
+        "Writes JSON and a self-contained HTML report. Exit 0 when every verdict holds, 1 when one "
+        "does not, 2 when the target cannot be reached or the arguments are wrong.",
+        epilog="attack kinds: garbage, stun-unknown-ufrag, stun-bad-credentials, clienthello-unbound, "
+        "srtp-bad-tag; 'mix' is all five. Examples: --attack garbage@2000 --attack mix@5k",
+    )
+    target = load.add_argument_group("target (exactly one)")
+    target.add_argument("--whip", metavar="URL", help="WHIP endpoint (RFC 9725) of the server under test")
+    target.add_argument("--reference", action="store_true",
+                        help="start the reference server (rtcgate serve) on free ports and load it")
+    load.add_argument("--sessions", type=_count, default=10, metavar="N", help="legit sessions (default 10)")
+    load.add_argument("--duration", type=_positive, default=10.0, metavar="S",
+                      help="seconds per measured window: the quiet one and each attack's (default 10)")
+    load.add_argument("--attack", metavar="MIX@PPS", action="append", default=[],
+                      help="an attack window: KIND[+KIND...]@PPS or mix@PPS (repeatable)")
+    load.add_argument("--pps", type=_positive, default=50.0, help="packets per second per session (default 50)")
+    load.add_argument("--payload-bytes", type=_count, default=160, metavar="B",
+                      help="RTP payload size (default 160, one Opus frame at ~64 kbit/s)")
+    load.add_argument("--media", choices=("probe", "speech"), default=None,
+                      help="probe: timestamped payloads an echo target sends back (RTT per packet); "
+                      "speech: the speech sample for voice targets (RTT from RTCP). Default: probe, "
+                      "or speech with --reference --server-media voice")
+    load.add_argument("--server-media", choices=("echo", "voice"), default="echo",
+                      help="with --reference: what the started server does with audio (default echo)")
+    load.add_argument("--metrics-url", metavar="URL", help="the target's Prometheus /metrics (default: on the WHIP origin)")
+    load.add_argument("--setup-concurrency", type=_count, default=16, metavar="N",
+                      help="sessions set up at once (default 16)")
+    load.add_argument("--source-ports", type=_count, default=64, metavar="N",
+                      help="source ports the attack traffic comes from (default 64)")
+    load.add_argument("--p99-goal", type=_positive, default=2.0, metavar="X",
+                      help="verdict: legit p99 RTT under attack below X times quiet (default 2)")
+    load.add_argument("--seed", type=int, default=0, help="seed of the attack traffic (default 0)")
+    load.add_argument("--report-dir", metavar="DIR", default="reports", help="where reports go (default: reports)")
+    load.add_argument("--name", default="load", help="file name stem of the report (default: load)")
+    load.add_argument("--quiet", action="store_true", help="no live progress display")
+    load.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from toolkit.load.accounting import LoadError
+    from toolkit.load.attacks import parse_attack
+
+    if bool(args.whip) == bool(args.reference):
+        print("rtcgate load: give exactly one target: --whip URL or --reference", file=sys.stderr)
+        return 2
+    try:
+        attacks = tuple(parse_attack(text) for text in args.attack)
+    except LoadError as exc:
+        print(f"rtcgate load: {exc}", file=sys.stderr)
+        return 2
+    media = args.media or ("speech" if args.reference and args.server_media == "voice" else "probe")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(_run(args, attacks, media))
+
+
+async def _run(args: argparse.Namespace, attacks: tuple, media: str) -> int:
+    from toolkit.conformance.targets import ReferenceTarget, TargetError
+    from toolkit.load.accounting import LoadError
+    from toolkit.load.report import write_report
+    from toolkit.load.run import LoadConfig, LoadRun
+
+    reference = None
+    whip = args.whip
+    if args.reference:
+        reference = ReferenceTarget(media=args.server_media, consent_timeout=30.0)
+        try:
+            await asyncio.to_thread(reference.start)
+        except TargetError as exc:
+            print(f"rtcgate load: {exc}", file=sys.stderr)
+            return 2
+        whip = reference.whip_url
+        print(f"rtcgate load: started the reference server ({args.server_media}) at {reference.http_url}")
+    try:
+        config = LoadConfig(
+            whip_url=whip, sessions=args.sessions, duration=args.duration, attacks=attacks, pps=args.pps,
+            payload_bytes=args.payload_bytes, media=media, metrics_url=args.metrics_url,
+            setup_concurrency=args.setup_concurrency, source_ports=args.source_ports, seed=args.seed,
+            p99_goal=args.p99_goal, command=shlex.join(["rtcgate", *sys.argv[1:]]))
+        windows = 1 + len(attacks)
+        print(f"rtcgate load: {args.sessions} sessions × {args.pps:g} pps against {whip}; "
+              f"{windows} window(s) of {args.duration:g} s ({'quiet' if not attacks else 'quiet, ' + ', '.join(map(str, attacks))})")
+        result = await LoadRun(config, None if args.quiet else _show).run()
+    except LoadError as exc:
+        print(f"\nrtcgate load: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if reference is not None:
+            await asyncio.to_thread(reference.stop)
+    json_path, html_path = write_report(result, Path(args.report_dir), args.name)
+    print()
+    print(summary_table(result))
+    print(f"report: {html_path} (JSON: {json_path})")
+    return 0 if all(verdict["ok"] for verdict in result["verdicts"]) else 1
+
+
+def _show(progress) -> None:
+    if progress.phase == "setup":
+        line = f"setting up: {progress.sessions_up} up, {progress.sessions_failed} failed"
+    else:
+        line = (f"[{progress.window} {progress.window_elapsed:4.1f}/{progress.window_length:g} s] "
+                f"sessions {progress.sessions_up} · sent {progress.sent} · echoed {progress.received}"
+                + (f" · attack {progress.attack_sent} pkts" if progress.attack_sent else ""))
+    end = "\r" if sys.stderr.isatty() else "\n"
+    print(f"{line:<100}", end=end, file=sys.stderr, flush=True)
+
+
+def summary_table(result: dict) -> str:
+    setup = result["setup"]
+    total = setup["phases_ms"]["total"]
+    lines = [f"setup: {setup['sessions'] - setup['failed']}/{setup['sessions']} sessions; total p50 "
+             f"{_ms(total['p50'])} p99 {_ms(total['p99'])}"]
+    lines.append(f"{'window':<28} {'sent':>8} {'lost':>6} {'reord':>6} {'p50 ms':>8} {'p99 ms':>8} "
+                 f"{'max ms':>8} {'jitter':>8} {'sessions':>9}")
+    for scenario in result["scenarios"]:
+        media, server = scenario["media"], scenario["server"]
+        sessions = "-" if server["sessions_start"] is None else f"{server['sessions_start']}→{server['sessions_end']}"
+        lines.append(f"{scenario['name']:<28} {media['sent']:>8} {media['lost']:>6} {media['reordered']:>6} "
+                     f"{_ms(media['rtt']['p50']):>8} {_ms(media['rtt']['p99']):>8} {_ms(media['rtt']['max']):>8} "
+                     f"{_ms(media['jitter']['p50']):>8} {sessions:>9}")
+    for verdict in result["verdicts"]:
+        value = verdict["value"]
+        shown = f"{value:.2f}" if isinstance(value, float) else str(value)
+        lines.append(f"{'PASS' if verdict['ok'] else 'FAIL'}  {verdict['name']}: {shown} (goal {verdict['goal']})")
+    return "\n".join(lines)
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.2f}"

@@ -1,0 +1,120 @@
+"""The target's /metrics over time: sessions held, resident memory and drops by reason, read
+every half second while a load run goes on (server state over time for PERF-03)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+
+import aiohttp
+
+SAMPLE = re.compile(r'^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>[-+0-9.eE]+|NaN)$')
+REASON = re.compile(r'reason="([^"]*)"')
+
+
+@dataclass(slots=True)
+class MetricsSample:
+    t: float
+    """Seconds since the run started."""
+    sessions: int | None
+    rss_bytes: int | None
+    drops: dict[str, int]
+    """Cumulative drops by reason."""
+
+    def as_dict(self) -> dict:
+        return {"t": round(self.t, 3), "sessions": self.sessions, "rss_bytes": self.rss_bytes,
+                "drops": dict(self.drops)}
+
+
+def parse_metrics(text: str, t: float) -> MetricsSample:
+    """The three families the load report plots, from Prometheus text; absent ones are None."""
+    sessions = rss = None
+    drops: dict[str, int] = {}
+    for line in text.splitlines():
+        match = SAMPLE.match(line)
+        if match is None:
+            continue
+        name, value = match["name"], match["value"]
+        if name == "rtcgate_sessions":
+            sessions = int(float(value))
+        elif name == "rtcgate_process_resident_bytes":
+            rss = int(float(value))
+        elif name == "rtcgate_drops_total":
+            reason = REASON.search(match["labels"] or "")
+            if reason:
+                drops[reason[1]] = drops.get(reason[1], 0) + int(float(value))
+    return MetricsSample(t, sessions, rss, drops)
+
+
+@dataclass
+class MetricsPoller:
+    """Polls `url` until stopped; a target without /metrics leaves the timeline empty and says why."""
+
+    url: str
+    started: float
+    interval: float = 0.5
+    timeline: list[MetricsSample] = field(default_factory=list)
+    error: str | None = None
+    """Set when the first read fails: the target has no /metrics we can read."""
+    missed: int = 0
+    """Reads that failed after the first success (a target busy under attack)."""
+    _task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._poll())
+
+    async def sample_now(self) -> MetricsSample | None:
+        """One more sample at once (scenario edges); None when the target has no metrics."""
+        if self.error is not None:
+            return None
+        async with aiohttp.ClientSession() as http:
+            return await self._sample(http)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _poll(self) -> None:
+        async with aiohttp.ClientSession() as http:
+            while self.error is None:
+                await self._sample(http)
+                await asyncio.sleep(self.interval)
+
+    async def _sample(self, http: aiohttp.ClientSession) -> MetricsSample | None:
+        loop = asyncio.get_running_loop()
+        try:
+            async with http.get(self.url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+                if response.status != 200:
+                    return self._failed(f"GET {self.url} answered {response.status}")
+                text = await response.text()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return self._failed(f"GET {self.url} failed: {exc or type(exc).__name__}")
+        sample = parse_metrics(text, loop.time() - self.started)
+        self.timeline.append(sample)
+        return sample
+
+    def _failed(self, reason: str) -> None:
+        if self.timeline:
+            self.missed += 1
+        else:
+            self.error = reason
+
+    def window(self, start: float, end: float) -> dict:
+        """Server state over [start, end] (seconds since the run started) for one scenario."""
+        inside = [s for s in self.timeline if start <= s.t <= end]
+        if not inside:
+            return {"sessions_start": None, "sessions_end": None, "sessions_max": None,
+                    "rss_start_bytes": None, "rss_end_bytes": None, "drops": {}}
+        first, last = inside[0], inside[-1]
+        sessions = [s.sessions for s in inside if s.sessions is not None]
+        drops = {reason: count - first.drops.get(reason, 0)
+                 for reason, count in last.drops.items() if count - first.drops.get(reason, 0)}
+        return {"sessions_start": first.sessions, "sessions_end": last.sessions,
+                "sessions_max": max(sessions) if sessions else None,
+                "rss_start_bytes": first.rss_bytes, "rss_end_bytes": last.rss_bytes, "drops": drops}
