@@ -53,6 +53,18 @@ class Settings:
     """The target model's think time before its first audio (the embedded ToneModel's default)."""
     pacing_jitter: float = 0.030
     """VOICE-05: how far a response packet may arrive from its real-time 20 ms slot."""
+    # The PERF checks' load and thresholds (the user's: see checks/perf.py).
+    perf_sessions: int = 4
+    perf_window: float = 1.0
+    """Seconds per measured window of PERF-01..03's run (quiet, then each attack kind)."""
+    perf_voice_window: float = 3.0
+    """Seconds per window of PERF-04's run: each session says one utterance and hears the answer."""
+    perf_attack_pps: float = 500.0
+    perf_setup_ms: float = 1000.0
+    perf_p99_ratio: float = 2.0
+    perf_rtt_floor_ms: float = 1.0
+    perf_rss_growth_mib: float = 16.0
+    perf_voice_slack_ms: float = 100.0
 
 
 class TargetUnreachable(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toolkit.conformance.checks import dc, demux, dtls, ice, later, migrate, srtp, stun, voice
+from toolkit.conformance.checks import dc, demux, dtls, ice, migrate, perf, srtp, stun, voice
 from toolkit.conformance.model import Check
 from toolkit.conformance.steps import Connect, Echo
 
@@ -21,7 +21,7 @@ CATALOG: tuple[Check, ...] = (
     *srtp.CHECKS,
     *dc.CHECKS,
     *voice.CHECKS,
-    *later.CHECKS,
+    *perf.CHECKS,
 )
 
 BY_ID = {check.id: check for check in CATALOG}

@@ -1,0 +1,208 @@
+"""PERF — measured under adversarial traffic, against thresholds the user sets (Settings.perf_*,
+`rtcgate check --perf-*`). Each check is a short `rtcgate load` run; PERF-01..03 share one run
+per target (setup, a quiet window, then one window per attack kind), PERF-04 makes its own on
+the voice loop (the reference server's voice twin). The figures go into the check's notes; the
+full report with plots is `rtcgate load`'s, and the message says how to get it.
+
+What passes:
+- PERF-01: every session sets up, and the p99 of offer → first SRTP is within perf_setup_ms.
+- PERF-02: under each attack kind at perf_attack_pps, no legit packet is lost and the legit p99
+  RTT stays below perf_p99_ratio × the quiet p99 (a quiet p99 under perf_rtt_floor_ms counts as
+  that floor: loopback RTTs of a few hundred µs double on a scheduler's whim).
+- PERF-03: the target's session count (its /metrics `rtcgate_sessions`) is the same before,
+  during and after each attack window, and its resident memory (`rtcgate_process_resident_bytes`)
+  grows by less than perf_rss_growth_mib over the attacks. A target without those metrics SKIPs.
+- PERF-04: every turn of every session is answered in the quiet window and under the `mix`
+  attack, and the p99 of voice-to-voice latency (our last loud packet → the first packet of the
+  answer) grows by at most perf_voice_slack_ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from toolkit.conformance.conversation import Conversation
+from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
+from toolkit.conformance.steps import Do
+from toolkit.load.accounting import LoadError
+from toolkit.load.attacks import ATTACK_KINDS, parse_attack
+from toolkit.load.run import LoadConfig, LoadRun
+from toolkit.conformance.targets import Target
+from toolkit.peer import PeerError
+from toolkit.peer.audio import FIRST_SENTENCE_PACKETS
+
+_RUNS: dict[tuple[int, str], asyncio.Future] = {}
+"""One load run per (target, media) per process: PERF-01..03 read the same run."""
+
+
+def _whip_url(target: Target) -> str:
+    url = getattr(target, "url", None)
+    if url is None:
+        try:
+            url = target.whip_url
+        except Exception:  # noqa: BLE001 - any target without a WHIP URL
+            url = None
+    if url is None:
+        raise CheckSkipped(f"PERF checks drive sessions over WHIP; {target.description} has no WHIP URL")
+    if getattr(target, "remote_override", None):
+        raise CheckSkipped("PERF checks send to the answer's candidates; --remote is not supported by the load runner")
+    return url
+
+
+async def _load(conversation: Conversation, media: str, target: Target | None = None) -> dict:
+    settings = conversation.settings
+    target = target or conversation.target
+    key = (id(target), media)
+    future = _RUNS.get(key)
+    if future is None:
+        future = _RUNS[key] = conversation.loop.create_future()
+        if media == "speech":
+            attacks = (parse_attack(f"mix@{settings.perf_attack_pps:g}"),)
+            window = settings.perf_voice_window
+        else:
+            attacks = tuple(parse_attack(f"{kind}@{settings.perf_attack_pps:g}") for kind in ATTACK_KINDS)
+            window = settings.perf_window
+        config = LoadConfig(
+            whip_url=_whip_url(target), sessions=settings.perf_sessions, duration=window, attacks=attacks,
+            media=media, local_host=settings.local_host, consent_interval=settings.consent_interval,
+            loss_timeout=0.5, settle=0.25, seed=settings.seed,
+            setup_timeout=settings.connect_timeout,
+            turn_packets=FIRST_SENTENCE_PACKETS if media == "speech" else None)
+        try:
+            future.set_result(await LoadRun(config).run())
+        except (LoadError, PeerError, OSError) as exc:
+            future.set_exception(CheckFailed(f"the load run failed: {exc}"))
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+    return await asyncio.shield(future)
+
+
+def _command(conversation: Conversation, media: str) -> str:
+    settings = conversation.settings
+    target = conversation.target
+    target = "--reference" if target.kind == "reference" else f"--whip {_whip_url(target)}"
+    extra = " --server-media voice --attack mix@{pps:g}" if media == "speech" else "".join(
+        f" --attack {kind}@{{pps:g}}" for kind in ATTACK_KINDS)
+    return (f"rtcgate load {target} --sessions {settings.perf_sessions}"
+            + extra.format(pps=settings.perf_attack_pps))
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} ms"
+
+
+async def setup_phases(conversation: Conversation) -> None:
+    result = await _load(conversation, "probe")
+    setup = result["setup"]
+    phases = setup["phases_ms"]
+    for phase, summary in phases.items():
+        conversation.note(f"{phase}: p50 {_ms(summary['p50'])}, p99 {_ms(summary['p99'])}")
+    if setup["failed"]:
+        raise CheckFailed(f"{setup['failed']} of {setup['sessions']} sessions did not set up: {setup['errors'][0]}")
+    limit = conversation.settings.perf_setup_ms
+    p99 = phases["total"]["p99"]
+    if p99 is None or p99 > limit:
+        slowest = max((p for p in phases if p != "total"), key=lambda p: phases[p]["p99"] or 0)
+        raise CheckFailed(f"offer → first SRTP p99 {_ms(p99)} is over {limit:g} ms "
+                          f"(slowest phase: {slowest}, p99 {_ms(phases[slowest]['p99'])})")
+
+
+async def rtt_under_attack(conversation: Conversation) -> None:
+    settings = conversation.settings
+    result = await _load(conversation, "probe")
+    quiet, *attacked = result["scenarios"]
+    floor = max(quiet["media"]["rtt"]["p99"] or 0.0, settings.perf_rtt_floor_ms)
+    conversation.note(f"quiet: p99 {_ms(quiet['media']['rtt']['p99'])}, lost {quiet['media']['lost']} "
+                      f"of {quiet['media']['sent']}")
+    problems = []
+    if quiet["media"]["lost"]:
+        problems.append(f"quiet: {quiet['media']['lost']} of {quiet['media']['sent']} legit packets lost")
+    for scenario in attacked:
+        media = scenario["media"]
+        p99 = media["rtt"]["p99"]
+        conversation.note(f"{scenario['name']} ({scenario['attack']['sent']} sent): p99 {_ms(p99)}, "
+                          f"lost {media['lost']} of {media['sent']}, jitter p50 {_ms(media['jitter']['p50'])}")
+        if media["lost"]:
+            problems.append(f"{scenario['name']}: {media['lost']} of {media['sent']} legit packets lost")
+        if p99 is None or p99 >= settings.perf_p99_ratio * floor:
+            problems.append(f"{scenario['name']}: legit p99 RTT {_ms(p99)} is not below "
+                            f"{settings.perf_p99_ratio:g} × {_ms(floor)} (quiet p99, floor {settings.perf_rtt_floor_ms:g} ms)")
+    if problems:
+        raise CheckFailed("; ".join(problems) + f" — full report: {_command(conversation, 'probe')}")
+
+
+async def state_under_attack(conversation: Conversation) -> None:
+    settings = conversation.settings
+    result = await _load(conversation, "probe")
+    if result["metrics_error"] or not result["server_timeline"]:
+        raise CheckSkipped(f"the target's state is not observable: {result['metrics_error'] or 'no /metrics samples'}")
+    if result["server_timeline"][0]["sessions"] is None:
+        raise CheckSkipped("the target's /metrics has no rtcgate_sessions gauge")
+    quiet, *attacked = result["scenarios"]
+    problems = []
+    for scenario in attacked:
+        server = scenario["server"]
+        conversation.note(f"{scenario['name']}: sessions {server['sessions_start']} → max {server['sessions_max']} "
+                          f"→ {server['sessions_end']}; drops {server['drops']}")
+        if server["sessions_start"] is None:
+            continue
+        if server["sessions_max"] != server["sessions_start"] or server["sessions_end"] != server["sessions_start"]:
+            problems.append(f"{scenario['name']}: server sessions {server['sessions_start']} → max "
+                            f"{server['sessions_max']} → {server['sessions_end']}")
+    rss = [s["rss_bytes"] for s in result["server_timeline"] if s["rss_bytes"] is not None]
+    if rss and attacked:
+        attack_start = attacked[0]["start_s"]
+        before = [s["rss_bytes"] for s in result["server_timeline"] if s["t"] <= attack_start and s["rss_bytes"]]
+        base = before[-1] if before else rss[0]
+        growth = (max(rss) - base) / (1 << 20)
+        conversation.note(f"resident memory: {base / (1 << 20):.1f} MiB before the attacks, +{growth:.1f} MiB at most")
+        if growth >= settings.perf_rss_growth_mib:
+            problems.append(f"resident memory grew {growth:.1f} MiB under attack (limit {settings.perf_rss_growth_mib:g} MiB)")
+    else:
+        conversation.note("resident memory not observable (no rtcgate_process_resident_bytes)")
+    if problems:
+        raise CheckFailed("; ".join(problems))
+
+
+async def voice_under_attack(conversation: Conversation) -> None:
+    settings = conversation.settings
+    target = conversation.target.for_profile("voice")
+    if target is not conversation.target:
+        await asyncio.to_thread(target.start)
+    result = await _load(conversation, "speech", target)
+    quiet, *attacked = result["scenarios"]
+    quiet_v2v = quiet["media"]["voice_to_voice"]
+    if not quiet_v2v["count"]:
+        raise CheckSkipped("the target answered none of our utterances in the quiet window: it runs no voice loop")
+    sessions = result["setup"]["sessions"] - result["setup"]["failed"]
+    conversation.note(f"quiet: {quiet_v2v['count']} turns of {sessions} sessions, voice-to-voice p50 "
+                      f"{_ms(quiet_v2v['p50'])} p99 {_ms(quiet_v2v['p99'])}")
+    problems = []
+    turns = quiet_v2v["count"]
+    for scenario in attacked:
+        v2v = scenario["media"]["voice_to_voice"]
+        conversation.note(f"{scenario['name']}: {v2v['count']} turns, voice-to-voice p50 {_ms(v2v['p50'])} "
+                          f"p99 {_ms(v2v['p99'])}, RTCP RTT p99 {_ms(scenario['media']['rtt']['p99'])}, "
+                          f"lost {scenario['media']['lost']}")
+        if v2v["count"] < turns:
+            problems.append(f"{scenario['name']}: {v2v['count']} turns answered, {turns} in the quiet window")
+        elif v2v["p99"] - quiet_v2v["p99"] > settings.perf_voice_slack_ms:
+            problems.append(f"{scenario['name']}: voice-to-voice p99 {_ms(v2v['p99'])} is more than "
+                            f"{settings.perf_voice_slack_ms:g} ms over the quiet {_ms(quiet_v2v['p99'])}")
+        if scenario["media"]["lost"]:
+            problems.append(f"{scenario['name']}: {scenario['media']['lost']} audio packets lost")
+    if problems:
+        raise CheckFailed("; ".join(problems) + f" — full report: {_command(conversation, 'speech')}")
+
+
+CHECKS = (
+    Check("PERF-01", "perf", "DESIGN: setup phases", "setup time per phase (signaling → first STUN → ICE selected → "
+          "DTLS done → first SRTP) within the user's limit", (Do(setup_phases, "a load run's setup"),), timeout=60.0),
+    Check("PERF-02", "perf", "DESIGN: adversarial load", "media round-trip time, jitter and loss for N sessions, quiet "
+          "vs under each attack mix", (Do(rtt_under_attack, "quiet, then each attack kind"),), timeout=60.0),
+    Check("PERF-03", "perf", "DESIGN principle 2", "state growth under each attack mix stays flat",
+          (Do(state_under_attack, "the target's /metrics over the attacks"),), timeout=60.0),
+    Check("PERF-04", "perf", "DESIGN: voice latency", "voice-to-voice latency distribution under each attack mix",
+          (Do(voice_under_attack, "turns quiet and under the mix"),), timeout=60.0),
+)
