@@ -46,6 +46,8 @@ class LoadConfig:
     payload_bytes: int = 160
     media: str = "probe"
     local_host: str = "127.0.0.1"
+    remote: tuple[str, int] | None = None
+    """Send to this address instead of the answer's candidates."""
     metrics_url: str | None = None
     """Defaults to /metrics on the WHIP URL's origin."""
     setup_concurrency: int = 16
@@ -93,10 +95,14 @@ class Progress:
 
 
 class LoadRun:
-    def __init__(self, config: LoadConfig, on_progress: Callable[[Progress], None] | None = None) -> None:
+    def __init__(self, config: LoadConfig, on_progress: Callable[[Progress], None] | None = None,
+                 on_window: Callable[[str, str], None] | None = None) -> None:
+        """`on_progress` gets the live figures once a second; `on_window(name, "start" | "end")`
+        is called at the edges of each measured window (benchmarks sample CPU there)."""
         self.config = config
         self.progress = Progress()
         self._on_progress = on_progress or (lambda progress: None)
+        self._on_window = on_window or (lambda name, edge: None)
         self.sessions: list[LoadSession] = []
         self.setup_errors: list[str] = []
         self._ticker: asyncio.TimerHandle | None = None
@@ -156,7 +162,7 @@ class LoadRun:
                         config.whip_url, index, media=config.media, speech=speech,
                         payload_bytes=config.payload_bytes, local_host=config.local_host,
                         timeout=config.setup_timeout, loss_timeout_ns=int(config.loss_timeout * 1e9),
-                        consent_interval=config.consent_interval)
+                        consent_interval=config.consent_interval, remote=config.remote)
                 except (PeerError, OSError) as exc:
                     self.setup_errors.append(f"session {index}: {exc}")
                     self.progress.sessions_failed += 1
@@ -225,6 +231,7 @@ class LoadRun:
         await poller.sample_now()
         start = loop.time() - started
         windows = [session.begin_window() for session in self.sessions]
+        self._on_window(name, "start")
         sender = None
         attack_task = None
         if spec is not None:
@@ -240,6 +247,7 @@ class LoadRun:
             progress.sent = sum(stats.sent for stats, _ in windows)
             progress.received = sum(stats.received for stats, _ in windows)
             progress.attack_sent = sender.stats.sent if sender is not None else 0
+        self._on_window(name, "end")
         attack = None
         if attack_task is not None:
             sender.stop()

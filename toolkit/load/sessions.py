@@ -265,15 +265,17 @@ class LoadSession:
 
 async def open_session(whip_url: str, index: int, *, media: str = "probe", speech: Speech | None = None,
                        payload_bytes: int = 160, local_host: str = "127.0.0.1", timeout: float = 10.0,
-                       loss_timeout_ns: int = 1_000_000_000, consent_interval: float = 5.0) -> LoadSession:
+                       loss_timeout_ns: int = 1_000_000_000, consent_interval: float = 5.0,
+                       remote: tuple[str, int] | None = None) -> LoadSession:
     """Offer, connect, then send media until the target's first SRTP packet arrives; the
-    session's `setup` holds the phase times. PeerError when any step fails or times out."""
+    session's `setup` holds the phase times. `remote` overrides the answer's candidates.
+    PeerError when any step fails or times out."""
     if media not in MEDIA_KINDS:
         raise PeerError(f"unknown media {media!r}; known: {', '.join(MEDIA_KINDS)}")
     if media == "speech" and speech is None:
         raise PeerError("media 'speech' needs the speech to send (toolkit.peer.audio.speech_sample())")
     peer = ProbePeer(consent_interval=consent_interval)
-    connection = await connect_whip(whip_url, peer=peer, local_host=local_host, timeout=timeout)
+    connection = await connect_whip(whip_url, peer=peer, local_host=local_host, remote=remote, timeout=timeout)
     session = LoadSession(index, connection, media, speech, payload_bytes, loss_timeout_ns)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + FIRST_SRTP_TIMEOUT

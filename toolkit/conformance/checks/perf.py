@@ -31,8 +31,8 @@ from toolkit.conformance.targets import Target
 from toolkit.peer import PeerError
 from toolkit.peer.audio import FIRST_SENTENCE_PACKETS
 
-_RUNS: dict[tuple[int, str], asyncio.Future] = {}
-"""One load run per (target, media) per process: PERF-01..03 read the same run."""
+_RUNS: dict[tuple[int, str, int], asyncio.Future] = {}
+"""One load run per (target, media, event loop): PERF-01..03 read the same run."""
 
 
 def _whip_url(target: Target) -> str:
@@ -44,18 +44,15 @@ def _whip_url(target: Target) -> str:
             url = None
     if url is None:
         raise CheckSkipped(f"PERF checks drive sessions over WHIP; {target.description} has no WHIP URL")
-    if getattr(target, "remote_override", None):
-        raise CheckSkipped("PERF checks send to the answer's candidates; --remote is not supported by the load runner")
     return url
 
 
 async def _load(conversation: Conversation, media: str, target: Target | None = None) -> dict:
     settings = conversation.settings
     target = target or conversation.target
-    key = (id(target), media)
+    key = (id(target), media, id(conversation.loop))
     future = _RUNS.get(key)
     if future is None:
-        future = _RUNS[key] = conversation.loop.create_future()
         if media == "speech":
             attacks = (parse_attack(f"mix@{settings.perf_attack_pps:g}"),)
             window = settings.perf_voice_window
@@ -67,13 +64,16 @@ async def _load(conversation: Conversation, media: str, target: Target | None = 
             media=media, local_host=settings.local_host, consent_interval=settings.consent_interval,
             loss_timeout=0.5, settle=0.25, seed=settings.seed,
             setup_timeout=settings.connect_timeout,
-            turn_packets=FIRST_SENTENCE_PACKETS if media == "speech" else None)
+            turn_packets=FIRST_SENTENCE_PACKETS if media == "speech" else None, remote=target.remote_override)
+        future = _RUNS[key] = conversation.loop.create_future()
         try:
             future.set_result(await LoadRun(config).run())
         except (LoadError, PeerError, OSError) as exc:
             future.set_exception(CheckFailed(f"the load run failed: {exc}"))
-        except BaseException as exc:
-            future.set_exception(exc)
+        except BaseException:
+            del _RUNS[key]  # interrupted (the check's timeout): the next check runs it again
+            future.set_exception(CheckFailed("the shared load run was interrupted"))
+            future.exception()  # retrieved: nobody else may be waiting
             raise
     return await asyncio.shield(future)
 
