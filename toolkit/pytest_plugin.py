@@ -32,6 +32,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rtc-seed", metavar="N", type=int, default=0, help="seed of the run (default 0)")
     group.addoption("--rtc-consent-timeout", metavar="S", type=float, default=None,
                     help="the target's consent timeout for ICE-06 (default 30; 3 for --rtc-reference)")
+    from toolkit.commands.check import PERF_THRESHOLDS, perf_option
+
+    for field, parse, metavar, text in PERF_THRESHOLDS:
+        group.addoption("--rtc-" + perf_option(field)[2:], dest=f"rtc_{field}", type=parse, metavar=metavar,
+                        default=None, help=f"{text} (default: rtcgate's Settings.{field})")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,9 +72,12 @@ def _target(config: pytest.Config):
 
 
 def _settings(config: pytest.Config):
+    from toolkit.commands.check import PERF_THRESHOLDS
     from toolkit.conformance.runner import Settings
 
-    return Settings(seed=config.getoption("rtc_seed"), consent_timeout=config.getoption("rtc_consent_timeout") or 30.0)
+    perf = {field: config.getoption(f"rtc_{field}") for field, *_ in PERF_THRESHOLDS}
+    return Settings(seed=config.getoption("rtc_seed"), consent_timeout=config.getoption("rtc_consent_timeout") or 30.0,
+                    **{field: value for field, value in perf.items() if value is not None})
 
 
 class CheckError(Exception):

@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 FAST_SUBSET = ["STUN-01", "STUN-05", "DEMUX-02", "ICE-05", "MIGRATE-02", "DTLS-01", "SRTP-02"]
 
 
@@ -25,6 +27,22 @@ def test_reference_subset_passes_and_writes_every_report(tmp_path):
     report = json.loads((tmp_path / "rtcgate.json").read_text())
     assert [r["id"] for r in report["results"]] == [c for c in report_order() if c in FAST_SUBSET]
     assert report["summary"] == {"PASS": len(FAST_SUBSET)}
+
+
+def test_reference_listens_on_ipv6_too_so_stun_10_plays(tmp_path):
+    from toolkit.conformance.targets import ReferenceTarget, ipv6_loopback, make_target
+
+    if not ipv6_loopback():
+        assert make_target(reference=True).extra_hosts == ()
+        pytest.skip("this machine has no IPv6 loopback")
+    target = make_target(reference=True)
+    assert target.extra_hosts == ("::1",)
+    command = target.command()
+    assert [command[i + 1] for i, arg in enumerate(command) if arg == "--host"] == ["127.0.0.1", "::1"]
+    assert ReferenceTarget().extra_hosts == ()  # one address unless asked: the zoo runs variants per address
+    done = rtcgate("--reference", "--only", "STUN-10", "--seed", "7", "--report-dir", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{'STUN-10':<11} PASS" in done.stderr
 
 
 def report_order() -> list[str]:
@@ -65,3 +83,70 @@ def test_unreachable_target_exits_2(tmp_path):
     assert done.returncode == 2
     assert "the target cannot be reached" in done.stderr
     assert "signaling failed" in done.stderr
+
+
+def test_every_perf_setting_has_an_option():
+    import dataclasses
+
+    from toolkit.commands.check import PERF_THRESHOLDS, perf_option
+    from toolkit.conformance.runner import Settings
+
+    fields = {field.name for field in dataclasses.fields(Settings) if field.name.startswith("perf_")}
+    assert {field for field, *_ in PERF_THRESHOLDS} == fields
+    assert perf_option("perf_rss_growth_mib") == "--perf-rss-growth-mib"
+    done = rtcgate("--list", "--profile", "perf", "--perf-sessions", "8", "--perf-p99-ratio", "3")
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[0] for line in done.stdout.splitlines()] == ["PERF-01", "PERF-02", "PERF-03", "PERF-04"]
+
+
+def test_perf_options_reach_the_settings_and_the_perf_replay_command(monkeypatch, capsys):
+    from toolkit.cli import main
+    from toolkit.conformance import runner
+    from toolkit.conformance.targets import make_target
+
+    captured = {}
+
+    async def capture(target, checks, settings, **kwargs):
+        captured["settings"] = settings
+        raise runner.TargetUnreachable("captured the settings")
+
+    monkeypatch.setattr(runner, "run_checks", capture)
+    url = "http://127.0.0.1:9/whip"
+    code = main(["check", "--whip", url, "--only", "PERF-02", "--seed", "5", "--perf-sessions", "8",
+                 "--perf-p99-ratio", "3.5", "--perf-rtt-floor-ms", "0", "--perf-attack-pps", "2000"])
+    assert code == 2 and "captured the settings" in capsys.readouterr().err
+    settings = captured["settings"]
+    assert (settings.perf_sessions, settings.perf_p99_ratio, settings.perf_rtt_floor_ms,
+            settings.perf_attack_pps) == (8, 3.5, 0.0, 2000.0)
+    assert settings.perf_window == runner.Settings().perf_window  # not given: Settings' default
+    target = make_target(whip=url)
+    assert runner.replay_command(target, "PERF-02", settings) == (
+        f"rtcgate check --whip {url} --only PERF-02 --seed 5 --perf-sessions 8 --perf-attack-pps 2000 "
+        "--perf-p99-ratio 3.5 --perf-rtt-floor-ms 0")
+    assert runner.replay_command(target, "STUN-01", settings) == f"rtcgate check --whip {url} --only STUN-01 --seed 5"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--perf-sessions", "0"), "argument --perf-sessions: 0 is not a positive whole number"),
+    (("--perf-p99-ratio", "inf"), "argument --perf-p99-ratio: inf is not a finite number"),
+    (("--perf-setup-ms", "-5"), "argument --perf-setup-ms: -5 is not a positive number"),
+    (("--perf-voice-slack-ms", "-1"), "argument --perf-voice-slack-ms: -1 is not a number ≥ 0"),
+])
+def test_bad_perf_values_exit_2_saying_which(capsys, args, message):
+    from toolkit.cli import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(["check", "--list", *args])
+    assert raised.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_pytest_plugin_takes_the_same_perf_options():
+    from types import SimpleNamespace
+
+    from toolkit import pytest_plugin
+
+    options = {"rtc_seed": 3, "rtc_perf_sessions": 6, "rtc_perf_voice_slack_ms": 250.0}
+    settings = pytest_plugin._settings(SimpleNamespace(getoption=options.get))
+    assert (settings.seed, settings.perf_sessions, settings.perf_voice_slack_ms) == (3, 6, 250.0)
+    assert settings.perf_window == 1.0  # not given: Settings' default

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import random
 import sys
 import time
@@ -24,6 +25,68 @@ def _positive(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
     return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def _non_negative_number(text: str) -> float:
+    value = _number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number ≥ 0")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
+
+
+PERF_THRESHOLDS = (
+    ("perf_sessions", _whole, "N", "legit sessions of the PERF load runs"),
+    ("perf_window", _positive_number, "S",
+     "seconds per measured window of PERF-01..03: the quiet one and each attack kind's"),
+    ("perf_voice_window", _positive_number, "S", "seconds per window of PERF-04: one utterance and its answer"),
+    ("perf_attack_pps", _positive_number, "PPS", "packets per second of each attack window"),
+    ("perf_setup_ms", _positive_number, "MS", "PERF-01: the p99 of offer → first SRTP must be within this"),
+    ("perf_p99_ratio", _positive_number, "X", "PERF-02: legit p99 RTT under attack below X × the quiet p99"),
+    ("perf_rtt_floor_ms", _non_negative_number, "MS", "PERF-02: a quiet p99 below this counts as this"),
+    ("perf_rss_growth_mib", _positive_number, "MIB",
+     "PERF-03: resident memory may grow less than this under attack"),
+    ("perf_voice_slack_ms", _non_negative_number, "MS",
+     "PERF-04: voice-to-voice p99 under attack may exceed the quiet p99 by this much"),
+)
+"""(Settings field, parser, metavar, help) of each `--perf-*` option; the option is the field's name
+with dashes and its default is Settings' own (not repeated here: importing Settings costs the CLI
+a second). The pytest plugin reuses it."""
+
+
+def perf_option(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def perf_thresholds(args: argparse.Namespace) -> dict[str, float]:
+    """The Settings fields the user's --perf-* options set; the rest keep Settings' defaults."""
+    return {field: getattr(args, field) for field, *_ in PERF_THRESHOLDS if getattr(args, field) is not None}
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -59,6 +122,10 @@ def register(commands) -> None:
                        help="how long 'no answer' is waited for (default 0.5; raise it for distant targets)")
     check.add_argument("--remote", type=_address, metavar="HOST:PORT",
                        help="send media to this address instead of the answer's candidate (NAT, containers)")
+    perf = check.add_argument_group("PERF thresholds (the user's)")
+    for field, parse, metavar, text in PERF_THRESHOLDS:
+        perf.add_argument(perf_option(field), dest=field, type=parse, metavar=metavar,
+                          help=f"{text} (default: Settings.{field})")
     check.set_defaults(handler=run)
 
 
@@ -165,7 +232,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         target.consent_timeout = args.consent_timeout or REFERENCE_CONSENT_TIMEOUT
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     settings = Settings(seed=seed, silence=args.silence,
-                        consent_timeout=args.consent_timeout or DEFAULT_CONSENT_TIMEOUT)
+                        consent_timeout=args.consent_timeout or DEFAULT_CONSENT_TIMEOUT, **perf_thresholds(args))
     print(f"rtcgate check: {len(checks)} checks, seed {seed}", file=sys.stderr)
     try:
         target.start()

@@ -31,9 +31,10 @@ from scapy.packet import Raw
 from toolkit.crafters.dtls import client_hello_flight
 from toolkit.crafters.rtp import Rtp
 from toolkit.crafters.stun import ice_check
+from toolkit.fuzz.stunkit import with_fingerprint, with_integrity, with_username
 from toolkit.load.accounting import LoadError
 
-DEFAULT_VARIANTS = 64
+DEFAULT_VARIANTS = 1024
 DEFAULT_MAX_SECONDS = 10.0
 TICK_SECONDS = 0.002
 BURST_TICKS = 4
@@ -100,16 +101,22 @@ def _garbage(context: AttackContext, rng: random.Random, count: int) -> list[byt
     return [rng.randbytes(rng.randint(20, 1200)) for _ in range(count)]
 
 
+def _restamped(template: bytes, rng: random.Random, username: str, key: bytes) -> bytes:
+    """The template check with a fresh transaction id and `username`, its MESSAGE-INTEGRITY
+    under `key` and FINGERPRINT recomputed: microseconds, where crafting anew takes a millisecond."""
+    fresh = template[:8] + rng.randbytes(12) + template[20:]
+    return with_fingerprint(with_integrity(with_username(fresh, username.encode()), key))
+
+
 def _stun_unknown_ufrag(context: AttackContext, rng: random.Random, count: int) -> list[bytes]:
     real = {server for server, _ in context.server_ufrags}
+    template = bytes(ice_check("x:y", "p" * 22, transaction_id=bytes(12), tie_breaker=rng.getrandbits(64)))
     datagrams = []
     while len(datagrams) < count:
         ufrag = _ice_string(rng, 8)
-        if ufrag in real:
-            continue
-        check = ice_check(f"{ufrag}:{_ice_string(rng, 8)}", _ice_string(rng, 22),
-                          transaction_id=rng.randbytes(12), tie_breaker=rng.getrandbits(64))
-        datagrams.append(bytes(check))
+        if ufrag not in real:
+            datagrams.append(_restamped(template, rng, f"{ufrag}:{_ice_string(rng, 8)}",
+                                        _ice_string(rng, 22).encode()))
     return datagrams
 
 
@@ -118,15 +125,19 @@ def _stun_bad_credentials(context: AttackContext, rng: random.Random, count: int
         raise LoadError("attack kind stun-bad-credentials needs at least one legit session "
                         "(it names a real server ufrag), and there are none")
     sessions = context.server_ufrags
+    template = bytes(ice_check("x:y", "p" * 22, transaction_id=bytes(12), tie_breaker=rng.getrandbits(64)))
     return [
-        bytes(ice_check(f"{server}:{client}", _ice_string(rng, 22),
-                        transaction_id=rng.randbytes(12), tie_breaker=rng.getrandbits(64)))
+        _restamped(template, rng, f"{server}:{client}", _ice_string(rng, 22).encode())
         for server, client in itertools.islice(itertools.cycle(sessions), max(count, len(sessions)))
     ]
 
 
 def _clienthello_unbound(context: AttackContext, rng: random.Random, count: int) -> list[bytes]:
-    return [b"".join(map(bytes, client_hello_flight(random=rng.randbytes(32)))) for _ in range(count)]
+    """One crafted ClientHello, its 32-byte random redrawn per variant (DTLS has no checksum)."""
+    template = b"".join(map(bytes, client_hello_flight(random=bytes(32))))
+    # record header 13 bytes, handshake header 12, client_version 2: then the random
+    offset = 13 + 12 + 2
+    return [template[:offset] + rng.randbytes(32) + template[offset + 32:] for _ in range(count)]
 
 
 def _srtp_bad_tag(context: AttackContext, rng: random.Random, count: int) -> list[BoundPacket]:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from toolkit.load.accounting import LoadError, aggregate, cdf_points, summarize
+from toolkit.load.accounting import PROBE_HEADER, LoadError, aggregate, cdf_points, summarize
 from toolkit.load.attacks import AttackContext, AttackSender, AttackSpec, BoundTuple
 from toolkit.load.metrics_poll import MetricsPoller
 from toolkit.load.sessions import LoadSession, open_session
@@ -70,6 +70,9 @@ class LoadConfig:
             raise LoadError(f"--sessions must be at least 1, not {self.sessions}")
         if not 0 < self.duration <= 3600:
             raise LoadError(f"--duration must be in (0, 3600] seconds, not {self.duration:g}")
+        if self.media == "probe" and self.payload_bytes < PROBE_HEADER.size:
+            raise LoadError(f"--payload-bytes must be at least {PROBE_HEADER.size} for probe media "
+                            f"(the probe header), not {self.payload_bytes}")
         if not 0 < self.pps <= 1000:
             raise LoadError(f"--pps must be in (0, 1000] packets per second per session, not {self.pps:g}")
         if self.metrics_url is None:
@@ -183,6 +186,8 @@ class LoadRun:
             "failed": len(self.setup_errors),
             "errors": self.setup_errors[:20],
             "phases_ms": {phase: summarize([int(t[phase] * 1e9) for t in times]).to_dict() for phase in PHASES},
+            "first_srtp_is": "the echo of our first packet" if self.config.media == "probe" else
+            "the first packet of the answer to our first utterance (speaking it included)",
         }
 
     # -- media ------------------------------------------------------------------------------
@@ -228,8 +233,8 @@ class LoadRun:
         loop = asyncio.get_running_loop()
         progress = self.progress
         progress.phase, progress.window, progress.window_length = "measuring", name, config.duration
-        await poller.sample_now()
         start = loop.time() - started
+        await poller.sample_now()  # the window's first sample: the state it starts from
         windows = [session.begin_window() for session in self.sessions]
         self._on_window(name, "start")
         sender = None
@@ -248,20 +253,20 @@ class LoadRun:
             progress.received = sum(stats.received for stats, _ in windows)
             progress.attack_sent = sender.stats.sent if sender is not None else 0
         self._on_window(name, "end")
+        for session in self.sessions:  # what is sent from now on belongs to no window
+            session.begin_window()
         attack = None
         if attack_task is not None:
             sender.stop()
             stats = await attack_task
             attack = {"spec": str(spec), "kinds": list(spec.kinds), "pps": spec.pps, **dataclasses.asdict(stats)}
         # Echoes of the window's last packets are still on their way: give them the loss timeout.
-        for session in self.sessions:
-            session.begin_window()
         await asyncio.sleep(config.loss_timeout)
-        end = loop.time() - started
         now_ns = time.perf_counter_ns()
         for stats, _ in windows:
             stats.close(now_ns)
-        await poller.sample_now()
+        await poller.sample_now()  # the window's last sample: the state it leaves behind
+        end = loop.time() - started
         media = aggregate(stats for stats, _ in windows).to_dict()
         rtts = [rtt for stats, _ in windows for rtt in stats.rtts_ns]
         rtcp_rtts = [rtt for _, view in windows for rtt in view.rtts_ns]

@@ -88,14 +88,19 @@ class SpeechView:
     _last_inbound_sequence: int | None = None
 
     def on_inbound_sequence(self, sequence: int) -> None:
+        """A packet ahead of the highest seen opens a gap for each number skipped; a late one
+        (behind it) fills one of those gaps: `inbound_gaps` ends as the packets never seen."""
         self.inbound_packets += 1
         last = self._last_inbound_sequence
-        if last is not None:
-            step = (sequence - last) & 0xFFFF
-            if 1 < step < 0x8000:
-                self.inbound_gaps += step - 1
-        if last is None or 0 < ((sequence - last) & 0xFFFF) < 0x8000:
+        if last is None:
             self._last_inbound_sequence = sequence
+            return
+        step = (sequence - last) & 0xFFFF
+        if 0 < step < 0x8000:
+            self.inbound_gaps += step - 1
+            self._last_inbound_sequence = sequence
+        elif step and self.inbound_gaps:
+            self.inbound_gaps -= 1
 
 
 class LoadSession:
@@ -226,7 +231,7 @@ class LoadSession:
             self.undecryptable += 1
             return
         if not self.first_srtp.done():
-            self.first_srtp.set_result(self.connection.loop.time())
+            self.first_srtp.set_result(time.perf_counter())
         if now - self._last_inbound_ns > TALKSPURT_GAP_NS and self._turn_end_ns is not None:
             self.speech_view.voice_to_voice_ns.append(now - self._turn_end_ns)
             self._turn_end_ns = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Mapping
 
 from toolkit.peer.core import Address, DtlsConnected, IceCompleted, PeerFailed, ProbePeer
@@ -30,8 +31,9 @@ class PeerConnection:
         self.received: asyncio.Queue[object] = asyncio.Queue()
         self.socket_errors: list[OSError] = []
         self.phase_times: dict[str, float] = {}
-        """loop.time() at each setup step connect_whip passed: offer_sent, answer, first_stun,
-        ice_completed, dtls_connected (PERF-01 and the load generator read them)."""
+        """time.perf_counter() at each setup step connect_whip passed: offer_sent, answer, first_stun,
+        ice_completed, dtls_connected (PERF-01 and the load generator read them; uvloop's own
+        clock counts whole milliseconds)."""
         self.media_handler: Callable[[bytes, Address], None] | None = None
         """When set, SRTP/SRTCP datagrams go here instead of the peer: a lean path for load,
         which protects and unprotects with the keys in `peer.srtp_keys` itself."""
@@ -178,19 +180,19 @@ async def connect_whip(
     times = connection.phase_times
     try:
         offer = peer.create_offer()
-        times["offer_sent"] = loop.time()
+        times["offer_sent"] = time.perf_counter()
         answer, connection.location = await whip_post(whip_url, offer, headers=headers, timeout=timeout)
-        times["answer"] = loop.time()
+        times["answer"] = time.perf_counter()
         peer.set_answer(answer)
-        peer.start(times["answer"], remote)
+        peer.start(loop.time(), remote)
         connection.flush()
-        times["first_stun"] = loop.time()
+        times["first_stun"] = time.perf_counter()
         connection.ice_completed = await connection.wait_for(IceCompleted, deadline - loop.time())
-        times["ice_completed"] = loop.time()
+        times["ice_completed"] = time.perf_counter()
         connection.dtls_connected = await connection.wait_for(
             DtlsConnected, deadline - loop.time()
         )
-        times["dtls_connected"] = loop.time()
+        times["dtls_connected"] = time.perf_counter()
     except BaseException:
         location, connection.location = connection.location, None
         await connection.close()
