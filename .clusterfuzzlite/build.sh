@@ -9,7 +9,11 @@ for fuzzer in toolkit/fuzz/harnesses/*_fuzzer.py; do
   compile_python_fuzzer "$fuzzer" \
     --hidden-import toolkit.fuzz.targets \
     --hidden-import toolkit.fuzz.world \
+    --hidden-import toolkit.fuzz.sctp \
     --collect-submodules reference_server
+  # The flags `rtcgate fuzz` runs the target with (max_len, exec-time-scaled scheduling).
+  python3 -c "import sys; from toolkit.fuzz.campaign import options_file; print(options_file(sys.argv[1]), end='')" \
+    "$name" > "$OUT/${name}_fuzzer.options"
   seeds=()
   for folder in "corpora/$name" "corpora/regressions/$name"; do
     if [ -d "$folder" ]; then seeds+=("$folder"); fi

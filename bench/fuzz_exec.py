@@ -2,10 +2,13 @@
 
     .venv/bin/python bench/fuzz_exec.py [--time S] [TARGET|MODULE:FUNCTION ...]
 
-Each target runs in-process (no -fork) on a scratch copy of its seed corpus for S seconds.
+Each target runs in-process (no -fork) on a scratch copy of its seed corpus for S seconds,
+with the flags `rtcgate fuzz` gives it (campaign.target_flags).
 The rate printed is the steady one: executions between the first progress line after a
 warm-up and the last, over the wall time between them, so interpreter start-up and world
-set-up do not count. Goals (issue 4): >= 20k exec/s for parsers, >= 2k for server_receive.
+set-up do not count. Goals (issue 4): >= 20k exec/s for parsers, >= 2k for server_receive
+and the other stateful targets (ice_request, dtls_records, sctp_dcep: an aiortc association
+on an event loop).
 Writes reports/bench/fuzz_exec.json.
 """
 from __future__ import annotations
@@ -22,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from toolkit.fuzz.campaign import MAX_LEN, Campaign, repository_root  # noqa: E402
+from toolkit.fuzz.campaign import Campaign, repository_root, target_flags  # noqa: E402
 from toolkit.fuzz.targets import NAMES  # noqa: E402
 
 WARMUP = 3.0
-GOALS = {"server_receive": 2_000, "ice_request": 2_000, "dtls_records": 2_000}
+GOALS = {"server_receive": 2_000, "ice_request": 2_000, "dtls_records": 2_000, "sctp_dcep": 2_000}
 DEFAULT_GOAL = 20_000
 _EXECS = re.compile(r"^#(\d+)\s")
 
@@ -41,8 +44,8 @@ def measure(spec: str, seconds: float, expect: list[str] | None) -> dict:
                 if path.is_file():
                     shutil.copy(path, corpus / path.name)
         command = [str(campaign.harness), f"-max_total_time={int(seconds)}", "-print_final_stats=1", str(corpus)]
-        if spec in MAX_LEN:
-            command.append(f"-max_len={MAX_LEN[spec]}")
+        if campaign.builtin:
+            command += target_flags(spec)  # what `rtcgate fuzz` runs the target with
         if (dictionary := campaign.dictionary_path()) is not None:
             command.append(f"-dict={dictionary}")
         started = time.monotonic()

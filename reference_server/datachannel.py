@@ -30,6 +30,8 @@ _PARAMETER_LISTS = {1: 16, 2: 16, 4: 0, 5: 0, 6: 0, 9: 0, 130: 0}
 MAX_QUEUED_PACKETS = 1024  # received but not yet processed; beyond, drop (SCTP retransmits)
 MAX_STREAM_ID = 65534  # RFC 8831 §6.6: stream 65535 is reserved
 MAX_DCEP_STRING = 65535  # DCEP label and protocol lengths are 16-bit (RFC 8832 §5.1)
+SACK = 3
+TSN_MODULO = 1 << 32
 
 Callback = Callable[..., None]
 
@@ -227,6 +229,9 @@ class DataChannelAssociation:
                 receiver = self._link._data_receiver
                 if receiver is None:
                     continue
+                if _sack_overreaches(packet, sctp._local_tsn):
+                    self.malformed_packets += 1
+                    continue
                 try:
                     await receiver._handle_data(packet)
                 except Exception as exc:  # aiortc asserts or raises on some malformed input
@@ -307,5 +312,39 @@ def _has_short_parameter(packet: bytes) -> bool:
                 if length < 4:
                     return True
                 offset += (length + 3) & ~3
+        position += (chunk_length + 3) & ~3
+    return False
+
+
+def _sack_overreaches(packet: bytes, next_tsn: int) -> bool:
+    """Whether a SACK chunk in the packet acknowledges TSNs this end has not sent, or has gap
+    ack blocks out of order.
+
+    RFC 9260 §3.3.4: a gap ack block covers the TSNs from cumulative TSN ack + start to
+    cumulative TSN ack + end, which only a start of 1 or more, no later than its end, and
+    blocks in ascending order that do not overlap describe. aiortc 1.16 walks every TSN each
+    block spans (up to 65535 per block, hundreds of blocks per packet) before comparing
+    them with what it sent: one 1200-byte SACK held the event loop, every session of the
+    server, for over a second. A SACK whose cumulative TSN ack or last gap block reaches
+    `next_tsn` (the TSN this end assigns next) acknowledges data never sent; Linux drops
+    those too. So the work a SACK causes is bounded by the TSNs actually in flight."""
+    position = 12  # SCTP common header
+    while position + 4 <= len(packet):
+        chunk_length = int.from_bytes(packet[position + 2:position + 4], "big")
+        if chunk_length < 4:
+            return False  # aiortc refuses the chunk itself
+        if packet[position] == SACK and chunk_length >= 16 and position + chunk_length <= len(packet):
+            cumulative = int.from_bytes(packet[position + 4:position + 8], "big")
+            in_flight = (next_tsn - 1 - cumulative) % TSN_MODULO  # TSNs sent after the cumulative ack
+            if in_flight >= TSN_MODULO // 2:
+                return True  # the cumulative ack is at or past next_tsn
+            blocks = int.from_bytes(packet[position + 12:position + 14], "big")
+            end_of_previous = 0
+            for offset in range(position + 16, min(position + 16 + 4 * blocks, position + chunk_length - 3), 4):
+                start = int.from_bytes(packet[offset:offset + 2], "big")
+                end = int.from_bytes(packet[offset + 2:offset + 4], "big")
+                if not end_of_previous < start <= end <= in_flight:
+                    return True
+                end_of_previous = end
         position += (chunk_length + 3) & ~3
     return False

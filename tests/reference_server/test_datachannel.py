@@ -162,10 +162,13 @@ def test_sctp_transport_methods_the_adapter_calls():
         assert inspect.iscoroutinefunction(coroutine), coroutine
     assert isinstance(inspect.getattr_static(RTCSctpTransport, "state"), property)
     # The receive window the adapter watches: bytes aiortc may still buffer, never enforced by it.
-    async def advertised_window() -> int:  # aiortc binds the running loop at construction
-        return RTCSctpTransport(_DtlsLink(lambda packet: True))._advertised_rwnd
+    # The next TSN to assign, which bounds what a SACK may acknowledge (the adapter's pre-check).
+    async def fresh_transport() -> RTCSctpTransport:  # aiortc binds the running loop at construction
+        return RTCSctpTransport(_DtlsLink(lambda packet: True))
 
-    assert asyncio.run(advertised_window()) == 1024 * 1024
+    transport = asyncio.run(fresh_transport())
+    assert transport._advertised_rwnd == 1024 * 1024
+    assert isinstance(transport._local_tsn, int) and transport._local_tsn < 1 << 32
     assert callable(RTCSctpTransport.on)  # pyee: the "datachannel" event
 
 
@@ -502,3 +505,61 @@ def test_zero_length_parameters_are_dropped_before_aiortc_loops_on_them(chunk):
         await asyncio.wait_for(association.wait_closed(), 5)
 
     asyncio.run(scenario())
+
+
+def sack_packet(cumulative_tsn: int, gaps: list[tuple[int, int]], *, block_count: int | None = None) -> bytes:
+    """Common header (checksum not needed by the pre-check) and one SACK chunk (RFC 9260 §3.3.4)."""
+    blocks = b"".join(struct.pack("!HH", start, end) for start, end in gaps)
+    count = len(gaps) if block_count is None else block_count
+    return bytes(12) + struct.pack("!BBHIIHH", 3, 0, 16 + len(blocks), cumulative_tsn, 65536, count, 0) + blocks
+
+
+@pytest.mark.parametrize("packet, overreaches", [
+    (sack_packet(99, []), False),  # everything up to TSN 99 acknowledged, 100 comes next
+    (sack_packet(89, [(2, 3), (5, 10)]), False),  # 90..99 in flight, blocks inside, ascending
+    (sack_packet(100, []), True),  # acknowledges TSN 100, never sent
+    (sack_packet(89, [(0, 3)]), True),  # a block starting at the cumulative ack itself
+    (sack_packet(89, [(5, 3)]), True),  # start after end
+    (sack_packet(89, [(5, 6), (2, 3)]), True),  # descending
+    (sack_packet(89, [(2, 5), (5, 6)]), True),  # overlapping
+    (sack_packet(89, [(2, 11)]), True),  # reaches TSN 100
+    (sack_packet(89, [(1, 65535)] * 2), True),  # the amplifier: 131070 TSNs walked per packet
+    (sack_packet(89, [(1, 2)], block_count=40), False),  # count past the chunk: aiortc refuses the chunk
+    (bytes(12) + bytes([4, 0, 0, 8]) + struct.pack("!HH", 0, 4), False),  # not a SACK
+])
+def test_sacks_that_acknowledge_unsent_tsns_or_misorder_their_gap_blocks_are_caught(packet, overreaches):
+    from reference_server.datachannel import _sack_overreaches
+
+    assert _sack_overreaches(packet, 100) is overreaches
+
+
+@run
+async def test_a_sack_whose_gap_blocks_span_unsent_tsns_never_reaches_aiortc():
+    """Fuzzing regression (sctp_dcep, corpora/regressions/sctp_dcep/): aiortc 1.16 walks every TSN
+    a gap block spans before checking it; 290 blocks of 1..65535 held the event loop over a second."""
+    peers = Peers()
+    await peers.connect()
+    channel = await peers.client_channel("oai-events")
+    echoed = collect(channel)
+    dc_echo.attach("session", peers.server)
+    sctp = peers.server._sctp
+    walked: list[object] = []
+    handle_sack = sctp._receive_sack_chunk
+
+    async def spy(chunk) -> None:
+        walked.append(chunk)
+        await handle_sack(chunk)
+
+    sctp._receive_sack_chunk = spy
+    sack = rtcsctptransport.SackChunk()
+    sack.cumulative_tsn = rtcsctptransport.tsn_minus_one(sctp._local_tsn)
+    sack.advertised_rwnd = 65536
+    sack.gaps = [(1, 65535)] * 290
+    packet = rtcsctptransport.serialize_packet(LOCAL_SCTP_PORT, LOCAL_SCTP_PORT, sctp._local_verification_tag, sack)
+    peers.server.receive(packet)
+    await until(lambda: peers.server.malformed_packets == 1, "the SACK to be refused")
+    assert walked == []
+    channel.send("still here")
+    await until(lambda: echoed, "an echo after the SACK")
+    assert echoed == ["still here"] and walked  # the client's own SACKs still reach aiortc
+    await peers.close()

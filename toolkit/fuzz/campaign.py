@@ -23,10 +23,16 @@ from .registry import target_name
 HARNESSES = Path(__file__).with_name("harnesses")
 GENERIC_HARNESS = HARNESSES / "any_target.py"
 ARTIFACT_PREFIXES = ("crash-", "timeout-", "oom-", "leak-")
-MAX_LEN = {"sdp_offer": 8192, "server_receive": 4096, "dtls_records": 4096, "ice_request": 2048,
+MAX_LEN = {"sdp_offer": 8192, "server_receive": 4096, "dtls_records": 4096, "sctp_dcep": 4096, "ice_request": 2048,
            "rtp_parse": 1500, "rtcp_parse": 1500}
 """Longest input per built-in target; others get libFuzzer's default (from the corpus). RTP
 and RTCP reach their parsers only after libsrtp, whose buffer holds 1500 bytes."""
+EXEC_TIME_SCALED = frozenset({"ice_request", "dtls_records", "sctp_dcep", "server_receive"})
+"""Stateful targets whose inputs differ in cost by an order of magnitude: one that ends a
+session pays for reopening it (a DTLS handshake, ~4 ms under instrumentation) where most
+take a fraction of a millisecond. libFuzzer's entropic schedule then gives each corpus entry
+energy in inverse proportion to its time (-entropic_scale_per_exec_time), so the costly ones
+are still mutated, only less often."""
 INPUT_TIMEOUT = 10
 """Seconds one input may take before libFuzzer calls it a hang (Python is slow, not that slow)."""
 
@@ -146,12 +152,26 @@ def command(campaign: Campaign, corpus: Path, artifacts: Path, seconds: float | 
     seconds = campaign.seconds if seconds is None else seconds
     if seconds is not None:
         flags.append(f"-max_total_time={max(1, int(seconds))}")
-    if campaign.builtin and campaign.spec in MAX_LEN:
-        flags.append(f"-max_len={MAX_LEN[campaign.spec]}")
+    if campaign.builtin:
+        flags += target_flags(campaign.spec)
     dictionary = campaign.dictionary_path()
     if dictionary is not None:
         flags.append(f"-dict={dictionary}")
     return [str(campaign.harness), *flags, *campaign.extra_flags, str(corpus), *map(str, campaign.seeds)]
+
+
+def target_flags(name: str) -> list[str]:
+    """The libFuzzer flags a built-in target always runs with."""
+    flags = [f"-max_len={MAX_LEN[name]}"] if name in MAX_LEN else []
+    if name in EXEC_TIME_SCALED:
+        flags.append("-entropic_scale_per_exec_time=1")
+    return flags
+
+
+def options_file(name: str) -> str:
+    """target_flags as an OSS-Fuzz/ClusterFuzzLite `<harness>.options` file."""
+    lines = ["[libfuzzer]"] + [" = ".join(flag[1:].split("=", 1)) for flag in target_flags(name)]
+    return "\n".join(lines) + "\n"
 
 
 MAX_RESTARTS = 1000

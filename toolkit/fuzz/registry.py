@@ -17,6 +17,9 @@ from pathlib import Path
 
 BUILTIN_MODULE = "toolkit.fuzz.targets"
 BUILTIN_INSTRUMENT = ("reference_server",)
+EXTRA_INSTRUMENT = {"sctp_dcep": ("aiortc",)}
+"""Built-in targets whose code under test is partly someone else's: the server's SCTP and
+DCEP are aiortc's, behind reference_server.datachannel."""
 
 
 class TargetError(Exception):
@@ -138,10 +141,16 @@ def target_name(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{module_name}.{attribute}")
 
 
+def instrumentation(name: str) -> tuple[str, ...]:
+    """The packages a built-in target gets coverage from."""
+    return BUILTIN_INSTRUMENT + EXTRA_INSTRUMENT.get(name, ())
+
+
 def default_instrumentation(spec: str) -> tuple[str, ...]:
-    """Which modules get coverage: the reference server for built-ins, else the target's top package."""
+    """Which modules get coverage: the reference server (and what it delegates to) for
+    built-ins, else the target's top package."""
     if ":" not in spec:
-        return BUILTIN_INSTRUMENT
+        return instrumentation(spec)
     module_name = spec.rpartition(":")[0]
     if module_name.endswith(".py"):
         return (Path(module_name).stem,)

@@ -1,4 +1,4 @@
-"""Write the seed corpora and dictionaries: `python -m toolkit.fuzz.seeds [CORPORA_DIR]`.
+"""Write the seed corpora and dictionaries: `python -m toolkit.fuzz.seeds [CORPORA_DIR] [--only TARGET]`.
 
 Seeds are RFC test vectors (RFC 5769 STUN; the RFC 7714 §16.1 plaintext RTP packet) and
 the datagrams of real sessions: a probe peer connects to an in-process core on a fake
@@ -9,10 +9,11 @@ running this again adds nothing that is already there.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import random
 import struct
-import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from reference_server.certificate import Certificate
@@ -21,6 +22,7 @@ from toolkit.peer.core import ProbePeer, RtcpReceived, RtpReceived
 
 from .campaign import repository_root
 from .framing import encode
+from .sctp import SctpWorld, dcep_open
 from .world import World, home
 
 SERVER = ("127.0.0.1", 3478)
@@ -174,6 +176,48 @@ def _dtls_seeds(capture_data: dict[str, list[bytes]]) -> list[bytes]:
     return seeds
 
 
+def _chunk(chunk_type: int, flags: int, value: bytes) -> bytes:
+    chunk = struct.pack("!BBH", chunk_type, flags, 4 + len(value)) + value
+    return chunk + bytes(-len(chunk) % 4)
+
+
+def _sctp_seeds() -> list[bytes]:
+    """A real association (aiortc's client against the server's adapter) and the chunks and
+    DCEP messages around it. Prefix byte: 1 established, 0 fresh (see fuzz_sctp_dcep)."""
+    world = SctpWorld(lifetime=1)
+    world.reset()
+    client = world.client_packets  # INIT, COOKIE ECHO, DATA (DCEP OPEN "oai-events"), SACK
+    world.close()
+    init, cookie_echo, dcep, sack = client[0], client[1], client[2], client[3]
+
+    def data(ppid_choice: int, stream: int, user_data: bytes, flags: int = 0) -> tuple[tuple[int], bytes]:
+        return (3,), bytes([ppid_choice, flags]) + struct.pack("!HH", stream, 0) + user_data
+
+    heartbeat = _chunk(4, 0, struct.pack("!HH", 1, 12) + b"beatbeat")
+    reset_stream_0 = _chunk(130, 0, struct.pack("!HHIII", 13, 18, 1, 0, 0) + struct.pack("!H", 0) + b"\0\0")
+    forward_tsn = _chunk(192, 0, struct.pack("!IHH", 0, 0, 0))
+    return [
+        # fresh: the client's own INIT (valid as it is), the server's cookie back, then DCEP and messages
+        encode(((0,), init), ((4,), b""), data(0, 2, dcep_open(b"chat", b"proto")), data(1, 2, b"hi"),
+               data(2, 2, b"\x00\x01binary"), ((6,), b""), prefix=b"\x00"),
+        encode(((2,), init[12:]), ((4,), b""), data(0, 4, dcep_open(b"lossy", channel_type=0x81, reliability=3)),
+               data(3, 4, b""), ((5,), b"\x02"), prefix=b"\x00"),
+        encode(((1,), init), ((0,), cookie_echo), ((0,), dcep), ((0,), sack), ((5,), b"\x05"), prefix=b"\x00"),
+        # established: messages of every PPID on the open channel, fragments, DCEP on new streams
+        encode(data(1, 0, b"hello"), data(2, 0, b"\xff\x00"), data(3, 0, b""), data(4, 0, b""), ((6,), b""),
+               prefix=b"\x01"),
+        encode(data(1, 0, b"first ", flags=1), data(1, 0, b"last", flags=2), data(5, 0, b"partial"),
+               prefix=b"\x01"),
+        encode(data(0, 6, dcep_open(b"timed", channel_type=0x02, reliability=500)), data(0, 6, b"\x02"),
+               data(0, 0, dcep_open(b"again")), data(7, 0, b"unknown ppid"), prefix=b"\x01"),
+        encode(((2,), heartbeat), ((2,), reset_stream_0), ((2,), forward_tsn), ((5,), b"\x01"), prefix=b"\x01"),
+        encode(((2,), _chunk(7, 0, struct.pack("!I", 0))), ((5,), b"\x03"), ((2,), _chunk(14, 0, b"")),
+               prefix=b"\x01"),
+        encode(((6,), b"\x00\x01\x00\x00" + struct.pack("!HH", 2, 3)), ((2,), _chunk(6, 0, b"")), prefix=b"\x01"),
+        encode(((0,), dcep), ((0,), b"\x13\x88\x13\x88" + bytes(8)), prefix=b"\x01"),
+    ]
+
+
 def dictionaries() -> dict[str, list[bytes]]:
     stun_tokens = [b"\x21\x12\xa4\x42", b"\x00\x01", b"\x01\x01", b"\x01\x11", b"\x00\x11",
                    b"\x00\x06", b"\x00\x08\x00\x14", b"\x80\x28\x00\x04", b"\x00\x24\x00\x04", b"\x00\x25\x00\x00",
@@ -193,6 +237,12 @@ def dictionaries() -> dict[str, list[bytes]]:
         "a=group:BUNDLE 0 1", "a=sctp-port:5000", "a=max-message-size:262144", "a=candidate:", "a=ice-lite",
         "a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive", "a=end-of-candidates", "RTP/SAVP", "RTP/AVP",
         "UDP/TLS/RTP/SAVP", "a=extmap-allow-mixed", "a=msid-semantic: WMS", "\r\n", "\n", ":", " ")]
+    sctp_tokens = [b"\x13\x88\x13\x88", b"\x00\x03", b"\x00\x07", b"\x01\x00", b"\x03\x00", b"\x04\x00",
+                   b"\x06\x00", b"\x07\x00", b"\x0a\x00", b"\x0e\x00", b"\x82\x00", b"\xc0\x00",
+                   b"\x00\x07", b"\x80\x08", b"\xc0\x00\x00\x04", b"\x00\x0d", b"\x00\x10", b"\x00\x11",
+                   b"\x00\x00\x00\x32", b"\x00\x00\x00\x33", b"\x00\x00\x00\x35", b"\x00\x00\x00\x38",
+                   b"\x00\x00\x00\x39", b"\x03\x00", b"\x03\x80", b"\x03\x01", b"\x03\x02", b"\x03\x81",
+                   b"\x03\x82", b"\x02", b"oai-events", b"\xff\xff"]
     return {
         "demux": stun_tokens[:2] + rtp_tokens + rtcp_tokens[:3] + dtls_tokens[:4],
         "stun_parse": stun_tokens,
@@ -201,6 +251,7 @@ def dictionaries() -> dict[str, list[bytes]]:
         "rtcp_parse": rtcp_tokens,
         "dtls_records": dtls_tokens,
         "sdp_offer": sdp_tokens,
+        "sctp_dcep": sctp_tokens,
         "server_receive": stun_tokens + rtp_tokens + rtcp_tokens + dtls_tokens,
     }
 
@@ -210,8 +261,10 @@ def _dict_entry(token: bytes) -> str:
     return f'"{text}"'
 
 
-def generate(corpora: Path) -> dict[str, int]:
-    """Write every target's seeds and dictionary under `corpora`; return files written per target."""
+def generate(corpora: Path, only: Iterable[str] | None = None) -> dict[str, int]:
+    """Write every target's seeds and dictionary under `corpora` (or those of the targets
+    named in `only`: DTLS keys differ each run, so the others would gain new files);
+    return files written per target."""
     data = capture()
     ice = World(connected=0, pending=1, lifetime=1)
     ice.reset()
@@ -235,16 +288,22 @@ def generate(corpora: Path) -> dict[str, int]:
         "rtcp_parse": _rtcp_samples() + data["rtcp"],
         "dtls_records": _dtls_seeds(data),
         "sdp_offer": offers,
+        "sctp_dcep": _sctp_seeds(),
         "server_receive": _server_receive_seeds(checks[:2], data),
     }
+    chosen = set(seeds) if only is None else set(only)
     written = {}
     for name, items in seeds.items():
+        if name not in chosen:
+            continue
         folder = corpora / name
         folder.mkdir(parents=True, exist_ok=True)
         for item in items:
             (folder / hashlib.sha1(item).hexdigest()).write_bytes(item)
         written[name] = len(items)
     for name, tokens in dictionaries().items():
+        if name not in chosen:
+            continue
         lines = [f"# libFuzzer dictionary for the {name} target (written by toolkit.fuzz.seeds)"]
         lines += [_dict_entry(token) for token in dict.fromkeys(tokens)]
         (corpora / f"{name}.dict").write_text("\n".join(lines) + "\n")
@@ -252,6 +311,9 @@ def generate(corpora: Path) -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else repository_root() / "corpora"
-    for target, count in generate(root).items():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpora", nargs="?", type=Path, default=repository_root() / "corpora")
+    parser.add_argument("--only", action="append", metavar="TARGET", help="write only this target's seeds (repeatable)")
+    args = parser.parse_args()
+    for target, count in generate(args.corpora, args.only).items():
         print(f"{target}: {count} seeds")

@@ -33,7 +33,8 @@ from toolkit.peer.offer import PeerError
 
 from . import stunkit
 from .framing import Steps
-from .registry import BUILTIN_INSTRUMENT, as_text, fuzz_target
+from .registry import BUILTIN_INSTRUMENT, as_text, fuzz_target, instrumentation
+from .sctp import SctpWorld
 from .world import World, home
 
 NAMES = (
@@ -44,6 +45,7 @@ NAMES = (
     "rtp_parse",
     "rtcp_parse",
     "sdp_offer",
+    "sctp_dcep",
     "server_receive",
 )
 
@@ -275,6 +277,40 @@ def fuzz_dtls_records(data: bytes) -> None:
         _check_dtls_output(server)
 
 
+# --- data channels ------------------------------------------------------------------------------
+
+_SCTP_STEPS = 16
+_sctp = SctpWorld(lifetime=2000)
+
+
+@fuzz_target(instrument=instrumentation("sctp_dcep"), reset=_sctp.reset)
+def fuzz_sctp_dcep(data: bytes) -> None:
+    """DataChannelAssociation.receive, what the server runs on each SCTP packet a DTLS record
+    carries: its pre-checks, then aiortc's SCTP and DCEP (RFC 8832) on the association's task,
+    with dc_echo answering. Nothing may escape and the world's invariants hold after every
+    step (see toolkit.fuzz.sctp).
+
+    Input (toolkit.fuzz.framing): one byte, odd = the established association with the
+    channel "oai-events" on stream 0, even = a fresh one that has sent its INIT; then steps
+    of a kind byte and a 2-byte-length payload. Kinds: 0 the payload as the packet, 1 the
+    same with its checksum fixed, 2 the payload as chunks behind a correct header, 3 one
+    DATA chunk at the next TSN (payload: PPID choice, flags xor 3, stream id, sequence
+    offset, user data), 4 COOKIE ECHO of the last INIT ACK's cookie then the payload's
+    chunks, 5 time passes (first byte picks how long), 6 a SACK of all sent so far with the
+    payload's a_rwnd and gap blocks."""
+    steps = Steps(data)
+    established = bool(steps.choice(2))
+
+    def each_step():
+        for _ in range(_SCTP_STEPS):
+            if not steps:
+                return
+            kind = steps.choice(7)
+            yield kind, steps.payload()
+
+    _sctp.run(established, each_step())
+
+
 # --- the core -----------------------------------------------------------------------------------------
 
 ICE_SOURCE = ("192.0.2.7", 50000)
@@ -303,6 +339,7 @@ def fuzz_ice_request(data: bytes) -> None:
         message = stunkit.with_fingerprint(message)
     if message:
         _ice_world.deliver(message, ICE_SOURCE)
+    _ice_world.end_input()
 
 
 SOURCES = (
@@ -383,3 +420,4 @@ def fuzz_server_receive(data: bytes) -> None:
         peer_index = steps.choice(len(world.peers))
         for datagram in _craft(world, kind, peer_index, steps.payload()):
             world.deliver(datagram, source)
+    world.end_input()

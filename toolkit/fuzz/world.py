@@ -19,6 +19,7 @@ import random
 
 from reference_server.certificate import Certificate
 from reference_server.core import CoreConfig, ServerCore
+from toolkit.peer import core as peer_core
 from toolkit.peer.core import ProbePeer
 
 from . import stunkit
@@ -39,7 +40,7 @@ class InvariantViolation(AssertionError):
         self.code = code
 
 
-def _violation(code: str, message: str) -> None:
+def violation(code: str, message: str) -> None:
     if code not in _WAIVED:
         raise InvariantViolation(code, message)
 
@@ -71,6 +72,29 @@ def home(index: int) -> tuple[str, int]:
     return ("127.0.0.1", 40000 + index)
 
 
+_peer_certificates: dict[int, tuple] = {}
+
+
+def probe_peer(index: int) -> ProbePeer:
+    """The probe peer for slot `index`, with the same credentials every time and a certificate
+    made once per slot (a browser keeps its RTCCertificate across sessions too): generating a
+    key pair was an eighth of what reopening a connected session cost."""
+    generate = peer_core._self_signed_certificate
+
+    def slot_certificate(rng: random.Random):
+        if index not in _peer_certificates:
+            _peer_certificates[index] = generate(rng)
+        else:
+            rng.getrandbits(63)  # the serial number: later draws (offer ids) stay as they were
+        return _peer_certificates[index]
+
+    peer_core._self_signed_certificate = slot_certificate
+    try:
+        return ProbePeer(consent_interval=None, rng=random.Random(index + 1))
+    finally:
+        peer_core._self_signed_certificate = generate
+
+
 class World:
     """`connected` peers with a DTLS-SRTP session each, at addresses[i], plus `pending`
     sessions created from an offer whose peer never starts (their handshake is up for grabs)."""
@@ -91,7 +115,7 @@ class World:
         self.core = ServerCore(CoreConfig(advertise_address=SERVER[0], port=SERVER[1]), _CERTIFICATE,
                                random_bytes=random.Random(1).randbytes)
         count = self.connected + self.pending
-        self.peers: list[ProbePeer] = [ProbePeer(consent_interval=None, rng=random.Random(i + 1)) for i in range(count)]
+        self.peers: list[ProbePeer] = [probe_peer(i) for i in range(count)]
         self.session_ids: list[str] = [""] * count
         self.peer_of: dict[str, ProbePeer] = {}
         self.peer_at: dict[tuple[str, int], ProbePeer] = {}
@@ -101,30 +125,39 @@ class World:
             self._open(index)
 
     def begin_input(self) -> None:
-        """Called once per fuzz input. Sessions the last input ended are opened again (a
-        connected one with a new peer and handshake, ~3 ms); a live connected session gets a
-        nominating check from its own address when its consent is getting old or its media
-        moved, so inputs start from nearly the same state."""
+        """Called before each fuzz input's steps. A live connected session gets a nominating
+        check from its own address when its consent is getting old or its media moved, so
+        inputs start from nearly the same state; sessions are reopened here only when the
+        last input raised before its end_input."""
         if self.core is None or self.inputs >= self.lifetime:
             self.reset()
         self.inputs += 1
+        self.reopen()
         for index, peer in enumerate(self.peers):
-            session = self.core.sessions.by_id.get(self.session_ids[index])
-            if session is None:
-                self._open(index)
-                continue
+            session = self.core.sessions.by_id[self.session_ids[index]]
             while peer.next_event() is not None:
                 pass
             if index < self.connected and (
                     session.selected != home(index) or self.now - (session.last_check or 0.0) > 10.0):
                 self.deliver(self._keepalives[index], home(index))
 
+    def end_input(self) -> None:
+        """Called after each fuzz input's steps: the sessions it ended are opened again now (a
+        connected one with a new peer and handshake, ~3 ms), so that cost is counted against
+        the input that caused it, where libFuzzer's exec-time-scaled scheduling sees it."""
+        self.reopen()
+
+    def reopen(self) -> None:
+        for index in range(len(self.peers)):
+            if self.session_ids[index] not in self.core.sessions.by_id:
+                self._open(index)
+
     def _open(self, index: int) -> None:
         """A session for peer `index`: connected ones get a new peer and a full ICE + DTLS
         setup from their home address; pending ones only a new session from an offer."""
         peer = self.peers[index]
         if index < self.connected and peer.state != "new":
-            peer = self.peers[index] = ProbePeer(consent_interval=None, rng=random.Random(index + 1))
+            peer = self.peers[index] = probe_peer(index)
         session_id, answer = self.core.create_session(peer.create_offer(), self.now)
         if peer.answer is None:
             peer.set_answer(answer)
@@ -182,14 +215,14 @@ class World:
         if core.metrics.drops["internal_error"]:
             if _internal_errors.errors:
                 raise _internal_errors.errors[0]
-            _violation("internal-error", "internal_error counted without a logged exception")
+            violation("internal-error", "internal_error counted without a logged exception")
         for data, to in core.datagrams_to_send():
             first = data[0]
             if first < 4:
                 if to != source:
-                    _violation("stun-misrouted", f"STUN response went to {to}, the request came from {source}")
+                    violation("stun-misrouted", f"STUN response went to {to}, the request came from {source}")
                 if not authentic and len(data) > len(request):
-                    _violation("stun-amplification",
+                    violation("stun-amplification",
                                f"{len(data)}-byte STUN answer to a {len(request)}-byte unauthenticated request")
                 if not self._connecting:
                     continue  # connected peers need no answers to checks
@@ -197,20 +230,20 @@ class World:
                 self._check_media(data, to, timer=source is None)
                 continue
             elif not any(address == to for _, address in self.authentic):
-                _violation("dtls-unauthenticated", f"DTLS sent to {to}, which never sent an authentic check")
+                violation("dtls-unauthenticated", f"DTLS sent to {to}, which never sent an authentic check")
             peer = self.peer_at.get(to)
             if peer is not None:
                 peer.receive_datagram(data, SERVER, self.now)
         for address, session in core.sessions.by_address.items():
             if (session.id, address) not in self.authentic:
-                _violation("bound-without-check", f"{address} is bound to session {session.id} without an authentic check")
+                violation("bound-without-check", f"{address} is bound to session {session.id} without an authentic check")
 
     def _check_media(self, data: bytes, to: tuple[str, int], *, timer: bool) -> None:
         """Timer-driven output (RTCP reports) gets its own codes: it is routed from stored
         session state, not from the datagram being answered."""
         owner = self.core.sessions.by_address.get(to)
         if owner is None:
-            _violation("report-unbound" if timer else "media-unbound", f"SRTP sent to {to}, which is bound to no session")
+            violation("report-unbound" if timer else "media-unbound", f"SRTP sent to {to}, which is bound to no session")
             return
         peer = self.peer_of[owner.id]
         if peer.state != "connected":
@@ -218,5 +251,5 @@ class World:
         drops = sum(peer.drops.values())
         peer.receive_datagram(data, SERVER, self.now)
         if sum(peer.drops.values()) != drops:
-            _violation("report-crosses-sessions" if timer else "media-crosses-sessions",
+            violation("report-crosses-sessions" if timer else "media-crosses-sessions",
                        f"SRTP sent to {to} does not decrypt with the keys of session {owner.id}, which owns it")
