@@ -35,7 +35,7 @@ from .events import Address
 from .metrics import Metrics
 from .reception import ReceptionStats
 from .rtp import ReceiverReport, RtpError, SenderReport, ntp_timestamp, parse_rtcp, parse_rtp, serialize_rtcp
-from .sdp import AnswerParams, SdpError, build_answer, build_ice_sdpfrag, host_candidate, parse_ice_sdpfrag, parse_offer
+from .sdp import AnswerParams, SdpError, build_answer, build_ice_sdpfrag, host_candidates, parse_ice_sdpfrag, parse_offer
 from .sessions import Session, SessionTable
 from .srtp import SrtpError, SrtpSession
 
@@ -67,6 +67,7 @@ class SignalingError(Exception):
 class CoreConfig:
     advertise_address: str = "127.0.0.1"
     port: int = 3478
+    extra_addresses: tuple[str, ...] = ()  # more host candidates on the same port (a dual-stack server)
     consent_timeout: float = 30.0  # RFC 7675
     connect_timeout: float = 30.0  # a session that is not DTLS-connected by then is freed
     max_tuples_per_session: int = 4
@@ -134,7 +135,7 @@ class ServerCore:
         )
         answer = build_answer(offer, AnswerParams(
             ice_ufrag=ufrag, ice_pwd=pwd, fingerprint=f"sha-256 {self.fingerprint}",
-            address=self.config.advertise_address, port=self.config.port,
+            address=self.config.advertise_address, port=self.config.port, extra_addresses=self.config.extra_addresses,
             session_id=int.from_bytes(seeds[:8], "big") >> 1,
             accept_datachannel=datachannel is not None, audio_ssrc=session.outbound.ssrc,
         ))
@@ -163,8 +164,8 @@ class ServerCore:
             raise SignalingError(400, "ICE restart fragment has a=ice-ufrag but no a=ice-pwd")
         session.remote_ufrag, session.remote_pwd = ufrag, pwd
         self.sessions.set_credentials(session, self._new_ufrag(), credentials.make_password(self._random_bytes))
-        candidate = host_candidate(self.config.advertise_address, self.config.port)
-        return build_ice_sdpfrag(session.ufrag, session.pwd, candidate, None)
+        candidates = host_candidates((self.config.advertise_address, *self.config.extra_addresses), self.config.port)
+        return build_ice_sdpfrag(session.ufrag, session.pwd, candidates, None)
 
     def close_session(self, session_id: str, now: float) -> None:
         session = self._session_or_404(session_id)

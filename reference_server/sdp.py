@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from itertools import compress, filterfalse, repeat, starmap
+from operator import add, attrgetter, getitem, is_not, itemgetter, methodcaller
 
 MAX_SDP_SIZE = 65536  # bytes, for offers and sdpfrags alike
 
@@ -26,8 +28,19 @@ OPUS_ANSWER_FMTP = (("minptime", "10"), ("useinbandfec", "1"))
 HOST_TYPE_PREFERENCE = 126  # RFC 8445 §5.1.2.2
 HOST_LOCAL_PREFERENCE = 65535  # RFC 8445 §5.1.2.1: a single address
 
-_ICE_CHARS = re.compile(r"[A-Za-z0-9+/]*")
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`{|}~0-9A-Za-z]+")  # RFC 8866 token
+_ICE_UFRAG = re.compile(r"[A-Za-z0-9+/]{4,256}")  # RFC 8839 §5.4
+_ICE_PWD = re.compile(r"[A-Za-z0-9+/]{22,256}")
+_TOKEN_CHARS = r"!#$%&'*+\-.^_`{|}~0-9A-Za-z"  # RFC 8866 token
+_TOKEN = re.compile(f"[{_TOKEN_CHARS}]+")
+# Whole-text patterns over "\n" + text (each line follows a \n), so the per-line work runs in
+# the regex engine rather than in Python, which keeps parsing fast under fuzzer instrumentation.
+# The first two consume lines while they are well formed: blank or <letter>=<value>, and then
+# with a token as each attribute's name (possessively: what they match is never given back).
+_WELL_FORMED = re.compile(r"(?:\n(?:[a-z]=[^\n]*+)?+)*+")
+_WELL_NAMED = re.compile(f"(?:\\n(?:a=[{_TOKEN_CHARS}]++(?::[^\\n]*+)?+|[b-z]=[^\\n]*+)?+)*+")
+_ATTRIBUTE = re.compile(r"\na=([^:\n]*)(?::([^\n]*))?")  # name, value (None without a colon)
+_MEDIA_LINE = re.compile(r"\nm=([^\n]*)")
+_SDPFRAG_ATTRIBUTE = re.compile(r"\na=(ice-ufrag|ice-pwd|candidate)(?::([^\n]*))?(?![^\n])")
 _HEX_PAIRS = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})+")
 _PORT = re.compile(r"([0-9]{1,5})(?:/[0-9]{1,5})?")
 _NUMBER = re.compile(r"[0-9]{1,19}")
@@ -81,76 +94,139 @@ class AnswerParams:
     max_message_size: int = 262144
     audio_ssrc: int | None = None  # the server's outbound stream, signalled so SSRC-routing clients (werift) accept it
     cname: str = "rtcgate"
+    extra_addresses: tuple[str, ...] = ()  # more host candidates on the same port (a dual-stack server)
 
 
 # --- lines -------------------------------------------------------------------------------
 
 
-def _lines(text: str, what: str) -> list[tuple[int, str, str]]:
-    """Split SDP text into (line number, type letter, value); \\r\\n or \\n, blank lines skipped."""
+def _checked(text: str, what: str) -> tuple[str, int]:
+    """"\\n" + the text with \\r\\n line ends as \\n, once every line is blank or <letter>=<value>;
+    and the offset of the first line whose attribute name is not a token (its length if none).
+    Offsets of lines are those of the \\n that starts them."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_SDP_SIZE:
         raise SdpError(f"{what} is {size} bytes; the limit is {MAX_SDP_SIZE}")
-    lines = []
-    for number, line in enumerate(text.split("\n"), 1):
-        if line.endswith("\r"):
-            line = line[:-1]
-        if not line:
-            continue
-        if "\r" in line or "\0" in line:
-            raise SdpError(f"line {number} contains a CR or NUL character")
-        if len(line) < 2 or line[1] != "=" or not "a" <= line[0] <= "z":
-            raise SdpError(f"line {number} is not of the form <letter>=<value>: {line[:40]!r}")
-        lines.append((number, line[0], line[2:]))
-    return lines
+    lines = "\n" + text.replace("\r\n", "\n")
+    if lines.endswith("\r"):  # the last line's \r, which no \n follows
+        lines = lines[:-1]
+    clean = "\r" not in lines and "\0" not in lines
+    named = _WELL_NAMED.match(lines).end()
+    if clean and named == len(lines):
+        return lines, named
+    formed = _WELL_FORMED.match(lines).end()  # where the first malformed line's value starts, else the end
+    if not clean:  # a CR or NUL in a line before the first malformed one, or in it, is the error
+        bad_character = min(position for position in (lines.find("\r"), lines.find("\0")) if position >= 0)
+        if lines.rfind("\n", 0, bad_character) < formed:
+            raise SdpError(f"line {_line_number(lines, bad_character)} contains a CR or NUL character")
+    if formed != len(lines):
+        line = lines[formed:].partition("\n")[0]
+        raise SdpError(f"line {_line_number(lines, formed)} is not of the form <letter>=<value>: {line[:40]!r}")
+    return lines, lines.rfind("\n", 0, named)
 
 
-def _attribute(number: int, value: str) -> tuple[str, str | None]:
-    name, colon, rest = value.partition(":")
-    if not _TOKEN.fullmatch(name):
-        raise SdpError(f"line {number}: attribute name {name[:40]!r} is not a token")
-    return name, (rest if colon else None)
+def _line_number(lines: str, position: int) -> int:
+    """The number of the line at `position` (its \\n, or after it) of checked text."""
+    return lines.count("\n", 0, position + 1)
 
 
-def _values(attributes: list[tuple[str, str | None]], name: str) -> list[str]:
-    return [value or "" for key, value in attributes if key == name]
+def _attribute_name_error(lines: str, start: int) -> SdpError:
+    name = lines[start + 3:].partition("\n")[0].partition(":")[0]
+    return SdpError(f"line {_line_number(lines, start)}: attribute name {name[:40]!r} is not a token")
+
+
+def _attributes(lines: str, start: int, end: int) -> list[tuple[str, str | None]]:
+    """The a= lines between two offsets of checked text, whose names are known to be tokens."""
+    return list(map(re.Match.groups, _ATTRIBUTE.finditer(lines, start, end)))
+
+
+# C-level building blocks: parse_offer maps them over all sections at once, since per-section
+# Python is what fuzzed offers with many m-lines spend their time in.
+_NAME = itemgetter(0)
+_KIND = attrgetter("kind")
+_MID = attrgetter("mid")
+_START = methodcaller("start")
+_GROUP = methodcaller("group", 1)
+_MATCH_GROUPS = repeat(re.Match.groups)
+_PORT_FIELD = itemgetter(1)
+_PROTO_FIELD = itemgetter(2)
+_FORMAT_FIELDS = itemgetter(slice(3, None))
+_SPLIT_AT_SLASH = methodcaller("partition", "/")
+_SPLIT_AT_SPACE = methodcaller("partition", " ")
+_IS_DIRECTION = frozenset(DIRECTIONS).__contains__
+_MEDIA_PORT = re.compile(  # what _PORT matches, with a number up to 65535
+    r"(?:[0-9]{1,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])(?:/[0-9]{1,5})?")
+_DIRECTIONS = re.compile(r"\na=(sendrecv|sendonly|recvonly|inactive)(?::[^\n]*)?(?![^\n])")
+
+
+def _values_pattern(name: str) -> re.Pattern:
+    return re.compile(f"\\na={re.escape(name)}(?::([^\\n]*))?(?![^\\n])")
+
+
+# The attributes looked up by name. Over a span of checked text, each one's findall gives the
+# values of that attribute in order, "" for one without a value.
+_VALUES = {name: _values_pattern(name) for name in (
+    "ice-ufrag", "ice-pwd", "ice-options", "ice-lite", "fingerprint", "setup", "group", "mid", "candidate",
+    "rtpmap", "fmtp", "sctp-port", "max-message-size",
+)}
 
 
 def _has(attributes: list[tuple[str, str | None]], name: str) -> bool:
-    return any(key == name for key, _ in attributes)
+    return name in map(_NAME, attributes)
 
 
 # --- offer -------------------------------------------------------------------------------
 
 
 def parse_offer(text: str) -> Offer:
-    lines = _lines(text, "offer")
-    if not lines or lines[0][0] != 1 or lines[0][1:] != ("v", "0"):
+    lines, bad_name = _checked(text, "offer")
+    if lines[1:].partition("\n")[0] != "v=0":
         raise SdpError("not an SDP offer: first line must be v=0")
-    session: list[tuple[str, str | None]] = []
-    media: list[MediaSection] = []
-    for number, kind, value in lines[1:]:
-        if kind == "m":
-            media.append(_media_line(number, value))
-        elif kind == "a":
-            name, attribute_value = _attribute(number, value)
-            (media[-1].attributes if media else session).append((name, attribute_value))
-    session_direction = _direction(session, "sendrecv")
-    mids: set[str] = set()
-    for section in media:
-        section.direction = _direction(section.attributes, session_direction)
-        section.mid = _mid(section, mids)
-    if _has(session, "ice-lite"):
+    media_lines = list(_MEDIA_LINE.finditer(lines))
+    fields = list(map(str.split, map(_GROUP, media_lines)))
+    if min(map(len, fields), default=4) < 4 or not all(map(_MEDIA_PORT.fullmatch, map(_PORT_FIELD, fields))):
+        # The first bad line in text order wins: an m-line before the first bad attribute name, or that.
+        _check_media_lines(lines, media_lines, bad_name)
+    if bad_name != len(lines):
+        raise _attribute_name_error(lines, bad_name)
+    starts = list(map(_START, media_lines))
+    bounds = [*starts, len(lines)]
+    ends = bounds[1:]
+    session_span = (0, bounds[0])
+    spans = list(zip(starts, ends))  # the media sections' spans of `lines`, in order
+
+    def values(name: str, span: tuple[int, int]) -> list[str]:
+        return _VALUES[name].findall(lines, *span)
+
+    def in_each_section(pattern: re.Pattern) -> map:
+        return map(pattern.findall, repeat(lines), starts, ends)
+
+    session_direction = _direction(_attributes(lines, *session_span), "sendrecv")
+    # Each section's last direction attribute, else the session's; its first a=mid, else None.
+    directions = map(getitem, map(add, repeat([session_direction]), in_each_section(_DIRECTIONS)), repeat(-1))
+    section_mids = list(map(getitem, map(add, in_each_section(_VALUES["mid"]), repeat([None])), repeat(0)))
+    mids = _unique_mids(section_mids)
+    attributes = map(list, map(map, _MATCH_GROUPS, map(_ATTRIBUTE.finditer, repeat(lines), starts, ends)))
+    ports = map(int, map(_NAME, map(_SPLIT_AT_SLASH, map(_PORT_FIELD, fields))))
+    media = list(starmap(MediaSection, zip(map(_NAME, fields), ports, map(_PROTO_FIELD, fields),
+                                           map(_FORMAT_FIELDS, fields), section_mids, directions, attributes)))
+    if values("ice-lite", session_span):
         raise SdpError("offer has a=ice-lite; this ICE-lite server needs a full ICE agent on the other side")
 
-    bundle = _bundle(session, mids)
-    audio = _audio_section(media)
-    tagged = next((section for section in media if bundle and section.mid == bundle[0]), None)
+    bundle = _bundle(values("group", session_span), mids)
+    kinds = list(map(_KIND, media))
+    if "audio" not in kinds:
+        raise SdpError("offer has no audio m-line")
+    audio_index = kinds.index("audio")
+    audio = _check_audio(media[audio_index])
     # Transport attributes: the audio section's own, else the BUNDLE-tagged section's, else session-level.
-    levels = [section.attributes for section in (audio, tagged) if section is not None] + [session]
+    levels = [spans[audio_index]]
+    if bundle:
+        levels.append(spans[section_mids.index(bundle[0])])
+    levels.append(session_span)
 
     def transport(name: str) -> list[str]:
-        return next((values for level in levels if (values := _values(level, name))), [])
+        return next((found for span in levels if (found := values(name, span))), [])
 
     ufrags, pwds = transport("ice-ufrag"), transport("ice-pwd")
     if not ufrags or not pwds:
@@ -167,8 +243,12 @@ def parse_offer(text: str) -> Offer:
         )
     if setup not in ("actpass", "active"):
         raise SdpError(f"offer has a=setup:{setup[:40]}; expected actpass or active")
-    opus_payload_type, opus_fmtp = _opus(audio)
-    datachannel = next((section for section in media if _is_datachannel(section)), None)
+    opus_payload_type, opus_fmtp = _opus(audio.formats, values("rtpmap", spans[audio_index]),
+                                         values("fmtp", spans[audio_index]))
+    datachannel_index = _datachannel_index(media, kinds)
+    datachannel = datachannel_span = None
+    if datachannel_index is not None:
+        datachannel, datachannel_span = media[datachannel_index], spans[datachannel_index]
     return Offer(
         ice_ufrag=_ice_credential("a=ice-ufrag", ufrags[0], 4),
         ice_pwd=_ice_credential("a=ice-pwd", pwds[0], 22),
@@ -180,51 +260,56 @@ def parse_offer(text: str) -> Offer:
         opus_fmtp=opus_fmtp,
         audio_direction=audio.direction,
         datachannel_mid=datachannel.mid if datachannel else None,
-        sctp_port=_sctp_port(datachannel) if datachannel else None,
-        max_message_size=_max_message_size(datachannel) if datachannel else None,
+        sctp_port=_sctp_port(values("sctp-port", datachannel_span)) if datachannel else None,
+        max_message_size=_max_message_size(values("max-message-size", datachannel_span)) if datachannel else None,
         bundle=bundle,
         media=media,
-        candidates=[value for section in media for value in _values(section.attributes, "candidate")],
+        candidates=values("candidate", (bounds[0], len(lines))),  # the media sections' candidates
     )
 
 
-def _media_line(number: int, value: str) -> MediaSection:
-    parts = value.split()
-    if len(parts) < 4:
-        raise SdpError(f"line {number}: m-line {value[:60]!r} needs <media> <port> <proto> <format>...")
-    kind, port_text, proto, *formats = parts
-    port = _PORT.fullmatch(port_text)
-    if port is None or int(port.group(1)) > 65535:
-        raise SdpError(f"line {number}: m-line port {port_text[:20]!r} is not a number from 0 to 65535")
-    return MediaSection(
-        kind=kind, port=int(port.group(1)), proto=proto, formats=formats, mid=None, direction="sendrecv", attributes=[]
-    )
+def _check_media_lines(lines: str, media_lines: list[re.Match], end: int) -> None:
+    """Raise the error of the first malformed m-line before offset `end`, if there is one."""
+    for line in media_lines:
+        if line.start() >= end:
+            return
+        value = line.group(1)
+        parts = value.split()
+        if len(parts) < 4:
+            raise SdpError(f"line {_line_number(lines, line.start())}: m-line {value[:60]!r} needs "
+                           "<media> <port> <proto> <format>...")
+        port = _PORT.fullmatch(parts[1])
+        if port is None or int(port.group(1)) > 65535:
+            raise SdpError(f"line {_line_number(lines, line.start())}: m-line port {parts[1][:20]!r} "
+                           "is not a number from 0 to 65535")
 
 
 def _direction(attributes: list[tuple[str, str | None]], default: str) -> str:
-    return next((name for name, _ in reversed(attributes) if name in DIRECTIONS), default)
+    return next(filter(_IS_DIRECTION, map(_NAME, reversed(attributes))), default)
 
 
-def _mid(section: MediaSection, seen: set[str]) -> str | None:
-    values = _values(section.attributes, "mid")
-    if not values:
-        return None
-    mid = values[0]
-    if not _TOKEN.fullmatch(mid):
-        raise SdpError(f"a=mid value {mid[:40]!r} is not a token")
-    if mid in seen:
-        raise SdpError(f"two m-lines have a=mid:{mid}")
-    seen.add(mid)
-    return mid
+def _unique_mids(section_mids: list[str | None]) -> set[str]:
+    """The sections' a=mid values as a set, once each is known to be a token used by one section."""
+    given = list(compress(section_mids, map(is_not, section_mids, repeat(None))))
+    mids = set(given)
+    if len(mids) != len(given) or not all(map(_TOKEN.fullmatch, given)):
+        seen: set[str] = set()
+        for mid in given:  # the first section's problem is the error
+            if not _TOKEN.fullmatch(mid):
+                raise SdpError(f"a=mid value {mid[:40]!r} is not a token")
+            if mid in seen:
+                raise SdpError(f"two m-lines have a=mid:{mid}")
+            seen.add(mid)
+    return mids
 
 
-def _bundle(session: list[tuple[str, str | None]], mids: set[str]) -> list[str]:
-    for value in _values(session, "group"):
+def _bundle(groups: list[str], mids: set[str]) -> list[str]:
+    for value in groups:
         semantics, *group = value.split() or [""]
         if semantics == "BUNDLE":
-            for mid in group:
-                if mid not in mids:
-                    raise SdpError(f"a=group:BUNDLE names mid {mid[:40]!r}, which no m-line has")
+            unknown = next(filterfalse(mids.__contains__, group), None)
+            if unknown is not None:
+                raise SdpError(f"a=group:BUNDLE names mid {unknown[:40]!r}, which no m-line has")
             return group
     return []
 
@@ -234,10 +319,7 @@ def _is_active(section: MediaSection) -> bool:
     return section.port != 0 or _has(section.attributes, "bundle-only")
 
 
-def _audio_section(media: list[MediaSection]) -> MediaSection:
-    audio = next((section for section in media if section.kind == "audio"), None)
-    if audio is None:
-        raise SdpError("offer has no audio m-line")
+def _check_audio(audio: MediaSection) -> MediaSection:
     if not _is_active(audio):
         raise SdpError("offer's audio m-line is disabled (port 0)")
     if audio.proto not in DTLS_SRTP_PROTOS:
@@ -257,6 +339,12 @@ def _is_datachannel(section: MediaSection) -> bool:
     )
 
 
+def _datachannel_index(media: list[MediaSection], kinds: list[str]) -> int | None:
+    """Where the first section a data channel can use is (`kinds`: each section's kind)."""
+    applications = compress(range(len(media)), map("application".__eq__, kinds))
+    return next((index for index in applications if _is_datachannel(media[index])), None)
+
+
 def _fingerprint(value: str) -> tuple[str, str]:
     parts = value.split()
     if len(parts) != 2 or not _HEX_PAIRS.fullmatch(parts[1]):
@@ -265,29 +353,27 @@ def _fingerprint(value: str) -> tuple[str, str]:
 
 
 def _ice_credential(name: str, value: str, minimum: int) -> str:
-    if not minimum <= len(value) <= 256 or not _ICE_CHARS.fullmatch(value):
+    if not (_ICE_UFRAG if minimum == 4 else _ICE_PWD).fullmatch(value):
         raise SdpError(f"{name} must be {minimum} to 256 characters from A-Z a-z 0-9 + / (RFC 8839)")
     return value
 
 
-def _opus(audio: MediaSection) -> tuple[int, str | None]:
-    rtpmaps: dict[str, str] = {}
-    fmtps: dict[str, str] = {}
-    for value in _values(audio.attributes, "rtpmap"):
-        payload_type, _, encoding = value.partition(" ")
-        rtpmaps.setdefault(payload_type, encoding.strip())
-    for value in _values(audio.attributes, "fmtp"):
-        payload_type, _, parameters = value.partition(" ")
-        fmtps.setdefault(payload_type, parameters.strip())
-    for payload_type in audio.formats:
+def _opus(formats: list[str], rtpmap_values: list[str], fmtp_values: list[str]) -> tuple[int, str | None]:
+    rtpmaps, fmtps = _by_payload_type(rtpmap_values), _by_payload_type(fmtp_values)
+    for payload_type in formats:
         valid = _PAYLOAD_TYPE.fullmatch(payload_type) is not None and int(payload_type) <= 127
         if valid and rtpmaps.get(payload_type, "").lower() == "opus/48000/2":
             return int(payload_type), fmtps.get(payload_type) or None
     raise SdpError("offer has no Opus codec")
 
 
-def _sctp_port(section: MediaSection) -> int:
-    values = _values(section.attributes, "sctp-port")
+def _by_payload_type(values: list[str]) -> dict[str, str]:
+    """rtpmap or fmtp values, "<payload type> <rest>", as {payload type: rest}; the first one wins."""
+    split = list(map(_SPLIT_AT_SPACE, reversed(values)))
+    return dict(zip(map(_NAME, split), map(str.strip, map(itemgetter(2), split))))
+
+
+def _sctp_port(values: list[str]) -> int:
     if not values:
         return DEFAULT_SCTP_PORT
     if not _NUMBER.fullmatch(values[0]) or not 1 <= int(values[0]) <= 65535:
@@ -295,8 +381,7 @@ def _sctp_port(section: MediaSection) -> int:
     return int(values[0])
 
 
-def _max_message_size(section: MediaSection) -> int | None:
-    values = _values(section.attributes, "max-message-size")
+def _max_message_size(values: list[str]) -> int | None:
     if not values:
         return None
     if not _NUMBER.fullmatch(values[0]):
@@ -314,60 +399,78 @@ def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         raise SdpError(f"{address[:60]!r} is not an IP address") from None
 
 
-def host_candidate(address: str, port: int, foundation: str = "1", component: int = 1) -> str:
+def host_candidate(address: str, port: int, foundation: str = "1", component: int = 1,
+                   local_preference: int = HOST_LOCAL_PREFERENCE) -> str:
     """The a=candidate value of a host candidate, priority per RFC 8445 §5.1.2.1."""
     ip = _ip(address)
-    priority = (HOST_TYPE_PREFERENCE << 24) | (HOST_LOCAL_PREFERENCE << 8) | (256 - component)
+    priority = (HOST_TYPE_PREFERENCE << 24) | (local_preference << 8) | (256 - component)
     return f"{foundation} {component} udp {priority} {ip} {port} typ host"
+
+
+def host_candidates(addresses: tuple[str, ...], port: int) -> list[str]:
+    """One host candidate per address of a multihomed server: distinct foundations (different
+    bases, RFC 8445 §5.1.1.3) and descending local preferences, so the first address is preferred."""
+    return [host_candidate(address, port, foundation=str(index), local_preference=HOST_LOCAL_PREFERENCE + 1 - index)
+            for index, address in enumerate(addresses, 1)]
+
+
+_PROTO = attrgetter("proto")
+_FORMATS = attrgetter("formats")
+_REJECTED_SECTION = "m={} 0 {} {}\r\nc={}\r\n{}{}{}".format  # m-line, c-line, transport, mid, RTP lines
+_MID_LINE = "a=mid:{}\r\n".format
+_NO_MID_LINE = {None: ""}  # .get(mid, _MID_LINE(mid))
+_REJECTED_RTP_LINES = ("", "a=inactive\r\na=rtcp-mux\r\n")  # [whether the proto is RTP]
 
 
 def build_answer(offer: Offer, params: AnswerParams) -> str:
     ip = _ip(params.address)
     connection = f"IN IP{ip.version} {ip}"
-    audio = next(section for section in offer.media if section.kind == "audio")
-    datachannel = None
-    if params.accept_datachannel:
-        datachannel = next((section for section in offer.media if _is_datachannel(section)), None)
-    accepted = [section for section in (audio, datachannel) if section is not None]
-    accepted_mids = {section.mid for section in accepted}
+    media = offer.media
+    kinds = list(map(_KIND, media))
+    audio_index = kinds.index("audio")
+    audio = media[audio_index]
+    datachannel_index = _datachannel_index(media, kinds) if params.accept_datachannel else None
+    accepted_mids = {media[index].mid for index in (audio_index, datachannel_index) if index is not None}
     bundle = [mid for mid in offer.bundle if mid in accepted_mids]
-    transport = [
-        f"a=ice-ufrag:{params.ice_ufrag}",
-        f"a=ice-pwd:{params.ice_pwd}",
-        f"a=fingerprint:{params.fingerprint}",
-        "a=setup:passive",
-    ]
-    candidates = [f"a=candidate:{host_candidate(params.address, params.port)}", "a=end-of-candidates"]
+    transport = (f"a=ice-ufrag:{params.ice_ufrag}\r\na=ice-pwd:{params.ice_pwd}\r\n"
+                 f"a=fingerprint:{params.fingerprint}\r\na=setup:passive\r\n")
+    addresses = (params.address, *params.extra_addresses)
+    candidates = "".join(f"a=candidate:{candidate}\r\n" for candidate in host_candidates(addresses, params.port))
+    candidates += "a=end-of-candidates\r\n"
+    mids = list(map(_MID, media))
+    mid_lines = list(map(_NO_MID_LINE.get, mids, map(_MID_LINE, mids)))
 
-    lines = ["v=0", f"o=- {params.session_id} 2 {connection}", "s=-", "t=0 0", "a=ice-lite"]
-    if bundle:
-        lines.append("a=group:BUNDLE " + " ".join(bundle))
-    lines.append("a=msid-semantic: WMS *")
-    for section in offer.media:
-        mid = [f"a=mid:{section.mid}"] if section.mid is not None else []
-        # With BUNDLE, candidates go in the answerer-tagged section only (RFC 8843 §7.3.1).
-        section_candidates = candidates if section.mid not in bundle or section.mid == bundle[0] else []
-        if section is audio:
-            pt = offer.opus_payload_type
-            lines += [f"m=audio {params.port} {section.proto} {pt}", f"c={connection}", *transport, *mid]
-            lines += [f"a={ANSWER_DIRECTION[section.direction]}", "a=rtcp-mux"]
-            lines += [f"a=rtpmap:{pt} opus/48000/2", f"a=fmtp:{pt} {_opus_fmtp(offer.opus_fmtp)}"]
-            if params.audio_ssrc is not None and ANSWER_DIRECTION[section.direction] in ("sendrecv", "sendonly"):
-                lines += [f"a=msid:{params.cname} audio", f"a=ssrc:{params.audio_ssrc} cname:{params.cname}",
-                          f"a=ssrc:{params.audio_ssrc} msid:{params.cname} audio"]
-            lines += section_candidates
-        elif section is datachannel:
-            lines += [f"m=application {params.port} {DATACHANNEL_PROTO} {DATACHANNEL_FORMAT}", f"c={connection}"]
-            lines += [*transport, *mid, f"a=sctp-port:{params.sctp_port}"]
-            lines += [f"a=max-message-size:{params.max_message_size}", *section_candidates]
-        else:
-            # Rejected. Transport attributes stay, as browsers write them, and because some
-            # offerers (aiortc) check credentials and rtcp-mux on every answered section.
-            lines += [f"m={section.kind} 0 {section.proto} {' '.join(section.formats)}", f"c={connection}"]
-            lines += [*transport, *mid]
-            if "RTP" in section.proto:
-                lines += ["a=inactive", "a=rtcp-mux"]
-    return "\r\n".join(lines) + "\r\n"
+    def candidates_in(index: int) -> str:
+        """With BUNDLE, candidates go in the answerer-tagged section only (RFC 8843 §7.3.1)."""
+        return candidates if mids[index] not in bundle or mids[index] == bundle[0] else ""
+
+    # Every section rejected (mapped over all of them at once), then the accepted ones answered.
+    # Rejected sections keep the transport attributes, as browsers write them, and because some
+    # offerers (aiortc) check credentials and rtcp-mux on every answered section.
+    protos = list(map(_PROTO, media))
+    rtp_lines = map(getitem, repeat(_REJECTED_RTP_LINES), map(str.__contains__, protos, repeat("RTP")))
+    sections = list(map(_REJECTED_SECTION, kinds, protos, map(" ".join, map(_FORMATS, media)), repeat(connection),
+                        repeat(transport), mid_lines, rtp_lines))
+    pt = offer.opus_payload_type
+    direction = ANSWER_DIRECTION[audio.direction]
+    ssrc_lines = ""
+    if params.audio_ssrc is not None and direction in ("sendrecv", "sendonly"):
+        ssrc_lines = (f"a=msid:{params.cname} audio\r\na=ssrc:{params.audio_ssrc} cname:{params.cname}\r\n"
+                      f"a=ssrc:{params.audio_ssrc} msid:{params.cname} audio\r\n")
+    sections[audio_index] = (
+        f"m=audio {params.port} {audio.proto} {pt}\r\nc={connection}\r\n{transport}{mid_lines[audio_index]}"
+        f"a={direction}\r\na=rtcp-mux\r\na=rtpmap:{pt} opus/48000/2\r\na=fmtp:{pt} {_opus_fmtp(offer.opus_fmtp)}\r\n"
+        f"{ssrc_lines}{candidates_in(audio_index)}"
+    )
+    if datachannel_index is not None:
+        sections[datachannel_index] = (
+            f"m=application {params.port} {DATACHANNEL_PROTO} {DATACHANNEL_FORMAT}\r\nc={connection}\r\n"
+            f"{transport}{mid_lines[datachannel_index]}a=sctp-port:{params.sctp_port}\r\n"
+            f"a=max-message-size:{params.max_message_size}\r\n{candidates_in(datachannel_index)}"
+        )
+    group = f"a=group:BUNDLE {' '.join(bundle)}\r\n" if bundle else ""
+    header = f"v=0\r\no=- {params.session_id} 2 {connection}\r\ns=-\r\nt=0 0\r\na=ice-lite\r\n{group}"
+    return header + "a=msid-semantic: WMS *\r\n" + "".join(sections)
 
 
 def _opus_fmtp(offered: str | None) -> str:
@@ -386,30 +489,39 @@ def _opus_fmtp(offered: str | None) -> str:
 
 def parse_ice_sdpfrag(text: str) -> tuple[str | None, str | None, list[str]]:
     """(ufrag, pwd, candidate values) of a WHIP PATCH body; new credentials mean ICE restart."""
-    ufrags: list[str] = []
-    pwds: list[str] = []
-    candidates: list[str] = []
-    for number, kind, value in _lines(text, "sdpfrag"):
-        if kind != "a":
-            continue
-        name, attribute_value = _attribute(number, value)
-        if name == "ice-ufrag":
-            ufrags.append(_ice_credential("a=ice-ufrag", attribute_value or "", 4))
-        elif name == "ice-pwd":
-            pwds.append(_ice_credential("a=ice-pwd", attribute_value or "", 22))
-        elif name == "candidate":
-            if not attribute_value or not attribute_value.strip():
-                raise SdpError(f"line {number}: a=candidate has no value")
-            candidates.append(attribute_value)
+    lines, bad_name = _checked(text, "sdpfrag")
+    # The lines before the first bad attribute name; their own errors come first, in line order.
+    ufrags = _VALUES["ice-ufrag"].findall(lines, 0, bad_name)
+    pwds = _VALUES["ice-pwd"].findall(lines, 0, bad_name)
+    candidates = _VALUES["candidate"].findall(lines, 0, bad_name)
+    if not (all(map(_ICE_UFRAG.fullmatch, ufrags)) and all(map(_ICE_PWD.fullmatch, pwds))
+            and all(map(str.strip, candidates))):
+        _check_sdpfrag_lines(lines, bad_name)  # raises the first bad line's error
+    if bad_name != len(lines):
+        raise _attribute_name_error(lines, bad_name)
     if len(set(ufrags)) > 1 or len(set(pwds)) > 1:
         raise SdpError("sdpfrag has conflicting a=ice-ufrag or a=ice-pwd values")
     return (ufrags[0] if ufrags else None), (pwds[0] if pwds else None), candidates
 
 
-def build_ice_sdpfrag(ice_ufrag: str, ice_pwd: str, candidate: str, mid: str | None) -> str:
+def _check_sdpfrag_lines(lines: str, end: int) -> None:
+    """Check the a=ice-ufrag, a=ice-pwd and a=candidate lines before `end` one by one, in order."""
+    for line in _SDPFRAG_ATTRIBUTE.finditer(lines, 0, end):
+        name, value = line.groups()
+        if name == "ice-ufrag":
+            _ice_credential("a=ice-ufrag", value or "", 4)
+        elif name == "ice-pwd":
+            _ice_credential("a=ice-pwd", value or "", 22)
+        elif not value or not value.strip():
+            raise SdpError(f"line {_line_number(lines, line.start())}: a=candidate has no value")
+
+
+def build_ice_sdpfrag(ice_ufrag: str, ice_pwd: str, candidates: list[str], mid: str | None) -> str:
     """The server's answer fragment to an ICE restart, laid out like RFC 9725's example."""
     lines = ["a=ice-lite", "m=audio 9 RTP/AVP 0"]
     if mid is not None:
         lines.append(f"a=mid:{mid}")
-    lines += [f"a=ice-ufrag:{ice_ufrag}", f"a=ice-pwd:{ice_pwd}", f"a=candidate:{candidate}", "a=end-of-candidates"]
+    lines += [f"a=ice-ufrag:{ice_ufrag}", f"a=ice-pwd:{ice_pwd}"]
+    lines += [f"a=candidate:{candidate}" for candidate in candidates]
+    lines.append("a=end-of-candidates")
     return "\r\n".join(lines) + "\r\n"

@@ -29,6 +29,7 @@ log = logging.getLogger("rtcgate.server")
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 3478
+    extra_hosts: tuple[str, ...] = ()  # more UDP addresses on the same port, one per other address family
     http_host: str | None = None  # defaults to host
     http_port: int = 8080
     advertise: str | None = None  # address put in the SDP candidate; defaults to host
@@ -42,9 +43,30 @@ class ServerConfig:
     model: str = "reference_server.voice.model:ToneModel"  # module:factory, for media "voice"
     vad: str = "webrtcvad"  # or "silero" (needs onnxruntime and the model file)
 
+    def __post_init__(self) -> None:
+        # Replies leave by the socket of the client's address family, so each family has one socket.
+        by_family: dict[bool, str] = {}
+        for host in self.udp_hosts:
+            ipv6 = _is_ipv6(host)
+            if ipv6 in by_family:
+                raise ValueError(f"UDP host {host} is a second {'IPv6' if ipv6 else 'IPv4'} address (after "
+                                 f"{by_family[ipv6]}); listen on at most one IPv4 and one IPv6 address")
+            by_family[ipv6] = host
+
+    @property
+    def udp_hosts(self) -> tuple[str, ...]:
+        return (self.host, *self.extra_hosts)
+
+
+def _is_ipv6(host: str) -> bool:
+    return ":" in host
+
 
 class UdpShell(asyncio.DatagramProtocol):
     """Feeds datagrams to the core, sends what it queues, keeps one timer at `get_timer()`.
+
+    A dual-stack server adds the socket of its other address family (`add_socket`): the core
+    sees datagrams from both, and each reply leaves by the socket of its destination's family.
 
     It also owns each session's data-channel association (SCTP needs asyncio, so it lives
     here, not in the core); `on_datachannel(session_id, association)` gives it its behaviour."""
@@ -56,6 +78,8 @@ class UdpShell(asyncio.DatagramProtocol):
         self.on_datachannel = on_datachannel
         self.associations: dict[str, DataChannelAssociation] = {}
         self.transport: asyncio.DatagramTransport | None = None
+        self.other_transport: asyncio.DatagramTransport | None = None  # the other address family's socket
+        self._other_is_ipv6 = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._flush_soon: asyncio.Handle | None = None
@@ -63,6 +87,11 @@ class UdpShell(asyncio.DatagramProtocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+
+    def add_socket(self, transport: asyncio.DatagramTransport, is_ipv6: bool) -> None:
+        """The socket of the other address family: replies to its family's addresses leave by it."""
+        self.other_transport = transport
+        self._other_is_ipv6 = is_ipv6
 
     def datagram_received(self, data: bytes, addr) -> None:
         self.core.receive_datagram(data, (addr[0], addr[1]), self.loop.time())
@@ -73,9 +102,14 @@ class UdpShell(asyncio.DatagramProtocol):
 
     def flush(self) -> None:
         sendto = self.transport.sendto
+        other_sendto = self.other_transport.sendto if self.other_transport is not None else None
+        other_is_ipv6 = self._other_is_ipv6
         for data, addr in self.core.datagrams_to_send():
             try:
-                sendto(data, addr)
+                if other_sendto is not None and (":" in addr[0]) == other_is_ipv6:
+                    other_sendto(data, addr)
+                else:
+                    sendto(data, addr)
             except OSError as exc:
                 log.debug("send to %s failed: %s", addr, exc)
         while (event := self.core.next_event()) is not None:
@@ -109,6 +143,8 @@ class UdpShell(asyncio.DatagramProtocol):
             self._flush_soon.cancel()
         if self.transport is not None:
             self.transport.close()
+        if self.other_transport is not None:
+            self.other_transport.close()
 
     # ---- data channels: SCTP packets between the core's DTLS and one association per session ----
 
@@ -154,6 +190,48 @@ class UdpShell(asyncio.DatagramProtocol):
         self.flush()
 
 
+class OtherFamilySocket(asyncio.DatagramProtocol):
+    """The protocol of a dual-stack server's second socket: its datagrams go to the shell of the first."""
+
+    def __init__(self, shell: UdpShell) -> None:
+        self.shell = shell
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.shell.datagram_received(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self.shell.error_received(exc)
+
+
+def bind_udp_sockets(hosts: tuple[str, ...], port: int) -> list[socket.socket]:
+    """One non-blocking UDP socket per host, all on one port number: the first binds `port`
+    (0: any free one), the others the port it got. OSError names the address that failed."""
+    sockets: list[socket.socket] = []
+    try:
+        for host in hosts:
+            sock = socket.socket(socket.AF_INET6 if _is_ipv6(host) else socket.AF_INET, socket.SOCK_DGRAM)
+            sockets.append(sock)
+            if len(hosts) > 1 and sock.family == socket.AF_INET6:
+                # A wildcard "::" would otherwise take the port for IPv4 too, from the IPv4 socket.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                if len(sockets) == 1:
+                    raise
+                raise OSError(f"cannot listen on UDP {_format_host(host)}:{port} as well as "
+                              f"{_format_host(hosts[0])}:{port}: {exc.strerror or exc}") from None
+            sock.setblocking(False)
+            port = sock.getsockname()[1]
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
 class ReferenceServer:
     # The parts a test may swap for a faulty variant before start() (tests/zoo/); nothing else
     # in the server changes them.
@@ -169,6 +247,7 @@ class ReferenceServer:
         self._runner: web.AppRunner | None = None
         self._keylog_file = None
         self.udp_address: tuple[str, int] | None = None
+        self.udp_addresses: list[tuple[str, int]] = []  # udp_address first, then the extra hosts'
         self.http_address: tuple[str, int] | None = None
 
     async def start(self) -> None:
@@ -182,15 +261,10 @@ class ReferenceServer:
         if config.keylog is not None:
             self._keylog_file = open(config.keylog, "ab", buffering=0)
             keylog = lambda line: self._keylog_file.write(line + b"\n")  # noqa: E731
-        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-        sock.bind((config.host, config.port))
-        sock.setblocking(False)
-        port = sock.getsockname()[1]
+        sockets = bind_udp_sockets(config.udp_hosts, config.port)
+        port = sockets[0].getsockname()[1]
         core_config = CoreConfig(
-            advertise_address=config.advertise or config.host, port=port,
+            advertise_address=config.advertise or config.host, port=port, extra_addresses=config.extra_hosts,
             consent_timeout=config.consent_timeout, connect_timeout=config.connect_timeout,
             max_tuples_per_session=config.max_tuples_per_session,
             wall_clock_offset=time.time() - loop.time(),
@@ -205,11 +279,15 @@ class ReferenceServer:
 
             voice_factory("probe", 0.0)  # fail at start-up, not at the first call, if the VAD cannot load
         self.core = self.core_class(core_config, certificate, keylog=keylog, voice_factory=voice_factory)
-        _, self.udp = await loop.create_datagram_endpoint(lambda: self.udp_shell_class(self.core, loop), sock=sock)
+        _, self.udp = await loop.create_datagram_endpoint(lambda: self.udp_shell_class(self.core, loop), sock=sockets[0])
+        for sock in sockets[1:]:
+            transport, _ = await loop.create_datagram_endpoint(lambda: OtherFamilySocket(self.udp), sock=sock)
+            self.udp.add_socket(transport, sock.family == socket.AF_INET6)
         if model is not None:
             self.udp.voice = self.voice_service_class(self.core, model, loop.time, self.udp.flush)
             self.udp.on_datachannel = self.udp.voice.attach_datachannel
-        self.udp_address = (config.host, port)
+        self.udp_addresses = [(host, port) for host in config.udp_hosts]
+        self.udp_address = self.udp_addresses[0]
         app = make_app(self.core, loop.time, self.udp.flush)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -233,6 +311,20 @@ def _format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def ready_line(server: ReferenceServer) -> str:
+    """`listening udp=HOST:PORT http=URL`, then `udp6=[HOST]:PORT` (or `udp4=`) for a second socket:
+    the first address stays where parsers of single-socket servers look for it."""
+    (udp_host, udp_port), *others = server.udp_addresses
+    http_host, http_port = server.http_address
+    http_url = f"http://{_format_host(http_host)}:{http_port}"
+    more = "".join(f" udp{6 if _is_ipv6(host) else 4}={_format_host(host)}:{port}" for host, port in others)
+    config = server.core.config
+    advertised = " and ".join(f"{_format_host(address)}:{udp_port}" for address in (config.advertise_address, *config.extra_addresses))
+    return (f"rtcgate reference server listening udp={_format_host(udp_host)}:{udp_port} http={http_url}{more} "
+            f"(WHIP {http_url}/whip, calls {http_url}/v1/realtime/calls, metrics {http_url}/metrics; "
+            f"advertising {advertised}; media {server.config.media})")
+
+
 async def serve(config: ServerConfig, server: ReferenceServer | None = None) -> None:
     """Run until SIGINT/SIGTERM; prints the ready line tools and tests parse."""
     server = server or ReferenceServer(config)
@@ -241,12 +333,7 @@ async def serve(config: ServerConfig, server: ReferenceServer | None = None) -> 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before the ready line: a signal right after it stops us cleanly
         loop.add_signal_handler(sig, stop.set)
-    udp_host, udp_port = server.udp_address
-    http_host, http_port = server.http_address
-    http_url = f"http://{_format_host(http_host)}:{http_port}"
-    print(f"rtcgate reference server listening udp={_format_host(udp_host)}:{udp_port} http={http_url} "
-          f"(WHIP {http_url}/whip, calls {http_url}/v1/realtime/calls, metrics {http_url}/metrics; "
-          f"advertising {server.core.config.advertise_address}:{udp_port}; media {config.media})", flush=True)
+    print(ready_line(server), flush=True)
     try:
         await stop.wait()
     finally:

@@ -30,11 +30,26 @@ def test_advertise_address_goes_into_the_answer():
         server.stop()
 
 
+def test_two_hosts_share_the_port_and_the_ready_line_names_both():
+    from tests.reference_server.test_server import ipv6_loopback
+
+    if not ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback")
+    server = start_server("--host", "::1")
+    try:
+        assert server.udp_host == "127.0.0.1"
+        assert f" udp6=[::1]:{server.udp_port} " in "".join(server.output)
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--port", "70000"], "outside 0..65535"),
     (["--advertise", "example.com"], "is not an IP address"),
     (["--consent-timeout", "-1"], "positive number"),
     (["--certificate", "x.pem"], "go together"),
+    (["--host", "127.0.0.1", "--host", "127.0.0.2"], "at most one IPv4 and one IPv6 address"),
+    (["--host", "127.0.0.1", "--host", "::1", "--workers", "2"], "give --host once"),
 ])
 def test_bad_arguments_exit_2_with_a_message(args, message):
     result = subprocess.run([sys.executable, "-m", "toolkit.cli", "serve", *args],

@@ -439,6 +439,14 @@ def test_ice_restart_keeps_srtp_running():
     assert len(echoes(peer)) == 4 and session.srtp is srtp
 
 
+def test_dual_stack_core_answers_and_restarts_with_a_candidate_per_address():
+    h = Harness(extra_addresses=("::1",))
+    peer, sid = h.new_peer()
+    assert peer.answer.candidates == [SERVER, ("::1", SERVER[1])]
+    fragment = h.core.restart_ice(sid, "a=ice-ufrag:newU\r\na=ice-pwd:newpasswordnewpassword12\r\n", h.now)
+    assert [line.split()[4] for line in fragment.splitlines() if line.startswith("a=candidate:")] == [SERVER[0], "::1"]
+
+
 def test_trickle_fragment_without_new_credentials_is_not_a_restart():
     h = Harness()
     peer, sid = h.connect(A)

@@ -15,6 +15,7 @@ from reference_server.sdp import (
     build_answer,
     build_ice_sdpfrag,
     host_candidate,
+    host_candidates,
     parse_ice_sdpfrag,
     parse_offer,
 )
@@ -358,6 +359,24 @@ def test_host_candidate_priority() -> None:
     assert host_candidate("2001:db8::7", 9, foundation="2", component=2) == "2 2 udp 2130706430 2001:db8::7 9 typ host"
 
 
+def test_host_candidates_of_a_dual_stack_server_prefer_the_first_address() -> None:
+    # Local preferences 65535 then 65534: priorities differ by 2^8; one foundation per base.
+    assert host_candidates(("192.0.2.1", "2001:db8::7"), 3478) == [
+        "1 1 udp 2130706431 192.0.2.1 3478 typ host",
+        "2 1 udp 2130706175 2001:db8::7 3478 typ host",
+    ]
+
+
+def test_answer_lists_every_address_in_the_tagged_section_only() -> None:
+    answer = build_answer(parse_offer(CHROMIUM_OFFER), accepted(extra_addresses=("2001:db8::10",), accept_datachannel=True))
+    candidates = [line for line in lines_of(answer) if line.startswith("a=candidate:")]
+    assert candidates == ["a=candidate:1 1 udp 2130706431 192.0.2.10 3478 typ host",
+                          "a=candidate:2 1 udp 2130706175 2001:db8::10 3478 typ host"]
+    assert answer.count("a=end-of-candidates") == 1
+    assert answer.index("a=candidate:2 ") < answer.index("a=end-of-candidates") < answer.index("m=application")
+    assert "c=IN IP4 192.0.2.10" in answer and "IP6" not in answer
+
+
 # --- aiortc as the offerer ----------------------------------------------------------------
 
 
@@ -594,14 +613,14 @@ def test_sdpfrag_errors_are_exact(text: str, message: str) -> None:
 
 def test_build_ice_sdpfrag_round_trips() -> None:
     candidate = host_candidate("198.51.100.1", 39132)
-    fragment = build_ice_sdpfrag("289b31b754eaa438", "0b66f472495ef0ccac7bda653ab6be49", candidate, "0")
+    fragment = build_ice_sdpfrag("289b31b754eaa438", "0b66f472495ef0ccac7bda653ab6be49", [candidate], "0")
     assert fragment == (
         "a=ice-lite\r\nm=audio 9 RTP/AVP 0\r\na=mid:0\r\na=ice-ufrag:289b31b754eaa438\r\n"
         "a=ice-pwd:0b66f472495ef0ccac7bda653ab6be49\r\na=candidate:1 1 udp 2130706431 198.51.100.1 39132 typ host\r\n"
         "a=end-of-candidates\r\n"
     )
     assert parse_ice_sdpfrag(fragment) == ("289b31b754eaa438", "0b66f472495ef0ccac7bda653ab6be49", [candidate])
-    assert "a=mid" not in build_ice_sdpfrag("abcd", "x" * 22, candidate, None)
+    assert "a=mid" not in build_ice_sdpfrag("abcd", "x" * 22, [candidate], None)
 
 
 @given(st.text(max_size=200))

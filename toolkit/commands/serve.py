@@ -40,12 +40,15 @@ def register(commands) -> None:
     serve = commands.add_parser("serve", help="run the reference single-port WebRTC server",
                                 description="Run the reference ICE-lite/DTLS-SRTP server on one UDP port, "
                                             "with WHIP signaling over HTTP.")
-    serve.add_argument("--host", type=_address, default="127.0.0.1", help="UDP (and HTTP) bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=3478, help="the single UDP port (default 3478; 0 = any free port)")
+    serve.add_argument("--host", type=_address, action="append", metavar="HOST",
+                       help="UDP (and HTTP) bind address (default 127.0.0.1); give it twice, an IPv4 and an IPv6 "
+                            "address, to listen on both with the same UDP port (HTTP stays on the first)")
+    serve.add_argument("--port", type=_port, default=3478,
+                       help="the single UDP port, on every --host (default 3478; 0 = any free port)")
     serve.add_argument("--http-port", type=_port, default=8080, help="HTTP port for WHIP and metrics (default 8080; 0 = any)")
     serve.add_argument("--advertise", type=_address, default=None,
-                       help="address put in the SDP host candidate (default: --host); use a non-loopback "
-                            "address of this machine for Firefox, or the public address behind NAT")
+                       help="address put in the SDP host candidate of the first --host (default: that host); use a "
+                            "non-loopback address of this machine for Firefox, or the public address behind NAT")
     serve.add_argument("--consent-timeout", type=_positive, default=30.0, metavar="S",
                        help="free a session after S seconds without an ICE check (RFC 7675; default 30)")
     serve.add_argument("--connect-timeout", type=_positive, default=30.0, metavar="S",
@@ -63,8 +66,8 @@ def register(commands) -> None:
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                        help="logging level (default info)")
     serve.add_argument("--workers", type=_workers, default=0, metavar="N",
-                       help="N >= 1: a relay in this process owns the port and N worker processes hold the "
-                            "sessions (one per core); 0: one process does everything (default)")
+                       help="N >= 1: a relay in this process owns the port (on one --host only) and N worker "
+                            "processes hold the sessions (one per core); 0: one process does everything (default)")
     serve.set_defaults(handler=run)
 
 
@@ -74,10 +77,15 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser):
 
     if (args.certificate is None) != (args.private_key is None):
         parser.error("--certificate and --private-key go together")
-    return ServerConfig(host=args.host, port=args.port, http_port=args.http_port, advertise=args.advertise,
-                        consent_timeout=args.consent_timeout, connect_timeout=args.connect_timeout,
-                        certificate=args.certificate, private_key=args.private_key, keylog=args.keylog,
-                        media=args.media, model=args.model, vad=args.vad)
+    host, *extra_hosts = args.host or ["127.0.0.1"]
+    try:
+        return ServerConfig(host=host, extra_hosts=tuple(extra_hosts), port=args.port, http_port=args.http_port,
+                            advertise=args.advertise, consent_timeout=args.consent_timeout,
+                            connect_timeout=args.connect_timeout, certificate=args.certificate,
+                            private_key=args.private_key, keylog=args.keylog, media=args.media, model=args.model,
+                            vad=args.vad)
+    except ValueError as exc:
+        parser.error(f"--host: {exc}")
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser, server_factory=None) -> int:
@@ -90,6 +98,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, server_factor
     if args.workers:
         if server_factory is not None:
             parser.error("--workers starts stock workers; it does not combine with a server variant")
+        if config.extra_hosts:
+            parser.error("--workers listens on one address: give --host once (the relay is single-address)")
         from toolkit.commands.relay import run_with_workers
 
         return run_with_workers(args, config)

@@ -17,6 +17,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -172,13 +173,18 @@ class ReferenceTarget(Target):
     can_restart = True
 
     def __init__(self, *, consent_timeout: float = 3.0, media: str = "echo", host: str = "127.0.0.1",
-                 start_timeout: float = 20.0, command: Sequence[str] | None = None) -> None:
+                 extra_hosts: Sequence[str] = (), start_timeout: float = 20.0,
+                 command: Sequence[str] | None = None) -> None:
         self.consent_timeout = consent_timeout
         self.server_command = list(command) if command else [sys.executable, "-m", "toolkit.cli", "serve"]
         """What runs the server, before its `rtcgate serve` options (a faulty variant runs another)."""
         self.media = media
         """"echo" (the catalog's media checks need audio sent back) or "voice" (the realtime voice loop)."""
         self.host = host
+        self.extra_hosts = tuple(extra_hosts)
+        """More addresses the server listens on, same port (the other address family: IPv6 for STUN-10).
+        Checks still send to `host` (`remote_override`); only those that look for another family's
+        candidate in the answer use these."""
         self.start_timeout = start_timeout
         self.process: subprocess.Popen | None = None
         self.output: list[str] = []
@@ -206,7 +212,8 @@ class ReferenceTarget(Target):
     def command(self) -> list[str]:
         """The command line that runs the server (a faulty variant may run another)."""
         return [
-            *self.server_command, "--host", self.host, "--port", "0",
+            *self.server_command, *[arg for host in (self.host, *self.extra_hosts) for arg in ("--host", host)],
+            "--port", "0",
             "--http-port", "0", "--consent-timeout", f"{self.consent_timeout:g}", "--media", self.media,
             "--log-level", "warning",
         ]
@@ -222,6 +229,7 @@ class ReferenceTarget(Target):
             twin = copy.copy(self)
             twin.media = media
             twin.process, twin.output, twin.http_url, twin.udp_port, twin._whip = None, [], None, None, None
+            twin.remote_override = None
             twin._starting = threading.Lock()
             twin._twins = {}
             self._twins[media] = twin
@@ -251,6 +259,8 @@ class ReferenceTarget(Target):
             if match:
                 self.http_url = match["http"]
                 self.udp_port = int(match["port"])
+                if self.extra_hosts:  # the probe's socket is of host's family: the other candidates are not for it
+                    self.remote_override = (self.host, self.udp_port)
                 self._whip = WhipTarget(self.whip_url)
                 threading.Thread(target=self._drain, daemon=True).start()
                 return
@@ -276,6 +286,8 @@ class ReferenceTarget(Target):
                 process.kill()
                 process.wait()
         self._whip = None
+        if self.extra_hosts:
+            self.remote_override = None
 
     def _adapter(self) -> WhipTarget:
         if self._whip is None:
@@ -317,4 +329,14 @@ def make_target(
         target = CallableTarget(signaling)
         target.remote_override = remote
         return target
-    return ReferenceTarget()
+    return ReferenceTarget(extra_hosts=("::1",) if ipv6_loopback() else ())
+
+
+def ipv6_loopback() -> bool:
+    """Whether this machine can bind ::1 (containers often have no IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
