@@ -311,7 +311,8 @@ class Conversation:
         """Run ICE (and DTLS unless `until` is "ice") from the session's socket; raise PeerError on failure."""
         peer = session.peer
         since = len(session.events)
-        peer.start(self.loop.time(), self.target.remote_override)
+        local = session.socket.local
+        peer.start(self.loop.time(), self.target.remote_override, local_host=local[0] if local else None)
         session.flush()
         timeout = timeout or self.settings.connect_timeout
         await session.wait_event(IceCompleted, timeout, since=since)

@@ -183,8 +183,7 @@ class ReferenceTarget(Target):
         self.host = host
         self.extra_hosts = tuple(extra_hosts)
         """More addresses the server listens on, same port (the other address family: IPv6 for STUN-10).
-        Checks still send to `host` (`remote_override`); only those that look for another family's
-        candidate in the answer use these."""
+        The probe sends only to candidates of its socket's family, so checks from `host` stay on it."""
         self.start_timeout = start_timeout
         self.process: subprocess.Popen | None = None
         self.output: list[str] = []
@@ -259,8 +258,6 @@ class ReferenceTarget(Target):
             if match:
                 self.http_url = match["http"]
                 self.udp_port = int(match["port"])
-                if self.extra_hosts:  # the probe's socket is of host's family: the other candidates are not for it
-                    self.remote_override = (self.host, self.udp_port)
                 self._whip = WhipTarget(self.whip_url)
                 threading.Thread(target=self._drain, daemon=True).start()
                 return
@@ -286,8 +283,6 @@ class ReferenceTarget(Target):
                 process.kill()
                 process.wait()
         self._whip = None
-        if self.extra_hosts:
-            self.remote_override = None
 
     def _adapter(self) -> WhipTarget:
         if self._whip is None:

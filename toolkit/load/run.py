@@ -28,8 +28,6 @@ from toolkit.peer.offer import PeerError
 
 TICK_SLOTS = 10
 """Slots per packet interval: the ticker wakes every interval / TICK_SLOTS."""
-SETTLE = 1.0
-"""Seconds between windows, unmeasured: an attack's backlog drains, echoes come home."""
 P99_GOAL = 2.0
 """PERF-02's default: legit p99 RTT under attack below twice the quiet p99."""
 PHASES = ("signaling", "first_stun", "ice", "dtls", "first_srtp", "total")
@@ -56,8 +54,10 @@ class LoadConfig:
     """Seconds between the sessions' ICE consent checks (RFC 7675 asks for 4–6 s); shorter for
     targets with a short consent timeout."""
     loss_timeout: float = 1.0
-    """A probe not echoed within this many seconds is lost."""
-    settle: float = SETTLE
+    """A probe not echoed within this many seconds is lost. Windows are this far apart (unmeasured:
+    the last echoes come home, an attack's backlog drains)."""
+    turn_silence: float = 2.0
+    """Speech media: seconds of silence after each utterance (the answer comes in them)."""
     turn_packets: int | None = None
     """Speech media: say only the sample's first packets each turn (None: all of it)."""
     source_ports: int = 64
@@ -123,7 +123,6 @@ class LoadRun:
             self._start_media(loop)
             scenarios = [await self._window("quiet", None, started, poller)]
             for spec in config.attacks:
-                await asyncio.sleep(config.settle)
                 scenarios.append(await self._window(str(spec), spec, started, poller))
         finally:
             self._stop_media()
@@ -165,7 +164,8 @@ class LoadRun:
                         config.whip_url, index, media=config.media, speech=speech,
                         payload_bytes=config.payload_bytes, local_host=config.local_host,
                         timeout=config.setup_timeout, loss_timeout_ns=int(config.loss_timeout * 1e9),
-                        consent_interval=config.consent_interval, remote=config.remote)
+                        consent_interval=config.consent_interval, remote=config.remote,
+                        turn_silence=config.turn_silence)
                 except (PeerError, OSError) as exc:
                     self.setup_errors.append(f"session {index}: {exc}")
                     self.progress.sessions_failed += 1

@@ -6,7 +6,7 @@ Two kinds of media, for the two kinds of target:
   time (accounting.encode_probe); the echo brings it back, so every packet gives an RTT and
   loss and reordering are exact.
 - `speech` (voice targets, which answer speech with speech instead of echoing): the shipped
-  speech sample as its Opus packets, then TURN_SILENCE of silence, over and over. RTT comes
+  speech sample as its Opus packets, then `turn_silence` seconds of silence, over and over. RTT comes
   from RTCP (our sender report, the server's receiver report: RFC 3550 §6.4.1, LSR/DLSR);
   loss of our stream from the server's own report, loss of the server's stream from the gaps
   in its sequence numbers; voice-to-voice latency per turn from the last loud packet we sent
@@ -39,8 +39,6 @@ REPORT_BLOCK = struct.Struct("!IIIIII")
 SAMPLES_PER_PACKET = 960
 NTP_UNIX_OFFSET = 2_208_988_800
 FIRST_SRTP_TIMEOUT = 5.0
-TURN_SILENCE = 2.0
-"""Seconds of silence after each utterance: the target's VAD hangover and its answer fit in."""
 TALKSPURT_GAP_NS = 100_000_000
 """A packet from the target after this long without one starts a talkspurt (a response)."""
 
@@ -107,7 +105,7 @@ class LoadSession:
     """One legit session after setup; `send()` is called by the runner's 20 ms ticker."""
 
     def __init__(self, index: int, connection: PeerConnection, media: str, speech: Speech | None,
-                 payload_bytes: int, loss_timeout_ns: int) -> None:
+                 payload_bytes: int, loss_timeout_ns: int, turn_silence: float = 2.0) -> None:
         self.index = index
         self.connection = connection
         self.media = media
@@ -130,7 +128,7 @@ class LoadSession:
         self._seq = 0
         self._payload_bytes = payload_bytes
         if speech is not None:
-            silence = round(TURN_SILENCE * SAMPLE_RATE / SAMPLES_PER_PACKET)
+            silence = round(turn_silence * SAMPLE_RATE / SAMPLES_PER_PACKET)
             self._speech = speech.packets + (SILENCE_PACKET,) * silence
             self._speech_last_loud = speech.end - 1
         self._turn_end_ns: int | None = None
@@ -271,7 +269,7 @@ class LoadSession:
 async def open_session(whip_url: str, index: int, *, media: str = "probe", speech: Speech | None = None,
                        payload_bytes: int = 160, local_host: str = "127.0.0.1", timeout: float = 10.0,
                        loss_timeout_ns: int = 1_000_000_000, consent_interval: float = 5.0,
-                       remote: tuple[str, int] | None = None) -> LoadSession:
+                       remote: tuple[str, int] | None = None, turn_silence: float = 2.0) -> LoadSession:
     """Offer, connect, then send media until the target's first SRTP packet arrives; the
     session's `setup` holds the phase times. `remote` overrides the answer's candidates.
     PeerError when any step fails or times out."""
@@ -281,7 +279,7 @@ async def open_session(whip_url: str, index: int, *, media: str = "probe", speec
         raise PeerError("media 'speech' needs the speech to send (toolkit.peer.audio.speech_sample())")
     peer = ProbePeer(consent_interval=consent_interval)
     connection = await connect_whip(whip_url, peer=peer, local_host=local_host, remote=remote, timeout=timeout)
-    session = LoadSession(index, connection, media, speech, payload_bytes, loss_timeout_ns)
+    session = LoadSession(index, connection, media, speech, payload_bytes, loss_timeout_ns, turn_silence)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + FIRST_SRTP_TIMEOUT
     try:

@@ -258,13 +258,20 @@ class ProbePeer:
 
     # -- ICE -------------------------------------------------------------------------------
 
-    def start(self, now: float, remote: Address | None = None) -> None:
-        """Queue a nominating check to `remote`, or to every UDP candidate of the answer."""
+    def start(self, now: float, remote: Address | None = None, *, local_host: str | None = None) -> None:
+        """Queue a nominating check to `remote`, or to every UDP candidate of the answer — of
+        `local_host`'s address family when given (a socket cannot send to the other family)."""
         if self.answer is None:
             raise PeerError("start before set_answer: the peer has no answer to connect to")
         if self.state != "new":
             raise PeerError(f"start in state {self.state!r}: a peer starts once")
         targets = [remote] if remote is not None else list(self.answer.candidates)
+        if remote is None and local_host is not None:
+            ipv6 = ":" in local_host
+            targets = [target for target in targets if (":" in target[0]) == ipv6]
+            if not targets and self.answer.candidates:
+                raise PeerError(f"the answer has no {'IPv6' if ipv6 else 'IPv4'} UDP candidate for a socket "
+                                f"on {local_host}; pass remote= to start")
         if not targets:
             raise PeerError("the answer has no UDP candidate for component 1; pass remote= to start")
         self.state = "checking"

@@ -184,7 +184,7 @@ async def connect_whip(
         answer, connection.location = await whip_post(whip_url, offer, headers=headers, timeout=timeout)
         times["answer"] = time.perf_counter()
         peer.set_answer(answer)
-        peer.start(loop.time(), remote)
+        peer.start(loop.time(), remote, local_host=connection.local_addr[0])
         connection.flush()
         times["first_stun"] = time.perf_counter()
         connection.ice_completed = await connection.wait_for(IceCompleted, deadline - loop.time())

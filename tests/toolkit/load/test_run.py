@@ -24,7 +24,7 @@ def echo_run():
     threading.Thread(target=lambda: [server.output.append(line) for line in server.process.stdout], daemon=True).start()
     edges: list[tuple[str, str]] = []
     config = LoadConfig(whip_url=server.whip_url, sessions=3, duration=1.0, attacks=(parse_attack("mix@500"),),
-                        settle=0.25, command="rtcgate load --whip URL")
+                        command="rtcgate load --whip URL")
     try:
         result = asyncio.run(LoadRun(config, on_window=lambda name, edge: edges.append((name, edge))).run())
     finally:

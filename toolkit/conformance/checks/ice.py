@@ -120,6 +120,8 @@ async def no_checks_from_target(conversation: Conversation) -> None:
 
 CONSENT_SLACK = 2.0
 """How late after the consent timeout a target may still stop (its timers tick, say, once a second)."""
+STOPPED_AFTER = 1.5
+"""Past the consent timeout, this long without an echo (7 packets unanswered) means media stopped."""
 
 
 def is_binding_success(data: bytes) -> bool:
@@ -149,6 +151,9 @@ async def consent_expiry(conversation: Conversation) -> None:
             if echoes_of(session, token):
                 last_echo = max(last_echo or 0.0, sent_at)
         tokens = [(t, token) for t, token in tokens if not echoes_of(session, token)]
+        now = conversation.now()
+        if last_echo is not None and now >= checked_at + timeout and now - last_echo >= STOPPED_AFTER:
+            break  # consent is over and the echoes have stopped: no need to watch the slack out
     require(last_echo is not None, "no media was echoed at all before consent expired")
     after = last_echo - checked_at
     conversation.note(f"the last echoed packet was sent {after:.1f} s after the last check "
