@@ -9,18 +9,9 @@ import pytest
 from reference_server import stun
 from reference_server.server import ReferenceServer, ServerConfig, ready_line
 from tests.support.server_process import READY_LINE
+from toolkit.conformance.targets import ipv6_loopback
 from toolkit.peer.core import RtpReceived, StunResponse
 from toolkit.peer.udp import connect_whip
-
-
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
 
 needs_ipv6 = pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback")
 

@@ -10,7 +10,6 @@ what the selected tests need.
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from toolkit.conformance.checks import BY_ID, CATALOG
 from toolkit.conformance.model import Check, CheckResult, Status
 from toolkit.conformance.runner import Settings, run_check
 from toolkit.conformance.steps import Require
-from toolkit.conformance.targets import ReferenceTarget, TargetError
+from toolkit.conformance.targets import ReferenceTarget, TargetError, ipv6_loopback
 
 ZOO = variants()
 PAIRS = [(entry.name, check_id) for entry in ZOO.values() for check_id in entry.checks]
@@ -56,13 +55,6 @@ class Outcome:
     server_output: str
 
 
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 def server_for(params: dict) -> Server:

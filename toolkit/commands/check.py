@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import random
 import sys
 import time
+
+from toolkit.commands.arguments import non_negative_number, positive_number, whole
 
 DEFAULT_CONSENT_TIMEOUT = 30.0
 REFERENCE_CONSENT_TIMEOUT = 3.0
@@ -27,52 +28,18 @@ def _positive(text: str) -> float:
     return value
 
 
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
-    return value
-
-
-def _positive_number(text: str) -> float:
-    value = _number(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
-
-
-def _non_negative_number(text: str) -> float:
-    value = _number(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number ≥ 0")
-    return value
-
-
-def _whole(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
-    return value
-
-
 PERF_THRESHOLDS = (
-    ("perf_sessions", _whole, "N", "legit sessions of the PERF load runs"),
-    ("perf_window", _positive_number, "S",
+    ("perf_sessions", whole, "N", "legit sessions of the PERF load runs"),
+    ("perf_window", positive_number, "S",
      "seconds per measured window of PERF-01..03: the quiet one and each attack kind's"),
-    ("perf_voice_window", _positive_number, "S", "seconds per window of PERF-04: one utterance and its answer"),
-    ("perf_attack_pps", _positive_number, "PPS", "packets per second of each attack window"),
-    ("perf_setup_ms", _positive_number, "MS", "PERF-01: the p99 of offer → first SRTP must be within this"),
-    ("perf_p99_ratio", _positive_number, "X", "PERF-02: legit p99 RTT under attack below X × the quiet p99"),
-    ("perf_rtt_floor_ms", _non_negative_number, "MS", "PERF-02: a quiet p99 below this counts as this"),
-    ("perf_rss_growth_mib", _positive_number, "MIB",
+    ("perf_voice_window", positive_number, "S", "seconds per window of PERF-04: one utterance and its answer"),
+    ("perf_attack_pps", positive_number, "PPS", "packets per second of each attack window"),
+    ("perf_setup_ms", positive_number, "MS", "PERF-01: the p99 of offer → first SRTP must be within this"),
+    ("perf_p99_ratio", positive_number, "X", "PERF-02: legit p99 RTT under attack below X × the quiet p99"),
+    ("perf_rtt_floor_ms", non_negative_number, "MS", "PERF-02: a quiet p99 below this counts as this"),
+    ("perf_rss_growth_mib", positive_number, "MIB",
      "PERF-03: resident memory may grow less than this under attack"),
-    ("perf_voice_slack_ms", _non_negative_number, "MS",
+    ("perf_voice_slack_ms", non_negative_number, "MS",
      "PERF-04: voice-to-voice p99 under attack may exceed the quiet p99 by this much"),
 )
 """(Settings field, parser, metavar, help) of each `--perf-*` option; the option is the field's name

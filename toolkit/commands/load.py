@@ -7,25 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
-    return value
+from toolkit.commands.arguments import positive_number, whole
 
 
 def register(commands) -> None:
@@ -43,13 +25,13 @@ def register(commands) -> None:
     target.add_argument("--whip", metavar="URL", help="WHIP endpoint (RFC 9725) of the server under test")
     target.add_argument("--reference", action="store_true",
                         help="start the reference server (rtcgate serve) on free ports and load it")
-    load.add_argument("--sessions", type=_count, default=10, metavar="N", help="legit sessions (default 10)")
-    load.add_argument("--duration", type=_positive, default=10.0, metavar="S",
+    load.add_argument("--sessions", type=whole, default=10, metavar="N", help="legit sessions (default 10)")
+    load.add_argument("--duration", type=positive_number, default=10.0, metavar="S",
                       help="seconds per measured window: the quiet one and each attack's (default 10)")
     load.add_argument("--attack", metavar="MIX@PPS", action="append", default=[],
                       help="an attack window: KIND[+KIND...]@PPS or mix@PPS (repeatable)")
-    load.add_argument("--pps", type=_positive, default=50.0, help="packets per second per session (default 50)")
-    load.add_argument("--payload-bytes", type=_count, default=160, metavar="B",
+    load.add_argument("--pps", type=positive_number, default=50.0, help="packets per second per session (default 50)")
+    load.add_argument("--payload-bytes", type=whole, default=160, metavar="B",
                       help="RTP payload size (default 160, one Opus frame at ~64 kbit/s)")
     load.add_argument("--media", choices=("probe", "speech"), default=None,
                       help="probe: timestamped payloads an echo target sends back (RTT per packet); "
@@ -58,11 +40,11 @@ def register(commands) -> None:
     load.add_argument("--server-media", choices=("echo", "voice"), default="echo",
                       help="with --reference: what the started server does with audio (default echo)")
     load.add_argument("--metrics-url", metavar="URL", help="the target's Prometheus /metrics (default: on the WHIP origin)")
-    load.add_argument("--setup-concurrency", type=_count, default=16, metavar="N",
+    load.add_argument("--setup-concurrency", type=whole, default=16, metavar="N",
                       help="sessions set up at once (default 16)")
-    load.add_argument("--source-ports", type=_count, default=64, metavar="N",
+    load.add_argument("--source-ports", type=whole, default=64, metavar="N",
                       help="source ports the attack traffic comes from (default 64)")
-    load.add_argument("--p99-goal", type=_positive, default=2.0, metavar="X",
+    load.add_argument("--p99-goal", type=positive_number, default=2.0, metavar="X",
                       help="verdict: legit p99 RTT under attack below X times quiet (default 2)")
     load.add_argument("--seed", type=int, default=0, help="seed of the attack traffic (default 0)")
     load.add_argument("--report-dir", metavar="DIR", default="reports", help="where reports go (default: reports)")
