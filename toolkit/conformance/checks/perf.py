@@ -1,8 +1,10 @@
 """PERF — measured under adversarial traffic, against thresholds the user sets (Settings.perf_*,
 `rtcgate check --perf-*`). Each check is a short `rtcgate load` run; PERF-01..03 share one run
 per target (setup, a quiet window, then one window per attack kind), PERF-04 makes its own on
-the voice loop (the reference server's voice twin). The figures go into the check's notes; the
-full report with plots is `rtcgate load`'s, and the message says how to get it.
+the voice loop. Against the reference server that run goes to its voice twin, another process,
+so it starts beside PERF-01's when PERF-04 is planned too: neither counts the other's sessions.
+The figures go into the check's notes; the full report with plots is `rtcgate load`'s, and the
+message says how to get it.
 
 What passes:
 - PERF-01: every session sets up, and the p99 of offer → first SRTP is within perf_setup_ms.
@@ -10,8 +12,9 @@ What passes:
   RTT stays below perf_p99_ratio × the quiet p99 (a quiet p99 under perf_rtt_floor_ms counts as
   that floor: loopback RTTs of a few hundred µs double on a scheduler's whim).
 - PERF-03: the target's session count (its /metrics `rtcgate_sessions`, sampled at each window's
-  edges and every half second) stays where the quiet window left it through every attack window, and its resident memory (`rtcgate_process_resident_bytes`)
-  grows by less than perf_rss_growth_mib over the attacks. A target without those metrics SKIPs.
+  edges and every half second) stays where the quiet window left it through every attack window,
+  and its resident memory (`rtcgate_process_resident_bytes`) grows by less than
+  perf_rss_growth_mib over the attacks. A target without those metrics SKIPs.
 - PERF-04: every turn of every session is answered in the quiet window and under the `mix`
   attack, and the p99 of voice-to-voice latency (our last loud packet → the first packet of the
   answer) grows by at most perf_voice_slack_ms.
@@ -24,10 +27,10 @@ import asyncio
 from toolkit.conformance.conversation import Conversation
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import Do
+from toolkit.conformance.targets import Target
 from toolkit.load.accounting import LoadError
 from toolkit.load.attacks import ATTACK_KINDS, parse_attack
 from toolkit.load.run import LoadConfig, LoadRun
-from toolkit.conformance.targets import Target
 from toolkit.peer import PeerError
 from toolkit.peer.audio import FIRST_SENTENCE_PACKETS
 
@@ -57,10 +60,10 @@ def _voice_twin(conversation: Conversation) -> Target | None:
 
 
 async def _prefetch_voice(conversation: Conversation, twin: Target) -> None:
-    await asyncio.to_thread(twin.start)
     try:
+        await asyncio.to_thread(twin.start)
         await _load(conversation, "speech", twin)
-    except Exception:  # noqa: BLE001 - PERF-04 reads the same outcome and reports it
+    except Exception:  # noqa: BLE001 - PERF-04 starts the twin or reads the run itself, and reports
         pass
 
 
@@ -103,12 +106,14 @@ async def _load(conversation: Conversation, media: str, target: Target | None = 
 
 def _command(conversation: Conversation, media: str) -> str:
     settings = conversation.settings
-    target = conversation.target
-    target = "--reference" if target.kind == "reference" else f"--whip {_whip_url(target)}"
-    extra = " --server-media voice --attack mix@{pps:g}" if media == "speech" else "".join(
-        f" --attack {kind}@{{pps:g}}" for kind in ATTACK_KINDS)
-    return (f"rtcgate load {target} --sessions {settings.perf_sessions}"
-            + extra.format(pps=settings.perf_attack_pps))
+    reference = conversation.target.kind == "reference"
+    target = "--reference" if reference else f"--whip {_whip_url(conversation.target)}"
+    pps = f"{settings.perf_attack_pps:g}"
+    if media == "speech":
+        extra = f"{' --server-media voice' if reference else ' --media speech'} --attack mix@{pps}"
+    else:
+        extra = "".join(f" --attack {kind}@{pps}" for kind in ATTACK_KINDS)
+    return f"rtcgate load {target} --sessions {settings.perf_sessions}{extra}"
 
 
 def _ms(value: float | None) -> str:
