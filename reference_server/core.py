@@ -31,6 +31,7 @@ from .certificate import Certificate
 from .demux import DemuxError, Kind, classify
 from .dtls import ApplicationData, Closed, DtlsContext, DtlsEndpoint, HandshakeCompleted, HandshakeFailed
 from .outbound import OutboundStream
+from .ratelimit import TokenBucket
 from .events import Address
 from .metrics import Metrics
 from .reception import ReceptionStats
@@ -53,6 +54,8 @@ DTLS_MTU = 1200  # audio-only sessions: DTLS carries only the handshake
 # suites (CBC + SHA-1: 13 header + 16 IV + 20 MAC + up to 16 padding).
 DATACHANNEL_DTLS_MTU = 1280
 DATACHANNEL = "datachannel"  # the Session.app key of a session's DataChannelOffer
+# Module globals: read per datagram, cheaper than Kind's class attributes and `.value`.
+_STUN, _RTP, _RTCP = Kind.STUN, Kind.RTP, Kind.RTCP
 
 
 class SignalingError(Exception):
@@ -75,6 +78,10 @@ class CoreConfig:
     worker_id: int = 0
     rtcp_interval: float = 5.0
     wall_clock_offset: float = 0.0  # add to `now` to get Unix time, for RTCP SR timestamps only
+    # Error responses (400, 401) to unauthenticated requests, per second, in bursts of up to one
+    # second's worth; past that such requests get silence (drop reason stun_error_rate_limited).
+    # 0: never answer them.
+    stun_error_rate: float = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +113,7 @@ class ServerCore:
         self._next_sweep: float | None = None
         self._voice_factory = voice_factory
         self._voice_timers: list[tuple[float, str]] = []  # heap; an entry is live while it equals session.voice_timer
+        self._stun_error_budget = TokenBucket(config.stun_error_rate, config.stun_error_rate)
 
     # ---- signaling ------------------------------------------------------------------------
 
@@ -296,15 +304,19 @@ class ServerCore:
         except DemuxError as exc:
             self._drop(exc.reason, address)
             return
-        self.metrics.packets_received[kind.value] += 1
+        received = self.metrics.packets_received
         try:
-            if kind is Kind.STUN:
-                self._receive_stun(data, address, now)
-            elif kind is Kind.RTP:
+            if kind is _RTP:
+                received["rtp"] += 1
                 self._receive_rtp(data, address, now)
-            elif kind is Kind.RTCP:
+            elif kind is _STUN:
+                received["stun"] += 1
+                self._receive_stun(data, address, now)
+            elif kind is _RTCP:
+                received["rtcp"] += 1
                 self._receive_rtcp(data, address, now)
             else:
+                received["dtls"] += 1
                 self._receive_dtls(data, address, now)
         except Exception:  # the datagram path never raises: count, log, keep serving
             log.exception("internal error handling a %s datagram from %s", kind.name, address)
@@ -330,7 +342,7 @@ class ServerCore:
         try:
             msg = stun.parse(data)
         except stun.StunError as exc:
-            self._drop("stun_malformed", address, str(exc))
+            self._drop("stun_malformed", address, exc)
             return
         if msg.method != stun.BINDING:
             self._drop("stun_unsupported_method", address)
@@ -348,18 +360,16 @@ class ServerCore:
             return
         username = msg.get(stun.USERNAME)
         if username is None or msg.integrity_offset is None:
-            self._drop("stun_bad_request", address)
-            self._reply_error(data, msg, address, 400, "Bad Request", key=None)
+            self._refuse(data, msg, address, now, "stun_bad_request", 400, "Bad Request")
             return
-        local_ufrag = username.split(b":", 1)[0].decode("utf-8", "replace")
+        local_ufrag = username.partition(b":")[0].decode("utf-8", "replace")
         session = self.sessions.by_ufrag.get(local_ufrag)
         if session is None:
             self._drop("stun_unknown_ufrag", address)  # silence: no enumeration, no reflection
             return
         key = session.pwd.encode()
         if not stun.integrity_ok(data, msg, key):
-            self._drop("stun_bad_integrity", address)
-            self._reply_error(data, msg, address, 401, "Unauthorized", key=None)
+            self._refuse(data, msg, address, now, "stun_bad_integrity", 401, "Unauthorized")
             return
         # Authenticated from here on.
         unknown = msg.unknown_comprehension_required()
@@ -393,6 +403,16 @@ class ServerCore:
             session.selected = address  # the latest nomination wins (ICE-05)
             self._events.append(events.PairSelected(session.id, address))
         self.metrics.bound_tuples = len(self.sessions.by_address)
+
+    def _refuse(self, data: bytes, msg: stun.StunMessage, address: Address, now: float, reason: str,
+                code: int, phrase: str) -> None:
+        """Drop an unauthenticated request with an error response while the budget lasts, else
+        silently: a flood of them must not make the core build and send a reply for each."""
+        if not self._stun_error_budget.take(now):
+            self._drop("stun_error_rate_limited", address)
+            return
+        self._drop(reason, address)
+        self._reply_error(data, msg, address, code, phrase, key=None)
 
     def _reply_error(self, data: bytes, msg: stun.StunMessage, address: Address, code: int, reason: str,
                      *, key: bytes | None, extra: list[tuple[int, bytes]] = ()) -> None:
@@ -467,24 +487,26 @@ class ServerCore:
 
     # ---- SRTP media ---------------------------------------------------------------------------
 
-    def _media_session(self, address: Address, kind: str) -> Session | None:
+    def _media_session(self, address: Address, unbound: str, before_dtls: str) -> Session | None:
+        """The session whose SRTP checks a media datagram from `address`, or None (dropped
+        with the reason given for that case)."""
         session = self.sessions.by_address.get(address)
         if session is None:
-            self._drop(f"{kind}_unbound", address)  # RTP Bleed: unbound tuples never steer media
+            self._drop(unbound, address)  # RTP Bleed: unbound tuples never steer media
             return None
         if session.srtp is None:
-            self._drop(f"{kind}_before_dtls", address)
+            self._drop(before_dtls, address)
             return None
         return session
 
     def _receive_rtp(self, data: bytes, address: Address, now: float) -> None:
-        session = self._media_session(address, "rtp")
+        session = self._media_session(address, "rtp_unbound", "rtp_before_dtls")
         if session is None:
             return
         try:
             plain = session.srtp.unprotect_rtp(data)
         except SrtpError as exc:
-            self._drop("srtp_unprotect_failed", address, str(exc))
+            self._drop("srtp_unprotect_failed", address, exc)
             return
         sequence, timestamp, ssrc = _SEQUENCE_TIMESTAMP_SSRC.unpack_from(plain, 2)  # unprotect checked the length
         try:
@@ -493,7 +515,7 @@ class ServerCore:
             else:
                 packet = parse_rtp(plain)
         except RtpError as exc:
-            self._drop("rtp_malformed", address, str(exc))
+            self._drop("rtp_malformed", address, exc)
             return
         session.reception.update(ssrc, sequence, timestamp, now)
         if session.first_srtp_at is None:
@@ -517,18 +539,18 @@ class ServerCore:
             self._observe("first_srtp_to_first_response", now - session.first_srtp_at)
 
     def _receive_rtcp(self, data: bytes, address: Address, now: float) -> None:
-        session = self._media_session(address, "rtcp")
+        session = self._media_session(address, "rtcp_unbound", "rtcp_before_dtls")
         if session is None:
             return
         try:
             plain = session.srtp.unprotect_rtcp(data)
         except SrtpError as exc:
-            self._drop("srtcp_unprotect_failed", address, str(exc))
+            self._drop("srtcp_unprotect_failed", address, exc)
             return
         try:
             packets = parse_rtcp(plain)
         except RtpError as exc:
-            self._drop("rtcp_malformed", address, str(exc))
+            self._drop("rtcp_malformed", address, exc)
             return
         for packet in packets:
             if isinstance(packet, SenderReport):
@@ -590,7 +612,8 @@ class ServerCore:
         self._outbox.append((data, address))
         self.metrics.packets_sent[kind] += 1
 
-    def _drop(self, reason: str, address: Address | None, detail: str = "") -> None:
+    def _drop(self, reason: str, address: Address | None, detail: object = "") -> None:
+        """Count a drop; `detail` (an exception, say) becomes text only when debug logging is on."""
         self.metrics.drops[reason] += 1
         if log.isEnabledFor(logging.DEBUG):
             log.debug("drop %s from %s%s", reason, address, f": {detail}" if detail else "")

@@ -1,7 +1,6 @@
 """Signaling over HTTP: WHIP (RFC 9725), the realtime-calls alias, health and metrics."""
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Callable

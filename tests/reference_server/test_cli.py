@@ -65,3 +65,15 @@ def test_port_in_use_is_a_clear_error():
         assert result.returncode == 2 and "rtcgate serve:" in result.stderr
     finally:
         server.stop()
+
+
+def test_stun_error_rate_option_reaches_the_server_config(capsys):
+    from toolkit.cli import build_parser
+    from toolkit.commands.serve import config_from_args
+
+    parser = build_parser()
+    assert config_from_args(parser.parse_args(["serve"]), parser).stun_error_rate == 100.0
+    assert config_from_args(parser.parse_args(["serve", "--stun-error-rate", "0"]), parser).stun_error_rate == 0.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "--stun-error-rate", "-5"])
+    assert "-5 is not a number ≥ 0" in capsys.readouterr().err

@@ -243,6 +243,36 @@ def test_tiny_unauthenticated_request_gets_silence_rather_than_amplification():
     assert h.inject(request, A) == []
 
 
+def test_error_responses_to_unauthenticated_requests_are_rate_limited():
+    h = Harness(stun_error_rate=4)
+    peer, _ = h.new_peer()
+    wrong = [peer.binding_request(password="x" * 24) for _ in range(6)]
+    answered = [h.inject(request, A) for request in wrong]
+    assert [len(out) for out in answered] == [1, 1, 1, 1, 0, 0]  # a burst of one second's worth
+    assert all(parse_response(out[0][0]).attributes["ERROR-CODE"][0] == 401 for out in answered[:4])
+    drops = h.core.metrics.drops
+    assert drops["stun_bad_integrity"] == 4 and drops["stun_error_rate_limited"] == 2
+    # Authenticated checks never wait on that budget.
+    ok = check(peer, A, h)
+    assert parse_response(ok[0][0]).message_class == aioice_stun.Class.RESPONSE
+    h.now += 0.25  # a quarter second at 4 per second buys one more answer, of either kind
+    missing_integrity = craft({"USERNAME": f"{peer.answer.ice_ufrag}:{peer.local_ufrag}",
+                               "SOFTWARE": "probe" * 4}, password=None)
+    assert parse_response(h.inject(missing_integrity, A)[0][0]).attributes["ERROR-CODE"][0] == 400
+    assert h.inject(missing_integrity, A) == [] and h.inject(wrong[0], A) == []
+    assert drops["stun_bad_request"] == 1 and drops["stun_error_rate_limited"] == 4
+    h.now += 10.0  # refilled, but never past the burst
+    assert sum(len(h.inject(request, A)) for request in wrong) == 4
+    assert not set(h.core.sessions.by_address) - {A}
+
+
+def test_stun_error_rate_zero_answers_no_unauthenticated_request():
+    h = Harness(stun_error_rate=0)
+    peer, _ = h.new_peer()
+    assert h.inject(peer.binding_request(password="x" * 24), A) == []
+    assert h.core.metrics.drops["stun_error_rate_limited"] == 1 and "stun_bad_integrity" not in h.core.metrics.drops
+
+
 @pytest.mark.parametrize("variant", ["bad", "missing"])
 def test_fingerprint_problems_are_silent(variant):
     h = Harness()

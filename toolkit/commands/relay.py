@@ -100,6 +100,7 @@ def _worker_command(args: argparse.Namespace, worker_id: int, internal: str, pub
                "--relay", f"{bracket(internal)}:{port}", "--public", f"{bracket(public)}:{port}",
                "--secret-file", str(secret_file), "--bind", internal,
                "--consent-timeout", repr(args.consent_timeout), "--connect-timeout", repr(args.connect_timeout),
+               "--stun-error-rate", repr(getattr(args, "stun_error_rate", 100.0)),
                "--media", args.media, "--model", args.model, "--vad", args.vad, "--log-level", args.log_level]
     for option, value in (("--certificate", args.certificate), ("--private-key", args.private_key),
                           ("--keylog", args.keylog)):

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from toolkit.commands.arguments import non_negative_number
+
 
 def _port(text: str) -> int:
     value = int(text)
@@ -53,6 +55,10 @@ def register(commands) -> None:
                        help="free a session after S seconds without an ICE check (RFC 7675; default 30)")
     serve.add_argument("--connect-timeout", type=_positive, default=30.0, metavar="S",
                        help="free a session not DTLS-connected S seconds after signaling (default 30)")
+    serve.add_argument("--stun-error-rate", type=non_negative_number, default=100.0, metavar="N",
+                       help="answer at most N unauthenticated STUN requests per second with an error (400, 401), "
+                            "in bursts of up to N; the rest get silence (drop reason stun_error_rate_limited; "
+                            "default 100; 0 = never)")
     serve.add_argument("--certificate", type=Path, help="PEM certificate (ECDSA P-256); default: generate one")
     serve.add_argument("--private-key", type=Path, help="PEM private key for --certificate")
     serve.add_argument("--keylog", type=Path, help="append DTLS secrets here in SSLKEYLOGFILE format")
@@ -81,7 +87,8 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser):
     try:
         return ServerConfig(host=host, extra_hosts=tuple(extra_hosts), port=args.port, http_port=args.http_port,
                             advertise=args.advertise, consent_timeout=args.consent_timeout,
-                            connect_timeout=args.connect_timeout, certificate=args.certificate,
+                            connect_timeout=args.connect_timeout, stun_error_rate=args.stun_error_rate,
+                            certificate=args.certificate,
                             private_key=args.private_key, keylog=args.keylog, media=args.media, model=args.model,
                             vad=args.vad)
     except ValueError as exc:

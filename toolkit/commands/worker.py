@@ -6,6 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
+from toolkit.commands.arguments import non_negative_number
 from toolkit.commands.serve import _address, _port, _positive
 
 
@@ -60,6 +61,9 @@ def register(commands) -> None:
                         help="free a session after S seconds without an ICE check (default 30)")
     worker.add_argument("--connect-timeout", type=_positive, default=30.0, metavar="S",
                         help="free a session not DTLS-connected S seconds after signaling (default 30)")
+    worker.add_argument("--stun-error-rate", type=non_negative_number, default=100.0, metavar="N",
+                        help="400/401 answers to unauthenticated STUN requests per second, in bursts of up to N "
+                             "(default 100; 0 = never)")
     worker.add_argument("--certificate", type=Path, help="PEM certificate (ECDSA P-256); default: generate one")
     worker.add_argument("--private-key", type=Path, help="PEM private key for --certificate")
     worker.add_argument("--keylog", type=Path, help="append DTLS secrets here in SSLKEYLOGFILE format")
@@ -89,7 +93,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(str(exc))
     config = ServerConfig(host=args.bind, port=args.port, http_port=args.http_port,
                           consent_timeout=args.consent_timeout, connect_timeout=args.connect_timeout,
-                          certificate=args.certificate, private_key=args.private_key, keylog=args.keylog,
+                          stun_error_rate=args.stun_error_rate, certificate=args.certificate, private_key=args.private_key, keylog=args.keylog,
                           media=args.media, model=args.model, vad=args.vad)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
