@@ -30,6 +30,8 @@ TICK_SLOTS = 10
 """Slots per packet interval: the ticker wakes every interval / TICK_SLOTS."""
 P99_GOAL = 2.0
 """PERF-02's default: legit p99 RTT under attack below twice the quiet p99."""
+GOLDEN_FRACTION = 0.6180339887
+"""Successive multiples of it, modulo 1, spread evenly over [0, 1) for any number of sessions."""
 PHASES = ("signaling", "first_stun", "ice", "dtls", "first_srtp", "total")
 
 
@@ -58,6 +60,9 @@ class LoadConfig:
     the last echoes come home, an attack's backlog drains)."""
     turn_silence: float = 2.0
     """Speech media: seconds of silence after each utterance (the answer comes in them)."""
+    stagger_turns: bool = True
+    """Speech media: each session starts at another point of its turn (golden-ratio spread), as
+    independent callers do; False starts them all at once, so every window holds one turn each."""
     turn_packets: int | None = None
     """Speech media: say only the sample's first packets each turn (None: all of it)."""
     source_ports: int = 64
@@ -165,7 +170,8 @@ class LoadRun:
                         payload_bytes=config.payload_bytes, local_host=config.local_host,
                         timeout=config.setup_timeout, loss_timeout_ns=int(config.loss_timeout * 1e9),
                         consent_interval=config.consent_interval, remote=config.remote,
-                        turn_silence=config.turn_silence)
+                        turn_silence=config.turn_silence,
+                        turn_phase=index * GOLDEN_FRACTION if config.stagger_turns else 0.0)
                 except (PeerError, OSError) as exc:
                     self.setup_errors.append(f"session {index}: {exc}")
                     self.progress.sessions_failed += 1

@@ -105,7 +105,8 @@ class LoadSession:
     """One legit session after setup; `send()` is called by the runner's 20 ms ticker."""
 
     def __init__(self, index: int, connection: PeerConnection, media: str, speech: Speech | None,
-                 payload_bytes: int, loss_timeout_ns: int, turn_silence: float = 2.0) -> None:
+                 payload_bytes: int, loss_timeout_ns: int, turn_silence: float = 2.0,
+                 turn_phase: float = 0.0) -> None:
         self.index = index
         self.connection = connection
         self.media = media
@@ -131,6 +132,7 @@ class LoadSession:
             silence = round(turn_silence * SAMPLE_RATE / SAMPLES_PER_PACKET)
             self._speech = speech.packets + (SILENCE_PACKET,) * silence
             self._speech_last_loud = speech.end - 1
+            self._speech_offset = int(turn_phase % 1.0 * len(self._speech))
         self._turn_end_ns: int | None = None
         self._last_inbound_ns = 0
         self._sendto = connection.transport.sendto
@@ -148,6 +150,11 @@ class LoadSession:
     @property
     def client_ufrag(self) -> str:
         return self.connection.peer.local_ufrag
+
+    @property
+    def turn_seconds(self) -> float:
+        """How long one utterance and its silence take (0 for probe media)."""
+        return len(self._speech) * SAMPLES_PER_PACKET / SAMPLE_RATE if self.media == "speech" else 0.0
 
     @property
     def stats(self) -> StreamStats:
@@ -184,7 +191,7 @@ class LoadSession:
             self.stats.on_sent(seq, now)
         else:
             self.speech_view.sent += 1
-            index = self._seq % len(self._speech)
+            index = (self._seq + self._speech_offset) % len(self._speech)
             payload = self._speech[index]
             self._seq += 1
             if index == self._speech_last_loud:
@@ -269,9 +276,11 @@ class LoadSession:
 async def open_session(whip_url: str, index: int, *, media: str = "probe", speech: Speech | None = None,
                        payload_bytes: int = 160, local_host: str = "127.0.0.1", timeout: float = 10.0,
                        loss_timeout_ns: int = 1_000_000_000, consent_interval: float = 5.0,
-                       remote: tuple[str, int] | None = None, turn_silence: float = 2.0) -> LoadSession:
+                       remote: tuple[str, int] | None = None, turn_silence: float = 2.0,
+                       turn_phase: float = 0.0) -> LoadSession:
     """Offer, connect, then send media until the target's first SRTP packet arrives; the
-    session's `setup` holds the phase times. `remote` overrides the answer's candidates.
+    session's `setup` holds the phase times. `remote` overrides the answer's candidates;
+    `turn_phase` (0..1) is where in its turn a speech session starts.
     PeerError when any step fails or times out."""
     if media not in MEDIA_KINDS:
         raise PeerError(f"unknown media {media!r}; known: {', '.join(MEDIA_KINDS)}")
@@ -279,13 +288,15 @@ async def open_session(whip_url: str, index: int, *, media: str = "probe", speec
         raise PeerError("media 'speech' needs the speech to send (toolkit.peer.audio.speech_sample())")
     peer = ProbePeer(consent_interval=consent_interval)
     connection = await connect_whip(whip_url, peer=peer, local_host=local_host, remote=remote, timeout=timeout)
-    session = LoadSession(index, connection, media, speech, payload_bytes, loss_timeout_ns, turn_silence)
+    session = LoadSession(index, connection, media, speech, payload_bytes, loss_timeout_ns, turn_silence,
+                          turn_phase)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + FIRST_SRTP_TIMEOUT
+    wait = FIRST_SRTP_TIMEOUT + session.turn_seconds  # a speech session may start in its silence
+    deadline = loop.time() + wait
     try:
         while not session.first_srtp.done():
             if loop.time() > deadline:
-                raise PeerError(f"no SRTP from the target within {FIRST_SRTP_TIMEOUT:g} s of DTLS completing")
+                raise PeerError(f"no SRTP from the target within {wait:g} s of DTLS completing")
             session.send()
             await asyncio.wait([session.first_srtp], timeout=0.02)
     except BaseException:

@@ -88,7 +88,7 @@ async def _load(conversation: Conversation, media: str, target: Target | None = 
         config = LoadConfig(
             whip_url=_whip_url(target), sessions=settings.perf_sessions, duration=window, attacks=attacks,
             media=media, local_host=settings.local_host, consent_interval=settings.consent_interval,
-            loss_timeout=0.3, turn_silence=1.2, seed=settings.seed,
+            loss_timeout=0.3, turn_silence=1.2, stagger_turns=False, seed=settings.seed,
             setup_timeout=settings.connect_timeout,
             turn_packets=FIRST_SENTENCE_PACKETS if media == "speech" else None, remote=target.remote_override)
         future = _RUNS[key] = conversation.loop.create_future()
