@@ -31,9 +31,9 @@ from .certificate import Certificate
 from .demux import DemuxError, Kind, classify
 from .dtls import ApplicationData, Closed, DtlsContext, DtlsEndpoint, HandshakeCompleted, HandshakeFailed
 from .outbound import OutboundStream
-from .ratelimit import TokenBucket
 from .events import Address
 from .metrics import Metrics
+from .ratelimit import TokenBucket
 from .reception import ReceptionStats
 from .rtp import ReceiverReport, RtpError, SenderReport, ntp_timestamp, parse_rtcp, parse_rtp, serialize_rtcp
 from .sdp import AnswerParams, SdpError, build_answer, build_ice_sdpfrag, host_candidates, parse_ice_sdpfrag, parse_offer

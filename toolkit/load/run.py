@@ -246,7 +246,8 @@ class LoadRun:
         sender = None
         attack_task = None
         if spec is not None:
-            sender = AttackSender(spec, self._attack_context(), source_ports=config.source_ports,
+            context = self._attack_context()
+            sender = AttackSender(spec, context, source_ports=config.source_ports,
                                   local_host=config.local_host, max_seconds=config.duration,
                                   max_packets=int(spec.pps * config.duration * 1.05) + 1,
                                   rng=random.Random(config.seed))
@@ -265,7 +266,8 @@ class LoadRun:
         if attack_task is not None:
             sender.stop()
             stats = await attack_task
-            attack = {"spec": str(spec), "kinds": list(spec.kinds), "pps": spec.pps, **dataclasses.asdict(stats)}
+            attack = {"spec": str(spec), "kinds": list(spec.kinds), "pps": spec.pps,
+                      "target": list(context.target), **dataclasses.asdict(stats)}
         # Echoes of the window's last packets are still on their way: give them the loss timeout.
         await asyncio.sleep(config.loss_timeout)
         now_ns = time.perf_counter_ns()
