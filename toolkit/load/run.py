@@ -17,7 +17,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from toolkit.load.accounting import PROBE_HEADER, LoadError, aggregate, cdf_points, summarize
@@ -98,8 +98,6 @@ class Progress:
     sent: int = 0
     received: int = 0
     attack_sent: int = 0
-    server_sessions: int | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 class LoadRun:

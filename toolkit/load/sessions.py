@@ -43,11 +43,6 @@ TALKSPURT_GAP_NS = 100_000_000
 """A packet from the target after this long without one starts a talkspurt (a response)."""
 
 
-def ntp_middle(unix_seconds: float) -> int:
-    """The middle 32 bits of an NTP timestamp (16.16 fixed point seconds), as LSR carries them."""
-    return int((unix_seconds + NTP_UNIX_OFFSET) * 65536) & 0xFFFFFFFF
-
-
 @dataclass(slots=True)
 class SetupTimes:
     """Seconds per setup phase, as PERF-01 names them; `first_srtp` ends at the first SRTP
