@@ -136,9 +136,11 @@ def summary_table(result: dict) -> str:
     for scenario in result["scenarios"]:
         media, server = scenario["media"], scenario["server"]
         sessions = "-" if server["sessions_start"] is None else f"{server['sessions_start']}→{server['sessions_end']}"
+        v2v = media.get("voice_to_voice")
+        voice = f"  voice-to-voice p99 {_ms(v2v['p99'])} ms ({v2v['count']} turns)" if v2v else ""
         lines.append(f"{scenario['name']:<28} {media['sent']:>8} {media['lost']:>6} {media['reordered']:>6} "
                      f"{_ms(media['rtt']['p50']):>8} {_ms(media['rtt']['p99']):>8} {_ms(media['rtt']['max']):>8} "
-                     f"{_ms(media['jitter']['p50']):>8} {sessions:>9}")
+                     f"{_ms(media['jitter']['p50']):>8} {sessions:>9}{voice}")
     for verdict in result["verdicts"]:
         value = verdict["value"]
         shown = f"{value:.2f}" if isinstance(value, float) else str(value)

@@ -132,6 +132,9 @@ def _media_table(scenarios: list[dict], colors: dict[int, str]) -> str:
     head = ("scenario", "sessions", "sent", "received", "lost", "loss", "worst session loss", "reordered",
             "duplicates", "late", "RTT p50 ms", "RTT p99 ms", "RTT p99.9 ms", "RTT max ms", "jitter p50 ms",
             "jitter max ms")
+    voice = any("voice_to_voice" in (scenario.get("media") or {}) for scenario in scenarios)
+    if voice:
+        head += ("turns answered", "voice-to-voice p50 ms", "voice-to-voice p99 ms")
     rows = []
     rtcp = False
     for index, scenario in enumerate(scenarios):
@@ -145,12 +148,18 @@ def _media_table(scenarios: list[dict], colors: dict[int, str]) -> str:
         cells += [_e(media.get(key)) for key in ("reordered", "duplicates", "late")]
         cells += [_ms(rtt.get(key)) for key in ("p50", "p99", "p999", "max")]
         cells += [_ms(jitter.get("p50")), _ms(jitter.get("max"))]
+        if voice:
+            v2v = media.get("voice_to_voice") or {}
+            cells += [_e(v2v.get("count")), _ms(v2v.get("p50")), _ms(v2v.get("p99"))]
         rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     note = ("Lost: no echo within the loss timeout; late: echoed after it (counted received, not lost); "
             "loss = lost / (received + lost); reordered: arrived after a higher sequence number; "
             "jitter: RFC 3550 estimator over consecutive RTTs, per session.")
     if rtcp:
         note += " RTT here comes from RTCP sender/receiver reports (a voice target does not echo)."
+    if voice:
+        note += (" Voice-to-voice: from our last loud packet of a turn to the first packet of the target's"
+                 " next talkspurt.")
     return (f"<table><thead><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table><p class=\"note\">{note}</p>")
 

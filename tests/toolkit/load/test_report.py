@@ -186,3 +186,12 @@ def test_report_overwrites_the_previous_one(tmp_path):
     json_path, html_path = write_report({"target": "new-target"}, tmp_path, "nightly-800")
     assert json.loads(json_path.read_text())["target"] == "new-target"
     assert "new-target" in html_path.read_text() and "old-target" not in html_path.read_text()
+
+
+def test_speech_windows_show_voice_to_voice_columns(tmp_path):
+    result = full_result()
+    assert "voice-to-voice" not in "".join(parse(write_report(result, tmp_path)[1]).text)
+    for scenario, turns in zip(result["scenarios"], ([700.0, 720.0], [710.0, 760.0], [705.0])):
+        scenario["media"]["voice_to_voice"] = summarize([ms * MS for ms in turns]).to_dict()
+    text = "".join(parse(write_report(result, tmp_path)[1]).text)
+    assert "voice-to-voice p99 ms" in text and "760.0" in text
