@@ -20,11 +20,8 @@ Usage: python bench/drop_paths.py [--sessions 100] [--connected 8] [--datagrams 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
-import os
 import pathlib
-import platform
 import random
 import sys
 import time
@@ -32,10 +29,12 @@ from collections import Counter
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from reference_server.certificate import Certificate  # noqa: E402
 from reference_server.core import CoreConfig, ServerCore  # noqa: E402
 from reference_server.server import UdpShell  # noqa: E402
+from srtp_echo import machine_facts, positive_float, positive_int  # noqa: E402
 from toolkit.load.attacks import ATTACK_KINDS, AttackContext, BoundTuple  # noqa: E402
 from toolkit.peer.core import ProbePeer  # noqa: E402
 
@@ -171,38 +170,6 @@ def time_shell(bench: Bench, datagrams: list[tuple[bytes, tuple[str, int]]], rat
     return (time.perf_counter() - start) / len(datagrams)
 
 
-def machine_facts() -> dict:
-    model = "unknown"
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "pylibsrtp": importlib.metadata.version("pylibsrtp"),
-        "kernel": f"{platform.system()} {platform.release()}",
-    }
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=positive_int, default=100)
@@ -243,7 +210,7 @@ def main() -> int:
                 drops[kind].update(bench.core.metrics.drops - drops_before)
                 sent[kind].update(bench.core.metrics.packets_sent - sent_before)
 
-    machine = machine_facts()
+    machine = machine_facts(None)
     profiles = sorted({bench.core.sessions.by_address[address].srtp.profile for _, address in bench.connected_peers()})
     print(f"machine: {machine['cpu_count']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
           f"pylibsrtp {machine['pylibsrtp']}")
