@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 # The main job: the conformance gate against the embedded reference server (started on free
 # ports, stopped after); summary on stdout, reports under reports/.
 run: $(STAMP)
-	$(BIN)/rtcgate check --reference
+	$(BIN)/rtcgate check --reference --profile hardened
 
 serve: $(STAMP)
 	$(BIN)/rtcgate serve

@@ -2,8 +2,10 @@
 
 Inert unless asked: it only adds options and fixtures. `pytest --rtc-whip URL` (or
 `--rtc-calls-url URL`, `--rtc-signaling module:function`, `--rtc-reference`) adds one item per
-catalog check, marked with its profile (`-m security`), sanity first and last; each item
-records the RFC reference, profile and replay command as JUnit properties. Fixtures:
+catalog check, marked with its profile (`-m security`) and level (`-m must`), sanity first and
+last; each item records the RFC reference, level, cited requirement, profile and replay command as
+JUnit properties. A SHOULD or POLICY finding passes with an `RtcgateFinding` warning unless
+`--rtc-strict` (or `--rtc-profile hardened`) makes it gate. Fixtures:
 `rtc_target` (the target the options name), `rtc_check` (runs a `Check` against it),
 `reference_server` (a reference server on free ports for the session), `probe_peer` (a fresh
 sans-IO ProbePeer) and `crafter` (the scapy crafters). Heavy imports happen only when used.
@@ -17,6 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 PROFILES = ("core", "lite", "security", "voice", "perf")
+LEVELS = ("must", "should", "policy")
 _TARGET_OPTIONS = ("rtc_whip", "rtc_calls_url", "rtc_signaling", "rtc_reference")
 _STATE = pytest.StashKey[dict]()
 
@@ -27,7 +30,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rtc-calls-url", metavar="URL", help="... against this realtime-calls endpoint")
     group.addoption("--rtc-signaling", metavar="MODULE:FUNCTION", help="... through your signaling callable")
     group.addoption("--rtc-reference", action="store_true", help="... against a reference server started for the run")
-    group.addoption("--rtc-profile", metavar="NAMES", help="comma-separated profiles to collect (default: all)")
+    group.addoption("--rtc-profile", metavar="NAMES",
+                    help="comma-separated profiles to collect (default: all); 'hardened' gates on every level")
+    group.addoption("--rtc-strict", choices=LEVELS, default=None,
+                    help="the weakest requirement level that fails (default must: SHOULD/POLICY findings warn)")
     group.addoption("--rtc-only", metavar="ID", action="append", default=[], help="collect only this check (repeatable)")
     group.addoption("--rtc-seed", metavar="N", type=int, default=0, help="seed of the run (default 0)")
     group.addoption("--rtc-consent-timeout", metavar="S", type=float, default=None,
@@ -43,7 +49,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rtcgate: an rtcgate conformance catalog check")
     for profile in PROFILES:
         config.addinivalue_line("markers", f"{profile}: rtcgate checks of the {profile} profile")
+    for level in LEVELS:
+        config.addinivalue_line("markers", f"{level}: rtcgate checks judging an RFC {level.upper()} (or POLICY)")
     config.stash[_STATE] = {}
+
+
+class RtcgateFinding(UserWarning):
+    """A SHOULD or POLICY requirement the target does not meet, in a run that does not gate on it."""
 
 
 def _requested(config: pytest.Config) -> bool:
@@ -72,11 +84,12 @@ def _target(config: pytest.Config):
 
 
 def _settings(config: pytest.Config):
-    from toolkit.commands.check import PERF_THRESHOLDS
+    from toolkit.commands.check import PERF_THRESHOLDS, strictness
     from toolkit.conformance.runner import Settings
 
     perf = {field: config.getoption(f"rtc_{field}") for field, *_ in PERF_THRESHOLDS}
     return Settings(seed=config.getoption("rtc_seed"), consent_timeout=config.getoption("rtc_consent_timeout") or 30.0,
+                    strict=strictness(config.getoption("rtc_strict"), config.getoption("rtc_profile")),
                     **{field: value for field, value in perf.items() if value is not None})
 
 
@@ -95,6 +108,7 @@ class CatalogItem(pytest.Item):
         self.sanity_position = sanity_position
         self.add_marker("rtcgate")
         self.add_marker(check.profile)
+        self.add_marker(check.level.value.lower())
 
     def runtest(self) -> None:
         from toolkit.conformance.model import Status
@@ -104,10 +118,15 @@ class CatalogItem(pytest.Item):
         if state.get("broken") and self.sanity_position != "after":
             pytest.skip(f"the target failed the sanity conversation: {state['broken']}")
         result = asyncio.run(run_check(_target(self.config), self.check, _settings(self.config)))
-        self.user_properties += [("rfc", self.check.rfc), ("profile", self.check.profile),
-                                 ("replay", result.replay)]
+        from toolkit.reports.common import requirement_fields, requirement_line
+
+        self.user_properties += [("rfc", self.check.rfc), *requirement_fields(self.check).items(),
+                                 ("profile", self.check.profile), ("replay", result.replay)]
         if result.status is Status.SKIP:
             pytest.skip(result.message)
+        if result.status is Status.WARN:
+            self.warn(RtcgateFinding(f"{self.check.id} WARN: {result.message} "
+                                     f"[{requirement_line(self.check)}] replay: {result.replay}"))
         if result.status is Status.FAIL:
             if self.sanity_position == "before":
                 state["broken"] = result.message
@@ -116,8 +135,10 @@ class CatalogItem(pytest.Item):
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CheckError):
             result = excinfo.value.result
+            from toolkit.reports.common import requirement_line
+
             return "\n".join([f"{self.check.id} FAILED: {result.message}", *result.notes[-10:],
-                              f"replay: {result.replay}"])
+                              f"requirement: {requirement_line(self.check)}", f"replay: {result.replay}"])
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):
@@ -128,8 +149,13 @@ class Catalog(pytest.Collector):
     def collect(self):
         from toolkit.conformance.checks import CATALOG, SANITY
 
-        profiles = self.config.getoption("rtc_profile")
-        wanted_profiles = {p.strip() for p in profiles.split(",")} if profiles else None
+        from toolkit.commands.check import HARDENED, selected_profiles
+
+        wanted_profiles = set(selected_profiles(self.config.getoption("rtc_profile"))) - {HARDENED}
+        unknown_profiles = wanted_profiles - set(PROFILES)
+        if unknown_profiles:
+            raise pytest.UsageError(f"--rtc-profile: unknown profile {', '.join(sorted(unknown_profiles))}; "
+                                    f"known: {', '.join((*PROFILES, HARDENED))}")
         only = {name.upper() for name in self.config.getoption("rtc_only")}
         unknown = only - {check.id for check in CATALOG}
         if unknown:

@@ -57,7 +57,7 @@ def test_xpass_fails_the_run(tmp_path):
     done = rtcgate("--reference", "--only", "STUN-01", "--xfail", str(xfail), "--seed", "3",
                    "--report-dir", str(tmp_path / "reports"))
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "XPASS STUN-01: expected to fail (we thought this was broken) but passed" in done.stdout
+    assert "XPASS STUN-01 [MUST]: expected to fail (we thought this was broken) but passed" in done.stdout
 
 
 def test_list_selects_by_profile():

@@ -18,7 +18,7 @@ import pytest
 from tests.zoo import variants
 from tests.zoo.serve import main as serve_main
 from toolkit.conformance.checks import BY_ID, CATALOG
-from toolkit.conformance.model import Check, CheckResult, Status
+from toolkit.conformance.model import Check, CheckResult, Level, Status
 from toolkit.conformance.runner import Settings, run_check
 from toolkit.conformance.steps import Require
 from toolkit.conformance.targets import ReferenceTarget, TargetError, ipv6_loopback
@@ -74,7 +74,7 @@ async def play(plan: dict[Server, list[str]]) -> dict[tuple[Server, str], Outcom
         while not queue.empty():
             server = queue.get_nowait()
             target = server.target()
-            settings = Settings(seed=SEED, local_host=server.host)
+            settings = Settings(seed=SEED, local_host=server.host, strict=Level.POLICY)  # hardened: POLICY bugs FAIL too
             try:
                 await asyncio.to_thread(target.start)
             except TargetError as exc:

@@ -1,7 +1,8 @@
 """`rtcgate check`: the conformance gate — run the catalog against a target, write the reports.
 
 Exit status: 0 when nothing FAILs or XPASSes, 1 when something does, 2 when the arguments are
-wrong or the target cannot be reached (the message says which).
+wrong or the target cannot be reached (the message says which). By default only a broken MUST
+FAILs; SHOULD and POLICY findings are WARNs unless `--strict` or `--profile hardened` says so.
 """
 from __future__ import annotations
 
@@ -76,7 +77,12 @@ def register(commands) -> None:
                         help="your Python callable: offer SDP in, answer SDP out (sync or async)")
     target.add_argument("--reference", action="store_true",
                         help="start the reference server on free loopback ports and check it")
-    check.add_argument("--profile", metavar="NAMES", help="comma-separated profiles to run: core,lite,security,voice,perf")
+    check.add_argument("--profile", metavar="NAMES",
+                       help="comma-separated profiles to run: core,lite,security,voice,perf; 'hardened' runs "
+                            "them all (or those named with it) and gates on every level, as --strict policy")
+    check.add_argument("--strict", choices=("must", "should", "policy"), default=None,
+                       help="the weakest requirement level that FAILs the run: must (default: SHOULD and POLICY "
+                            "findings are WARN, exit 0), should (SHOULD fails too), policy (everything fails)")
     check.add_argument("--only", metavar="ID", nargs="+", action="extend", help="run only these check IDs")
     check.add_argument("--xfail", metavar="FILE", help="expected-failures file: one 'CHECK-ID  # why' per line")
     check.add_argument("--report-dir", metavar="DIR", default="reports", help="where reports go (default: reports)")
@@ -96,16 +102,33 @@ def register(commands) -> None:
     check.set_defaults(handler=run)
 
 
+HARDENED = "hardened"
+"""The profile of the reference server's own standard: the whole catalog, every level gating."""
+
+
+def selected_profiles(text: str | None) -> list[str]:
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+def strictness(strict: str | None, profile: str | None):
+    """The `Level` that gates: --strict's, or POLICY under --profile hardened, or MUST."""
+    from toolkit.conformance.model import STRICTNESS, Level
+
+    if strict is not None:
+        return STRICTNESS[strict]
+    return Level.POLICY if HARDENED in selected_profiles(profile) else Level.MUST
+
+
 def select_checks(args: argparse.Namespace, parser: argparse.ArgumentParser):
     from toolkit.conformance.checks import CATALOG
     from toolkit.conformance.model import PROFILES
 
     checks = list(CATALOG)
-    if args.profile:
-        profiles = [name.strip() for name in args.profile.split(",") if name.strip()]
-        unknown = [name for name in profiles if name not in PROFILES]
-        if unknown:
-            parser.error(f"--profile: unknown profile {', '.join(unknown)}; known: {', '.join(PROFILES)}")
+    profiles = [name for name in selected_profiles(args.profile) if name != HARDENED]
+    unknown = [name for name in profiles if name not in PROFILES]
+    if unknown:
+        parser.error(f"--profile: unknown profile {', '.join(unknown)}; known: {', '.join((*PROFILES, HARDENED))}")
+    if profiles:
         checks = [c for c in checks if c.profile in profiles]
     if args.only:
         wanted = [name.upper() for name in args.only]
@@ -158,17 +181,20 @@ def print_summary(run, paths, out=sys.stdout) -> None:
     totals = run.counts()
     lines.append("-" * len(header))
     lines.append(f"{'total':<8}" + "".join(f"{totals.get(s, 0):>7}" for s in statuses))
-    bad = [r for r in (*run.sanity, *run.results) if r.status.bad]
+    bad = [r for r in (*run.sanity, *run.results) if r.status.bad or r.status is Status.WARN]
     if bad:
         lines.append("")
         for result in bad:
-            lines.append(f"{result.status.value} {result.check.id}: {result.message}")
+            lines.append(f"{result.status.value} {result.check.id} [{result.check.level.value}]: {result.message}")
+            if result.check.requirement:
+                lines.append(f"    requires: {result.check.requirement.cite}: {result.check.requirement.text}")
             lines.append(f"    replay: {result.replay}")
             if "pcap" in result.artifacts:
                 lines.append(f"    evidence: {paths['html'].parent / 'evidence' / result.check.id}")
     lines.append("")
+    gates = {"MUST": "only MUST gates", "SHOULD": "MUST and SHOULD gate", "POLICY": "every level gates"}
     lines.append(f"{run.target}: {len(run.results)} checks in {run.duration:.1f} s, seed {run.seed} — "
-                 f"{'FAILED' if run.exit_code else 'PASSED'}")
+                 f"{'FAILED' if run.exit_code else 'PASSED'} ({gates[run.strict.value]})")
     lines.append(f"reports: {paths['html']} (also {paths['junit'].name}, {paths['json'].name}, {paths['sarif'].name})")
     print("\n".join(lines), file=out)
 
@@ -182,7 +208,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     checks = select_checks(args, parser)
     if args.list:
         for check in checks:
-            print(f"{check.id:<11} {check.profile:<9} {check.title}  [{check.rfc}]")
+            print(f"{check.id:<11} {check.profile:<9} {check.level.value:<6} {check.title}  "
+                  f"[{check.requirement.cite if check.requirement else check.rfc}]")
         return 0
     try:
         target = make_target(whip=args.whip, calls_url=args.calls_url, signaling=args.signaling,
@@ -198,7 +225,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if isinstance(target, ReferenceTarget):
         target.consent_timeout = args.consent_timeout or REFERENCE_CONSENT_TIMEOUT
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
-    settings = Settings(seed=seed, silence=args.silence,
+    settings = Settings(seed=seed, silence=args.silence, strict=strictness(args.strict, args.profile),
                         consent_timeout=args.consent_timeout or DEFAULT_CONSENT_TIMEOUT, **perf_thresholds(args))
     print(f"rtcgate check: {len(checks)} checks, seed {seed}", file=sys.stderr)
     try:

@@ -4,6 +4,10 @@ A `Check` is one catalog ID: its profile, its RFC reference, a title saying what
 means, and a conversation — a tuple of steps (see `steps`) that one runner plays against a
 target. Steps raise `CheckFailed` with the evidence in words, or `CheckSkipped` with the
 reason the check does not apply; a conversation that runs to its end passes.
+
+Each check judges one `Requirement` (see `requirements`): an RFC's MUST, an RFC's SHOULD, or
+this project's hardening POLICY. A conversation that fails makes the check FAIL only when its
+level gates the run (`Strictness`); otherwise it is a WARN, reported with the cited text.
 """
 
 from __future__ import annotations
@@ -20,9 +24,52 @@ Address = tuple[str, int]
 PROFILES = ("core", "lite", "security", "voice", "perf")
 
 
+class Level(enum.StrEnum):
+    """What kind of requirement a check judges, strongest first."""
+
+    MUST = "MUST"
+    """An RFC's MUST, MUST NOT, REQUIRED, SHALL: breaking it breaks interoperability or security."""
+    SHOULD = "SHOULD"
+    """An RFC's SHOULD, SHOULD NOT, RECOMMENDED: there may be valid reasons to differ."""
+    POLICY = "POLICY"
+    """This project's hardening advice beyond the RFCs, with the attack it prevents."""
+
+    @property
+    def rank(self) -> int:
+        return tuple(Level).index(self)
+
+
+STRICTNESS = {"must": Level.MUST, "should": Level.SHOULD, "policy": Level.POLICY}
+"""`--strict` values: the weakest level whose violations still FAIL the run (MUST always does)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """The requirement one check judges, as a report cites it."""
+
+    level: Level
+    cite: str
+    """Where the text stands: "RFC 8489 §9.1.3"; for POLICY, the reference behind the advice."""
+    text: str
+    """MUST/SHOULD: the RFC's sentence, quoted. POLICY: the advice, in one sentence."""
+    prevents: str = ""
+    """POLICY: the attack or failure the advice prevents."""
+    note: str = ""
+    """Why this level, where a reader might expect another (e.g. the RFC asks for the opposite)."""
+
+    def __post_init__(self) -> None:
+        if not self.cite.strip() or not self.text.strip():
+            raise ValueError("a requirement needs a citation and its text")
+        if self.level is Level.POLICY and not self.prevents.strip():
+            raise ValueError(f"POLICY requirement ({self.cite}) must say what attack it prevents")
+
+
 class Status(str, enum.Enum):
     PASS = "PASS"
     FAIL = "FAIL"
+    WARN = "WARN"
+    """The conversation failed, but the requirement's level does not gate this run (SHOULD or
+    POLICY without --strict): reported, exit 0."""
     SKIP = "SKIP"
     XFAIL = "XFAIL"
     """Failed, and the expected-failures file says the team knows."""
@@ -51,7 +98,10 @@ class Check:
     title: str
     steps: tuple[Step, ...]
     timeout: float = 20.0
-    """Wall-clock budget for the whole conversation; going over is a FAIL."""
+    """Wall-clock budget for the whole conversation; going over is a failed conversation."""
+    requirement: Requirement | None = None
+    """What the check judges; the catalog attaches it from `requirements`. A check of your own
+    without one judges a MUST: it gates the run."""
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -60,6 +110,14 @@ class Check:
     @property
     def family(self) -> str:
         return self.id.split("-", 1)[0]
+
+    @property
+    def level(self) -> Level:
+        return self.requirement.level if self.requirement else Level.MUST
+
+    def failed_status(self, strict: Level = Level.MUST) -> Status:
+        """What a failed conversation makes this check: FAIL when its level gates the run, else WARN."""
+        return Status.FAIL if self.level.rank <= strict.rank else Status.WARN
 
 
 @dataclass(slots=True)

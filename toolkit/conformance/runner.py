@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from toolkit.conformance.conversation import Conversation
-from toolkit.conformance.model import Check, CheckFailed, CheckResult, CheckSkipped, Status
+from toolkit.conformance.model import Check, CheckFailed, CheckResult, CheckSkipped, Level, Status
 from toolkit.conformance.targets import Target, TargetError
 from toolkit.peer import PeerError
 
@@ -33,6 +33,8 @@ RFC_CONSENT_TIMEOUT = 30.0
 @dataclass(frozen=True, slots=True)
 class Settings:
     seed: int = 0
+    strict: Level = Level.MUST
+    """The weakest requirement level whose violations FAIL (`--strict`); weaker ones WARN."""
     silence: float = 0.5
     """How long "no answer" is waited for. Loopback and LAN targets answer within milliseconds."""
     reply_timeout: float = 2.0
@@ -85,6 +87,8 @@ class RunResult:
     results: list[CheckResult]
     sanity: list[CheckResult] = field(default_factory=list)
     """The sanity conversations, first and last."""
+    strict: Level = Level.MUST
+    """The weakest level that gated this run."""
 
     def counts(self) -> Counter[Status]:
         return Counter(result.status for result in self.results)
@@ -102,6 +106,8 @@ def check_seed(seed: int, check_id: str) -> int:
 
 def replay_command(target: Target, check_id: str, settings: Settings) -> str:
     arguments = ["rtcgate", "check", *target.replay_args, "--only", check_id, "--seed", str(settings.seed)]
+    if settings.strict is not Level.MUST:
+        arguments += ["--strict", settings.strict.value.lower()]
     if target.consent_timeout is None and settings.consent_timeout != RFC_CONSENT_TIMEOUT:
         arguments += ["--consent-timeout", f"{settings.consent_timeout:g}"]
     if check_id.startswith("PERF-"):  # the user's thresholds decide a PERF check: replay with them
@@ -137,14 +143,15 @@ async def run_check(target: Target, check: Check, settings: Settings) -> CheckRe
             for step_index, step in enumerate(check.steps):
                 await step.run(conversation)
     except CheckFailed as exc:
-        status, message = Status.FAIL, str(exc)
+        status, message = check.failed_status(settings.strict), str(exc)
     except CheckSkipped as exc:
         status, message = Status.SKIP, str(exc)
     except TimeoutError:
         step = check.steps[step_index].describe() if check.steps else "no step"
-        status, message = Status.FAIL, f"the conversation did not finish within {check.timeout:g} s (at step {step_index + 1}: {step})"
+        status = check.failed_status(settings.strict)
+        message = f"the conversation did not finish within {check.timeout:g} s (at step {step_index + 1}: {step})"
     except PeerError as exc:
-        status, message = Status.FAIL, f"the probe peer could not go on: {exc}"
+        status, message = check.failed_status(settings.strict), f"the probe peer could not go on: {exc}"
     except Exception as exc:  # a bug in the check itself: report it, keep running the catalog
         status, message = Status.FAIL, f"the check itself raised {type(exc).__name__}: {exc}"
         conversation.note(traceback.format_exc())
@@ -209,7 +216,7 @@ async def run_checks(
     settings = dataclasses.replace(settings, planned=frozenset(check.id for check in checks))
     started_wall = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     started = time.monotonic()
-    run = RunResult(target.description, settings.seed, started_wall, 0.0, [])
+    run = RunResult(target.description, settings.seed, started_wall, 0.0, [], strict=settings.strict)
     total = len(checks)
     # Targets that other profiles play against (the reference's voice twin) start in the
     # background now, so the checks before theirs hide the start-up; a failed start is retried,

@@ -1,6 +1,6 @@
 """Reports of a conformance run: JUnit XML, JSON, SARIF 2.1.0 and one self-contained HTML page.
 
-`write_reports(run, directory)` writes the evidence of every failed check first (so each report
+`write_reports(run, directory)` writes the evidence of every failed or warned check first (so each report
 can point at it), then the four reports; it returns their paths by kind.
 """
 
@@ -15,7 +15,7 @@ from toolkit.reports.json_report import write_json
 from toolkit.reports.junit import write_junit
 from toolkit.reports.sarif import write_sarif
 
-EVIDENCE_FOR = (Status.FAIL, Status.XFAIL)
+EVIDENCE_FOR = (Status.FAIL, Status.WARN, Status.XFAIL)
 
 FILE_NAMES = {"junit": "rtcgate-junit.xml", "json": "rtcgate.json", "sarif": "rtcgate.sarif", "html": "rtcgate.html"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from toolkit.conformance.model import CheckResult, Datagram
+from toolkit.conformance.model import Check, CheckResult, Datagram
 
 TOOL = "rtcgate"
 FULL_HEX_LIMIT = 2048
@@ -23,6 +23,27 @@ def case_name(result: CheckResult, index: int | None = None) -> str:
     if result.check.id == "SANITY" and index is not None:
         return f"SANITY ({'before' if index == 0 else 'after'})"
     return result.check.id
+
+
+def requirement_fields(check: Check) -> dict[str, str]:
+    """The level and the cited requirement, as every report shows them."""
+    requirement = check.requirement
+    fields = {"level": check.level.value}
+    if requirement is not None:
+        fields.update(cite=requirement.cite, requirement=requirement.text, prevents=requirement.prevents,
+                      level_note=requirement.note)
+    return {name: value for name, value in fields.items() if value}
+
+
+def requirement_line(check: Check) -> str:
+    """"MUST — RFC 8489 §9.1.3: "…"", or the level alone for a check of the user's own."""
+    requirement = check.requirement
+    if requirement is None:
+        return check.level.value
+    line = f"{check.level.value} — {requirement.cite}: {requirement.text}"
+    if requirement.prevents:
+        line += f" (prevents: {requirement.prevents})"
+    return line
 
 
 def kind_of(data: bytes) -> str:

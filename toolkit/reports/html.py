@@ -18,6 +18,7 @@ h1{font-size:1.4em} table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #ddd;vertical-align:top}
 .status{font-weight:bold;font-family:monospace}
 .PASS{color:#176f2c}.FAIL{color:#b00020}.XPASS{color:#b00020}.SKIP{color:#777}.XFAIL{color:#a05a00}
+.WARN{color:#a05a00} blockquote{margin:.3em 0 .3em 1em;padding-left:.6em;border-left:3px solid #ccc}
 .counts span{margin-right:1.5em} pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px}
 details summary{cursor:pointer} code{background:#f6f6f6;padding:1px 4px}
 """
@@ -44,10 +45,24 @@ def _row(result: CheckResult, name: str) -> str:
         details.append(f"<details><summary>{len(result.datagrams)} datagrams</summary><pre>"
                        + escape("\n".join(lines)) + "</pre></details>")
     body = "".join(details)
-    return (f'<tr id="{escape(name)}"><td>{escape(name)}</td><td>{escape(result.check.profile)}</td>'
+    check = result.check
+    return (f'<tr id="{escape(name)}"><td>{escape(name)}</td><td>{escape(check.profile)}</td>'
+            f"<td>{check.level.value}</td>"
             f'<td class="status {status}">{status}</td><td>{result.duration:.2f}s</td>'
-            f"<td><details><summary>{escape(result.check.title)}</summary>"
-            f"<p><small>{escape(result.check.rfc)}</small></p>{body}</details></td></tr>")
+            f"<td><details><summary>{escape(check.title)}</summary>"
+            f"{_requirement(check)}<p><small>{escape(check.rfc)}</small></p>{body}</details></td></tr>")
+
+
+def _requirement(check) -> str:
+    requirement = check.requirement
+    if requirement is None:
+        return ""
+    parts = [f"<p>{check.level.value} — {escape(requirement.cite)}:</p><blockquote>{escape(requirement.text)}</blockquote>"]
+    if requirement.prevents:
+        parts.append(f"<p>Prevents: {escape(requirement.prevents)}</p>")
+    if requirement.note:
+        parts.append(f"<p><small>{escape(requirement.note)}</small></p>")
+    return "".join(parts)
 
 
 def render_html(run: RunResult) -> str:
@@ -62,9 +77,10 @@ def render_html(run: RunResult) -> str:
         f"<title>{TOOL} conformance: {escape(run.target)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{TOOL} conformance — {verdict}</h1>"
         f"<p>Target: {escape(run.target)}<br>Started {escape(run.started)}, {run.duration:.1f} s, seed {run.seed}, "
+        f"gating on {run.strict.value} and stronger, "
         f"{TOOL} {escape(tool_version())}</p>"
         f'<p class="counts">{summary}</p>'
-        "<table><thead><tr><th>Check</th><th>Profile</th><th>Status</th><th>Time</th><th>What passing means</th>"
+        "<table><thead><tr><th>Check</th><th>Profile</th><th>Level</th><th>Status</th><th>Time</th><th>What passing means</th>"
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table></body></html>\n"
     )
 

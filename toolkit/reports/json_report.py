@@ -7,17 +7,19 @@ from pathlib import Path
 
 from toolkit.conformance.model import CheckResult
 from toolkit.conformance.runner import RunResult
-from toolkit.reports.common import TOOL, case_name, datagram_hex, kind_of, tool_version
+from toolkit.conformance.model import Status
+from toolkit.reports.common import TOOL, case_name, datagram_hex, kind_of, requirement_fields, tool_version
 
 
 def result_dict(result: CheckResult, name: str) -> dict:
-    full = result.status.bad or result.status.value == "XFAIL"
+    full = result.status.bad or result.status in (Status.WARN, Status.XFAIL)
     return {
         "id": result.check.id,
         "name": name,
         "profile": result.check.profile,
         "rfc": result.check.rfc,
         "title": result.check.title,
+        **requirement_fields(result.check),
         "status": result.status.value,
         "message": result.message,
         "duration": round(result.duration, 4),
@@ -52,6 +54,7 @@ def run_dict(run: RunResult) -> dict:
         "started": run.started,
         "duration": round(run.duration, 3),
         "exit_code": run.exit_code,
+        "strict": run.strict.value,
         "summary": {status.value: count for status, count in sorted(run.counts().items(), key=lambda kv: kv[0].value)},
         "sanity": [result_dict(result, case_name(result, index)) for index, result in enumerate(run.sanity)],
         "results": [result_dict(result, result.check.id) for result in run.results],

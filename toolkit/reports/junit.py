@@ -1,7 +1,9 @@
 """JUnit XML: one testcase per check (and per sanity run), the RFC reference as a property.
 
 XFAIL is written as skipped with type "xfail" and XPASS as a failure with type "xpass", the
-way pytest's own JUnit output treats them, so CI dashboards count them as a CI would.
+way pytest's own JUnit output treats them, so CI dashboards count them as a CI would. A WARN
+(a SHOULD or POLICY finding that does not gate) passes, with the finding in its properties and
+at the top of its output.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from toolkit.conformance.model import CheckResult, Status
 from toolkit.conformance.runner import RunResult
-from toolkit.reports.common import TOOL, case_name, datagram_line
+from toolkit.reports.common import TOOL, case_name, datagram_line, requirement_fields, requirement_line
 
 
 def _properties(parent: ET.Element, values: dict[str, object]) -> None:
@@ -25,13 +27,14 @@ def _properties(parent: ET.Element, values: dict[str, object]) -> None:
 def _testcase(suite: ET.Element, result: CheckResult, name: str) -> None:
     case = ET.SubElement(suite, "testcase", classname=f"{TOOL}.{result.check.family}", name=name,
                          time=f"{result.duration:.3f}")
-    _properties(case, {"rfc": result.check.rfc, "profile": result.check.profile, "title": result.check.title,
+    _properties(case, {"rfc": result.check.rfc, **requirement_fields(result.check), "profile": result.check.profile,
+                       "title": result.check.title, "verdict": result.status.value,
                        "seed": result.seed, "replay": result.replay, "xfail": result.xfail_comment,
                        **{f"evidence_{kind}": path for kind, path in result.artifacts.items()}})
     status = result.status
     if status is Status.FAIL:
         ET.SubElement(case, "failure", message=result.message, type="FAIL").text = (
-            f"{result.message}\n\nreplay: {result.replay}")
+            f"{result.message}\n\nrequirement: {requirement_line(result.check)}\nreplay: {result.replay}")
     elif status is Status.XPASS:
         ET.SubElement(case, "failure", message=result.message, type="xpass")
     elif status is Status.SKIP:
@@ -39,6 +42,9 @@ def _testcase(suite: ET.Element, result: CheckResult, name: str) -> None:
     elif status is Status.XFAIL:
         ET.SubElement(case, "skipped", type="xfail", message=f"expected failure ({result.xfail_comment}): {result.message}")
     lines = [*result.notes, "", *map(datagram_line, result.datagrams)]
+    if status is Status.WARN:
+        lines[:0] = [f"WARN: {result.message}", f"requirement: {requirement_line(result.check)}",
+                     f"replay: {result.replay}", ""]
     ET.SubElement(case, "system-out").text = "\n".join(lines)
 
 
@@ -51,7 +57,7 @@ def write_junit(run: RunResult, path: Path) -> None:
     suite = ET.SubElement(root, "testsuite", name=f"{TOOL} conformance", tests=str(len(everything)),
                           failures=str(failures), errors="0", skipped=str(skipped), time=f"{run.duration:.3f}",
                           timestamp=run.started, hostname=socket.gethostname())
-    _properties(suite, {"target": run.target, "seed": run.seed})
+    _properties(suite, {"target": run.target, "seed": run.seed, "strict": run.strict.value})
     for name, result in everything:
         _testcase(suite, result, name)
     ET.indent(root)

@@ -1,8 +1,10 @@
 """SARIF 2.1.0: one rule per catalog check, one result per check run.
 
-FAIL and XPASS are `kind: fail, level: error`; XFAIL is a fail carrying an external
+FAIL and XPASS are `kind: fail, level: error`; a WARN is a fail of level `warning` (a SHOULD)
+or `note` (a POLICY), matching its rule's default level; XFAIL is a fail carrying an external
 suppression with the expected-failures comment as justification; PASS is `kind: pass` and
-SKIP `kind: notApplicable` (level none, as SARIF requires for those kinds). A failed result
+SKIP `kind: notApplicable` (level none, as SARIF requires for those kinds). Each rule's help
+text is the cited requirement. A failed result
 points at its pcap (or replay file) as its location, so code-scanning UIs have something to link.
 """
 
@@ -11,14 +13,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from toolkit.conformance.model import CheckResult, Status
+from toolkit.conformance.model import CheckResult, Level, Status
 from toolkit.conformance.runner import RunResult
-from toolkit.reports.common import TOOL, case_name, tool_version
+from toolkit.reports.common import TOOL, case_name, requirement_fields, requirement_line, tool_version
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_KIND = {Status.PASS: "pass", Status.FAIL: "fail", Status.XPASS: "fail", Status.XFAIL: "fail",
+_KIND = {Status.PASS: "pass", Status.FAIL: "fail", Status.WARN: "fail", Status.XPASS: "fail", Status.XFAIL: "fail",
          Status.SKIP: "notApplicable"}
 _LEVEL = {Status.FAIL: "error", Status.XPASS: "error", Status.XFAIL: "note"}
+_RULE_LEVEL = {Level.MUST: "error", Level.SHOULD: "warning", Level.POLICY: "note"}
 
 
 def _rule(result: CheckResult) -> dict:
@@ -28,8 +31,10 @@ def _rule(result: CheckResult) -> dict:
         "name": check.id.replace("-", ""),
         "shortDescription": {"text": check.title},
         "fullDescription": {"text": f"{check.title} ({check.rfc})"},
-        "defaultConfiguration": {"level": "error" if check.profile in ("core", "lite", "security") else "warning"},
-        "properties": {"profile": check.profile, "rfc": check.rfc, "tags": [check.profile, check.family]},
+        "help": {"text": requirement_line(check)},
+        "defaultConfiguration": {"level": _RULE_LEVEL[check.level]},
+        "properties": {"profile": check.profile, "rfc": check.rfc, **requirement_fields(check),
+                       "tags": [check.profile, check.family, check.level.value]},
     }
 
 
@@ -40,7 +45,7 @@ def _result(result: CheckResult, rule_index: int, name: str) -> dict:
         "ruleId": result.check.id,
         "ruleIndex": rule_index,
         "kind": _KIND[status],
-        "level": _LEVEL.get(status, "none"),
+        "level": _RULE_LEVEL[result.check.level] if status is Status.WARN else _LEVEL.get(status, "none"),
         "message": {"text": f"{name}: {status.value}: {text}"},
         "properties": {"status": status.value, "seed": result.seed, "replay": result.replay,
                        "duration": round(result.duration, 3)},

@@ -1,10 +1,21 @@
-"""The catalog of CONFORMANCE.md as data, in catalog order, and the sanity conversation."""
+"""The catalog as data, in catalog order, and the sanity conversation, each with its requirement."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from toolkit.conformance.checks import dc, demux, dtls, ice, migrate, perf, srtp, stun, voice
 from toolkit.conformance.model import Check
+from toolkit.conformance.requirements import REQUIREMENTS
 from toolkit.conformance.steps import Connect, Echo
+
+
+def _judging(check: Check) -> Check:
+    """The check with its requirement attached; a check without one is a catalog bug."""
+    if check.id not in REQUIREMENTS:
+        raise ValueError(f"no requirement for {check.id} in toolkit.conformance.requirements")
+    return dataclasses.replace(check, requirement=REQUIREMENTS[check.id])
+
 
 SANITY = Check(
     "SANITY", "core", "RFC 8445, RFC 5764, RFC 3711",
@@ -12,7 +23,7 @@ SANITY = Check(
     (Connect(), Echo()),
 )
 
-CATALOG: tuple[Check, ...] = (
+CATALOG: tuple[Check, ...] = tuple(map(_judging, (
     *demux.CHECKS,
     *stun.CHECKS,
     *ice.CHECKS,
@@ -22,6 +33,7 @@ CATALOG: tuple[Check, ...] = (
     *dc.CHECKS,
     *voice.CHECKS,
     *perf.CHECKS,
-)
+)))
+SANITY = _judging(SANITY)
 
 BY_ID = {check.id: check for check in CATALOG}
