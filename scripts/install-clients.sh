@@ -28,11 +28,11 @@ apt_install() {
     fi
     if [[ "$apt_updated" == no ]]; then
         say "apt-get update"
-        DEBIAN_FRONTEND=noninteractive apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -q
         apt_updated=yes
     fi
     say "apt-get install -y --no-install-recommends $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$@"
 }
 
 # Chromium (libwebrtc): driven headless by tests/interop/test_chromium.py.
@@ -134,6 +134,36 @@ else
     say "npm ci in tests/answerers"
     (cd "$ANSWERERS_DIR" && npm ci --no-audit --no-fund --loglevel=error) \
         || answerers_missing "npm ci in tests/answerers failed"
+fi
+
+# Janus (janus.plugin.echotest behind tests/answerers/janus/whip_shim.py), Debian's build
+# (libnice, OpenSSL 3, libsrtp2, usrsctp). The tests write their own configuration and run it
+# inside a network namespace they create, so iproute2 (ip netns) is needed as well. Debian's
+# package ships a systemd unit; the tests never use it or /etc/janus.
+janus_missing() {
+    if [[ "${CI:-}" == "true" ]]; then
+        say "error: $*" >&2
+        exit 1
+    fi
+    say "warning: $* (the Janus answerer's tests will be skipped)" >&2
+}
+janus_echotest() {  # the folders tests/answerers/janus/janus_config.py looks in
+    compgen -G "/usr/lib/*/janus/plugins/libjanus_echotest.so" \
+        || compgen -G "/usr/lib/janus/plugins/libjanus_echotest.so" \
+        || compgen -G "/usr/local/lib/janus/plugins/libjanus_echotest.so" \
+        || compgen -G "/opt/janus/lib/janus/plugins/libjanus_echotest.so"
+}
+janus_ok() { command -v janus >/dev/null 2>&1 && janus_echotest >/dev/null; }
+if janus_ok && command -v ip >/dev/null 2>&1; then
+    say "janus already installed: $(janus --help 2>/dev/null | head -n 1), and ip (iproute2)"
+elif [[ "$(id -u)" -ne 0 ]]; then
+    janus_missing "need root to apt-get install janus iproute2"
+elif ! command -v apt-get >/dev/null 2>&1; then
+    janus_missing "apt-get not found; install janus (1.1 or newer) and iproute2 with this system's package manager"
+else
+    apt_install janus iproute2
+    janus_ok || janus_missing "janus installed but its EchoTest plugin (libjanus_echotest.so) is missing"
+    command -v ip >/dev/null 2>&1 || janus_missing "iproute2 installed but ip is missing"
 fi
 # --- end of third-party answerers -----------------------------------------------------
 

@@ -6,8 +6,9 @@ close to aiortc's defaults as an echo server can:
 - `RTCConfiguration(iceServers=[])`; host candidates only, pinned to the listening address
   (aioice leaves 127.0.0.1 out when it lists host addresses, and everything here stays on
   loopback).
-- `a=setup:passive` by default: the probe peer is a DTLS client only, while aiortc answers
-  `active` unless its DTLS transport's role is set first (`--setup active` keeps aiortc's own).
+- `a=setup:passive` by default, so that a DTLS-client-only peer can connect; aiortc answers
+  `active` unless its DTLS transport's role is set first. `--setup default` leaves aiortc's
+  DTLS role alone (it answers `active`); `--setup active` sets that role explicitly.
 - Audio is echoed as RTP payload, packet by packet, through `pc.addTrack` of an echo track
   fed with pre-encoded frames (aiortc packs them without re-encoding). A decode/re-encode
   echo would lose the bytes the conformance checks look for in the echo; aiortc gives tracks
@@ -36,7 +37,8 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 OPUS_CLOCK = fractions.Fraction(1, 48000)
 ECHO_BACKLOG = 256
 """Payloads waiting for the sender; beyond this the oldest are dropped (the sender is not running)."""
-SETUP_ROLES = {"passive": "server", "active": "client"}
+SETUP_ROLES = {"passive": "server", "active": "client", "default": None}
+"""The answer's a=setup → the DTLS role set before answering; None leaves aiortc's own choice."""
 
 
 class EchoTrack(MediaStreamTrack):
@@ -99,9 +101,10 @@ class Answerer:
                     echo = EchoTrack()
                     pc.addTrack(echo)
                     tap_receiver(transceiver.receiver, echo)
-            for transport in {t.receiver.transport for t in pc.getTransceivers()} | (
-                    {pc.sctp.transport} if pc.sctp else set()):
-                transport._set_role(self.dtls_role)  # aiortc has no public knob for the answer's a=setup
+            if self.dtls_role is not None:
+                for transport in {t.receiver.transport for t in pc.getTransceivers()} | (
+                        {pc.sctp.transport} if pc.sctp else set()):
+                    transport._set_role(self.dtls_role)  # aiortc has no public knob for the answer's a=setup
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # aiortc raises ValueError, InvalidStateError...: all mean a bad offer
             await pc.close()
@@ -172,7 +175,8 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1", help="HTTP address and the only ICE host candidate")
     parser.add_argument("--port", type=int, default=0, help="HTTP port (0: a free one)")
     parser.add_argument("--setup", choices=sorted(SETUP_ROLES), default="passive",
-                        help="the answer's a=setup (aiortc's own default is active)")
+                        help="the answer's a=setup: passive (the default here), active (set explicitly), "
+                             "or default (aiortc's own choice, which is active)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [args.host]

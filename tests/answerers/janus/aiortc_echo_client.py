@@ -1,0 +1,125 @@
+"""A real WebRTC offerer (aiortc, full ICE) against a WHIP echo endpoint: proof that it echoes.
+
+It POSTs an aiortc offer (audio sendrecv and a data channel), plays a 440 Hz tone for
+`--seconds`, sends a data-channel message, then DELETEs the resource and prints one JSON line:
+the connection state reached, how many audio frames came back and their loudness (EchoTest
+has no audio of its own, so loud frames back are our tone), and the data-channel echo.
+Exit 0 once it printed, 2 on a signaling error (one line on stderr).
+
+Run inside the namespace the server's candidate lives in:
+`ip netns exec NAME python tests/answerers/janus/aiortc_echo_client.py http://127.0.0.2:PORT/whip`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fractions
+import json
+import math
+import sys
+import time
+from urllib.parse import urljoin
+
+import aiohttp
+import aioice.ice
+import numpy
+from aiortc import MediaStreamError, MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from av import AudioFrame
+
+SAMPLE_RATE = 48000
+FRAME_SAMPLES = 960
+TONE_HZ = 440
+TONE_AMPLITUDE = 8000
+PING = "rtcgate-janus-echo"
+CONNECT_TIMEOUT = 15.0
+
+
+class ToneTrack(MediaStreamTrack):
+    """A paced 440 Hz mono tone, 20 ms frames."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+        self.started = time.monotonic()
+
+    async def recv(self) -> AudioFrame:
+        due = self.started + self.sent * FRAME_SAMPLES / SAMPLE_RATE
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        t = (numpy.arange(FRAME_SAMPLES) + self.sent * FRAME_SAMPLES) / SAMPLE_RATE
+        samples = (TONE_AMPLITUDE * numpy.sin(2 * math.pi * TONE_HZ * t)).astype(numpy.int16)
+        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts = SAMPLE_RATE, self.sent * FRAME_SAMPLES
+        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        self.sent += 1
+        return frame
+
+
+async def run(url: str, seconds: float) -> dict:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    tone = ToneTrack()
+    pc.addTrack(tone)
+    channel = pc.createDataChannel("echo")
+    echoed_message = asyncio.get_running_loop().create_future()
+    channel.on("open", lambda: channel.send(PING))
+    channel.on("message", lambda message: echoed_message.done() or echoed_message.set_result(message))
+    received = {"frames": 0, "loud": 0}
+
+    @pc.on("track")
+    def on_track(track) -> None:
+        async def drain() -> None:
+            while True:
+                try:
+                    frame = await track.recv()
+                except MediaStreamError:
+                    return
+                samples = frame.to_ndarray().astype(numpy.float64)
+                received["frames"] += 1
+                received["loud"] += float(numpy.sqrt(numpy.mean(samples ** 2))) > TONE_AMPLITUDE / 10
+        asyncio.ensure_future(drain())
+
+    await pc.setLocalDescription(await pc.createOffer())
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data=pc.localDescription.sdp, headers={"Content-Type": "application/sdp"}) as response:
+            answer = await response.text()
+            if response.status != 201:
+                raise RuntimeError(f"POST {url} answered {response.status}: {answer.strip()[:200]}")
+            location = urljoin(url, response.headers["Location"])
+        await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while pc.connectionState not in ("connected", "failed") and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        state = pc.connectionState
+        await asyncio.sleep(seconds)
+        try:
+            message = await asyncio.wait_for(asyncio.shield(echoed_message), 2.0)
+        except asyncio.TimeoutError:
+            message = None
+        channel_state = channel.readyState
+        async with http.delete(location) as response:
+            deleted = response.status
+    await pc.close()
+    return {"connection": state, "sent_frames": tone.sent, "received_frames": received["frames"],
+            "loud_frames": received["loud"], "datachannel_state": channel_state, "datachannel_echo": message, "delete_status": deleted,
+            "answer_setup": sorted({line.split(":", 1)[1] for line in answer.splitlines() if line.startswith("a=setup:")})}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="aiortc offerer: does the WHIP endpoint echo audio and data?")
+    parser.add_argument("url")
+    parser.add_argument("--seconds", type=float, default=3.0, help="how long to play the tone once connected")
+    parser.add_argument("--host", default="127.0.0.1", help="the only ICE host candidate to gather")
+    args = parser.parse_args()
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [args.host]
+    try:
+        result = asyncio.run(run(args.url, args.seconds))
+    except (aiohttp.ClientError, RuntimeError, KeyError, ValueError) as exc:
+        print(f"aiortc-echo-client: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
