@@ -104,6 +104,11 @@ def test_janus_answers_the_probe_offer_as_an_ice_lite_agent_on_the_namespace_add
     assert set(sdp_values(result["patch_body"], "ice-ufrag")) - set(sdp_values(answer, "ice-ufrag")), result["patch_body"]
     assert sdp_values(result["patch_body"], "candidate"), result["patch_body"]
     assert result["delete_status"] == 200
+    # What the shim refuses: trickle ICE (RFC 9725 §4.3.1), a gone resource, an SDP that is no offer.
+    assert result["trickle_status"] == 405, result["trickle_body"]
+    assert result["second_delete_status"] == 404
+    assert result["bad_post_status"] == 400 and result["bad_post_body"].startswith("cannot answer this offer: Janus error"), \
+        result["bad_post_body"]
     log = (workdir / "janus.log").read_text()
     assert "ICE restart detected" in log
     # The project's configuration, not the system's: one plugin, one transport, ICE-lite.

@@ -182,7 +182,8 @@ def restarted_offer(offer: str, sdpfrag: str) -> str | None:
     if len({line.split(":", 1)[0] for line in credentials}) != 2:
         return None
     candidates = [line for line in fragment if line.startswith("a=candidate:")]
-    lines = []
+    lines: list[str] = []
+    in_media = False
     for line in offer.splitlines():
         if line.startswith("o="):
             fields = line.split()
@@ -191,9 +192,10 @@ def restarted_offer(offer: str, sdpfrag: str) -> str | None:
             line = " ".join(fields)
         if RESTART_ATTRIBUTES.match(line):
             continue
+        if in_media and line.startswith("a=") and not lines[-1].startswith("a="):
+            lines += credentials + candidates  # a media section's attributes follow its c=/b= lines
+        in_media = in_media or line.startswith("m=")
         lines.append(line)
-        if line.startswith("m="):
-            lines += credentials + candidates
     return "\r\n".join(lines) + "\r\n"
 
 
