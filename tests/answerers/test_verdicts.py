@@ -83,11 +83,13 @@ def report_of(*results: tuple[str, str, str]) -> dict:
 
 
 def test_a_draft_parses_back_to_the_run_it_came_from():
-    report = report_of(("STUN-01", "PASS", ""), ("ICE-02", "FAIL", "sent a check\n" + "x" * 400))
+    report = report_of(("STUN-01", "PASS", ""), ("ICE-02", "FAIL", "sent a check\n" + "x" * 400), ("STUN-02", "PASS", ""))
+    report["results"][0]["notes"] = ["main: success response", "second note"]
     draft = draft_verdicts(report, target="janus")
     verdicts = parse_verdicts(draft, known_checks=CATALOG_IDS)
     assert differences(verdicts, report["results"]) == []
-    assert verdicts["STUN-01"].reason == "(no message: say why)"
+    assert verdicts["STUN-01"].reason == "main: success response; second note"
+    assert verdicts["STUN-02"].reason == "(no message: say why)"
     assert verdicts["ICE-02"].reason.startswith("sent a check xxx") and len(verdicts["ICE-02"].reason) == 200
     assert draft.startswith("# Expected `rtcgate check` verdicts for the janus target")
 

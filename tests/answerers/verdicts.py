@@ -9,7 +9,7 @@ STATUS is PASS, FAIL or SKIP; the reason says why that is the right verdict for 
 and lines starting with `#` are comments. `parse_verdicts` turns a bad file into one
 `VerdictFileError` naming the file, the line and the problem; `differences` lists every check
 whose verdict differs from a run's rtcgate.json; `draft_verdicts` writes a first file from a
-run (each check's status, its message as the reason) for a human to edit:
+run (each check's status, its message or notes as the reason) for a human to edit:
 
     python -m tests.answerers.verdicts draft REPORT_DIR/rtcgate.json > tests/answerers/expected/NAME.txt
 """
@@ -110,10 +110,12 @@ def one_line(message: str, limit: int = REASON_LENGTH) -> str:
 
 
 def draft_verdicts(report: dict, *, target: str) -> str:
-    """A verdicts file from an rtcgate.json report: each check's status, its message as the reason."""
+    """A verdicts file from an rtcgate.json report: each check's status and, as the reason to
+    edit, its message (a PASS has none: its notes, what the check saw)."""
     lines = [HEADER.format(target=target)]
     for result in report["results"]:
-        reason = one_line(result.get("message", "")) or "(no message: say why)"
+        said = result.get("message") or "; ".join(result.get("notes") or [])
+        reason = one_line(said) or "(no message: say why)"
         lines.append(f"{result['id']:<11} {result['status']:<5} # {reason}\n")
     return "".join(lines)
 
