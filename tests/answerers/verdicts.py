@@ -4,7 +4,7 @@ A verdicts file (tests/answerers/expected/<target>.txt) has one line per check:
 
     CHECK-ID  STATUS  # reason
 
-STATUS is PASS, FAIL or SKIP; the reason says why that is the right verdict for that target
+STATUS is PASS, FAIL, WARN or SKIP; the reason says why that is the right verdict for that target
 (what the stack does, with its RFC), so a changed verdict is a decision, not noise. Blank lines
 and lines starting with `#` are comments. `parse_verdicts` turns a bad file into one
 `VerdictFileError` naming the file, the line and the problem; `differences` lists every check
@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EXPECTED_DIR = Path(__file__).parent / "expected"
-STATUSES = ("PASS", "FAIL", "SKIP")
+STATUSES = ("PASS", "FAIL", "WARN", "SKIP")
+"""What `rtcgate check` reports without an expected-failures file (WARN: a SHOULD or POLICY not met)."""
 LINE = re.compile(r"^(?P<check>\S+)\s+(?P<status>\S+)\s*(?:#\s*(?P<reason>.*?))?\s*$")
 CHECK_ID = re.compile(r"^[A-Z]+-\d{2}$")
 REASON_LENGTH = 200
 HEADER = """\
 # Expected `rtcgate check` verdicts for the {target} target (tests/answerers).
-# One line per check: CHECK-ID  STATUS  # reason   (STATUS: PASS, FAIL or SKIP).
+# One line per check: CHECK-ID  STATUS  # reason   (STATUS: PASS, FAIL, WARN or SKIP).
 # The reason says why this verdict is right for this stack; edit the drafted ones.
 """
 
