@@ -44,8 +44,9 @@ def start_janus(binary: str, workdir: Path, host: str, janus_port: int) -> subpr
     config = write_config(workdir / "config", http_ip=host, http_port=janus_port).parent
     command = [binary, "-F", str(config), "-L", str(workdir / "janus.log"), "-p", str(workdir / "janus.pid"), "-N"]
     (workdir / "janus.command").write_text(" ".join(command) + "\n")
-    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=open(workdir / "janus.stderr", "w"), preexec_fn=die_with_parent)
+    with open(workdir / "janus.stderr", "w") as stderr:  # the child keeps its own copy
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                                preexec_fn=die_with_parent)
 
 
 async def wait_for_janus(api: JanusApi, janus: subprocess.Popen, log: Path) -> dict:

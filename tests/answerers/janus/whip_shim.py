@@ -214,6 +214,7 @@ class WhipShim:
     def __init__(self, api: JanusApi) -> None:
         self.api = api
         self.sessions: dict[str, JanusSession] = {}
+        self.watchers: set[asyncio.Task] = set()
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -237,7 +238,9 @@ class WhipShim:
             return web.Response(status=400, text=f"cannot answer this offer: {exc}\n")
         resource = secrets.token_hex(8)
         self.sessions[resource] = session
-        asyncio.create_task(self._end_with_janus(resource, session))
+        watcher = asyncio.create_task(self._end_with_janus(resource, session))
+        self.watchers.add(watcher)
+        watcher.add_done_callback(self.watchers.discard)
         return web.Response(status=201, text=answer, content_type="application/sdp",
                             headers={"Location": f"/whip/{resource}", "ETag": f'"{resource}"'})
 
@@ -273,4 +276,7 @@ class WhipShim:
 
     async def close(self) -> None:
         sessions, self.sessions = self.sessions, {}
-        await asyncio.gather(*(session.close() for session in sessions.values()))
+        for watcher in self.watchers:
+            watcher.cancel()
+        await asyncio.gather(*(session.close() for session in sessions.values()), *self.watchers,
+                             return_exceptions=True)
