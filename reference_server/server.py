@@ -156,7 +156,8 @@ class UdpShell(asyncio.DatagramProtocol):
             return
         association = DataChannelAssociation(lambda packet: self._send_sctp(session_id, packet),
                                               remote_port=offer.sctp_port,
-                                              remote_max_message_size=offer.max_message_size)
+                                              remote_max_message_size=offer.max_message_size,
+                                              dtls_role=self.core.config.dtls_role)
         self.associations[session_id] = association
         self.on_datachannel(session_id, association)
 
