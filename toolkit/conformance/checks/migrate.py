@@ -134,18 +134,31 @@ async def stranger_handshake_race(conversation: Conversation) -> None:
         for datagram in [client_hello_datagram()] if role == "server" else stranger_server_datagrams(conversation):
             attacker.send(datagram, remote)
 
+    def at_client_hello(data: bytes) -> bool:
+        """The target's ClientHello arrived: the stranger answers first, before the probe does."""
+        if 19 < data[0] < 64:
+            session.socket.receive_filter = None
+            stranger()
+        return True
+
     stranger()  # before the real handshake
     since = len(session.events)
+    if role == "client":
+        session.socket.receive_filter = at_client_hello
     session.peer.start(conversation.loop.time(), conversation.target.remote_override)
     session.flush()
     timeout = conversation.settings.connect_timeout
     try:
         await session.wait_event(IceCompleted, timeout, since=since)
-        stranger()  # as the real handshake starts
+        if role == "server":
+            stranger()  # right after the real ClientHello left
         await session.wait_event(DtlsConnected, timeout, since=since)
     except PeerError as exc:
         raise CheckFailed(f"the real handshake did not complete while {sent_by_stranger(role)} came from an "
                           f"unbound address: {exc}") from None
+    finally:
+        if session.socket.receive_filter is at_client_hello:
+            session.socket.receive_filter = None
     stranger()  # and after it
     await settle(conversation)
     answered = [r for r in attacker.inbox if 19 < r.data[0] < 64]
