@@ -82,7 +82,7 @@ def _settings(config: pytest.Config):
 
     perf = {field: config.getoption(f"rtc_{field}") for field, *_ in PERF_THRESHOLDS}
     return Settings(seed=config.getoption("rtc_seed"), consent_timeout=config.getoption("rtc_consent_timeout") or 30.0,
-                    dtls_role=config.getoption("rtc_dtls_role"),
+                    dtls_role=config.getoption("rtc_dtls_role") or "auto",
                     **{field: value for field, value in perf.items() if value is not None})
 
 
