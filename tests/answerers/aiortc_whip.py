@@ -6,8 +6,9 @@ close to aiortc's defaults as an echo server can:
 - `RTCConfiguration(iceServers=[])`; host candidates only, pinned to the listening address
   (aioice leaves 127.0.0.1 out when it lists host addresses, and everything here stays on
   loopback).
-- `a=setup:passive` by default: the probe peer is a DTLS client only, while aiortc answers
-  `active` unless its DTLS transport's role is set first (`--setup active` keeps aiortc's own).
+- `a=setup:passive` by default, the baseline the third-party tests pin; aiortc answers `active`
+  unless its DTLS transport's role is set first (`--setup active` keeps aiortc's own, and the
+  probe peer then plays the DTLS server).
 - Audio is echoed as RTP payload, packet by packet, through `pc.addTrack` of an echo track
   fed with pre-encoded frames (aiortc packs them without re-encoding). A decode/re-encode
   echo would lose the bytes the conformance checks look for in the echo; aiortc gives tracks

@@ -70,3 +70,36 @@ def test_dtls_role_reaches_settings_replay_and_the_plugin(monkeypatch, capsys):
     assert pytest_plugin._settings(SimpleNamespace(getoption=options.get)).dtls_role == "client"
     assert pytest_plugin._settings(SimpleNamespace(getoption={}.get)).dtls_role == "auto"
     assert BY_ID["DTLS-01"].family == "DTLS"
+
+
+def answers_passive(offer: str) -> str:
+    """A signaling callable whose answer always says a=setup:passive, whatever the offer."""
+    from tests.toolkit.test_peer import answer_sdp
+
+    return answer_sdp("AB:CD", setup="passive")
+
+
+def answers_actpass(offer: str) -> str:
+    from tests.toolkit.test_peer import answer_sdp
+
+    return answer_sdp("AB:CD", setup="actpass")
+
+
+def test_a_forced_role_the_answer_refuses_skips_and_an_actpass_answer_fails():
+    from toolkit.conformance.model import Check
+    from toolkit.conformance.runner import run_check
+    from toolkit.conformance.steps import Offer
+
+    offer_only = Check("DTLS-99", "core", "RFC 8842 §5.3", "offer only", (Offer(),))
+
+    def play(spec: str, dtls_role: str):
+        return asyncio.run(run_check(make_target(signaling=f"tests.conformance.test_dtls_roles:{spec}"), offer_only,
+                                     Settings(seed=1, dtls_role=dtls_role)))
+
+    skipped = play("answers_passive", "server")
+    assert skipped.status is Status.SKIP
+    assert skipped.message == ("session main: answer has a=setup:passive to an offer of a=setup:passive: both sides "
+                               "would be the DTLS server (RFC 8842 §5.3 allows only a=setup:active)")
+    assert play("answers_passive", "auto").status is Status.PASS
+    failed = play("answers_actpass", "auto")
+    assert failed.status is Status.FAIL and "answer has a=setup:actpass: an answer must choose" in failed.message

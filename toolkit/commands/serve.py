@@ -110,6 +110,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, server_factor
             parser.error("--workers starts stock workers; it does not combine with a server variant")
         if config.extra_hosts:
             parser.error("--workers listens on one address: give --host once (the relay is single-address)")
+        if config.dtls_role != "server":
+            parser.error("--workers runs DTLS-server workers only: --dtls-role client needs one process")
         from toolkit.commands.relay import run_with_workers
 
         return run_with_workers(args, config)

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from toolkit.conformance.model import Address, CheckFailed, CheckSkipped, Datagram
-from toolkit.peer import DtlsConnected, IceCompleted, PeerError, PeerFailed, ProbePeer
-from toolkit.peer.offer import DtlsRoleError
+from toolkit.peer import DtlsConnected, DtlsRoleError, IceCompleted, PeerError, PeerFailed, ProbePeer
 
 if TYPE_CHECKING:
     from toolkit.conformance.runner import Settings
