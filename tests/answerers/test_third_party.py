@@ -59,7 +59,12 @@ def werift_command() -> list[str]:
     return [node, str(HERE / "werift_whip.mjs")]
 
 
-ANSWERERS = {"aiortc": aiortc_command, "werift": werift_command}
+def aiortc_active_command() -> list[str]:
+    """aiortc with its own a=setup:active: it is the DTLS client, the probe the server."""
+    return [*aiortc_command(), "--setup", "active"]
+
+
+ANSWERERS = {"aiortc": aiortc_command, "aiortc-active": aiortc_active_command, "werift": werift_command}
 
 
 @contextmanager

@@ -610,8 +610,8 @@ class ProbePeer:
         self._start_dtls(now)
         early, self._early_dtls = self._early_dtls, []
         for data, addr in early:
-            if self.state != "dtls" and self.state != "connected":
-                break
+            if self.state not in ("dtls", "connected"):
+                break  # an early datagram failed the handshake: the rest is moot
             self._receive_dtls(data, addr, now)
 
     # -- DTLS ------------------------------------------------------------------------------

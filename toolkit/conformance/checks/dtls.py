@@ -262,8 +262,9 @@ async def target_finished_handshake(conversation: Conversation, session) -> None
 
 
 def shuffled_flights(conversation: Conversation) -> None:
-    """Each epoch-0 handshake message of the probe's flights in three fragments, last fragment first, the first one twice;
-    the handshake records of a flight in reverse order, one per datagram; every datagram sent twice."""
+    """Each epoch-0 handshake message of the probe's flights in three fragments, last fragment first,
+    the first one twice; the handshake records of a flight in reverse order, one per datagram; every
+    datagram sent twice."""
     from scapy.packet import Raw
 
     from toolkit.crafters.dtls import HANDSHAKE, DtlsHandshake, DtlsRecord, fragment_handshake, parse_records
