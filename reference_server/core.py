@@ -82,6 +82,9 @@ class CoreConfig:
     # second's worth; past that such requests get silence (drop reason stun_error_rate_limited).
     # 0: never answer them.
     stun_error_rate: float = 100.0
+    # "server": answer a=setup:passive and wait for the ClientHello; "client": answer a=setup:active
+    # (what RFC 5763 §5 recommends to answerers) and send the ClientHello once ICE selects a pair.
+    dtls_role: str = "server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,8 @@ class ServerCore:
         self.certificate = certificate
         self.fingerprint = certificate.fingerprint("sha-256")
         self.metrics = Metrics()
+        if config.dtls_role not in ("server", "client"):
+            raise ValueError(f"dtls_role must be 'server' or 'client', not {config.dtls_role!r}")
         self.sessions = SessionTable()
         self._dtls_context = DtlsContext(certificate, keylog=keylog)
         self._random_bytes = random_bytes
@@ -122,7 +127,7 @@ class ServerCore:
         if len(self.sessions) >= self.config.max_sessions:
             raise SignalingError(503, f"server is full ({self.config.max_sessions} sessions)")
         try:
-            offer = parse_offer(offer_sdp)
+            offer = parse_offer(offer_sdp, answer_setup=self._answer_setup)
         except SdpError as exc:
             raise SignalingError(400, str(exc)) from None
         ufrag = self._new_ufrag()
@@ -131,7 +136,7 @@ class ServerCore:
         datachannel = None
         if offer.sctp_port is not None:
             datachannel = DataChannelOffer(offer.datachannel_mid, offer.sctp_port, offer.max_message_size)
-        dtls = DtlsEndpoint(self._dtls_context, offer.fingerprints, is_server=True,
+        dtls = DtlsEndpoint(self._dtls_context, offer.fingerprints, is_server=self.config.dtls_role == "server",
                             mtu=DATACHANNEL_DTLS_MTU if datachannel else DTLS_MTU)
         seeds = self._random_bytes(10)
         session = Session(
@@ -146,6 +151,7 @@ class ServerCore:
             address=self.config.advertise_address, port=self.config.port, extra_addresses=self.config.extra_addresses,
             session_id=int.from_bytes(seeds[:8], "big") >> 1,
             accept_datachannel=datachannel is not None, audio_ssrc=session.outbound.ssrc,
+            setup=self._answer_setup,
         ))
         if datachannel is not None:
             session.app[DATACHANNEL] = datachannel
@@ -270,6 +276,10 @@ class ServerCore:
             raise SignalingError(404, f"no session {session_id}")
         return session
 
+    @property
+    def _answer_setup(self) -> str:
+        return "passive" if self.config.dtls_role == "server" else "active"
+
     def _new_ufrag(self) -> str:
         while True:
             ufrag = credentials.make_ufrag(self.config.worker_id, self._routing_secret, self._random_bytes)
@@ -388,6 +398,8 @@ class ServerCore:
                               [(stun.XOR_MAPPED_ADDRESS, stun.xor_address(address[0], address[1], msg.transaction_id))],
                               integrity_key=key)
         self._send(response, address, "stun")
+        if session.selected is not None and session.dtls.state == "new" and not session.dtls.is_server:
+            self._start_dtls_client(session, now)
 
     def _authenticated_check(self, session: Session, msg: stun.StunMessage, address: Address, now: float) -> None:
         if session.first_stun_at is None:
@@ -439,13 +451,19 @@ class ServerCore:
         session.dtls.receive_datagram(data, now)
         self._after_dtls_input(session, now)
 
+    def _start_dtls_client(self, session: Session, now: float) -> None:
+        """DTLS client role: the ClientHello goes to the selected pair, after the check's answer."""
+        self._handshaking.add(session)
+        session.dtls.start(now)
+        self._after_dtls_input(session, now)
+
     def _after_dtls_input(self, session: Session, now: float) -> None:
         self._flush_dtls(session)
         while (event := session.dtls.next_event()) is not None:
             if isinstance(event, HandshakeCompleted):
                 self._handshaking.discard(session)
                 session.srtp = SrtpSession.from_keying_material(event.srtp_profile, event.keying_material,
-                                                                is_server=True)
+                                                                is_server=session.dtls.is_server)
                 session.dtls_at = now
                 session.next_report_at = now + self.config.rtcp_interval
                 if session.selected_at is not None:

@@ -95,9 +95,9 @@ class _DtlsLink:
 
     __slots__ = ("state", "_role", "_data_receiver", "_send_packet")
 
-    def __init__(self, send_packet: Callable[[bytes], bool]) -> None:
+    def __init__(self, send_packet: Callable[[bytes], bool], dtls_role: str) -> None:
         self.state = "connected"  # RTCSctpTransport refuses a "closed" transport
-        self._role = "server"  # RFC 8832 §6: the DTLS server's channels take odd stream ids
+        self._role = dtls_role  # RFC 8832 §6: the DTLS server's channels take odd stream ids, the client's even
         self._data_receiver: RTCSctpTransport | None = None
         self._send_packet = send_packet
 
@@ -127,7 +127,7 @@ class DataChannelAssociation:
     """
 
     def __init__(self, send_packet: Callable[[bytes], bool], *, remote_port: int = LOCAL_SCTP_PORT,
-                 remote_max_message_size: int | None = None) -> None:
+                 remote_max_message_size: int | None = None, dtls_role: str = "server") -> None:
         self.on_open: Callback | None = None
         self.on_message: Callback | None = None
         self.on_close: Callback | None = None
@@ -138,7 +138,7 @@ class DataChannelAssociation:
         self.overrun = False  # the peer sent past our receive window, so we aborted
         self._channels: list[Channel] = []
         self._closing = False
-        self._link = _DtlsLink(send_packet)
+        self._link = _DtlsLink(send_packet, dtls_role)
         self._sctp = RTCSctpTransport(self._link, port=LOCAL_SCTP_PORT)
         self._sctp.on("datachannel", self._adopt)
         self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue()

@@ -1,4 +1,4 @@
-"""Parse a WebRTC SDP offer and build the ICE-lite, DTLS-passive answer to it.
+"""Parse a WebRTC SDP offer and build the ICE-lite answer to it (DTLS passive, or active on request).
 
 RFC 8866 (SDP), RFC 8829 (JSEP), RFC 8839 (ICE in SDP), RFC 8842 (DTLS setup), RFC 8841
 (data channels), RFC 8843 (BUNDLE), RFC 8840 (trickle-ice-sdpfrag), RFC 7587 (Opus).
@@ -95,6 +95,7 @@ class AnswerParams:
     audio_ssrc: int | None = None  # the server's outbound stream, signalled so SSRC-routing clients (werift) accept it
     cname: str = "rtcgate"
     extra_addresses: tuple[str, ...] = ()  # more host candidates on the same port (a dual-stack server)
+    setup: str = "passive"  # the server's DTLS role: passive (DTLS server) or active (DTLS client)
 
 
 # --- lines -------------------------------------------------------------------------------
@@ -178,7 +179,8 @@ def _has(attributes: list[tuple[str, str | None]], name: str) -> bool:
 # --- offer -------------------------------------------------------------------------------
 
 
-def parse_offer(text: str) -> Offer:
+def parse_offer(text: str, *, answer_setup: str = "passive") -> Offer:
+    """Read an offer the server can answer with a=setup:`answer_setup` (passive or active)."""
     lines, bad_name = _checked(text, "offer")
     if lines[1:].partition("\n")[0] != "v=0":
         raise SdpError("not an SDP offer: first line must be v=0")
@@ -236,13 +238,15 @@ def parse_offer(text: str) -> Offer:
         raise SdpError("offer has no a=fingerprint")
     setups = transport("setup")
     setup = setups[0] if setups else "active"  # RFC 4145 §4: absent means active
-    if setup == "passive":
+    other = "active" if answer_setup == "passive" else "passive"
+    if setup == answer_setup:
+        role = "server" if setup == "passive" else "client"
         raise SdpError(
-            "offer has a=setup:passive; this server is the DTLS server (passive),"
-            " so the offer must be actpass or active"
+            f"offer has a=setup:{setup}; this server is the DTLS {role} ({setup}),"
+            f" so the offer must be actpass or {other}"
         )
-    if setup not in ("actpass", "active"):
-        raise SdpError(f"offer has a=setup:{setup[:40]}; expected actpass or active")
+    if setup not in ("actpass", other):
+        raise SdpError(f"offer has a=setup:{setup[:40]}; expected actpass or {other}")
     opus_payload_type, opus_fmtp = _opus(audio.formats, values("rtpmap", spans[audio_index]),
                                          values("fmtp", spans[audio_index]))
     datachannel_index = _datachannel_index(media, kinds)
@@ -433,7 +437,7 @@ def build_answer(offer: Offer, params: AnswerParams) -> str:
     accepted_mids = {media[index].mid for index in (audio_index, datachannel_index) if index is not None}
     bundle = [mid for mid in offer.bundle if mid in accepted_mids]
     transport = (f"a=ice-ufrag:{params.ice_ufrag}\r\na=ice-pwd:{params.ice_pwd}\r\n"
-                 f"a=fingerprint:{params.fingerprint}\r\na=setup:passive\r\n")
+                 f"a=fingerprint:{params.fingerprint}\r\na=setup:{params.setup}\r\n")
     addresses = (params.address, *params.extra_addresses)
     candidates = "".join(f"a=candidate:{candidate}\r\n" for candidate in host_candidates(addresses, params.port))
     candidates += "a=end-of-candidates\r\n"

@@ -37,6 +37,7 @@ class ServerConfig:
     connect_timeout: float = 30.0
     max_tuples_per_session: int = 4
     stun_error_rate: float = 100.0  # 400/401 answers to unauthenticated requests per second (CoreConfig)
+    dtls_role: str = "server"  # "server": answer a=setup:passive; "client": answer active (CoreConfig)
     certificate: Path | None = None
     private_key: Path | None = None
     keylog: Path | None = None
@@ -155,7 +156,8 @@ class UdpShell(asyncio.DatagramProtocol):
             return
         association = DataChannelAssociation(lambda packet: self._send_sctp(session_id, packet),
                                               remote_port=offer.sctp_port,
-                                              remote_max_message_size=offer.max_message_size)
+                                              remote_max_message_size=offer.max_message_size,
+                                              dtls_role=self.core.config.dtls_role)
         self.associations[session_id] = association
         self.on_datachannel(session_id, association)
 
@@ -268,7 +270,7 @@ class ReferenceServer:
             advertise_address=config.advertise or config.host, port=port, extra_addresses=config.extra_hosts,
             consent_timeout=config.consent_timeout, connect_timeout=config.connect_timeout,
             max_tuples_per_session=config.max_tuples_per_session, stun_error_rate=config.stun_error_rate,
-            wall_clock_offset=time.time() - loop.time(),
+            dtls_role=config.dtls_role, wall_clock_offset=time.time() - loop.time(),
         )
         voice_factory = model = None
         if config.media == "voice":

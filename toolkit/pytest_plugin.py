@@ -38,6 +38,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rtc-seed", metavar="N", type=int, default=0, help="seed of the run (default 0)")
     group.addoption("--rtc-consent-timeout", metavar="S", type=float, default=None,
                     help="the target's consent timeout for ICE-06 (default 30; 3 for --rtc-reference)")
+    group.addoption("--rtc-dtls-role", choices=["auto", "client", "server"], default="auto",
+                    help="the probe's DTLS role: auto offers a=setup:actpass (default); client offers active, "
+                         "server passive")
     from toolkit.commands.check import PERF_THRESHOLDS, perf_option
 
     for field, parse, metavar, text in PERF_THRESHOLDS:
@@ -77,6 +80,8 @@ def _target(config: pytest.Config):
                              reference=config.getoption("rtc_reference"))
         if isinstance(target, ReferenceTarget):
             target.consent_timeout = config.getoption("rtc_consent_timeout") or 3.0
+            if config.getoption("rtc_dtls_role") == "server":
+                target.dtls_role = "client"
         target.start()
         config.add_cleanup(target.stop)
         state["target"] = target
@@ -90,6 +95,7 @@ def _settings(config: pytest.Config):
     perf = {field: config.getoption(f"rtc_{field}") for field, *_ in PERF_THRESHOLDS}
     return Settings(seed=config.getoption("rtc_seed"), consent_timeout=config.getoption("rtc_consent_timeout") or 30.0,
                     strict=strictness(config.getoption("rtc_strict"), config.getoption("rtc_profile")),
+                    dtls_role=config.getoption("rtc_dtls_role") or "auto",
                     **{field: value for field, value in perf.items() if value is not None})
 
 

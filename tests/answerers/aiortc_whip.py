@@ -6,9 +6,10 @@ close to aiortc's defaults as an echo server can:
 - `RTCConfiguration(iceServers=[])`; host candidates only, pinned to the listening address
   (aioice leaves 127.0.0.1 out when it lists host addresses, and everything here stays on
   loopback).
-- `a=setup:passive` by default, so that a DTLS-client-only peer can connect; aiortc answers
-  `active` unless its DTLS transport's role is set first. `--setup default` leaves aiortc's
-  DTLS role alone (it answers `active`); `--setup active` sets that role explicitly.
+- `a=setup:passive` by default, the baseline the third-party tests pin; aiortc answers `active`
+  unless its DTLS transport's role is set first. `--setup default` leaves aiortc's DTLS role
+  alone (it answers `active`, and the probe plays the DTLS server); `--setup active` sets that
+  role explicitly.
 - Audio is echoed as RTP payload, packet by packet, through `pc.addTrack` of an echo track
   fed with pre-encoded frames (aiortc packs them without re-encoding). A decode/re-encode
   echo would lose the bytes the conformance checks look for in the echo; aiortc gives tracks

@@ -50,6 +50,8 @@ def test_two_hosts_share_the_port_and_the_ready_line_names_both():
     (["--certificate", "x.pem"], "go together"),
     (["--host", "127.0.0.1", "--host", "127.0.0.2"], "at most one IPv4 and one IPv6 address"),
     (["--host", "127.0.0.1", "--host", "::1", "--workers", "2"], "give --host once"),
+    (["--dtls-role", "client", "--workers", "2"], "--dtls-role client needs one process"),
+    (["--dtls-role", "both"], "argument --dtls-role: invalid choice: 'both'"),
 ])
 def test_bad_arguments_exit_2_with_a_message(args, message):
     result = subprocess.run([sys.executable, "-m", "toolkit.cli", "serve", *args],
@@ -77,3 +79,12 @@ def test_stun_error_rate_option_reaches_the_server_config(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["serve", "--stun-error-rate", "-5"])
     assert "-5 is not a number ≥ 0" in capsys.readouterr().err
+
+
+def test_dtls_role_option_reaches_the_server_config():
+    from toolkit.cli import build_parser
+    from toolkit.commands.serve import config_from_args
+
+    parser = build_parser()
+    assert config_from_args(parser.parse_args(["serve"]), parser).dtls_role == "server"
+    assert config_from_args(parser.parse_args(["serve", "--dtls-role", "client"]), parser).dtls_role == "client"

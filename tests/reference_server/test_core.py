@@ -552,3 +552,37 @@ def test_arbitrary_datagrams_never_raise_nor_hit_internal_errors(datagrams):
     send_tone(peer, 2)
     h.pump()
     assert len(echoes(peer)) == 2
+
+
+# -- DTLS client role (answers a=setup:active) ----------------------------------------------------
+
+
+def test_client_role_answers_active_and_connects_after_answering_the_nomination():
+    h = Harness(dtls_role="client")
+    peer, session_id = h.new_peer()
+    assert "a=setup:active" in peer.answer.raw and peer.dtls_role == "server"
+    peer.start(h.now)
+    [(nomination, _)] = peer.datagrams_to_send()
+    h.core.receive_datagram(nomination, A, h.now)
+    sent = h.core.datagrams_to_send()
+    assert [data[0] for data, _ in sent][:2] == [1, 22]  # the check's answer, then the ClientHello
+    for data, _ in sent:
+        peer.receive_datagram(data, SERVER, h.now)
+    h.pump()
+    assert peer.state == "connected" and h.session(session_id).dtls.state == "connected"
+    send_tone(peer, 5)
+    h.pump()
+    assert len(echoes(peer)) == 5
+
+
+def test_client_role_refuses_renegotiation_and_an_offer_that_is_also_active():
+    h = Harness(dtls_role="client")
+    peer, _ = h.connect()
+    peer.renegotiate()
+    h.pump()
+    assert peer.renegotiation_pending and peer.renegotiation_refused and peer.state == "connected"
+    with pytest.raises(SignalingError, match=r"offer has a=setup:active; this server is the DTLS client \(active\), "
+                                             r"so the offer must be actpass or passive"):
+        h.core.create_session(ProbePeer(dtls_role="client").create_offer(), h.now)
+    with pytest.raises(ValueError, match="dtls_role must be 'server' or 'client'"):
+        Harness(dtls_role="both")

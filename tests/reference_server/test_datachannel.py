@@ -164,7 +164,7 @@ def test_sctp_transport_methods_the_adapter_calls():
     # The receive window the adapter watches: bytes aiortc may still buffer, never enforced by it.
     # The next TSN to assign, which bounds what a SACK may acknowledge (the adapter's pre-check).
     async def fresh_transport() -> RTCSctpTransport:  # aiortc binds the running loop at construction
-        return RTCSctpTransport(_DtlsLink(lambda packet: True))
+        return RTCSctpTransport(_DtlsLink(lambda packet: True, "server"))
 
     transport = asyncio.run(fresh_transport())
     assert transport._advertised_rwnd == 1024 * 1024
@@ -224,7 +224,7 @@ def test_aiortc_asks_its_dtls_transport_for_exactly_what_the_link_provides():
     aiortc_reads = touched - {"_send_packet", "_data_receiver"}  # the adapter's own reads
     assert aiortc_reads == {"state", "_role", "_register_data_receiver", "_unregister_data_receiver", "_send_data"}
     with pytest.raises(AttributeError):
-        _DtlsLink(lambda packet: True).transport  # slots: nothing else exists to be read
+        _DtlsLink(lambda packet: True, "server").transport  # slots: nothing else exists to be read
 
 
 # --- the adapter -------------------------------------------------------------------------

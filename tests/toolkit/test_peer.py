@@ -81,7 +81,9 @@ class DtlsServerEnd:
         *,
         srtp_profiles: bytes = b"SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80",
         client_fingerprint: str | None = None,
+        client: bool = False,
     ) -> None:
+        """`client=True` plays the DTLS client instead (then `client_fingerprint` is the server's)."""
         key, self.certificate = make_certificate()
         self.fingerprint = sha256_fingerprint(self.certificate)
         self.client_fingerprint = client_fingerprint
@@ -92,7 +94,11 @@ class DtlsServerEnd:
         context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, self._verify)
         context.set_tlsext_use_srtp(srtp_profiles)
         self.connection = SSL.Connection(context, None)
-        self.connection.set_accept_state()
+        if client:
+            self.connection.set_connect_state()
+        else:
+            self.connection.set_accept_state()
+        self.is_client = client
         self.connection.set_ciphertext_mtu(1200)
         self.connected = False
         self.closed = False
@@ -127,6 +133,14 @@ class DtlsServerEnd:
                 pass
         return self.pending()
 
+    def start(self) -> list[bytes]:
+        """Client role: the ClientHello."""
+        try:
+            self.connection.do_handshake()
+        except SSL.WantReadError:
+            pass
+        return self.pending()
+
     def pending(self) -> list[bytes]:
         try:
             return [self.connection.bio_read(65536)]
@@ -143,6 +157,8 @@ class DtlsServerEnd:
         client = material[:key] + material[2 * key : 2 * key + salt]
         server = material[key : 2 * key] + material[2 * key + salt :]
         profile = LIBSRTP_PROFILES[self.srtp_profile]
+        if self.is_client:
+            client, server = server, client  # own key first below
         self.srtp_tx = pylibsrtp.Session(
             pylibsrtp.Policy(key=server, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile)
         )
@@ -311,9 +327,8 @@ def test_answer_parser_errors_are_exact(text, message):
 
 
 def test_set_answer_refuses_roles_and_hashes_the_peer_cannot_play():
-    with pytest.raises(PeerError, match=r"^answer has a=setup:active; the probe peer is a DTLS "
-                                        r"client and needs a=setup:passive$"):
-        new_peer().set_answer(answer_sdp("AB:CD", setup="active"))
+    with pytest.raises(PeerError, match=r"^answer has a=setup:actpass: an answer must choose"):
+        new_peer().set_answer(answer_sdp("AB:CD", setup="actpass"))
     with pytest.raises(PeerError, match=r"^answer's a=fingerprint uses 'md5'; the probe peer verifies sha-1"):
         new_peer().set_answer(answer_sdp("AB:CD").replace("sha-256", "md5"))
     peer = new_peer()

@@ -20,7 +20,9 @@ The convention, for anyone adding variants:
   `voice_service_class`, or anything else `start()` builds), or a function `config ->
   ReferenceServer`. `name` is kebab-case and unique; `checks` are catalog IDs; `why` names the
   bug the way a bug report would. `host="::1"` runs the variant (and its reference twin) on
-  IPv6 loopback, for checks that need an IPv6 candidate.
+  IPv6 loopback, for checks that need an IPv6 candidate. `dtls_role="client"` runs the variant
+  (and its reference twin) with `--dtls-role client`: it answers a=setup:active, so the checks
+  play their DTLS-client counterparts.
 - The bug stays in the variant. Never edit `reference_server/` for it: if no seam fits, override
   a private method in the subclass (`tests/zoo/seams.py` has helpers for the common swaps: a
   session's DTLS endpoint or SRTP session, rebuilding a STUN message, a modelled crash).
@@ -58,12 +60,15 @@ class Variant:
     """Makes the faulty server for `rtcgate serve`'s config (its `server_factory`)."""
     host: str = "127.0.0.1"
     module: str = ""
+    dtls_role: str = "server"
+    """The server's `--dtls-role`: "client" answers a=setup:active."""
 
 
 _REGISTRY: dict[str, Variant] = {}
 
 
-def variant(name: str, *, checks: tuple[str, ...], why: str, host: str = "127.0.0.1") -> Callable[[Any], Any]:
+def variant(name: str, *, checks: tuple[str, ...], why: str, host: str = "127.0.0.1",
+            dtls_role: str = "server") -> Callable[[Any], Any]:
     """Register the decorated ServerCore subclass, ReferenceServer subclass or factory as a variant."""
     if not _NAME.fullmatch(name):
         raise ValueError(f"variant name {name!r} is not kebab-case")
@@ -71,11 +76,13 @@ def variant(name: str, *, checks: tuple[str, ...], why: str, host: str = "127.0.
         raise ValueError(f"variant {name}: checks must be a non-empty tuple of check IDs, got {checks!r}")
     if not why or "\n" in why:
         raise ValueError(f"variant {name}: why must be one line saying what the bug is")
+    if dtls_role not in ("server", "client"):
+        raise ValueError(f"variant {name}: dtls_role must be 'server' or 'client', got {dtls_role!r}")
 
     def register(target: Any) -> Any:
         if name in _REGISTRY:
             raise ValueError(f"variant {name} is registered twice ({_REGISTRY[name].module} and {target.__module__})")
-        _REGISTRY[name] = Variant(name, tuple(checks), why, _builder(target), host, target.__module__)
+        _REGISTRY[name] = Variant(name, tuple(checks), why, _builder(target), host, target.__module__, dtls_role)
         return target
 
     return register

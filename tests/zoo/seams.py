@@ -40,9 +40,9 @@ def crash(what: str) -> NoReturn:
 
 def fresh_dtls_endpoint(core: ServerCore, session: Session, endpoint_class: type[DtlsEndpoint] = DtlsEndpoint
                         ) -> DtlsEndpoint:
-    """A new server-side endpoint for `session`: same context, offer fingerprints and MTU."""
+    """A new endpoint for `session`: same context, offer fingerprints, role and MTU."""
     old = session.dtls
-    return endpoint_class(core._dtls_context, old._peer_check.fingerprints, is_server=True, mtu=old.mtu)
+    return endpoint_class(core._dtls_context, old._peer_check.fingerprints, is_server=old.is_server, mtu=old.mtu)
 
 
 class DtlsEndpointCore(ServerCore):
@@ -113,7 +113,8 @@ class SrtpSessionCore(ServerCore):
             key_length, salt_length = PROFILES[profile]
             material = session.dtls._connection.export_keying_material(
                 DTLS_SRTP_EXPORTER_LABEL, 2 * (key_length + salt_length))
-            session.srtp = self.srtp_session_class.from_keying_material(profile, material, is_server=True)
+            session.srtp = self.srtp_session_class.from_keying_material(profile, material,
+                                                                        is_server=session.dtls.is_server)
 
 
 # -- STUN -------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from toolkit.conformance.targets import ReferenceTarget, TargetError, ipv6_loopb
 
 ZOO = variants()
 PAIRS = [(entry.name, check_id) for entry in ZOO.values() for check_id in entry.checks]
-REFERENCE_RUNS = sorted({(check_id, ZOO[name].host) for name, check_id in PAIRS})
+REFERENCE_RUNS = sorted({(check_id, ZOO[name].host, ZOO[name].dtls_role) for name, check_id in PAIRS})
 LANES = 4
 """Servers under test at once: a check mostly waits (silence windows, timeouts), so 4 fit on 2 cores."""
 SEED = 1
@@ -38,15 +38,17 @@ class Server:
     variant: str | None
     host: str
     family: str = ""
+    dtls_role: str = "server"
 
     def target(self) -> ReferenceTarget:
         if self.variant is None:
-            return ReferenceTarget(host=self.host)
-        return ReferenceTarget(host=self.host, command=[sys.executable, "-m", "tests.zoo.serve", self.variant])
+            return ReferenceTarget(host=self.host, dtls_role=self.dtls_role)
+        return ReferenceTarget(host=self.host, command=[sys.executable, "-m", "tests.zoo.serve", self.variant],
+                               dtls_role=self.dtls_role)
 
     @property
     def name(self) -> str:
-        return self.variant or f"the reference server ({self.family} checks, {self.host})"
+        return self.variant or f"the reference server ({self.family} checks, {self.host}, DTLS {self.dtls_role})"
 
 
 @dataclass
@@ -59,8 +61,8 @@ class Outcome:
 
 def server_for(params: dict) -> Server:
     if "name" in params:
-        return Server(params["name"], ZOO[params["name"]].host)
-    return Server(None, params["host"], BY_ID[params["check_id"]].family)
+        return Server(params["name"], ZOO[params["name"]].host, dtls_role=ZOO[params["name"]].dtls_role)
+    return Server(None, params["host"], BY_ID[params["check_id"]].family, params.get("dtls_role", "server"))
 
 
 async def play(plan: dict[Server, list[str]]) -> dict[tuple[Server, str], Outcome]:
@@ -130,10 +132,11 @@ def test_check_fails_against_its_variant(zoo_outcomes, name, check_id):
     assert not result.message.startswith("the check itself raised"), detail
 
 
-@pytest.mark.parametrize(("check_id", "host"), REFERENCE_RUNS,
-                         ids=[f"{check_id}@{host}" for check_id, host in REFERENCE_RUNS])
-def test_check_passes_against_the_reference_server(zoo_outcomes, check_id, host):
-    result, outcome = outcome_of(zoo_outcomes, {"host": host, "check_id": check_id})
+@pytest.mark.parametrize(("check_id", "host", "dtls_role"), REFERENCE_RUNS,
+                         ids=[f"{check_id}@{host}" + ("" if role == "server" else f"-dtls-{role}")
+                              for check_id, host, role in REFERENCE_RUNS])
+def test_check_passes_against_the_reference_server(zoo_outcomes, check_id, host, dtls_role):
+    result, outcome = outcome_of(zoo_outcomes, {"host": host, "check_id": check_id, "dtls_role": dtls_role})
     assert result.status is Status.PASS, explain(result, outcome)
 
 

@@ -289,3 +289,33 @@ class AllowsRenegotiation(ServerCore):
     def __init__(self, config, certificate, **kwargs) -> None:
         super().__init__(config, certificate, **kwargs)
         self._dtls_context = RenegotiatingContext(certificate, keylog=kwargs.get("keylog"))
+
+
+# -- the same bugs in a server that answers a=setup:active (it is the DTLS client) ---------------
+
+
+@variant("client-keeps-going-without-use-srtp", checks=("DTLS-03",), dtls_role="client",
+         why="as DTLS client, a ServerHello without use_srtp does not end the handshake: it completes with no alert "
+             "and SRTP is keyed with a default profile")
+class ClientKeepsGoingWithoutUseSrtp(HandshakeWithoutCommonProfile):
+    pass
+
+
+@variant("client-never-retransmits", checks=("DTLS-04",), dtls_role="client",
+         why="as DTLS client, never retransmits a flight: a lost ClientHello stalls the handshake for good")
+class ClientNeverRetransmits(NoDtlsRetransmission):
+    pass
+
+
+@variant("client-accepts-hello-request", checks=("DTLS-08",), dtls_role="client",
+         why="as DTLS client, answers the server's HelloRequest with a new handshake (RFC 8842 §4 forbids "
+             "renegotiation)")
+class ClientAcceptsHelloRequest(AllowsRenegotiation):
+    pass
+
+
+@variant("server-not-authenticated", checks=("DTLS-02",), dtls_role="client",
+         why="as DTLS client, never verifies the server's certificate against the offer's a=fingerprint: anyone "
+             "may answer for the server")
+class ServerNotAuthenticated(ClientNotAuthenticated):
+    pass

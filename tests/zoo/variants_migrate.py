@@ -46,6 +46,21 @@ class DtlsFromAnyAddress(ServerCore):
         super()._receive_dtls(data, address, now)
 
 
+@variant("dtls-client-takes-strangers-records", checks=("MIGRATE-03",), dtls_role="client",
+         why="as DTLS client, a DTLS datagram from an unbound 5-tuple is fed to the newest handshake under way: a "
+             "stranger's fatal alert ends it")
+class DtlsClientTakesStrangersRecords(ServerCore):
+    def _receive_dtls(self, data: bytes, address: Address, now: float) -> None:
+        if address not in self.sessions.by_address:
+            handshaking = [session for session in self.sessions.by_id.values() if session.dtls.state == "handshaking"]
+            if handshaking:
+                session = handshaking[-1]
+                session.dtls.receive_datagram(data, now)
+                self._after_dtls_input(session, now)
+                return
+        super()._receive_dtls(data, address, now)
+
+
 @variant("replay-ends-session", checks=("MIGRATE-05",),
          why="a check whose transaction ID was already seen from another address is taken for a hijack and ends "
              "the session: one captured check is enough to hang up anyone")

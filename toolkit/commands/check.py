@@ -93,6 +93,10 @@ def register(commands) -> None:
                             f"--reference starts its server with {REFERENCE_CONSENT_TIMEOUT:g})")
     check.add_argument("--silence", type=_positive, default=0.5, metavar="S",
                        help="how long 'no answer' is waited for (default 0.5; raise it for distant targets)")
+    check.add_argument("--dtls-role", choices=["auto", "client", "server"], default="auto",
+                       help="the probe's DTLS role: auto offers a=setup:actpass and takes the role the answer "
+                            "leaves (default); client offers active, server offers passive (with --reference, "
+                            "the reference server then answers active)")
     check.add_argument("--remote", type=_address, metavar="HOST:PORT",
                        help="send media to this address instead of the answer's candidate (NAT, containers)")
     perf = check.add_argument_group("PERF thresholds (the user's)")
@@ -224,8 +228,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(str(exc))
     if isinstance(target, ReferenceTarget):
         target.consent_timeout = args.consent_timeout or REFERENCE_CONSENT_TIMEOUT
+        if args.dtls_role == "server":  # the reference then plays the client: it answers a=setup:active
+            target.dtls_role = "client"
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     settings = Settings(seed=seed, silence=args.silence, strict=strictness(args.strict, args.profile),
+                        dtls_role=args.dtls_role,
                         consent_timeout=args.consent_timeout or DEFAULT_CONSENT_TIMEOUT, **perf_thresholds(args))
     print(f"rtcgate check: {len(checks)} checks, seed {seed}", file=sys.stderr)
     try:

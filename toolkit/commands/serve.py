@@ -59,6 +59,9 @@ def register(commands) -> None:
                        help="answer at most N unauthenticated STUN requests per second with an error (400, 401), "
                             "in bursts of up to N; the rest get silence (drop reason stun_error_rate_limited; "
                             "default 100; 0 = never)")
+    serve.add_argument("--dtls-role", choices=["server", "client"], default="server",
+                       help="server: answer a=setup:passive and wait for the client's ClientHello (default); "
+                            "client: answer a=setup:active and connect as DTLS client once ICE selects a pair")
     serve.add_argument("--certificate", type=Path, help="PEM certificate (ECDSA P-256); default: generate one")
     serve.add_argument("--private-key", type=Path, help="PEM private key for --certificate")
     serve.add_argument("--keylog", type=Path, help="append DTLS secrets here in SSLKEYLOGFILE format")
@@ -88,7 +91,7 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser):
         return ServerConfig(host=host, extra_hosts=tuple(extra_hosts), port=args.port, http_port=args.http_port,
                             advertise=args.advertise, consent_timeout=args.consent_timeout,
                             connect_timeout=args.connect_timeout, stun_error_rate=args.stun_error_rate,
-                            certificate=args.certificate,
+                            dtls_role=args.dtls_role, certificate=args.certificate,
                             private_key=args.private_key, keylog=args.keylog, media=args.media, model=args.model,
                             vad=args.vad)
     except ValueError as exc:
@@ -107,6 +110,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, server_factor
             parser.error("--workers starts stock workers; it does not combine with a server variant")
         if config.extra_hosts:
             parser.error("--workers listens on one address: give --host once (the relay is single-address)")
+        if config.dtls_role != "server":
+            parser.error("--workers runs DTLS-server workers only: --dtls-role client needs one process")
         from toolkit.commands.relay import run_with_workers
 
         return run_with_workers(args, config)

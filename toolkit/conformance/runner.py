@@ -44,6 +44,8 @@ class Settings:
     consent_interval: float = 1.0
     """How often the probe peers send consent checks (well below any target's consent timeout)."""
     local_host: str = "127.0.0.1"
+    dtls_role: str = "auto"
+    """The probe peers' `dtls_role`: auto (offer actpass), client (offer active) or server (offer passive)."""
     # The VOICE checks' tolerances (see checks/voice.py for how each is used).
     vad_frame: float = 0.030
     """The longest VAD frame the target may decide on: webrtcvad takes 10–30 ms (Silero: 32 ms)."""
@@ -110,6 +112,8 @@ def replay_command(target: Target, check_id: str, settings: Settings) -> str:
         arguments += ["--strict", settings.strict.value.lower()]
     if target.consent_timeout is None and settings.consent_timeout != RFC_CONSENT_TIMEOUT:
         arguments += ["--consent-timeout", f"{settings.consent_timeout:g}"]
+    if settings.dtls_role != "auto":
+        arguments += ["--dtls-role", settings.dtls_role]
     if check_id.startswith("PERF-"):  # the user's thresholds decide a PERF check: replay with them
         for setting in dataclasses.fields(Settings):
             value = getattr(settings, setting.name)

@@ -174,8 +174,10 @@ class ReferenceTarget(Target):
 
     def __init__(self, *, consent_timeout: float = 3.0, media: str = "echo", host: str = "127.0.0.1",
                  extra_hosts: Sequence[str] = (), start_timeout: float = 20.0,
-                 command: Sequence[str] | None = None) -> None:
+                 command: Sequence[str] | None = None, dtls_role: str = "server") -> None:
         self.consent_timeout = consent_timeout
+        self.dtls_role = dtls_role
+        """The server's `--dtls-role`: "server" answers a=setup:passive, "client" answers active."""
         self.server_command = list(command) if command else [sys.executable, "-m", "toolkit.cli", "serve"]
         """What runs the server, before its `rtcgate serve` options (a faulty variant runs another)."""
         self.media = media
@@ -214,7 +216,7 @@ class ReferenceTarget(Target):
             *self.server_command, *[arg for host in (self.host, *self.extra_hosts) for arg in ("--host", host)],
             "--port", "0",
             "--http-port", "0", "--consent-timeout", f"{self.consent_timeout:g}", "--media", self.media,
-            "--log-level", "warning",
+            "--log-level", "warning", *(["--dtls-role", self.dtls_role] if self.dtls_role != "server" else []),
         ]
 
     def for_profile(self, profile: str) -> Target:

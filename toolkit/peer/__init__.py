@@ -18,7 +18,7 @@ from toolkit.peer.core import (
     StunRequestReceived,
     StunResponse,
 )
-from toolkit.peer.offer import Answer, PeerError, build_offer, parse_answer
+from toolkit.peer.offer import Answer, DtlsRoleError, PeerError, answer_role, build_offer, parse_answer
 from toolkit.peer.udp import PeerConnection, connect_whip
 from toolkit.peer.whip import whip_delete, whip_patch, whip_post
 
@@ -27,6 +27,7 @@ __all__ = [
     "DtlsClosed",
     "DtlsConnected",
     "DtlsData",
+    "DtlsRoleError",
     "IceCompleted",
     "PeerConnection",
     "PeerError",
@@ -37,6 +38,7 @@ __all__ = [
     "SrtpKeys",
     "StunRequestReceived",
     "StunResponse",
+    "answer_role",
     "build_offer",
     "connect_whip",
     "parse_answer",

@@ -1,9 +1,16 @@
 """Sans-IO probe peer: a scriptable WebRTC offerer that drives a server under test.
 
-It is the controlling ICE agent (aggressive nomination, RFC 8445), the DTLS client
-(the answer says `a=setup:passive`, RFC 8842) and an SRTP endpoint (RFC 5764), built on
-independent codecs: aioice's STUN, pyOpenSSL's DTLS, pylibsrtp. Time comes in as `now`;
-datagrams and events go out through `datagrams_to_send()` and `next_event()`.
+It is the controlling ICE agent (aggressive nomination, RFC 8445), a DTLS endpoint in either
+role and an SRTP endpoint (RFC 5764), built on independent codecs: aioice's STUN, pyOpenSSL's
+DTLS, pylibsrtp. Time comes in as `now`; datagrams and events go out through
+`datagrams_to_send()` and `next_event()`.
+
+DTLS role (RFC 5763 §5, RFC 8842 §5): the offer says `a=setup:actpass` (or `active`/`passive`
+when `dtls_role` forces one) and the answer decides: `passive` makes the peer the DTLS client,
+`active` the DTLS server. `dtls_role` is "client" or "server" once `set_answer` has run. As
+server, the peer waits for the target's ClientHello once its nominating check is answered;
+a ClientHello that overtakes that answer is kept (at most EARLY_DTLS_LIMIT datagrams from an
+address being checked) and handled once ICE completes.
 
 Known exception to the fake clock: OpenSSL's DTLS retransmission timer reads the real clock.
 `get_timer()` surfaces it, but on a fake clock a lost DTLS flight is only resent once that
@@ -28,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
-from toolkit.peer.offer import Answer, PeerError, build_offer, parse_answer
+from toolkit.peer.offer import Answer, PeerError, answer_role, build_offer, parse_answer
 
 Address = tuple[str, int]
 
@@ -46,6 +53,10 @@ CONSENT_TIMEOUT = 30.0
 DTLS_HANDSHAKE_TIMEOUT = 10.0
 DTLS_MTU = 1200
 """Largest DTLS datagram the peer sends; flights are split into datagrams no larger."""
+EARLY_DTLS_LIMIT = 8
+"""DTLS datagrams kept, as DTLS server, from addresses being checked before ICE completes."""
+DTLS_ROLES = {"auto": "actpass", "client": "active", "server": "passive"}
+"""The `dtls_role` option and the a=setup the offer says for it (RFC 8842 §5.2)."""
 PRFLX_PRIORITY = (110 << 24) | (65535 << 8) | 255
 """RFC 8445 §5.1.2.1 priority of the peer-reflexive candidate the server will learn."""
 DTLS_SRTP_EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"
@@ -91,6 +102,8 @@ class IceCompleted:
 class DtlsConnected:
     srtp_profile: str
     cipher: str
+    role: str = "client"
+    """The probe peer's DTLS role: "client" or "server"."""
 
 
 @dataclass(slots=True)
@@ -102,7 +115,7 @@ class DtlsData:
 
 @dataclass(slots=True)
 class DtlsClosed:
-    """The server sent close_notify."""
+    """The target sent close_notify."""
 
 
 @dataclass(slots=True)
@@ -182,8 +195,11 @@ class ProbePeer:
         rtp_sequence_start: int | None = None,
         audio_pt: int = 111,
         consent_interval: float | None = 5.0,
+        dtls_role: str = "auto",
         rng: random.Random | None = None,
     ) -> None:
+        if dtls_role not in DTLS_ROLES:
+            raise PeerError(f"dtls_role {dtls_role!r} is not one of {', '.join(DTLS_ROLES)}")
         if not srtp_profiles:
             raise PeerError("srtp_profiles is empty: the peer must offer at least one SRTP profile")
         for name in srtp_profiles:
@@ -191,6 +207,9 @@ class ProbePeer:
                 raise PeerError(f"unknown SRTP profile {name!r}; known: {', '.join(SRTP_PROFILES)}")
         self._rng = rng or random.Random()
         self.srtp_profiles = tuple(srtp_profiles)
+        self.requested_dtls_role = dtls_role
+        self.dtls_role: str | None = None
+        """"client" or "server", decided by the answer's a=setup in `set_answer`."""
         self.datachannel = datachannel
         self.audio_pt = audio_pt
         self.consent_interval = consent_interval
@@ -219,8 +238,9 @@ class ProbePeer:
         self._dtls: SSL.Connection | None = None
         self._dtls_started = 0.0
         self._dtls_timer_at: float | None = None
-        self._fingerprint_mismatch: str | None = None
-        self.renegotiation_refused = False  # the server answered our renegotiation with no_renegotiation
+        self._early_dtls: list[tuple[bytes, Address]] = []
+        self._verify_failure: str | None = None
+        self.renegotiation_refused = False  # the target answered our renegotiation with no_renegotiation
         self._srtp_tx: pylibsrtp.Session | None = None
         self._srtp_rx: pylibsrtp.Session | None = None
 
@@ -235,6 +255,7 @@ class ProbePeer:
             datachannel=self.datachannel,
             ssrc=self.ssrc,
             session_id=self._rng.getrandbits(62),
+            setup=DTLS_ROLES[self.requested_dtls_role],
         )
 
     def set_answer(self, sdp: str) -> None:
@@ -242,17 +263,14 @@ class ProbePeer:
         if self.answer is not None:
             raise PeerError("set_answer called twice: this peer already has an answer")
         answer = parse_answer(sdp)
-        if answer.setup != "passive":
-            raise PeerError(
-                f"answer has a=setup:{answer.setup}; the probe peer is a DTLS client and "
-                "needs a=setup:passive"
-            )
+        role = answer_role(DTLS_ROLES[self.requested_dtls_role], answer.setup)
         if answer.fingerprint_algorithm not in _FINGERPRINT_HASHES:
             raise PeerError(
                 f"answer's a=fingerprint uses {answer.fingerprint_algorithm!r}; the probe peer "
                 f"verifies {', '.join(_FINGERPRINT_HASHES)}"
             )
         self.answer = answer
+        self.dtls_role = role
         if answer.audio_payload_type is not None:
             self._payload_type = answer.audio_payload_type
 
@@ -456,8 +474,9 @@ class ProbePeer:
         self._flush_dtls()
 
     def renegotiate(self) -> None:
-        """Start a DTLS renegotiation (RFC 5746): an epoch-1 ClientHello, for checks that a
-        server refuses one (RFC 8842 §4). `renegotiation_pending` tells whether it completed."""
+        """Start a DTLS renegotiation (RFC 5746), for checks that the target refuses one (RFC 8842
+        §4): as DTLS client an epoch-1 ClientHello; as DTLS server a HelloRequest, which asks the
+        target to send one. `renegotiation_pending` tells whether it completed."""
         if self.state != "connected":
             raise PeerError(f"renegotiate in state {self.state!r}: DTLS is not connected")
         if not self._dtls.renegotiate():
@@ -589,6 +608,11 @@ class ProbePeer:
             self._consent_answered_at = now
             self._consent_at = now + self.consent_interval * self._rng.uniform(0.8, 1.2)
         self._start_dtls(now)
+        early, self._early_dtls = self._early_dtls, []
+        for data, addr in early:
+            if self.state not in ("dtls", "connected"):
+                break  # an early datagram failed the handshake: the rest is moot
+            self._receive_dtls(data, addr, now)
 
     # -- DTLS ------------------------------------------------------------------------------
 
@@ -598,20 +622,23 @@ class ProbePeer:
         context.use_certificate(self._certificate)
         context.use_privatekey(self._key)
         context.set_verify(
-            SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, self._verify_server_certificate
+            SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, self._verify_peer_certificate
         )
         context.set_tlsext_use_srtp(":".join(self.srtp_profiles).encode())
         context.set_keylog_callback(lambda _connection, line: self.keylog_lines.append(line))
         connection = SSL.Connection(context, None)
-        connection.set_connect_state()
+        if self.dtls_role == "server":
+            connection.set_accept_state()  # VERIFY_PEER makes it ask for the client's certificate
+        else:
+            connection.set_connect_state()
         connection.set_ciphertext_mtu(DTLS_MTU)
         self._dtls = connection
         self._dtls_started = now
         self.state = "dtls"
         self._drive_handshake(now)
 
-    def _verify_server_certificate(
-        self, _connection: SSL.Connection, certificate, _error: int, depth: int, _ok: int
+    def _verify_peer_certificate(
+        self, connection: SSL.Connection, certificate, _error: int, depth: int, _ok: int
     ) -> bool:
         """Accept the self-signed leaf only if it matches one of the answer's a=fingerprint values
         with the most preferred hash function the answer uses (RFC 8122 §5)."""
@@ -621,9 +648,17 @@ class ProbePeer:
         digest = certificate.to_cryptography().fingerprint(_FINGERPRINT_HASHES[algorithm]())
         actual = digest.hex(":").upper()
         if actual not in self.answer.fingerprints:
-            self._fingerprint_mismatch = (
-                f"DTLS: server certificate {algorithm} fingerprint {actual} does not match "
+            other = "server" if self.dtls_role == "client" else "client"
+            self._verify_failure = (
+                f"DTLS: {other} certificate {algorithm} fingerprint {actual} does not match "
                 f"the answer's {' or '.join(self.answer.fingerprints)}"
+            )
+            return False
+        if self.dtls_role == "server" and not connection.get_selected_srtp_profile():
+            # OpenSSL's server completes without use_srtp when no profile matches; the client's
+            # certificate comes after that choice, so refuse here (RFC 5764 §4.1.1 wants an alert).
+            self._verify_failure = (
+                f"DTLS: the client offered no SRTP profile of ours ({', '.join(self.srtp_profiles)})"
             )
             return False
         return True
@@ -637,7 +672,7 @@ class ProbePeer:
             return
         except SSL.Error as exc:
             self._flush_dtls()
-            self._fail(self._fingerprint_mismatch or f"DTLS handshake failed: {_openssl_reason(exc)}")
+            self._fail(self._verify_failure or f"DTLS handshake failed: {_openssl_reason(exc)}")
             return
         self._flush_dtls()
         self._dtls_established()
@@ -646,14 +681,16 @@ class ProbePeer:
         self._dtls_timer_at = None
         name = self._dtls.get_selected_srtp_profile().decode()
         if name not in SRTP_PROFILES:
-            self._fail(f"DTLS: the server selected no SRTP profile (use_srtp gave {name!r})")
+            chose = "the server selected" if self.dtls_role == "client" else "the client offered"
+            self._fail(f"DTLS: {chose} no SRTP profile (use_srtp gave {name!r})")
             return
         profile = SRTP_PROFILES[name]
         key, salt = profile.key_length, profile.salt_length
         material = self._dtls.export_keying_material(DTLS_SRTP_EXPORTER_LABEL, 2 * (key + salt))
         # RFC 5764 §4.2: client key, server key, client salt, server salt.
-        local = material[:key] + material[2 * key : 2 * key + salt]
-        remote = material[key : 2 * key] + material[2 * key + salt :]
+        client = material[:key] + material[2 * key : 2 * key + salt]
+        server = material[key : 2 * key] + material[2 * key + salt :]
+        local, remote = (client, server) if self.dtls_role == "client" else (server, client)
         self.srtp_keys = SrtpKeys(name, local, remote)
         self._srtp_tx = pylibsrtp.Session(
             pylibsrtp.Policy(
@@ -666,11 +703,14 @@ class ProbePeer:
             )
         )
         self.state = "connected"
-        self._events.append(DtlsConnected(name, self._dtls.get_cipher_name() or ""))
+        self._events.append(DtlsConnected(name, self._dtls.get_cipher_name() or "", self.dtls_role))
 
     def _receive_dtls(self, data: bytes, addr: Address, now: float) -> None:
         if self._dtls is None:
-            self.drops["dtls_before_ice"] += 1
+            if self._may_keep_early_dtls(addr):
+                self._early_dtls.append((data, addr))
+            else:
+                self.drops["dtls_before_ice"] += 1
             return
         if addr != self.remote:
             self.drops["dtls_wrong_address"] += 1
@@ -692,8 +732,8 @@ class ProbePeer:
                 return
             except SSL.Error as exc:
                 if self.renegotiation_pending and "no renegotiation" in _openssl_reason(exc):
-                    # The server refused with a no_renegotiation warning (RFC 5746 §4.4). OpenSSL's
-                    # client takes that as fatal, but the connection before it stands (SRTP keys
+                    # The target refused with a no_renegotiation warning (RFC 5746 §4.4). OpenSSL
+                    # takes that as fatal, but the connection before it stands (SRTP keys
                     # included): drop the fatal alert OpenSSL queued instead of sending it.
                     self.renegotiation_refused = True
                     self._discard_dtls_output()
@@ -701,6 +741,16 @@ class ProbePeer:
                 self.drops["dtls_record_error"] += 1
                 break
         self._flush_dtls()
+
+    def _may_keep_early_dtls(self, addr: Address) -> bool:
+        """As DTLS server, the target's ClientHello may overtake the answer to our nominating
+        check: keep a few from an address we are checking, for when ICE completes."""
+        return (
+            self.dtls_role == "server"
+            and self.state == "checking"
+            and len(self._early_dtls) < EARLY_DTLS_LIMIT
+            and any(check.nominating and check.remote == addr for check in self._checks.values())
+        )
 
     def _discard_dtls_output(self) -> None:
         while True:

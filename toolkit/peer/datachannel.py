@@ -3,8 +3,9 @@
 DESIGN principle 6: aiortc's RTCSctpTransport does SCTP and DCEP, and this is the one toolkit
 module that touches it; tests/toolkit/test_datachannel.py pins every part of aiortc used here,
 private ones included, so an aiortc upgrade that changes them fails there first. It is the
-toolkit's own adapter, written for the offering side (the DTLS client, even stream ids); the
-reference server has its own, which the toolkit never imports (DESIGN principle 3).
+toolkit's own adapter, written for the offering side (in either DTLS role: the client's channels
+take even stream ids, the server's odd, RFC 8832 §6); the reference server has its own, which
+the toolkit never imports (DESIGN principle 3).
 
 The probe peer stays sans-IO; this adapter runs on asyncio because aiortc does. Feed it every
 SCTP packet the peer's DTLS delivers (`DtlsData.data`) with the time it arrived; it sends its
@@ -141,9 +142,9 @@ class _DtlsLink:
 
     __slots__ = ("state", "_role", "_data_receiver", "_send_packet")
 
-    def __init__(self, send_packet: Callable[[bytes], None]) -> None:
+    def __init__(self, send_packet: Callable[[bytes], None], dtls_role: str) -> None:
         self.state = "connected"  # RTCSctpTransport refuses a "closed" transport
-        self._role = "client"  # the probe is the DTLS client: its channels take even stream ids
+        self._role = dtls_role  # RFC 8832 §6: the DTLS client's channels take even stream ids, the server's odd
         self._data_receiver: RTCSctpTransport | None = None
         self._send_packet = send_packet
 
@@ -180,7 +181,7 @@ class Association:
 
     def __init__(self, send_packet: Callable[[bytes], None], *, now: Callable[[], float],
                  remote_port: int = WEBRTC_SCTP_PORT, remote_max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-                 local_port: int = WEBRTC_SCTP_PORT) -> None:
+                 local_port: int = WEBRTC_SCTP_PORT, dtls_role: str = "client") -> None:
         self.now = now
         self.remote_port = remote_port
         self.remote_max_message_size = remote_max_message_size
@@ -198,7 +199,7 @@ class Association:
         """Bodies of the far end's HEARTBEAT ACK chunks (aiortc itself ignores them)."""
         self.connected_at: float | None = None
         self._changed = asyncio.Event()
-        self._link = _DtlsLink(send_packet)
+        self._link = _DtlsLink(send_packet, dtls_role)
         self._sctp = _ProbeSctp(self._link, port=local_port)
         self._sctp.on("datachannel", self._adopt)
         self._inbox: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()

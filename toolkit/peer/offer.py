@@ -28,6 +28,31 @@ class PeerError(Exception):
         self.body = body
 
 
+class DtlsRoleError(PeerError):
+    """The answer's a=setup contradicts the DTLS role the offer forced: a choice of the caller's,
+    so a check meeting it is skipped, not failed."""
+
+
+_ANSWER_SETUPS = {"actpass": ("active", "passive"), "active": ("passive",), "passive": ("active",)}
+"""What an answer may say to each offered a=setup (RFC 8842 §5.3, RFC 4145 §4.1)."""
+
+
+def answer_role(offered: str, answered: str) -> str:
+    """The offerer's DTLS role, "client" or "server", from the offer's and the answer's a=setup.
+
+    An answer says active (it is the DTLS client) or passive (it is the server), never actpass
+    (RFC 8842 §5.3, RFC 5763 §5), and never the role the offer already took.
+    """
+    if answered == "actpass":
+        raise PeerError("answer has a=setup:actpass: an answer must choose a=setup:active or a=setup:passive "
+                        "(RFC 8842 §5.3, RFC 5763 §5)")
+    if answered not in _ANSWER_SETUPS[offered]:
+        ours = "client" if offered == "active" else "server"
+        raise DtlsRoleError(f"answer has a=setup:{answered} to an offer of a=setup:{offered}: both sides would be "
+                            f"the DTLS {ours} (RFC 8842 §5.3 allows only a=setup:{_ANSWER_SETUPS[offered][0]})")
+    return "client" if answered == "passive" else "server"
+
+
 @dataclass(slots=True)
 class Answer:
     """What the offerer needs from an answer to run ICE, DTLS and SRTP against it."""

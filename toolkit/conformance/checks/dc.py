@@ -71,7 +71,8 @@ async def associate(conversation: Conversation, session_name: str = "main") -> A
     answer = session.peer.answer
     association = Association(lambda packet: _send_sctp(session, packet), now=conversation.now,
                               remote_port=answer.sctp_port or 5000,
-                              remote_max_message_size=offered_max_message_size(conversation, session_name))
+                              remote_max_message_size=offered_max_message_size(conversation, session_name),
+                              dtls_role=session.peer.dtls_role or "client")
     pump = asyncio.get_running_loop().create_task(_feed(session, association))
 
     async def stop() -> None:
@@ -218,25 +219,29 @@ async def dcep_opens(conversation: Conversation) -> None:
 # -- DC-03 -----------------------------------------------------------------------------------
 
 
-def malformed_dcep(keep_stream: int) -> list[tuple[str, int, bytes]]:
-    """(what, stream id, DCEP message) for DC-03, each sent in the association's own TSN order."""
+def malformed_dcep(keep_stream: int, dtls_role: str = "client") -> list[tuple[str, int, bytes]]:
+    """(what, stream id, DCEP message) for DC-03, each sent in the association's own TSN order, on
+    streams of the probe's parity (RFC 8832 §6: even for the DTLS client, odd for the server) but
+    the last, which takes the target's."""
     from toolkit.crafters.sctp import DataChannelOpen
 
+    own = 0 if dtls_role == "client" else 1
+    wrong = "an odd stream (the DTLS server's)" if own == 0 else "an even stream (the DTLS client's)"
     return [
-        ("DATA_CHANNEL_OPEN whose label length runs 200 bytes past the payload", 100,
+        ("DATA_CHANNEL_OPEN whose label length runs 200 bytes past the payload", 100 + own,
          bytes(DataChannelOpen(label=b"x", label_length=201))),
-        ("DATA_CHANNEL_OPEN whose protocol length is 65535 with 1 byte present", 102,
+        ("DATA_CHANNEL_OPEN whose protocol length is 65535 with 1 byte present", 102 + own,
          bytes(DataChannelOpen(label=b"l", protocol=b"p", protocol_length=0xFFFF))),
-        ("DATA_CHANNEL_OPEN of unknown channel type 0x7f", 104,
+        ("DATA_CHANNEL_OPEN of unknown channel type 0x7f", 104 + own,
          bytes(DataChannelOpen(channel_type=0x7F, label=b"rtcgate-dc03-type"))),
-        ("DATA_CHANNEL_OPEN cut to 5 bytes", 106, bytes(DataChannelOpen(label=b"abc"))[:5]),
-        ("DATA_CHANNEL_OPEN whose label is not UTF-8", 108, bytes(DataChannelOpen(label=b"\xff\xfe\xc0"))),
-        ("DCEP message of unknown type 0x09", 110, b"\x09" + bytes(11)),
-        ("DATA_CHANNEL_ACK on a stream never opened", 112, b"\x02"),
+        ("DATA_CHANNEL_OPEN cut to 5 bytes", 106 + own, bytes(DataChannelOpen(label=b"abc"))[:5]),
+        ("DATA_CHANNEL_OPEN whose label is not UTF-8", 108 + own, bytes(DataChannelOpen(label=b"\xff\xfe\xc0"))),
+        ("DCEP message of unknown type 0x09", 110 + own, b"\x09" + bytes(11)),
+        ("DATA_CHANNEL_ACK on a stream never opened", 112 + own, b"\x02"),
         ("DATA_CHANNEL_OPEN on the stream of an open channel", keep_stream,
          bytes(DataChannelOpen(label=b"rtcgate-dc03-again"))),
         ("DATA_CHANNEL_OPEN on the reserved stream 65535", 65535, bytes(DataChannelOpen(label=b"reserved"))),
-        ("DATA_CHANNEL_OPEN on an odd stream (the DTLS server's)", 115, bytes(DataChannelOpen(label=b"odd"))),
+        (f"DATA_CHANNEL_OPEN on {wrong}", 115 - own, bytes(DataChannelOpen(label=b"wrong-parity"))),
     ]
 
 
@@ -297,7 +302,7 @@ async def hostile(conversation: Conversation) -> None:
     association = await associate(conversation)
     keep = await open_channel(conversation, association, "rtcgate-dc03-keep")
     await echoed(conversation, keep, [f"before {token(conversation)}"])
-    dcep = malformed_dcep(keep.stream_id)
+    dcep = malformed_dcep(keep.stream_id, session.peer.dtls_role or "client")
     for _, stream, message in dcep:
         await association.send_message(stream, 50, message)
     await asyncio.sleep(conversation.settings.silence / 2)

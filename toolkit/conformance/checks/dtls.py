@@ -1,4 +1,14 @@
-"""DTLS — handshake and records (RFC 6347, RFC 5764, RFC 5763, RFC 8842)."""
+"""DTLS — handshake and records (RFC 6347, RFC 5764, RFC 5763, RFC 8842).
+
+Every check plays in the role the target's answer chose (a=setup:passive: the target is the DTLS
+server; active: its client). Where an attack only makes sense against one role, the check plays
+its counterpart against the other: DTLS-01 expects a ClientHello instead of a ServerHello,
+DTLS-07 sends a HelloVerifyRequest instead of a second ClientHello, DTLS-08 a HelloRequest
+instead of an epoch-1 ClientHello, DTLS-11 tampers with the ServerKeyExchange signature instead
+of the CertificateVerify, DTLS-03 selects no SRTP profile instead of offering none the target
+knows, DTLS-04 waits for the target to recover the probe's lost last flight. The records of
+DTLS-05, -06 and -09 are out of order or malformed for either role.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +16,7 @@ import asyncio
 
 from toolkit.conformance.checks.common import check_request, require
 from toolkit.conformance.conversation import Conversation, LocalSocket, is_rtcp
-from toolkit.conformance.model import Check, CheckSkipped
+from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import (
     Alternative,
     Close,
@@ -20,6 +30,8 @@ from toolkit.conformance.steps import (
     Silence,
     StunError,
     StunSuccess,
+    echoes_of,
+    send_media,
 )
 from toolkit.peer import DtlsConnected
 
@@ -40,6 +52,11 @@ def incoming_dtls(conversation: Conversation, socket: str, since: float = 0.0) -
             if d.direction == "in" and d.socket == socket and d.time >= since and is_dtls(d.data) and not d.note]
 
 
+def target_role(conversation: Conversation, session: str = "main") -> str:
+    """The target's DTLS role in `session`: "server" (it answered a=setup:passive) or "client" (active)."""
+    return "server" if conversation.session(session).peer.dtls_role == "client" else "client"
+
+
 def srtp_from_target(conversation: Conversation, socket: str, since: float = 0.0) -> int:
     return sum(1 for d in conversation.datagrams if d.direction == "in" and d.socket == socket and d.time >= since
                and 127 < d.data[0] < 192 and not is_rtcp(d.data))
@@ -56,16 +73,25 @@ def handshake_roles(conversation: Conversation) -> None:
     sent = [d for d in conversation.datagrams if d.direction == "out" and is_dtls(d.data)]
     received = incoming_dtls(conversation, "main")
     require(bool(sent) and bool(received), "no DTLS exchange was recorded")
-    require(received[0].time >= sent[0].time,
-            "the target sent DTLS before the probe peer's ClientHello although its answer says a=setup:passive")
+    role = target_role(conversation)
     first_flight = [HANDSHAKE_TYPES.get(m.msg_type, str(m.msg_type)) for m in handshake_messages(received[0].data)]
-    require(any(name in ("server_hello", "hello_verify_request") for name in first_flight),
-            f"the target's first DTLS datagram holds {', '.join(first_flight) or 'no handshake'}, not a ServerHello "
-            "or HelloVerifyRequest: it is not acting as the DTLS server")
+    holds = ", ".join(first_flight) or "no handshake"
+    if role == "server":
+        require(received[0].time >= sent[0].time,
+                "the target sent DTLS before the probe peer's ClientHello although its answer says a=setup:passive")
+        require(any(name in ("server_hello", "hello_verify_request") for name in first_flight),
+                f"the target's first DTLS datagram holds {holds}, not a ServerHello or HelloVerifyRequest: it is "
+                "not acting as the DTLS server its a=setup:passive says")
+    else:
+        require(received[0].time <= sent[0].time,
+                "the probe peer, as DTLS server, sent DTLS before the target's ClientHello")
+        require("client_hello" in first_flight,
+                f"the target's first DTLS datagram holds {holds}, not a ClientHello: it is not acting as the DTLS "
+                "client its a=setup:active says")
     require(peer.srtp_keys is not None and peer.srtp_keys.profile in peer.srtp_profiles,
             "no SRTP profile the client offered was negotiated through use_srtp")
     connected = next(event for _, _, event in session.events if isinstance(event, DtlsConnected))
-    conversation.note(f"target is the DTLS server (first flight: {', '.join(first_flight)}); "
+    conversation.note(f"target is the DTLS {role} (first flight: {', '.join(first_flight)}); "
                       f"use_srtp chose {peer.srtp_keys.profile}; cipher {connected.cipher}")
 
 
@@ -73,7 +99,7 @@ def handshake_roles(conversation: Conversation) -> None:
 
 
 def forge_fingerprint(peer) -> None:
-    """Advertise a fingerprint that is not the client certificate's (first byte inverted)."""
+    """Advertise a fingerprint that is not the probe's certificate's (first byte inverted)."""
     digest = bytearray(bytes.fromhex(peer.fingerprint.replace(":", "")))
     digest[0] ^= 0xFF
     peer.fingerprint = digest.hex(":").upper()
@@ -96,8 +122,13 @@ def alert_received(conversation: Conversation) -> None:
     from toolkit.crafters.dtls import ALERT_DESCRIPTIONS
 
     alerts = [d for d in incoming_dtls(conversation, "main") if d.data[0] == 21]
-    require(bool(alerts), "the target sent no DTLS alert: with no SRTP profile in common it must refuse the "
-                          "handshake with an alert (RFC 5764 §4.1.1), not complete it without use_srtp")
+    if target_role(conversation) == "client":
+        require(bool(alerts), "the target sent no DTLS alert: the probe, as DTLS server, selected no SRTP profile "
+                              "(a ServerHello without use_srtp), and the target must refuse the handshake with an "
+                              "alert (RFC 5764 §4.1.1), not go on without SRTP keys")
+    else:
+        require(bool(alerts), "the target sent no DTLS alert: with no SRTP profile in common it must refuse the "
+                              "handshake with an alert (RFC 5764 §4.1.1), not complete it without use_srtp")
     alert = alerts[0].data
     if alert[3:5] == b"\x00\x00" and len(alert) >= 15:
         require(alert[13] == 2, f"the target's alert has level {alert[13]}, not fatal (2)")
@@ -108,9 +139,18 @@ def alert_received(conversation: Conversation) -> None:
     no_media_to("main")(conversation)
 
 
-def certificate_verify_transform(mode: str, conversation: Conversation):
-    """Rewrite the peer's flight: corrupt (`mode="corrupt"`) or drop (`"omit"`) its CertificateVerify."""
-    from toolkit.crafters.dtls import CERTIFICATE_VERIFY, HANDSHAKE, RECORD_HEADER_LENGTH, parse_records
+def signed_message(dtls_role: str) -> tuple[int, str]:
+    """The probe's handshake message whose signature proves its key: (type, name) for its DTLS role."""
+    from toolkit.crafters.dtls import CERTIFICATE_VERIFY, SERVER_KEY_EXCHANGE
+
+    return (CERTIFICATE_VERIFY, "CertificateVerify") if dtls_role == "client" else (SERVER_KEY_EXCHANGE,
+                                                                                    "ServerKeyExchange")
+
+
+def certificate_verify_transform(mode: str, conversation: Conversation, signed: int):
+    """Rewrite the peer's flight: corrupt (`mode="corrupt"`) or drop (`"omit"`) its `signed`
+    message (CertificateVerify as DTLS client, ServerKeyExchange as server)."""
+    from toolkit.crafters.dtls import HANDSHAKE, RECORD_HEADER_LENGTH, parse_records
 
     def transform(data: bytes) -> list[bytes]:
         if not is_dtls(data):
@@ -118,7 +158,7 @@ def certificate_verify_transform(mode: str, conversation: Conversation):
         records = []
         for record in map(bytes, parse_records(data)):
             is_verify = (record[0] == HANDSHAKE and record[3:5] == b"\x00\x00"
-                         and len(record) > RECORD_HEADER_LENGTH and record[RECORD_HEADER_LENGTH] == CERTIFICATE_VERIFY)
+                         and len(record) > RECORD_HEADER_LENGTH and record[RECORD_HEADER_LENGTH] == signed)
             if is_verify:
                 conversation.scratch["certificate_verify_seen"] = True
                 if mode == "omit":
@@ -132,15 +172,23 @@ def certificate_verify_transform(mode: str, conversation: Conversation):
 
 def tamper_certificate_verify(session_name: str, mode: str):
     def action(conversation: Conversation) -> None:
-        conversation.session(session_name).send_transform = certificate_verify_transform(mode, conversation)
+        session = conversation.session(session_name)
+        signed, _ = signed_message(session.peer.dtls_role)
+        session.send_transform = certificate_verify_transform(mode, conversation, signed)
 
     return action
 
 
 def certificate_verify_was_sent(conversation: Conversation) -> None:
     if not conversation.scratch.get("certificate_verify_seen"):
+        if target_role(conversation, "corrupt") == "client":
+            raise CheckSkipped("the target is the DTLS client (a=setup:active) and the cipher suite it chose has "
+                               "no ServerKeyExchange, so there was no server signature to tamper with")
         raise CheckSkipped("the target did not ask for a client certificate (no CertificateRequest), so there "
                            "was no CertificateVerify to tamper with")
+    _, name = signed_message(conversation.session("corrupt").peer.dtls_role)
+    conversation.note(f"the probe's {name} was tampered with (the target is the DTLS "
+                      f"{target_role(conversation, 'corrupt')})")
     no_media_to("corrupt", "omit")(conversation)
 
 
@@ -184,18 +232,39 @@ def lossy_network(conversation: Conversation) -> None:
     conversation.scratch["seen"] = seen
 
 
-def reliable_network(conversation: Conversation) -> None:
+async def reliable_network(conversation: Conversation) -> None:
     session = conversation.session("main")
     session.send_transform = None
     session.socket.receive_filter = None
     dropped, seen = conversation.scratch["dropped"], conversation.scratch["seen"]
-    conversation.note(f"handshake completed with {dropped['out']} of {seen['out']} client and {dropped['in']} of "
-                      f"{seen['in']} server DTLS datagrams lost")
+    role = target_role(conversation)
+    conversation.note(f"handshake completed with {dropped['out']} of {seen['out']} probe and {dropped['in']} of "
+                      f"{seen['in']} target DTLS datagrams lost (the target is the DTLS {role})")
+    if role == "client":
+        await target_finished_handshake(conversation, session)
+
+
+async def target_finished_handshake(conversation: Conversation, session) -> None:
+    """As DTLS server the probe is done first; if its last flight was lost, the target completes only
+    once it retransmits its own and gets the probe's again (RFC 6347 §4.2.4). Media until one is echoed."""
+    deadline = conversation.loop.time() + conversation.settings.connect_timeout
+    tries = 0
+    while conversation.loop.time() < deadline:
+        tries += 1
+        token = send_media(conversation, session)
+        await asyncio.sleep(conversation.settings.silence)
+        if echoes_of(session, token):
+            conversation.note(f"the target, as DTLS client, echoed media after {tries} attempt(s)")
+            return
+    raise CheckFailed(f"the target, as DTLS client, never completed its side of the handshake within "
+                      f"{conversation.settings.connect_timeout:g} s: a client whose last flight gets no answer "
+                      "must retransmit it (RFC 6347 §4.2.4)")
 
 
 def shuffled_flights(conversation: Conversation) -> None:
-    """Each epoch-0 handshake message in three fragments, last fragment first, the first one twice;
-    the handshake records of a flight in reverse order, one per datagram; every datagram sent twice."""
+    """Each epoch-0 handshake message of the probe's flights in three fragments, last fragment first,
+    the first one twice; the handshake records of a flight in reverse order, one per datagram; every
+    datagram sent twice."""
     from scapy.packet import Raw
 
     from toolkit.crafters.dtls import HANDSHAKE, DtlsHandshake, DtlsRecord, fragment_handshake, parse_records
@@ -298,6 +367,24 @@ def client_hello_datagram(conversation: Conversation) -> bytes:
     return b"".join(bytes(record) for record in client_hello_flight(first_sequence=CRAFTED_SEQUENCE))
 
 
+def hello_verify_request_datagram(rng, sequence: int = CRAFTED_SEQUENCE) -> bytes:
+    """An epoch-0 HelloVerifyRequest: the first flight of a server starting a handshake."""
+    from toolkit.crafters.dtls import HANDSHAKE, HELLO_VERIFY_REQUEST, DtlsHandshake, DtlsHelloVerifyRequest, DtlsRecord
+
+    return bytes(DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence)
+                 / DtlsHandshake(msg_type=HELLO_VERIFY_REQUEST, message_seq=0)
+                 / DtlsHelloVerifyRequest(cookie=rng.randbytes(20)))
+
+
+def new_handshake_datagram(conversation: Conversation) -> bytes:
+    """What starts a new handshake on the connected 5-tuple: a ClientHello to a DTLS server (RFC 6347
+    §4.2.8), a HelloVerifyRequest to a DTLS client (the first flight of a server that restarted)."""
+    if target_role(conversation) == "server":
+        return client_hello_datagram(conversation)
+    conversation.note("the target is the DTLS client: a HelloVerifyRequest stands for the new handshake")
+    return hello_verify_request_datagram(conversation.rng)
+
+
 class DtlsRetransmission(Alternative):
     """A datagram the target already sent, byte for byte: its last flight again, which RFC 6347
     §4.2.4 has a server resend when records that look like the client's last flight arrive."""
@@ -328,9 +415,11 @@ def start_renegotiation(conversation: Conversation) -> None:
 def renegotiation_refused(conversation: Conversation) -> None:
     session = conversation.session("main")
     require(session.peer.renegotiation_pending,
-            "the target completed a renegotiation (RFC 8842 §4: a WebRTC endpoint must refuse it)")
-    conversation.note("refused with a no_renegotiation alert" if session.peer.renegotiation_refused
-                      else "ignored (no answer to the renegotiation)")
+            "the target completed a renegotiation (RFC 8842 §4: a WebRTC endpoint must refuse it)"
+            + (" after the probe's HelloRequest" if target_role(conversation) == "client" else ""))
+    how = ("refused with a no_renegotiation alert" if session.peer.renegotiation_refused
+           else "ignored (no answer to the renegotiation)")
+    conversation.note(f"{how}; the target is the DTLS {target_role(conversation)}")
 
 
 # -- DTLS-10 ---------------------------------------------------------------------------------
@@ -358,8 +447,8 @@ async def after_close_notify(conversation: Conversation) -> None:
 CHECKS = (
     Check(
         "DTLS-01", "core", "RFC 5763 §5, RFC 8842 §5, RFC 5764 §4.1",
-        "handshake completes with the role from SDP (a=setup:passive answer ⇒ target is DTLS server); SRTP "
-        "profile negotiated via use_srtp",
+        "handshake completes with the role from SDP (a=setup:passive answer ⇒ target is DTLS server, active ⇒ "
+        "DTLS client); SRTP profile negotiated via use_srtp",
         (Connect(), Do(handshake_roles, "roles and use_srtp"), Echo()),
     ),
     Check(
@@ -369,7 +458,7 @@ CHECKS = (
         (
             Connect(),  # the probe peer verifies the target's certificate against a=fingerprint
             Connect(session="forged", prepare=forge_fingerprint, must_fail=True,
-                    why="the offer's a=fingerprint does not match the client certificate"),
+                    why="the offer's a=fingerprint does not match the probe's certificate"),
             Do(no_media_to("forged"), "no media for the forged client"),
             Echo(),
         ),
@@ -379,7 +468,7 @@ CHECKS = (
         "no common SRTP profile → handshake failure alert, no media",
         (
             Connect(prepare=offer_unsupported_profile, must_fail=True,
-                    why=f"the client offered only {UNSUPPORTED_SRTP_PROFILE}"),
+                    why=f"the probe accepts only {UNSUPPORTED_SRTP_PROFILE}"),
             Do(alert_received, "a DTLS alert, no media"),
         ),
     ),
@@ -392,7 +481,7 @@ CHECKS = (
     Check(
         "DTLS-05", "core", "RFC 6347 §4.2.2, §4.2.3",
         "reordered, duplicated and fragmented handshake messages are reassembled",
-        (Offer(), Do(shuffled_flights, "fragment, reorder and duplicate the client's flights"), Connect(),
+        (Offer(), Do(shuffled_flights, "fragment, reorder and duplicate the probe's flights"), Connect(),
          Do(shuffle_report, "report"), Echo()),
     ),
     Check(
@@ -413,10 +502,12 @@ CHECKS = (
     ),
     Check(
         "DTLS-07", "security", "RFC 6347 §4.2.8",
-        "a second ClientHello after the handshake does not reset the session",
+        "a second ClientHello after the handshake does not reset the session (a DTLS client target: a "
+        "HelloVerifyRequest)",
         (
             Connect(),
-            Send(client_hello_datagram, label="a new ClientHello on the connected 5-tuple"),
+            Send(new_handshake_datagram, label="a new ClientHello (to a DTLS client: a HelloVerifyRequest) on the "
+                                               "connected 5-tuple"),
             Do(lambda conversation: asyncio.sleep(conversation.settings.silence), "wait"),
             Echo(),
             Do(still_connected, "the DTLS session is intact"),
@@ -427,7 +518,8 @@ CHECKS = (
         "renegotiation is refused",
         (
             Connect(),
-            Do(start_renegotiation, "an epoch-1 ClientHello: the probe asks to renegotiate"),
+            Do(start_renegotiation, "the probe asks to renegotiate (an epoch-1 ClientHello; to a DTLS client, a "
+                                    "HelloRequest)"),
             Do(lambda conversation: asyncio.sleep(conversation.settings.silence), "wait"),
             Do(renegotiation_refused, "the target did not renegotiate"),
             Echo(),
@@ -463,17 +555,22 @@ CHECKS = (
         ),
     ),
     Check(
-        "DTLS-11", "security", "CVE-2022-29222, RFC 5246 §7.4.8",
-        "client Certificate without a valid CertificateVerify is rejected",
+        "DTLS-11", "security", "CVE-2022-29222, CVE-2014-3572, RFC 5246 §7.4.3, §7.4.8",
+        "client Certificate without a valid CertificateVerify is rejected (a DTLS client target: a ServerKeyExchange "
+        "with a bad or no signature)",
         (
             Offer(session="corrupt"),
-            Do(tamper_certificate_verify("corrupt", "corrupt"), "flip a bit of the CertificateVerify signature"),
-            Connect(session="corrupt", must_fail=True, why="the client's CertificateVerify signature is invalid",
-                    within=5.0),
+            Do(tamper_certificate_verify("corrupt", "corrupt"),
+               "flip a bit of the CertificateVerify signature (to a DTLS client: the ServerKeyExchange's)"),
+            Connect(session="corrupt", must_fail=True, within=5.0,
+                    why="the probe's signature is invalid (its CertificateVerify as DTLS client, its ServerKeyExchange "
+                        "as server)"),
             Offer(session="omit"),
-            Do(tamper_certificate_verify("omit", "omit"), "leave the CertificateVerify out"),
-            Connect(session="omit", must_fail=True, why="the client sent a Certificate but no CertificateVerify",
-                    within=2.5),
+            Do(tamper_certificate_verify("omit", "omit"),
+               "leave the CertificateVerify out (to a DTLS client: the ServerKeyExchange)"),
+            Connect(session="omit", must_fail=True, within=2.5,
+                    why="the probe left out its signed message (CertificateVerify as DTLS client, ServerKeyExchange "
+                        "as server)"),
             Do(certificate_verify_was_sent, "no media for either"),
         ),
     ),

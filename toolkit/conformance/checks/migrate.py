@@ -109,26 +109,67 @@ def client_hello_datagram() -> bytes:
     return b"".join(bytes(record) for record in client_hello_flight())
 
 
-async def client_hello_race(conversation: Conversation) -> None:
+def stranger_server_datagrams(conversation: Conversation) -> list[bytes]:
+    """What a stranger posing as the DTLS server sends a client: a HelloVerifyRequest, then a fatal
+    handshake_failure alert (both epoch 0, in the clear)."""
+    from toolkit.conformance.checks.dtls import hello_verify_request_datagram
+    from toolkit.crafters.dtls import ALERT, DtlsAlert, DtlsRecord
+
+    alert = DtlsRecord(content_type=ALERT, sequence_number=1) / DtlsAlert(level=2, description=40)
+    return [hello_verify_request_datagram(conversation.rng, sequence=0), bytes(alert)]
+
+
+async def stranger_handshake_race(conversation: Conversation) -> None:
+    """A stranger's DTLS from an unbound 5-tuple before, during and after the real handshake: a
+    ClientHello to a target that is the DTLS server; to a DTLS client, a server's first flight and
+    a fatal alert, which must neither end its handshake nor draw it to the stranger."""
+    from toolkit.conformance.checks.dtls import target_role
+
     session = conversation.session("main")
     attacker = conversation.socket("attacker")
     remote = session.remote
-    attacker.send(client_hello_datagram(), remote)  # before the real handshake
+    role = target_role(conversation)
+
+    def stranger() -> None:
+        for datagram in [client_hello_datagram()] if role == "server" else stranger_server_datagrams(conversation):
+            attacker.send(datagram, remote)
+
+    def at_client_hello(data: bytes) -> bool:
+        """The target's ClientHello arrived: the stranger answers first, before the probe does."""
+        if 19 < data[0] < 64:
+            session.socket.receive_filter = None
+            stranger()
+        return True
+
+    stranger()  # before the real handshake
     since = len(session.events)
+    if role == "client":
+        session.socket.receive_filter = at_client_hello
     session.peer.start(conversation.loop.time(), conversation.target.remote_override)
     session.flush()
     timeout = conversation.settings.connect_timeout
     try:
         await session.wait_event(IceCompleted, timeout, since=since)
-        attacker.send(client_hello_datagram(), remote)  # right after the real ClientHello left
+        if role == "server":
+            stranger()  # right after the real ClientHello left
         await session.wait_event(DtlsConnected, timeout, since=since)
     except PeerError as exc:
-        raise CheckFailed(f"the real handshake did not complete while ClientHellos came from an unbound address: {exc}") from None
-    attacker.send(client_hello_datagram(), remote)  # and after it
+        raise CheckFailed(f"the real handshake did not complete while {sent_by_stranger(role)} came from an "
+                          f"unbound address: {exc}") from None
+    finally:
+        if session.socket.receive_filter is at_client_hello:
+            session.socket.receive_filter = None
+    stranger()  # and after it
     await settle(conversation)
     answered = [r for r in attacker.inbox if 19 < r.data[0] < 64]
-    require(not answered, f"the target answered the unbound address's ClientHello with {len(answered)} DTLS datagram(s)")
-    conversation.note("ClientHellos from the unbound address were ignored; the real handshake completed")
+    require(not answered, f"the target answered the unbound address's DTLS with {len(answered)} DTLS datagram(s)")
+    require(session.peer.state == "connected", f"the probe peer is {session.peer.state}: the target ended the session")
+    conversation.note(f"{sent_by_stranger(role)} from the unbound address were ignored (the target is the DTLS "
+                      f"{role}); the real handshake completed")
+
+
+def sent_by_stranger(role: str) -> str:
+    return "ClientHellos" if role == "server" else "HelloVerifyRequests and fatal alerts"
 
 
 # -- MIGRATE-05 ------------------------------------------------------------------------------
@@ -218,8 +259,9 @@ CHECKS = (
     Check(
         "MIGRATE-03", "security", "CVE-2023-49786, CVE-2023-51443",
         "a ClientHello from an unbound 5-tuple, before or during the real handshake, is ignored; the real "
-        "handshake completes",
-        (Offer(), Socket("attacker", session=None), Do(client_hello_race, "ClientHellos racing the handshake"), Echo()),
+        "handshake completes (a DTLS client target: a stranger's HelloVerifyRequest and fatal alert)",
+        (Offer(), Socket("attacker", session=None),
+         Do(stranger_handshake_race, "a stranger's handshake racing the real one"), Echo()),
     ),
     Check(
         "MIGRATE-04", "security", "RFC 8445 §7.3, RFC 8489 §9.1.3",
