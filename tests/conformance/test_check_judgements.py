@@ -3,8 +3,14 @@ PASS what the RFCs allow (servers that differ from the reference server in allow
 
 from __future__ import annotations
 
+import asyncio
+
 from reference_server import stun
+from toolkit.conformance.checks import BY_ID
 from toolkit.conformance.checks.stun import amplification_excuse
+from toolkit.conformance.model import Status
+from toolkit.conformance.runner import Settings, run_check
+from toolkit.conformance.targets import ReferenceTarget
 
 TID = bytes(range(12))
 
@@ -28,3 +34,34 @@ def test_stuffed_or_successful_answers_amplify():
     success = stun.build(stun.BINDING, stun.SUCCESS, TID, [(stun.SOFTWARE, b"x")])
     assert amplification_excuse(success) is None
     assert amplification_excuse(error(400, "Bad Request")[:-3]) is None  # lengths that do not add up
+
+
+# -- DC-01 wording, DC-04 without a=max-message-size -------------------------------------------
+
+
+def test_dc_messages_that_came_back_changed_are_altered_not_missing():
+    from toolkit.conformance.checks.dc import _difference
+
+    said = _difference(["one", "two", b"three"], ["one", "twx"])
+    assert "1 altered" in said and "'twx'" in said and "1 missing" in said and "b'three'" in said
+    assert "missing" not in _difference(["one", "two"], ["one", "TWO"])
+
+
+class WithoutMaxMessageSize(ReferenceTarget):
+    """The reference server, its answers stripped of a=max-message-size (RFC 8841 §6.1: 65536)."""
+
+    async def offer(self, sdp: str, *, timeout: float):
+        answer, handle = await super().offer(sdp, timeout=timeout)
+        return "".join(line for line in answer.splitlines(keepends=True)
+                       if not line.startswith("a=max-message-size:")), handle
+
+
+def test_dc04_passes_a_target_whose_answer_has_no_max_message_size():
+    target = WithoutMaxMessageSize()
+    target.start()
+    try:
+        result = asyncio.run(run_check(target, BY_ID["DC-04"], Settings(seed=1)))
+    finally:
+        target.stop()
+    assert result.status is Status.PASS, result.message
+    assert any("absent: 65536" in note for note in result.notes), result.notes
