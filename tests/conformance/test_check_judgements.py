@@ -65,3 +65,11 @@ def test_dc04_passes_a_target_whose_answer_has_no_max_message_size():
         target.stop()
     assert result.status is Status.PASS, result.message
     assert any("absent: 65536" in note for note in result.notes), result.notes
+
+
+def test_dtls04_budget_follows_the_rfc6347_backoff():
+    from toolkit.conformance.checks.dtls import backoff_budget
+
+    assert backoff_budget(0) == 0
+    assert backoff_budget(4) == 1 + 2 + 4 + 8  # the timer may stay doubled across lost flights
+    assert backoff_budget(8) == 1 + 2 + 4 + 8 + 16 + 32 + 60 + 60  # capped at 60 s (RFC 6347 §4.2.4.1)
