@@ -138,7 +138,9 @@ async def consent_expiry(conversation: Conversation) -> None:
                 if d.direction == "out" and d.socket == session.socket.name and is_binding_success(d.data)]
     checked_at = max([next(time for _, time, event in session.events if isinstance(event, IceCompleted)), *answered])
     if answered:
-        conversation.note(f"the target sends connectivity checks of its own (full ICE): the probe answered "
+        kind = ("its answer says a=ice-lite, yet it checks" if session.peer.answer.ice_lite
+                else "a full ICE agent: no a=ice-lite in its answer")
+        conversation.note(f"the target sends connectivity checks of its own ({kind}): the probe answered "
                           f"{len(answered)}, the last at {answered[-1]:.1f} s, and leaves the rest unanswered")
     timeout = conversation.settings.consent_timeout
     last_echo = None
