@@ -73,3 +73,70 @@ def test_dtls04_budget_follows_the_rfc6347_backoff():
     assert backoff_budget(0) == 0
     assert backoff_budget(4) == 1 + 2 + 4 + 8  # the timer may stay doubled across lost flights
     assert backoff_budget(8) == 1 + 2 + 4 + 8 + 16 + 32 + 60 + 60  # capped at 60 s (RFC 6347 §4.2.4.1)
+
+
+# -- ICE-01 / ICE-08: ufrag randomness -----------------------------------------------------------
+
+
+def _ufrag_fails(ufrags: list[str]) -> bool:
+    from toolkit.conformance.checks.ice import ufrag_problems
+
+    return bool(ufrag_problems(ufrags)[0])
+
+
+RANDOM_GENERATORS = {
+    "6 hex (24 bits)": lambda rng: f"{rng.getrandbits(24):06x}",
+    "4 base64 (24 bits)": lambda rng: "".join(rng.choice(BASE64) for _ in range(4)),
+    "8 alphanumerics": lambda rng: "".join(rng.choice(BASE64[:62]) for _ in range(8)),
+    "5 lowercase+digits (25.9 bits)": lambda rng: "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789")
+                                                          for _ in range(5)),
+    "fixed routing prefix + 32 random bits": lambda rng: f"0a{rng.getrandbits(32):08x}",
+}
+BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def test_random_ufrags_pass_essentially_always():
+    import random
+
+    rng = random.Random(8445)
+    for name, generate in RANDOM_GENERATORS.items():
+        failed = sum(_ufrag_fails([generate(rng) for _ in range(8)]) for _ in range(3000))
+        assert failed == 0, f"{name}: {failed} of 3000 samples of 8 random ufrags FAILed"
+
+
+def test_the_stated_false_fail_probabilities():
+    from toolkit.conformance.checks.ice import UNIFORM_LEVEL, at_most_distinct
+
+    assert at_most_distinct(8, 16, 2) < UNIFORM_LEVEL <= at_most_distinct(8, 16, 3)
+    assert at_most_distinct(8, 64, 3) < UNIFORM_LEVEL <= at_most_distinct(8, 64, 4)
+    assert 6 * at_most_distinct(8, 16, 2) + 28 / 2 ** 24 < 5e-5
+    assert abs(at_most_distinct(3, 4, 1) - 4 / 64) < 1e-12  # all three draws the same symbol
+
+
+def test_counters_clocks_and_fixed_ufrags_fail():
+    import random
+
+    rng = random.Random(5)
+    start = rng.getrandbits(32)
+    clock_us = 1_733_600_000_000_000 + rng.getrandbits(20)
+    cases = {
+        "counter": [f"sess{n:04d}" for n in range(1, 9)],
+        "counter from a random start": [f"{start + n:08x}" for n in range(8)],
+        "microsecond clock, sessions 2–30 ms apart": [f"{(clock_us + n * rng.randint(2_000, 30_000)) & 0xFFFFFFFF:08x}"
+                                                      for n in range(8)],
+        "millisecond clock in base 36": [_base36(1_733_600_000_000 + 7 * n) for n in range(8)],
+        "random prefix, fixed rest": [f"{rng.getrandbits(12):03x}fixedpart" for _ in range(8)],
+        "repeated": ["abcdefgh"] * 2 + [f"{rng.getrandbits(40):010x}" for _ in range(6)],
+        "too short": [f"{rng.getrandbits(12):03x}" for _ in range(8)],
+        "not ice-chars": [f"{rng.getrandbits(32):08x}-x" for _ in range(8)],
+    }
+    for name, ufrags in cases.items():
+        assert _ufrag_fails(ufrags), f"{name}: {ufrags} passed"
+
+
+def _base36(value: int) -> str:
+    digits = ""
+    while value:
+        value, digit = divmod(value, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+    return digits
