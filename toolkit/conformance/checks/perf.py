@@ -6,7 +6,9 @@ which boots beside PERF-01's run when PERF-04 is planned too; the two load runs 
 overlap: they share the probe's event loop, and one run's session setup (key generation, DTLS
 handshakes) would stall the other's measured windows.
 The figures go into the check's notes; the full report with plots is `rtcgate load`'s, and the
-message says how to get it.
+message says how to get it. The load generator shares the probe's event loop, so each run
+records the probe's scheduling lag per window; a latency verdict the lag explains is a SKIP
+("inconclusive: the runner was too busy", see `toolkit.conformance.timing`), never a FAIL.
 
 What passes:
 - PERF-01: every session sets up, and the p99 of offer → first SRTP is within perf_setup_ms.

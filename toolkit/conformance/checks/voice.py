@@ -19,6 +19,11 @@ one. Tolerances come from the run's Settings:
   buffer, transit, SCTP, both event loops);
 - think_time (0.2 s): the model's think time (the embedded ToneModel's default);
 - pacing_jitter (30 ms): VOICE-05's allowance around each 20 ms slot.
+The probe's clock can itself run late on a busy runner: every judgement on it goes through
+`toolkit.conformance.timing.judge_timing`, which SKIPs as inconclusive ("the runner was too
+busy") when the probe's scheduling lag measured over the judged span explains the miss, and
+FAILs otherwise; what the target states on its own timeline (audio_start_ms, RTP timestamps,
+frame sizes, event counts and statuses) FAILs regardless.
 
 VOICE-02 to -05 first ask for a 200 ms silence duration (session.update, server VAD: the
 realtime API's knob) to keep the run short; VOICE-01 keeps the target's own. A target that
