@@ -60,3 +60,16 @@ def test_judge_timing_skips_inconclusive_fails_late_and_notes_a_pass():
         judged(late, LagSummary(0.0005, 0.001, 100))
     assert judged([], LagSummary(0.0005, 0.001, 100)).notes == ["probe scheduling lag p99 0.5 ms, max 1.0 ms "
                                                                 "over 100 wake-ups"]
+
+
+def test_gc_is_held_across_nested_holds_and_restored_after():
+    import gc
+
+    from toolkit.conformance.timing import gc_held
+
+    assert gc.isenabled()
+    with gc_held():
+        with gc_held():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()

@@ -32,7 +32,7 @@ from toolkit.conformance.conversation import Conversation
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import Do
 from toolkit.conformance.targets import Target
-from toolkit.conformance.timing import LagSummary, SchedulingLag, TimingProblem, judge_timing
+from toolkit.conformance.timing import LagSummary, SchedulingLag, TimingProblem, gc_held, judge_timing
 from toolkit.load.accounting import LoadError
 from toolkit.load.attacks import ATTACK_KINDS, parse_attack
 from toolkit.load.run import LoadConfig, LoadRun
@@ -101,7 +101,8 @@ async def _load(conversation: Conversation, media: str, target: Target | None = 
         monitor.start()
         try:
             started = conversation.loop.time()
-            result = await LoadRun(config).run()
+            with gc_held():  # no collector pauses inside the measured windows
+                result = await LoadRun(config).run()
             _attach_lag(result, monitor, started)
             future.set_result(result)
         except (LoadError, PeerError, OSError) as exc:

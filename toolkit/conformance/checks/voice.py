@@ -71,7 +71,7 @@ from toolkit.conformance.checks.dc import associate, with_data_channel
 from toolkit.conformance.conversation import Conversation, Session
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import Do
-from toolkit.conformance.timing import TimingProblem, judge_timing, scheduling_lag
+from toolkit.conformance.timing import TimingProblem, hold_gc, judge_timing, scheduling_lag
 from toolkit.peer import PeerError, RtpReceived
 from toolkit.peer.audio import (
     FRAME,
@@ -156,6 +156,7 @@ class VoiceCall:
             speech_sample()
         except AudioError as exc:
             raise CheckSkipped(f"no speech to say: {exc}") from None
+        hold_gc(conversation)  # no collector pauses while the probe's clock judges the target
         scheduling_lag(conversation)  # the probe's own lateness, to tell a busy runner from a late target
         association = await associate(conversation, session_name)
         channel = association.open_channel(EVENTS_LABEL)
