@@ -122,8 +122,8 @@ def test_counters_clocks_and_fixed_ufrags_fail():
     cases = {
         "counter": [f"sess{n:04d}" for n in range(1, 9)],
         "counter from a random start": [f"{start + n:08x}" for n in range(8)],
-        "microsecond clock, sessions 2–30 ms apart": [f"{(clock_us + n * rng.randint(2_000, 30_000)) & 0xFFFFFFFF:08x}"
-                                                      for n in range(8)],
+        "microsecond clock, sessions 2–30 ms apart": [
+            f"{(clock_us + n * rng.randint(2_000, 30_000)) & 0xFFFFFFFF:08x}" for n in range(8)],
         "millisecond clock in base 36": [_base36(1_733_600_000_000 + 7 * n) for n in range(8)],
         "random prefix, fixed rest": [f"{rng.getrandbits(12):03x}fixedpart" for _ in range(8)],
         "repeated": ["abcdefgh"] * 2 + [f"{rng.getrandbits(40):010x}" for _ in range(6)],

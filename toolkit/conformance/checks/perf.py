@@ -293,7 +293,8 @@ CHECKS = (
     Check("PERF-01", "perf", "DESIGN: setup phases", "setup time per phase (signaling → first STUN → ICE selected → "
           "DTLS done → first SRTP) within the user's limit", (Do(setup_phases, "a load run's setup"),), timeout=60.0),
     Check("PERF-02", "perf", "DESIGN: adversarial load", "media round-trip time, jitter and loss for N sessions, quiet "
-          "vs under each attack mix (judged from PERF-01's load run)", (Do(rtt_under_attack, "quiet, then each attack kind"),), timeout=60.0),
+          "vs under each attack mix (judged from PERF-01's load run)",
+          (Do(rtt_under_attack, "quiet, then each attack kind"),), timeout=60.0),
     Check("PERF-03", "perf", "DESIGN principle 2", "state growth under each attack mix stays flat (judged from "
           "PERF-01's load run)",
           (Do(state_under_attack, "the target's /metrics over the attacks"),), timeout=60.0),

@@ -118,7 +118,8 @@ def stun_attributes(data: bytes) -> list[tuple[int, bytes]] | None:
     """(type, value) of each attribute in a STUN message; None when the lengths do not add up."""
     attributes, offset = [], 20
     while offset + 4 <= len(data):
-        kind, length = int.from_bytes(data[offset:offset + 2], "big"), int.from_bytes(data[offset + 2:offset + 4], "big")
+        kind = int.from_bytes(data[offset:offset + 2], "big")
+        length = int.from_bytes(data[offset + 2:offset + 4], "big")
         end = offset + 4 + length
         if end > len(data):
             return None

@@ -464,7 +464,8 @@ async def barge_in(conversation: Conversation) -> None:
     problems, late = [], []
     if last - started_at > BARGE_IN_STOP:
         late.append(TimingProblem(f"response audio went on {1000 * (last - started_at):.0f} ms after speech_started "
-                                  f"arrived (allowed {1000 * BARGE_IN_STOP:.0f} ms)", last - started_at - BARGE_IN_STOP))
+                                  f"arrived (allowed {1000 * BARGE_IN_STOP:.0f} ms)",
+                                  last - started_at - BARGE_IN_STOP))
     allowed = BARGE_IN_STOP + tolerance(conversation) + settings.event_slack
     if last - call.sent_time(barge) > allowed:
         late.append(TimingProblem(f"response audio went on {1000 * (last - call.sent_time(barge)):.0f} ms after the "
