@@ -111,7 +111,7 @@ longest phrase RFC 8489 §14.8 recommends for the codes it can answer with ("Unk
 17 bytes) padded to 4."""
 MANDATED_ERROR_ATTRIBUTES = {0x0009: "ERROR-CODE", 0x000A: "UNKNOWN-ATTRIBUTES", 0x8028: "FINGERPRINT"}
 """What RFC 8489 requires in an unauthenticated error: ERROR-CODE (§6.3.4), UNKNOWN-ATTRIBUTES
-for a 420 (§14.9), FINGERPRINT (RFC 8445 §7.2.2: every ICE message carries it)."""
+for a 420 (§14.9), FINGERPRINT (RFC 8445 §7: ICE checks use the FINGERPRINT mechanism)."""
 
 
 def stun_attributes(data: bytes) -> list[tuple[int, bytes]] | None:
