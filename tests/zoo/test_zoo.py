@@ -28,6 +28,9 @@ PAIRS = [(entry.name, check_id) for entry in ZOO.values() for check_id in entry.
 REFERENCE_RUNS = sorted({(check_id, ZOO[name].host, ZOO[name].dtls_role) for name, check_id in PAIRS})
 LANES = 4
 """Servers under test at once: a check mostly waits (silence windows, timeouts), so 4 fit on 2 cores."""
+TIMED_PROFILES = ("voice", "perf")
+"""Profiles of checks judged by the clock (pacing, latency, load): their servers play alone, since
+every lane shares the probe's event loop and another lane's traffic would make the probe late."""
 SEED = 1
 
 
@@ -65,12 +68,23 @@ def server_for(params: dict) -> Server:
     return Server(None, params["host"], BY_ID[params["check_id"]].family, params.get("dtls_role", "server"))
 
 
+def judged_by_the_clock(checks: list[str]) -> bool:
+    return any(BY_ID[check_id].profile in TIMED_PROFILES for check_id in checks)
+
+
 async def play(plan: dict[Server, list[str]]) -> dict[tuple[Server, str], Outcome]:
-    """Run each server's checks in order, LANES servers at a time, the longest plans first."""
+    """Run each server's checks in order, LANES servers at a time, the longest plans first; then
+    the servers with checks judged by the clock, one at a time."""
+    outcomes: dict[tuple[Server, str], Outcome] = {}
+    await play_lanes({s: c for s, c in plan.items() if not judged_by_the_clock(c)}, outcomes, LANES)
+    await play_lanes({s: c for s, c in plan.items() if judged_by_the_clock(c)}, outcomes, 1)
+    return outcomes
+
+
+async def play_lanes(plan: dict[Server, list[str]], outcomes: dict[tuple[Server, str], Outcome], lanes: int) -> None:
     queue: asyncio.Queue[Server] = asyncio.Queue()
     for server in sorted(plan, key=lambda server: -len(plan[server])):
         queue.put_nowait(server)
-    outcomes: dict[tuple[Server, str], Outcome] = {}
 
     async def lane() -> None:
         while not queue.empty():
@@ -92,8 +106,7 @@ async def play(plan: dict[Server, list[str]]) -> dict[tuple[Server, str], Outcom
             for check_id in plan[server]:
                 outcomes[server, check_id].server_output = tail
 
-    await asyncio.gather(*(lane() for _ in range(LANES)))
-    return outcomes
+    await asyncio.gather(*(lane() for _ in range(lanes)))
 
 
 @pytest.fixture(scope="module")

@@ -129,11 +129,13 @@ class UnknownUfragAnswered(ServerCore):
 
 
 @variant("no-amplification-guard", checks=("STUN-08",),
-         why="unauthenticated error responses go out whatever their size: a 28-byte request gets a 48-byte 400")
+         why="unauthenticated error responses go out whatever their size, with a SOFTWARE attribute: a 28-byte "
+             "request gets a 92-byte 400")
 class NoAmplificationGuard(ServerCore):
     def _reply_error(self, data: bytes, msg: stun.StunMessage, address: Address, code: int, reason: str,
                      *, key: bytes | None, extra: list[tuple[int, bytes]] = ()) -> None:
-        attributes = [(stun.ERROR_CODE, stun.error_code(code, reason)), *extra]
+        attributes = [(stun.ERROR_CODE, stun.error_code(code, reason)), *extra,
+                      (stun.SOFTWARE, b"rtcgate zoo: no amplification guard")]
         self._send(stun.build(stun.BINDING, stun.ERROR, msg.transaction_id, attributes, integrity_key=key),
                    address, "stun")
 

@@ -8,7 +8,10 @@ datagram that crosses any socket, either way, is recorded with its time and addr
 A datagram arriving on a socket goes into that socket's inbox (what `Expect` steps read) and,
 when the socket belongs to a session, into that session's peer (so consent stays fresh and
 SRTP decrypts). The peer's own output leaves through the session's current socket, which a
-step may switch (`Session.socket`) to play a NAT rebinding.
+step may switch (`Session.socket`) to play a NAT rebinding — except its answers to STUN
+requests, which leave from the socket the request arrived on (the request's 5-tuple, RFC 8445
+§7.3.1.1 / RFC 8489 §6.3: a target that validates pairs with its own checks sees the answer on
+the pair it checked).
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def is_stun_request(data: bytes) -> bool:
 def is_rtcp(data: bytes) -> bool:
     """RTP/RTCP first byte and an RTCP packet type in 192–223 (RFC 5761 §4)."""
     return len(data) >= 2 and 127 < data[0] < 192 and 191 < data[1] < 224
+
+
+def is_stun_response(data: bytes) -> bool:
+    """STUN first byte and a response class (success or error: bit 0x0100 of the type set)."""
+    return len(data) >= 20 and data[0] < 4 and (data[0] & 0x01) == 1
 
 
 def stun_transaction_id(data: bytes) -> bytes | None:
@@ -123,6 +131,8 @@ class Session:
         """Transaction IDs of the peer's own checks, so their answers count as background."""
         self.send_transform: Transform | None = None
         """Applied to the peer's own datagrams before they leave (loss, reordering, fragmenting)."""
+        self._request_sockets: dict[bytes, LocalSocket] = {}
+        """Transaction ID of each STUN request the peer received -> the socket it arrived on."""
         self._event_added = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -140,22 +150,28 @@ class Session:
         return self.peer.answer.candidates[0]
 
     def receive(self, data: bytes, addr: Address, socket: LocalSocket) -> None:
+        if is_stun_request(data):
+            self._request_sockets[data[8:20]] = socket
         self.peer.receive_datagram(data, addr, self.conversation.loop.time())
         self.flush(socket.name)
 
     def flush(self, origin: str | None = None) -> None:
-        """Send what the peer queued through the current socket; collect its events; re-arm its timer."""
+        """Send what the peer queued — answers to STUN requests from the socket the request came
+        in on, the rest through the current socket; collect its events; re-arm its timer."""
         for data, addr in self.peer.datagrams_to_send():
             if is_stun_request(data):
                 self.own_tids.add(data[8:20])
+            socket = self.socket
+            if is_stun_response(data):
+                socket = self._request_sockets.pop(data[8:20], socket)
             if self.send_transform is None:
-                self.socket.send(data, addr)
+                socket.send(data, addr)
                 continue
             sent = self.send_transform(data)
             if not sent:
-                self.conversation.record("out", self.socket, addr, data, note=NOT_SENT)
+                self.conversation.record("out", socket, addr, data, note=NOT_SENT)
             for piece in sent:
-                self.socket.send(piece, addr)
+                socket.send(piece, addr)
         now = self.conversation.now()
         origin = origin or self.socket.name
         event = self.peer.next_event()

@@ -237,18 +237,19 @@ class LoadRun:
         loop = asyncio.get_running_loop()
         progress = self.progress
         progress.phase, progress.window, progress.window_length = "measuring", name, config.duration
-        start = loop.time() - started
-        await poller.sample_now()  # the window's first sample: the state it starts from
-        windows = [session.begin_window() for session in self.sessions]
-        self._on_window(name, "start")
         sender = None
         attack_task = None
-        if spec is not None:
+        if spec is not None:  # prepared before the window opens: preparing stalls this event loop
             context = self._attack_context()
             sender = AttackSender(spec, context, source_ports=config.source_ports,
                                   local_host=config.local_host, max_seconds=config.duration,
                                   max_packets=int(spec.pps * config.duration * 1.05) + 1,
                                   rng=random.Random(config.seed))
+        start = loop.time() - started
+        await poller.sample_now()  # the window's first sample: the state it starts from
+        windows = [session.begin_window() for session in self.sessions]
+        self._on_window(name, "start")
+        if sender is not None:
             attack_task = loop.create_task(sender.run())
         window_end = loop.time() + config.duration
         while (left := window_end - loop.time()) > 0:

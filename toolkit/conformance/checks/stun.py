@@ -105,8 +105,57 @@ def duplicate_username(message, conversation):
 # -- STUN-08: amplification ------------------------------------------------------------------
 
 
+REASON_ALLOWANCE = 20
+"""Bytes of reason phrase an unauthenticated error may carry beyond the request's size: the
+longest phrase RFC 8489 §14.8 recommends for the codes it can answer with ("Unknown Attribute",
+17 bytes) padded to 4."""
+MANDATED_ERROR_ATTRIBUTES = {0x0009: "ERROR-CODE", 0x000A: "UNKNOWN-ATTRIBUTES", 0x8028: "FINGERPRINT"}
+"""What RFC 8489 requires in an unauthenticated error: ERROR-CODE (§6.3.4), UNKNOWN-ATTRIBUTES
+for a 420 (§14.9), FINGERPRINT (RFC 8445 §7: ICE checks use the FINGERPRINT mechanism)."""
+
+
+def stun_attributes(data: bytes) -> list[tuple[int, bytes]] | None:
+    """(type, value) of each attribute in a STUN message; None when the lengths do not add up."""
+    attributes, offset = [], 20
+    while offset + 4 <= len(data):
+        kind = int.from_bytes(data[offset:offset + 2], "big")
+        length = int.from_bytes(data[offset + 2:offset + 4], "big")
+        end = offset + 4 + length
+        if end > len(data):
+            return None
+        attributes.append((kind, data[offset + 4:end]))
+        offset = end + (-length) % 4
+    return attributes if offset == len(data) else None
+
+
+def amplification_excuse(answer: bytes) -> str | None:
+    """Why an answer larger than its request is still allowed, or None when it amplifies.
+
+    RFC 8489 §9.1.3 mandates a 400 for a request without USERNAME or MESSAGE-INTEGRITY, and a
+    400 with ERROR-CODE and FINGERPRINT is 48 bytes, more than a 28-byte request of header and
+    FINGERPRINT: such an answer must pass. So an error response may exceed the request when it
+    holds only the attributes RFC 8489 mandates (MANDATED_ERROR_ATTRIBUTES) and a reason phrase
+    of at most REASON_ALLOWANCE bytes; anything else (a success, SOFTWARE, a long reason,
+    MESSAGE-INTEGRITY, REALM/NONCE) must not be bigger than the request."""
+    attributes = stun_attributes(answer)
+    if len(answer) < 20 or answer[:2] != b"\x01\x11" or attributes is None:
+        return None
+    kinds = [kind for kind, _ in attributes]
+    if any(kind not in MANDATED_ERROR_ATTRIBUTES for kind in kinds) or kinds.count(0x0009) != 1:
+        return None
+    code_value = dict(attributes)[0x0009]
+    code = (code_value[2] & 0x07) * 100 + code_value[3] if len(code_value) >= 4 else 0
+    if 0x000A in kinds and code != 420:
+        return None
+    reason = len(code_value) - 4
+    if reason > REASON_ALLOWANCE:
+        return None
+    return f"error {code} with only {', '.join(MANDATED_ERROR_ATTRIBUTES[k] for k in kinds)} ({reason}-byte reason)"
+
+
 async def amplification(conversation: Conversation) -> None:
-    """Unauthenticated requests of every kind, from a fresh address; no answer may be bigger."""
+    """Unauthenticated requests of every kind, from a fresh address; no answer may be bigger,
+    except a bare error response RFC 8489 mandates (see `amplification_excuse`)."""
     from toolkit.crafters.stun import BINDING_REQUEST, StunFingerprint, StunMessage
 
     socket = conversation.socket("stranger")
@@ -135,7 +184,12 @@ async def amplification(conversation: Conversation) -> None:
         name, size = entry
         answered.append(f"{name}: {size} → {len(received.data)} bytes")
         if len(received.data) > size:
-            raise CheckFailed(f"amplification: the {size}-byte request with {name} got a {len(received.data)}-byte answer")
+            excuse = amplification_excuse(received.data)
+            if excuse is None:
+                raise CheckFailed(f"amplification: the {size}-byte request with {name} got a {len(received.data)}-byte "
+                                  f"answer carrying more than a bare RFC-mandated error (ERROR-CODE with a reason of "
+                                  f"≤ {REASON_ALLOWANCE} bytes, UNKNOWN-ATTRIBUTES for 420, FINGERPRINT)")
+            answered[-1] += f" (allowed: {excuse})"
     conversation.note("answers: " + ("; ".join(answered) if answered else "none (silence to every request)"))
 
 
@@ -276,8 +330,10 @@ CHECKS = (
         ),
     ),
     Check(
-        "STUN-08", "security", "RFC 8489 §16.1, RFC 5389 §17",
-        "amplification: for every unauthenticated request, response bytes ≤ request bytes",
+        "STUN-08", "security", "RFC 8489 §16.1, §9.1.3, §14.8, RFC 5389 §17",
+        "amplification: for every unauthenticated request, response bytes ≤ request bytes, except a bare error "
+        "response RFC 8489 mandates (only ERROR-CODE with a reason of ≤ 20 bytes, UNKNOWN-ATTRIBUTES for 420, "
+        "FINGERPRINT)",
         (
             Connect(),
             Socket("stranger", session=None),

@@ -19,6 +19,11 @@ one. Tolerances come from the run's Settings:
   buffer, transit, SCTP, both event loops);
 - think_time (0.2 s): the model's think time (the embedded ToneModel's default);
 - pacing_jitter (30 ms): VOICE-05's allowance around each 20 ms slot.
+The probe's clock can itself run late on a busy runner: every judgement on it goes through
+`toolkit.conformance.timing.judge_timing`, which SKIPs as inconclusive ("the runner was too
+busy") when the probe's scheduling lag measured over the judged span explains the miss, and
+FAILs otherwise; what the target states on its own timeline (audio_start_ms, RTP timestamps,
+frame sizes, event counts and statuses) FAILs regardless.
 
 VOICE-02 to -05 first ask for a 200 ms silence duration (session.update, server VAD: the
 realtime API's knob) to keep the run short; VOICE-01 keeps the target's own. A target that
@@ -57,6 +62,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import statistics
 from collections import deque
 from dataclasses import dataclass
@@ -65,6 +71,7 @@ from toolkit.conformance.checks.dc import associate, with_data_channel
 from toolkit.conformance.conversation import Conversation, Session
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import Do
+from toolkit.conformance.timing import TimingProblem, hold_gc, judge_timing, scheduling_lag
 from toolkit.peer import PeerError, RtpReceived
 from toolkit.peer.audio import (
     FRAME,
@@ -149,6 +156,8 @@ class VoiceCall:
             speech_sample()
         except AudioError as exc:
             raise CheckSkipped(f"no speech to say: {exc}") from None
+        hold_gc(conversation)  # no collector pauses while the probe's clock judges the target
+        scheduling_lag(conversation)  # the probe's own lateness, to tell a busy runner from a late target
         association = await associate(conversation, session_name)
         channel = association.open_channel(EVENTS_LABEL)
         reply_timeout = conversation.settings.reply_timeout
@@ -342,6 +351,11 @@ def window(value: float, low: float, high: float) -> bool:
     return low <= value <= high
 
 
+def outside(value: float, low: float, high: float) -> float:
+    """How far `value` lies outside [low, high] (0 inside)."""
+    return max(low - value, value - high, 0.0)
+
+
 # -- VOICE-01 --------------------------------------------------------------------------------
 
 
@@ -373,18 +387,21 @@ async def speech_edges(conversation: Conversation) -> None:
     if not isinstance(audio_end, (int, float)) or abs(audio_end - expected_end) > tol * 1000:
         problems.append(f"audio_end_ms is {audio_end}, expected {expected_end:.0f} ± {tol * 1000:.0f} (speech ends at "
                         f"{end_ms:.0f} ms of the audio sent, silence duration {silence} ms)")
+    late = []
     start_delay = start_at - call.sent_time(onset)
     if not window(start_delay, -tol, tol + slack):
-        problems.append(f"speech_started arrived {1000 * start_delay:.0f} ms after the onset left "
-                        f"(allowed {-1000 * tol:.0f} to {1000 * (tol + slack):.0f} ms)")
+        late.append(TimingProblem(f"speech_started arrived {1000 * start_delay:.0f} ms after the onset left "
+                                  f"(allowed {-1000 * tol:.0f} to {1000 * (tol + slack):.0f} ms)",
+                                  outside(start_delay, -tol, tol + slack)))
     decidable = end + round(silence / 1000 / FRAME) - 1  # the packet that completes the silence duration
     stop_delay = stop_at - call.sent_time(decidable)
     if not window(stop_delay, -tol, tol + slack):
-        problems.append(f"speech_stopped arrived {1000 * stop_delay:.0f} ms after the packet completing the "
-                        f"{silence} ms of silence after speech left (allowed {-1000 * tol:.0f} to "
-                        f"{1000 * (tol + slack):.0f} ms)")
-    if problems:
-        raise CheckFailed("; ".join(problems))
+        late.append(TimingProblem(f"speech_stopped arrived {1000 * stop_delay:.0f} ms after the packet completing "
+                                  f"the {silence} ms of silence after speech left (allowed {-1000 * tol:.0f} to "
+                                  f"{1000 * (tol + slack):.0f} ms)", outside(stop_delay, -tol, tol + slack)))
+    if problems:  # the media-timeline positions are the target's own: no runner excuses them
+        raise CheckFailed("; ".join(problems + [problem.text for problem in late]))
+    judge_timing(conversation, late, since=call.sent_time(start))
     conversation.note(f"audio_start_ms {audio_start} (expected {expected_start:.0f}), audio_end_ms {audio_end} "
                       f"(expected {expected_end:.0f}); speech_started {1000 * start_delay:+.0f} ms after the onset "
                       f"left, speech_stopped {1000 * stop_delay:+.0f} ms after the packet completing {silence} ms "
@@ -411,10 +428,13 @@ async def first_audio(conversation: Conversation) -> None:
     stopped = call.of_type("input_audio_buffer.speech_stopped")
     after_event = f"; {1000 * (heard[0].time - stopped[0][0]):.0f} ms after speech_stopped arrived" if stopped else ""
     if latency > allowed:
-        raise CheckFailed(f"the first response audio arrived {1000 * latency:.0f} ms after the end of speech left; "
-                          f"allowed {1000 * allowed:.0f} ms = silence duration {silence} ms + think time "
-                          f"{1000 * settings.think_time:.0f} ms + 20 ms + {1000 * tolerance(conversation):.0f} ms "
-                          f"VAD tolerance + {1000 * settings.event_slack:.0f} ms client-clock slack{after_event}")
+        judge_timing(conversation, [TimingProblem(
+            f"the first response audio arrived {1000 * latency:.0f} ms after the end of speech left; allowed "
+            f"{1000 * allowed:.0f} ms = silence duration {silence} ms + think time {1000 * settings.think_time:.0f} "
+            f"ms + 20 ms + {1000 * tolerance(conversation):.0f} ms VAD tolerance + "
+            f"{1000 * settings.event_slack:.0f} ms client-clock slack{after_event}", latency - allowed)],
+            since=call.sent_at[end])
+    judge_timing(conversation, [], since=call.sent_at[end])
     conversation.note(f"first response audio {1000 * latency:.0f} ms after the end of speech left (allowed "
                       f"{1000 * allowed:.0f} ms){after_event}")
 
@@ -441,14 +461,16 @@ async def barge_in(conversation: Conversation) -> None:
     settings = conversation.settings
     sound = [p for p in call.sound_after(answer[0].time - 0.001) if p.time <= started_at + LINGER]
     last = sound[-1].time
-    problems = []
+    problems, late = [], []
     if last - started_at > BARGE_IN_STOP:
-        problems.append(f"response audio went on {1000 * (last - started_at):.0f} ms after speech_started arrived "
-                        f"(allowed {1000 * BARGE_IN_STOP:.0f} ms)")
+        late.append(TimingProblem(f"response audio went on {1000 * (last - started_at):.0f} ms after speech_started "
+                                  f"arrived (allowed {1000 * BARGE_IN_STOP:.0f} ms)",
+                                  last - started_at - BARGE_IN_STOP))
     allowed = BARGE_IN_STOP + tolerance(conversation) + settings.event_slack
     if last - call.sent_time(barge) > allowed:
-        problems.append(f"response audio went on {1000 * (last - call.sent_time(barge)):.0f} ms after the "
-                        f"interruption's onset left (allowed {1000 * allowed:.0f} ms)")
+        late.append(TimingProblem(f"response audio went on {1000 * (last - call.sent_time(barge)):.0f} ms after the "
+                                  f"interruption's onset left (allowed {1000 * allowed:.0f} ms)",
+                                  last - call.sent_time(barge) - allowed))
     ended = [(time, event) for time, event in responses_done(call)
              if response_id(event) in (interrupted_id, None) or status_of(event) == "cancelled"]
     if not ended:
@@ -456,7 +478,8 @@ async def barge_in(conversation: Conversation) -> None:
     elif status_of(ended[0][1]) != "cancelled":
         problems.append(f"response {interrupted_id} ended {status_of(ended[0][1])!r}, not 'cancelled'")
     if problems:
-        raise CheckFailed("; ".join(problems) + f" ({call.timeline()})")
+        raise CheckFailed("; ".join(problems + [problem.text for problem in late]) + f" ({call.timeline()})")
+    judge_timing(conversation, late, since=answer[0].time, context=f" ({call.timeline()})")
     cleared = " and output_audio_buffer.cleared" if call.of_type("output_audio_buffer.cleared") else ""
     conversation.note(f"the last response packet arrived {1000 * (last - started_at):+.0f} ms after speech_started "
                       f"({1000 * (last - call.sent_time(barge)):.0f} ms after the interruption's onset left); "
@@ -505,11 +528,12 @@ async def function_call(conversation: Conversation) -> None:
     if not before or len(after) < AFTER_CALL:
         problems.append(f"the response's audio did not keep flowing across its function call: {len(before)} "
                         f"packets of sound before the call arrived, {len(after)} after (needed ≥ 1 and ≥ {AFTER_CALL})")
-    elif after[0].time - before[-1].time > CALL_GAP:
-        problems.append(f"the response's audio paused {1000 * (after[0].time - before[-1].time):.0f} ms around its "
-                        f"function call (allowed {1000 * CALL_GAP:.0f} ms)")
     if problems:
         raise CheckFailed("; ".join(problems) + f" ({call.timeline()})")
+    gap = after[0].time - before[-1].time
+    judge_timing(conversation, [TimingProblem(f"the response's audio paused {1000 * gap:.0f} ms around its function "
+                                              f"call (allowed {1000 * CALL_GAP:.0f} ms)", gap - CALL_GAP)]
+                 if gap > CALL_GAP else [], since=before[0].time, context=f" ({call.timeline()})")
     call.send_event({"type": "response.create"})
     created = await call.until(lambda: call.of_type("response.created")[1:], reply_timeout, "response.created for "
                                "the response after the function output")
@@ -581,8 +605,11 @@ async def pacing(conversation: Conversation) -> None:
         raise CheckFailed(f"the response held {len(packets)} packets, too few to judge its pacing ({call.timeline()})")
     jitter = conversation.settings.pacing_jitter
     problems, worst, spurts = pacing_problems(packets, jitter)
-    if problems:
+    structural = pacing_problems(packets, math.inf)[0]  # frame sizes and timestamps: the target's own
+    if structural:
         raise CheckFailed("; ".join(problems))
+    judge_timing(conversation, [TimingProblem("; ".join(problems), worst - jitter)] if problems else [],
+                 since=created_at)
     conversation.note(f"{len(packets)} packets in {spurts} talkspurt(s), each 20 ms; worst deviation from the "
                       f"real-time schedule {1000 * worst:.1f} ms (allowed ±{1000 * jitter:.0f} ms)")
 
