@@ -43,6 +43,21 @@ class CrashOnEmptyDatagram(ServerCore):
         super().receive_datagram(data, address, now)
 
 
+DTLS_RECORD_HEADER = 13
+
+
+@variant("short-dtls-record-ends-session", checks=("DEMUX-06",),
+         why="a DTLS-range datagram shorter than a record header (13 bytes) is taken as a fatal error: the session "
+             "of its 5-tuple ends instead of the record being discarded")
+class ShortDtlsRecordEndsSession(ServerCore):
+    def receive_datagram(self, data: bytes, address: Address, now: float) -> None:
+        session = self.sessions.by_address.get(address)
+        if session is not None and data and 19 < data[0] < 64 and len(data) < DTLS_RECORD_HEADER:
+            self._free(session, "protocol_error")
+            return
+        super().receive_datagram(data, address, now)
+
+
 @variant("rtcp-range-unbounded", checks=("DEMUX-04",),
          why="takes every second byte ≥ 192 for RTCP (no upper bound 223), so RTP with the marker bit set and "
              "payload type ≥ 64 is dropped as bad SRTCP")
@@ -55,7 +70,7 @@ class RtcpRangeUnbounded(ServerCore):
         super().receive_datagram(data, address, now)
 
 
-@variant("rtp-rtcp-by-trial-decryption", checks=("DEMUX-04",),
+@variant("rtp-rtcp-by-trial-decryption", checks=("DEMUX-07",),
          why="tells RTCP from RTP by trying SRTCP first and SRTP second, not by payload type, so RTP whose second "
              "byte is 200 is accepted as RTP")
 class RtpRtcpByTrialDecryption(ServerCore):

@@ -20,15 +20,26 @@ def unused_first_bytes(conversation: Conversation) -> list[bytes]:
     return [bytes([first]) + rng.randbytes(99) for first in firsts]
 
 
-def odd_sizes(conversation: Conversation) -> list[bytes]:
-    """1-byte and 19-byte datagrams in each protocol's range, and 65507-byte ones (the IPv4 UDP maximum)."""
-    rng = conversation.rng
-    datagrams = [b"\x00", b"\x16", b"\x80"]
-    for first in (b"\x00\x01", b"\x16\xfe", b"\x80\x6f"):
-        datagrams.append(first + rng.randbytes(17))
-    for first in (b"\x00\x01\xff\xeb\x21\x12\xa4\x42", b"\x16\xfe\xfd\x00\x00", b"\x80\x6f"):
-        datagrams.append(first + rng.randbytes(65507 - len(first)))
-    return datagrams
+def odd_sizes(heads: tuple[bytes, bytes, bytes]):
+    """A 1-byte, a 19-byte and a 65507-byte datagram (the IPv4 UDP maximum) starting with each of
+    `heads` in turn: (first byte, 2-byte start, start of the longest)."""
+
+    def payload(conversation: Conversation) -> list[bytes]:
+        rng = conversation.rng
+        one, short, long = heads
+        return [one, short + rng.randbytes(19 - len(short)), long + rng.randbytes(65507 - len(long))]
+
+    return payload
+
+
+def stun_and_rtp_odd_sizes(conversation: Conversation) -> list[bytes]:
+    """DEMUX-03's datagrams: odd sizes in the STUN and RTP ranges (the DTLS range is DEMUX-06's)."""
+    return [*odd_sizes((b"\x00", b"\x00\x01", b"\x00\x01\xff\xeb\x21\x12\xa4\x42"))(conversation),
+            *odd_sizes((b"\x80", b"\x80\x6f", b"\x80\x6f"))(conversation)]
+
+
+dtls_odd_sizes = odd_sizes((b"\x16", b"\x16\xfe", b"\x16\xfe\xfd\x00\x00"))
+"""DEMUX-06's datagrams: invalid DTLS records (RFC 6347 §4.1.2.7) of 1, 19 and 65507 bytes."""
 
 
 def send_empty_datagram(conversation: Conversation) -> None:
@@ -70,17 +81,22 @@ def decrypts_as_rtp(session: Session, data: bytes) -> bytes:
         return b""
 
 
-async def rtp_rtcp_split(conversation: Conversation) -> None:
-    """RFC 5761 §4: second byte 192–223 is RTCP. RTP with payload type 72 + marker (byte 200) must be
-    taken for RTCP (and so fail SRTCP authentication), never echoed as RTP; SRTCP is not echoed as RTP.
+def send_receiver_report(conversation: Conversation) -> None:
+    """An SRTCP receiver report (second byte 201): RTCP, so never unprotected or echoed as RTP."""
+    from toolkit.crafters.rtp import RtcpReceiverReport
+
+    session = conversation.session("main")
+    session.peer.send_rtcp(bytes(RtcpReceiverReport(ssrc=session.peer.ssrc)))
+    session.flush()
+
+
+async def payload_type_72_not_rtp(conversation: Conversation) -> None:
+    """RTP with payload type 72 + marker (second byte 200) must be taken for RTCP (and so fail SRTCP
+    authentication), never echoed as RTP.
 
     An echo that kept the second byte 200 looks like RTCP to the probe peer too, which fails to
     unprotect it as SRTCP: such datagrams are tried as SRTP here."""
     session = conversation.session("main")
-    from toolkit.crafters.rtp import RtcpReceiverReport
-
-    session.peer.send_rtcp(bytes(RtcpReceiverReport(ssrc=session.peer.ssrc)))
-    session.flush()
     token = b"rtcgate-pt72:" + conversation.rng.randbytes(8)
     since = conversation.now()
     session.peer.send_rtp(token, timestamp=960, payload_type=72, marker=True)
@@ -118,10 +134,11 @@ CHECKS = (
     ),
     Check(
         "DEMUX-03", "security", "RFC 9443 §3, RFC 768",
-        "empty, 1-byte, 19-byte and 65507-byte datagrams are dropped; no response, no crash",
+        "empty datagrams, and 1-byte, 19-byte and 65507-byte ones in the STUN and RTP ranges, are dropped; no "
+        "response, no crash",
         (
             Connect(),
-            Send(odd_sizes, label="1, 19 and 65507-byte datagrams"),
+            Send(stun_and_rtp_odd_sizes, label="1, 19 and 65507-byte datagrams in the STUN and RTP ranges"),
             Do(send_empty_datagram, "an empty datagram"),
             Expect(Silence(), about="any"),
             Echo(),
@@ -129,11 +146,11 @@ CHECKS = (
     ),
     Check(
         "DEMUX-04", "core", "RFC 5761 §4",
-        "RTP vs RTCP split by payload type 192–223",
+        "RTP with the marker bit set (second byte 239) is taken as RTP, SRTCP (192–223) as RTCP",
         (
             Connect(),
             Echo(marker=True),  # PT 111 + marker = second byte 239: RTP
-            Do(rtp_rtcp_split, "SRTCP RR, and RTP with second byte 200"),
+            Do(send_receiver_report, "an SRTCP receiver report"),
             Echo(),
         ),
     ),
@@ -144,6 +161,26 @@ CHECKS = (
             Connect(),
             Send(classic_stun_request, label="RFC 3489 Binding request"),
             Expect(Silence(), about="any"),
+            Echo(),
+        ),
+    ),
+    Check(
+        "DEMUX-06", "security", "RFC 6347 §4.1.2.7, RFC 9443 §3",
+        "1-byte, 19-byte and 65507-byte datagrams in the DTLS range are discarded silently, and the session "
+        "survives",
+        (
+            Connect(),
+            Send(dtls_odd_sizes, label="1, 19 and 65507-byte datagrams in the DTLS range"),
+            Expect(Silence(), about="any"),
+            Echo(),
+        ),
+    ),
+    Check(
+        "DEMUX-07", "security", "RFC 5761 §4",
+        "RTP with second byte 200 (payload type 72 + marker) is taken for RTCP, never echoed as RTP",
+        (
+            Connect(),
+            Do(payload_type_72_not_rtp, "RTP with second byte 200"),
             Echo(),
         ),
     ),

@@ -29,7 +29,7 @@ REQUIREMENTS = {
         note="An empty datagram has no first byte to match, and the 1/19/65507-byte STUN-range datagrams fail "
              "RFC 8489 §6.3's 'message length is sensible' check. What FAILs most is a crash or a dead session. The "
              "DTLS-range datagrams (0x16...) fall under RFC 6347 §4.1.2.7, a SHOULD that also lets a DTLS stack "
-             "answer with an alert: see PROPOSED_SPLITS DEMUX-06.",
+             "answer with an alert: DEMUX-06 judges them.",
     ),
     "DEMUX-04": Requirement(
         Level.MUST, "RFC 5761 §4",
@@ -37,10 +37,11 @@ REQUIREMENTS = {
         note="RFC 5761 §4 keeps RTP payload types clear of 64-95 so that a receiver can take second bytes 192-223 "
              "(marker bit + payload type 64-95) as RTCP packet types and everything else as RTP. The MUST "
              "binds senders; the receiver rule it enables is what the check judges: RTP with the marker set (second "
-             "byte 239) is media and must be echoed, SRTCP must not come back as RTP. The sentence is quoted from "
+             "byte 239) is media and must be echoed, and an SRTCP receiver report (second byte 201) must not "
+             "disturb the session. The sentence is quoted from "
              "its RFC 5761 §4 context as two implementations cite it; the surrounding demultiplexing text was not "
-             "verified word for word. The payload-type-72 step tests a receiver against a packet no compliant "
-             "sender emits: see PROPOSED_SPLITS DEMUX-07.",
+             "verified word for word. RTP with payload type 72, a packet no compliant sender emits, is DEMUX-07's "
+             "(POLICY).",
     ),
     "DEMUX-05": Requirement(
         Level.MUST, "RFC 8445 §7.3",
@@ -50,20 +51,14 @@ REQUIREMENTS = {
              "compatibility mechanism RFC 8445 forbids (RFC 8489 §6.3 also discards a message whose 'Magic Cookie "
              "field' lacks 'the correct value').",
     ),
-}
-
-PROPOSED_SPLITS = {
-    # Takes from DEMUX-03 the three DTLS-range datagrams of odd_sizes (b"\x16", b"\x16\xfe" + 17 bytes, and the
-    # 65507-byte b"\x16\xfe\xfd\x00\x00"...), with the Expect(Silence(), about="any") and Echo() after them.
     "DEMUX-06": Requirement(
         Level.SHOULD, "RFC 6347 §4.1.2.7",
         "In general, invalid records SHOULD be silently discarded, thus preserving the association; however, an "
         "error MAY be logged for diagnostic purposes.",
         note="RFC 6347 (and RFC 9147 §4.5.2 for DTLS 1.3) lets an implementation 'choose to generate an alert "
-             "instead', so a DTLS alert answering these datagrams is not a MUST violation; today DEMUX-03 FAILs it.",
+             "instead', so a DTLS alert answering these datagrams is not a MUST violation. The MUST that RFC 7983 "
+             "§7 puts on unknown first bytes does not apply: 20-63 is a known range.",
     ),
-    # Takes from DEMUX-04 the payload-type-72 half of rtp_rtcp_split (RTP with second byte 200 must not be echoed
-    # as RTP); DEMUX-04 keeps Echo(marker=True), the SRTCP receiver report not echoed as RTP, and the final Echo().
     "DEMUX-07": Requirement(
         Level.POLICY, "RFC 5761 §4 (senders never use payload types 64-95)",
         "A datagram whose second byte is 192-223 is handled as RTCP only: it is never tried as RTP, whatever it "
