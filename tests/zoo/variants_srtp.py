@@ -10,7 +10,7 @@ from tests.zoo import variant
 from tests.zoo.seams import SrtpSessionCore, ZooSrtpSession, crash
 
 
-@variant("no-gcm-profile", checks=("SRTP-01",),
+@variant("no-gcm-profile", checks=("SRTP-09",),
          why="offers only AES_CM_128_HMAC_SHA1_80 in use_srtp: a client that supports only AEAD_AES_128_GCM "
              "cannot connect")
 class NoGcmProfile(ServerCore):
@@ -18,6 +18,16 @@ class NoGcmProfile(ServerCore):
         super().__init__(config, certificate, **kwargs)
         self._dtls_context = DtlsContext(certificate, keylog=kwargs.get("keylog"),
                                          srtp_profiles=("SRTP_AES128_CM_SHA1_80",))
+
+
+@variant("no-mandatory-srtp-profile", checks=("SRTP-01",),
+         why="offers only AEAD_AES_128_GCM in use_srtp, not the mandatory AES_CM_128_HMAC_SHA1_80: a client that "
+             "offers only the mandatory profile cannot connect")
+class NoMandatoryProfile(ServerCore):
+    def __init__(self, config, certificate, **kwargs) -> None:
+        super().__init__(config, certificate, **kwargs)
+        self._dtls_context = DtlsContext(certificate, keylog=kwargs.get("keylog"),
+                                         srtp_profiles=("SRTP_AEAD_AES_128_GCM",))
 
 
 class TagNotChecked(ZooSrtpSession):
@@ -77,6 +87,30 @@ class SrtpReplayNotChecked(SrtpSessionCore):
     srtp_session_class = ReplayNotChecked
 
 
+class OldPacketsUnchecked(ZooSrtpSession):
+    """A 64-packet replay window, but a packet behind it is accepted instead of dropped."""
+
+    @classmethod
+    def from_keying_material(cls, profile: str, material: bytes, *, is_server: bool,
+                             replay_window: int = 64) -> ZooSrtpSession:
+        return super().from_keying_material(profile, material, is_server=is_server, replay_window=64)
+
+    def unprotect_rtp(self, packet: bytes) -> bytes:
+        try:
+            return super().unprotect_rtp(packet)
+        except SrtpError as error:
+            if "older than the replay window" not in str(error):
+                raise
+            return self.unprotect_statelessly(packet)
+
+
+@variant("packets-behind-window-accepted", checks=("SRTP-03",),
+         why="checks replays only inside its 64-packet window: a packet older than the window is accepted, as "
+             "often as it is replayed")
+class PacketsBehindWindowAccepted(SrtpSessionCore):
+    srtp_session_class = OldPacketsUnchecked
+
+
 class StatelessReceiver(ZooSrtpSession):
     def unprotect_rtp(self, packet: bytes) -> bytes:
         return self.unprotect_statelessly(packet)
@@ -87,6 +121,35 @@ class StatelessReceiver(ZooSrtpSession):
              "number wraps fails authentication")
 class RolloverCounterStuck(SrtpSessionCore):
     srtp_session_class = StatelessReceiver
+
+
+class NaiveRolloverGuess(ZooSrtpSession):
+    """Guesses the rollover counter from the last sequence number alone: any decrease is a wrap,
+    so a packet from before the wrap that arrives after it (65535 after 0) gets the new ROC and
+    fails authentication. RFC 3711 §3.3.1 picks ROC-1, ROC or ROC+1, whichever is closest."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._last: dict[bytes, tuple[int, int]] = {}  # SSRC -> (ROC, highest sequence number)
+
+    def unprotect_rtp(self, packet: bytes) -> bytes:
+        ssrc, sequence = packet[8:12], int.from_bytes(packet[2:4], "big")
+        roc, last = self._last.get(ssrc, (0, sequence))
+        naive = roc + 1 if sequence < last else roc
+        closest = roc + 1 if last - sequence > 0x8000 else roc - 1 if sequence - last > 0x8000 else roc
+        if naive != closest:
+            raise SrtpError("unprotect RTP failed: authentication failure (rollover counter guessed wrong)")
+        plain = super().unprotect_rtp(packet)
+        if ssrc not in self._last or (closest, sequence) > (roc, last):
+            self._last[ssrc] = (closest, sequence)
+        return plain
+
+
+@variant("rollover-guess-ignores-reordering", checks=("SRTP-10",),
+         why="takes any decrease of the sequence number for a wrap, so a packet from before the wrap that arrives "
+             "after it gets the wrong rollover counter and is dropped")
+class RolloverGuessIgnoresReordering(SrtpSessionCore):
+    srtp_session_class = NaiveRolloverGuess
 
 
 class CrashesOnRunts(ZooSrtpSession):

@@ -12,7 +12,8 @@ from toolkit.conformance.steps import Connect, Do, Echo, echoes_of, expect_echo,
 WRAP_START = 65533
 """First sequence number of SRTP-04's stream: 65533, 65534, 65535, 0, 1, 2 cross the wrap."""
 WINDOW_JUMP = 2000
-"""SRTP-03: how far the stream moves on past a held-back packet; far beyond any replay window."""
+"""SRTP-03: how far the stream moves on past a held-back packet: beyond the minimum replay window
+(64), though a receiver may keep a larger one (RFC 3711 §3.3.2: "MAY be set to a higher value")."""
 
 _RTP_TAG = {"SRTP_AES128_CM_SHA1_80": 10, "SRTP_AES128_CM_SHA1_32": 4, "SRTP_AEAD_AES_128_GCM": 16,
             "SRTP_AEAD_AES_256_GCM": 16}
@@ -40,11 +41,15 @@ async def send_and_expect(conversation: Conversation, data: bytes, token: bytes,
 # -- SRTP-01 ---------------------------------------------------------------------------------
 
 
-def profiles_used(conversation: Conversation) -> None:
-    used = {name: session.peer.srtp_keys.profile for name, session in conversation.sessions.items()}
-    require(used == {"cm": "SRTP_AES128_CM_SHA1_80", "gcm": "SRTP_AEAD_AES_128_GCM"},
-            f"negotiated profiles {used}")
-    conversation.note("media echoed under AES_CM_128_HMAC_SHA1_80 and under AEAD_AES_128_GCM")
+def profile_used(session_name: str, profile: str, name: str):
+    """The session's use_srtp chose `profile` (the only one its client offered)."""
+
+    def action(conversation: Conversation) -> None:
+        used = conversation.session(session_name).peer.srtp_keys.profile
+        require(used == profile, f"negotiated profile {used}, not {profile}")
+        conversation.note(f"media echoed under {name}")
+
+    return action
 
 
 # -- SRTP-02, SRTP-03, SRTP-05, SRTP-06 --------------------------------------------------------
@@ -65,12 +70,14 @@ async def tampered(conversation: Conversation) -> None:
 
 
 async def replays(conversation: Conversation) -> None:
+    """RFC 3711 §3.3.2: a packet inside the replay window that was already received is dropped. A
+    packet older than the window is dropped too, but the window may be any size from 64 up, so a
+    held-back packet WINDOW_JUMP behind may be accepted by a larger one: then, being inside that
+    window and received, a second copy of it must be dropped."""
     session = conversation.session("main")
     token, packet = protected_media(conversation, session)
     await send_and_expect(conversation, packet, token, "the original packet")
-    session.socket.send(packet, session.remote)
-    await asyncio.sleep(conversation.settings.silence)
-    require(echoes_of(session, token) == [session.socket.name], "a replayed SRTP packet was accepted a second time")
+    await replayed_once(conversation, packet, token, "a replayed SRTP packet was accepted a second time")
     # One packet of the stream protected and held back while the stream moves WINDOW_JUMP packets on
     # (protected, never sent: a burst of loss). The session's own stream, not a second SSRC: how a
     # target routes an unsignaled SSRC (RFC 8843 §9.2) is not what this check is about.
@@ -80,8 +87,25 @@ async def replays(conversation: Conversation) -> None:
     session.take_output()
     new_token, new = protected_media(conversation, session)
     await send_and_expect(conversation, new, new_token, f"a packet {WINDOW_JUMP} sequence numbers ahead")
-    await must_not_echo(conversation, {"a never-seen packet older than the replay window": old}, old_token)
-    conversation.note("the replay and the packet older than the window were dropped")
+    session.socket.send(old, session.remote)
+    await asyncio.sleep(conversation.settings.silence)
+    if not echoes_of(session, old_token):
+        conversation.note(f"the replay, and the never-seen packet {WINDOW_JUMP} behind, were dropped")
+        return
+    await replayed_once(conversation, old, old_token,
+                        f"the packet {WINDOW_JUMP} behind was accepted (a replay window that large is allowed) "
+                        "and then accepted again when replayed")
+    conversation.note(f"the replay was dropped; the never-seen packet {WINDOW_JUMP} behind was accepted once (the "
+                      f"target's replay window is over {WINDOW_JUMP} packets, which RFC 3711 §3.3.2 allows) and its "
+                      "replay dropped")
+
+
+async def replayed_once(conversation: Conversation, packet: bytes, token: bytes, failure: str) -> None:
+    """Send `packet` again; its token must have been echoed exactly once, on the session's socket."""
+    session = conversation.session("main")
+    session.socket.send(packet, session.remote)
+    await asyncio.sleep(conversation.settings.silence)
+    require(echoes_of(session, token) == [session.socket.name], failure)
 
 
 async def runts(conversation: Conversation) -> None:
@@ -111,18 +135,29 @@ async def plain_rtp(conversation: Conversation) -> None:
 # -- SRTP-04 ---------------------------------------------------------------------------------
 
 
-async def sequence_wrap(conversation: Conversation) -> None:
-    session = conversation.session("main")
-    packets = [protected_media(conversation, session) for _ in range(6)]  # 65533 … 2
-    order = [0, 1, 3, 2, 5, 4]  # 65533, 65534, 0, 65535, 2, 1
-    for index in order:
-        session.socket.send(packets[index][1], session.remote)
-        await asyncio.sleep(0.005)
-    await asyncio.sleep(conversation.settings.silence)
-    sequence = [(WRAP_START + index) & 0xFFFF for index in range(6)]
-    missing = [sequence[index] for index, (token, _) in enumerate(packets) if not echoes_of(session, token)]
-    require(not missing, f"packets with sequence numbers {missing} were not accepted across the wrap")
-    conversation.note("sent 65533, 65534, 0, 65535, 2, 1: all accepted (rollover counter followed the wrap)")
+def sequence_wrap(order: tuple[int, ...], what: str):
+    """Send the session's packets 65533 … 2 (indexes 0 … 5) in `order`; every one must be accepted."""
+
+    async def action(conversation: Conversation) -> None:
+        session = conversation.session("main")
+        packets = [protected_media(conversation, session) for _ in range(6)]  # 65533 … 2
+        for index in order:
+            session.socket.send(packets[index][1], session.remote)
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(conversation.settings.silence)
+        sequence = [(WRAP_START + index) & 0xFFFF for index in range(6)]
+        missing = [sequence[index] for index, (token, _) in enumerate(packets) if not echoes_of(session, token)]
+        require(not missing, f"packets with sequence numbers {missing} were not accepted across the wrap ({what})")
+        sent = ", ".join(str(sequence[index]) for index in order)
+        conversation.note(f"sent {sent} ({what}): all accepted (rollover counter followed the wrap)")
+
+    return action
+
+
+IN_ORDER = (0, 1, 2, 3, 4, 5)
+"""65533, 65534, 65535, 0, 1, 2."""
+REORDERED = (0, 1, 3, 2, 5, 4)
+"""65533, 65534, 0, 65535, 2, 1: each packet after the wrap overtakes one before it."""
 
 
 # -- SRTP-07, SRTP-08: SRTCP ---------------------------------------------------------------------
@@ -177,14 +212,12 @@ async def malformed_rtcp(conversation: Conversation) -> None:
 
 CHECKS = (
     Check(
-        "SRTP-01", "core", "RFC 3711, RFC 7714, RFC 5764 §4.1.2",
-        "protected RTP in both directions with the negotiated profile (AES_CM_128_HMAC_SHA1_80 and AEAD_AES_128_GCM)",
+        "SRTP-01", "core", "RFC 3711, RFC 5764 §4.1.2, RFC 8827 §6.5",
+        "protected RTP in both directions with the mandatory profile AES_CM_128_HMAC_SHA1_80",
         (
             Connect(session="cm", peer={"srtp_profiles": ("SRTP_AES128_CM_SHA1_80",)}),
             Echo(session="cm"),
-            Connect(session="gcm", peer={"srtp_profiles": ("SRTP_AEAD_AES_128_GCM",)}),
-            Echo(session="gcm"),
-            Do(profiles_used, "the profiles negotiated"),
+            Do(profile_used("cm", "SRTP_AES128_CM_SHA1_80", "AES_CM_128_HMAC_SHA1_80"), "the profile negotiated"),
         ),
     ),
     Check(
@@ -194,13 +227,15 @@ CHECKS = (
     ),
     Check(
         "SRTP-03", "security", "RFC 3711 §3.3.2",
-        "replayed packet, and packet older than the replay window → dropped",
+        "a replayed packet inside the replay window → dropped (a packet older than 64 packets may be accepted once, "
+        "by a larger window, never twice)",
         (Connect(), Do(replays, "replay and too-old packets"), Echo()),
     ),
     Check(
         "SRTP-04", "core", "RFC 3711 §3.3.1",
-        "sequence-number wrap (ROC increment), delivered out of order across the wrap → accepted",
-        (Connect(peer={"rtp_sequence_start": WRAP_START}), Do(sequence_wrap, "packets across the wrap, out of order")),
+        "sequence-number wrap (ROC increment), delivered in order → accepted",
+        (Connect(peer={"rtp_sequence_start": WRAP_START}),
+         Do(sequence_wrap(IN_ORDER, "in order"), "packets across the wrap, in order")),
     ),
     Check(
         "SRTP-05", "security", "RFC 3711 §3.1, CVE-2013-2139",
@@ -222,5 +257,20 @@ CHECKS = (
         "malformed RTP/RTCP inside valid SRTP (CSRC count past the end, header-extension length past the end, "
         "RTCP count/length mismatch) → dropped, no crash",
         (Connect(), Do(malformed_rtcp, "malformed RTCP inside valid SRTCP"), Echo()),
+    ),
+    Check(
+        "SRTP-09", "core", "RFC 7714, RFC 5764 §4.1.2",
+        "protected RTP in both directions with AEAD_AES_128_GCM",
+        (
+            Connect(session="gcm", peer={"srtp_profiles": ("SRTP_AEAD_AES_128_GCM",)}),
+            Echo(session="gcm"),
+            Do(profile_used("gcm", "SRTP_AEAD_AES_128_GCM", "AEAD_AES_128_GCM"), "the profile negotiated"),
+        ),
+    ),
+    Check(
+        "SRTP-10", "core", "RFC 3711 §3.3.1, Appendix A",
+        "packets delivered out of order across the sequence-number wrap (0 before 65535, 2 before 1) → accepted",
+        (Connect(peer={"rtp_sequence_start": WRAP_START}),
+         Do(sequence_wrap(REORDERED, "out of order"), "packets across the wrap, out of order")),
     ),
 )

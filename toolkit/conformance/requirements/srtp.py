@@ -9,8 +9,8 @@ REQUIREMENTS = {
     "SRTP-01": Requirement(
         Level.MUST, "RFC 8827 §6.5",
         "The DTLS-SRTP protection profile SRTP_AES128_CM_HMAC_SHA1_80 MUST be supported for SRTP.",
-        note="The conversation also requires SRTP_AEAD_AES_128_GCM, which no RFC makes mandatory: a target with "
-             "only the mandatory profile FAILs today. The GCM half is proposed as SRTP-09 (POLICY).",
+        note="The check offers only this profile, so a target that cannot choose it cannot connect. "
+             "SRTP_AEAD_AES_128_GCM, which no RFC makes mandatory, is SRTP-09's (POLICY).",
     ),
     "SRTP-02": Requirement(
         Level.MUST, "RFC 3711 §3.3",
@@ -26,16 +26,17 @@ REQUIREMENTS = {
         "with index ahead of the window, or, inside the window but not already received, SHALL be accepted.",
         note="RFC 3711 itself only RECOMMENDs replay protection (§3.3.2), but DTLS-SRTP fixes it on: \"For all "
              "other parameters (in particular, SRTP replay window size and FEC order), the default values are "
-             "used.\" (RFC 5764 §4.1.2). The window may be larger than 64 (\"MAY be set to a higher value\"): a "
-             "receiver with a window over 2000 packets may legitimately accept the check's too-old packet.",
+             "used.\" (RFC 5764 §4.1.2). The window may be larger than 64 (\"MAY be set to a higher value\"), with no "
+             "maximum, so a never-seen packet 2000 behind the stream may legitimately be accepted: the check then "
+             "requires only that its replay be dropped (it is inside that window and received).",
     ),
     "SRTP-04": Requirement(
         Level.MUST, "RFC 3711 §3.3.1",
         "After the packet has been processed and authenticated (when enabled for SRTP packets for the session), "
         "the receiver MUST use v to conditionally update its s_l and ROC variables as follows.",
-        note="A receiver that never moves ROC past the wrap fails authentication on every later packet. Accepting "
-             "the packets reordered across the wrap (65535 after 0, 1 after 2) rests on the index estimate, which "
-             "is a SHOULD; that part is proposed as SRTP-10.",
+        note="A receiver that never moves ROC past the wrap fails authentication on every later packet. The check "
+             "sends 65533 … 2 in order. Accepting the packets reordered across the wrap (65535 after 0, 1 after 2) "
+             "rests on the index estimate, which is a SHOULD: SRTP-10 judges it.",
     ),
     "SRTP-05": Requirement(
         Level.MUST, "RFC 3711 §3.3",
@@ -68,11 +69,6 @@ REQUIREMENTS = {
         note="RFC 3550's validity checks are advice in an appendix, with no keyword; SRTP authentication does not "
              "help here, since the sender holds the keys.",
     ),
-}
-
-PROPOSED_SPLITS = {
-    # From SRTP-01: Connect(session="gcm", …SRTP_AEAD_AES_128_GCM), Echo(session="gcm") and the "gcm" half of
-    # profiles_used; SRTP-01 keeps the "cm" session.
     "SRTP-09": Requirement(
         Level.POLICY, "RFC 7714 (AES-GCM for SRTP); RFC 8827 §6.5 (AEAD favoured for the DTLS cipher suite)",
         "Support SRTP_AEAD_AES_128_GCM next to the mandatory SRTP_AES128_CM_HMAC_SHA1_80.",
@@ -80,8 +76,6 @@ PROPOSED_SPLITS = {
                  "tag, and the per-packet cost of separate encryption and authentication",
         note="RFC 8827 §6.5 mandates only SRTP_AES128_CM_HMAC_SHA1_80; no RFC requires the GCM profile.",
     ),
-    # From SRTP-04: the out-of-order delivery across the wrap (0 before 65535, 2 before 1); SRTP-04 keeps an
-    # in-order wrap (65533 … 2).
     "SRTP-10": Requirement(
         Level.SHOULD, "RFC 3711 §3.3.1",
         "On consecutive SRTP packets, the receiver SHOULD estimate the index as i = 2^16 * v + SEQ, where v is "
