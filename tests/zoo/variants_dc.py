@@ -7,15 +7,19 @@ dropped again, and the message never arrives.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 
 from reference_server.core import ServerCore
 from reference_server.events import DataChannelBytes
 from tests.zoo import variant
+from toolkit.crafters.sctp import crc32c
 
 DATA = 0
 UNORDERED, BEGINNING = 0x04, 0x02
 PPID_DCEP = 50
+PPID_AS_IF_NOT_EMPTY = {56: 51, 57: 53}
+"""WebRTC String/Binary Empty -> WebRTC String/Binary: the padding byte taken for content."""
 DATA_CHANNEL_OPEN = 3
 MAX_MESSAGE = 65536
 
@@ -49,11 +53,41 @@ class SctpFilterCore(ServerCore):
         raise NotImplementedError
 
 
-@variant("dc-drops-unordered", checks=("DC-01",),
+@variant("dc-drops-unordered", checks=("DC-05",),
          why="loses every message sent on an unordered data channel (DATA chunks with the U bit)")
 class DropsUnordered(SctpFilterCore):
     def drop(self, session_id: str, packet: bytes) -> bool:
         return any(flags & UNORDERED and ppid != PPID_DCEP for flags, _, ppid, _ in data_chunks(packet))
+
+
+@variant("dc-empty-message-as-padding-byte", checks=("DC-01",),
+         why="reads an empty message (PPID 56/57) as an ordinary one, so its one padding byte is delivered as a "
+             "1-byte message instead of an empty one (RFC 8831 §6.6)")
+class EmptyMessageAsPaddingByte(ServerCore):
+    def next_event(self):
+        event = super().next_event()
+        if isinstance(event, DataChannelBytes):
+            return DataChannelBytes(event.session_id, without_empty_ppids(event.data))
+        return event
+
+
+def without_empty_ppids(packet: bytes) -> bytes:
+    """The SCTP packet with each DATA chunk's empty-message PPID replaced by its non-empty twin."""
+    rewritten = bytearray(packet)
+    position = 12
+    while position + 16 <= len(packet):
+        kind, length = packet[position], int.from_bytes(packet[position + 2:position + 4], "big")
+        if length < 4:
+            break
+        ppid = int.from_bytes(packet[position + 12:position + 16], "big")
+        if kind == DATA and length >= 16 and ppid in PPID_AS_IF_NOT_EMPTY:
+            rewritten[position + 12:position + 16] = PPID_AS_IF_NOT_EMPTY[ppid].to_bytes(4, "big")
+        position += (length + 3) & ~3
+    if rewritten == packet:
+        return packet
+    rewritten[8:12] = bytes(4)
+    rewritten[8:12] = struct.pack("<I", crc32c(bytes(rewritten)))
+    return bytes(rewritten)
 
 
 def dcep_open_label(data: bytes) -> bytes | None:

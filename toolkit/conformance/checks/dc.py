@@ -4,9 +4,10 @@ The probe offers m=application next to its audio; a target whose answer rejects 
 no such section) SKIPs these checks. The probe's side of SCTP and DCEP is aiortc's association
 behind the toolkit's own adapter (toolkit/peer/datachannel.py), fed by the probe peer's DTLS.
 
-Like the media checks, which need the target to send received audio back, DC-01, DC-02 and
-DC-04 need it to send each data-channel message back on the channel it came on, as it came
-(the reference server does in both modes, except on its voice events channel). The label and
+Like the media checks, which need the target to send received audio back, DC-02, DC-04 and
+DC-05 need it to send each data-channel message back on the channel it came on, as it came
+(the reference server does in both modes, except on its voice events channel); DC-01 SKIPs a
+target that does not. The label and
 protocol a target holds are not observable through an echo; what is: the DATA_CHANNEL_ACK on
 the channel's stream, and the echo arriving on that stream.
 """
@@ -174,25 +175,72 @@ def _describe(message: str | bytes) -> str:
 # -- DC-01 -----------------------------------------------------------------------------------
 
 
+async def open_for_judging(conversation: Conversation, association: Association, label: str,
+                           **options) -> DataChannel:
+    """A channel a check needs in order to judge something else: one that does not open SKIPs the
+    check, since opening channels is DC-05's (and DC-02's) to judge."""
+    try:
+        return await open_channel(conversation, association, label, **options)
+    except CheckFailed as exc:
+        raise CheckSkipped(f"{exc}: without an open channel there is nothing to judge here (DC-05 judges "
+                           "channels that do not open)") from None
+
+
+async def empty_messages(conversation: Conversation) -> None:
+    """RFC 8831 §6.6: an empty message (PPID 56 or 57) is processed as an empty message. Sent between
+    two non-empty ones on an ordered and an unordered channel; the empty ones must come back empty,
+    of their type. If the non-empty ones do not come back either, the target does not echo (or its
+    channels carry nothing, DC-05's to judge) and the empty ones cannot be judged: SKIP."""
+    association = await associate(conversation)
+    channels = [await open_for_judging(conversation, association, "rtcgate-dc01-ordered"),
+                await open_for_judging(conversation, association, "rtcgate-dc01-unordered", ordered=False)]
+    tag = token(conversation)
+    sent = {channel.label: [f"rtcgate before {tag}", "", b"", f"rtcgate after {tag}".encode()] for channel in channels}
+    seen = {channel.label: len(channel.messages) for channel in channels}
+    for channel in channels:
+        for message in sent[channel.label]:
+            channel.send(message)
+    arrivals = await asyncio.gather(*(channel.wait_messages(seen[channel.label] + 4, conversation.settings.reply_timeout)
+                                      for channel in channels))
+    for channel, arrived in zip(channels, arrivals):
+        back = [message.data for message in arrived[seen[channel.label]:]]
+        keys = Counter(map(_key, back))
+        messages = sent[channel.label]
+        what = f"channel {channel.label!r} (stream {channel.stream_id})"
+        if not all(keys[_key(message)] for message in (messages[0], messages[3])):
+            raise CheckSkipped(f"{what}: the non-empty messages around the empty ones did not come back as sent "
+                               f"({_difference([messages[0], messages[3]], back)}); the target does not echo data-"
+                               "channel messages, so how it processes empty ones is not observable (DC-05 judges "
+                               "channels that carry nothing)")
+        require(keys[_key("")] == 1 and keys[_key(b"")] == 1,
+                f"{what}: the empty text (PPID 56) and empty binary (PPID 57) messages did not come back as empty "
+                f"messages of their type, while the non-empty ones around them did: {_difference(messages, back)}")
+    conversation.note("an empty text and an empty binary message came back empty, of their type, on an ordered "
+                      "and an unordered channel")
+
+
+# -- DC-05 -----------------------------------------------------------------------------------
+
+
 def mixed_messages(conversation: Conversation, name: str) -> list[str | bytes]:
-    """Text and binary messages, the empty ones among them (PPIDs 51, 53, 56, 57)."""
+    """Non-empty text and binary messages (PPIDs 51, 53)."""
     tag = token(conversation)
     messages: list[str | bytes] = []
     for index in range(MESSAGES_PER_CHANNEL):
         text = f"rtcgate {name} #{index} {tag}"
         messages.append(text.encode() if index % 3 == 1 else text)
-    return messages[:4] + ["", b""] + messages[4:]
+    return messages
 
 
 async def both_ways(conversation: Conversation) -> None:
     association = await associate(conversation)
-    ordered = await open_channel(conversation, association, "rtcgate-dc01-ordered")
-    unordered = await open_channel(conversation, association, "rtcgate-dc01-unordered", ordered=False)
+    ordered = await open_channel(conversation, association, "rtcgate-dc05-ordered")
+    unordered = await open_channel(conversation, association, "rtcgate-dc05-unordered", ordered=False)
     await asyncio.gather(echoed(conversation, ordered, mixed_messages(conversation, "ordered")),
                          echoed(conversation, unordered, mixed_messages(conversation, "unordered"), ordered=False))
     conversation.note(f"association up {1000 * (association.connected_at or 0):.0f} ms into the check; "
-                      f"ordered and unordered channels acknowledged; {2 * (MESSAGES_PER_CHANNEL + 2)} messages "
-                      f"(text, binary, empty) came back, the ordered ones in order")
+                      f"ordered and unordered channels acknowledged; {2 * MESSAGES_PER_CHANNEL} messages "
+                      f"(text and binary) came back, the ordered ones in order")
     for channel in association.remote_channels:
         conversation.note(f"the target opened channel {channel.label!r} (protocol {channel.protocol!r}, "
                           f"stream {channel.stream_id})")
@@ -235,10 +283,12 @@ async def dcep_opens(conversation: Conversation) -> None:
 # -- DC-03 -----------------------------------------------------------------------------------
 
 
-def malformed_dcep(keep_stream: int, dtls_role: str = "client") -> list[tuple[str, int, bytes]]:
+def malformed_dcep(used_stream: int, dtls_role: str = "client") -> list[tuple[str, int, bytes]]:
     """(what, stream id, DCEP message) for DC-03, each sent in the association's own TSN order, on
     streams of the probe's parity (RFC 8832 §6: even for the DTLS client, odd for the server) but
-    the last, which takes the target's."""
+    the last, which takes the target's. One goes to `used_stream`, an open channel's: RFC 8832 asks
+    the opener to pick an unused stream and says nothing of a receiver's duty, so that channel may
+    be disturbed (reset, re-opened, left alone) and is not judged afterwards."""
     from toolkit.crafters.sctp import DataChannelOpen
 
     own = 0 if dtls_role == "client" else 1
@@ -254,7 +304,7 @@ def malformed_dcep(keep_stream: int, dtls_role: str = "client") -> list[tuple[st
         ("DATA_CHANNEL_OPEN whose label is not UTF-8", 108 + own, bytes(DataChannelOpen(label=b"\xff\xfe\xc0"))),
         ("DCEP message of unknown type 0x09", 110 + own, b"\x09" + bytes(11)),
         ("DATA_CHANNEL_ACK on a stream never opened", 112 + own, b"\x02"),
-        ("DATA_CHANNEL_OPEN on the stream of an open channel", keep_stream,
+        ("DATA_CHANNEL_OPEN on the stream of an open channel", used_stream,
          bytes(DataChannelOpen(label=b"rtcgate-dc03-again"))),
         ("DATA_CHANNEL_OPEN on the reserved stream 65535", 65535, bytes(DataChannelOpen(label=b"reserved"))),
         (f"DATA_CHANNEL_OPEN on {wrong}", 115 - own, bytes(DataChannelOpen(label=b"wrong-parity"))),
@@ -317,8 +367,9 @@ async def hostile(conversation: Conversation) -> None:
     session = conversation.session("main")
     association = await associate(conversation)
     keep = await open_channel(conversation, association, "rtcgate-dc03-keep")
+    used = await open_channel(conversation, association, "rtcgate-dc03-reused")
     await echoed(conversation, keep, [f"before {token(conversation)}"])
-    dcep = malformed_dcep(keep.stream_id, session.peer.dtls_role or "client")
+    dcep = malformed_dcep(used.stream_id, session.peer.dtls_role or "client")
     for _, stream, message in dcep:
         await association.send_message(stream, 50, message)
     await asyncio.sleep(conversation.settings.silence / 2)
@@ -331,9 +382,10 @@ async def hostile(conversation: Conversation) -> None:
         ended = f" (the session's DTLS is {session.peer.state})" if session.peer.state != "connected" else ""
         raise CheckFailed(f"after {len(dcep)} malformed DCEP messages ({'; '.join(what for what, _, _ in dcep[:3])}; "
                           f"…) the session's data channels stopped working{ended}: {exc}") from None
-    conversation.note(f"{len(dcep)} malformed DCEP messages: the open channel still echoes, a new one opens")
+    conversation.note(f"{len(dcep)} malformed DCEP messages: the open channel still echoes, a new one opens (the "
+                      f"channel whose stream {used.stream_id} got a second DATA_CHANNEL_OPEN is not judged)")
     accepted = [f"{what} (stream {stream})" for what, stream, _ in dcep
-                if stream in association.acknowledged_streams and stream != keep.stream_id]
+                if stream in association.acknowledged_streams and stream != used.stream_id]
     if accepted:
         conversation.note(f"the target acknowledged {len(accepted)} of them: {'; '.join(accepted)}")
     packets = malformed_sctp(association)
@@ -426,9 +478,10 @@ async def large_messages(conversation: Conversation) -> None:
 
 
 CHECKS = (
-    Check("DC-01", "core", "RFC 8831 §6, RFC 8261",
-          "the negotiated data channel opens; messages both ways; ordered and unordered",
-          (*with_data_channel(), Do(both_ways, "ordered and unordered channels echo"))),
+    Check("DC-01", "core", "RFC 8831 §6.6",
+          "empty text and binary messages (PPIDs 56, 57) are processed as empty messages, on ordered and unordered "
+          "channels",
+          (*with_data_channel(), Do(empty_messages, "empty messages between non-empty ones"))),
     Check("DC-02", "core", "RFC 8832 §5, §6",
           "DCEP DATA_CHANNEL_OPEN from the client opens a channel; label and protocol round-trip",
           (*with_data_channel(), Do(dcep_opens, "DATA_CHANNEL_OPEN for unusual labels and protocols"))),
@@ -441,4 +494,8 @@ CHECKS = (
           "large messages (> 64 KiB, or the target's a=max-message-size when smaller; 65536 when absent) "
           "fragment and reassemble",
           (*with_data_channel(), Do(large_messages, "100 KiB binary and 70 KB text messages"))),
+    Check("DC-05", "core", "RFC 8831 §6, RFC 8832 §4, RFC 8261",
+          "the negotiated data channel opens ordered and unordered channels; text and binary messages both ways, "
+          "in order on the ordered one",
+          (*with_data_channel(), Do(both_ways, "ordered and unordered channels echo"))),
 )
