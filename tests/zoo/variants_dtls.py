@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 from OpenSSL import SSL
 
 from reference_server import dtls
@@ -319,3 +321,48 @@ class ClientAcceptsHelloRequest(AllowsRenegotiation):
              "may answer for the server")
 class ServerNotAuthenticated(ClientNotAuthenticated):
     pass
+
+
+# -- bugs around the session's life: media without keys, a refusal or a close that ends too much or too little --
+
+
+@variant("plain-rtp-when-dtls-fails", checks=("DTLS-12",),
+         why="when the DTLS-SRTP handshake fails (no common SRTP profile) the session falls back to plain RTP and "
+             "sends its greeting unprotected")
+class PlainRtpWhenDtlsFails(ServerCore):
+    def _free(self, session: Session, reason: str) -> None:
+        destination = self._destination(session) if reason == "dtls_failed" else None
+        if destination is not None:
+            for sequence in range(3):
+                header = struct.pack("!BBHII", 0x80, 0, sequence, 160 * sequence, 0x5EED)
+                self._send(header + bytes(160), destination, "rtp")
+        super()._free(session, reason)
+
+
+def is_encrypted_handshake(data: bytes) -> bool:
+    """A handshake record of epoch 1 or later: after the handshake, only a renegotiation sends one."""
+    return len(data) > 13 and data[0] == 22 and data[3:5] != b"\0\0"
+
+
+@variant("renegotiation-attempt-ends-session", checks=("DTLS-13",),
+         why="refuses a renegotiation by ending the whole session: a client's rekeying attempt hangs up the call")
+class RenegotiationAttemptEndsSession(ServerCore):
+    def _receive_dtls(self, data: bytes, address: Address, now: float) -> None:
+        session = self.sessions.by_address.get(address)
+        if session is not None and session.srtp is not None and is_encrypted_handshake(data):
+            session.dtls.close(now)
+            self._flush_dtls(session)
+            self._free(session, "renegotiation_refused")
+            return
+        super()._receive_dtls(data, address, now)
+
+
+@variant("ice-outlives-close-notify", checks=("DTLS-14",),
+         why="close_notify ends the session's DTLS and SRTP but not its ICE state: its credentials keep being "
+             "answered and the session is never freed")
+class IceOutlivesCloseNotify(ServerCore):
+    def _free(self, session: Session, reason: str) -> None:
+        if reason == "dtls_closed":
+            session.srtp = None
+            return
+        super()._free(session, reason)

@@ -22,10 +22,10 @@ REQUIREMENTS = {
         "endpoint MUST tear down the media session immediately.",
         note="Both directions are judged: the probe verifies the target's certificate against the answer "
              "(first sentence), and the target must refuse a client whose certificate does not match the offer's "
-             "a=fingerprint and send it no media (second sentence). The check requires the handshake itself to "
-             "fail, which is RFC 8122 §5's stricter wording (on a mismatch \"the endpoint MUST NOT establish the "
-             "TLS connection\"): a target that completes it and tears the session down at once satisfies RFC 5763 "
-             "but FAILs here.",
+             "a=fingerprint and send it no media (second sentence). The target may refuse the handshake (RFC 8122 "
+             "§5: \"the endpoint MUST NOT establish the TLS connection\") or complete it and tear the session down "
+             "at once (RFC 5763 §5); the check accepts both and FAILs only a session that keeps working: media "
+             "echoed, or any media sent to that client.",
     ),
     "DTLS-03": Requirement(
         Level.SHOULD, "RFC 5764 §4.1.1",
@@ -35,7 +35,7 @@ REQUIREMENTS = {
         note="What makes the check FAIL is the missing alert (or a handshake that completes): RFC 5764 makes both "
              "the refusal and the alert SHOULDs, and even allows the fallback to plain DTLS. For an audio-only "
              "offer the fallback is useless, so the alert SHOULD is the one that applies. The part that is a MUST "
-             "— no media without a negotiated SRTP profile (RFC 8827 §6.5) — is proposed as DTLS-12.",
+             "— no media without a negotiated SRTP profile (RFC 8827 §6.5) — is DTLS-12's.",
     ),
     "DTLS-04": Requirement(
         Level.MUST, "RFC 6347 §4.2.4",
@@ -79,8 +79,8 @@ REQUIREMENTS = {
         'Implementations MUST NOT implement DTLS renegotiation and MUST reject it with a "no_renegotiation" alert '
         "if offered.",
         note="The check FAILs when the renegotiation completes; it also passes a target that ignores the request "
-             "without the alert (more lenient than the MUST). That the session survives the refusal (Echo and "
-             "still_connected after it) is this project's policy, proposed as DTLS-13. The catalog cites "
+             "without the alert (more lenient than the MUST). That the session survives the refusal is this "
+             "project's policy, judged by DTLS-13. The catalog cites "
              "RFC 8842 §4 and RFC 5746; the sentence is in RFC 8827.",
     ),
     "DTLS-09": Requirement(
@@ -97,12 +97,12 @@ REQUIREMENTS = {
         Level.MUST, "RFC 5246 §7.2.1",
         "The other party MUST respond with a close_notify alert of its own and close down the connection "
         "immediately, discarding any pending writes.",
-        note="Judged: no SRTP from the target after close_notify. With use_srtp, RTP is the DTLS connection's "
+        note="Judged: no SRTP from the target after close_notify, past a grace of 0.3 s for packets it sent "
+             "before it read the close_notify (about one round trip, with room for a busy target). With use_srtp, RTP is the DTLS connection's "
              "application data, passed through the DTLS stack to SRTP (RFC 5764 §4.1), so closing the connection "
              "ends it. The answering close_notify is not required: it can be lost, and \"Alert messages are not "
-             "retransmitted at all\" (RFC 6347 §4.2.7). A packet the target sent just before it read the "
-             "close_notify can arrive after it and count against it (see the report). The last step, a STUN "
-             "check with the closed session's credentials refused, is policy, proposed as DTLS-14.",
+             "retransmitted at all\" (RFC 6347 §4.2.7). That the closed session's STUN "
+             "credentials are then refused is policy, judged by DTLS-14.",
     ),
     "DTLS-11": Requirement(
         Level.POLICY, "CVE-2022-29222 (pion/dtls); RFC 5246 §7.4.8",
@@ -116,18 +116,15 @@ REQUIREMENTS = {
              "receiver MUST verify it. Without the check, RFC 5763 §5's fingerprint match authenticates nobody, "
              "so the lead may prefer to grade it MUST on that ground.",
     ),
-}
-
-PROPOSED_SPLITS = {
-    # From DTLS-03: the no_media_to("main") half of alert_received, after an offer with only an SRTP profile
-    # the target cannot choose, whether the handshake then completes (fallback) or not.
     "DTLS-12": Requirement(
         Level.MUST, "RFC 8827 §6.5",
         "Media traffic MUST NOT be sent over plain (unencrypted) RTP or RTCP; that is, implementations MUST NOT "
         "negotiate cipher suites with NULL encryption modes.",
-        note="Without a negotiated SRTP profile there are no SRTP keys, so any RTP the target sends is plain.",
+        note="Without a negotiated SRTP profile there are no SRTP keys, so any RTP or RTCP the target sends is "
+             "plain. The check offers only a profile the target cannot choose and judges the media whether the "
+             "handshake then fails or falls back to plain DTLS (RFC 5764 §4.1.1 allows both; DTLS-03 judges the "
+             "alert).",
     ),
-    # From DTLS-08: the trailing Echo() and Do(still_connected) after the refused renegotiation.
     "DTLS-13": Requirement(
         Level.POLICY, "RFC 5246 §7.2.2 (no_renegotiation is always a warning); RFC 8827 §6.5",
         "Keep the session and its media after refusing a renegotiation.",
@@ -135,7 +132,6 @@ PROPOSED_SPLITS = {
                  "renegotiation), turning a refused feature into a hang-up",
         note="RFC 8827 §6.5 requires the refusal; no RFC sentence requires the association to survive it.",
     ),
-    # From DTLS-10: the final Send(check_request()) and Expect((Silence(), StunError())).
     "DTLS-14": Requirement(
         Level.POLICY, "OWASP ASVS v4.0.3 V3.3.1 (session invalidated on logout)",
         "Once a session's DTLS connection is closed, stop answering STUN checks with its ICE credentials and free "
