@@ -140,3 +140,43 @@ def _base36(value: int) -> str:
         value, digit = divmod(value, 36)
         digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
     return digits
+
+
+# -- checks that must PASS servers differing from the reference in allowed ways ------------------
+
+
+def run_against_allowed(server: str, check_id: str):
+    from toolkit.conformance.model import Level
+    from tests.conformance.allowed_servers import command
+
+    target = ReferenceTarget(command=command(server))
+    target.start()
+    try:
+        return asyncio.run(run_check(target, BY_ID[check_id], Settings(seed=1, strict=Level.POLICY)))
+    finally:
+        target.stop()
+
+
+def test_srtp03_passes_a_replay_window_larger_than_its_jump():
+    """RFC 3711 §3.3.2 sets no maximum window: the packet 2000 behind may be accepted, once."""
+    result = run_against_allowed("large-replay-window", "SRTP-03")
+    assert result.status is Status.PASS, result.message
+    assert any("accepted once" in note for note in result.notes), result.notes
+
+
+def test_dtls10_does_not_count_media_already_in_flight_at_close_notify():
+    result = run_against_allowed("media-in-flight-at-close", "DTLS-10")
+    assert result.status is Status.PASS, result.message
+    assert any("not counted" in note for note in result.notes), result.notes
+
+
+def test_dtls02_passes_a_target_that_completes_then_tears_down():
+    """RFC 5763 §5: a fingerprint mismatch may be found after the handshake; the session then ends."""
+    result = run_against_allowed("tears-down-after-handshake", "DTLS-02")
+    assert result.status is Status.PASS, result.message
+    assert any("handshake completed" in note for note in result.notes), result.notes
+
+
+def test_dc03_does_not_judge_the_channel_its_second_open_disturbed():
+    result = run_against_allowed("reopen-disturbs-channel", "DC-03")
+    assert result.status is Status.PASS, result.message
