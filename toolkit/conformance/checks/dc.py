@@ -200,8 +200,8 @@ async def empty_messages(conversation: Conversation) -> None:
     for channel in channels:
         for message in sent[channel.label]:
             channel.send(message)
-    arrivals = await asyncio.gather(*(channel.wait_messages(seen[channel.label] + 4, conversation.settings.reply_timeout)
-                                      for channel in channels))
+    wait = conversation.settings.reply_timeout
+    arrivals = await asyncio.gather(*(channel.wait_messages(seen[channel.label] + 4, wait) for channel in channels))
     for channel, arrived in zip(channels, arrivals):
         back = [message.data for message in arrived[seen[channel.label]:]]
         keys = Counter(map(_key, back))

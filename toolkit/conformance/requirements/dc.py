@@ -35,7 +35,8 @@ REQUIREMENTS = {
         note="RFC 9260 and RFC 8832 say how each malformed item should be handled, but the conversation judges "
              "none of them one by one (RFC 8832 §6 tells the opener to choose an unused stream but gives no "
              "receiver rule for a DATA_CHANNEL_OPEN on a stream in use, so the channel that receives one is not "
-             "judged afterwards; the open channel judged is another): it accepts an ABORT (RFC 9260 allows one for a protocol violation) and "
+             "judged afterwards; the open channel judged is another): it accepts an ABORT (RFC 9260 allows one "
+             "for a protocol violation) and "
              "only requires that the target neither hangs nor crashes. Its liveness probe, a HEARTBEAT after each "
              "packet, rests on a SHOULD: \"The receiver of the HEARTBEAT chunk SHOULD immediately respond with a "
              "HEARTBEAT ACK chunk\" (RFC 9260 §8.3).",

@@ -98,7 +98,8 @@ REQUIREMENTS = {
         "The other party MUST respond with a close_notify alert of its own and close down the connection "
         "immediately, discarding any pending writes.",
         note="Judged: no SRTP from the target after close_notify, past a grace of 0.3 s for packets it sent "
-             "before it read the close_notify (about one round trip, with room for a busy target). With use_srtp, RTP is the DTLS connection's "
+             "before it read the close_notify (about one round trip, with room for a busy target). With use_srtp, "
+             "RTP is the DTLS connection's "
              "application data, passed through the DTLS stack to SRTP (RFC 5764 §4.1), so closing the connection "
              "ends it. The answering close_notify is not required: it can be lost, and \"Alert messages are not "
              "retransmitted at all\" (RFC 6347 §4.2.7). That the closed session's STUN "
