@@ -167,6 +167,8 @@ def print_summary(run, paths, out=sys.stdout) -> None:
             if "pcap" in result.artifacts:
                 lines.append(f"    evidence: {paths['html'].parent / 'evidence' / result.check.id}")
     lines.append("")
+    if run.target_echoes is not None:
+        lines.append(f"target echoes: {'yes' if run.target_echoes else 'no: checks that judge by echoes SKIP'}")
     lines.append(f"{run.target}: {len(run.results)} checks in {run.duration:.1f} s, seed {run.seed} — "
                  f"{'FAILED' if run.exit_code else 'PASSED'}")
     lines.append(f"reports: {paths['html']} (also {paths['junit'].name}, {paths['json'].name}, {paths['sarif'].name})")

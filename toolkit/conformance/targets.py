@@ -41,6 +41,13 @@ class Target:
     """Send to this address instead of the answer's candidates (a server behind NAT or in a container)."""
     consent_timeout: float | None = None
     """The target's consent timeout when known (the reference server is started with one)."""
+    echoes: bool | None = None
+    """Whether the target sends received media back (an echo server) or not (a realtime voice
+    service answers with audio of its own). The run's first sanity conversation learns it
+    (`steps.Alive`); until then, None, and checks judge by echoes as for an echo target."""
+    reports: bool | None = None
+    """For a target that does not echo: whether it reports on our stream in RTCP (RFC 3550 §6.4),
+    which is then how a check sees that it still takes our media. Learned with `echoes`."""
 
     @property
     def description(self) -> str:
@@ -229,6 +236,7 @@ class ReferenceTarget(Target):
             twin.media = media
             twin.process, twin.output, twin.http_url, twin.udp_port, twin._whip = None, [], None, None, None
             twin.remote_override = None
+            twin.echoes = media == "echo"
             twin._starting = threading.Lock()
             twin._twins = {}
             self._twins[media] = twin

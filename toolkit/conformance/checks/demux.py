@@ -7,7 +7,7 @@ import socket
 from toolkit.conformance.checks.common import check_request
 from toolkit.conformance.conversation import Conversation, Session
 from toolkit.conformance.model import Check, CheckFailed
-from toolkit.conformance.steps import Connect, Do, Echo, Expect, Send, Silence, StunSuccess, expect_echo
+from toolkit.conformance.steps import Alive, Connect, Do, Echo, Expect, Send, Silence, StunSuccess, expect_echo
 
 UNUSED_FIRST_BYTES = (4, 19, 64, 127, 192, 255)
 """The edges of the ranges RFC 9443 leaves unassigned (4–19, 64–127, 192–255)."""
@@ -103,7 +103,7 @@ CHECKS = (
             Connect(),  # ICE (STUN) and the DTLS handshake on the one port
             Send(check_request(use_candidate=False), label="Binding request"),
             Expect(StunSuccess()),
-            Echo(),  # SRTP in, SRTP out
+            Alive(media=True),  # SRTP in (and out, or an RTCP report on it)
         ),
     ),
     Check(
@@ -113,7 +113,7 @@ CHECKS = (
             Connect(),
             Send(unused_first_bytes, label="datagrams with unassigned first bytes"),
             Expect(Silence(), about="any"),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -124,7 +124,7 @@ CHECKS = (
             Send(odd_sizes, label="1, 19 and 65507-byte datagrams"),
             Do(send_empty_datagram, "an empty datagram"),
             Expect(Silence(), about="any"),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -144,7 +144,7 @@ CHECKS = (
             Connect(),
             Send(classic_stun_request, label="RFC 3489 Binding request"),
             Expect(Silence(), about="any"),
-            Echo(),
+            Alive(),
         ),
     ),
 )

@@ -18,6 +18,7 @@ from toolkit.conformance.checks.common import (
 from toolkit.conformance.conversation import Conversation, is_stun_request
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import (
+    Alive,
     Connect,
     Do,
     Echo,
@@ -227,7 +228,7 @@ CHECKS = (
             Offer(),
             Require(ice_lite, "a=ice-lite"),
             Connect(),
-            Echo(),
+            Alive(),
             Do(no_checks_from_target, "no STUN request from the target"),
         ),
     ),
@@ -240,7 +241,7 @@ CHECKS = (
             Connect(),
             Send(check_request(controlling=False, use_candidate=False), label="check with ICE-CONTROLLED"),
             Expect((StunError(487), StunSuccess())),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -298,7 +299,7 @@ CHECKS = (
             Do(ice_restart, "WHIP PATCH with new credentials"),
             Send(check_request(use_candidate=True), label="check with the new credentials"),
             Expect(StunSuccess()),
-            Echo(),  # same SRTP keys
+            Alive(media=True),  # same SRTP keys
             Do(no_new_handshake, "no new DTLS handshake"),
         ),
     ),

@@ -9,6 +9,7 @@ from toolkit.conformance.checks.stun import WRONG_PASSWORD
 from toolkit.conformance.conversation import Conversation, is_stun_request
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import (
+    Alive,
     Connect,
     Do,
     Echo,
@@ -219,7 +220,8 @@ CHECKS = (
         "MIGRATE-03", "security", "CVE-2023-49786, CVE-2023-51443",
         "a ClientHello from an unbound 5-tuple, before or during the real handshake, is ignored; the real "
         "handshake completes",
-        (Offer(), Socket("attacker", session=None), Do(client_hello_race, "ClientHellos racing the handshake"), Echo()),
+        (Offer(), Socket("attacker", session=None), Do(client_hello_race, "ClientHellos racing the handshake"),
+         Alive(media=True)),
     ),
     Check(
         "MIGRATE-04", "security", "RFC 8445 §7.3, RFC 8489 §9.1.3",

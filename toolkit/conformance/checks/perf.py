@@ -70,6 +70,9 @@ async def _prefetch_voice(conversation: Conversation, twin: Target) -> None:
 async def _load(conversation: Conversation, media: str, target: Target | None = None) -> dict:
     settings = conversation.settings
     target = target or conversation.target
+    if media == "probe" and target.echoes is False:
+        raise CheckSkipped("the target does not echo media (learned in the sanity conversation), and the probe "
+                           "load run measures round trips of echoed packets; PERF-04 measures its voice loop")
     key = (id(target), media, id(conversation.loop))
     future = _RUNS.get(key)
     if future is None and media == "probe" and "PERF-04" in settings.planned:

@@ -7,7 +7,7 @@ import asyncio
 from toolkit.conformance.checks.common import require
 from toolkit.conformance.conversation import Conversation
 from toolkit.conformance.model import Check, CheckFailed
-from toolkit.conformance.steps import Connect, Do, Echo, echoes_of, expect_echo, media_token, protected_media
+from toolkit.conformance.steps import Alive, Connect, Do, Echo, echoes_of, expect_echo, media_token, protected_media
 
 WRAP_START = 65533
 """First sequence number of SRTP-04's stream: 65533, 65534, 65535, 0, 1, 2 cross the wrap."""
@@ -181,11 +181,12 @@ CHECKS = (
         "protected RTP in both directions with the negotiated profile (AES_CM_128_HMAC_SHA1_80 and AEAD_AES_128_GCM)",
         (
             Connect(session="cm", peer={"srtp_profiles": ("SRTP_AES128_CM_SHA1_80",)}),
-            Echo(session="cm"),
+            Alive(session="cm", media=True),
             Connect(session="gcm", peer={"srtp_profiles": ("SRTP_AEAD_AES_128_GCM",)}),
-            Echo(session="gcm"),
+            Alive(session="gcm", media=True),
             Do(profiles_used, "the profiles negotiated"),
         ),
+        timeout=40.0,
     ),
     Check(
         "SRTP-02", "security", "RFC 3711 §3.3, RFC 7714 §7",
@@ -215,12 +216,12 @@ CHECKS = (
     Check(
         "SRTP-07", "core", "RFC 3711 §3.4, RFC 7714 §9",
         "SRTCP (SR/RR) accepted; bad SRTCP index or E-bit → dropped",
-        (Connect(), Echo(), Do(srtcp, "SRTCP reports, bad E flag, bad index"), Echo()),
+        (Connect(), Alive(), Do(srtcp, "SRTCP reports, bad E flag, bad index"), Alive(media=True)),
     ),
     Check(
         "SRTP-08", "security", "RFC 3550 §6.4, mediasoup#241, mediasoup#251",
         "malformed RTP/RTCP inside valid SRTP (CSRC count past the end, header-extension length past the end, "
         "RTCP count/length mismatch) → dropped, no crash",
-        (Connect(), Do(malformed_rtcp, "malformed RTCP inside valid SRTCP"), Echo()),
+        (Connect(), Do(malformed_rtcp, "malformed RTCP inside valid SRTCP"), Alive(media=True)),
     ),
 )
