@@ -27,6 +27,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rtc-calls-url", metavar="URL", help="... against this realtime-calls endpoint")
     group.addoption("--rtc-signaling", metavar="MODULE:FUNCTION", help="... through your signaling callable")
     group.addoption("--rtc-reference", action="store_true", help="... against a reference server started for the run")
+    from toolkit.commands.arguments import http_header
+
+    group.addoption("--rtc-header", metavar="'NAME: VALUE'", type=http_header, action="append", default=[],
+                    help="an HTTP header for every WHIP request of --rtc-whip or --rtc-calls-url (repeatable), "
+                         "e.g. 'Authorization: Bearer TOKEN'; values never appear in reports")
     group.addoption("--rtc-profile", metavar="NAMES", help="comma-separated profiles to collect (default: all)")
     group.addoption("--rtc-only", metavar="ID", action="append", default=[], help="collect only this check (repeatable)")
     group.addoption("--rtc-seed", metavar="N", type=int, default=0, help="seed of the run (default 0)")
@@ -62,7 +67,7 @@ def _target(config: pytest.Config):
 
         target = make_target(whip=config.getoption("rtc_whip"), calls_url=config.getoption("rtc_calls_url"),
                              signaling=config.getoption("rtc_signaling"),
-                             reference=config.getoption("rtc_reference"))
+                             reference=config.getoption("rtc_reference"), headers=config.getoption("rtc_header"))
         if isinstance(target, ReferenceTarget):
             target.consent_timeout = config.getoption("rtc_consent_timeout") or 3.0
         target.start()

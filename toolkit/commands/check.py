@@ -11,7 +11,7 @@ import random
 import sys
 import time
 
-from toolkit.commands.arguments import non_negative_number, positive_number, whole
+from toolkit.commands.arguments import http_header, non_negative_number, positive_number, whole
 
 DEFAULT_CONSENT_TIMEOUT = 30.0
 REFERENCE_CONSENT_TIMEOUT = 3.0
@@ -76,6 +76,9 @@ def register(commands) -> None:
                         help="your Python callable: offer SDP in, answer SDP out (sync or async)")
     target.add_argument("--reference", action="store_true",
                         help="start the reference server on free loopback ports and check it")
+    target.add_argument("--header", metavar="'NAME: VALUE'", type=http_header, action="append", default=[],
+                        help="an HTTP header for every WHIP request of --whip or --calls-url (repeatable), e.g. "
+                             "'Authorization: Bearer TOKEN' (RFC 9725 §4.5); values never appear in reports")
     check.add_argument("--profile", metavar="NAMES", help="comma-separated profiles to run: core,lite,security,voice,perf")
     check.add_argument("--only", metavar="ID", nargs="+", action="extend", help="run only these check IDs")
     check.add_argument("--xfail", metavar="FILE", help="expected-failures file: one 'CHECK-ID  # why' per line")
@@ -188,7 +191,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 0
     try:
         target = make_target(whip=args.whip, calls_url=args.calls_url, signaling=args.signaling,
-                             reference=args.reference, remote=args.remote)
+                             reference=args.reference, remote=args.remote, headers=args.header)
     except TargetError as exc:
         parser.error(str(exc))
     xfail = {}

@@ -92,6 +92,8 @@ class WhipTarget(Target):
             raise TargetError(f"{url!r} is not an http:// or https:// URL")
         self.url = url
         self.headers = headers or {}
+        """Sent on every request (POST, PATCH, DELETE): an Authorization (RFC 9725 §4.5), say. The
+        values are secrets: they never leave this object but on the wire."""
         self.remote_override = remote
 
     @property
@@ -100,7 +102,13 @@ class WhipTarget(Target):
 
     @property
     def replay_args(self) -> list[str]:
-        return ["--whip", self.url]
+        return ["--whip", self.url, *self.header_args]
+
+    @property
+    def header_args(self) -> list[str]:
+        """The --header options, each value replaced by "…": the replay names the header, the user
+        supplies the secret."""
+        return [arg for name in self.headers for arg in ("--header", f"{name}: …")]
 
     async def offer(self, sdp: str, *, timeout: float) -> tuple[str, object]:
         return await whip_post(self.url, sdp, headers=self.headers, timeout=timeout)
@@ -128,7 +136,7 @@ class CallsTarget(WhipTarget):
 
     @property
     def replay_args(self) -> list[str]:
-        return ["--calls-url", self.url]
+        return ["--calls-url", self.url, *self.header_args]
 
 
 class CallableTarget(Target):
@@ -314,8 +322,10 @@ def make_target(
     signaling: str | None = None,
     reference: bool = False,
     remote: Address | None = None,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> Target:
-    """Exactly one of the four target options; TargetError otherwise."""
+    """Exactly one of the four target options; TargetError otherwise. `headers` go with every
+    request of a WHIP or realtime-calls target."""
     given = [name for name, value in
              (("--whip", whip), ("--calls-url", calls_url), ("--signaling", signaling), ("--reference", reference))
              if value]
@@ -324,10 +334,12 @@ def make_target(
             "give exactly one target: --whip URL, --calls-url URL, --signaling module:function or --reference"
             + (f" (got {', '.join(given)})" if given else "")
         )
+    if headers and not (whip or calls_url):
+        raise TargetError("--header goes with --whip or --calls-url: the other targets make no HTTP requests")
     if whip:
-        return WhipTarget(whip, remote=remote)
+        return WhipTarget(whip, headers=dict(headers), remote=remote)
     if calls_url:
-        return CallsTarget(calls_url, remote=remote)
+        return CallsTarget(calls_url, headers=dict(headers), remote=remote)
     if signaling:
         target = CallableTarget(signaling)
         target.remote_override = remote

@@ -50,6 +50,8 @@ class LoadConfig:
     """Send to this address instead of the answer's candidates."""
     metrics_url: str | None = None
     """Defaults to /metrics on the WHIP URL's origin."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra HTTP headers of every WHIP request (an Authorization, say)."""
     setup_concurrency: int = 16
     setup_timeout: float = 10.0
     consent_interval: float = 5.0
@@ -168,7 +170,7 @@ class LoadRun:
                         payload_bytes=config.payload_bytes, local_host=config.local_host,
                         timeout=config.setup_timeout, loss_timeout_ns=int(config.loss_timeout * 1e9),
                         consent_interval=config.consent_interval, remote=config.remote,
-                        turn_silence=config.turn_silence,
+                        turn_silence=config.turn_silence, headers=dict(config.headers),
                         turn_phase=index * GOLDEN_FRACTION if config.stagger_turns else 0.0)
                 except (PeerError, OSError) as exc:
                     self.setup_errors.append(f"session {index}: {exc}")

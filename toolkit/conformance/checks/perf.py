@@ -93,7 +93,8 @@ async def _load(conversation: Conversation, media: str, target: Target | None = 
             media=media, local_host=settings.local_host, consent_interval=settings.consent_interval,
             loss_timeout=0.3, turn_silence=1.2, stagger_turns=False, seed=settings.seed,
             setup_timeout=settings.connect_timeout,
-            turn_packets=FIRST_SENTENCE_PACKETS if media == "speech" else None, remote=target.remote_override)
+            turn_packets=FIRST_SENTENCE_PACKETS if media == "speech" else None, remote=target.remote_override,
+            headers=tuple(getattr(target, "headers", {}).items()))
         future = _RUNS[key] = conversation.loop.create_future()
         try:
             future.set_result(await LoadRun(config).run())
