@@ -23,6 +23,8 @@ from toolkit.commands.arguments import http_header
 from toolkit.conformance.liveness import Sign, counts_sequence, report_blocks
 from toolkit.conformance.targets import CallsTarget, TargetError, WhipTarget, make_target
 
+pytest_plugins = ["pytester"]
+
 SECRET = "s3cr3t-token-rtcgate"
 AUTHORIZATION = f"Bearer {SECRET}"
 
@@ -149,6 +151,27 @@ def test_whip_target_sends_its_headers_on_post_patch_and_delete():
             assert proxy.requests == [("POST", True), ("PATCH", True), ("DELETE", True)]
     finally:
         server.stop()
+
+
+def test_the_pytest_plugin_sends_rtc_header_and_keeps_it_out_of_the_junit_report(pytester):
+    server = start_server(media="echo")
+    try:
+        with AuthProxy(server.http_url) as proxy:
+            result = pytester.runpytest_subprocess("--rtc-whip", proxy.url + "/whip", "--rtc-header",
+                                                   f"Authorization: {AUTHORIZATION}", "--rtc-only", "STUN-01",
+                                                   "--junitxml=out.xml", "-p", "no:cacheprovider")
+            requests = list(proxy.requests)
+    finally:
+        server.stop()
+    result.assert_outcomes(passed=3)  # sanity before, STUN-01, sanity after
+    assert requests and all(authorized for _, authorized in requests), requests
+    junit = (pytester.path / "out.xml").read_text()
+    assert SECRET not in junit
+    assert "Authorization: …" in junit  # the replay property names the header
+    bad = pytester.runpytest_subprocess("--rtc-whip", proxy.url, "--rtc-header", f"Authorization {AUTHORIZATION}",
+                                        "-p", "no:cacheprovider")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    assert SECRET not in "\n".join(bad.outlines + bad.errlines)
 
 
 # -- end to end ---------------------------------------------------------------------------------
