@@ -249,3 +249,51 @@ def test_a_target_without_echo_or_sign_of_life_fails_sanity(monkeypatch):
     assert result.status is Status.FAIL
     assert "no sign of life" in result.message
     assert target.echoes is None
+
+
+# -- not blind: zoo variants in voice mode --------------------------------------------------------
+
+VOICE_ZOO = (
+    ("garbage-ends-session", "DEMUX-02", "FAIL"),  # judged by consent answers: the session is gone
+    ("use-candidate-after-integrity", "STUN-06", "FAIL"),  # the target's RTCP report went to the other socket
+    ("client-hello-resets-session", "DTLS-07", "FAIL"),  # no RTCP report counts our media any more
+    ("crash-on-malformed-rtcp", "SRTP-08", "FAIL"),
+    ("srtp-tag-not-checked", "SRTP-02", "SKIP"),  # only an echo shows a forged packet was taken
+)
+
+
+def test_zoo_variants_in_voice_mode_fail_or_skip_never_pass():
+    """A bug variant serving the voice loop (no echo): the first sanity conversation learns that,
+    then the check FAILs through what a voice target shows, or SKIPs when only an echo would tell."""
+    from tests.zoo import variants
+    from toolkit.conformance.checks import BY_ID, SANITY
+    from toolkit.conformance.model import Status
+    from toolkit.conformance.runner import Settings, run_check
+    from toolkit.conformance.targets import ReferenceTarget
+
+    zoo = variants()
+    assert all(check_id in zoo[name].checks for name, check_id, _ in VOICE_ZOO)
+
+    async def play(name: str, check_id: str):
+        target = ReferenceTarget(media="voice", command=[sys.executable, "-m", "tests.zoo.serve", name])
+        await asyncio.to_thread(target.start)
+        try:
+            sanity = await run_check(target, SANITY, Settings(seed=1))
+            return sanity, target.echoes, await run_check(target, BY_ID[check_id], Settings(seed=1))
+        finally:
+            await asyncio.to_thread(target.stop)
+
+    async def all_of_them():
+        lanes = asyncio.Semaphore(3)
+
+        async def one(name: str, check_id: str):
+            async with lanes:
+                return await play(name, check_id)
+
+        return await asyncio.gather(*(one(name, check_id) for name, check_id, _ in VOICE_ZOO))
+
+    for (name, check_id, expected), (sanity, echoes, result) in zip(VOICE_ZOO, asyncio.run(all_of_them())):
+        assert sanity.status is Status.PASS and echoes is False, (name, sanity.message)
+        assert result.status.value == expected, (name, check_id, result.status, result.message)
+        if expected == "SKIP":
+            assert "does not echo" in result.message
