@@ -176,7 +176,8 @@ def test_the_pytest_plugin_sends_rtc_header_and_keeps_it_out_of_the_junit_report
 
 # -- end to end ---------------------------------------------------------------------------------
 
-VOICE_SUBSET = ("DEMUX-01", "DEMUX-04", "STUN-02", "STUN-03", "ICE-07", "SRTP-02", "DC-03", "VOICE-01", "PERF-01")
+VOICE_SUBSET = ("DEMUX-01", "DEMUX-04", "STUN-02", "STUN-03", "ICE-07", "SRTP-02", "DC-03", "VOICE-01", "VOICE-02",
+                "VOICE-03", "VOICE-04", "VOICE-05", "PERF-01", "PERF-04")
 
 
 def test_a_voice_target_behind_authentication_is_gated_and_no_report_holds_the_secret(tmp_path):
@@ -196,7 +197,8 @@ def test_a_voice_target_behind_authentication_is_gated_and_no_report_holds_the_s
     report = json.loads((tmp_path / "rtcgate.json").read_text())
     assert report["target_echoes"] is False
     statuses = {result["id"]: (result["status"], result["message"]) for result in report["results"]}
-    for check_id in ("DEMUX-01", "STUN-03", "ICE-07", "DC-03", "VOICE-01"):
+    for check_id in ("DEMUX-01", "STUN-03", "ICE-07", "DC-03", "VOICE-01", "VOICE-02", "VOICE-03", "VOICE-04",
+                     "VOICE-05", "PERF-04"):
         assert statuses[check_id][0] == "PASS", (check_id, statuses[check_id])
     for check_id in ("DEMUX-04", "STUN-02", "SRTP-02", "PERF-01"):
         status, message = statuses[check_id]
@@ -204,8 +206,9 @@ def test_a_voice_target_behind_authentication_is_gated_and_no_report_holds_the_s
     assert any("RTCP report on our stream counts" in note for result in report["results"]
                if result["id"] == "DEMUX-01" for note in result["notes"])
     assert "target echoes: no" in " ".join(report["sanity"][0]["notes"])
+    assert 'name="target_echoes" value="no"' in (tmp_path / "rtcgate-junit.xml").read_text()
     assert {method for method, _ in requests} >= {"POST", "PATCH", "DELETE"}
-    assert all(authorized for _, authorized in requests), requests
+    assert [request for request in requests if not request[1]] == []
     assert all("--header 'Authorization: …'" in result["replay"] for result in report["results"])
     for path in Path(tmp_path).rglob("*"):
         if path.is_file():

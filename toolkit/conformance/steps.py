@@ -1,9 +1,14 @@
 """The steps a check's conversation is made of, and the alternatives an `Expect` accepts.
 
 In tlsfuzzer's spirit a conversation is data: `Connect()`, `Send(payload)`,
-`Expect(any_of=(StunError(401), Silence()))`, `Echo()`... The runner plays the steps in
-order; a step raises `CheckFailed` with what the target did wrong, or `CheckSkipped` when
-the check does not apply. Payloads are bytes or functions of the conversation (they usually
+`Expect(any_of=(StunError(401), Silence()))`, `Echo()`, `Alive()`... The runner plays the
+steps in order; a step raises `CheckFailed` with what the target did wrong, or `CheckSkipped`
+when the check does not apply.
+
+Echo judgments (`Echo`, `send_media`, `echoes_of`, `expect_echo`) hold only against a target
+that echoes media: against one the sanity conversation found does not (a realtime voice
+service, `Target.echoes` False) they SKIP, since no echo proves nothing there. `Alive` is the
+"the session still works" step for both kinds: an echo, or what any media server shows. Payloads are bytes or functions of the conversation (they usually
 need credentials the answer only gives at run time).
 
 What counts as an answer to `Expect`: with `about="reply"` (default), only STUN messages
