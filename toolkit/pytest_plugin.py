@@ -32,6 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rtc-header", metavar="'NAME: VALUE'", type=http_header, action="append", default=[],
                     help="an HTTP header for every WHIP request of --rtc-whip or --rtc-calls-url (repeatable), "
                          "e.g. 'Authorization: Bearer TOKEN'; values never appear in reports")
+    group.addoption("--rtc-expect-echo", action="store_true",
+                    help="the target is an echo server: its sanity conversation fails unless our media comes back")
     group.addoption("--rtc-profile", metavar="NAMES", help="comma-separated profiles to collect (default: all)")
     group.addoption("--rtc-only", metavar="ID", action="append", default=[], help="collect only this check (repeatable)")
     group.addoption("--rtc-seed", metavar="N", type=int, default=0, help="seed of the run (default 0)")
@@ -70,6 +72,8 @@ def _target(config: pytest.Config):
                              reference=config.getoption("rtc_reference"), headers=config.getoption("rtc_header"))
         if isinstance(target, ReferenceTarget):
             target.consent_timeout = config.getoption("rtc_consent_timeout") or 3.0
+        if config.getoption("rtc_expect_echo"):
+            target.echoes = True
         target.start()
         config.add_cleanup(target.stop)
         state["target"] = target

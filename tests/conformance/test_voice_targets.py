@@ -229,6 +229,17 @@ def test_an_echo_target_by_url_runs_the_echo_checks(tmp_path):
     assert report["summary"] == {"PASS": 4}
 
 
+def test_expect_echo_stops_the_run_against_a_voice_target(tmp_path):
+    server = start_server(media="voice")
+    try:
+        done = rtcgate("--whip", server.whip_url, "--expect-echo", "--only", "STUN-01", "--report-dir", str(tmp_path),
+                       timeout=120)
+    finally:
+        server.stop()
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "no echo of session main's media" in done.stderr
+
+
 def test_a_target_without_echo_or_sign_of_life_fails_sanity(monkeypatch):
     """A target that connects, then neither echoes nor shows any sign of life (here: the signs are
     hidden from the step) is not taken for a voice target: the first sanity conversation fails."""

@@ -79,6 +79,10 @@ def register(commands) -> None:
     target.add_argument("--header", metavar="'NAME: VALUE'", type=http_header, action="append", default=[],
                         help="an HTTP header for every WHIP request of --whip or --calls-url (repeatable), e.g. "
                              "'Authorization: Bearer TOKEN' (RFC 9725 §4.5); values never appear in reports")
+    check.add_argument("--expect-echo", action="store_true",
+                       help="the target is an echo server: the run stops (exit 2) unless it sends our media back; "
+                            "by default the first sanity conversation learns whether it echoes, and against one "
+                            "that does not (a realtime voice service) the checks that judge by echoes SKIP")
     check.add_argument("--profile", metavar="NAMES", help="comma-separated profiles to run: core,lite,security,voice,perf")
     check.add_argument("--only", metavar="ID", nargs="+", action="extend", help="run only these check IDs")
     check.add_argument("--xfail", metavar="FILE", help="expected-failures file: one 'CHECK-ID  # why' per line")
@@ -202,6 +206,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(str(exc))
     if isinstance(target, ReferenceTarget):
         target.consent_timeout = args.consent_timeout or REFERENCE_CONSENT_TIMEOUT
+    if args.expect_echo:
+        target.echoes = True
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     settings = Settings(seed=seed, silence=args.silence,
                         consent_timeout=args.consent_timeout or DEFAULT_CONSENT_TIMEOUT, **perf_thresholds(args))

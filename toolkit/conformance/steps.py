@@ -484,7 +484,7 @@ class Alive(Step):
             await self._learn(conversation, session)
             return
         if self.learn:
-            conversation.note(f"target echoes: {'yes' if target.echoes else 'no'} (learned in the first sanity "
+            conversation.note(f"target echoes: {'yes' if target.echoes else 'no'} (known before this "
                               "conversation)")
         if target.echoes is not False:
             await Echo(self.session).run(conversation)
