@@ -7,9 +7,11 @@ when the check does not apply.
 
 Echo judgments (`Echo`, `send_media`, `echoes_of`, `expect_echo`) hold only against a target
 that echoes media: against one the sanity conversation found does not (a realtime voice
-service, `Target.echoes` False) they SKIP, since no echo proves nothing there. `Alive` is the
-"the session still works" step for both kinds: an echo, or what any media server shows. Payloads are bytes or functions of the conversation (they usually
-need credentials the answer only gives at run time).
+service, `Target.echoes` False) they SKIP: a missing echo proves nothing there. `Alive` is the
+"the session still works" step for both kinds: an echo, or what any media server shows.
+
+Payloads are bytes or functions of the conversation (they usually need credentials the answer
+only gives at run time).
 
 What counts as an answer to `Expect`: with `about="reply"` (default), only STUN messages
 carrying the transaction ID of the last STUN request sent from that socket; with
@@ -557,9 +559,7 @@ def send_silence(conversation: Conversation, session: Session, *, packets: int) 
 
     sequence = 0
     for _ in range(packets):
-        counter = conversation.scratch.get("rtp_timestamp", 0) + 960
-        conversation.scratch["rtp_timestamp"] = counter
-        session.peer.send_rtp(SILENCE_PACKET, timestamp=counter)
+        session.peer.send_rtp(SILENCE_PACKET, timestamp=next_timestamp(conversation))
         for data, _ in session.take_output():
             sequence = int.from_bytes(data[2:4], "big")
             session.socket.send(data, session.remote)
@@ -575,6 +575,13 @@ def require_echo(conversation: Conversation, what: str) -> None:
                            f"check judges {what} by echoes")
 
 
+def next_timestamp(conversation: Conversation) -> int:
+    """The RTP timestamp of the conversation's next 20 ms packet (48 kHz)."""
+    counter = conversation.scratch.get("rtp_timestamp", 0) + 960
+    conversation.scratch["rtp_timestamp"] = counter
+    return counter
+
+
 def media_token(conversation: Conversation) -> bytes:
     return b"rtcgate-echo:" + conversation.rng.getrandbits(64).to_bytes(8, "big")
 
@@ -585,9 +592,7 @@ def protected_media(conversation: Conversation, session: Session, *, token: byte
     Only for echo judgments: SKIPs against a target that does not echo (see `require_echo`)."""
     require_echo(conversation, "what the target does with media")
     token = token or media_token(conversation)
-    counter = conversation.scratch.get("rtp_timestamp", 0) + 960
-    conversation.scratch["rtp_timestamp"] = counter
-    session.peer.send_rtp(token, timestamp=counter, marker=marker, payload_type=payload_type)
+    session.peer.send_rtp(token, timestamp=next_timestamp(conversation), marker=marker, payload_type=payload_type)
     (data, _), = session.take_output()
     return token, data
 
