@@ -49,7 +49,8 @@ from toolkit.conformance.targets import (
 )
 
 __all__ = [
-    "Alive", "CATALOG", "SANITY", "CallableTarget", "CallsTarget", "Check", "CheckFailed", "CheckResult", "CheckSkipped",
+    "Alive", "CATALOG", "SANITY", "CallableTarget", "CallsTarget", "Check", "CheckFailed", "CheckResult",
+    "CheckSkipped",
     "Close", "Connect", "Datagram", "Do", "DtlsAlert", "Echo", "Expect", "Offer", "Rebind", "ReferenceTarget",
     "Require", "RunResult", "Send", "Settings", "Silence", "Socket", "Status", "StunError", "StunSuccess",
     "Target", "TargetError", "TargetUnreachable", "Wait", "WhipTarget", "check_request", "crafted_check",

@@ -2,8 +2,9 @@
 
 `sanity` (connect, media taken) runs first and last: first to prove the target works at all
 (otherwise the run stops with `TargetUnreachable`, exit 2) and to learn whether it echoes media
-(`Target.echoes`, `RunResult.target_echoes`), last to prove the catalog did not break it. Each check gets its own seed, derived from the run's seed and its ID, so
-`--only ID --seed N` replays exactly that check.
+(`Target.echoes`, `RunResult.target_echoes`), last to prove the catalog did not break it. Each
+check gets its own seed, derived from the run's seed and its ID, so `--only ID --seed N` replays
+exactly that check.
 """
 
 from __future__ import annotations

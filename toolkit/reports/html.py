@@ -61,7 +61,8 @@ def render_html(run: RunResult) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{TOOL} conformance: {escape(run.target)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{TOOL} conformance — {verdict}</h1>"
-        f"<p>Target: {escape(run.target)}{_echoes(run)}<br>Started {escape(run.started)}, {run.duration:.1f} s, seed {run.seed}, "
+        f"<p>Target: {escape(run.target)}{_echoes(run)}<br>"
+        f"Started {escape(run.started)}, {run.duration:.1f} s, seed {run.seed}, "
         f"{TOOL} {escape(tool_version())}</p>"
         f'<p class="counts">{summary}</p>'
         "<table><thead><tr><th>Check</th><th>Profile</th><th>Status</th><th>Time</th><th>What passing means</th>"
