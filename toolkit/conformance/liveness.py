@@ -37,6 +37,8 @@ class Sign:
     """The local socket it arrived on."""
     highest_sequence: int | None = None
     """For "report": the extended highest sequence number of ours it has received."""
+    lost: int | None = None
+    """For "report": the cumulative number of our packets it counts as lost."""
 
 
 def report_blocks(packet: bytes) -> list[tuple[int, int, int]]:
@@ -73,7 +75,7 @@ def signs_since(session: Session, since: int) -> list[Sign]:
             if ours:
                 _, lost, highest = ours[-1]
                 signs.append(Sign("report", f"its RTCP report on our stream counts up to sequence {highest & 0xFFFF} "
-                                            f"({lost} lost)", socket, highest))
+                                            f"({lost} lost)", socket, highest, lost))
             else:
                 signs.append(Sign("rtcp", "its own SRTCP arrived and decrypted", socket))
     return signs

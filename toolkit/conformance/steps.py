@@ -37,7 +37,7 @@ from toolkit.conformance.conversation import (
     is_stun_request,
     stun_transaction_id,
 )
-from toolkit.conformance.liveness import counts_sequence, signs_since, wait_for_sign
+from toolkit.conformance.liveness import Sign, counts_sequence, signs_since, wait_for_sign
 from toolkit.conformance.model import Address, CheckFailed, CheckSkipped
 from toolkit.peer import PeerError, RtpReceived
 
@@ -552,6 +552,56 @@ class Alive(Step):
         return f"Alive(session={self.session}{what})"
 
 
+async def dropped_by_report(conversation: Conversation, session: Session,
+                            make: Callable[[int], Sequence[tuple[bytes, bytes | None]]], what: str) -> None:
+    """Against a target that does not echo: it must drop the forged datagrams `make(genuine)`
+    returns, each claiming a later sequence number of the session's stream than a genuine packet
+    sent just before them, and then still take the genuine originals of those sequence numbers
+    (when given): an authentication failure changes no state. Judged by its RTCP reports on our
+    stream: the next one must count the genuine packet and no forged one (a report's highest
+    sequence number reaches a packet it took), the one after that the originals, with no more
+    loss. SKIPs against a target that does not report on our stream."""
+    if not conversation.target.reports:
+        raise CheckSkipped("the target neither echoes media nor reports on our stream in RTCP (learned in the "
+                           f"sanity conversation): whether it takes {what} is not observable")
+    genuine = send_silence(conversation, session, packets=1)
+    pairs = list(make(genuine))
+    for forged, _ in pairs:
+        session.socket.send(forged, session.remote)
+    sign = await _next_report(conversation, session, genuine, f"the genuine packet sent before {what}")
+    taken = [sequence_of(forged) for forged, _ in pairs if counts_sequence(sign, sequence_of(forged))]
+    if taken:
+        raise CheckFailed(f"{what} was taken: {sign.text}, which includes sequence {taken[0]} of {what}")
+    conversation.note(f"{what} dropped: {sign.text}, the genuine packet before them")
+    originals = [original for _, original in pairs if original is not None]
+    if not originals:
+        return
+    for original in originals:
+        session.socket.send(original, session.remote)
+    last = sequence_of(originals[-1])
+    after = await _next_report(conversation, session, last, f"the genuine packets with the sequence numbers of {what}")
+    if after.lost != sign.lost:
+        raise CheckFailed(f"the genuine packets with the sequence numbers of {what} were dropped: {after.text}, up "
+                          f"from {sign.lost}: {what} changed the session's state")
+    conversation.note(f"the genuine packets with their sequence numbers were then taken: {after.text}")
+
+
+async def _next_report(conversation: Conversation, session: Session, sequence: int, what: str) -> Sign:
+    """The target's next RTCP report on our stream, which must count `sequence` (`what`)."""
+    wait = conversation.settings.report_timeout
+    since = len(session.events)
+    sign = await wait_for_sign(conversation, session, since, wait, lambda sign: sign.kind == "report")
+    if sign is None or not counts_sequence(sign, sequence):
+        raise CheckFailed(f"no RTCP report counting {what} (sequence {sequence}) within {wait:g} s: the target "
+                          "stopped taking the session's media")
+    return sign
+
+
+def sequence_of(datagram: bytes) -> int:
+    """The RTP sequence number in an (S)RTP datagram's clear header."""
+    return int.from_bytes(datagram[2:4], "big")
+
+
 def send_silence(conversation: Conversation, session: Session, *, packets: int) -> int:
     """Send `packets` Opus silence frames of the session's stream (what any audio receiver takes);
     return the RTP sequence number of the last one."""
@@ -561,7 +611,7 @@ def send_silence(conversation: Conversation, session: Session, *, packets: int) 
     for _ in range(packets):
         session.peer.send_rtp(SILENCE_PACKET, timestamp=next_timestamp(conversation))
         for data, _ in session.take_output():
-            sequence = int.from_bytes(data[2:4], "big")
+            sequence = sequence_of(data)
             session.socket.send(data, session.remote)
     return sequence
 

@@ -5,9 +5,19 @@ from __future__ import annotations
 import asyncio
 
 from toolkit.conformance.checks.common import require
-from toolkit.conformance.conversation import Conversation
+from toolkit.conformance.conversation import Conversation, Session
 from toolkit.conformance.model import Check, CheckFailed
-from toolkit.conformance.steps import Alive, Connect, Do, Echo, echoes_of, expect_echo, media_token, protected_media
+from toolkit.conformance.steps import (
+    Alive,
+    Connect,
+    Do,
+    Echo,
+    dropped_by_report,
+    echoes_of,
+    expect_echo,
+    media_token,
+    protected_media,
+)
 
 WRAP_START = 65533
 """First sequence number of SRTP-04's stream: 65533, 65534, 65535, 0, 1, 2 cross the wrap."""
@@ -52,6 +62,10 @@ def profiles_used(conversation: Conversation) -> None:
 
 async def tampered(conversation: Conversation) -> None:
     session = conversation.session("main")
+    if conversation.target.echoes is False:
+        await dropped_by_report(conversation, session, lambda genuine: tampered_copies(session),
+                                "packets with a flipped bit")
+        return
     for what, index in (("a flipped payload bit", 12), ("a flipped authentication-tag bit", -1)):
         token, original = protected_media(conversation, session)
         forged = bytearray(original)
@@ -62,6 +76,21 @@ async def tampered(conversation: Conversation) -> None:
         # No state change: the genuine packet with the same sequence number is still welcome.
         await send_and_expect(conversation, original, token, f"the genuine packet after {what}")
     conversation.note("forged packets were dropped; the genuine ones with their sequence numbers then accepted")
+
+
+def tampered_copies(session: Session) -> list[tuple[bytes, bytes]]:
+    """Two packets of the stream, protected, each with a copy whose payload bit or tag bit is
+    flipped: (forged, original)."""
+    from toolkit.peer.audio import SILENCE_PACKET
+
+    pairs = []
+    for index in (12, -1):
+        session.peer.send_rtp(SILENCE_PACKET, timestamp=0)
+        (data, _), = session.take_output()
+        forged = bytearray(data)
+        forged[index] ^= 0x01
+        pairs.append((bytes(forged), data))
+    return pairs
 
 
 async def replays(conversation: Conversation) -> None:
@@ -101,11 +130,26 @@ async def plain_rtp(conversation: Conversation) -> None:
     from toolkit.crafters.rtp import Rtp
 
     session = conversation.session("main")
+    if conversation.target.echoes is False:
+        await dropped_by_report(conversation, session, lambda genuine: [(plain_copy(session, genuine), None)],
+                                "plain RTP")
+        return
     token = media_token(conversation)
     packet = Rtp(payload_type=session.peer.audio_pt, sequence=conversation.rng.getrandbits(16),
                  timestamp=conversation.rng.getrandbits(32), ssrc=session.peer.ssrc) / Raw(token + bytes(20))
     await must_not_echo(conversation, {"plain RTP": bytes(packet)}, token)
     conversation.note("plain RTP was dropped")
+
+
+def plain_copy(session: Session, genuine: int) -> bytes:
+    """A plain (unprotected) RTP packet of the stream, 50 sequence numbers past the genuine one."""
+    from scapy.packet import Raw
+
+    from toolkit.crafters.rtp import Rtp
+    from toolkit.peer.audio import SILENCE_PACKET
+
+    return bytes(Rtp(payload_type=session.peer.audio_pt, sequence=(genuine + 50) & 0xFFFF, timestamp=0,
+                     ssrc=session.peer.ssrc) / Raw(SILENCE_PACKET))
 
 
 # -- SRTP-04 ---------------------------------------------------------------------------------
@@ -191,7 +235,8 @@ CHECKS = (
     Check(
         "SRTP-02", "security", "RFC 3711 §3.3, RFC 7714 §7",
         "a flipped bit in payload or tag → dropped, no state change",
-        (Connect(), Do(tampered, "flip payload and tag bits"), Echo()),
+        (Connect(), Do(tampered, "flip payload and tag bits"), Alive(media=True)),
+        timeout=40.0,
     ),
     Check(
         "SRTP-03", "security", "RFC 3711 §3.3.2",
@@ -211,7 +256,7 @@ CHECKS = (
     Check(
         "SRTP-06", "security", "RFC 3711 §3.3, RFC 5764 §5",
         "plain RTP on an SRTP session → dropped",
-        (Connect(), Do(plain_rtp, "plain RTP from the bound address"), Echo()),
+        (Connect(), Do(plain_rtp, "plain RTP from the bound address"), Alive(media=True)),
     ),
     Check(
         "SRTP-07", "core", "RFC 3711 §3.4, RFC 7714 §9",
