@@ -569,14 +569,15 @@ async def dropped_by_report(conversation: Conversation, session: Session,
     for forged, _ in pairs:
         session.socket.send(forged, session.remote)
     sign = await _next_report(conversation, session, genuine, f"the genuine packet sent before {what}")
-    taken = [sequence_of(forged) for forged, _ in pairs if counts_sequence(sign, sequence_of(forged))]
+    taken = [sequence_of(forged) for forged, _ in pairs
+             if len(forged) >= 12 and counts_sequence(sign, sequence_of(forged))]  # a runt claims no number
     if taken:
         raise CheckFailed(f"{what} was taken: {sign.text}, which includes sequence {taken[0]} of {what}")
     conversation.note(f"{what} dropped: {sign.text}, the genuine packet before them")
     originals = [original for _, original in pairs if original is not None]
     if not originals:
         return
-    for original in originals:
+    for original in dict.fromkeys(originals):
         session.socket.send(original, session.remote)
     last = sequence_of(originals[-1])
     after = await _next_report(conversation, session, last, f"the genuine packets with the sequence numbers of {what}")

@@ -6,6 +6,7 @@ import asyncio
 
 from toolkit.conformance.checks.common import require
 from toolkit.conformance.conversation import Conversation, Session
+from toolkit.conformance.liveness import counts_sequence, wait_for_sign
 from toolkit.conformance.model import Check, CheckFailed
 from toolkit.conformance.steps import (
     Alive,
@@ -16,6 +17,7 @@ from toolkit.conformance.steps import (
     echoes_of,
     expect_echo,
     media_token,
+    next_timestamp,
     protected_media,
 )
 
@@ -113,12 +115,30 @@ async def replays(conversation: Conversation) -> None:
     conversation.note("the replay and the packet older than the window were dropped")
 
 
-async def runts(conversation: Conversation) -> None:
-    session = conversation.session("main")
-    token, packet = protected_media(conversation, session)
-    tag = _RTP_TAG.get(session.peer.srtp_keys.profile, 10)
+def runts_of(packet: bytes, profile: str) -> dict[str, bytes]:
+    """Runts of one SRTP packet: shorter than an RTP header, than header + tag, or its last byte cut."""
+    tag = _RTP_TAG.get(profile, 10)
     variants = {f"{size}-byte runt": packet[:size] for size in (1, 2, 11, 12, 12 + tag - 1)}
     variants["packet without its last tag byte"] = packet[:-1]
+    return variants
+
+
+def runt_pairs(session: Session) -> list[tuple[bytes, bytes]]:
+    """(runt, the whole packet) for each runt of the session's next packet."""
+    from toolkit.peer.audio import SILENCE_PACKET
+
+    session.peer.send_rtp(SILENCE_PACKET, timestamp=0)
+    (packet, _), = session.take_output()
+    return [(runt, packet) for runt in runts_of(packet, session.peer.srtp_keys.profile).values()]
+
+
+async def runts(conversation: Conversation) -> None:
+    session = conversation.session("main")
+    if conversation.target.echoes is False:
+        await dropped_by_report(conversation, session, lambda genuine: runt_pairs(session), "runt SRTP packets")
+        return
+    token, packet = protected_media(conversation, session)
+    variants = runts_of(packet, session.peer.srtp_keys.profile)
     await must_not_echo(conversation, variants, token)
     await send_and_expect(conversation, packet, token, "the whole packet after its runts")
     conversation.note(f"{len(variants)} runts dropped: sizes {', '.join(str(len(v)) for v in variants.values())}")
@@ -157,6 +177,9 @@ def plain_copy(session: Session, genuine: int) -> bytes:
 
 async def sequence_wrap(conversation: Conversation) -> None:
     session = conversation.session("main")
+    if conversation.target.echoes is False:
+        await wrap_by_report(conversation, session)
+        return
     packets = [protected_media(conversation, session) for _ in range(6)]  # 65533 … 2
     order = [0, 1, 3, 2, 5, 4]  # 65533, 65534, 0, 65535, 2, 1
     for index in order:
@@ -167,6 +190,30 @@ async def sequence_wrap(conversation: Conversation) -> None:
     missing = [sequence[index] for index, (token, _) in enumerate(packets) if not echoes_of(session, token)]
     require(not missing, f"packets with sequence numbers {missing} were not accepted across the wrap")
     conversation.note("sent 65533, 65534, 0, 65535, 2, 1: all accepted (rollover counter followed the wrap)")
+
+
+async def wrap_by_report(conversation: Conversation, session: Session) -> None:
+    """SRTP-04 against a target that does not echo: the same six packets across the wrap, out of
+    order; its RTCP report must count the last (sequence 2, one cycle on) and lose none."""
+    from toolkit.peer.audio import SILENCE_PACKET
+
+    since = len(session.events)
+    packets = []
+    for _ in range(6):  # 65533 … 2
+        session.peer.send_rtp(SILENCE_PACKET, timestamp=next_timestamp(conversation))
+        (data, _), = session.take_output()
+        packets.append(data)
+    for index in (0, 1, 3, 2, 5, 4):
+        session.socket.send(packets[index], session.remote)
+        await asyncio.sleep(0.005)
+    wait = conversation.settings.report_timeout
+    last = (WRAP_START + 5) & 0xFFFF
+    sign = await wait_for_sign(conversation, session, since, wait,
+                               lambda sign: sign.kind == "report" and counts_sequence(sign, last))
+    require(sign is not None, f"no RTCP report counting sequence {last} within {wait:g} s: packets past the wrap "
+                              "were not accepted (the rollover counter did not follow the wrap)")
+    require(sign.lost == 0, f"{sign.text}: packets across the wrap were lost")
+    conversation.note(f"sent 65533, 65534, 0, 65535, 2, 1: {sign.text}")
 
 
 # -- SRTP-07, SRTP-08: SRTCP ---------------------------------------------------------------------
@@ -251,7 +298,8 @@ CHECKS = (
     Check(
         "SRTP-05", "security", "RFC 3711 §3.1, CVE-2013-2139",
         "runt packets (shorter than header + tag) → dropped, no crash",
-        (Connect(), Do(runts, "runt SRTP packets"), Echo()),
+        (Connect(), Do(runts, "runt SRTP packets"), Alive(media=True)),
+        timeout=40.0,
     ),
     Check(
         "SRTP-06", "security", "RFC 3711 §3.3, RFC 5764 §5",
