@@ -568,7 +568,7 @@ async def dropped_by_report(conversation: Conversation, session: Session,
     pairs = list(make(genuine))
     for forged, _ in pairs:
         session.socket.send(forged, session.remote)
-    sign = await _next_report(conversation, session, genuine, f"the genuine packet sent before {what}")
+    sign = await next_report(conversation, session, genuine, f"the genuine packet sent before {what}")
     taken = [sequence_of(forged) for forged, _ in pairs
              if len(forged) >= 12 and counts_sequence(sign, sequence_of(forged))]  # a runt claims no number
     if taken:
@@ -580,14 +580,14 @@ async def dropped_by_report(conversation: Conversation, session: Session,
     for original in dict.fromkeys(originals):
         session.socket.send(original, session.remote)
     last = sequence_of(originals[-1])
-    after = await _next_report(conversation, session, last, f"the genuine packets with the sequence numbers of {what}")
+    after = await next_report(conversation, session, last, f"the genuine packets with the sequence numbers of {what}")
     if after.lost != sign.lost:
         raise CheckFailed(f"the genuine packets with the sequence numbers of {what} were dropped: {after.text}, up "
                           f"from {sign.lost}: {what} changed the session's state")
     conversation.note(f"the genuine packets with their sequence numbers were then taken: {after.text}")
 
 
-async def _next_report(conversation: Conversation, session: Session, sequence: int, what: str) -> Sign:
+async def next_report(conversation: Conversation, session: Session, sequence: int, what: str) -> Sign:
     """The target's next RTCP report on our stream, which must count `sequence` (`what`)."""
     wait = conversation.settings.report_timeout
     since = len(session.events)

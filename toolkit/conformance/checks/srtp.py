@@ -7,7 +7,7 @@ import asyncio
 from toolkit.conformance.checks.common import require
 from toolkit.conformance.conversation import Conversation, Session
 from toolkit.conformance.liveness import counts_sequence, wait_for_sign
-from toolkit.conformance.model import Check, CheckFailed
+from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import (
     Alive,
     Connect,
@@ -17,8 +17,11 @@ from toolkit.conformance.steps import (
     echoes_of,
     expect_echo,
     media_token,
+    next_report,
     next_timestamp,
     protected_media,
+    send_silence,
+    sequence_of,
 )
 
 WRAP_START = 65533
@@ -97,6 +100,9 @@ def tampered_copies(session: Session) -> list[tuple[bytes, bytes]]:
 
 async def replays(conversation: Conversation) -> None:
     session = conversation.session("main")
+    if conversation.target.echoes is False:
+        await replays_by_report(conversation, session)
+        return
     token, packet = protected_media(conversation, session)
     await send_and_expect(conversation, packet, token, "the original packet")
     session.socket.send(packet, session.remote)
@@ -130,6 +136,44 @@ def runt_pairs(session: Session) -> list[tuple[bytes, bytes]]:
     session.peer.send_rtp(SILENCE_PACKET, timestamp=0)
     (packet, _), = session.take_output()
     return [(runt, packet) for runt in runts_of(packet, session.peer.srtp_keys.profile).values()]
+
+
+async def replays_by_report(conversation: Conversation, session: Session) -> None:
+    """SRTP-03 against a target that does not echo, by the cumulative loss in its RTCP reports on
+    our stream (expected − received: a packet taken twice, or a never-seen packet older than the
+    window taken, lowers it): a packet, its replay, then a packet WINDOW_JUMP ahead, then the
+    one held back before the jump."""
+    from toolkit.peer.audio import SILENCE_PACKET
+
+    if not conversation.target.reports:
+        raise CheckSkipped("the target neither echoes media nor reports on our stream in RTCP (learned in the "
+                           "sanity conversation): whether it takes replays is not observable")
+
+    def packet() -> bytes:
+        session.peer.send_rtp(SILENCE_PACKET, timestamp=next_timestamp(conversation))
+        (data, _), = session.take_output()
+        return data
+
+    original = packet()
+    session.socket.send(original, session.remote)
+    first = await next_report(conversation, session, sequence_of(original), "the original packet")
+    old = packet()  # held back: a burst of loss
+    for _ in range(WINDOW_JUMP - 1):
+        packet()
+    new = packet()
+    session.socket.send(original, session.remote)  # the replay
+    session.socket.send(new, session.remote)
+    jumped = await next_report(conversation, session, sequence_of(new),
+                               f"a packet {WINDOW_JUMP} sequence numbers ahead")
+    require(jumped.lost == first.lost + WINDOW_JUMP,
+            f"a replayed SRTP packet was accepted a second time: {jumped.text}, not {first.lost + WINDOW_JUMP} "
+            f"({WINDOW_JUMP} never sent)")
+    session.socket.send(old, session.remote)
+    after = send_silence(conversation, session, packets=1)  # for the next report to count
+    last = await next_report(conversation, session, after, "the packet after the old one")
+    require(last.lost == jumped.lost, f"a never-seen packet older than the replay window was accepted: {last.text}, "
+                                      f"not {jumped.lost}")
+    conversation.note(f"the replay and the packet older than the window were dropped: {last.text}")
 
 
 async def runts(conversation: Conversation) -> None:
@@ -288,7 +332,8 @@ CHECKS = (
     Check(
         "SRTP-03", "security", "RFC 3711 §3.3.2",
         "replayed packet, and packet older than the replay window → dropped",
-        (Connect(), Do(replays, "replay and too-old packets"), Echo()),
+        (Connect(), Do(replays, "replay and too-old packets"), Alive(media=True)),
+        timeout=40.0,
     ),
     Check(
         "SRTP-04", "core", "RFC 3711 §3.3.1",
