@@ -476,6 +476,8 @@ class Alive(Step):
     session: str = "main"
     media: bool = False
     learn: bool = False
+    marker: bool = False
+    """Our media carries the RTP marker bit (second byte 239 with payload type 111: still RTP)."""
 
     async def run(self, conversation: Conversation) -> None:
         session = conversation.session(self.session)
@@ -489,7 +491,7 @@ class Alive(Step):
             conversation.note(f"target echoes: {'yes' if target.echoes else 'no'} (known before this "
                               "conversation)")
         if target.echoes is not False:
-            await Echo(self.session).run(conversation)
+            await Echo(self.session, marker=self.marker).run(conversation)
         elif self.media:
             await self._media_taken(conversation, session)
         else:
@@ -506,7 +508,7 @@ class Alive(Step):
                                "sanity conversation): whether it still takes the session's media is not observable")
         wait = conversation.settings.report_timeout
         since = len(session.events)
-        sequence = send_silence(conversation, session, packets=5)
+        sequence = send_silence(conversation, session, packets=5, marker=self.marker)
         sign = await wait_for_sign(conversation, session, since, wait, lambda sign: counts_sequence(sign, sequence))
         if sign is None:
             raise CheckFailed(f"session {self.session}: no RTCP report counting the media sent now (up to sequence "
@@ -603,14 +605,14 @@ def sequence_of(datagram: bytes) -> int:
     return int.from_bytes(datagram[2:4], "big")
 
 
-def send_silence(conversation: Conversation, session: Session, *, packets: int) -> int:
-    """Send `packets` Opus silence frames of the session's stream (what any audio receiver takes);
-    return the RTP sequence number of the last one."""
+def send_silence(conversation: Conversation, session: Session, *, packets: int, marker: bool = False) -> int:
+    """Send `packets` Opus silence frames of the session's stream (what any audio receiver takes),
+    all with the marker bit if asked; return the RTP sequence number of the last one."""
     from toolkit.peer.audio import SILENCE_PACKET
 
     sequence = 0
     for _ in range(packets):
-        session.peer.send_rtp(SILENCE_PACKET, timestamp=next_timestamp(conversation))
+        session.peer.send_rtp(SILENCE_PACKET, timestamp=next_timestamp(conversation), marker=marker)
         for data, _ in session.take_output():
             sequence = sequence_of(data)
             session.socket.send(data, session.remote)
