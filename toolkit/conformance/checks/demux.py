@@ -7,7 +7,17 @@ import socket
 from toolkit.conformance.checks.common import check_request
 from toolkit.conformance.conversation import Conversation, Session
 from toolkit.conformance.model import Check, CheckFailed
-from toolkit.conformance.steps import Connect, Do, Echo, Expect, Send, Silence, StunSuccess, expect_echo
+from toolkit.conformance.steps import (
+    Alive,
+    Connect,
+    Do,
+    Expect,
+    Send,
+    Silence,
+    StunSuccess,
+    dropped_by_report,
+    expect_echo,
+)
 
 UNUSED_FIRST_BYTES = (4, 19, 64, 127, 192, 255)
 """The edges of the ranges RFC 9443 leaves unassigned (4–19, 64–127, 192–255)."""
@@ -97,6 +107,10 @@ async def payload_type_72_not_rtp(conversation: Conversation) -> None:
     An echo that kept the second byte 200 looks like RTCP to the probe peer too, which fails to
     unprotect it as SRTCP: such datagrams are tried as SRTP here."""
     session = conversation.session("main")
+    if conversation.target.echoes is False:
+        await dropped_by_report(conversation, session, lambda genuine: [(rtp_with_second_byte_200(session), None)],
+                                "RTP with second byte 200")
+        return
     token = b"rtcgate-pt72:" + conversation.rng.randbytes(8)
     since = conversation.now()
     session.peer.send_rtp(token, timestamp=960, payload_type=72, marker=True)
@@ -111,6 +125,13 @@ async def payload_type_72_not_rtp(conversation: Conversation) -> None:
     conversation.note("RTP with second byte 200 was not echoed as RTP")
 
 
+def rtp_with_second_byte_200(session) -> bytes:
+    """The session's next SRTP packet with payload type 72 and the marker bit: second byte 200."""
+    session.peer.send_rtp(b"\xf8\xff\xfe", timestamp=960, payload_type=72, marker=True)
+    (data, _), = session.take_output()
+    return data
+
+
 CHECKS = (
     Check(
         "DEMUX-01", "core", "RFC 9443 §3, RFC 7983",
@@ -119,7 +140,7 @@ CHECKS = (
             Connect(),  # ICE (STUN) and the DTLS handshake on the one port
             Send(check_request(use_candidate=False), label="Binding request"),
             Expect(StunSuccess()),
-            Echo(),  # SRTP in, SRTP out
+            Alive(media=True),  # SRTP in (and out, or an RTCP report on it)
         ),
     ),
     Check(
@@ -129,7 +150,7 @@ CHECKS = (
             Connect(),
             Send(unused_first_bytes, label="datagrams with unassigned first bytes"),
             Expect(Silence(), about="any"),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -141,7 +162,7 @@ CHECKS = (
             Send(stun_and_rtp_odd_sizes, label="1, 19 and 65507-byte datagrams in the STUN and RTP ranges"),
             Do(send_empty_datagram, "an empty datagram"),
             Expect(Silence(), about="any"),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -149,10 +170,11 @@ CHECKS = (
         "RTP with the marker bit set (second byte 239) is taken as RTP, SRTCP (192–223) as RTCP",
         (
             Connect(),
-            Echo(marker=True),  # PT 111 + marker = second byte 239: RTP
+            Alive(media=True, marker=True),  # PT 111 + marker = second byte 239: RTP
             Do(send_receiver_report, "an SRTCP receiver report"),
-            Echo(),
+            Alive(),
         ),
+        timeout=40.0,
     ),
     Check(
         "DEMUX-05", "security", "RFC 8489 §5, RFC 9443",
@@ -161,7 +183,7 @@ CHECKS = (
             Connect(),
             Send(classic_stun_request, label="RFC 3489 Binding request"),
             Expect(Silence(), about="any"),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -172,7 +194,7 @@ CHECKS = (
             Connect(),
             Send(dtls_odd_sizes, label="1, 19 and 65507-byte datagrams in the DTLS range"),
             Expect(Silence(), about="any"),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -181,7 +203,8 @@ CHECKS = (
         (
             Connect(),
             Do(payload_type_72_not_rtp, "RTP with second byte 200"),
-            Echo(),
+            Alive(),
         ),
+        timeout=40.0,
     ),
 )

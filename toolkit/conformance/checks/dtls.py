@@ -18,12 +18,12 @@ from toolkit.conformance.checks.common import check_request, require
 from toolkit.conformance.conversation import Conversation, LocalSocket, is_rtcp
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import (
+    Alive,
     Alternative,
     Close,
     Connect,
     Do,
     DtlsAlert,
-    Echo,
     Expect,
     Offer,
     Send,
@@ -552,7 +552,7 @@ CHECKS = (
         "DTLS-01", "core", "RFC 5763 §5, RFC 8842 §5, RFC 5764 §4.1",
         "handshake completes with the role from SDP (a=setup:passive answer ⇒ target is DTLS server, active ⇒ "
         "DTLS client); SRTP profile negotiated via use_srtp",
-        (Connect(), Do(handshake_roles, "roles and use_srtp"), Echo()),
+        (Connect(), Do(handshake_roles, "roles and use_srtp"), Alive(media=True)),
     ),
     Check(
         "DTLS-02", "core", "RFC 5763 §5, RFC 8122 §5",
@@ -563,7 +563,7 @@ CHECKS = (
             Offer(session="forged", prepare=forge_fingerprint),
             Do(forged_client_refused, "the handshake fails, or the session ends at once"),
             Do(no_media_to("forged"), "no media for the forged client"),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -580,14 +580,14 @@ CHECKS = (
         "lost flight → retransmission; handshake completes under 30 % loss",
         (Offer(), Do(lossy_network, "30 % DTLS loss each way"),
          Do(handshake_through_loss, "handshake, timed by the RFC 6347 backoff for the losses"),
-         Do(reliable_network, "loss report"), Echo()),
+         Do(reliable_network, "loss report"), Alive(media=True)),
         timeout=120.0,
     ),
     Check(
         "DTLS-05", "core", "RFC 6347 §4.2.2, §4.2.3",
         "reordered, duplicated and fragmented handshake messages are reassembled",
         (Offer(), Do(shuffled_flights, "fragment, reorder and duplicate the probe's flights"), Connect(),
-         Do(shuffle_report, "report"), Echo()),
+         Do(shuffle_report, "report"), Alive(media=True)),
     ),
     Check(
         "DTLS-06", "security", "RFC 6347 §4.1, pion/dtls#145, tinydtls#12/#13, CVE-2017-7243",
@@ -602,7 +602,7 @@ CHECKS = (
             Connect(after="after out-of-order records from its bound address"),
             Send(out_of_order_records, label="the same after the handshake"),
             Expect((Silence(), DtlsAlert(), DtlsRetransmission()), about="any"),
-            Echo(),
+            Alive(media=True),
         ),
     ),
     Check(
@@ -614,7 +614,7 @@ CHECKS = (
             Send(new_handshake_datagram, label="a new ClientHello (to a DTLS client: a HelloVerifyRequest) on the "
                                                "connected 5-tuple"),
             Do(lambda conversation: asyncio.sleep(conversation.settings.silence), "wait"),
-            Echo(),
+            Alive(media=True),
             Do(still_connected, "the DTLS session is intact"),
         ),
     ),
@@ -642,7 +642,7 @@ CHECKS = (
             Connect(within=3.0, after="after malformed records from its bound address"),
             Send(malformed_records, label="the same after the handshake"),
             Expect((Silence(), DtlsAlert(), DtlsRetransmission()), about="any"),
-            Echo(),
+            Alive(media=True),
         ),
     ),
     Check(
@@ -650,7 +650,7 @@ CHECKS = (
         "no SRTP from the target after close_notify (beyond packets already in flight)",
         (
             Connect(),
-            Echo(),
+            Alive(),
             Close(how="dtls"),
             Do(after_close_notify, "no media after close_notify"),
         ),
@@ -692,7 +692,7 @@ CHECKS = (
             Do(start_renegotiation, "the probe asks to renegotiate (an epoch-1 ClientHello; to a DTLS client, a "
                                     "HelloRequest)"),
             Do(lambda conversation: asyncio.sleep(conversation.settings.silence), "wait"),
-            Echo(),
+            Alive(media=True),
             Do(still_connected, "the DTLS session is intact"),
         ),
     ),
@@ -701,7 +701,7 @@ CHECKS = (
         "after close_notify the closed session's ICE credentials are no longer answered",
         (
             Connect(),
-            Echo(),
+            Alive(),
             Close(how="dtls"),
             Do(lambda conversation: asyncio.sleep(conversation.settings.silence), "wait for the session to end"),
             Send(check_request(), label="check with the closed session's credentials"),

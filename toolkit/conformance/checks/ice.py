@@ -14,9 +14,10 @@ from toolkit.conformance.checks.common import (
     random_text,
     require,
 )
-from toolkit.conformance.conversation import Conversation, is_stun_request
+from toolkit.conformance.conversation import Conversation, Session, is_stun_request
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import (
+    Alive,
     Connect,
     Do,
     Echo,
@@ -30,6 +31,7 @@ from toolkit.conformance.steps import (
     StunSuccess,
     echoes_of,
     send_media,
+    send_silence,
 )
 from toolkit.peer import IceCompleted, PeerError
 
@@ -190,6 +192,9 @@ async def consent_expiry(conversation: Conversation) -> None:
     last_echo = None
     tokens = []
     end = checked_at + timeout + CONSENT_SLACK + 0.5  # a few packets after the latest allowed stop
+    if conversation.target.echoes is False:
+        await media_until(conversation, session, end)
+        return
     while conversation.now() < end:
         tokens.append((conversation.now(), send_media(conversation, session)))
         await asyncio.sleep(0.2)
@@ -207,6 +212,17 @@ async def consent_expiry(conversation: Conversation) -> None:
     require(after <= timeout + CONSENT_SLACK,
             f"media was still echoed {after:.1f} s after the last connectivity check; consent "
             f"({timeout:g} s, RFC 7675) should have stopped it")
+
+
+async def media_until(conversation: Conversation, session: Session, end: float) -> None:
+    """ICE-06 against a target that does not echo: the same media (Opus silence every 200 ms, no
+    check) until past the consent timeout; the check that follows sees whether consent freed the
+    session (a target that lets media refresh consent still answers it)."""
+    while conversation.now() < end:
+        send_silence(conversation, session, packets=1)
+        await asyncio.sleep(0.2)
+    conversation.note(f"the target does not echo: media without checks went on until {end:.1f} s, past the "
+                      f"consent timeout ({conversation.settings.consent_timeout:g} s) of the last check")
 
 
 # -- ICE-07 ----------------------------------------------------------------------------------
@@ -273,7 +289,7 @@ CHECKS = (
             Offer(),
             Require(ice_lite, "a=ice-lite"),
             Connect(),
-            Echo(),
+            Alive(),
             Do(no_checks_from_target, "no STUN request from the target"),
         ),
     ),
@@ -286,7 +302,7 @@ CHECKS = (
             Connect(),
             Send(check_request(controlling=False, use_candidate=False), label="check with ICE-CONTROLLED"),
             Expect((StunError(487), StunSuccess())),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -344,7 +360,7 @@ CHECKS = (
             Do(ice_restart, "WHIP PATCH with new credentials"),
             Send(check_request(use_candidate=True), label="check with the new credentials"),
             Expect(StunSuccess()),
-            Echo(),  # same SRTP keys
+            Alive(media=True),  # same SRTP keys
             Do(no_new_handshake, "no new DTLS handshake"),
         ),
     ),

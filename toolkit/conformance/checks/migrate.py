@@ -9,6 +9,7 @@ from toolkit.conformance.checks.stun import WRONG_PASSWORD
 from toolkit.conformance.conversation import Conversation, is_stun_request
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import (
+    Alive,
     Connect,
     Do,
     Echo,
@@ -261,7 +262,7 @@ CHECKS = (
         "a ClientHello from an unbound 5-tuple, before or during the real handshake, is ignored; the real "
         "handshake completes (a DTLS client target: a stranger's HelloVerifyRequest and fatal alert)",
         (Offer(), Socket("attacker", session=None),
-         Do(stranger_handshake_race, "a stranger's handshake racing the real one"), Echo()),
+         Do(stranger_handshake_race, "a stranger's handshake racing the real one"), Alive(media=True)),
     ),
     Check(
         "MIGRATE-04", "security", "RFC 8445 §7.3, RFC 8489 §9.1.3",
