@@ -1,0 +1,68 @@
+"""ICE and MIGRATE gate fixes, both ways: a server the RFCs allow to behave so does not FAIL, the
+bug still does. ICE-07/ICE-11 SKIP any HTTP refusal of the optional ICE restart (RFC 9725);
+ICE-06 and ICE-10 each SKIP the kind of target the other judges."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from toolkit.conformance.checks import BY_ID
+from toolkit.conformance.checks.ice import restart_refused
+from toolkit.conformance.model import Level, Status
+from toolkit.conformance.runner import Settings, run_check
+from toolkit.conformance.targets import ReferenceTarget
+from toolkit.peer import PeerError
+
+
+class RefusesRestart(ReferenceTarget):
+    """The reference server behind a WHIP front that answers every restart PATCH with an HTTP error."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__()
+        self.status, self.body = status, body
+
+    async def restart(self, handle: object, sdpfrag: str, *, timeout: float) -> str | None:
+        raise PeerError(f"WHIP PATCH answered {self.status}", status=self.status, body=self.body)
+
+
+def play(target: ReferenceTarget, *check_ids: str) -> dict[str, object]:
+    target.start()
+    try:
+        return {check_id: asyncio.run(run_check(target, BY_ID[check_id], Settings(seed=1, strict=Level.POLICY)))
+                for check_id in check_ids}
+    finally:
+        target.stop()
+
+
+@pytest.mark.parametrize(("status", "body"), [
+    (405, ""),
+    (422, "ICE restarts are not supported"),
+    (501, "Not Implemented"),
+    (400, "ICE restart not allowed on this session"),
+    (403, "forbidden"),
+])
+def test_a_refused_restart_skips_with_its_status_and_reason(status, body):
+    results = play(RefusesRestart(status, body), "ICE-07", "ICE-11")
+    for result in results.values():
+        assert result.status is Status.SKIP, result.message
+        assert f"PATCH answered {status}" in result.message and body in result.message
+
+
+def test_only_http_errors_are_refusals():
+    assert restart_refused(PeerError("no answer within 5 s")) is None
+    assert restart_refused(PeerError("redirect", status=302)) is None
+    assert restart_refused(PeerError("gone", status=404, body="no such resource")) is not None
+
+
+def test_consent_checks_split_by_the_kind_of_target():
+    """The lite reference server sends no checks: ICE-10 SKIPs it at once; a variant that checks
+    (correct consent otherwise) PASSes ICE-10 and SKIPs ICE-06."""
+    lite = play(ReferenceTarget(), "ICE-10")["ICE-10"]
+    assert lite.status is Status.SKIP and "ICE-06" in lite.message
+    checking = play(ReferenceTarget(command=[sys.executable, "-m", "tests.zoo.serve", "sends-own-checks"]),
+                    "ICE-06", "ICE-10")
+    assert checking["ICE-06"].status is Status.SKIP and "ICE-10" in checking["ICE-06"].message
+    assert checking["ICE-10"].status is Status.PASS, checking["ICE-10"].message
