@@ -1,6 +1,8 @@
 """ICE and MIGRATE gate fixes, both ways: a server the RFCs allow to behave so does not FAIL, the
-bug still does. ICE-07/ICE-11 SKIP any HTTP refusal of the optional ICE restart (RFC 9725);
-ICE-06 and ICE-10 each SKIP the kind of target the other judges."""
+bug still does (the zoo holds the failing side). ICE-07/ICE-11 SKIP any HTTP refusal of the
+optional ICE restart (RFC 9725); ICE-06 and ICE-10 each SKIP the kind of target the other judges;
+accepting authenticated SRTP from any address, or keeping the first nomination, only WARNs (POLICY)
+and says which policy was not met."""
 
 from __future__ import annotations
 
@@ -28,10 +30,10 @@ class RefusesRestart(ReferenceTarget):
         raise PeerError(f"WHIP PATCH answered {self.status}", status=self.status, body=self.body)
 
 
-def play(target: ReferenceTarget, *check_ids: str) -> dict[str, object]:
+def play(target: ReferenceTarget, *check_ids: str, strict: Level = Level.POLICY) -> dict[str, object]:
     target.start()
     try:
-        return {check_id: asyncio.run(run_check(target, BY_ID[check_id], Settings(seed=1, strict=Level.POLICY)))
+        return {check_id: asyncio.run(run_check(target, BY_ID[check_id], Settings(seed=1, strict=strict)))
                 for check_id in check_ids}
     finally:
         target.stop()
@@ -57,12 +59,32 @@ def test_only_http_errors_are_refusals():
     assert restart_refused(PeerError("gone", status=404, body="no such resource")) is not None
 
 
+def variant(name: str) -> ReferenceTarget:
+    return ReferenceTarget(command=[sys.executable, "-m", "tests.zoo.serve", name])
+
+
+def test_a_target_taking_authenticated_srtp_from_any_address_only_warns():
+    """Like full ICE agents: the unbound address's SRTP is decrypted and echoed to the selected pair."""
+    results = play(variant("srtp-from-any-address"), "MIGRATE-02", "MIGRATE-08", strict=Level.MUST)
+    assert results["MIGRATE-08"].status is Status.PASS, results["MIGRATE-08"].message
+    assert results["MIGRATE-02"].status is Status.WARN
+    assert "policy" in results["MIGRATE-02"].message and "decrypted into the session" in results["MIGRATE-02"].message
+
+
+def test_keeping_the_first_nomination_only_warns_and_says_which_policy():
+    results = play(variant("first-nomination-wins"), "ICE-05", "ICE-09", "MIGRATE-01", strict=Level.MUST)
+    assert results["ICE-09"].status is Status.PASS, results["ICE-09"].message
+    for check_id in ("ICE-05", "MIGRATE-01"):
+        assert results[check_id].status is Status.WARN, results[check_id].message
+        message = results[check_id].message
+        assert "policy" in message and "RFC 8445" in message, message
+
+
 def test_consent_checks_split_by_the_kind_of_target():
     """The lite reference server sends no checks: ICE-10 SKIPs it at once; a variant that checks
     (correct consent otherwise) PASSes ICE-10 and SKIPs ICE-06."""
     lite = play(ReferenceTarget(), "ICE-10")["ICE-10"]
     assert lite.status is Status.SKIP and "ICE-06" in lite.message
-    checking = play(ReferenceTarget(command=[sys.executable, "-m", "tests.zoo.serve", "sends-own-checks"]),
-                    "ICE-06", "ICE-10")
+    checking = play(variant("sends-own-checks"), "ICE-06", "ICE-10")
     assert checking["ICE-06"].status is Status.SKIP and "ICE-10" in checking["ICE-06"].message
     assert checking["ICE-10"].status is Status.PASS, checking["ICE-10"].message

@@ -227,7 +227,8 @@ def is_binding_success(data: bytes) -> bool:
 def checks_from_target(conversation: Conversation) -> int:
     """Connectivity checks the target sent to session main's socket so far (answered or not)."""
     name = conversation.session("main").socket.name
-    return sum(1 for d in conversation.datagrams if d.direction == "in" and d.socket == name and is_stun_request(d.data))
+    return sum(1 for d in conversation.datagrams
+               if d.direction == "in" and d.socket == name and is_stun_request(d.data))
 
 
 LITE_CONSENT = "ICE-06 judges consent for targets that send no checks (this project's policy)"
