@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from toolkit.conformance.checks.common import binds_nothing, check_request, require
+from toolkit.conformance.checks.ice import echo_destination
 from toolkit.conformance.checks.stun import WRONG_PASSWORD
 from toolkit.conformance.conversation import Conversation, is_stun_request
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
@@ -260,14 +261,9 @@ async def genuine_nomination_takes_back(conversation: Conversation) -> None:
     except CheckFailed as exc:
         raise CheckFailed(f"the genuine nominating check after the replay was not answered ({exc}): "
                           f"{REPLAY_POLICY}") from None
-    token = send_media(conversation, session)
-    deadline = conversation.now() + conversation.settings.reply_timeout
-    while not echoes_of(session, token) and conversation.now() < deadline:
-        await asyncio.sleep(0.01)
-    where = echoes_of(session, token)
-    require(where == [session.socket.name], f"after the genuine nominating check, media went to "
-                                            f"{where[0] if where else 'nobody'}, not back to the peer: "
-                                            f"{REPLAY_POLICY}")
+    where = await echo_destination(conversation, session.socket.name)
+    require(where == session.socket.name, f"after the genuine nominating check, media went to {where or 'nobody'}, "
+                                          f"not back to the peer: {REPLAY_POLICY}")
     conversation.note("the next genuine nominating check took the media back")
 
 
