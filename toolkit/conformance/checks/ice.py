@@ -301,9 +301,9 @@ async def media_after_consent(conversation: Conversation) -> tuple[float, float]
 
 
 RESTART_NOT_SUPPORTED = {
-    405: "RFC 9725: no PATCH at all, neither trickle ICE nor ICE restarts",
-    422: "RFC 9725: one of trickle ICE and ICE restarts, not the one asked for",
-    501: "drafts of RFC 9725: one of trickle ICE and ICE restarts, not both",
+    405: "Method Not Allowed: no PATCH at all",
+    422: "Unprocessable Content: RFC 9725's answer to a kind of PATCH the session does not support",
+    501: "Not Implemented: the WHIP drafts' answer to a kind of PATCH the session does not support",
 }
 """The answers RFC 9725 (and the drafts before it) name for a PATCH a WHIP session does not support."""
 

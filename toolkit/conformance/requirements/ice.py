@@ -85,8 +85,8 @@ REQUIREMENTS = {
              "applies when ICE is restarting for an agent).' The check with the new credentials must then be "
              "answered (RFC 8445 §7.3), and media then carries on with the same keys: RFC 9725 has both sides 'assume "
              "that the previously negotiated non-ICE-related SDP information still applies after the ICE restart' "
-             "(fingerprints, setup roles). ICE restart itself is optional for a WHIP session (RFC 9725: 405 or 422 to "
-             "a PATCH it does not support; earlier drafts said 501): any HTTP error to the restart PATCH SKIPs the "
+             "(fingerprints, setup roles). ICE restart itself is optional for a WHIP session (RFC 9725 and its drafts "
+             "name 405, 422 or 501 for a PATCH it does not support): any HTTP error to the restart PATCH SKIPs the "
              "check with the status and reason, and it FAILs only a restart that was accepted and then does not "
              "work. A new DTLS handshake after the restart is judged by ICE-11 (POLICY).",
     ),
