@@ -30,6 +30,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rtc-calls-url", metavar="URL", help="... against this realtime-calls endpoint")
     group.addoption("--rtc-signaling", metavar="MODULE:FUNCTION", help="... through your signaling callable")
     group.addoption("--rtc-reference", action="store_true", help="... against a reference server started for the run")
+    from toolkit.commands.arguments import http_header
+
+    group.addoption("--rtc-header", metavar="'NAME: VALUE'", type=http_header, action="append", default=[],
+                    help="an HTTP header for every WHIP request of --rtc-whip or --rtc-calls-url (repeatable), "
+                         "e.g. 'Authorization: Bearer TOKEN'; values never appear in reports")
+    group.addoption("--rtc-expect-echo", action="store_true",
+                    help="the target is an echo server: its sanity conversation fails unless our media comes back")
     group.addoption("--rtc-profile", metavar="NAMES",
                     help="comma-separated profiles to collect (default: all); 'hardened' gates on every level")
     group.addoption("--rtc-strict", choices=LEVELS, default=None,
@@ -77,11 +84,13 @@ def _target(config: pytest.Config):
 
         target = make_target(whip=config.getoption("rtc_whip"), calls_url=config.getoption("rtc_calls_url"),
                              signaling=config.getoption("rtc_signaling"),
-                             reference=config.getoption("rtc_reference"))
+                             reference=config.getoption("rtc_reference"), headers=config.getoption("rtc_header"))
         if isinstance(target, ReferenceTarget):
             target.consent_timeout = config.getoption("rtc_consent_timeout") or 3.0
             if config.getoption("rtc_dtls_role") == "server":
                 target.dtls_role = "client"
+        if config.getoption("rtc_expect_echo"):
+            target.echoes = True
         target.start()
         config.add_cleanup(target.stop)
         state["target"] = target

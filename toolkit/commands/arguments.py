@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 
 def number(text: str) -> float:
@@ -37,3 +38,23 @@ def whole(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
     return value
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""An HTTP field name (RFC 9110 §5.1: a token)."""
+
+
+def http_header(text: str) -> tuple[str, str]:
+    """`Name: value`, for --header. Header values are often secrets (a bearer token), so no
+    message ever repeats one: only the name, or what is wrong."""
+    name, colon, value = text.partition(":")
+    name, value = name.strip(), value.strip()
+    if not colon or not name:
+        raise argparse.ArgumentTypeError("a header must be 'Name: value' (its value is not shown here)")
+    if not _TOKEN.fullmatch(name):
+        raise argparse.ArgumentTypeError(f"header name {name!r} is not an HTTP field name (RFC 9110 §5.1)")
+    if not value:
+        raise argparse.ArgumentTypeError(f"header {name} has an empty value")
+    if any(ord(char) < 32 and char != "\t" or ord(char) == 127 for char in value):
+        raise argparse.ArgumentTypeError(f"header {name}'s value holds a control character (a line break?)")
+    return name, value

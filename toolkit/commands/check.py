@@ -12,7 +12,7 @@ import random
 import sys
 import time
 
-from toolkit.commands.arguments import non_negative_number, positive_number, whole
+from toolkit.commands.arguments import http_header, non_negative_number, positive_number, whole
 
 DEFAULT_CONSENT_TIMEOUT = 30.0
 REFERENCE_CONSENT_TIMEOUT = 3.0
@@ -77,6 +77,13 @@ def register(commands) -> None:
                         help="your Python callable: offer SDP in, answer SDP out (sync or async)")
     target.add_argument("--reference", action="store_true",
                         help="start the reference server on free loopback ports and check it")
+    target.add_argument("--header", metavar="'NAME: VALUE'", type=http_header, action="append", default=[],
+                        help="an HTTP header for every WHIP request of --whip or --calls-url (repeatable), e.g. "
+                             "'Authorization: Bearer TOKEN' (RFC 9725 §4.5); values never appear in reports")
+    check.add_argument("--expect-echo", action="store_true",
+                       help="the target is an echo server: the run stops (exit 2) unless it sends our media back; "
+                            "by default the first sanity conversation learns whether it echoes, and against one "
+                            "that does not (a realtime voice service) the checks that judge by echoes SKIP")
     check.add_argument("--profile", metavar="NAMES",
                        help="comma-separated profiles to run: core,lite,security,voice,perf; 'hardened' runs "
                             "them all (or those named with it) and gates on every level, as --strict policy")
@@ -196,6 +203,8 @@ def print_summary(run, paths, out=sys.stdout) -> None:
             if "pcap" in result.artifacts:
                 lines.append(f"    evidence: {paths['html'].parent / 'evidence' / result.check.id}")
     lines.append("")
+    if run.target_echoes is not None:
+        lines.append(f"target echoes: {'yes' if run.target_echoes else 'no: checks that judge by echoes SKIP'}")
     gates = {"MUST": "only MUST gates", "SHOULD": "MUST and SHOULD gate", "POLICY": "every level gates"}
     lines.append(f"{run.target}: {len(run.results)} checks in {run.duration:.1f} s, seed {run.seed} — "
                  f"{'FAILED' if run.exit_code else 'PASSED'} ({gates[run.strict.value]})")
@@ -217,7 +226,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 0
     try:
         target = make_target(whip=args.whip, calls_url=args.calls_url, signaling=args.signaling,
-                             reference=args.reference, remote=args.remote)
+                             reference=args.reference, remote=args.remote, headers=args.header)
     except TargetError as exc:
         parser.error(str(exc))
     xfail = {}
@@ -230,6 +239,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         target.consent_timeout = args.consent_timeout or REFERENCE_CONSENT_TIMEOUT
         if args.dtls_role == "server":  # the reference then plays the client: it answers a=setup:active
             target.dtls_role = "client"
+    if args.expect_echo:
+        target.echoes = True
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     settings = Settings(seed=seed, silence=args.silence, strict=strictness(args.strict, args.profile),
                         dtls_role=args.dtls_role,

@@ -1,9 +1,10 @@
 """The one runner: plays each check's conversation against a target and judges the outcome.
 
-`sanity` (connect, media echo) runs first and last: first to prove the target works at all
-(otherwise the run stops with `TargetUnreachable`, exit 2), last to prove the catalog did not
-break it. Each check gets its own seed, derived from the run's seed and its ID, so
-`--only ID --seed N` replays exactly that check.
+`sanity` (connect, media taken) runs first and last: first to prove the target works at all
+(otherwise the run stops with `TargetUnreachable`, exit 2) and to learn whether it echoes media
+(`Target.echoes`, `RunResult.target_echoes`), last to prove the catalog did not break it. Each
+check gets its own seed, derived from the run's seed and its ID, so `--only ID --seed N` replays
+exactly that check.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class Settings:
     """The target's consent timeout; ICE-06 waits this long plus slack."""
     consent_interval: float = 1.0
     """How often the probe peers send consent checks (well below any target's consent timeout)."""
+    report_timeout: float = 10.0
+    """How long a target that does not echo may take to report on our stream in RTCP, once per run
+    (RFC 3550 §6.2: reports every 5 s or so, randomised by 0.5–1.5)."""
     local_host: str = "127.0.0.1"
     dtls_role: str = "auto"
     """The probe peers' `dtls_role`: auto (offer actpass), client (offer active) or server (offer passive)."""
@@ -91,6 +95,8 @@ class RunResult:
     """The sanity conversations, first and last."""
     strict: Level = Level.MUST
     """The weakest level that gated this run."""
+    target_echoes: bool | None = None
+    """What the first sanity conversation learned: whether the target sends our media back."""
 
     def counts(self) -> Counter[Status]:
         return Counter(result.status for result in self.results)
@@ -234,6 +240,7 @@ async def run_checks(
             run.sanity.append(first)
             if first.status is not Status.PASS:
                 raise TargetUnreachable(f"{target.description}: the sanity conversation failed: {first.message}")
+        run.target_echoes = target.echoes
         for index, check in enumerate(checks, start=1):
             if progress is not None:
                 progress(index, total, check, None)

@@ -1,10 +1,17 @@
 """The steps a check's conversation is made of, and the alternatives an `Expect` accepts.
 
 In tlsfuzzer's spirit a conversation is data: `Connect()`, `Send(payload)`,
-`Expect(any_of=(StunError(401), Silence()))`, `Echo()`... The runner plays the steps in
-order; a step raises `CheckFailed` with what the target did wrong, or `CheckSkipped` when
-the check does not apply. Payloads are bytes or functions of the conversation (they usually
-need credentials the answer only gives at run time).
+`Expect(any_of=(StunError(401), Silence()))`, `Echo()`, `Alive()`... The runner plays the
+steps in order; a step raises `CheckFailed` with what the target did wrong, or `CheckSkipped`
+when the check does not apply.
+
+Echo judgments (`Echo`, `send_media`, `echoes_of`, `expect_echo`) hold only against a target
+that echoes media: against one the sanity conversation found does not (a realtime voice
+service, `Target.echoes` False) they SKIP: a missing echo proves nothing there. `Alive` is the
+"the session still works" step for both kinds: an echo, or what any media server shows.
+
+Payloads are bytes or functions of the conversation (they usually need credentials the answer
+only gives at run time).
 
 What counts as an answer to `Expect`: with `about="reply"` (default), only STUN messages
 carrying the transaction ID of the last STUN request sent from that socket; with
@@ -30,6 +37,7 @@ from toolkit.conformance.conversation import (
     is_stun_request,
     stun_transaction_id,
 )
+from toolkit.conformance.liveness import Sign, counts_sequence, signs_since, wait_for_sign
 from toolkit.conformance.model import Address, CheckFailed, CheckSkipped
 from toolkit.peer import PeerError, RtpReceived
 
@@ -435,6 +443,7 @@ class Echo(Step):
     marker: bool = False
 
     async def run(self, conversation: Conversation) -> None:
+        require_echo(conversation, "whether the target takes this media")
         session = conversation.session(self.session)
         if session.peer.state != "connected":
             raise CheckFailed(f"session {self.session} is {session.peer.state}, not connected: no media to echo")
@@ -448,17 +457,195 @@ class Echo(Step):
         return f"Echo(session={self.session}{where}{'' if self.present else ', absent'})"
 
 
+@dataclass(frozen=True, eq=False)
+class Alive(Step):
+    """The session still works, proven by whatever the target gives.
+
+    Against an echo target (and one whose behaviour the run has not learned) this is `Echo()`:
+    our media comes back. Against one that does not echo, a sign of life newer than this step
+    (see `liveness`): it answers a consent check, or its own SRTP or SRTCP arrives. With `media`,
+    the target must show it still takes our media on the session's socket: an RTCP report that
+    counts the packets sent now (a target that does not report SKIPs: it cannot show it).
+
+    With `learn` (the sanity conversation), the step learns, once per run, whether the target
+    echoes, and if not, whether it reports on our stream; `Target.echoes` and `Target.reports`
+    keep the answers and the notes say them. A target that does neither must at least show a
+    sign of life within the run's `report_timeout`.
+    """
+
+    session: str = "main"
+    media: bool = False
+    learn: bool = False
+    marker: bool = False
+    """Our media carries the RTP marker bit (second byte 239 with payload type 111: still RTP)."""
+
+    async def run(self, conversation: Conversation) -> None:
+        session = conversation.session(self.session)
+        if session.peer.state != "connected":
+            raise CheckFailed(f"session {self.session} is {session.peer.state}, not connected")
+        target = conversation.target
+        if self.learn and target.echoes is None:
+            await self._learn(conversation, session)
+            return
+        if self.learn:
+            conversation.note(f"target echoes: {'yes' if target.echoes else 'no'} (known before this "
+                              "conversation)")
+        if target.echoes is not False:
+            await Echo(self.session, marker=self.marker).run(conversation)
+        elif self.media:
+            await self._media_taken(conversation, session)
+        else:
+            wait = conversation.settings.reply_timeout + conversation.settings.consent_interval
+            sign = await wait_for_sign(conversation, session, len(session.events), wait)
+            if sign is None:
+                raise CheckFailed(f"session {self.session}: no sign of life within {wait:g} s (no consent check "
+                                  f"answered, no SRTP or SRTCP of the target's own)")
+            conversation.note(f"session {self.session} is alive: {sign.text}")
+
+    async def _media_taken(self, conversation: Conversation, session: Session) -> None:
+        if not conversation.target.reports:
+            raise CheckSkipped("the target neither echoes media nor reports on our stream in RTCP (learned in the "
+                               "sanity conversation): whether it still takes the session's media is not observable")
+        wait = conversation.settings.report_timeout
+        since = len(session.events)
+        sequence = send_silence(conversation, session, packets=5, marker=self.marker)
+        sign = await wait_for_sign(conversation, session, since, wait, lambda sign: counts_sequence(sign, sequence))
+        if sign is None:
+            raise CheckFailed(f"session {self.session}: no RTCP report counting the media sent now (up to sequence "
+                              f"{sequence}) within {wait:g} s: the target no longer takes the session's media")
+        if sign.socket != session.socket.name:
+            raise CheckFailed(f"session {self.session}: the target's report on our media arrived on socket "
+                              f"{sign.socket}, not on {session.socket.name}: its media destination moved")
+        conversation.note(f"session {self.session} still takes media: {sign.text}")
+
+    async def _learn(self, conversation: Conversation, session: Session) -> None:
+        settings = conversation.settings
+        target = conversation.target
+        token = send_media(conversation, session)
+        try:
+            await expect_echo(conversation, session, token, arrives_on=session.socket.name)
+        except CheckFailed:
+            if echoes_of(session, token):
+                raise  # it echoes, but wrongly
+        else:
+            target.echoes = True
+            conversation.note("target echoes: yes (our media came back)")
+            return
+        since = len(session.events)
+        sequence = send_silence(conversation, session, packets=5)
+        sign = await wait_for_sign(conversation, session, since, settings.report_timeout,
+                                   lambda sign: counts_sequence(sign, sequence))
+        if sign is not None:
+            what = sign.text
+        else:
+            others = signs_since(session, since)
+            if not others:
+                raise CheckFailed(f"no echo of session {session.name}'s media within {settings.reply_timeout:g} s, "
+                                  f"and no sign of life within {settings.report_timeout:g} s after it: no RTCP "
+                                  f"report on our stream, no media of its own, no consent check answered")
+            what = (f"it sent no RTCP report counting our packets within {settings.report_timeout:g} s, so checks "
+                    f"that need to see it take media SKIP; it is alive: {others[0].text}")
+        target.echoes, target.reports = False, sign is not None
+        conversation.note(f"target echoes: no (our media did not come back within {settings.reply_timeout:g} s; "
+                          f"{what}): checks that judge by echoes SKIP")
+
+    def describe(self) -> str:
+        what = ", learn whether it echoes" if self.learn else ", media taken" if self.media else ""
+        return f"Alive(session={self.session}{what})"
+
+
+async def dropped_by_report(conversation: Conversation, session: Session,
+                            make: Callable[[int], Sequence[tuple[bytes, bytes | None]]], what: str) -> None:
+    """Against a target that does not echo: it must drop the forged datagrams `make(genuine)`
+    returns, each claiming a later sequence number of the session's stream than a genuine packet
+    sent just before them, and then still take the genuine originals of those sequence numbers
+    (when given): an authentication failure changes no state. Judged by its RTCP reports on our
+    stream: the next one must count the genuine packet and no forged one (a report's highest
+    sequence number reaches a packet it took), the one after that the originals, with no more
+    loss. SKIPs against a target that does not report on our stream."""
+    if not conversation.target.reports:
+        raise CheckSkipped("the target neither echoes media nor reports on our stream in RTCP (learned in the "
+                           f"sanity conversation): whether it takes {what} is not observable")
+    genuine = send_silence(conversation, session, packets=1)
+    pairs = list(make(genuine))
+    for forged, _ in pairs:
+        session.socket.send(forged, session.remote)
+    sign = await next_report(conversation, session, genuine, f"the genuine packet sent before {what}")
+    taken = [sequence_of(forged) for forged, _ in pairs
+             if len(forged) >= 12 and counts_sequence(sign, sequence_of(forged))]  # a runt claims no number
+    if taken:
+        raise CheckFailed(f"{what} was taken: {sign.text}, which includes sequence {taken[0]} of {what}")
+    conversation.note(f"{what} dropped: {sign.text}, the genuine packet before them")
+    originals = [original for _, original in pairs if original is not None]
+    if not originals:
+        return
+    for original in dict.fromkeys(originals):
+        session.socket.send(original, session.remote)
+    last = sequence_of(originals[-1])
+    after = await next_report(conversation, session, last, f"the genuine packets with the sequence numbers of {what}")
+    if after.lost != sign.lost:
+        raise CheckFailed(f"the genuine packets with the sequence numbers of {what} were dropped: {after.text}, up "
+                          f"from {sign.lost}: {what} changed the session's state")
+    conversation.note(f"the genuine packets with their sequence numbers were then taken: {after.text}")
+
+
+async def next_report(conversation: Conversation, session: Session, sequence: int, what: str) -> Sign:
+    """The target's next RTCP report on our stream, which must count `sequence` (`what`)."""
+    wait = conversation.settings.report_timeout
+    since = len(session.events)
+    sign = await wait_for_sign(conversation, session, since, wait, lambda sign: sign.kind == "report")
+    if sign is None or not counts_sequence(sign, sequence):
+        raise CheckFailed(f"no RTCP report counting {what} (sequence {sequence}) within {wait:g} s: the target "
+                          "stopped taking the session's media")
+    return sign
+
+
+def sequence_of(datagram: bytes) -> int:
+    """The RTP sequence number in an (S)RTP datagram's clear header."""
+    return int.from_bytes(datagram[2:4], "big")
+
+
+def send_silence(conversation: Conversation, session: Session, *, packets: int, marker: bool = False) -> int:
+    """Send `packets` Opus silence frames of the session's stream (what any audio receiver takes),
+    all with the marker bit if asked; return the RTP sequence number of the last one."""
+    from toolkit.peer.audio import SILENCE_PACKET
+
+    sequence = 0
+    for _ in range(packets):
+        session.peer.send_rtp(SILENCE_PACKET, timestamp=next_timestamp(conversation), marker=marker)
+        for data, _ in session.take_output():
+            sequence = sequence_of(data)
+            session.socket.send(data, session.remote)
+    return sequence
+
+
+def require_echo(conversation: Conversation, what: str) -> None:
+    """SKIP unless the target echoes media: against one that does not (a realtime voice service),
+    no echo proves nothing, so a check that judges `what` by echoes cannot judge it. A target whose
+    behaviour the run has not learned (a check played alone) is held to the echo contract."""
+    if conversation.target.echoes is False:
+        raise CheckSkipped(f"the target does not echo media (learned in the sanity conversation), and this "
+                           f"check judges {what} by echoes")
+
+
+def next_timestamp(conversation: Conversation) -> int:
+    """The RTP timestamp of the conversation's next 20 ms packet (48 kHz)."""
+    counter = conversation.scratch.get("rtp_timestamp", 0) + 960
+    conversation.scratch["rtp_timestamp"] = counter
+    return counter
+
+
 def media_token(conversation: Conversation) -> bytes:
     return b"rtcgate-echo:" + conversation.rng.getrandbits(64).to_bytes(8, "big")
 
 
 def protected_media(conversation: Conversation, session: Session, *, token: bytes | None = None,
                     marker: bool = False, payload_type: int | None = None) -> tuple[bytes, bytes]:
-    """One SRTP packet of the session's stream carrying a unique token, not sent: (token, datagram)."""
+    """One SRTP packet of the session's stream carrying a unique token, not sent: (token, datagram).
+    Only for echo judgments: SKIPs against a target that does not echo (see `require_echo`)."""
+    require_echo(conversation, "what the target does with media")
     token = token or media_token(conversation)
-    counter = conversation.scratch.get("rtp_timestamp", 0) + 960
-    conversation.scratch["rtp_timestamp"] = counter
-    session.peer.send_rtp(token, timestamp=counter, marker=marker, payload_type=payload_type)
+    session.peer.send_rtp(token, timestamp=next_timestamp(conversation), marker=marker, payload_type=payload_type)
     (data, _), = session.take_output()
     return token, data
 
@@ -473,7 +660,9 @@ def send_media(conversation: Conversation, session: Session, *, via: str | None 
 
 
 def echoes_of(session: Session, token: bytes, since: int = 0) -> list[str]:
-    """Names of the sockets an echo of `token` arrived on, from event index `since`."""
+    """Names of the sockets an echo of `token` arrived on, from event index `since`. SKIPs against
+    a target that does not echo (see `require_echo`): no echo there proves nothing."""
+    require_echo(session.conversation, "what the target does with media")
     return [origin for origin, _, event in session.events[since:]
             if isinstance(event, RtpReceived) and token in event.packet]
 
@@ -481,6 +670,7 @@ def echoes_of(session: Session, token: bytes, since: int = 0) -> list[str]:
 async def expect_echo(conversation: Conversation, session: Session, token: bytes, *, arrives_on: str | None,
                       present: bool = True, timeout: float | None = None) -> None:
     """Wait for the echo of `token` (on `arrives_on`), or, with present=False, make sure none comes."""
+    require_echo(conversation, "what the target does with media")
     loop = conversation.loop
     wait = timeout or (conversation.settings.reply_timeout if present else conversation.settings.silence)
     deadline = loop.time() + wait

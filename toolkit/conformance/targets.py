@@ -41,6 +41,13 @@ class Target:
     """Send to this address instead of the answer's candidates (a server behind NAT or in a container)."""
     consent_timeout: float | None = None
     """The target's consent timeout when known (the reference server is started with one)."""
+    echoes: bool | None = None
+    """Whether the target sends received media back (an echo server) or not (a realtime voice
+    service answers with audio of its own). The run's first sanity conversation learns it
+    (`steps.Alive`); until then, None, and checks judge by echoes as for an echo target."""
+    reports: bool | None = None
+    """For a target that does not echo: whether it reports on our stream in RTCP (RFC 3550 §6.4),
+    which is then how a check sees that it still takes our media. Learned with `echoes`."""
 
     @property
     def description(self) -> str:
@@ -85,6 +92,8 @@ class WhipTarget(Target):
             raise TargetError(f"{url!r} is not an http:// or https:// URL")
         self.url = url
         self.headers = headers or {}
+        """Sent on every request (POST, PATCH, DELETE): an Authorization (RFC 9725 §4.5), say. The
+        values are secrets: they never leave this object but on the wire."""
         self.remote_override = remote
 
     @property
@@ -93,7 +102,13 @@ class WhipTarget(Target):
 
     @property
     def replay_args(self) -> list[str]:
-        return ["--whip", self.url]
+        return ["--whip", self.url, *self.header_args]
+
+    @property
+    def header_args(self) -> list[str]:
+        """The --header options, each value replaced by "…": the replay names the header, the user
+        supplies the secret."""
+        return [arg for name in self.headers for arg in ("--header", f"{name}: …")]
 
     async def offer(self, sdp: str, *, timeout: float) -> tuple[str, object]:
         return await whip_post(self.url, sdp, headers=self.headers, timeout=timeout)
@@ -121,7 +136,7 @@ class CallsTarget(WhipTarget):
 
     @property
     def replay_args(self) -> list[str]:
-        return ["--calls-url", self.url]
+        return ["--calls-url", self.url, *self.header_args]
 
 
 class CallableTarget(Target):
@@ -231,6 +246,7 @@ class ReferenceTarget(Target):
             twin.media = media
             twin.process, twin.output, twin.http_url, twin.udp_port, twin._whip = None, [], None, None, None
             twin.remote_override = None
+            twin.echoes = media == "echo"
             twin._starting = threading.Lock()
             twin._twins = {}
             self._twins[media] = twin
@@ -308,8 +324,10 @@ def make_target(
     signaling: str | None = None,
     reference: bool = False,
     remote: Address | None = None,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> Target:
-    """Exactly one of the four target options; TargetError otherwise."""
+    """Exactly one of the four target options; TargetError otherwise. `headers` go with every
+    request of a WHIP or realtime-calls target."""
     given = [name for name, value in
              (("--whip", whip), ("--calls-url", calls_url), ("--signaling", signaling), ("--reference", reference))
              if value]
@@ -318,10 +336,12 @@ def make_target(
             "give exactly one target: --whip URL, --calls-url URL, --signaling module:function or --reference"
             + (f" (got {', '.join(given)})" if given else "")
         )
+    if headers and not (whip or calls_url):
+        raise TargetError("--header goes with --whip or --calls-url: the other targets make no HTTP requests")
     if whip:
-        return WhipTarget(whip, remote=remote)
+        return WhipTarget(whip, headers=dict(headers), remote=remote)
     if calls_url:
-        return CallsTarget(calls_url, remote=remote)
+        return CallsTarget(calls_url, headers=dict(headers), remote=remote)
     if signaling:
         target = CallableTarget(signaling)
         target.remote_override = remote

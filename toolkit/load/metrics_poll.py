@@ -54,6 +54,8 @@ class MetricsPoller:
     url: str
     started: float
     interval: float = 0.5
+    headers: dict[str, str] = field(default_factory=dict)
+    """Sent with every read: the target's WHIP headers (its Authorization), same origin."""
     timeline: list[MetricsSample] = field(default_factory=list)
     error: str | None = None
     """Set when the first read fails: the target has no /metrics we can read."""
@@ -89,7 +91,7 @@ class MetricsPoller:
     async def _sample(self, http: aiohttp.ClientSession) -> MetricsSample | None:
         loop = asyncio.get_running_loop()
         try:
-            async with http.get(self.url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+            async with http.get(self.url, headers=self.headers, timeout=aiohttp.ClientTimeout(total=2)) as response:
                 if response.status != 200:
                     return self._failed(f"GET {self.url} answered {response.status}")
                 text = await response.text()

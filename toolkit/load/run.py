@@ -50,6 +50,8 @@ class LoadConfig:
     """Send to this address instead of the answer's candidates."""
     metrics_url: str | None = None
     """Defaults to /metrics on the WHIP URL's origin."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra HTTP headers of every WHIP request (an Authorization, say)."""
     setup_concurrency: int = 16
     setup_timeout: float = 10.0
     consent_interval: float = 5.0
@@ -118,7 +120,9 @@ class LoadRun:
         loop = asyncio.get_running_loop()
         started = loop.time()
         started_wall = datetime.datetime.now(datetime.timezone.utc)
-        poller = MetricsPoller(config.metrics_url, started)
+        same_origin = urlsplit(config.metrics_url)[:2] == urlsplit(config.whip_url)[:2]
+        poller = MetricsPoller(config.metrics_url, started,  # the WHIP headers go to the WHIP origin only
+                               headers=dict(config.headers) if same_origin else {})
         poller.start()
         display = loop.create_task(self._display())
         try:
@@ -168,7 +172,7 @@ class LoadRun:
                         payload_bytes=config.payload_bytes, local_host=config.local_host,
                         timeout=config.setup_timeout, loss_timeout_ns=int(config.loss_timeout * 1e9),
                         consent_interval=config.consent_interval, remote=config.remote,
-                        turn_silence=config.turn_silence,
+                        turn_silence=config.turn_silence, headers=dict(config.headers),
                         turn_phase=index * GOLDEN_FRACTION if config.stagger_turns else 0.0)
                 except (PeerError, OSError) as exc:
                     self.setup_errors.append(f"session {index}: {exc}")

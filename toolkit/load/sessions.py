@@ -272,7 +272,7 @@ async def open_session(whip_url: str, index: int, *, media: str = "probe", speec
                        payload_bytes: int = 160, local_host: str = "127.0.0.1", timeout: float = 10.0,
                        loss_timeout_ns: int = 1_000_000_000, consent_interval: float = 5.0,
                        remote: tuple[str, int] | None = None, turn_silence: float = 2.0,
-                       turn_phase: float = 0.0) -> LoadSession:
+                       turn_phase: float = 0.0, headers: dict[str, str] | None = None) -> LoadSession:
     """Offer, connect, then send media until the target's first SRTP packet arrives; the
     session's `setup` holds the phase times. `remote` overrides the answer's candidates;
     `turn_phase` (0..1) is where in its turn a speech session starts.
@@ -282,7 +282,8 @@ async def open_session(whip_url: str, index: int, *, media: str = "probe", speec
     if media == "speech" and speech is None:
         raise PeerError("media 'speech' needs the speech to send (toolkit.peer.audio.speech_sample())")
     peer = ProbePeer(consent_interval=consent_interval)
-    connection = await connect_whip(whip_url, peer=peer, local_host=local_host, remote=remote, timeout=timeout)
+    connection = await connect_whip(whip_url, peer=peer, local_host=local_host, remote=remote, headers=headers,
+                                    timeout=timeout)
     session = LoadSession(index, connection, media, speech, payload_bytes, loss_timeout_ns, turn_silence,
                           turn_phase)
     loop = asyncio.get_running_loop()

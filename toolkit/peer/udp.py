@@ -26,6 +26,8 @@ class PeerConnection:
         self.transport: asyncio.DatagramTransport | None = None
         self.local_addr: Address | None = None
         self.location: str | None = None
+        self.headers: Mapping[str, str] = {}
+        """Extra HTTP headers of every WHIP request of this session (an Authorization, say)."""
         self.ice_completed: IceCompleted | None = None
         self.dtls_connected: DtlsConnected | None = None
         self.received: asyncio.Queue[object] = asyncio.Queue()
@@ -114,7 +116,7 @@ class PeerConnection:
             self.flush()
             if self.location is not None:
                 try:
-                    await whip_delete(self.location)
+                    await whip_delete(self.location, headers=self.headers)
                 except PeerError as exc:
                     if exc.status != 404:  # 404: close_notify already ended the session
                         raise
@@ -176,6 +178,7 @@ async def connect_whip(
     )
     connection.transport = transport
     connection.local_addr = transport.get_extra_info("sockname")[:2]
+    connection.headers = dict(headers or {})
     deadline = loop.time() + timeout
     times = connection.phase_times
     try:
@@ -198,6 +201,6 @@ async def connect_whip(
         await connection.close()
         if location is not None:
             with contextlib.suppress(PeerError):
-                await whip_delete(location, timeout=min(timeout, 2.0))
+                await whip_delete(location, headers=headers, timeout=min(timeout, 2.0))
         raise
     return connection

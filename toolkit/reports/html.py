@@ -76,7 +76,8 @@ def render_html(run: RunResult) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{TOOL} conformance: {escape(run.target)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{TOOL} conformance — {verdict}</h1>"
-        f"<p>Target: {escape(run.target)}<br>Started {escape(run.started)}, {run.duration:.1f} s, seed {run.seed}, "
+        f"<p>Target: {escape(run.target)}{_echoes(run)}<br>"
+        f"Started {escape(run.started)}, {run.duration:.1f} s, seed {run.seed}, "
         f"gating on {run.strict.value} and stronger, "
         f"{TOOL} {escape(tool_version())}</p>"
         f'<p class="counts">{summary}</p>'
@@ -87,3 +88,9 @@ def render_html(run: RunResult) -> str:
 
 def write_html(run: RunResult, path: Path) -> None:
     path.write_text(render_html(run), encoding="utf-8")
+
+
+def _echoes(run: RunResult) -> str:
+    if run.target_echoes is None:
+        return ""
+    return f" (target echoes: {'yes' if run.target_echoes else 'no'})"

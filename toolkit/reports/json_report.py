@@ -51,6 +51,7 @@ def run_dict(run: RunResult) -> dict:
         "version": tool_version(),
         "target": run.target,
         "seed": run.seed,
+        "target_echoes": run.target_echoes,
         "started": run.started,
         "duration": round(run.duration, 3),
         "exit_code": run.exit_code,

@@ -57,8 +57,13 @@ def write_junit(run: RunResult, path: Path) -> None:
     suite = ET.SubElement(root, "testsuite", name=f"{TOOL} conformance", tests=str(len(everything)),
                           failures=str(failures), errors="0", skipped=str(skipped), time=f"{run.duration:.3f}",
                           timestamp=run.started, hostname=socket.gethostname())
-    _properties(suite, {"target": run.target, "seed": run.seed, "strict": run.strict.value})
+    _properties(suite, {"target": run.target, "seed": run.seed, "strict": run.strict.value,
+                        "target_echoes": _yes_no(run.target_echoes)})
     for name, result in everything:
         _testcase(suite, result, name)
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _yes_no(value: bool | None) -> str | None:
+    return None if value is None else "yes" if value else "no"

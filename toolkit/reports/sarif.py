@@ -74,7 +74,8 @@ def sarif_dict(run: RunResult) -> dict:
         "runs": [{
             "tool": {"driver": {"name": TOOL, "version": tool_version(), "rules": rules}},
             "invocations": [{"executionSuccessful": True, "startTimeUtc": run.started.replace("+00:00", "Z"),
-                             "properties": {"target": run.target, "seed": run.seed}}],
+                             "properties": {"target": run.target, "seed": run.seed,
+                                            "target_echoes": run.target_echoes}}],
             "results": results,
         }],
     }

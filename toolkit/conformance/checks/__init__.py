@@ -7,7 +7,7 @@ import dataclasses
 from toolkit.conformance.checks import dc, demux, dtls, ice, migrate, perf, srtp, stun, voice
 from toolkit.conformance.model import Check
 from toolkit.conformance.requirements import REQUIREMENTS
-from toolkit.conformance.steps import Connect, Echo
+from toolkit.conformance.steps import Alive, Connect
 
 
 def _judging(check: Check) -> Check:
@@ -18,9 +18,11 @@ def _judging(check: Check) -> Check:
 
 
 SANITY = Check(
-    "SANITY", "core", "RFC 8445, RFC 5764, RFC 3711",
-    "the target answers an offer, connects (ICE, DTLS) and echoes media: it is alive",
-    (Connect(), Echo()),
+    "SANITY", "core", "RFC 8445, RFC 5764, RFC 3711, RFC 3550",
+    "the target answers an offer, connects (ICE, DTLS) and takes media (it echoes it, or reports on it in "
+    "RTCP, or keeps the session alive): it is alive; the first one learns whether it echoes",
+    (Connect(), Alive(learn=True)),
+    timeout=30.0,
 )
 
 CATALOG: tuple[Check, ...] = tuple(map(_judging, (

@@ -19,7 +19,7 @@ from collections import Counter
 from toolkit.conformance.checks.common import answer_lines, require
 from toolkit.conformance.conversation import Conversation, Session
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
-from toolkit.conformance.steps import Connect, Do, Echo, Offer, Require, expect_echo, send_media
+from toolkit.conformance.steps import Alive, Connect, Do, Offer, Require, expect_echo, send_media
 from toolkit.peer import DtlsData, PeerError
 from toolkit.peer.datachannel import DEFAULT_MAX_MESSAGE_SIZE, Association, DataChannel, DataChannelError
 
@@ -350,8 +350,7 @@ async def hostile(conversation: Conversation) -> None:
                               f"{len(packets)}, {what} (RFC 9260 allows an ABORT for a protocol violation); "
                               "its other services are checked next")
             return
-        alive = "media still echoes" if await media_echoes(conversation, session) else \
-            "no media echo either: a hang or a crash"
+        alive = await media_state(conversation, session)
         raise CheckFailed(f"after malformed SCTP packet {index} of {len(packets)}, {what}, the target stopped "
                           f"answering HEARTBEATs on the association without aborting it ({alive})")
     await echoed(conversation, keep, [f"after SCTP {token(conversation)}"])
@@ -380,12 +379,15 @@ async def heartbeat_answered(conversation: Conversation, session: Session, assoc
                                       conversation.settings.reply_timeout)
 
 
-async def media_echoes(conversation: Conversation, session: Session) -> bool:
+async def media_state(conversation: Conversation, session: Session) -> str:
+    """What the session's media says about the target, for a FAIL message (only an echo target tells)."""
+    if conversation.target.echoes is False:
+        return "it does not echo media, so its media path tells nothing more"
     try:
         await expect_echo(conversation, session, send_media(conversation, session), arrives_on=session.socket.name)
     except CheckFailed:
-        return False
-    return True
+        return "no media echo either: a hang or a crash"
+    return "media still echoes"
 
 
 async def fresh_session_echoes(conversation: Conversation) -> None:
@@ -435,7 +437,7 @@ CHECKS = (
     Check("DC-03", "security", "RFC 8832 §5, RFC 9260 §3, CVE-2020-6514",
           "DATA_CHANNEL_OPEN with label length past the payload, unknown channel type, malformed SCTP chunks "
           "→ no crash",
-          (*with_data_channel(), Do(hostile, "malformed DCEP, then malformed SCTP"), Echo(),
+          (*with_data_channel(), Do(hostile, "malformed DCEP, then malformed SCTP"), Alive(),
            *with_data_channel("after"), Do(fresh_session_echoes, "a new session's data channel"))),
     Check("DC-04", "core", "RFC 8831 §6.6, RFC 8841 §6",
           "large messages (> 64 KiB, or the target's a=max-message-size when smaller; 65536 when absent) "

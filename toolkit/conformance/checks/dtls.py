@@ -18,12 +18,12 @@ from toolkit.conformance.checks.common import check_request, require
 from toolkit.conformance.conversation import Conversation, LocalSocket, is_rtcp
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import (
+    Alive,
     Alternative,
     Close,
     Connect,
     Do,
     DtlsAlert,
-    Echo,
     Expect,
     Offer,
     Send,
@@ -492,7 +492,7 @@ CHECKS = (
         "DTLS-01", "core", "RFC 5763 §5, RFC 8842 §5, RFC 5764 §4.1",
         "handshake completes with the role from SDP (a=setup:passive answer ⇒ target is DTLS server, active ⇒ "
         "DTLS client); SRTP profile negotiated via use_srtp",
-        (Connect(), Do(handshake_roles, "roles and use_srtp"), Echo()),
+        (Connect(), Do(handshake_roles, "roles and use_srtp"), Alive(media=True)),
     ),
     Check(
         "DTLS-02", "core", "RFC 5763 §5, RFC 8122 §5",
@@ -503,7 +503,7 @@ CHECKS = (
             Connect(session="forged", prepare=forge_fingerprint, must_fail=True,
                     why="the offer's a=fingerprint does not match the probe's certificate"),
             Do(no_media_to("forged"), "no media for the forged client"),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -520,14 +520,14 @@ CHECKS = (
         "lost flight → retransmission; handshake completes under 30 % loss",
         (Offer(), Do(lossy_network, "30 % DTLS loss each way"),
          Do(handshake_through_loss, "handshake, timed by the RFC 6347 backoff for the losses"),
-         Do(reliable_network, "loss report"), Echo()),
+         Do(reliable_network, "loss report"), Alive(media=True)),
         timeout=120.0,
     ),
     Check(
         "DTLS-05", "core", "RFC 6347 §4.2.2, §4.2.3",
         "reordered, duplicated and fragmented handshake messages are reassembled",
         (Offer(), Do(shuffled_flights, "fragment, reorder and duplicate the probe's flights"), Connect(),
-         Do(shuffle_report, "report"), Echo()),
+         Do(shuffle_report, "report"), Alive(media=True)),
     ),
     Check(
         "DTLS-06", "security", "RFC 6347 §4.1, pion/dtls#145, tinydtls#12/#13, CVE-2017-7243",
@@ -542,7 +542,7 @@ CHECKS = (
             Connect(after="after out-of-order records from its bound address"),
             Send(out_of_order_records, label="the same after the handshake"),
             Expect((Silence(), DtlsAlert(), DtlsRetransmission()), about="any"),
-            Echo(),
+            Alive(media=True),
         ),
     ),
     Check(
@@ -554,7 +554,7 @@ CHECKS = (
             Send(new_handshake_datagram, label="a new ClientHello (to a DTLS client: a HelloVerifyRequest) on the "
                                                "connected 5-tuple"),
             Do(lambda conversation: asyncio.sleep(conversation.settings.silence), "wait"),
-            Echo(),
+            Alive(media=True),
             Do(still_connected, "the DTLS session is intact"),
         ),
     ),
@@ -567,7 +567,7 @@ CHECKS = (
                                     "HelloRequest)"),
             Do(lambda conversation: asyncio.sleep(conversation.settings.silence), "wait"),
             Do(renegotiation_refused, "the target did not renegotiate"),
-            Echo(),
+            Alive(media=True),
             Do(still_connected, "the DTLS session is intact"),
         ),
     ),
@@ -584,7 +584,7 @@ CHECKS = (
             Connect(within=3.0, after="after malformed records from its bound address"),
             Send(malformed_records, label="the same after the handshake"),
             Expect((Silence(), DtlsAlert(), DtlsRetransmission()), about="any"),
-            Echo(),
+            Alive(media=True),
         ),
     ),
     Check(
@@ -592,7 +592,7 @@ CHECKS = (
         "close_notify tears the session down cleanly and frees it",
         (
             Connect(),
-            Echo(),
+            Alive(),
             Close(how="dtls"),
             Do(after_close_notify, "no media after close_notify"),
             Send(check_request(), label="check with the closed session's credentials"),

@@ -15,9 +15,10 @@ from toolkit.conformance.checks.common import (
     random_text,
     require,
 )
-from toolkit.conformance.conversation import Conversation, is_stun_request
+from toolkit.conformance.conversation import Conversation, Session, is_stun_request
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import (
+    Alive,
     Connect,
     Do,
     Echo,
@@ -31,8 +32,9 @@ from toolkit.conformance.steps import (
     StunSuccess,
     echoes_of,
     send_media,
+    send_silence,
 )
-from toolkit.peer import IceCompleted, PeerError
+from toolkit.peer import IceCompleted, PeerError, RtcpReceived, RtpReceived
 
 SAMPLES = 8
 """Sessions opened to judge how random the target's ufrags are."""
@@ -164,7 +166,8 @@ async def no_checks_from_target(conversation: Conversation) -> None:
 
 
 async def echo_destination(conversation: Conversation, via: str) -> str | None:
-    """Send one packet of session main from socket `via`; the socket its echo reached, or None."""
+    """Send one packet of session main from socket `via`; the socket its echo reached, or None.
+    SKIPs the check against a target that does not echo (`send_media` does)."""
     session = conversation.session("main")
     token = send_media(conversation, session, via=via)
     deadline = conversation.now() + conversation.settings.reply_timeout
@@ -247,9 +250,13 @@ def consent_expiry(checking: bool) -> Callable[[Conversation], Awaitable[None]]:
                                f"rests on the answers to its checks) does not bind it; {LITE_CONSENT}")
         if not checking and checks_from_target(conversation):
             raise CheckSkipped(f"the target sends connectivity checks of its own: {CHECKING_CONSENT}")
-        after, timeout = await media_after_consent(conversation)
+        after, checked_at, timeout = await media_after_consent(conversation)
         if not checking and checks_from_target(conversation):
             raise CheckSkipped(f"the target began sending connectivity checks of its own: {CHECKING_CONSENT}")
+        if after is None:  # the target does not echo
+            if checking:
+                await own_media_stopped(conversation, checked_at + timeout + CONSENT_SLACK)
+            return  # ICE-06: the check that follows sees whether consent freed the session
         if checking:
             require(after <= timeout + CONSENT_SLACK,
                     f"media was still echoed {after:.1f} s after the last of the target's checks the probe answered: "
@@ -262,10 +269,11 @@ def consent_expiry(checking: bool) -> Callable[[Conversation], Awaitable[None]]:
     return watch
 
 
-async def media_after_consent(conversation: Conversation) -> tuple[float, float]:
+async def media_after_consent(conversation: Conversation) -> tuple[float | None, float, float]:
     """Send media every 200 ms without any check, and leave the target's own checks unanswered (a full
     ICE agent's consent is the answers to its checks, RFC 7675 §5.1); return (how long after the last
-    check either way answered media was last echoed, the consent timeout)."""
+    check either way answered media was last echoed, None against a target that does not echo; when
+    that last check was; the consent timeout)."""
     session = conversation.session("main")
     session.socket.receive_filter = lambda data: not is_stun_request(data)
     answered = [d.time for d in conversation.datagrams
@@ -280,6 +288,9 @@ async def media_after_consent(conversation: Conversation) -> tuple[float, float]
     last_echo = None
     tokens = []
     end = checked_at + timeout + CONSENT_SLACK + 0.5  # a few packets after the latest allowed stop
+    if conversation.target.echoes is False:
+        await media_until(conversation, session, end)
+        return None, checked_at, timeout
     while conversation.now() < end:
         tokens.append((conversation.now(), send_media(conversation, session)))
         await asyncio.sleep(0.2)
@@ -294,7 +305,31 @@ async def media_after_consent(conversation: Conversation) -> tuple[float, float]
     after = last_echo - checked_at
     conversation.note(f"the last echoed packet was sent {after:.1f} s after the last check "
                       f"(consent timeout {timeout:g} s)")
-    return after, timeout
+    return after, checked_at, timeout
+
+
+async def media_until(conversation: Conversation, session: Session, end: float) -> None:
+    """ICE-06 and ICE-10 against a target that does not echo: the same media (Opus silence every
+    200 ms, no check) until `end`; for ICE-06 the check that follows sees whether consent freed the
+    session (a target that lets media refresh consent still answers it)."""
+    while conversation.now() < end:
+        send_silence(conversation, session, packets=1)
+        await asyncio.sleep(0.2)
+    conversation.note(f"the target does not echo: media without checks went on until {end:.1f} s, past the "
+                      f"consent timeout ({conversation.settings.consent_timeout:g} s) of the last check")
+
+
+async def own_media_stopped(conversation: Conversation, expired: float) -> None:
+    """ICE-10 against a target that does not echo: past the latest allowed stop (`expired`), no
+    SRTP or SRTCP of its own may arrive while our media goes on for the RTCP report interval."""
+    session = conversation.session("main")
+    await media_until(conversation, session, expired + conversation.settings.report_timeout)
+    late = [time for _, time, event in session.events
+            if isinstance(event, (RtpReceived, RtcpReceived)) and time > expired]
+    require(not late, f"the target still sent {len(late)} SRTP/SRTCP packet(s) of its own, the last at "
+                      f"{max(late, default=0.0):.1f} s, after consent expired at {expired:.1f} s (timeout and slack "
+                      "included): RFC 7675 §5.1 makes it cease transmission")
+    conversation.note(f"no SRTP or SRTCP of the target's own arrived after {expired:.1f} s")
 
 
 # -- ICE-07 ----------------------------------------------------------------------------------
@@ -378,7 +413,7 @@ CHECKS = (
             Offer(),
             Require(ice_lite, "a=ice-lite"),
             Connect(),
-            Echo(),
+            Alive(),
             Do(no_checks_from_target, "no STUN request from the target"),
         ),
     ),
@@ -391,7 +426,7 @@ CHECKS = (
             Connect(),
             Send(check_request(controlling=False, use_candidate=False), label="check with ICE-CONTROLLED"),
             Expect((StunError(487), StunSuccess())),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -445,7 +480,7 @@ CHECKS = (
             Do(ice_restart, "WHIP PATCH with new credentials"),
             Send(check_request(use_candidate=True), label="check with the new credentials"),
             Expect(StunSuccess()),
-            Echo(),  # same SRTP keys
+            Alive(media=True),  # same SRTP keys
         ),
     ),
     Check(

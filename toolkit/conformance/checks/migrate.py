@@ -10,6 +10,7 @@ from toolkit.conformance.checks.stun import WRONG_PASSWORD
 from toolkit.conformance.conversation import Conversation, is_stun_request
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import (
+    Alive,
     Connect,
     Do,
     Echo,
@@ -427,6 +428,6 @@ CHECKS = (
         "to a DTLS client target, a HelloVerifyRequest and fatal alert)",
         (Offer(), Socket("attacker", session=None),
          Do(stranger_handshake_race, "a stranger's handshake racing the real one"),
-         Do(real_handshake_completed, "the real handshake completed"), Echo()),
+         Do(real_handshake_completed, "the real handshake completed"), Alive(media=True)),
     ),
 )

@@ -75,6 +75,9 @@ async def _prefetch_voice(conversation: Conversation, twin: Target) -> None:
 async def _load(conversation: Conversation, media: str, target: Target | None = None) -> dict:
     settings = conversation.settings
     target = target or conversation.target
+    if media == "probe" and target.echoes is False:
+        raise CheckSkipped("the target does not echo media (learned in the sanity conversation), and the probe "
+                           "load run measures round trips of echoed packets; PERF-04 measures its voice loop")
     key = (id(target), media, id(conversation.loop))
     future = _RUNS.get(key)
     if future is None and media == "probe" and "PERF-04" in settings.planned:
@@ -95,7 +98,8 @@ async def _load(conversation: Conversation, media: str, target: Target | None = 
             media=media, local_host=settings.local_host, consent_interval=settings.consent_interval,
             loss_timeout=0.3, turn_silence=1.2, stagger_turns=False, seed=settings.seed,
             setup_timeout=settings.connect_timeout,
-            turn_packets=FIRST_SENTENCE_PACKETS if media == "speech" else None, remote=target.remote_override)
+            turn_packets=FIRST_SENTENCE_PACKETS if media == "speech" else None, remote=target.remote_override,
+            headers=tuple(getattr(target, "headers", {}).items()))
         future = _RUNS[key] = conversation.loop.create_future()
         monitor = SchedulingLag(conversation.loop)
         monitor.start()

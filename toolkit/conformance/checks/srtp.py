@@ -5,9 +5,24 @@ from __future__ import annotations
 import asyncio
 
 from toolkit.conformance.checks.common import require
-from toolkit.conformance.conversation import Conversation
-from toolkit.conformance.model import Check, CheckFailed
-from toolkit.conformance.steps import Connect, Do, Echo, echoes_of, expect_echo, media_token, protected_media
+from toolkit.conformance.conversation import Conversation, Session
+from toolkit.conformance.liveness import counts_sequence, wait_for_sign
+from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
+from toolkit.conformance.steps import (
+    Alive,
+    Connect,
+    Do,
+    Echo,
+    dropped_by_report,
+    echoes_of,
+    expect_echo,
+    media_token,
+    next_report,
+    next_timestamp,
+    protected_media,
+    send_silence,
+    sequence_of,
+)
 
 WRAP_START = 65533
 """First sequence number of SRTP-04's stream: 65533, 65534, 65535, 0, 1, 2 cross the wrap."""
@@ -52,6 +67,10 @@ def profiles_used(conversation: Conversation) -> None:
 
 async def tampered(conversation: Conversation) -> None:
     session = conversation.session("main")
+    if conversation.target.echoes is False:
+        await dropped_by_report(conversation, session, lambda genuine: tampered_copies(session),
+                                "packets with a flipped bit")
+        return
     for what, index in (("a flipped payload bit", 12), ("a flipped authentication-tag bit", -1)):
         token, original = protected_media(conversation, session)
         forged = bytearray(original)
@@ -64,8 +83,26 @@ async def tampered(conversation: Conversation) -> None:
     conversation.note("forged packets were dropped; the genuine ones with their sequence numbers then accepted")
 
 
+def tampered_copies(session: Session) -> list[tuple[bytes, bytes]]:
+    """Two packets of the stream, protected, each with a copy whose payload bit or tag bit is
+    flipped: (forged, original)."""
+    from toolkit.peer.audio import SILENCE_PACKET
+
+    pairs = []
+    for index in (12, -1):
+        session.peer.send_rtp(SILENCE_PACKET, timestamp=0)
+        (data, _), = session.take_output()
+        forged = bytearray(data)
+        forged[index] ^= 0x01
+        pairs.append((bytes(forged), data))
+    return pairs
+
+
 async def replays(conversation: Conversation) -> None:
     session = conversation.session("main")
+    if conversation.target.echoes is False:
+        await replays_by_report(conversation, session)
+        return
     token, packet = protected_media(conversation, session)
     await send_and_expect(conversation, packet, token, "the original packet")
     session.socket.send(packet, session.remote)
@@ -84,12 +121,68 @@ async def replays(conversation: Conversation) -> None:
     conversation.note("the replay and the packet older than the window were dropped")
 
 
-async def runts(conversation: Conversation) -> None:
-    session = conversation.session("main")
-    token, packet = protected_media(conversation, session)
-    tag = _RTP_TAG.get(session.peer.srtp_keys.profile, 10)
+def runts_of(packet: bytes, profile: str) -> dict[str, bytes]:
+    """Runts of one SRTP packet: shorter than an RTP header, than header + tag, or its last byte cut."""
+    tag = _RTP_TAG.get(profile, 10)
     variants = {f"{size}-byte runt": packet[:size] for size in (1, 2, 11, 12, 12 + tag - 1)}
     variants["packet without its last tag byte"] = packet[:-1]
+    return variants
+
+
+def runt_pairs(session: Session) -> list[tuple[bytes, bytes]]:
+    """(runt, the whole packet) for each runt of the session's next packet."""
+    from toolkit.peer.audio import SILENCE_PACKET
+
+    session.peer.send_rtp(SILENCE_PACKET, timestamp=0)
+    (packet, _), = session.take_output()
+    return [(runt, packet) for runt in runts_of(packet, session.peer.srtp_keys.profile).values()]
+
+
+async def replays_by_report(conversation: Conversation, session: Session) -> None:
+    """SRTP-03 against a target that does not echo, by the cumulative loss in its RTCP reports on
+    our stream (expected − received: a packet taken twice, or a never-seen packet older than the
+    window taken, lowers it): a packet, its replay, then a packet WINDOW_JUMP ahead, then the
+    one held back before the jump."""
+    from toolkit.peer.audio import SILENCE_PACKET
+
+    if not conversation.target.reports:
+        raise CheckSkipped("the target neither echoes media nor reports on our stream in RTCP (learned in the "
+                           "sanity conversation): whether it takes replays is not observable")
+
+    def packet() -> bytes:
+        session.peer.send_rtp(SILENCE_PACKET, timestamp=next_timestamp(conversation))
+        (data, _), = session.take_output()
+        return data
+
+    original = packet()
+    session.socket.send(original, session.remote)
+    first = await next_report(conversation, session, sequence_of(original), "the original packet")
+    old = packet()  # held back: a burst of loss
+    for _ in range(WINDOW_JUMP - 1):
+        packet()
+    new = packet()
+    session.socket.send(original, session.remote)  # the replay
+    session.socket.send(new, session.remote)
+    jumped = await next_report(conversation, session, sequence_of(new),
+                               f"a packet {WINDOW_JUMP} sequence numbers ahead")
+    require(jumped.lost == first.lost + WINDOW_JUMP,
+            f"a replayed SRTP packet was accepted a second time: {jumped.text}, not {first.lost + WINDOW_JUMP} "
+            f"({WINDOW_JUMP} never sent)")
+    session.socket.send(old, session.remote)
+    after = send_silence(conversation, session, packets=1)  # for the next report to count
+    last = await next_report(conversation, session, after, "the packet after the old one")
+    require(last.lost == jumped.lost, f"a never-seen packet older than the replay window was accepted: {last.text}, "
+                                      f"not {jumped.lost}")
+    conversation.note(f"the replay and the packet older than the window were dropped: {last.text}")
+
+
+async def runts(conversation: Conversation) -> None:
+    session = conversation.session("main")
+    if conversation.target.echoes is False:
+        await dropped_by_report(conversation, session, lambda genuine: runt_pairs(session), "runt SRTP packets")
+        return
+    token, packet = protected_media(conversation, session)
+    variants = runts_of(packet, session.peer.srtp_keys.profile)
     await must_not_echo(conversation, variants, token)
     await send_and_expect(conversation, packet, token, "the whole packet after its runts")
     conversation.note(f"{len(variants)} runts dropped: sizes {', '.join(str(len(v)) for v in variants.values())}")
@@ -101,6 +194,10 @@ async def plain_rtp(conversation: Conversation) -> None:
     from toolkit.crafters.rtp import Rtp
 
     session = conversation.session("main")
+    if conversation.target.echoes is False:
+        await dropped_by_report(conversation, session, lambda genuine: [(plain_copy(session, genuine), None)],
+                                "plain RTP")
+        return
     token = media_token(conversation)
     packet = Rtp(payload_type=session.peer.audio_pt, sequence=conversation.rng.getrandbits(16),
                  timestamp=conversation.rng.getrandbits(32), ssrc=session.peer.ssrc) / Raw(token + bytes(20))
@@ -108,11 +205,25 @@ async def plain_rtp(conversation: Conversation) -> None:
     conversation.note("plain RTP was dropped")
 
 
+def plain_copy(session: Session, genuine: int) -> bytes:
+    """A plain (unprotected) RTP packet of the stream, 50 sequence numbers past the genuine one."""
+    from scapy.packet import Raw
+
+    from toolkit.crafters.rtp import Rtp
+    from toolkit.peer.audio import SILENCE_PACKET
+
+    return bytes(Rtp(payload_type=session.peer.audio_pt, sequence=(genuine + 50) & 0xFFFF, timestamp=0,
+                     ssrc=session.peer.ssrc) / Raw(SILENCE_PACKET))
+
+
 # -- SRTP-04 ---------------------------------------------------------------------------------
 
 
 async def sequence_wrap(conversation: Conversation) -> None:
     session = conversation.session("main")
+    if conversation.target.echoes is False:
+        await wrap_by_report(conversation, session)
+        return
     packets = [protected_media(conversation, session) for _ in range(6)]  # 65533 … 2
     order = [0, 1, 3, 2, 5, 4]  # 65533, 65534, 0, 65535, 2, 1
     for index in order:
@@ -123,6 +234,30 @@ async def sequence_wrap(conversation: Conversation) -> None:
     missing = [sequence[index] for index, (token, _) in enumerate(packets) if not echoes_of(session, token)]
     require(not missing, f"packets with sequence numbers {missing} were not accepted across the wrap")
     conversation.note("sent 65533, 65534, 0, 65535, 2, 1: all accepted (rollover counter followed the wrap)")
+
+
+async def wrap_by_report(conversation: Conversation, session: Session) -> None:
+    """SRTP-04 against a target that does not echo: the same six packets across the wrap, out of
+    order; its RTCP report must count the last (sequence 2, one cycle on) and lose none."""
+    from toolkit.peer.audio import SILENCE_PACKET
+
+    since = len(session.events)
+    packets = []
+    for _ in range(6):  # 65533 … 2
+        session.peer.send_rtp(SILENCE_PACKET, timestamp=next_timestamp(conversation))
+        (data, _), = session.take_output()
+        packets.append(data)
+    for index in (0, 1, 3, 2, 5, 4):
+        session.socket.send(packets[index], session.remote)
+        await asyncio.sleep(0.005)
+    wait = conversation.settings.report_timeout
+    last = (WRAP_START + 5) & 0xFFFF
+    sign = await wait_for_sign(conversation, session, since, wait,
+                               lambda sign: sign.kind == "report" and counts_sequence(sign, last))
+    require(sign is not None, f"no RTCP report counting sequence {last} within {wait:g} s: packets past the wrap "
+                              "were not accepted (the rollover counter did not follow the wrap)")
+    require(sign.lost == 0, f"{sign.text}: packets across the wrap were lost")
+    conversation.note(f"sent 65533, 65534, 0, 65535, 2, 1: {sign.text}")
 
 
 # -- SRTP-07, SRTP-08: SRTCP ---------------------------------------------------------------------
@@ -181,21 +316,24 @@ CHECKS = (
         "protected RTP in both directions with the negotiated profile (AES_CM_128_HMAC_SHA1_80 and AEAD_AES_128_GCM)",
         (
             Connect(session="cm", peer={"srtp_profiles": ("SRTP_AES128_CM_SHA1_80",)}),
-            Echo(session="cm"),
+            Alive(session="cm", media=True),
             Connect(session="gcm", peer={"srtp_profiles": ("SRTP_AEAD_AES_128_GCM",)}),
-            Echo(session="gcm"),
+            Alive(session="gcm", media=True),
             Do(profiles_used, "the profiles negotiated"),
         ),
+        timeout=40.0,
     ),
     Check(
         "SRTP-02", "security", "RFC 3711 §3.3, RFC 7714 §7",
         "a flipped bit in payload or tag → dropped, no state change",
-        (Connect(), Do(tampered, "flip payload and tag bits"), Echo()),
+        (Connect(), Do(tampered, "flip payload and tag bits"), Alive(media=True)),
+        timeout=40.0,
     ),
     Check(
         "SRTP-03", "security", "RFC 3711 §3.3.2",
         "replayed packet, and packet older than the replay window → dropped",
-        (Connect(), Do(replays, "replay and too-old packets"), Echo()),
+        (Connect(), Do(replays, "replay and too-old packets"), Alive(media=True)),
+        timeout=40.0,
     ),
     Check(
         "SRTP-04", "core", "RFC 3711 §3.3.1",
@@ -205,22 +343,23 @@ CHECKS = (
     Check(
         "SRTP-05", "security", "RFC 3711 §3.1, CVE-2013-2139",
         "runt packets (shorter than header + tag) → dropped, no crash",
-        (Connect(), Do(runts, "runt SRTP packets"), Echo()),
+        (Connect(), Do(runts, "runt SRTP packets"), Alive(media=True)),
+        timeout=40.0,
     ),
     Check(
         "SRTP-06", "security", "RFC 3711 §3.3, RFC 5764 §5",
         "plain RTP on an SRTP session → dropped",
-        (Connect(), Do(plain_rtp, "plain RTP from the bound address"), Echo()),
+        (Connect(), Do(plain_rtp, "plain RTP from the bound address"), Alive(media=True)),
     ),
     Check(
         "SRTP-07", "core", "RFC 3711 §3.4, RFC 7714 §9",
         "SRTCP (SR/RR) accepted; bad SRTCP index or E-bit → dropped",
-        (Connect(), Echo(), Do(srtcp, "SRTCP reports, bad E flag, bad index"), Echo()),
+        (Connect(), Alive(), Do(srtcp, "SRTCP reports, bad E flag, bad index"), Alive(media=True)),
     ),
     Check(
         "SRTP-08", "security", "RFC 3550 §6.4, mediasoup#241, mediasoup#251",
         "malformed RTP/RTCP inside valid SRTP (CSRC count past the end, header-extension length past the end, "
         "RTCP count/length mismatch) → dropped, no crash",
-        (Connect(), Do(malformed_rtcp, "malformed RTCP inside valid SRTCP"), Echo()),
+        (Connect(), Do(malformed_rtcp, "malformed RTCP inside valid SRTCP"), Alive(media=True)),
     ),
 )

@@ -15,6 +15,7 @@ from toolkit.conformance.checks.common import (
 from toolkit.conformance.conversation import Conversation, stun_transaction_id
 from toolkit.conformance.model import Check, CheckFailed
 from toolkit.conformance.steps import (
+    Alive,
     Connect,
     Do,
     Echo,
@@ -261,7 +262,7 @@ CHECKS = (
             Expect((StunError(400), Silence())),
             Send(check_request(message_integrity=False, use_candidate=False), label="no MESSAGE-INTEGRITY"),
             Expect((StunError(400), Silence())),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -286,7 +287,7 @@ CHECKS = (
             Send(check_request(use_candidate=False, extra_attributes=[(UNASSIGNED_REQUIRED_ATTRIBUTE, b"abcd")]),
                  label="attribute 0x7f31"),
             Expect(StunError(420, unknown_attributes=[UNASSIGNED_REQUIRED_ATTRIBUTE])),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -313,7 +314,7 @@ CHECKS = (
             Send(crafted_check(modify=use_candidate_after_integrity, use_candidate=False), via="other",
                  label="USE-CANDIDATE after MESSAGE-INTEGRITY, new address"),
             Expect((StunSuccess(), StunError(400), Silence()), via="other"),
-            Echo(),  # alive, and the unauthenticated USE-CANDIDATE moved nothing
+            Alive(media=True),  # alive, and the unauthenticated USE-CANDIDATE moved nothing
         ),
     ),
     Check(
@@ -326,7 +327,7 @@ CHECKS = (
             Socket("stranger", session=None),
             Send(crafted_check(username=unknown_ufrag), via="stranger", label="unknown ufrag, new address"),
             Expect(Silence(), via="stranger"),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
@@ -338,7 +339,7 @@ CHECKS = (
             Connect(),
             Socket("stranger", session=None),
             Do(amplification, "unauthenticated requests of every kind"),
-            Echo(),
+            Alive(),
         ),
     ),
     Check(
