@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from toolkit.conformance.checks import BY_ID
+from toolkit.conformance.checks import BY_ID, SANITY
 from toolkit.conformance.checks.ice import restart_refused
 from toolkit.conformance.model import Level, Status
 from toolkit.conformance.runner import Settings, run_check
@@ -59,8 +59,8 @@ def test_only_http_errors_are_refusals():
     assert restart_refused(PeerError("gone", status=404, body="no such resource")) is not None
 
 
-def variant(name: str) -> ReferenceTarget:
-    return ReferenceTarget(command=[sys.executable, "-m", "tests.zoo.serve", name])
+def variant(name: str, media: str = "echo") -> ReferenceTarget:
+    return ReferenceTarget(command=[sys.executable, "-m", "tests.zoo.serve", name], media=media)
 
 
 def test_a_target_taking_authenticated_srtp_from_any_address_only_warns():
@@ -88,3 +88,22 @@ def test_consent_checks_split_by_the_kind_of_target():
     checking = play(variant("sends-own-checks"), "ICE-06", "ICE-10")
     assert checking["ICE-06"].status is Status.SKIP and "ICE-10" in checking["ICE-06"].message
     assert checking["ICE-10"].status is Status.PASS, checking["ICE-10"].message
+
+
+@pytest.mark.parametrize(("name", "status"), [("sends-own-checks", Status.PASS),
+                                              ("checks-but-media-refreshes-consent", Status.FAIL)])
+def test_consent_of_a_checking_voice_target_is_judged_by_its_own_media(name, status):
+    """A target that does not echo (the voice loop): ICE-10 watches for SRTP/SRTCP of its own after
+    consent expired, once the sanity conversation has learned that it does not echo."""
+    target = variant(name, media="voice")
+    target.start()
+    try:
+        settings = Settings(seed=1, strict=Level.POLICY)
+        assert asyncio.run(run_check(target, SANITY, settings)).status is Status.PASS
+        assert target.echoes is False
+        result = asyncio.run(run_check(target, BY_ID["ICE-10"], settings))
+    finally:
+        target.stop()
+    assert result.status is status, result.message
+    if status is Status.FAIL:
+        assert "of its own" in result.message and "RFC 7675" in result.message
