@@ -22,7 +22,10 @@ The convention, for anyone adding variants:
   bug the way a bug report would. `host="::1"` runs the variant (and its reference twin) on
   IPv6 loopback, for checks that need an IPv6 candidate. `dtls_role="client"` runs the variant
   (and its reference twin) with `--dtls-role client`: it answers a=setup:active, so the checks
-  play their DTLS-client counterparts.
+  play their DTLS-client counterparts. `reference="other-variant"` names the correct server the
+  variant's checks must PASS against instead of the reference server, for checks that do not apply
+  to it (ICE-10 judges only targets that send connectivity checks of their own): a variant whose
+  bug lies elsewhere, correct for these checks.
 - The bug stays in the variant. Never edit `reference_server/` for it: if no seam fits, override
   a private method in the subclass (`tests/zoo/seams.py` has helpers for the common swaps: a
   session's DTLS endpoint or SRTP session, rebuilding a STUN message, a modelled crash).
@@ -62,13 +65,15 @@ class Variant:
     module: str = ""
     dtls_role: str = "server"
     """The server's `--dtls-role`: "client" answers a=setup:active."""
+    reference: str = ""
+    """The variant its checks must PASS against, when the reference server is not a target they apply to."""
 
 
 _REGISTRY: dict[str, Variant] = {}
 
 
 def variant(name: str, *, checks: tuple[str, ...], why: str, host: str = "127.0.0.1",
-            dtls_role: str = "server") -> Callable[[Any], Any]:
+            dtls_role: str = "server", reference: str = "") -> Callable[[Any], Any]:
     """Register the decorated ServerCore subclass, ReferenceServer subclass or factory as a variant."""
     if not _NAME.fullmatch(name):
         raise ValueError(f"variant name {name!r} is not kebab-case")
@@ -82,7 +87,8 @@ def variant(name: str, *, checks: tuple[str, ...], why: str, host: str = "127.0.
     def register(target: Any) -> Any:
         if name in _REGISTRY:
             raise ValueError(f"variant {name} is registered twice ({_REGISTRY[name].module} and {target.__module__})")
-        _REGISTRY[name] = Variant(name, tuple(checks), why, _builder(target), host, target.__module__, dtls_role)
+        _REGISTRY[name] = Variant(name, tuple(checks), why, _builder(target), host, target.__module__, dtls_role,
+                                  reference)
         return target
 
     return register

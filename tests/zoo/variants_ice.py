@@ -89,7 +89,7 @@ class FirstNominationWins(ServerCore):
             session.selected = selected
 
 
-@variant("echo-to-source", checks=("ICE-05",),
+@variant("echo-to-source", checks=("ICE-09",),
          why="sends media back to wherever the last packet came from, not to the nominated pair")
 class EchoToSource(ServerCore):
     _source: Address | None = None
@@ -126,4 +126,24 @@ class RestartResetsDtls(ServerCore):
             session = self.sessions.by_id[session_id]
             session.dtls = fresh_dtls_endpoint(self, session)
             session.srtp = None
+        return answer
+
+
+@variant("checks-but-media-refreshes-consent", checks=("ICE-10",), reference="sends-own-checks",
+         why="sends connectivity checks of its own, yet counts any media from the peer as consent, so it keeps "
+             "sending after its checks have gone unanswered for the consent timeout")
+class ChecksButMediaRefreshesConsent(SendsOwnChecks, MediaRefreshesConsent):
+    """Both bugs' seams at once: its own checks (the ICE-02 bug, which makes RFC 7675 bind it) and
+    consent refreshed by media."""
+
+
+@variant("restart-rehandshakes", checks=("ICE-11",), dtls_role="client",
+         why="as DTLS client, an ICE restart starts a new DTLS handshake (a new ClientHello) on the next "
+             "nomination, while the old keys carry the media meanwhile")
+class RestartRehandshakes(ServerCore):
+    def restart_ice(self, session_id: str, sdpfrag: str, now: float) -> str | None:
+        answer = super().restart_ice(session_id, sdpfrag, now)
+        if answer is not None:
+            session = self.sessions.by_id[session_id]
+            session.dtls = fresh_dtls_endpoint(self, session)  # state "new": the next nomination starts it
         return answer

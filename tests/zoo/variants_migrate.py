@@ -12,7 +12,12 @@ from reference_server.srtp import SrtpError
 from tests.zoo import variant
 
 
-@variant("srtp-latching", checks=("MIGRATE-02",),
+def echo_of(session: Session, plain: bytes) -> bytes:
+    """The reference server's echo of a plain RTP packet, under the session's outbound stream."""
+    return session.outbound.reflect(plain, int.from_bytes(plain[4:8], "big"))
+
+
+@variant("srtp-latching", checks=("MIGRATE-02", "MIGRATE-08"),
          why="SRTP from an unbound 5-tuple is tried with every session's keys and, if it decrypts, latches that "
              "session's media to the new address (RTP Bleed)")
 class SrtpLatching(ServerCore):
@@ -29,12 +34,32 @@ class SrtpLatching(ServerCore):
                 continue
             self.sessions.bind(session, address, now, self.config.max_tuples_per_session)
             session.selected = address
-            self._send(session.srtp.protect_rtp(session.outbound.reflect(plain)), address, "srtp")
+            self._send(session.srtp.protect_rtp(echo_of(session, plain)), address, "srtp")
             return
         self._drop("rtp_unbound", address)
 
 
-@variant("dtls-from-any-address", checks=("MIGRATE-03",),
+@variant("srtp-from-any-address", checks=("MIGRATE-02",),
+         why="SRTP from an unbound 5-tuple is tried with every session's keys and, if it decrypts, taken into that "
+             "session (echoed to its selected pair), as full ICE agents that accept data from any address do")
+class SrtpFromAnyAddress(ServerCore):
+    def _receive_rtp(self, data: bytes, address: Address, now: float) -> None:
+        if address in self.sessions.by_address:
+            super()._receive_rtp(data, address, now)
+            return
+        for session in list(self.sessions.by_id.values()):
+            if session.srtp is None or session.selected is None:
+                continue
+            try:
+                plain = session.srtp.unprotect_rtp(data)
+            except SrtpError:
+                continue
+            self._send(session.srtp.protect_rtp(echo_of(session, plain)), session.selected, "srtp")
+            return
+        self._drop("rtp_unbound", address)
+
+
+@variant("dtls-from-any-address", checks=("MIGRATE-03", "MIGRATE-10"),
          why="a DTLS datagram from an unbound 5-tuple is given to the newest session still waiting for its "
              "ClientHello, and binds that address")
 class DtlsFromAnyAddress(ServerCore):
@@ -46,7 +71,7 @@ class DtlsFromAnyAddress(ServerCore):
         super()._receive_dtls(data, address, now)
 
 
-@variant("dtls-client-takes-strangers-records", checks=("MIGRATE-03",), dtls_role="client",
+@variant("dtls-client-takes-strangers-records", checks=("MIGRATE-10",), dtls_role="client",
          why="as DTLS client, a DTLS datagram from an unbound 5-tuple is fed to the newest handshake under way: a "
              "stranger's fatal alert ends it")
 class DtlsClientTakesStrangersRecords(ServerCore):
@@ -58,6 +83,20 @@ class DtlsClientTakesStrangersRecords(ServerCore):
                 session.dtls.receive_datagram(data, now)
                 self._after_dtls_input(session, now)
                 return
+        super()._receive_dtls(data, address, now)
+
+
+UNEXPECTED_MESSAGE_ALERT = bytes.fromhex("15fefd00000000000000000002020a")
+"""A DTLS 1.2 record, epoch 0, sequence 0: a fatal unexpected_message alert."""
+
+
+@variant("dtls-client-answers-strangers", checks=("MIGRATE-03",), dtls_role="client",
+         why="as DTLS client, answers a DTLS datagram from an unbound 5-tuple with a fatal alert instead of "
+             "dropping it: DTLS sent on a pair no check made valid")
+class DtlsClientAnswersStrangers(ServerCore):
+    def _receive_dtls(self, data: bytes, address: Address, now: float) -> None:
+        if address not in self.sessions.by_address:
+            self._send(UNEXPECTED_MESSAGE_ALERT, address, "dtls")
         super()._receive_dtls(data, address, now)
 
 
@@ -113,6 +152,28 @@ class EvictsNewestTuple(ServerCore):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.sessions = NewestEvictedTable()
+
+
+@variant("echo-address-by-ssrc", checks=("MIGRATE-09",),
+         why="the address media is echoed to is looked up by the SSRC it came with, first come first served: of "
+             "two sessions with the same SSRC, the second's media goes to the first's 5-tuple")
+class EchoAddressBySsrc(ServerCore):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._echo_address: dict[bytes, Address] = {}
+        self._ssrc = b""
+
+    def _receive_rtp(self, data: bytes, address: Address, now: float) -> None:
+        self._ssrc = data[8:12]
+        try:
+            super()._receive_rtp(data, address, now)
+        finally:
+            self._ssrc = b""
+
+    def _send(self, data: bytes, address: Address, kind: str) -> None:
+        if kind == "srtp" and self._ssrc:
+            address = self._echo_address.setdefault(self._ssrc, address)
+        super()._send(data, address, kind)
 
 
 @variant("media-routed-by-ssrc", checks=("MIGRATE-07",),

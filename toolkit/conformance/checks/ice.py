@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import string
+from collections.abc import Awaitable, Callable
 
 from toolkit.conformance.checks.common import (
     answer_lines,
@@ -33,7 +34,7 @@ from toolkit.conformance.steps import (
     send_media,
     send_silence,
 )
-from toolkit.peer import IceCompleted, PeerError
+from toolkit.peer import IceCompleted, PeerError, RtcpReceived, RtpReceived
 
 SAMPLES = 8
 """Sessions opened to judge how random the target's ufrags are."""
@@ -161,7 +162,59 @@ async def no_checks_from_target(conversation: Conversation) -> None:
     conversation.note("no connectivity check came from the target")
 
 
-# -- ICE-06 ----------------------------------------------------------------------------------
+# -- ICE-05, ICE-09: a second nomination ------------------------------------------------------
+
+
+async def echo_destination(conversation: Conversation, via: str) -> str | None:
+    """Send one packet of session main from socket `via`; the socket its echo reached, or None.
+    SKIPs the check against a target that does not echo (`send_media` does)."""
+    session = conversation.session("main")
+    token = send_media(conversation, session, via=via)
+    deadline = conversation.now() + conversation.settings.reply_timeout
+    while not echoes_of(session, token) and conversation.now() < deadline:
+        await asyncio.sleep(0.01)
+    where = echoes_of(session, token)
+    return where[0] if where else None
+
+
+LATEST_NOMINATION_POLICY = ("this project's policy is that the latest nomination wins; a lite agent that keeps its "
+                            "first nomination, or refuses a second, is RFC 8445-compliant")
+
+
+async def latest_nomination_wins(conversation: Conversation) -> None:
+    """A USE-CANDIDATE from b moves media to b; one from main again moves it back."""
+    for via in ("b", "main"):
+        await Send(check_request(use_candidate=True), via=via, label=f"USE-CANDIDATE from {via}").run(conversation)
+        try:
+            await Expect(StunSuccess(), via=via).run(conversation)
+        except CheckFailed as exc:
+            raise CheckFailed(f"a later USE-CANDIDATE from {via} was not accepted ({exc}): {LATEST_NOMINATION_POLICY}"
+                              ) from None
+        where = await echo_destination(conversation, via)
+        require(where == via, f"after a later USE-CANDIDATE from {via}, media sent from {via} was echoed to "
+                              f"{where or 'nobody'}, not to {via}: {LATEST_NOMINATION_POLICY}")
+        conversation.note(f"after a USE-CANDIDATE from {via}, media went to {via}")
+
+
+async def echoes_to_one_address(conversation: Conversation) -> None:
+    """Media from both nominated addresses: every echo reaches the same one (the selected pair),
+    whichever packet's source it answers."""
+    session = conversation.session("main")
+    sent = []
+    for via in ("b", "main", "b", "main"):
+        sent.append((via, send_media(conversation, session, via=via)))
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(conversation.settings.silence)
+    arrivals = [(via, echoes_of(session, token)[0]) for via, token in sent if echoes_of(session, token)]
+    require(bool(arrivals), "no media was echoed after the second nomination: the session is not alive")
+    destinations = sorted({where for _, where in arrivals})
+    said = ", ".join(f"from {via} to {where}" for via, where in arrivals)
+    require(len(destinations) == 1, f"echoes went to {' and '.join(destinations)} ({said}): the target sends to "
+                                    "each packet's source, not on its one selected pair")
+    conversation.note(f"{len(arrivals)} of {len(sent)} echoes, all to {destinations[0]} ({said})")
+
+
+# -- ICE-06, ICE-10: consent ------------------------------------------------------------------
 
 
 CONSENT_SLACK = 2.0
@@ -174,10 +227,53 @@ def is_binding_success(data: bytes) -> bool:
     return len(data) >= 20 and data[:2] == b"\x01\x01"
 
 
-async def consent_expiry(conversation: Conversation) -> None:
+def checks_from_target(conversation: Conversation) -> int:
+    """Connectivity checks the target sent to session main's socket so far (answered or not)."""
+    name = conversation.session("main").socket.name
+    return sum(1 for d in conversation.datagrams
+               if d.direction == "in" and d.socket == name and is_stun_request(d.data))
+
+
+LITE_CONSENT = "ICE-06 judges consent for targets that send no checks (this project's policy)"
+CHECKING_CONSENT = "ICE-10 judges consent for targets that send checks of their own (RFC 7675 §5.1, a MUST)"
+
+
+def consent_expiry(checking: bool) -> Callable[[Conversation], Awaitable[None]]:
+    """The consent watch for one kind of target: `checking` ones send connectivity checks of their
+    own (full ICE, or a lite agent that checks anyway), so RFC 7675 binds them through the answers;
+    the others (lite agents) are held to it only by this project's policy. Each kind SKIPs the other's."""
+
+    async def watch(conversation: Conversation) -> None:
+        await asyncio.sleep(conversation.settings.silence)  # a check the target sends right after connecting
+        if checking and not checks_from_target(conversation):
+            raise CheckSkipped("the target sent no connectivity check of its own, so RFC 7675 consent (which "
+                               f"rests on the answers to its checks) does not bind it; {LITE_CONSENT}")
+        if not checking and checks_from_target(conversation):
+            raise CheckSkipped(f"the target sends connectivity checks of its own: {CHECKING_CONSENT}")
+        after, checked_at, timeout = await media_after_consent(conversation)
+        if not checking and checks_from_target(conversation):
+            raise CheckSkipped(f"the target began sending connectivity checks of its own: {CHECKING_CONSENT}")
+        if after is None:  # the target does not echo
+            if checking:
+                await own_media_stopped(conversation, checked_at + timeout + CONSENT_SLACK)
+            return  # ICE-06: the check that follows sees whether consent freed the session
+        if checking:
+            require(after <= timeout + CONSENT_SLACK,
+                    f"media was still echoed {after:.1f} s after the last of the target's checks the probe answered: "
+                    f"RFC 7675 §5.1 makes it cease transmission once consent ({timeout:g} s) expires")
+        else:
+            require(after <= timeout + CONSENT_SLACK,
+                    f"media was still echoed {after:.1f} s after the last connectivity check: this project's policy "
+                    f"is that a lite agent stops after the consent timeout ({timeout:g} s) without checks")
+
+    return watch
+
+
+async def media_after_consent(conversation: Conversation) -> tuple[float | None, float, float]:
     """Send media every 200 ms without any check, and leave the target's own checks unanswered (a full
-    ICE agent's consent is the answers to its checks, RFC 7675 §5.1); echoes must stop within the
-    consent timeout of the last check either way answered."""
+    ICE agent's consent is the answers to its checks, RFC 7675 §5.1); return (how long after the last
+    check either way answered media was last echoed, None against a target that does not echo; when
+    that last check was; the consent timeout)."""
     session = conversation.session("main")
     session.socket.receive_filter = lambda data: not is_stun_request(data)
     answered = [d.time for d in conversation.datagrams
@@ -194,7 +290,7 @@ async def consent_expiry(conversation: Conversation) -> None:
     end = checked_at + timeout + CONSENT_SLACK + 0.5  # a few packets after the latest allowed stop
     if conversation.target.echoes is False:
         await media_until(conversation, session, end)
-        return
+        return None, checked_at, timeout
     while conversation.now() < end:
         tokens.append((conversation.now(), send_media(conversation, session)))
         await asyncio.sleep(0.2)
@@ -209,14 +305,12 @@ async def consent_expiry(conversation: Conversation) -> None:
     after = last_echo - checked_at
     conversation.note(f"the last echoed packet was sent {after:.1f} s after the last check "
                       f"(consent timeout {timeout:g} s)")
-    require(after <= timeout + CONSENT_SLACK,
-            f"media was still echoed {after:.1f} s after the last connectivity check; consent "
-            f"({timeout:g} s, RFC 7675) should have stopped it")
+    return after, checked_at, timeout
 
 
 async def media_until(conversation: Conversation, session: Session, end: float) -> None:
-    """ICE-06 against a target that does not echo: the same media (Opus silence every 200 ms, no
-    check) until past the consent timeout; the check that follows sees whether consent freed the
+    """ICE-06 and ICE-10 against a target that does not echo: the same media (Opus silence every
+    200 ms, no check) until `end`; for ICE-06 the check that follows sees whether consent freed the
     session (a target that lets media refresh consent still answers it)."""
     while conversation.now() < end:
         send_silence(conversation, session, packets=1)
@@ -225,14 +319,40 @@ async def media_until(conversation: Conversation, session: Session, end: float) 
                       f"consent timeout ({conversation.settings.consent_timeout:g} s) of the last check")
 
 
+async def own_media_stopped(conversation: Conversation, expired: float) -> None:
+    """ICE-10 against a target that does not echo: past the latest allowed stop (`expired`), no
+    SRTP or SRTCP of its own may arrive while our media goes on for the RTCP report interval."""
+    session = conversation.session("main")
+    await media_until(conversation, session, expired + conversation.settings.report_timeout)
+    late = [time for _, time, event in session.events
+            if isinstance(event, (RtpReceived, RtcpReceived)) and time > expired]
+    require(not late, f"the target still sent {len(late)} SRTP/SRTCP packet(s) of its own, the last at "
+                      f"{max(late, default=0.0):.1f} s, after consent expired at {expired:.1f} s (timeout and slack "
+                      "included): RFC 7675 §5.1 makes it cease transmission")
+    conversation.note(f"no SRTP or SRTCP of the target's own arrived after {expired:.1f} s")
+
+
 # -- ICE-07 ----------------------------------------------------------------------------------
 
 
 RESTART_NOT_SUPPORTED = {
-    405: "RFC 9725 §4.3.1: neither trickle ICE nor ICE restarts",
-    501: "RFC 9725 §4.3.1: trickle ICE but no ICE restarts",
+    405: "Method Not Allowed: no PATCH at all",
+    422: "Unprocessable Content: RFC 9725's answer to a kind of PATCH the session does not support",
+    501: "Not Implemented: the WHIP drafts' answer to a kind of PATCH the session does not support",
 }
-"""ICE restart is optional for a WHIP resource; these answers to PATCH say it has none."""
+"""The answers RFC 9725 (and the drafts before it) name for a PATCH a WHIP session does not support."""
+
+
+def restart_refused(exc: PeerError) -> CheckSkipped | None:
+    """ICE restart is optional for a WHIP session (RFC 9725 §4.3): any HTTP error to the restart PATCH
+    is its way of saying it has none, so the check does not apply. None: not an HTTP refusal."""
+    if exc.status is None or not 400 <= exc.status < 600:
+        return None
+    known = RESTART_NOT_SUPPORTED.get(exc.status, "an HTTP error, which RFC 9725 asks of a session that cannot "
+                                                  "restart ICE")
+    reason = " ".join((exc.body or "").split())[:120]
+    return CheckSkipped(f"the target refused the ICE restart: PATCH answered {exc.status}"
+                        f"{f' ({reason})' if reason else ''}; {known}. ICE restart is optional for a WHIP session")
 
 
 async def ice_restart(conversation: Conversation) -> None:
@@ -246,10 +366,10 @@ async def ice_restart(conversation: Conversation) -> None:
         answer = await conversation.target.restart(session.handle, fragment,
                                                    timeout=conversation.settings.connect_timeout)
     except PeerError as exc:
-        if exc.status in RESTART_NOT_SUPPORTED:
-            raise CheckSkipped(f"the target does not offer ICE restarts (PATCH answered {exc.status}, "
-                               f"{RESTART_NOT_SUPPORTED[exc.status]})") from None
-        raise CheckFailed(f"the ICE restart was refused: {exc}") from None
+        refused = restart_refused(exc)
+        if refused is not None:
+            raise refused from None
+        raise CheckFailed(f"the ICE restart PATCH got no HTTP answer: {exc}") from None
     require(answer is not None, "the target answered the restart with 204: no new credentials, ICE did not restart")
     values = dict(line.rstrip("\r")[2:].split(":", 1) for line in answer.split("\n")
                   if line.startswith(("a=ice-ufrag:", "a=ice-pwd:")))
@@ -263,10 +383,14 @@ async def ice_restart(conversation: Conversation) -> None:
     conversation.note(f"restarted: new target ufrag {values['ice-ufrag']}")
 
 
-def no_new_handshake(conversation: Conversation) -> None:
+async def no_new_handshake(conversation: Conversation) -> None:
+    """After the restart and a check with the new credentials: no DTLS from the target (a DTLS client
+    target would send a new ClientHello right after answering that check), the probe still connected."""
+    await asyncio.sleep(conversation.settings.silence)
     since = conversation.scratch["restarted_at"]
     dtls = [d for d in conversation.datagrams if d.direction == "in" and d.time >= since and 19 < d.data[:1][0] < 64]
-    require(not dtls, f"the target sent {len(dtls)} DTLS datagram(s) after the restart: DTLS must be kept")
+    require(not dtls, f"the target sent {len(dtls)} DTLS datagram(s) after the ICE restart: a new handshake, where "
+                      "this project's policy is that the DTLS association carries on across an ICE restart")
     require(conversation.session("main").peer.state == "connected", "the probe peer lost its DTLS connection")
 
 
@@ -323,37 +447,33 @@ CHECKS = (
         ),
     ),
     Check(
-        "ICE-05", "lite", "RFC 8445 §8.2, §7.3.1.5",
-        "a later USE-CANDIDATE on another authenticated pair moves media there; replies leave from the "
-        "socket the request arrived on",
+        "ICE-05", "lite", "RFC 8445 §8.2, §7.3.1.5, draft-thatcher-ice-renomination",
+        "the latest nomination wins: a later USE-CANDIDATE from another authenticated pair moves media there, "
+        "and one from the first pair moves it back",
         (
             Offer(),
             Require(ice_lite, "a=ice-lite"),
             Connect(),
             Socket("b"),
-            Send(check_request(use_candidate=True), via="b", label="USE-CANDIDATE from a second address"),
-            Expect(StunSuccess(), via="b"),
-            Echo(via="b", arrives_on="b"),
-            Echo(via="main", arrives_on="b"),  # media follows the nominated pair, not the packet's source
-            Send(check_request(use_candidate=True), via="main", label="USE-CANDIDATE from the first address again"),
-            Expect(StunSuccess(), via="main"),
-            Echo(via="main", arrives_on="main"),
+            Do(latest_nomination_wins, "USE-CANDIDATE from b, then from main again"),
         ),
     ),
     Check(
-        "ICE-06", "core", "RFC 7675 §5.1",
-        "consent: with no checks for the consent timeout, the server stops sending media and frees the session",
+        "ICE-06", "core", "RFC 7675 §5.1 (by analogy, for targets that send no checks)",
+        "a target that sends no connectivity checks of its own stops sending media, and frees the session, once "
+        "no check has arrived for the consent timeout",
         (
             Connect(peer={"consent_interval": None}),
-            Do(consent_expiry, "media without checks past the consent timeout"),
+            Do(consent_expiry(checking=False), "media without checks past the consent timeout"),
             Send(check_request(), label="check after consent expired"),
             Expect((Silence(), StunError())),  # the session is gone: its ufrag is unknown now
         ),
         timeout=150.0,
     ),
     Check(
-        "ICE-07", "core", "RFC 8445 §9, RFC 9725 §4.4.1, RFC 8840",
-        "ICE restart (new ufrag/pwd via WHIP PATCH) keeps DTLS, SRTP and the conversation",
+        "ICE-07", "core", "RFC 9725 §4.3, RFC 8445 §9, RFC 8840",
+        "an ICE restart (new ufrag/pwd via WHIP PATCH) is answered with new credentials, checks with them are "
+        "answered, and media carries on with the same SRTP keys",
         (
             Connect(),
             Require(can_restart, "ICE restart through signaling"),
@@ -361,7 +481,6 @@ CHECKS = (
             Send(check_request(use_candidate=True), label="check with the new credentials"),
             Expect(StunSuccess()),
             Alive(media=True),  # same SRTP keys
-            Do(no_new_handshake, "no new DTLS handshake"),
         ),
     ),
     Check(
@@ -371,6 +490,40 @@ CHECKS = (
             Offer(),
             Do(collect_ufrags, f"{SAMPLES} concurrent sessions"),
             Do(ufrag_randomness, "uniqueness and randomness"),
+        ),
+    ),
+    Check(
+        "ICE-09", "core", "RFC 8445 §12.1",
+        "after a second nomination from another address, media goes on one selected pair: every echo reaches the "
+        "same address, whichever address the packet came from",
+        (
+            Connect(),  # §12.1 binds full and lite agents alike
+            Socket("b"),
+            Send(check_request(use_candidate=True), via="b", label="USE-CANDIDATE from a second address"),
+            Expect((StunSuccess(), StunError(400)), via="b"),  # an agent may refuse a second nomination
+            Do(echoes_to_one_address, "media from both addresses"),
+        ),
+    ),
+    Check(
+        "ICE-10", "core", "RFC 7675 §5.1",
+        "a target that sends connectivity checks of its own stops sending media once the consent timeout has "
+        "passed without an answer to them",
+        (
+            Connect(peer={"consent_interval": None}),
+            Do(consent_expiry(checking=True), "media while the target's checks go unanswered"),
+        ),
+        timeout=150.0,
+    ),
+    Check(
+        "ICE-11", "core", "RFC 8445 §9, RFC 8842, RFC 9725 §4.3",
+        "an ICE restart keeps the DTLS association: the target starts no new DTLS handshake after it",
+        (
+            Connect(),
+            Require(can_restart, "ICE restart through signaling"),
+            Do(ice_restart, "WHIP PATCH with new credentials"),
+            Send(check_request(use_candidate=True), label="check with the new credentials"),
+            Expect(StunSuccess()),
+            Do(no_new_handshake, "no DTLS from the target after the restart"),
         ),
     ),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from toolkit.conformance.checks.common import binds_nothing, check_request, require
+from toolkit.conformance.checks.ice import echo_destination
 from toolkit.conformance.checks.stun import WRONG_PASSWORD
 from toolkit.conformance.conversation import Conversation, is_stun_request
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
@@ -49,6 +50,10 @@ def dtls_from_target_since(conversation: Conversation, since: float) -> int:
 # -- MIGRATE-01 ------------------------------------------------------------------------------
 
 
+ROAMING_POLICY = ("this project's roaming policy is that the latest nomination moves media at once; RFC 8445 lets a "
+                  "lite agent keep its first selected pair until an ICE restart")
+
+
 async def nat_rebinding(conversation: Conversation) -> None:
     session = conversation.session("main")
     switch = conversation.now()
@@ -69,18 +74,20 @@ async def nat_rebinding(conversation: Conversation) -> None:
     lost = [t for t in tokens if not echoes_of(session, t)]
     astray = [t for t in tokens if echoes_of(session, t) and echoes_of(session, t)[0] != "rebound"]
     require(not lost, f"{len(lost)} of {len(tokens)} packets sent after the switch were not echoed")
-    require(not astray, f"{len(astray)} echoes still went to the old address after the switch")
+    require(not astray, f"{len(astray)} echoes still went to the old address after a USE-CANDIDATE from the new one: "
+                        f"{ROAMING_POLICY}")
     handshakes = dtls_from_target_since(conversation, switch)
     require(handshakes == 0, f"the target sent {handshakes} DTLS datagram(s) after the rebinding: a new handshake")
     require(session.peer.state == "connected", f"the probe peer is {session.peer.state} after the rebinding")
     conversation.note(f"all {len(tokens)} packets after the switch were echoed to the new address, no new DTLS handshake")
 
 
-# -- MIGRATE-02 ------------------------------------------------------------------------------
+# -- MIGRATE-02, MIGRATE-08: RTP Bleed ---------------------------------------------------------
 
 
 async def rtp_bleed(conversation: Conversation) -> None:
-    """Plain RTP with the session's SSRC, and genuine SRTP of the session, from an unbound address."""
+    """Plain RTP with the session's SSRC, and genuine SRTP of the session, from an unbound address;
+    then genuine media from the session's own address. What came of each is kept for the judgements."""
     from scapy.packet import Raw
 
     from toolkit.crafters.rtp import Rtp
@@ -91,14 +98,42 @@ async def rtp_bleed(conversation: Conversation) -> None:
     plain = Rtp(payload_type=session.peer.audio_pt, sequence=conversation.rng.getrandbits(16),
                 timestamp=conversation.rng.getrandbits(32), ssrc=session.peer.ssrc) / Raw(b"rtcgate-bleed-plain")
     attacker.send(bytes(plain), session.remote)
-    token = send_media(conversation, session, via="attacker")
+    conversation.scratch["bleed"] = send_media(conversation, session, via="attacker")
     await settle(conversation)
-    if echoes_of(session, token):
-        raise CheckFailed(f"SRTP from the unbound address was decrypted into the session and echoed "
-                          f"(to {echoes_of(session, token)[0]})")
-    answers = [r for r in attacker.inbox[attacker.mark:]]
-    require(not answers, f"the unbound address got {len(answers)} datagram(s) back: media was redirected to it")
-    conversation.note("nothing came back to the unbound address; its SRTP was not echoed")
+    conversation.scratch["genuine"] = send_media(conversation, session)
+    await settle(conversation)
+
+
+def bleed_not_taken(conversation: Conversation) -> None:
+    """MIGRATE-02 (POLICY): the unbound address's SRTP was not decrypted into the session, and the
+    session's own media still goes to its own address."""
+    session = conversation.session("main")
+    bled = echoes_of(session, conversation.scratch["bleed"])
+    require(not bled, f"SRTP from an unbound address was decrypted into the session and echoed (to "
+                      f"{bled[0] if bled else ''}): {BLEED_POLICY}")
+    genuine = echoes_of(session, conversation.scratch["genuine"])
+    require(genuine == [session.socket.name], f"after media from an unbound address, the session's own media was "
+                                              f"echoed to {genuine[0] if genuine else 'nobody'}, not to "
+                                              f"{session.socket.name}: the unbound address moved the session's media "
+                                              f"({BLEED_POLICY})")
+    conversation.note("the unbound address's SRTP was not taken; the session's media stayed on its own address")
+
+
+BLEED_POLICY = ("this project's policy (RTP Bleed hardening) drops media from 5-tuples no authenticated check has "
+                "bound; full ICE agents may accept authenticated SRTP from any address")
+
+
+def nothing_to_unbound(conversation: Conversation) -> None:
+    """MIGRATE-08 (MUST, RFC 8445 §12.1): no datagram at all went back to the unbound address."""
+    attacker = conversation.socket("attacker")
+    answers = attacker.inbox[attacker.mark:]
+    session = conversation.session("main")
+    echoed = [name for token in (conversation.scratch["bleed"], conversation.scratch["genuine"])
+              for name in echoes_of(session, token) if name == attacker.name]
+    require(not answers, f"the unbound address got {len(answers)} datagram(s) back"
+                         f"{' (echoes of the session media among them)' if echoed else ''}: data sent on a pair that "
+                         "no check made valid, let alone selected")
+    conversation.note("nothing came back to the unbound address")
 
 
 # -- MIGRATE-03 ------------------------------------------------------------------------------
@@ -123,13 +158,15 @@ def stranger_server_datagrams(conversation: Conversation) -> list[bytes]:
 async def stranger_handshake_race(conversation: Conversation) -> None:
     """A stranger's DTLS from an unbound 5-tuple before, during and after the real handshake: a
     ClientHello to a target that is the DTLS server; to a DTLS client, a server's first flight and
-    a fatal alert, which must neither end its handshake nor draw it to the stranger."""
+    a fatal alert. How the real handshake ended is kept for MIGRATE-10 (scratch "handshake": None
+    when it completed, else why not); what the stranger got back is MIGRATE-03's."""
     from toolkit.conformance.checks.dtls import target_role
 
     session = conversation.session("main")
     attacker = conversation.socket("attacker")
     remote = session.remote
     role = target_role(conversation)
+    conversation.scratch["role"] = role
 
     def stranger() -> None:
         for datagram in [client_hello_datagram()] if role == "server" else stranger_server_datagrams(conversation):
@@ -149,24 +186,42 @@ async def stranger_handshake_race(conversation: Conversation) -> None:
     session.peer.start(conversation.loop.time(), conversation.target.remote_override)
     session.flush()
     timeout = conversation.settings.connect_timeout
+    conversation.scratch["handshake"] = None
     try:
         await session.wait_event(IceCompleted, timeout, since=since)
         if role == "server":
             stranger()  # right after the real ClientHello left
         await session.wait_event(DtlsConnected, timeout, since=since)
     except PeerError as exc:
-        raise CheckFailed(f"the real handshake did not complete while {sent_by_stranger(role)} came from an "
-                          f"unbound address: {exc}") from None
+        conversation.scratch["handshake"] = str(exc)
     finally:
         if session.socket.receive_filter is at_client_hello:
             session.socket.receive_filter = None
     stranger()  # and after it
     await settle(conversation)
-    answered = [r for r in attacker.inbox if 19 < r.data[0] < 64]
+
+
+def stranger_unanswered(conversation: Conversation) -> None:
+    """MIGRATE-03 (MUST): no DTLS datagram went back to the unbound address."""
+    role = conversation.scratch["role"]
+    answered = [r for r in conversation.socket("attacker").inbox if 19 < r.data[0] < 64]
     require(not answered, f"the target answered the unbound address's DTLS with {len(answered)} DTLS datagram(s)")
-    require(session.peer.state == "connected", f"the probe peer is {session.peer.state}: the target ended the session")
     conversation.note(f"{sent_by_stranger(role)} from the unbound address were ignored (the target is the DTLS "
-                      f"{role}); the real handshake completed")
+                      f"{role})" + ("" if conversation.scratch["handshake"] is None
+                                    else "; the real handshake did not complete (MIGRATE-10 judges that)"))
+
+
+def real_handshake_completed(conversation: Conversation) -> None:
+    """MIGRATE-10 (POLICY): the stranger did not keep the real handshake from completing, nor end it."""
+    role, failure = conversation.scratch["role"], conversation.scratch["handshake"]
+    session = conversation.session("main")
+    require(failure is None, f"the real handshake did not complete while {sent_by_stranger(role)} came from an "
+                             f"unbound address: {failure}; this project's policy is that a stranger's DTLS cannot "
+                             "deny a session its handshake")
+    require(session.peer.state == "connected", f"the probe peer is {session.peer.state}: the target ended the session "
+                                               f"after {sent_by_stranger(role)} from an unbound address")
+    conversation.note(f"the real handshake completed despite {sent_by_stranger(role)} from an unbound address (the "
+                      f"target is the DTLS {role})")
 
 
 def sent_by_stranger(role: str) -> str:
@@ -194,6 +249,27 @@ async def replayed_check(conversation: Conversation) -> None:
     await settle(conversation)
     where = echoes_of(session, token)
     conversation.note(f"after a genuine check without USE-CANDIDATE, media went to {where[0] if where else 'nobody'}")
+
+
+async def genuine_nomination_takes_back(conversation: Conversation) -> None:
+    """After the replay: the next genuine nominating check brings the session's media back to the peer."""
+    session = conversation.session("main")
+    require(session.peer.state == "connected", f"the session did not survive a replayed check (the probe peer is "
+                                               f"{session.peer.state}): {REPLAY_POLICY}")
+    await Send(check_request(use_candidate=True), label="the next genuine nominating check").run(conversation)
+    try:
+        await Expect(StunSuccess()).run(conversation)
+    except CheckFailed as exc:
+        raise CheckFailed(f"the genuine nominating check after the replay was not answered ({exc}): "
+                          f"{REPLAY_POLICY}") from None
+    where = await echo_destination(conversation, session.socket.name)
+    require(where == session.socket.name, f"after the genuine nominating check, media went to {where or 'nobody'}, "
+                                          f"not back to the peer: {REPLAY_POLICY}")
+    conversation.note("the next genuine nominating check took the media back")
+
+
+REPLAY_POLICY = ("this project's policy is that the next genuine nomination takes the media back after a replayed "
+                 "check (no RFC says what a server does with a replay)")
 
 
 # -- MIGRATE-06 ------------------------------------------------------------------------------
@@ -227,22 +303,46 @@ async def tuple_cap(conversation: Conversation) -> None:
 # -- MIGRATE-07 ------------------------------------------------------------------------------
 
 
-async def isolation(conversation: Conversation) -> None:
+async def two_sessions_one_ssrc(conversation: Conversation) -> None:
+    """Media of sessions a and b, which share an SSRC, and session a's SRTP sent on b's 5-tuple."""
     a, b = conversation.session("a"), conversation.session("b")
-    token_a, token_b = send_media(conversation, a), send_media(conversation, b)
+    conversation.scratch["own"] = {"a": send_media(conversation, a), "b": send_media(conversation, b)}
     # Session a's SRTP on session b's 5-tuple (b's socket to b's address: the same port on a
     # single-port server, b's own port on a server with a port per session).
     crossed, packet = protected_media(conversation, a)
     conversation.socket("b").send(packet, b.remote)
+    conversation.scratch["crossed"] = crossed
     await settle(conversation)
-    require(echoes_of(a, token_a) == ["a"], f"session a's echo arrived on {echoes_of(a, token_a) or 'no socket'}")
-    require(echoes_of(b, token_b) == ["b"], f"session b's echo arrived on {echoes_of(b, token_b) or 'no socket'}")
-    require(not echoes_of(a, crossed), "session a's SRTP sent on session b's 5-tuple was echoed")
-    for session in (a, b):
+
+
+def sessions_isolated(conversation: Conversation) -> None:
+    """MIGRATE-07 (POLICY): each session's media is echoed, and a's SRTP on b's 5-tuple is not."""
+    for name, token in conversation.scratch["own"].items():
+        require(bool(echoes_of(conversation.session(name), token)),
+                f"session {name}'s media was not echoed while another session used the same SSRC: {ISOLATION_POLICY}")
+    require(not echoes_of(conversation.session("a"), conversation.scratch["crossed"]),
+            f"session a's SRTP sent on session b's 5-tuple was echoed: {ISOLATION_POLICY}")
+    conversation.note("two sessions with the same SSRC each got their own media echoed")
+
+
+ISOLATION_POLICY = ("this project's policy is that media belongs to the session whose checks bound its 5-tuple, "
+                    "never to the session an SSRC names")
+
+
+def no_cross_session_leak(conversation: Conversation) -> None:
+    """MIGRATE-09 (MUST, RFC 8445 §12.1): no echo reached another session's socket, and no peer got
+    packets it cannot decrypt (another session's media)."""
+    for name, token in conversation.scratch["own"].items():
+        session = conversation.session(name)
+        astray = [origin for origin in echoes_of(session, token) if origin != name]
+        require(not astray, f"session {name}'s echo arrived on socket {astray[0] if astray else ''}, another "
+                            "session's 5-tuple")
+    for name in ("a", "b"):
+        session = conversation.session(name)
         foreign = session.peer.drops["srtp_unprotect_failed"] + session.peer.drops["srtcp_unprotect_failed"]
-        require(foreign == 0, f"session {session.name} received {foreign} packet(s) it cannot decrypt: another "
-                              "session's media")
-    conversation.note("two sessions with the same SSRC each got only their own media")
+        require(foreign == 0, f"session {name} received {foreign} packet(s) it cannot decrypt: another session's "
+                              "media sent on its 5-tuple")
+    conversation.note("no packet of one session reached the other's 5-tuple")
 
 
 CHECKS = (
@@ -254,15 +354,17 @@ CHECKS = (
     ),
     Check(
         "MIGRATE-02", "security", "CVE-2017-14099, CVE-2017-14114 (RTP Bleed)",
-        "RTP or SRTP from an unbound 5-tuple never moves the media destination and is never decrypted into the session",
-        (Connect(), Socket("attacker"), Do(rtp_bleed, "RTP and SRTP from an unbound address"), Echo()),
+        "RTP or SRTP from an unbound 5-tuple is never decrypted into the session and never moves where its media goes",
+        (Connect(), Socket("attacker"), Do(rtp_bleed, "RTP and SRTP from an unbound address, then from the session"),
+         Do(bleed_not_taken, "the unbound address's media not taken")),
     ),
     Check(
-        "MIGRATE-03", "security", "CVE-2023-49786, CVE-2023-51443",
-        "a ClientHello from an unbound 5-tuple, before or during the real handshake, is ignored; the real "
-        "handshake completes (a DTLS client target: a stranger's HelloVerifyRequest and fatal alert)",
+        "MIGRATE-03", "security", "RFC 8445 §12.1.1, CVE-2023-49786, CVE-2023-51443",
+        "DTLS from an unbound 5-tuple before, during or after the real handshake is never answered (a ClientHello; "
+        "to a DTLS client target, a stranger's HelloVerifyRequest and fatal alert)",
         (Offer(), Socket("attacker", session=None),
-         Do(stranger_handshake_race, "a stranger's handshake racing the real one"), Alive(media=True)),
+         Do(stranger_handshake_race, "a stranger's handshake racing the real one"),
+         Do(stranger_unanswered, "no DTLS to the unbound address")),
     ),
     Check(
         "MIGRATE-04", "security", "RFC 8445 §7.3, RFC 8489 §9.1.3",
@@ -279,14 +381,12 @@ CHECKS = (
     Check(
         "MIGRATE-05", "security", "RFC 8445 §7.3 (no replay protection in ICE)",
         "a replayed authenticated check from another address does not take the session's media away for longer "
-        "than the next genuine check; the outcome is reported",
+        "than the next genuine nominating check; the outcome is reported",
         (
             Connect(),
             Socket("attacker"),
             Do(replayed_check, "replay the nominating check from another address"),
-            Send(check_request(use_candidate=True), label="the next genuine nominating check"),
-            Expect(StunSuccess()),
-            Echo(),
+            Do(genuine_nomination_takes_back, "the next genuine nominating check takes the media back"),
         ),
     ),
     Check(
@@ -296,11 +396,38 @@ CHECKS = (
     ),
     Check(
         "MIGRATE-07", "core", "RFC 3711 §3.2, DESIGN principle 2",
-        "two sessions never exchange a packet, whatever their ufrags, SSRCs and addresses",
+        "two sessions sharing an SSRC each get their own media echoed, and one's SRTP on the other's 5-tuple is "
+        "not taken",
         (
             Connect(session="a", peer={"ssrc": SHARED_SSRC}),
             Connect(session="b", peer={"ssrc": SHARED_SSRC}),
-            Do(isolation, "media of two sessions with one SSRC"),
+            Do(two_sessions_one_ssrc, "media of two sessions with one SSRC"),
+            Do(sessions_isolated, "each session's media, and only its own, taken"),
         ),
+    ),
+    Check(
+        "MIGRATE-08", "security", "RFC 8445 §12.1, CVE-2017-14099 (RTP Bleed)",
+        "nothing is ever sent to a 5-tuple that no authenticated check bound, whatever RTP or SRTP came from it",
+        (Connect(), Socket("attacker"), Do(rtp_bleed, "RTP and SRTP from an unbound address, then from the session"),
+         Do(nothing_to_unbound, "nothing back to the unbound address")),
+    ),
+    Check(
+        "MIGRATE-09", "core", "RFC 8445 §12.1",
+        "two sessions sharing an SSRC never get a packet of each other's: no echo on the other's 5-tuple, nothing "
+        "a peer cannot decrypt",
+        (
+            Connect(session="a", peer={"ssrc": SHARED_SSRC}),
+            Connect(session="b", peer={"ssrc": SHARED_SSRC}),
+            Do(two_sessions_one_ssrc, "media of two sessions with one SSRC"),
+            Do(no_cross_session_leak, "no packet on the other session's 5-tuple"),
+        ),
+    ),
+    Check(
+        "MIGRATE-10", "security", "CVE-2023-49786, CVE-2023-51443",
+        "the real handshake completes despite a stranger's DTLS from an unbound 5-tuple racing it (a ClientHello; "
+        "to a DTLS client target, a HelloVerifyRequest and fatal alert)",
+        (Offer(), Socket("attacker", session=None),
+         Do(stranger_handshake_race, "a stranger's handshake racing the real one"),
+         Do(real_handshake_completed, "the real handshake completed"), Alive(media=True)),
     ),
 )

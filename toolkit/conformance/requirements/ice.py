@@ -57,20 +57,21 @@ REQUIREMENTS = {
              "MUST produce the selected pairs and use the pairs with the highest priority' while a lite agent gives "
              "each pair 'an arbitrary priority' (§7.3.2). A lite agent that keeps its first nomination, or refuses a "
              "second with an error (§7.3.1.5: 'e.g., 400'), is compliant and WARNs here. The 'media follows the "
-             "nominated pair, not each packet's source' half is a MUST: see PROPOSED_SPLITS ICE-09.",
+             "selected pair, not each packet's source' half is a MUST, judged by ICE-09.",
     ),
     "ICE-06": Requirement(
         Level.POLICY, "RFC 7675 §5.1 (applied to lite agents by analogy); RFC 9725 (consent freshness SHALL be used by "
                       "full ICE implementations)",
-        "A server stops sending media, and frees the session, once no authenticated check has arrived from its peer "
-        "for the consent timeout (30 s).",
+        "A server that sends no connectivity checks of its own stops sending media, and frees the session, once no "
+        "authenticated check has arrived from its peer for the consent timeout (30 s).",
         prevents="media streamed indefinitely at an address whose owner has gone (or never agreed), and sessions "
                  "that hold server resources forever after the peer vanished",
         note="RFC 7675 §5.1 ('Consent expires after 30 seconds. That is, if a valid STUN binding response has not "
              "been received from the remote peer's transport address in 30 seconds, the endpoint MUST cease "
              "transmission on that 5-tuple.') binds an agent through the answers to its own checks; a lite agent "
-             "sends none, and WHIP limits consent freshness to full ICE implementations. For a target that sends "
-             "its own checks the MUST applies: see PROPOSED_SPLITS ICE-10.",
+             "sends none, and WHIP limits consent freshness to full ICE implementations. So this check runs only "
+             "against targets that send no checks (it SKIPs the others), and ICE-10 holds targets that do send "
+             "checks (full ICE, or a lite agent that checks anyway) to the MUST.",
     ),
     "ICE-07": Requirement(
         Level.MUST, "RFC 9725 §4.3, RFC 8445 §9",
@@ -82,8 +83,12 @@ REQUIREMENTS = {
              "number and wording against the published RFC 9725. RFC 8839 §5.4 adds that new values are random: "
              "'The ice-ufrag and ice-pwd attributes MUST be chosen randomly at the beginning of a session (the same "
              "applies when ICE is restarting for an agent).' The check with the new credentials must then be "
-             "answered (RFC 8445 §7.3). Keeping DTLS across the restart is judged as POLICY: see PROPOSED_SPLITS "
-             "ICE-11.",
+             "answered (RFC 8445 §7.3), and media then carries on with the same keys: RFC 9725 has both sides 'assume "
+             "that the previously negotiated non-ICE-related SDP information still applies after the ICE restart' "
+             "(fingerprints, setup roles). ICE restart itself is optional for a WHIP session (RFC 9725 and its drafts "
+             "name 405, 422 or 501 for a PATCH it does not support): any HTTP error to the restart PATCH SKIPs the "
+             "check with the status and reason, and it FAILs only a restart that was accepted and then does not "
+             "work. A new DTLS handshake after the restart is judged by ICE-11 (POLICY).",
     ),
     "ICE-08": Requirement(
         Level.MUST, "RFC 8445 §5.3",
@@ -93,29 +98,23 @@ REQUIREMENTS = {
              "the beginning of a session'. Uniqueness across concurrent sessions is not stated by the RFC but "
              "follows from 24 random bits for 8 samples.",
     ),
-}
-
-PROPOSED_SPLITS = {
-    # Takes from ICE-05: Connect(), Socket("b"), the USE-CANDIDATE check from b (accepting StunSuccess() or
-    # StunError(400), answered from the address it was sent to), then media from both main and b: every echo
-    # must reach the same one of the two nominated addresses, never follow each packet's source.
     "ICE-09": Requirement(
         Level.MUST, "RFC 8445 §12.1",
         "Once selected pairs have been produced for a data stream, an agent MUST send data on those pairs only.",
-        note="Which of two nominated pairs is selected is the agent's choice (ICE-05 POLICY); sending each echo back "
-             "to the source of the packet, whatever was nominated, is not.",
+        note="Which of two nominated pairs is selected is the agent's choice (ICE-05 POLICY; a full agent uses the "
+             "highest-priority one, RFC 8445 §8.1.1), and refusing the second nomination (400) is accepted; sending "
+             "each echo back to the source of the packet, whatever was nominated, is not. Run against every "
+             "target: §12.1 binds full and lite agents alike.",
     ),
-    # Takes from ICE-06 the case where the target sends connectivity checks of its own (full ICE), which
-    # consent_expiry already detects and notes: echoes must stop within the consent timeout of the last check
-    # the probe answered. ICE-06 keeps lite targets (no checks of their own) and the "session freed" step.
     "ICE-10": Requirement(
         Level.MUST, "RFC 7675 §5.1",
         "Consent expires after 30 seconds. That is, if a valid STUN binding response has not been received from the "
         "remote peer's transport address in 30 seconds, the endpoint MUST cease transmission on that 5-tuple.",
-        note="Quoted as implementations cite RFC 7675 §5.1; verify against the RFC text.",
+        note="Applies to targets that send connectivity checks of their own (full ICE, whose consent freshness "
+             "RFC 9725 requires, or a lite agent that checks anyway): the probe answers their checks until the "
+             "consent watch starts, then leaves them unanswered. A target that sends no checks SKIPs here; ICE-06 "
+             "judges it as POLICY.",
     ),
-    # Takes from ICE-07 the Do(no_new_handshake) step (no DTLS datagram from the target after the restart, the
-    # probe still connected). ICE-07 keeps the PATCH exchange, the new-credential check and the Echo().
     "ICE-11": Requirement(
         Level.POLICY, "RFC 8445 §9 (an ICE restart flushes ICE state only); RFC 8842 (DTLS association rules)",
         "An ICE restart changes paths and credentials only: the DTLS association and SRTP keys carry on without a "
@@ -123,7 +122,9 @@ PROPOSED_SPLITS = {
         prevents="a media outage and re-keying at every network change, and a restart being used to force the "
                  "server through a fresh handshake",
         note="RFC 8445 §9 says 'during the restart, data can continue to be sent using existing data sessions' "
-             "without a keyword. RFC 8842 governs when a new DTLS association is needed; I could not verify its "
-             "text here: if it forbids a new association on an ICE restart, this becomes a MUST.",
+             "without a keyword. RFC 8842 lets an endpoint ask for a new DTLS association by changing its "
+             "fingerprint or tls-id, which a WHIP PATCH cannot carry (RFC 9725: the previously negotiated "
+             "non-ICE-related SDP information still applies); whether starting a new handshake anyway breaks a MUST "
+             "was not verified here, so this stays POLICY. Media continuing with the same keys is ICE-07's MUST.",
     ),
 }

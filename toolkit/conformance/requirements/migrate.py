@@ -24,9 +24,8 @@ REQUIREMENTS = {
         prevents="RTP Bleed: an off-path attacker who sprays RTP/SRTP at the media port gets a session's media "
                  "redirected to itself, or injects into it",
         note="Accepting SRTP that authenticates from an address that sent no check is not forbidden by any RFC (full "
-             "ICE agents often accept data from any address), and the check's first FAIL fires on that alone "
-             "(echo to the session's own address). Sending media to the unbound address is a MUST violation: see "
-             "PROPOSED_SPLITS MIGRATE-08.",
+             "ICE agents often accept data from any address), so this is POLICY: such agents WARN here by "
+             "default. Sending anything to the unbound address is the MUST violation, judged by MIGRATE-08.",
     ),
     "MIGRATE-03": Requirement(
         Level.MUST, "RFC 8445 §12.1.1, §12.1",
@@ -35,8 +34,9 @@ REQUIREMENTS = {
         note="A DTLS answer to a ClientHello from a 5-tuple that never passed a check is data sent on a pair that is "
              "neither valid nor selected (for a full agent, §12.1 only lets it send 'on any valid pair before "
              "selected pairs have been produced'). The attacks: CVE-2023-49786 (Asterisk), CVE-2023-51443 "
-             "(FreeSWITCH). The real handshake completing despite the race is resilience: see PROPOSED_SPLITS "
-             "MIGRATE-10.",
+             "(FreeSWITCH). To a target that is the DTLS client, the stranger sends a HelloVerifyRequest and a "
+             "fatal alert instead: answering them with DTLS is the same MUST violation. The real handshake "
+             "completing despite the race is resilience, judged by MIGRATE-10 (POLICY).",
     ),
     "MIGRATE-04": Requirement(
         Level.MUST, "RFC 8489 §9.1.3",
@@ -75,34 +75,25 @@ REQUIREMENTS = {
         note="RFC 3711 §3.2.3 identifies a context by the triplet <SSRC, destination network address, destination "
              "transport port number>, which is the same for every session on a single-port server: no RFC MUST "
              "tells sessions apart there, so routing by SSRC (the failure this check targets) is not an RFC "
-             "violation. A session's media sent to another session's 5-tuple is: see PROPOSED_SPLITS MIGRATE-09.",
+             "violation. A session's media sent to another session's 5-tuple is: MIGRATE-09 judges it.",
     ),
-}
-
-PROPOSED_SPLITS = {
-    # Takes from MIGRATE-02 (rtp_bleed) the verdicts about what reaches the attacker socket: an echo of the
-    # attacker-sent SRTP arriving on "attacker", or any datagram at all back to the unbound address. MIGRATE-02
-    # keeps "SRTP from an unbound address is not decrypted into the session" (an echo to main).
     "MIGRATE-08": Requirement(
         Level.MUST, "RFC 8445 §12.1",
         _SELECTED_PAIRS_ONLY,
-        note="A 5-tuple that never sent an authenticated check is on no valid, let alone selected, pair.",
+        note="A 5-tuple that never sent an authenticated check is on no valid, let alone selected, pair. The check "
+             "sends RTP and the session's own SRTP from such an address, then genuine media from the session's own "
+             "address: no datagram at all may come back to the unbound address (RTP Bleed's redirection).",
     ),
-    # Takes from MIGRATE-07 (isolation) the verdicts that a session's echo arrives on another session's socket
-    # and that a peer received packets it cannot decrypt (another session's media). MIGRATE-07 keeps the missing
-    # echo and "session a's SRTP sent on session b's 5-tuple was echoed".
     "MIGRATE-09": Requirement(
         Level.MUST, "RFC 8445 §12.1",
         _SELECTED_PAIRS_ONLY,
         note="Each session's selected pair is its own 5-tuple; media of one session sent to another's is data off "
              "the selected pair.",
     ),
-    # Takes from MIGRATE-03 (client_hello_race) the "real handshake did not complete while ClientHellos came from
-    # an unbound address" verdict and the final Echo(); MIGRATE-03 keeps "the unbound address got no DTLS answer".
     "MIGRATE-10": Requirement(
         Level.POLICY, "CVE-2023-49786, CVE-2023-51443 (DTLS ClientHello race)",
-        "ClientHellos from an unbound 5-tuple, before or during the real handshake, leave the real handshake able "
-        "to complete.",
+        "DTLS from an unbound 5-tuple before or during the real handshake (ClientHellos to a DTLS server; a "
+        "HelloVerifyRequest and a fatal alert to a DTLS client) leaves the real handshake able to complete.",
         prevents="denial of a session's DTLS setup by racing ClientHellos from a spoofed or attacker address",
     ),
 }
