@@ -41,5 +41,3 @@ REQUIREMENTS = {
         note=f"Thresholds are {_THRESHOLDS}.",
     ),
 }
-
-PROPOSED_SPLITS = {}

@@ -56,5 +56,3 @@ REQUIREMENTS = {
              "policy.",
     ),
 }
-
-PROPOSED_SPLITS = {}
