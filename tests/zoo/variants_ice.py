@@ -12,6 +12,7 @@ from reference_server.events import Address
 from reference_server.sessions import Session
 from tests.zoo import variant
 from tests.zoo.seams import fresh_dtls_endpoint
+from tests.zoo.variants_stun import UnknownUfragAnswered
 
 
 @variant("short-ice-password", checks=("ICE-01",),
@@ -129,12 +130,25 @@ class RestartResetsDtls(ServerCore):
         return answer
 
 
-@variant("checks-but-media-refreshes-consent", checks=("ICE-10",), reference="sends-own-checks",
-         why="sends connectivity checks of its own, yet counts any media from the peer as consent, so it keeps "
-             "sending after its checks have gone unanswered for the consent timeout")
-class ChecksButMediaRefreshesConsent(SendsOwnChecks, MediaRefreshesConsent):
-    """Both bugs' seams at once: its own checks (the ICE-02 bug, which makes RFC 7675 bind it) and
-    consent refreshed by media."""
+class AnswersAsFullAgent(SendsOwnChecks):
+    """No a=ice-lite in the answer, and checks of its own: a full ICE agent as far as the probe sees."""
+
+    def create_session(self, offer_sdp: str, now: float) -> tuple[str, str]:
+        session_id, answer = super().create_session(offer_sdp, now)
+        return session_id, answer.replace("a=ice-lite\r\n", "")
+
+
+@variant("full-agent-answers-unknown-ufrags", checks=("STUN-07",),
+         why="a full ICE agent (no a=ice-lite, checks of its own) that, like most, answers an unknown ufrag with 401")
+class FullAgentAnswersUnknownUfrags(AnswersAsFullAgent, UnknownUfragAnswered):
+    """Correct consent: the stand-in reference for ICE-10, which judges full ICE agents only."""
+
+
+@variant("full-agent-media-refreshes-consent", checks=("ICE-10",), reference="full-agent-answers-unknown-ufrags",
+         why="a full ICE agent that counts any media from the peer as consent, so it keeps sending after its "
+             "checks have gone unanswered for the consent timeout")
+class FullAgentMediaRefreshesConsent(AnswersAsFullAgent, MediaRefreshesConsent):
+    """Full ICE (which RFC 7675 binds) with consent refreshed by media."""
 
 
 @variant("restart-rehandshakes", checks=("ICE-11",), dtls_role="client",

@@ -62,16 +62,16 @@ REQUIREMENTS = {
     "ICE-06": Requirement(
         Level.POLICY, "RFC 7675 §5.1 (applied to lite agents by analogy); RFC 9725 (consent freshness SHALL be used by "
                       "full ICE implementations)",
-        "A server that sends no connectivity checks of its own stops sending media, and frees the session, once no "
-        "authenticated check has arrived from its peer for the consent timeout (30 s).",
+        "An ICE-lite server stops sending media, and frees the session, once no authenticated check has arrived "
+        "from its peer for the consent timeout (30 s).",
         prevents="media streamed indefinitely at an address whose owner has gone (or never agreed), and sessions "
                  "that hold server resources forever after the peer vanished",
         note="RFC 7675 §5.1 ('Consent expires after 30 seconds. That is, if a valid STUN binding response has not "
              "been received from the remote peer's transport address in 30 seconds, the endpoint MUST cease "
              "transmission on that 5-tuple.') binds an agent through the answers to its own checks; a lite agent "
              "sends none, and WHIP limits consent freshness to full ICE implementations. So this check runs only "
-             "against targets that send no checks (it SKIPs the others), and ICE-10 holds targets that do send "
-             "checks (full ICE, or a lite agent that checks anyway) to the MUST.",
+             "against ICE-lite targets (a=ice-lite; one that sends checks anyway is still lite, and ICE-02 reports "
+             "those checks), and ICE-10 holds full ICE agents to the MUST.",
     ),
     "ICE-07": Requirement(
         Level.MUST, "RFC 9725 §4.3, RFC 8445 §9",
@@ -110,10 +110,9 @@ REQUIREMENTS = {
         Level.MUST, "RFC 7675 §5.1",
         "Consent expires after 30 seconds. That is, if a valid STUN binding response has not been received from the "
         "remote peer's transport address in 30 seconds, the endpoint MUST cease transmission on that 5-tuple.",
-        note="Applies to targets that send connectivity checks of their own (full ICE, whose consent freshness "
-             "RFC 9725 requires, or a lite agent that checks anyway): the probe answers their checks until the "
-             "consent watch starts, then leaves them unanswered. A target that sends no checks SKIPs here; ICE-06 "
-             "judges it as POLICY.",
+        note="Applies to full ICE agents (no a=ice-lite in the answer), whose consent freshness RFC 9725 requires: "
+             "the probe answers their checks until the consent watch starts, then leaves them unanswered. An ICE-lite "
+             "target SKIPs here, even one that sends checks anyway (ICE-02 reports those): ICE-06 judges it as POLICY.",
     ),
     "ICE-11": Requirement(
         Level.POLICY, "RFC 8445 §9 (an ICE restart flushes ICE state only); RFC 8842 (DTLS association rules)",
