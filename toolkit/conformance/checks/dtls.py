@@ -506,7 +506,7 @@ def start_renegotiation(conversation: Conversation) -> None:
 def renegotiation_refused(conversation: Conversation) -> None:
     session = conversation.session("main")
     require(session.peer.renegotiation_pending,
-            "the target completed a renegotiation (RFC 8842 §4: a WebRTC endpoint must refuse it)"
+            "the target completed a renegotiation (RFC 8827 §6.5: a WebRTC endpoint must reject it)"
             + (" after the probe's HelloRequest" if target_role(conversation) == "client" else ""))
     how = ("refused with a no_renegotiation alert" if session.peer.renegotiation_refused
            else "ignored (no answer to the renegotiation)")
@@ -619,7 +619,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "DTLS-08", "security", "RFC 5746, RFC 8842 §4",
+        "DTLS-08", "security", "RFC 8827 §6.5, RFC 5746",
         "renegotiation is refused",
         (
             Connect(),
