@@ -47,9 +47,10 @@ REQUIREMENTS = {
         Level.MUST, "RFC 8445 §7.3",
         "An agent MUST NOT utilize the ALTERNATE-SERVER mechanism and MUST NOT support the backwards-compatibility "
         "mechanisms defined in RFC 5389 (for working with the protocol in RFC 3489).",
-        note="A request without the magic cookie is an RFC 3489 request; answering it is the RFC 5389 backwards-"
-             "compatibility mechanism RFC 8445 forbids (RFC 8489 §6.3 also discards a message whose 'Magic Cookie "
-             "field' lacks 'the correct value').",
+        note="A request without the magic cookie is an RFC 3489 request; serving it (a Binding success with "
+             "MAPPED-ADDRESS) is the RFC 5389 backwards-compatibility mechanism RFC 8445 forbids. An error response "
+             "serves nothing, so it passes here, although RFC 8489 §6.3 (without a keyword) would discard a message "
+             "whose 'Magic Cookie field' lacks 'the correct value' silently.",
     ),
     "DEMUX-06": Requirement(
         Level.SHOULD, "RFC 6347 §4.1.2.7",
