@@ -197,21 +197,23 @@ async def latest_nomination_wins(conversation: Conversation) -> None:
 
 
 async def echoes_to_one_address(conversation: Conversation) -> None:
-    """Media from both nominated addresses: every echo reaches the same one (the selected pair),
-    whichever packet's source it answers."""
+    """Media from both nominated addresses, alternating: the echoes stay on one address (the selected
+    pair), whichever packet's source they answer. One switch is allowed (an agent that moves to the
+    later nomination takes a moment to do so); echoes that keep following the packets' sources are not."""
     session = conversation.session("main")
     sent = []
-    for via in ("b", "main", "b", "main"):
+    for via in ("b", "main", "b", "main", "b", "main"):
         sent.append((via, send_media(conversation, session, via=via)))
         await asyncio.sleep(0.02)
     await asyncio.sleep(conversation.settings.silence)
     arrivals = [(via, echoes_of(session, token)[0]) for via, token in sent if echoes_of(session, token)]
     require(bool(arrivals), "no media was echoed after the second nomination: the session is not alive")
-    destinations = sorted({where for _, where in arrivals})
+    destinations = [where for _, where in arrivals]
+    switches = sum(1 for before, after in zip(destinations, destinations[1:]) if before != after)
     said = ", ".join(f"from {via} to {where}" for via, where in arrivals)
-    require(len(destinations) == 1, f"echoes went to {' and '.join(destinations)} ({said}): the target sends to "
+    require(switches <= 1, f"the echoes changed address {switches} times ({said}): the target sends to "
                                     "each packet's source, not on its one selected pair")
-    conversation.note(f"{len(arrivals)} of {len(sent)} echoes, all to {destinations[0]} ({said})")
+    conversation.note(f"{len(arrivals)} of {len(sent)} echoes, to {' then '.join(dict.fromkeys(destinations))} ({said})")
 
 
 # -- ICE-06, ICE-10: consent ------------------------------------------------------------------
