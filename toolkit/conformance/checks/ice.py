@@ -490,8 +490,8 @@ CHECKS = (
     ),
     Check(
         "ICE-09", "core", "RFC 8445 §12.1",
-        "after a second nomination from another address, media goes on one selected pair: every echo reaches the "
-        "same address, whichever address the packet came from",
+        "after a second nomination from another address, media goes on one selected pair: the echoes stay on one "
+        "address (after at most one switch to the later nomination), whichever address each packet came from",
         (
             Connect(),  # §12.1 binds full and lite agents alike
             Socket("b"),
