@@ -192,10 +192,10 @@ def print_summary(run, paths, out=sys.stdout) -> None:
     totals = run.counts()
     lines.append("-" * len(header))
     lines.append(f"{'total':<8}" + "".join(f"{totals.get(s, 0):>7}" for s in statuses))
-    bad = [r for r in (*run.sanity, *run.results) if r.status.bad or r.status is Status.WARN]
-    if bad:
+    findings = [r for r in (*run.sanity, *run.results) if r.status.bad or r.status is Status.WARN]
+    if findings:
         lines.append("")
-        for result in bad:
+        for result in findings:
             lines.append(f"{result.status.value} {result.check.id} [{result.check.level.value}]: {result.message}")
             if result.check.requirement:
                 lines.append(f"    requires: {result.check.requirement.cite}: {result.check.requirement.text}")
