@@ -15,13 +15,13 @@ for fuzzer in toolkit/fuzz/harnesses/*_fuzzer.py; do
   python3 -c "import sys; from toolkit.fuzz.campaign import options_file; print(options_file(sys.argv[1]), end='')" \
     "$name" > "$OUT/${name}_fuzzer.options"
   seeds=()
-  for folder in "corpora/$name" "corpora/regressions/$name"; do
+  for folder in "toolkit/corpora/$name" "toolkit/corpora/regressions/$name"; do
     if [ -d "$folder" ]; then seeds+=("$folder"); fi
   done
   if [ ${#seeds[@]} -gt 0 ]; then
     find "${seeds[@]}" -type f -print0 | xargs -0 zip -q -j "$OUT/${name}_fuzzer_seed_corpus.zip"
   fi
-  if [ -f "corpora/$name.dict" ]; then
-    cp "corpora/$name.dict" "$OUT/${name}_fuzzer.dict"
+  if [ -f "toolkit/corpora/$name.dict" ]; then
+    cp "toolkit/corpora/$name.dict" "$OUT/${name}_fuzzer.dict"
   fi
 done

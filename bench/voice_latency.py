@@ -701,7 +701,7 @@ def main() -> int:
     machine["pinned_cpus"] = None if pinned is None else {"client": pinned[0], "server": pinned[1]}
     settings = {"silence_duration_ms": args.silence_ms, "prefix_padding_ms": args.prefix_ms,
                 "think_time_s": args.think, "tone_tail_ms": TAIL_MS, "vad": "webrtcvad",
-                "utterance": "first sentence of corpora/audio/speech_en.ogg (\"Hello there.\")",
+                "utterance": "first sentence of toolkit/corpora/audio/speech_en.ogg (\"Hello there.\")",
                 "utterance_packets": len(speech.packets), "speech_end_packet": speech.end,
                 "pause_ms": [20 * n for n in PAUSE_PACKETS], "stagger_s": STAGGER,
                 "sound_floor_dbfs": SOUND_FLOOR_DBFS, "goal_ms": GOAL * 1000, "seed": args.seed,

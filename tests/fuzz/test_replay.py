@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import pytest
 
+from toolkit import resources
 from toolkit.fuzz import builtin_targets, replay
-from toolkit.fuzz.campaign import Campaign, repository_root, run
+from toolkit.fuzz.campaign import Campaign, run
 from toolkit.fuzz.triage import triage
 
-CORPORA = repository_root() / "corpora"
+CORPORA = resources.corpora()
 TARGETS = builtin_targets()
 
 

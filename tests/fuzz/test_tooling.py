@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from aioice import stun as aioice_stun
 
+from toolkit import resources
 from toolkit.cli import main as cli
 from toolkit.fuzz import builtin_targets, check, fuzz_target, replay, resolve
 from toolkit.fuzz.campaign import HARNESSES, Campaign, command, repository_root
@@ -21,6 +22,7 @@ from toolkit.fuzz.stunkit import authenticated_ufrag, with_fingerprint, with_int
 from tests.fuzz.sample_targets import FrameError, fuzz_frame
 
 ROOT = repository_root()
+CORPORA = resources.corpora()
 needs_atheris = pytest.mark.skipif(importlib.util.find_spec("atheris") is None and os.environ.get("CI") != "true",
                                    reason="atheris is not installed (a Linux dependency; CI requires it)")
 SAMPLE = "tests.fuzz.sample_targets:fuzz_frame"
@@ -88,8 +90,8 @@ def test_every_builtin_target_has_a_harness_seeds_and_a_dictionary():
     for name in builtin_targets():
         harness = HARNESSES / f"{name}_fuzzer.py"
         assert harness.read_text().startswith("#!/usr/bin/env python3\n") and os.access(harness, os.X_OK)
-        assert any((ROOT / "corpora" / name).iterdir())
-        assert (ROOT / "corpora" / f"{name}.dict").is_file()
+        assert any((CORPORA / name).iterdir())
+        assert (CORPORA / f"{name}.dict").is_file()
 
 
 # --- helpers the stateful targets rely on -----------------------------------------------------------
@@ -127,7 +129,7 @@ def run_harness(harness: Path, *args: str, cwd: Path, **env: str) -> subprocess.
 @needs_atheris
 def test_harness_runs_standalone_and_under_fork_and_merge(tmp_path):
     harness = HARNESSES / "demux_fuzzer.py"
-    seeds = ROOT / "corpora" / "demux"
+    seeds = CORPORA / "demux"
     done = run_harness(harness, "-runs=3000", str(tmp_path), str(seeds), cwd=tmp_path)
     assert done.returncode == 0 and "Done 3000 runs" in done.stderr, done.stderr[-2000:]
     done = run_harness(harness, "-fork=1", "-max_total_time=4", f"-artifact_prefix={tmp_path}/", str(tmp_path),
@@ -180,5 +182,5 @@ def test_campaign_command_line_uses_seeds_dictionary_and_fork(tmp_path):
     flags = command(campaign, tmp_path, tmp_path)
     assert flags[0].endswith("stun_parse_fuzzer.py") and "-fork=2" in flags and "-ignore_crashes=1" in flags
     assert not any(flag.startswith("-fork") for flag in command(Campaign(spec="demux"), tmp_path, tmp_path))
-    assert f"-dict={ROOT / 'corpora' / 'stun_parse.dict'}" in flags and str(ROOT / "corpora" / "stun_parse") in flags
+    assert f"-dict={CORPORA / 'stun_parse.dict'}" in flags and str(CORPORA / "stun_parse") in flags
     assert flags[flags.index(str(tmp_path), 1)] == str(tmp_path)  # the working corpus comes before the seeds

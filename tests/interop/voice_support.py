@@ -18,10 +18,12 @@ import av
 import numpy as np
 import pytest
 
+from toolkit import resources
+
 from tests.interop.tones import FRAME_SAMPLES, SAMPLE_RATE
 from tests.support.server_process import ServerProcess, start_server
 
-SPEECH_SAMPLE = Path(__file__).resolve().parents[2] / "corpora" / "audio" / "speech_en.ogg"
+SPEECH_SAMPLE = resources.speech_sample()
 SPEECH_FLOOR_DBFS = -45.0  # a 20 ms frame louder than this is speech, for the sample's edges
 FIRST_SENTENCE_SECONDS = 1.0  # "Hello there." ends by 0.86 s; "What is…" starts after 1.2 s
 

@@ -90,12 +90,12 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from toolkit.fuzz.campaign import repository_root
+    from toolkit import resources
     from toolkit.fuzz.registry import TargetError
 
     if args.whip:
         return _network(args)
-    corpora = (args.corpora or repository_root() / "corpora").resolve()
+    corpora = (args.corpora or resources.corpora()).resolve()
     try:
         if args.list:
             return _list()

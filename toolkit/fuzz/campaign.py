@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolkit import resources
+
 from .harness import ENV_EXPECT, ENV_INSTRUMENT, ENV_TARGET, ENV_TEXT
 from .registry import target_name
 
@@ -47,7 +49,7 @@ _STAT = re.compile(r"stat::(\w+):\s+(\d+)")
 def repository_root() -> Path:
     """The checkout this toolkit runs from (editable install), else the working directory."""
     root = Path(__file__).resolve().parents[2]
-    return root if (root / "corpora").is_dir() else Path.cwd()
+    return root if (root / "pyproject.toml").is_file() else Path.cwd()
 
 
 @dataclass(slots=True)
@@ -77,7 +79,7 @@ class Campaign:
     jobs: int = 1
     corpus: Path | None = None
     dictionary: Path | None = None
-    corpora: Path = field(default_factory=lambda: repository_root() / "corpora")
+    corpora: Path = field(default_factory=resources.corpora)
     reports: Path = field(default_factory=lambda: repository_root() / "reports" / "fuzz")
     text: bool = False
     extra_seeds: list[Path] = field(default_factory=list)

@@ -30,7 +30,9 @@ import tempfile
 from pathlib import Path
 from unittest import mock
 
-from .campaign import MAX_LEN, repository_root
+from toolkit import resources
+
+from .campaign import MAX_LEN
 from .framing import encode
 
 CLIENTS = ("aiortc", "chromium")
@@ -200,7 +202,7 @@ def store(corpora: Path, client: str, picks: dict[str, list[bytes]]) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("corpora", nargs="?", type=Path, default=repository_root() / "corpora")
+    parser.add_argument("corpora", nargs="?", type=Path, default=resources.corpora())
     parser.add_argument("--client", choices=CLIENTS, default="aiortc")
     parser.add_argument("--seconds", type=float, default=3.0, help="how long an aiortc session runs (default 3)")
     parser.add_argument("--workdir", type=Path, help="keep the client's logs and report here (default: a temporary one)")

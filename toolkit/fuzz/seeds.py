@@ -18,9 +18,9 @@ from pathlib import Path
 
 from reference_server.certificate import Certificate
 from reference_server.core import CoreConfig, ServerCore
+from toolkit import resources
 from toolkit.peer.core import ProbePeer, RtcpReceived, RtpReceived
 
-from .campaign import repository_root
 from .framing import encode
 from .sctp import SctpWorld, dcep_open
 from .world import World, home
@@ -312,7 +312,7 @@ def generate(corpora: Path, only: Iterable[str] | None = None) -> dict[str, int]
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("corpora", nargs="?", type=Path, default=repository_root() / "corpora")
+    parser.add_argument("corpora", nargs="?", type=Path, default=resources.corpora())
     parser.add_argument("--only", action="append", metavar="TARGET", help="write only this target's seeds (repeatable)")
     args = parser.parse_args()
     for target, count in generate(args.corpora, args.only).items():

@@ -14,11 +14,12 @@ from pathlib import Path
 import av
 import numpy as np
 
+from toolkit import resources
+
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms
 ECHO_TONE_HZ = 550  # 50 Hz × 11: sits on an FFT bin of any whole number of 20 ms frames
 TONE_AMPLITUDE = 0.3 * 32767
-SPEECH_SAMPLE = Path(__file__).resolve().parents[2] / "corpora" / "audio" / "speech_en.ogg"
 FIRST_SENTENCE_SECONDS = 1.0  # "Hello there." ends by 0.86 s: one short turn, no function call
 VOICE_LEAD_SECONDS = 0.3
 VOICE_TRAIL_SECONDS = 6.0  # silence after the sentence: the client stops sending before it runs out
@@ -42,9 +43,11 @@ def silence(seconds: float) -> np.ndarray:
 @lru_cache(maxsize=1)
 def speech() -> np.ndarray:
     """The shipped sample ("Hello there. What is the weather like in Paris today?"), 48 kHz mono s16."""
-    if not SPEECH_SAMPLE.is_file():
-        raise AudioError(f"speech sample {SPEECH_SAMPLE.name} not found next to the toolkit (corpora/audio/)")
-    with av.open(str(SPEECH_SAMPLE)) as container:
+    try:
+        sample = resources.speech_sample()
+    except resources.MissingResource as exc:
+        raise AudioError(str(exc)) from None
+    with av.open(str(sample)) as container:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         pcm = [out.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
                for out in resampler.resample(frame)]

@@ -12,17 +12,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import av
 import numpy as np
+
+from toolkit import resources
 
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960
 FRAME = 0.020
 SILENCE_PACKET = b"\xf8\xff\xfe"
 """One 20 ms Opus frame (CELT fullband, mono) that decodes to digital silence."""
-SPEECH_SAMPLE = Path(__file__).resolve().parents[2] / "corpora" / "audio" / "speech_en.ogg"
 SPEECH_FLOOR_DBFS = -45.0
 """A 20 ms frame louder than this is speech, for the sample's edges."""
 FIRST_SENTENCE_PACKETS = 43
@@ -61,13 +61,15 @@ def speech_from(packets: tuple[bytes, ...]) -> Speech:
 @lru_cache(maxsize=1)
 def speech_sample() -> Speech:
     """The whole shipped sample, up to the end of its speech."""
-    if not SPEECH_SAMPLE.is_file():
-        raise AudioError(f"the speech sample {SPEECH_SAMPLE.name} is not in corpora/audio/ next to the toolkit")
     try:
-        with av.open(str(SPEECH_SAMPLE)) as container:
+        sample = resources.speech_sample()
+    except resources.MissingResource as exc:
+        raise AudioError(str(exc)) from None
+    try:
+        with av.open(str(sample)) as container:
             packets = tuple(bytes(packet) for packet in container.demux(audio=0) if packet.size)
     except av.FFmpegError as exc:
-        raise AudioError(f"cannot read {SPEECH_SAMPLE.name}: {exc}") from None
+        raise AudioError(f"cannot read {sample.name}: {exc}") from None
     whole = speech_from(packets)
     return whole.cut(whole.end)
 

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import av
 import numpy as np
 
+from toolkit import resources
+
 RATE = 48_000
 FRAME_BYTES = 1920
-SPEECH_SAMPLE = Path(__file__).resolve().parents[3] / "corpora" / "audio" / "speech_en.ogg"
+SPEECH_SAMPLE = resources.speech_sample()
 
 
 @lru_cache(maxsize=1)
