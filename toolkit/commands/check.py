@@ -67,8 +67,9 @@ def _address(text: str) -> tuple[str, int]:
 def register(commands) -> None:
     check = commands.add_parser(
         "check", help="run the conformance catalog against a WebRTC server",
-        description="Run the conformance catalog (CONFORMANCE.md) against a target and write JUnit XML, JSON, "
-                    "SARIF and HTML reports, with a pcap, key log and replay command for every failure. "
+        description="Run the conformance catalog (rtcgate check --list; docs/checks.md) against a target and "
+                    "write JUnit XML, JSON, SARIF and HTML reports, with a pcap, key log and replay command for "
+                    "every failure. "
                     "Exit 0: nothing failed; 1: a check FAILed or XPASSed; 2: bad arguments or unreachable target.")
     target = check.add_argument_group("target (exactly one, unless --list)")
     target.add_argument("--whip", metavar="URL", help="WHIP endpoint (RFC 9725)")
