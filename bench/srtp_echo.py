@@ -47,6 +47,7 @@ from time import perf_counter_ns
 
 import pylibsrtp
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -150,10 +151,10 @@ def fetch_metrics(http_url: str) -> dict[str, Counter]:
     families = {"rtcgate_drops_total": "drops", "rtcgate_packets_received_total": "received",
                 "rtcgate_packets_sent_total": "sent"}
     counters: dict[str, Counter] = {name: Counter() for name in families.values()}
-    for line in text.splitlines():
-        match = re.fullmatch(r'(\w+)\{\w+="([^"]*)"\} (\d+)', line)
-        if match and match[1] in families:
-            counters[families[match[1]]][match[2]] = int(match[3])
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in families and len(sample.labels) == 1:
+                counters[families[sample.name]][next(iter(sample.labels.values()))] = int(sample.value)
     return counters
 
 

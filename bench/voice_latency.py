@@ -62,6 +62,7 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -101,7 +102,6 @@ REPLY_TIMEOUT = 5.0
 CONNECTING_AT_ONCE = 8
 BUSY_MACHINE = 0.25
 """CPU share of other processes from which a row's figures hold their contention too."""
-METRIC_LINE = re.compile(r'(?P<name>rtcgate_\w+)\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+-]+|\+Inf)')
 
 
 def model():
@@ -546,9 +546,8 @@ def fetch_metrics(http_url: str) -> tuple[dict[str, dict], Counter]:
         raise BenchError(f"cannot read {http_url}/metrics: {exc}") from None
     histograms: dict[str, dict] = {}
     drops: Counter = Counter()
-    for match in METRIC_LINE.finditer(text):
-        name, value = match["name"], float(match["value"])
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+    samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+    for name, labels, value in ((sample.name, sample.labels, sample.value) for sample in samples):
         if name == "rtcgate_drops_total":
             drops[labels["reason"]] = int(value)
         elif name.startswith("rtcgate_voice_turn_seconds"):
