@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from toolkit.peer import PeerConnection, PeerError, connect_whip  # noqa: E402
 from toolkit.peer.core import SRTP_PROFILES  # noqa: E402
+from toolkit.percentiles import nearest_rank  # noqa: E402
 
 PAYLOAD_BYTES = 160
 """One 20 ms Opus frame at about 64 kbit/s."""
@@ -394,10 +395,9 @@ async def drive(run: Run) -> dict[str, float]:
     return cpu_share
 
 
-def percentile(sorted_values: list[int], fraction: float) -> float | None:
-    if not sorted_values:
-        return None
-    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))] / 1e6
+def percentile(values_ns: list[int], fraction: float) -> float | None:
+    """Nearest rank (toolkit.percentiles), nanoseconds in, milliseconds out; None for no values."""
+    return nearest_rank(values_ns, fraction)[0] / 1e6 if values_ns else None
 
 
 def summary(run: Run, cpu: dict[str, float], extra: dict) -> dict:
