@@ -33,6 +33,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -42,7 +43,7 @@ from srtp_echo import (  # noqa: E402
 
 CONFIGURATIONS = (("single process", 0), ("--workers 1", 1), ("--workers 2", 2))
 WORKER_PIDS = re.compile(rb"relay in front of \d+ workers?, PIDs (?P<pids>[\d ]+)\)")
-DROPS = re.compile(r'rtcgate_(?:relay_)?drops_total\{(?:worker="(?P<worker>\d+)",)?reason="(?P<reason>[^"]+)"\} (?P<n>\d+)')
+DROPS = ("rtcgate_drops_total", "rtcgate_relay_drops_total")
 SATURATED = 0.9
 """CPU share of one core from which a process is taken to be what bounds a run."""
 
@@ -95,8 +96,10 @@ def drop_counts(http_url: str) -> Counter:
     except OSError as exc:
         raise BenchError(f"cannot read {http_url}/metrics: {exc}") from None
     drops: Counter = Counter()
-    for match in DROPS.finditer(text):
-        drops[match["reason"]] += int(match["n"])
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in DROPS and "reason" in sample.labels:
+                drops[sample.labels["reason"]] += int(sample.value)
     return drops
 
 

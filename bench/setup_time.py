@@ -478,7 +478,7 @@ def rounded(value: float | None, digits: int = 3) -> float | None:
 
 
 def distribution(times: list[dict[str, float]]) -> dict[str, dict[str, float | None]]:
-    """p50/p90/p99 in ms per phase (nearest rank, as srtp_echo.percentile takes it)."""
+    """p50/p90/p99 in ms per phase (nearest rank, as srtp_echo.percentile takes it: toolkit.percentiles)."""
     figures = {}
     for phase in PHASES + (ICE_TO_FIRST_SRTP,):
         ordered = sorted(int(sample[phase] * 1e9) for sample in times)

@@ -47,12 +47,14 @@ from time import perf_counter_ns
 
 import pylibsrtp
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from toolkit.peer import PeerConnection, PeerError, connect_whip  # noqa: E402
 from toolkit.peer.core import SRTP_PROFILES  # noqa: E402
+from toolkit.percentiles import nearest_rank  # noqa: E402
 
 PAYLOAD_BYTES = 160
 """One 20 ms Opus frame at about 64 kbit/s."""
@@ -150,10 +152,10 @@ def fetch_metrics(http_url: str) -> dict[str, Counter]:
     families = {"rtcgate_drops_total": "drops", "rtcgate_packets_received_total": "received",
                 "rtcgate_packets_sent_total": "sent"}
     counters: dict[str, Counter] = {name: Counter() for name in families.values()}
-    for line in text.splitlines():
-        match = re.fullmatch(r'(\w+)\{\w+="([^"]*)"\} (\d+)', line)
-        if match and match[1] in families:
-            counters[families[match[1]]][match[2]] = int(match[3])
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in families and len(sample.labels) == 1:
+                counters[families[sample.name]][next(iter(sample.labels.values()))] = int(sample.value)
     return counters
 
 
@@ -393,10 +395,9 @@ async def drive(run: Run) -> dict[str, float]:
     return cpu_share
 
 
-def percentile(sorted_values: list[int], fraction: float) -> float | None:
-    if not sorted_values:
-        return None
-    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))] / 1e6
+def percentile(values_ns: list[int], fraction: float) -> float | None:
+    """Nearest rank (toolkit.percentiles), nanoseconds in, milliseconds out; None for no values."""
+    return nearest_rank(values_ns, fraction)[0] / 1e6 if values_ns else None
 
 
 def summary(run: Run, cpu: dict[str, float], extra: dict) -> dict:

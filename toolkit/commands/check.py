@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import random
 import sys
-import time
 
 from toolkit.commands.arguments import http_header, non_negative_number, positive_number, whole
 
@@ -155,62 +154,102 @@ def select_checks(args: argparse.Namespace, parser: argparse.ArgumentParser):
 
 
 class Progress:
-    """One line per finished check on stderr; on a terminal, a transient 'running …' line too."""
+    """One line per finished check on stderr (all a log gets); on a terminal, also a rich
+    progress bar naming the running check, and the verdicts in colour."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
-        self.live = stream.isatty()
-        self.started = 0.0
+    def __init__(self, console=None) -> None:
+        from toolkit import console as terminal
+
+        self.console = console or terminal.stderr()
+        self.styles = terminal.STATUS_STYLES
+        self.bar = None
+        if terminal.is_live(self.console):
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
+
+            self.bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                           console=self.console, transient=True)
+            self.task = self.bar.add_task("checks", total=None)
 
     def __call__(self, index: int, total: int, check, result) -> None:
+        from rich.text import Text
+
         width = len(str(total))
         prefix = f"[{index:>{width}}/{total}] {check.id:<11}"
         if result is None:
-            self.started = time.monotonic()
-            if self.live:
-                self.stream.write(f"\r\x1b[2K{prefix} running…")
-                self.stream.flush()
+            if self.bar is not None:
+                self.bar.start()
+                self.bar.update(self.task, description=f"{check.id} running…", completed=index - 1, total=total)
             return
-        clear = "\r\x1b[2K" if self.live else ""
-        reason = f"  {result.message}" if result.message and result.status.value != "PASS" else ""
-        self.stream.write(f"{clear}{prefix} {result.status.value:<5} {result.duration:6.2f}s{reason[:160]}\n")
-        self.stream.flush()
+        status = result.status.value
+        reason = f"  {result.message}" if result.message and status != "PASS" else ""
+        line = Text(f"{prefix} ")
+        line.append(f"{status:<5}", style=self.styles.get(status, ""))
+        line.append(f" {result.duration:6.2f}s{reason[:160]}")
+        self.console.print(line)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=index)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
-def print_summary(run, paths, out=sys.stdout) -> None:
+def summary_table(run):
+    """Results per family and status, with the totals: a rich Table."""
     from collections import Counter
 
+    from rich import box
+    from rich.table import Table
+
     from toolkit.conformance.model import Status
+    from toolkit.console import STATUS_STYLES
 
     families: dict[str, Counter] = {}
     for result in run.results:
         families.setdefault(result.check.family, Counter())[result.status] += 1
-    statuses = list(Status)
-    header = f"{'family':<8}" + "".join(f"{s.value:>7}" for s in statuses)
-    lines = ["", header, "-" * len(header)]
-    for family, counts in families.items():
-        lines.append(f"{family:<8}" + "".join(f"{counts.get(s, 0):>7}" for s in statuses))
     totals = run.counts()
-    lines.append("-" * len(header))
-    lines.append(f"{'total':<8}" + "".join(f"{totals.get(s, 0):>7}" for s in statuses))
+    table = Table(box=box.SIMPLE, show_edge=False, show_footer=True, pad_edge=False, header_style="bold", footer_style="bold")
+    table.add_column("family", footer="total")
+    for status in Status:
+        table.add_column(status.value, justify="right", footer=str(totals.get(status, 0)),
+                         header_style=STATUS_STYLES.get(status.value, ""))
+    for family, counts in families.items():
+        table.add_row(family, *(str(counts.get(status, 0)) for status in Status))
+    return table
+
+
+def print_summary(run, paths, console=None) -> None:
+    """The summary on stdout: the family table, every finding with its evidence, the verdict."""
+    from rich.text import Text
+
+    from toolkit import console as terminal
+    from toolkit.conformance.model import Status
+
+    console = console or terminal.stdout()
+    console.print()
+    console.print(summary_table(run))
     findings = [r for r in (*run.sanity, *run.results) if r.status.bad or r.status is Status.WARN]
     if findings:
-        lines.append("")
+        console.print()
         for result in findings:
-            lines.append(f"{result.status.value} {result.check.id} [{result.check.level.value}]: {result.message}")
+            line = Text(result.status.value, style=terminal.STATUS_STYLES.get(result.status.value, ""))
+            line.append(f" {result.check.id} [{result.check.level.value}]: {result.message}")
+            console.print(line)
             if result.check.requirement:
-                lines.append(f"    requires: {result.check.requirement.cite}: {result.check.requirement.text}")
-            lines.append(f"    replay: {result.replay}")
+                console.print(f"    requires: {result.check.requirement.cite}: {result.check.requirement.text}")
+            console.print(f"    replay: {result.replay}")
             if "pcap" in result.artifacts:
-                lines.append(f"    evidence: {paths['html'].parent / 'evidence' / result.check.id}")
-    lines.append("")
+                console.print(f"    evidence: {paths['html'].parent / 'evidence' / result.check.id}")
+    console.print()
     if run.target_echoes is not None:
-        lines.append(f"target echoes: {'yes' if run.target_echoes else 'no: checks that judge by echoes SKIP'}")
+        console.print(f"target echoes: {'yes' if run.target_echoes else 'no: checks that judge by echoes SKIP'}")
     gates = {"MUST": "only MUST gates", "SHOULD": "MUST and SHOULD gate", "POLICY": "every level gates"}
-    lines.append(f"{run.target}: {len(run.results)} checks in {run.duration:.1f} s, seed {run.seed} — "
-                 f"{'FAILED' if run.exit_code else 'PASSED'} ({gates[run.strict.value]})")
-    lines.append(f"reports: {paths['html']} (also {paths['junit'].name}, {paths['json'].name}, {paths['sarif'].name})")
-    print("\n".join(lines), file=out)
+    verdict = Text(f"{run.target}: {len(run.results)} checks in {run.duration:.1f} s, seed {run.seed} — ")
+    verdict.append("FAILED" if run.exit_code else "PASSED", style="bold red" if run.exit_code else "bold green")
+    verdict.append(f" ({gates[run.strict.value]})")
+    console.print(verdict)
+    console.print(f"reports: {paths['html']} (also {paths['junit'].name}, {paths['json'].name}, {paths['sarif'].name})")
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -247,13 +286,16 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                         dtls_role=args.dtls_role,
                         consent_timeout=args.consent_timeout or DEFAULT_CONSENT_TIMEOUT, **perf_thresholds(args))
     print(f"rtcgate check: {len(checks)} checks, seed {seed}", file=sys.stderr)
+    progress = Progress()
     try:
         target.start()
-        result = asyncio.run(run_checks(target, checks, settings, sanity=SANITY, xfail=xfail, progress=Progress()))
+        result = asyncio.run(run_checks(target, checks, settings, sanity=SANITY, xfail=xfail, progress=progress))
     except (TargetError, TargetUnreachable) as exc:
+        progress.close()
         print(f"rtcgate check: the target cannot be reached: {exc}", file=sys.stderr)
         return 2
     finally:
+        progress.close()
         target.stop()
     from toolkit.reports import write_reports
 

@@ -101,51 +101,133 @@ async def _run(args: argparse.Namespace, attacks: tuple, media: str) -> int:
         windows = 1 + len(attacks)
         print(f"rtcgate load: {args.sessions} sessions × {args.pps:g} pps against {whip}; "
               f"{windows} window(s) of {args.duration:g} s ({'quiet' if not attacks else 'quiet, ' + ', '.join(map(str, attacks))})")
-        result = await LoadRun(config, None if args.quiet else _show).run()
+        if args.quiet:
+            result = await LoadRun(config).run()
+        else:
+            display = LoadDisplay(args.sessions)
+            run = LoadRun(config, display.tick, display.window)
+            display.watch(run.progress)
+            try:
+                result = await run.run()
+            finally:
+                display.close()
     except LoadError as exc:
-        print(f"\nrtcgate load: {exc}", file=sys.stderr)
+        print(f"rtcgate load: {exc}", file=sys.stderr)
         return 2
     finally:
         if reference is not None:
             await asyncio.to_thread(reference.stop)
     json_path, html_path = write_report(result, Path(args.report_dir), args.name)
-    print()
-    print(summary_table(result))
-    print(f"report: {html_path} (JSON: {json_path})")
+    from toolkit import console as terminal
+
+    console = terminal.stdout()
+    console.print()
+    print_summary(result, console)
+    console.print(f"report: {html_path} (JSON: {json_path})")
     return 0 if all(verdict["ok"] for verdict in result["verdicts"]) else 1
 
 
-def _show(progress) -> None:
-    if progress.phase == "setup":
-        line = f"setting up: {progress.sessions_up} up, {progress.sessions_failed} failed"
-    else:
-        line = (f"[{progress.window} {progress.window_elapsed:4.1f}/{progress.window_length:g} s] "
-                f"sessions {progress.sessions_up} · sent {progress.sent} · echoed {progress.received}"
-                + (f" · attack {progress.attack_sent} pkts" if progress.attack_sent else ""))
-    end = "\r" if sys.stderr.isatty() else "\n"
-    print(f"{line:<100}", end=end, file=sys.stderr, flush=True)
+class LoadDisplay:
+    """The run's progress on stderr. On a terminal: a rich progress bar (sessions set up, then
+    each window's seconds) with the live figures. Elsewhere: one plain line when setup is done
+    and one when each window ends, with its figures (a CI log gets a handful of lines)."""
+
+    def __init__(self, sessions: int, console=None) -> None:
+        from toolkit import console as terminal
+
+        self.console = console or terminal.stderr()
+        self.progress = None  # the run's live figures, once `watch` names them
+        self.set_up = False
+        self.bar = None
+        if terminal.is_live(self.console):
+            from rich.progress import BarColumn, Progress, TextColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[figures]}"),
+                                console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("setting up", total=sessions, figures="")
+
+    def watch(self, progress) -> None:
+        self.progress = progress
+
+    def tick(self, progress) -> None:
+        """Once a second (LoadRun's on_progress): the bar follows the figures."""
+        if self.bar is None:
+            return
+        if progress.phase == "setup":
+            self.bar.update(self.task, completed=progress.sessions_up + progress.sessions_failed,
+                            figures=f"{progress.sessions_up} up, {progress.sessions_failed} failed")
+        else:
+            self.bar.update(self.task, completed=progress.window_elapsed, figures=_figures(progress))
+
+    def window(self, name: str, edge: str) -> None:
+        """At each window's edges (LoadRun's on_window): the setup line first, a line per window end."""
+        progress = self.progress
+        if edge == "start":
+            if not self.set_up:
+                self.set_up = True
+                self.console.print(f"set up: {progress.sessions_up} up, {progress.sessions_failed} failed")
+            if self.bar is not None:
+                self.bar.remove_task(self.task)
+                self.task = self.bar.add_task(name, total=progress.window_length, figures="")
+        else:
+            self.console.print(f"[{name} {progress.window_elapsed:4.1f}/{progress.window_length:g} s] "
+                               f"{_figures(progress)}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
-def summary_table(result: dict) -> str:
-    setup = result["setup"]
-    total = setup["phases_ms"]["total"]
-    lines = [f"setup: {setup['sessions'] - setup['failed']}/{setup['sessions']} sessions; total p50 "
-             f"{_ms(total['p50'])} p99 {_ms(total['p99'])}"]
-    lines.append(f"{'window':<28} {'sent':>8} {'lost':>6} {'reord':>6} {'p50 ms':>8} {'p99 ms':>8} "
-                 f"{'max ms':>8} {'jitter':>8} {'sessions':>9}")
+def _figures(progress) -> str:
+    return (f"sessions {progress.sessions_up} · sent {progress.sent} · echoed {progress.received}"
+            + (f" · attack {progress.attack_sent} pkts" if progress.attack_sent else ""))
+
+
+def summary_table(result: dict):
+    """The windows side by side: a rich Table."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, header_style="bold")
+    for name, justify in (("window", "left"), ("sent", "right"), ("lost", "right"), ("reord", "right"),
+                          ("p50 ms", "right"), ("p99 ms", "right"), ("max ms", "right"), ("jitter", "right"),
+                          ("sessions", "right"), ("voice-to-voice p99", "left")):
+        table.add_column(name, justify=justify)
+    voice = any(scenario["media"].get("voice_to_voice") for scenario in result["scenarios"])
+    if not voice:
+        table.columns.pop()
     for scenario in result["scenarios"]:
         media, server = scenario["media"], scenario["server"]
         sessions = "-" if server["sessions_start"] is None else f"{server['sessions_start']}→{server['sessions_end']}"
-        v2v = media.get("voice_to_voice")
-        voice = f"  voice-to-voice p99 {_ms(v2v['p99'])} ms ({v2v['count']} turns)" if v2v else ""
-        lines.append(f"{scenario['name']:<28} {media['sent']:>8} {media['lost']:>6} {media['reordered']:>6} "
-                     f"{_ms(media['rtt']['p50']):>8} {_ms(media['rtt']['p99']):>8} {_ms(media['rtt']['max']):>8} "
-                     f"{_ms(media['jitter']['p50']):>8} {sessions:>9}{voice}")
+        row = [scenario["name"], str(media["sent"]), str(media["lost"]), str(media["reordered"]),
+               _ms(media["rtt"]["p50"]), _ms(media["rtt"]["p99"]), _ms(media["rtt"]["max"]),
+               _ms(media["jitter"]["p50"]), sessions]
+        if voice:
+            v2v = media.get("voice_to_voice")
+            row.append(f"{_ms(v2v['p99'])} ms ({v2v['count']} turns)" if v2v else "-")
+        table.add_row(*row)
+    return table
+
+
+def print_summary(result: dict, console) -> None:
+    """Setup figures, the windows table and the verdicts (one `PASS  name: value (goal …)` line each)."""
+    from rich.text import Text
+
+    from toolkit.console import STATUS_STYLES
+
+    setup = result["setup"]
+    total = setup["phases_ms"]["total"]
+    console.print(f"setup: {setup['sessions'] - setup['failed']}/{setup['sessions']} sessions; total p50 "
+                  f"{_ms(total['p50'])} p99 {_ms(total['p99'])}")
+    console.print(summary_table(result))
     for verdict in result["verdicts"]:
         value = verdict["value"]
         shown = f"{value:.2f}" if isinstance(value, float) else str(value)
-        lines.append(f"{'PASS' if verdict['ok'] else 'FAIL'}  {verdict['name']}: {shown} (goal {verdict['goal']})")
-    return "\n".join(lines)
+        word = "PASS" if verdict["ok"] else "FAIL"
+        line = Text(word, style=STATUS_STYLES[word])
+        line.append(f"  {verdict['name']}: {shown} (goal {verdict['goal']})")
+        console.print(line)
 
 
 def _ms(value) -> str:
