@@ -565,8 +565,6 @@ def main() -> int:
     if args.raw_echo_server:
         uvloop.run(raw_echo_server("127.0.0.1"))
         return 0
-    if args.warmup < 0:
-        parser.error("--warmup must not be negative")
 
     pinned = cpu_split()
     if pinned is not None:

@@ -16,6 +16,7 @@ import difflib
 import ipaddress
 import math
 import re
+import textwrap
 from collections.abc import Callable, Iterable
 from typing import NoReturn
 
@@ -170,8 +171,9 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
 
 class HelpFormatter(argparse.HelpFormatter):
     """Every option's help ends with its real default value, unless it has none or its help says
-    it already (with %(default)s, or in words). In descriptions and epilogs, indented lines are kept as written
-    (examples, the exit-status table); the other lines are filled to the terminal's width."""
+    it already (with %(default)s, or in words). In descriptions and epilogs, indented lines are
+    kept as written (examples, the exit-status table); the other lines are filled to the
+    terminal's width. Lines break between words only: paths, URLs and option names stay whole."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
@@ -185,13 +187,17 @@ class HelpFormatter(argparse.HelpFormatter):
             shown.default = _shown(action)
         return super()._expand_help(shown)
 
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False, break_long_words=False)
+
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         lines = []
         for line in text.splitlines():
             if line[:1].isspace():
                 lines.append(indent + line)
             else:
-                lines.append(super()._fill_text(line, width, indent) if line else "")
+                lines.append(textwrap.fill(" ".join(line.split()), width, initial_indent=indent, subsequent_indent=indent,
+                                           break_on_hyphens=False, break_long_words=False))
         return "\n".join(lines)
 
 
