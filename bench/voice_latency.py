@@ -68,11 +68,14 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from srtp_echo import (  # noqa: E402
     ROOT, BenchError, Child, cpu_seconds_self, cpu_split, machine_busy_seconds, machine_facts, percentile,
-    positive_int, start_child,
+    start_child,
 )
 
 sys.path.insert(0, str(ROOT))
 
+from toolkit.commands.arguments import (  # noqa: E402
+    ArgumentParser, integer, non_negative_number, non_negative_whole, whole,
+)
 from toolkit.peer import DtlsConnected, DtlsData, PeerError, PeerFailed, ProbePeer, RtpReceived  # noqa: E402
 from toolkit.peer.audio import FRAME, FRAME_SAMPLES, SILENCE_PACKET, OpusDecoder, first_sentence, level_dbfs  # noqa: E402
 from toolkit.peer.datachannel import Association, DataChannel  # noqa: E402
@@ -627,22 +630,29 @@ def interrupted(signum, frame) -> None:
     task.get_loop().call_soon_threadsafe(task.cancel)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=positive_int, nargs="+", default=[1, 50],
-                        help="concurrent sessions on the one port, one row per value (default 1 50)")
-    parser.add_argument("--turns", type=positive_int, default=4, help="turns per session (default 4)")
-    parser.add_argument("--min-turns", type=positive_int, default=30,
-                        help="at least this many turns per row: small rows take more turns each (default 30)")
-    parser.add_argument("--silence-ms", type=int, default=500, help="server VAD silence_duration_ms (default 500)")
-    parser.add_argument("--prefix-ms", type=int, default=300, help="server VAD prefix_padding_ms (default 300)")
-    parser.add_argument("--think", type=float, default=0.2, help="the model's think time in seconds (default 0.2)")
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=whole, nargs="+", default=[1, 50],
+                        help="concurrent sessions on the one port, one row per value")
+    parser.add_argument("--turns", type=whole, default=4, help="turns per session")
+    parser.add_argument("--min-turns", type=whole, default=30,
+                        help="at least this many turns per row: small rows take more turns each")
+    parser.add_argument("--silence-ms", type=whole, default=500,
+                        help="server VAD silence_duration_ms: a multiple of 20 (the VAD frame), up to 10000")
+    parser.add_argument("--prefix-ms", type=non_negative_whole, default=300, help="server VAD prefix_padding_ms")
+    parser.add_argument("--think", type=non_negative_number, default=0.2,
+                        help="the model's think time in seconds, up to 5")
     parser.add_argument("--no-pin", action="store_true",
                         help="let the kernel place the client and the server (default: one CPU each); on a "
                              "machine others load, a pinned server cannot move away from their work")
-    parser.add_argument("--seed", type=int, default=1, help="seed for pauses and staggering (default 1)")
+    parser.add_argument("--seed", type=integer, default=1, help="seed for pauses and staggering")
     parser.add_argument("--json", type=pathlib.Path, default=ROOT / "reports" / "bench" / "voice_latency.json",
-                        help="where to write the figures (default reports/bench/voice_latency.json)")
+                        help="where to write the figures")
+    return parser
+
+
+def main() -> int:
+    parser = build_parser()
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, interrupted)
     if args.silence_ms % 20 or not 0 < args.silence_ms <= 10_000:

@@ -1,8 +1,9 @@
 """`rtcgate check`: the conformance gate — run the catalog against a target, write the reports.
 
-Exit status: 0 when nothing FAILs or XPASSes, 1 when something does, 2 when the arguments are
-wrong or the target cannot be reached (the message says which). By default only a broken MUST
-FAILs; SHOULD and POLICY findings are WARNs unless `--strict` or `--profile hardened` says so.
+Exit status (`EXIT_STATUS`): 0 when nothing FAILs or XPASSes, 1 when something does, 2 when the
+arguments are wrong or the target cannot be reached (the message says which). By default only a
+broken MUST FAILs; SHOULD and POLICY findings are WARNs unless `--strict` or `--profile hardened`
+says so.
 """
 from __future__ import annotations
 
@@ -11,21 +12,17 @@ import asyncio
 import random
 import sys
 
-from toolkit.commands.arguments import http_header, non_negative_number, positive_number, whole
+from toolkit.commands.arguments import (did_you_mean, host_port, http_header, integer, non_negative_number,
+                                       positive_number, whole)
 
+EXIT_STATUS = {
+    0: "nothing FAILed or XPASSed (WARNs do not gate unless --strict or --profile hardened says so)",
+    1: "a check FAILed or XPASSed",
+    2: "bad arguments, or the target cannot be reached or started",
+}
 DEFAULT_CONSENT_TIMEOUT = 30.0
 REFERENCE_CONSENT_TIMEOUT = 3.0
 """The reference server is started with a short consent timeout so ICE-06 takes seconds, not half a minute."""
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
-    return value
 
 
 PERF_THRESHOLDS = (
@@ -43,8 +40,8 @@ PERF_THRESHOLDS = (
      "PERF-04: voice-to-voice p99 under attack may exceed the quiet p99 by this much"),
 )
 """(Settings field, parser, metavar, help) of each `--perf-*` option; the option is the field's name
-with dashes and its default is Settings' own (not repeated here: importing Settings costs the CLI
-a second). The pytest plugin reuses it."""
+with dashes and its default is Settings' own (not repeated here; `SettingsDefault` shows it in
+--help). The pytest plugin reuses it."""
 
 
 def perf_option(field: str) -> str:
@@ -56,11 +53,20 @@ def perf_thresholds(args: argparse.Namespace) -> dict[str, float]:
     return {field: getattr(args, field) for field, *_ in PERF_THRESHOLDS if getattr(args, field) is not None}
 
 
-def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
-    return host.strip("[]"), int(port)
+class SettingsDefault:
+    """Settings' default of a field, as --help shows it: looked up only when help is printed,
+    because importing Settings costs the command line a second."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+    def __str__(self) -> str:
+        import dataclasses
+
+        from toolkit.conformance.runner import Settings
+
+        default = next(field.default for field in dataclasses.fields(Settings) if field.name == self.field)
+        return f"{default:g}"
 
 
 def register(commands) -> None:
@@ -68,8 +74,7 @@ def register(commands) -> None:
         "check", help="run the conformance catalog against a WebRTC server",
         description="Run the conformance catalog (rtcgate check --list; docs/checks.md) against a target and "
                     "write JUnit XML, JSON, SARIF and HTML reports, with a pcap, key log and replay command for "
-                    "every failure. "
-                    "Exit 0: nothing failed; 1: a check FAILed or XPASSed; 2: bad arguments or unreachable target.")
+                    "every failure.")
     target = check.add_argument_group("target (exactly one, unless --list)")
     target.add_argument("--whip", metavar="URL", help="WHIP endpoint (RFC 9725)")
     target.add_argument("--calls-url", metavar="URL", help="realtime-calls endpoint (POST an SDP offer, get the answer)")
@@ -92,24 +97,25 @@ def register(commands) -> None:
                             "findings are WARN, exit 0), should (SHOULD fails too), policy (everything fails)")
     check.add_argument("--only", metavar="ID", nargs="+", action="extend", help="run only these check IDs")
     check.add_argument("--xfail", metavar="FILE", help="expected-failures file: one 'CHECK-ID  # why' per line")
-    check.add_argument("--report-dir", metavar="DIR", default="reports", help="where reports go (default: reports)")
-    check.add_argument("--seed", type=int, help="seed for everything random (default: a fresh one, printed)")
+    check.add_argument("--report-dir", metavar="DIR", default="reports", help="where reports go")
+    check.add_argument("--seed", type=integer, help="seed for everything random (default: a fresh one, printed)")
     check.add_argument("--list", action="store_true", help="list the selected checks and exit")
-    check.add_argument("--consent-timeout", type=_positive, metavar="S",
-                       help=f"the target's ICE consent timeout, for ICE-06 (default {DEFAULT_CONSENT_TIMEOUT:g}; "
+    check.add_argument("--consent-timeout", type=positive_number, metavar="S",
+                       help=f"the target's ICE consent timeout, for ICE-06 (default: {DEFAULT_CONSENT_TIMEOUT:g}; "
                             f"--reference starts its server with {REFERENCE_CONSENT_TIMEOUT:g})")
-    check.add_argument("--silence", type=_positive, default=0.5, metavar="S",
-                       help="how long 'no answer' is waited for (default 0.5; raise it for distant targets)")
+    check.add_argument("--silence", type=positive_number, default=0.5, metavar="S",
+                       help="how long 'no answer' is waited for; raise it for distant targets")
     check.add_argument("--dtls-role", choices=["auto", "client", "server"], default="auto",
                        help="the probe's DTLS role: auto offers a=setup:actpass and takes the role the answer "
-                            "leaves (default); client offers active, server offers passive (with --reference, "
+                            "leaves; client offers active, server offers passive (with --reference, "
                             "the reference server then answers active)")
-    check.add_argument("--remote", type=_address, metavar="HOST:PORT",
+    check.add_argument("--remote", type=host_port, metavar="HOST:PORT",
                        help="send media to this address instead of the answer's candidate (NAT, containers)")
     perf = check.add_argument_group("PERF thresholds (the user's)")
     for field, parse, metavar, text in PERF_THRESHOLDS:
-        perf.add_argument(perf_option(field), dest=field, type=parse, metavar=metavar,
-                          help=f"{text} (default: Settings.{field})")
+        action = perf.add_argument(perf_option(field), dest=field, type=parse, metavar=metavar,
+                                   help=f"{text} (default: %(settings_default)s)")
+        action.settings_default = SettingsDefault(field)
     check.set_defaults(handler=run)
 
 
@@ -138,7 +144,9 @@ def select_checks(args: argparse.Namespace, parser: argparse.ArgumentParser):
     profiles = [name for name in selected_profiles(args.profile) if name != HARDENED]
     unknown = [name for name in profiles if name not in PROFILES]
     if unknown:
-        parser.error(f"--profile: unknown profile {', '.join(unknown)}; known: {', '.join((*PROFILES, HARDENED))}")
+        known = (*PROFILES, HARDENED)
+        parser.error(f"--profile: unknown profile {', '.join(unknown)}{did_you_mean(unknown[0], known)} "
+                     f"(known: {', '.join(known)})")
     if profiles:
         checks = [c for c in checks if c.profile in profiles]
     if args.only:
@@ -146,7 +154,8 @@ def select_checks(args: argparse.Namespace, parser: argparse.ArgumentParser):
         known = {c.id for c in CATALOG}
         unknown = [name for name in wanted if name not in known]
         if unknown:
-            parser.error(f"--only: no check {', '.join(unknown)} in the catalog (see rtcgate check --list)")
+            parser.error(f"--only: no check {', '.join(unknown)} in the catalog{did_you_mean(unknown[0], known)} "
+                         "(rtcgate check --list lists them)")
         checks = [c for c in checks if c.id in wanted]
     if not checks:
         parser.error("no check matches --profile and --only together")

@@ -1,7 +1,8 @@
 """`rtcgate interop`: the interop matrix — real WebRTC clients against a server, cell by cell.
 
-Exit status: 0 when every cell each client supports is green, 1 when one is not, 2 on a setup
-error (a requested client is not installed, a server does not start, bad arguments).
+Exit status (`EXIT_STATUS`): 0 when every cell each client supports is green, 1 when one is not,
+2 on a setup error (a requested client is not installed, a server does not start or cannot be
+reached, bad arguments).
 """
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ import asyncio
 import sys
 from pathlib import Path
 
+from toolkit.commands.arguments import did_you_mean
+
+EXIT_STATUS = {
+    0: "every cell each client supports is green (or failed as expected)",
+    1: "a cell is not",
+    2: "a setup error: bad arguments, a client not installed (scripts/install-clients.sh installs them), "
+       "a server that does not start or cannot be reached",
+}
 
 def _clients(text: str) -> list[str]:
     from toolkit.interop.drivers import DRIVERS
@@ -17,8 +26,9 @@ def _clients(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in DRIVERS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown client(s) {', '.join(unknown) or '(none given)'}; "
-                                         f"known: {', '.join(DRIVERS)}")
+        hint = did_you_mean(unknown[0], DRIVERS) if unknown else ""
+        raise argparse.ArgumentTypeError(f"unknown client(s) {', '.join(unknown) or '(none given)'}{hint} "
+                                         f"(known: {', '.join(DRIVERS)})")
     return names
 
 
@@ -45,13 +55,11 @@ def register(commands) -> None:
         "interop", help="run the interop matrix: real WebRTC clients against a server",
         description="Drive real WebRTC clients (" + ", ".join(DRIVERS) + ") against a WHIP server and judge ICE, "
                     "DTLS (cipher, SRTP profile), audio both ways, data channels, a voice turn, ICE restart and "
-                    "setup timings. Writes interop.json, interop.md and interop.html. Exit 0: every supported "
-                    "cell green; 1: not; 2: setup error (client not installed: run scripts/install-clients.sh).")
+                    "setup timings. Writes interop.json, interop.md and interop.html.")
     interop.add_argument("--clients", type=_clients, default=list(DRIVERS), metavar="NAMES",
-                         help=f"comma-separated clients (default: all of {','.join(DRIVERS)})")
+                         help="comma-separated clients")
     interop.add_argument("--report-dir", type=Path, default=Path("reports"), metavar="DIR",
-                         help="where the reports go (default: reports); per-client logs and the capture go to "
-                              "DIR/interop/")
+                         help="where the reports go; per-client logs and the capture go to DIR/interop/")
     interop.add_argument("--whip", metavar="URL",
                          help="an echo-mode WHIP server to test (default: start the reference server)")
     interop.add_argument("--voice-whip", metavar="URL",

@@ -7,7 +7,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from toolkit.commands.arguments import positive_number, whole
+from toolkit.commands.arguments import integer, positive_number, whole
+
+EXIT_STATUS = {
+    0: "every verdict holds",
+    1: "a verdict does not hold",
+    2: "bad arguments, or the target cannot be reached or started",
+}
 
 
 def register(commands) -> None:
@@ -16,8 +22,7 @@ def register(commands) -> None:
         help="measure setup time, RTT, jitter and loss of N sessions, quiet and under attack",
         description="Set up N sessions (WHIP, ICE, DTLS, SRTP), send 20 ms media from each, and measure "
         "RTT, jitter and loss per session in windows: quiet first, then under each --attack mix. "
-        "Writes JSON and a self-contained HTML report. Exit 0 when every verdict holds, 1 when one "
-        "does not, 2 when the target cannot be reached or the arguments are wrong.",
+        "Writes JSON and a self-contained HTML report.",
         epilog="attack kinds: garbage, stun-unknown-ufrag, stun-bad-credentials, clienthello-unbound, "
         "srtp-bad-tag; 'mix' is all five. Examples: --attack garbage@2000 --attack mix@5k",
     )
@@ -25,30 +30,30 @@ def register(commands) -> None:
     target.add_argument("--whip", metavar="URL", help="WHIP endpoint (RFC 9725) of the server under test")
     target.add_argument("--reference", action="store_true",
                         help="start the reference server (rtcgate serve) on free ports and load it")
-    load.add_argument("--sessions", type=whole, default=10, metavar="N", help="legit sessions (default 10)")
+    load.add_argument("--sessions", type=whole, default=10, metavar="N", help="legit sessions")
     load.add_argument("--duration", type=positive_number, default=10.0, metavar="S",
-                      help="seconds per measured window: the quiet one and each attack's (default 10)")
+                      help="seconds per measured window: the quiet one and each attack's")
     load.add_argument("--attack", metavar="MIX@PPS", action="append", default=[],
                       help="an attack window: KIND[+KIND...]@PPS or mix@PPS (repeatable)")
-    load.add_argument("--pps", type=positive_number, default=50.0, help="packets per second per session (default 50)")
+    load.add_argument("--pps", type=positive_number, default=50.0, help="packets per second per session")
     load.add_argument("--payload-bytes", type=whole, default=160, metavar="B",
-                      help="RTP payload size (default 160, one Opus frame at ~64 kbit/s)")
+                      help="RTP payload size (one Opus frame at ~64 kbit/s is 160)")
     load.add_argument("--media", choices=("probe", "speech"), default=None,
                       help="probe: timestamped payloads an echo target sends back (RTT per packet); "
                       "speech: the speech sample for voice targets (RTT from RTCP). Default: probe, "
                       "or speech with --reference --server-media voice")
     load.add_argument("--server-media", choices=("echo", "voice"), default="echo",
-                      help="with --reference: what the started server does with audio (default echo)")
+                      help="with --reference: what the started server does with audio")
     load.add_argument("--metrics-url", metavar="URL", help="the target's Prometheus /metrics (default: on the WHIP origin)")
     load.add_argument("--setup-concurrency", type=whole, default=16, metavar="N",
-                      help="sessions set up at once (default 16)")
+                      help="sessions set up at once")
     load.add_argument("--source-ports", type=whole, default=64, metavar="N",
-                      help="source ports the attack traffic comes from (default 64)")
+                      help="source ports the attack traffic comes from")
     load.add_argument("--p99-goal", type=positive_number, default=2.0, metavar="X",
-                      help="verdict: legit p99 RTT under attack below X times quiet (default 2)")
-    load.add_argument("--seed", type=int, default=0, help="seed of the attack traffic (default 0)")
-    load.add_argument("--report-dir", metavar="DIR", default="reports", help="where reports go (default: reports)")
-    load.add_argument("--name", default="load", help="file name stem of the report (default: load)")
+                      help="verdict: legit p99 RTT under attack below X times quiet")
+    load.add_argument("--seed", type=integer, default=0, help="seed of the attack traffic")
+    load.add_argument("--report-dir", metavar="DIR", default="reports", help="where reports go")
+    load.add_argument("--name", default="load", help="file name stem of the report")
     load.add_argument("--quiet", action="store_true", help="no live progress display")
     load.set_defaults(handler=run)
 
