@@ -1,11 +1,15 @@
-"""The session table: O(1) lookups by id, by local ufrag and by bound 5-tuple.
+"""Sessions: where each one is in its life (one transition table), and the table that finds them.
 
-A 5-tuple enters `by_address` only through `bind`, which the core calls after a STUN check
-passed USERNAME + MESSAGE-INTEGRITY + FINGERPRINT: nothing else creates routing state.
+A session's `phase` moves only through `Session.advance`, along `TRANSITIONS`; any other move
+raises IllegalTransition. The table does O(1) lookups by id, by local ufrag and by bound
+5-tuple. A 5-tuple enters `by_address` only through `bind`, which the core calls after a STUN
+check passed USERNAME + MESSAGE-INTEGRITY + FINGERPRINT: nothing else creates routing state.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .events import Address
@@ -16,6 +20,40 @@ if TYPE_CHECKING:
     from .reception import ReceptionStats
     from .srtp import SrtpSession
     from .voice.endpoint import VoiceEndpoint
+
+
+class SessionPhase(Enum):
+    """How far a session has come. Phases only move forward: ICE facts that come and go (which
+    tuples are bound, which one is selected now) are routing state, not phases."""
+
+    OFFERED = "offered"  # answered by signaling; no authenticated check yet
+    CHECKED = "checked"  # an authenticated check bound a 5-tuple: DTLS may come from it
+    SELECTED = "selected"  # a check nominated a pair (USE-CANDIDATE) before DTLS began
+    DTLS_HANDSHAKING = "dtls_handshaking"  # the DTLS endpoint left NEW: a ClientHello came, or we sent ours
+    CONNECTED = "connected"  # the handshake completed: SRTP is keyed, media flows
+    CLOSED = "closed"  # freed (the reason is in the SessionClosed event); out of the table
+
+
+_ = SessionPhase
+TRANSITIONS: MappingProxyType[SessionPhase, frozenset[SessionPhase]] = MappingProxyType({
+    _.OFFERED: frozenset({_.CHECKED, _.CLOSED}),
+    _.CHECKED: frozenset({_.SELECTED, _.DTLS_HANDSHAKING, _.CLOSED}),  # a DTLS server takes a ClientHello from any bound tuple
+    _.SELECTED: frozenset({_.DTLS_HANDSHAKING, _.CLOSED}),
+    _.DTLS_HANDSHAKING: frozenset({_.CONNECTED, _.CLOSED}),
+    _.CONNECTED: frozenset({_.CLOSED}),
+    _.CLOSED: frozenset(),
+})
+"""Every legal phase change, and the only place one is defined: a phase maps to the phases it may move to."""
+del _
+
+
+class IllegalTransition(Exception):
+    """A phase change TRANSITIONS does not allow: a bug in the caller, never bad input."""
+
+    def __init__(self, session_id: str, current: SessionPhase, to: SessionPhase) -> None:
+        super().__init__(f"session {session_id}: no transition from {current.name} to {to.name}")
+        self.current = current
+        self.to = to
 
 
 @dataclass(eq=False)
@@ -31,9 +69,9 @@ class Session:
     reception: ReceptionStats
     audio_payload_type: int = 111  # the offer's Opus payload type, which the answer keeps
     tuples: dict[Address, float] = field(default_factory=dict)  # address -> last authenticated check; oldest first
-    selected: Address | None = None
+    selected: Address | None = None  # the pair nominated now; None again if another session took its address
     dtls_address: Address | None = None
-    srtp: SrtpSession | None = None
+    srtp: SrtpSession | None = None  # set on entering CONNECTED
     last_check: float | None = None
     first_stun_at: float | None = None
     selected_at: float | None = None
@@ -45,10 +83,21 @@ class Session:
     voice_channel_open: bool = False
     voice_timer: float | None = None
     app: dict[str, Any] = field(default_factory=dict)  # room for later layers (data channels, voice)
+    _phase: SessionPhase = field(default=SessionPhase.OFFERED, init=False)
+
+    @property
+    def phase(self) -> SessionPhase:
+        return self._phase
+
+    def advance(self, to: SessionPhase) -> None:
+        """Move to phase `to`, if TRANSITIONS allows it from here; else raise IllegalTransition."""
+        if to not in TRANSITIONS[self._phase]:
+            raise IllegalTransition(self.id, self._phase, to)
+        self._phase = to
 
     @property
     def connected(self) -> bool:
-        return self.srtp is not None
+        return self._phase is SessionPhase.CONNECTED
 
 
 class SessionTable:
