@@ -37,7 +37,8 @@ class SessionPhase(Enum):
 _ = SessionPhase
 TRANSITIONS: MappingProxyType[SessionPhase, frozenset[SessionPhase]] = MappingProxyType({
     _.OFFERED: frozenset({_.CHECKED, _.CLOSED}),
-    _.CHECKED: frozenset({_.SELECTED, _.DTLS_HANDSHAKING, _.CLOSED}),  # a DTLS server takes a ClientHello from any bound tuple
+    # As DTLS server, the core takes a ClientHello from any bound tuple, nominated or not.
+    _.CHECKED: frozenset({_.SELECTED, _.DTLS_HANDSHAKING, _.CLOSED}),
     _.SELECTED: frozenset({_.DTLS_HANDSHAKING, _.CLOSED}),
     _.DTLS_HANDSHAKING: frozenset({_.CONNECTED, _.CLOSED}),
     _.CONNECTED: frozenset({_.CLOSED}),
