@@ -7,6 +7,7 @@ check passed USERNAME + MESSAGE-INTEGRITY + FINGERPRINT: nothing else creates ro
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
@@ -34,18 +35,16 @@ class SessionPhase(Enum):
     CLOSED = "closed"  # freed (the reason is in the SessionClosed event); out of the table
 
 
-_ = SessionPhase
-TRANSITIONS: MappingProxyType[SessionPhase, frozenset[SessionPhase]] = MappingProxyType({
-    _.OFFERED: frozenset({_.CHECKED, _.CLOSED}),
+TRANSITIONS: Mapping[SessionPhase, frozenset[SessionPhase]] = MappingProxyType({
+    SessionPhase.OFFERED: frozenset({SessionPhase.CHECKED, SessionPhase.CLOSED}),
     # As DTLS server, the core takes a ClientHello from any bound tuple, nominated or not.
-    _.CHECKED: frozenset({_.SELECTED, _.DTLS_HANDSHAKING, _.CLOSED}),
-    _.SELECTED: frozenset({_.DTLS_HANDSHAKING, _.CLOSED}),
-    _.DTLS_HANDSHAKING: frozenset({_.CONNECTED, _.CLOSED}),
-    _.CONNECTED: frozenset({_.CLOSED}),
-    _.CLOSED: frozenset(),
+    SessionPhase.CHECKED: frozenset({SessionPhase.SELECTED, SessionPhase.DTLS_HANDSHAKING, SessionPhase.CLOSED}),
+    SessionPhase.SELECTED: frozenset({SessionPhase.DTLS_HANDSHAKING, SessionPhase.CLOSED}),
+    SessionPhase.DTLS_HANDSHAKING: frozenset({SessionPhase.CONNECTED, SessionPhase.CLOSED}),
+    SessionPhase.CONNECTED: frozenset({SessionPhase.CLOSED}),
+    SessionPhase.CLOSED: frozenset(),
 })
 """Every legal phase change, and the only place one is defined: a phase maps to the phases it may move to."""
-del _
 
 
 class IllegalTransition(Exception):
@@ -59,6 +58,9 @@ class IllegalTransition(Exception):
 
 @dataclass(eq=False)
 class Session:
+    """One signaled session: its credentials and phase, its routing state (bound tuples, the
+    selected pair), its DTLS endpoint and SRTP keys, and the setup times the metrics need."""
+
     id: str
     ufrag: str
     pwd: str
