@@ -156,10 +156,13 @@ def test_plain_display_prints_periodic_lines_and_each_exception_once(tmp_path, c
             display.progress(progress)
         display.finding(LiveFinding(artifact, "IndexError: index out of range"))
         display.finding(LiveFinding(artifact, "IndexError: index out of range"))
+        display.finding(LiveFinding(artifact, "KeyError: 63"))
+        display.finding(LiveFinding(artifact, "KeyError: 7"))  # the same bug, another key
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2 and all("1,234 exec/s" in line for line in lines)
     out = capsys.readouterr().out
     assert out.count("found: IndexError: index out of range") == 1 and "2 bytes" in out
+    assert out.count("found: KeyError") == 1
 
 
 def test_live_display_draws_the_progress_line_with_rich():

@@ -5,11 +5,13 @@ libFuzzer's reports (which come at each new coverage and at powers of two execut
 minutes apart late in a long campaign); elsewhere (CI logs, a pipe) it is a plain line every
 `interval` seconds. Each artifact libFuzzer writes is
 announced at once, before triage, with the exception line when the log had it; an
-exception already announced is not repeated, and past `LIVE_LIMIT` lines the rest wait for
-triage, which deduplicates them all.
+exception already announced (the same line but for numbers and quoted values, "KeyError: 63"
+and "KeyError: 7") is not repeated, and past `LIVE_LIMIT` lines the rest wait for triage,
+which deduplicates them all by exception and stack.
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 from typing import TextIO
@@ -18,6 +20,7 @@ from .campaign import LiveFinding, Progress
 
 PLAIN_INTERVAL = 10.0
 LIVE_LIMIT = 20
+_VARYING = re.compile(r"'[^']*'|\"[^\"]*\"|0x[0-9a-fA-F]+|\d+")
 
 
 class CampaignDisplay:
@@ -61,14 +64,15 @@ class CampaignDisplay:
             print(progress.line(self.name), file=self.stream, flush=True)
 
     def finding(self, found: LiveFinding) -> None:
-        if found.summary and found.summary in self._announced:
+        kind = _VARYING.sub("…", found.summary)
+        if kind and kind in self._announced:
             return
         if self._lines >= LIVE_LIMIT:
             if self._lines == LIVE_LIMIT:
                 print("found: more artifacts; triage deduplicates them all at the end", flush=True)
                 self._lines += 1
             return
-        self._announced.add(found.summary)
+        self._announced.add(kind)
         self._lines += 1
         size = found.path.stat().st_size if found.path.exists() else 0
         what = found.summary or "(details after triage)"
