@@ -75,7 +75,7 @@ def test_instrumentation_declared_by_the_decorator_is_collected(in_tmp):
     try:
         campaign.prepare()
         assert campaign.instrument == ["planted_parser_for_rtcgate", "declaring_targets_for_rtcgate"]
-        assert campaign.environment()["RTCGATE_FUZZ_INSTRUMENT"] == "planted_parser_for_rtcgate,declaring_targets_for_rtcgate"
+        assert campaign.environment()["RTCGATE_FUZZ_INSTRUMENT"] == ",".join(campaign.instrument)
         result = run(campaign)
     finally:
         for name in ("planted_parser_for_rtcgate", "declaring_targets_for_rtcgate"):

@@ -7,8 +7,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from toolkit.fuzz import check
 from toolkit.fuzz.campaign import Campaign
 from tests.fuzz.sample_targets import fuzz_frame
 
+pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = "tests.fuzz.sample_targets:fuzz_frame"
 NAME = "tests.fuzz.sample_targets.fuzz_frame"
@@ -150,21 +149,11 @@ def test_help_documents_exit_codes_and_where_outputs_go(capsys):
         assert text in out
 
 
-def test_rtc_fuzz_time_comes_with_the_installed_pytest_plugin(tmp_path):
-    """Run in a folder of its own, so no conftest of this checkout is in play."""
-    (tmp_path / "test_uses_it.py").write_text(
-        "def test_value(rtc_fuzz_time):\n"
-        "    import os\n"
-        "    assert rtc_fuzz_time == float(os.environ['EXPECTED'])\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-
-    def pytest_run(*args: str, expected: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args,
-                               "test_uses_it.py"], cwd=tmp_path, env={**env, "EXPECTED": expected},
-                              capture_output=True, text=True, timeout=120)
-
-    done = pytest_run("--rtc-fuzz-time", "2.5", expected="2.5")
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    (tmp_path / "pytest.ini").write_text("[pytest]\nrtc_fuzz_time = 4\n")
-    done = pytest_run(expected="4")
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+def test_rtc_fuzz_time_comes_with_the_installed_pytest_plugin(pytester):
+    """pytester runs pytest in a fresh directory, where no conftest of this checkout is in play."""
+    pytester.makepyfile(test_uses_it="def test_value(rtc_fuzz_time, pytestconfig):\n"
+                                     "    assert rtc_fuzz_time == float(pytestconfig.getoption('expected'))\n")
+    pytester.makeconftest("def pytest_addoption(parser):\n    parser.addoption('--expected')\n")
+    pytester.runpytest("-p", "no:cacheprovider", "--rtc-fuzz-time", "2.5", "--expected", "2.5").assert_outcomes(passed=1)
+    pytester.makeini("[pytest]\nrtc_fuzz_time = 4\n")
+    pytester.runpytest("-p", "no:cacheprovider", "--expected", "4").assert_outcomes(passed=1)

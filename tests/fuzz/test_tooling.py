@@ -162,7 +162,8 @@ def test_minimize_crash_shrinks_through_the_generic_harness_without_its_run_bit(
     big = tmp_path / "crash"
     big.write_bytes(b"\x07\x00 and a trailer")
     out = tmp_path / "small"
-    done = run_harness(without_run_bit(HARNESSES / "any_target.py", tmp_path), "-minimize_crash=1", "-runs=20000", f"-exact_artifact_path={out}",
+    harness = without_run_bit(HARNESSES / "any_target.py", tmp_path)  # every -minimize_crash step re-runs argv[0]
+    done = run_harness(harness, "-minimize_crash=1", "-runs=20000", f"-exact_artifact_path={out}",
                        str(big), cwd=tmp_path, RTCGATE_FUZZ_TARGET=SAMPLE)
     assert out.is_file() and len(out.read_bytes()) < len(big.read_bytes()), done.stderr[-2000:]
     assert check(fuzz_frame, out.read_bytes()).error == "IndexError"

@@ -191,7 +191,8 @@ def _replay(args: argparse.Namespace, corpora: Path) -> int:
         print(f"{name}: {len(outcomes)} inputs, {len(bad)} failing")
         for outcome in bad:
             frame = outcome.frames[-1] if outcome.frames else ("?", 0, "?")
-            print(f"  {shown_path(Path(outcome.path))}: {outcome.error}: {outcome.message.splitlines()[0] if outcome.message else ''}"
+            message = outcome.message.splitlines()[0] if outcome.message else ""
+            print(f"  {shown_path(Path(outcome.path))}: {outcome.error}: {message}"
                   f"  (at {frame[0]}:{frame[1]} in {frame[2]})")
     if empty:
         print(f"rtcgate fuzz: nothing to replay for {'; '.join(empty)}", file=sys.stderr)

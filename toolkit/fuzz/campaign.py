@@ -310,7 +310,7 @@ def run(campaign: Campaign, on_progress: Callable[[Progress], None] | None = Non
                 break
             summary = ""
             expecting_summary = False
-            reported_before = len(reported)
+            execs_before = progress.execs
             with subprocess.Popen(
                 command(campaign, corpus, artifacts, left, [seeds]), env=campaign.environment(), cwd=campaign.work,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
@@ -321,8 +321,9 @@ def run(campaign: Campaign, on_progress: Callable[[Progress], None] | None = Non
                         summary, expecting_summary = line.strip(), False
                     elif line.startswith(_PYTHON_EXCEPTION):
                         expecting_summary = True
-                    elif _LIBFUZZER_ERROR in line and not summary:
-                        summary = line.split(_LIBFUZZER_ERROR, 1)[1].strip()  # a timeout, an OOM, a leak
+                    elif _LIBFUZZER_ERROR in line and not summary and campaign.jobs == 1:
+                        # A timeout, an OOM, a deadly signal (fork mode's lines name no job's input).
+                        summary = line.split(_LIBFUZZER_ERROR, 1)[1].strip()
                     if _update(progress, line, earlier_execs) or _WRITTEN.search(line):
                         progress.timed(time.monotonic() - started)
                         for path in _new_artifacts(artifacts, reported):
@@ -339,8 +340,8 @@ def run(campaign: Campaign, on_progress: Callable[[Progress], None] | None = Non
                     on_finding(LiveFinding(path, summary))
             if returncode == 0 or campaign.runs is not None or campaign.jobs > 1:
                 break
-            if len(reported) == reported_before and not summary:
-                break  # it failed without a finding (the harness broke): restarting would fail again
+            if progress.execs == execs_before:
+                break  # it failed before running an input (the harness broke): restarting would fail again
             _drop_crashing_inputs(artifacts, [seeds, corpus])
         log.flush()
     progress.timed(time.monotonic() - started)

@@ -3,11 +3,13 @@
 On a terminal, progress is one live line (rich) rewritten in place, its clock ticking between
 libFuzzer's reports (which come at each new coverage and at powers of two executions, so
 minutes apart late in a long campaign); elsewhere (CI logs, a pipe) it is a plain line every
-`interval` seconds. Each artifact libFuzzer writes is
-announced at once, before triage, with the exception line when the log had it; an
-exception already announced (the same line but for numbers and quoted values, "KeyError: 63"
-and "KeyError: 7") is not repeated, and past `LIVE_LIMIT` lines the rest wait for triage,
-which deduplicates them all by exception and stack.
+`interval` seconds.
+
+Each artifact libFuzzer writes is announced at once, before triage, with the exception line
+when the log had it (one job). An exception already announced (the same line but for numbers
+and quoted values: "KeyError: 63" and "KeyError: 7") is not repeated; without an exception
+line (fork mode) only the first artifact of each kind (crash, timeout, oom) is; past
+`LIVE_LIMIT` lines the rest wait for triage, which deduplicates them all by exception and stack.
 """
 from __future__ import annotations
 
@@ -64,8 +66,9 @@ class CampaignDisplay:
             print(progress.line(self.name), file=self.stream, flush=True)
 
     def finding(self, found: LiveFinding) -> None:
-        kind = _VARYING.sub("…", found.summary)
-        if kind and kind in self._announced:
+        # Without the exception line (fork mode), one line per kind of artifact: crash, timeout, oom.
+        kind = _VARYING.sub("…", found.summary) or found.path.name.partition("-")[0]
+        if kind in self._announced:
             return
         if self._lines >= LIVE_LIMIT:
             if self._lines == LIVE_LIMIT:
@@ -75,7 +78,7 @@ class CampaignDisplay:
         self._announced.add(kind)
         self._lines += 1
         size = found.path.stat().st_size if found.path.exists() else 0
-        what = found.summary or "(details after triage)"
+        what = found.summary or f"a {kind} (details after triage; more of them counted in the progress line)"
         print(f"found: {what}  [{found.path.name[:20]}, {size} bytes]", flush=True)
 
 

@@ -28,6 +28,10 @@ from .campaign import INPUT_TIMEOUT, Campaign, CampaignResult
 from .replay import Outcome
 
 REPLAY_TIMEOUT = 120.0
+"""Seconds for one child to replay a batch of artifacts (per 50 of them)."""
+SINGLE_REPLAY_TIMEOUT = 3 * INPUT_TIMEOUT
+"""Seconds for one artifact alone, after a batch died or hung: three times what libFuzzer let
+an input take, so each hang costs that much, not a batch's allowance."""
 MINIMIZE_SECONDS = 10
 """Wall seconds of -minimize_crash per distinct finding."""
 TRIAGE_BUDGET = 30
@@ -74,21 +78,21 @@ class Report:
 
 def replay_in_child(campaign: Campaign, paths: list[Path]) -> dict[Path, Outcome]:
     """Replay files in one child; if it dies or hangs, fall back to one child per file."""
-    outcomes = _replay_batch(campaign, paths)
+    outcomes = _replay_batch(campaign, paths, REPLAY_TIMEOUT * (len(paths) // 50 + 1))
     if outcomes is not None:
         return outcomes
     results = {}
     for path in paths:
-        single = _replay_batch(campaign, [path])
+        single = _replay_batch(campaign, [path], SINGLE_REPLAY_TIMEOUT)
         results[path] = single[path] if single else _dead(path)
     return results
 
 
-def _replay_batch(campaign: Campaign, paths: list[Path]) -> dict[Path, Outcome] | None:
+def _replay_batch(campaign: Campaign, paths: list[Path], timeout: float) -> dict[Path, Outcome] | None:
     command = [sys.executable, "-m", "toolkit.fuzz.replay", campaign.child_spec, *map(str, paths)]  # expect: from the environment
     try:
         done = subprocess.run(command, env=campaign.environment(), capture_output=True,
-                              text=True, timeout=REPLAY_TIMEOUT * max(1, len(paths) // 50 + 1))
+                              text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None
     if done.returncode != 0:
@@ -109,7 +113,7 @@ def _replay_batch(campaign: Campaign, paths: list[Path]) -> dict[Path, Outcome] 
 def _dead(path: Path, returncode: int | None = None, stderr: str = "") -> Outcome:
     """An input that kills or hangs the interpreter: the signal (or the hang) is the finding."""
     if returncode is None:
-        return Outcome(str(path), "hang", f"no result within {REPLAY_TIMEOUT:.0f} s")
+        return Outcome(str(path), "hang", f"no result within {SINGLE_REPLAY_TIMEOUT:.0f} s")
     if returncode < 0:
         name = signal.Signals(-returncode).name
         return Outcome(str(path), f"signal {name}", stderr.strip().splitlines()[-1] if stderr.strip() else name)
@@ -129,8 +133,11 @@ def minimize(campaign: Campaign, path: Path, seconds: float = MINIMIZE_SECONDS) 
             try:
                 process.wait(timeout=max(1.0, seconds))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)  # the group this call started: libFuzzer and its steps
-                process.wait()
+                pass
+            finally:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)  # the group this call started: libFuzzer and its steps
+                    process.wait()
         if out.is_file() and out.stat().st_size < path.stat().st_size:
             return out.read_bytes()
     return None
