@@ -8,7 +8,7 @@ from pathlib import Path
 
 from toolkit.conformance.model import CheckResult, Status
 from toolkit.conformance.runner import RunResult
-from toolkit.reports.common import TOOL, case_name, datagram_line, tool_version
+from toolkit.reports.common import TOOL, VERDICTS, case_name, datagram_line, tool_version
 
 MAX_DATAGRAM_LINES = 300
 
@@ -18,7 +18,7 @@ h1{font-size:1.4em} table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #ddd;vertical-align:top}
 .status{font-weight:bold;font-family:monospace}
 .PASS{color:#176f2c}.FAIL{color:#b00020}.XPASS{color:#b00020}.SKIP{color:#777}.XFAIL{color:#a05a00}
-.WARN{color:#a05a00} blockquote{margin:.3em 0 .3em 1em;padding-left:.6em;border-left:3px solid #ccc}
+.WARN{color:#a05a00}.ERROR{color:#6a1b9a} blockquote{margin:.3em 0 .3em 1em;padding-left:.6em;border-left:3px solid #ccc}
 .counts span{margin-right:1.5em} pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px}
 details summary{cursor:pointer} code{background:#f6f6f6;padding:1px 4px}
 """
@@ -68,7 +68,7 @@ def _requirement(check) -> str:
 def render_html(run: RunResult) -> str:
     counts = run.counts()
     summary = "".join(f'<span class="{s.value}">{s.value} {counts.get(s, 0)}</span>' for s in Status)
-    verdict = "FAILED" if run.exit_code else "PASSED"
+    verdict = VERDICTS[run.exit_code]
     rows = [_row(r, case_name(r, i)) for i, r in enumerate(run.sanity[:1])]
     rows += [_row(r, r.check.id) for r in run.results]
     rows += [_row(r, case_name(r, 1)) for r in run.sanity[1:]]
@@ -76,7 +76,7 @@ def render_html(run: RunResult) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{TOOL} conformance: {escape(run.target)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{TOOL} conformance — {verdict}</h1>"
-        f"<p>Target: {escape(run.target)}{_echoes(run)}<br>"
+        f"{_stopped(run)}<p>Target: {escape(run.target)}{_echoes(run)}<br>"
         f"Started {escape(run.started)}, {run.duration:.1f} s, seed {run.seed}, "
         f"gating on {run.strict.value} and stronger, "
         f"{TOOL} {escape(tool_version())}</p>"
@@ -94,3 +94,7 @@ def _echoes(run: RunResult) -> str:
     if run.target_echoes is None:
         return ""
     return f" (target echoes: {'yes' if run.target_echoes else 'no'})"
+
+
+def _stopped(run: RunResult) -> str:
+    return f'<p class="status ERROR">The run stopped: {escape(run.stopped)}</p>' if run.stopped else ""
