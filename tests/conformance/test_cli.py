@@ -208,7 +208,8 @@ def test_the_pytest_plugin_takes_the_same_perf_options():
 
     from toolkit import pytest_plugin
 
-    options = {"rtc_seed": 3, "rtc_perf_sessions": 6, "rtc_perf_voice_slack_ms": 250.0}
-    settings = pytest_plugin._settings(SimpleNamespace(getoption=options.get))
+    options = SimpleNamespace(rtc_seed=3, rtc_consent_timeout=None, rtc_strict=None, rtc_profile=None,
+                              rtc_dtls_role="auto", rtc_perf_sessions=6, rtc_perf_voice_slack_ms=250.0)
+    settings = pytest_plugin._settings(options)
     assert (settings.seed, settings.perf_sessions, settings.perf_voice_slack_ms) == (3, 6, 250.0)
     assert settings.perf_window == 1.0  # not given: Settings' default
