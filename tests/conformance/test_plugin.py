@@ -93,10 +93,10 @@ def test_bad_rtc_values_are_usage_errors_saying_what_is_valid(pytester, where, a
     if where == "ini":
         pytester.makepyprojecttoml("[tool.pytest.ini_options]\nrtc_reference = true\n" + "\n".join(args) + "\n")
         args = []
-    result = pytester.runpytest("--rtc-reference", *args, "-p", "no:cacheprovider")
+    result = pytester.runpytest("--rtc-reference", *args, "--collect-only", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
-    assert "passed" not in result.stdout.str()  # nothing ran: not even the sanity items
+    assert "::rtcgate::" not in result.stdout.str()  # nothing collected: not even the sanity items
 
 
 # -- evidence, errors, reports, replay lines ---------------------------------------------------------
