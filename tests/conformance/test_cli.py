@@ -161,7 +161,7 @@ def test_every_perf_setting_has_an_option():
     assert [line.split()[0] for line in done.stdout.splitlines()] == ["PERF-01", "PERF-02", "PERF-03", "PERF-04"]
 
 
-def test_perf_options_reach_the_settings_and_the_perf_replay_command(monkeypatch, capsys):
+def test_perf_options_reach_the_settings_and_the_perf_replay_command(monkeypatch, capsys, tmp_path):
     from toolkit.cli import main
     from toolkit.conformance import runner
     from toolkit.conformance.targets import make_target
@@ -175,7 +175,8 @@ def test_perf_options_reach_the_settings_and_the_perf_replay_command(monkeypatch
     monkeypatch.setattr(runner, "run_checks", capture)
     url = "http://127.0.0.1:9/whip"
     code = main(["check", "--whip", url, "--only", "PERF-02", "--seed", "5", "--perf-sessions", "8",
-                 "--perf-p99-ratio", "3.5", "--perf-rtt-floor-ms", "0", "--perf-attack-pps", "2000"])
+                 "--perf-p99-ratio", "3.5", "--perf-rtt-floor-ms", "0", "--perf-attack-pps", "2000",
+                 "--report-dir", str(tmp_path)])
     assert code == 2 and "captured the settings" in capsys.readouterr().err
     settings = captured["settings"]
     assert (settings.perf_sessions, settings.perf_p99_ratio, settings.perf_rtt_floor_ms,
