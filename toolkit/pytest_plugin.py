@@ -83,10 +83,10 @@ class Option:
             return bool(written)
         if self.kind in ("list", "words"):
             return [self.from_ini(item) for item in written]
-        return self.from_ini(written) if written.strip() else self.default
+        return self.from_ini(written) if str(written).strip() else self.default
 
-    def from_ini(self, text: str):
-        text = text.strip()
+    def from_ini(self, written) -> object:
+        text = str(written).strip()  # a TOML number or bool arrives as one
         try:
             value = self.parse(text)
         except (argparse.ArgumentTypeError, ValueError) as exc:
