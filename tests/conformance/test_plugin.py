@@ -80,9 +80,9 @@ def test_every_option_has_an_ini_twin_and_the_command_line_wins(pytester):
 
 @pytest.mark.parametrize(("where", "args", "message"), [
     ("cli", ["--rtc-profile", "NOPE"],
-     "--rtc-profile: unknown profile NOPE; known: core, lite, security, voice, perf, hardened"),
+     "--rtc-profile: unknown profile NOPE (known: core, lite, security, voice, perf, hardened)"),
     ("ini", ['rtc_profile = "NOPE"'],
-     "--rtc-profile: unknown profile NOPE; known: core, lite, security, voice, perf, hardened"),
+     "--rtc-profile: unknown profile NOPE (known: core, lite, security, voice, perf, hardened)"),
     ("cli", ["--rtc-profile", "lite", "--rtc-only", "STUN-01"], "no check matches --rtc-profile and --rtc-only together"),
     ("ini", ['rtc_strict = "sometimes"'], "ini option rtc_strict: 'sometimes' is not one of must, should, policy"),
     ("ini", ['rtc_consent_timeout = "-1"'], "ini option rtc_consent_timeout: -1 is not a positive number"),
