@@ -92,15 +92,16 @@ def clean_environment(extra_path: Path | None = None, **variables: str) -> dict[
 
 
 def listing(site_packages: Path) -> dict[str, tuple[int, int]]:
-    """Every installed file of rtcgate's packages, with size and modification time (bytecode caches aside:
-    the interpreter writes those, not rtcgate)."""
-    files = {}
+    """Every installed file and folder of rtcgate's packages; files with size and modification time.
+    Bytecode caches aside: the interpreter writes those (and so touches their folders), not rtcgate."""
+    entries = {}
     for package in PACKAGES:
         for path in (site_packages / package).rglob("*"):
             if "__pycache__" not in path.parts:
                 stat = path.lstat()
-                files[str(path.relative_to(site_packages))] = (stat.st_size, stat.st_mtime_ns)
-    return files
+                entries[str(path.relative_to(site_packages))] = (0, 0) if path.is_dir() else (stat.st_size,
+                                                                                           stat.st_mtime_ns)
+    return entries
 
 
 def assert_package_unchanged(installed: Installed) -> None:
