@@ -49,8 +49,6 @@ class Installed:
     project: Path  # the user's folder every command runs in
     env: dict[str, str]
     version: str
-    wheel: Path
-    sdist: Path
     listing: dict[str, tuple[int, int]]  # the installed package tree right after the install
 
 
@@ -141,7 +139,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config)
     """(wheel, sdist, the shipped data files expected in both), built from a copy of the checkout."""
     root = tmp_path_factory.mktemp("build")
     source = copy_source(root / "source")
-    result = run(pytestconfig, [sys.executable, "-m", "build", "--outdir", str(root / "dist"), str(source)],
+    result = run(pytestconfig, [sys.executable, "-m", "build", "--quiet", "--outdir", str(root / "dist"), str(source)],
                  cwd=root, env=clean_environment(), timeout=600)
     assert result.returncode == 0, f"python -m build failed (is `build` installed? it is in the test extra):\n" \
                                    f"{result.stdout[-3000:]}"
@@ -153,7 +151,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config)
 @pytest.fixture(scope="module")
 def installed(built, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Installed:
     """The wheel and pytest in a fresh venv outside the checkout, and the user's empty project folder."""
-    wheel, sdist, _ = built
+    wheel = built[0]
     root = tmp_path_factory.mktemp("user")
     venv = root / "venv"
     started = time.monotonic()
@@ -175,10 +173,11 @@ def installed(built, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pyt
     project.mkdir()
     env = clean_environment(venv / "bin", XDG_CACHE_HOME=str(root / "cache"), PYTHONUNBUFFERED="1")
     version = wheel.name.split("-")[1]
-    return Installed(venv, site_packages, project, env, version, wheel, sdist, listing(site_packages))
+    return Installed(venv, site_packages, project, env, version, listing(site_packages))
 
 
-def rtcgate(installed: Installed, config: pytest.Config, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def rtcgate(installed: Installed, config: pytest.Config, *args: str,
+            timeout: float = 300) -> subprocess.CompletedProcess:
     return run(config, [str(installed.venv / "bin" / "rtcgate"), *args], cwd=installed.project, env=installed.env,
                timeout=timeout)
 
@@ -205,7 +204,7 @@ def test_the_wheel_and_the_sdist_ship_every_run_time_file_and_the_licence(built)
     assert "Classifier: Framework :: Pytest" in metadata
 
 
-def test_the_installed_package_runs_from_site_packages_with_its_shipped_files(installed, pytestconfig):
+def test_the_installed_package_runs_from_site_packages_with_its_shipped_files(built, installed, pytestconfig):
     """The interop drivers, the fuzz corpora and the speech sample all resolve inside the install,
     and the node clients' working folder is in the user's cache, not in the package."""
     probe = textwrap.dedent("""\
@@ -229,8 +228,7 @@ def test_the_installed_package_runs_from_site_packages_with_its_shipped_files(in
     for key in ("toolkit", "reference_server", "speech", "gst", "page"):
         assert Path(found[key]).is_relative_to(installed.site_packages), (key, found[key])
         assert Path(found[key]).is_file(), (key, found[key])
-    corpora = sum(1 for p in (CHECKOUT / "toolkit" / "corpora").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    assert found["corpora"] == corpora
+    assert found["corpora"] == sum(1 for name in built[2] if name.startswith("toolkit/corpora/"))
     node_folder = Path(found["node"])
     assert node_folder.is_relative_to(Path(installed.env["XDG_CACHE_HOME"]) / "rtcgate")
     assert (node_folder / "werift_client.mjs").is_file() and (node_folder.parent / "js" / "scenario.mjs").is_file()
@@ -286,8 +284,8 @@ def parse_header(data: bytes) -> int:
 
 def test_fuzz_the_users_own_target_stores_and_replays_its_finding_under_the_run_folder(installed, pytestconfig):
     (installed.project / "my_parsers.py").write_text(USER_TARGET)
-    result = rtcgate(installed, pytestconfig, "fuzz", "--target", "my_parsers.py:parse_header", "--expect", "ValueError",
-                     "--time", "5", "--minimize-time", "2", timeout=240)
+    result = rtcgate(installed, pytestconfig, "fuzz", "--target", "my_parsers.py:parse_header",
+                     "--expect", "ValueError", "--time", "5", "--minimize-time", "2", timeout=240)
     assert result.returncode == 1, result.stdout[-3000:]  # 1: findings
     assert "ZeroDivisionError" in result.stdout
     report = findings_under(installed.project, "my_parsers.parse_header")
