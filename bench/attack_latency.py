@@ -44,11 +44,10 @@ from srtp_echo import (  # noqa: E402
     CpuSnapshot,
     cpu_split,
     machine_facts,
-    positive_float,
-    positive_int,
     srtp_run,
     start_child,
 )
+from toolkit.commands.arguments import ArgumentParser, integer, positive_number, whole  # noqa: E402
 from toolkit.load.attacks import ATTACK_KINDS, AttackSpec  # noqa: E402
 from toolkit.load.report import write_report  # noqa: E402
 from toolkit.load.run import LoadConfig, LoadRun  # noqa: E402
@@ -135,16 +134,22 @@ async def client(server: Child, args: argparse.Namespace, report_dir: pathlib.Pa
             "verdicts": [verdict(kind, kind_pairs) for kind, kind_pairs in pairs.items()]}
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=whole, default=100, help="legit sessions")
+    parser.add_argument("--duration", type=positive_number, default=5.0, help="seconds per window")
+    parser.add_argument("--share", type=positive_number, default=0.5, help="attack rate as a share of capacity")
+    parser.add_argument("--rounds", type=whole, default=2, help="quiet/attack pairs per kind")
+    parser.add_argument("--kinds", nargs="+", choices=list(ATTACK_KINDS), default=list(ATTACK_KINDS),
+                        help="attack kinds")
+    parser.add_argument("--seed", type=integer, default=1, help="seed of the attack traffic")
+    parser.add_argument("--json", default=str(ROOT / "reports" / "bench" / "attack_latency.json"),
+                        help="where to write the figures")
+    return parser
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=positive_int, default=100)
-    parser.add_argument("--duration", type=positive_float, default=5.0, help="seconds per window")
-    parser.add_argument("--share", type=positive_float, default=0.5, help="attack rate as a share of capacity")
-    parser.add_argument("--rounds", type=positive_int, default=2)
-    parser.add_argument("--kinds", nargs="+", choices=list(ATTACK_KINDS), default=list(ATTACK_KINDS))
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", default=str(ROOT / "reports" / "bench" / "attack_latency.json"))
-    args = parser.parse_args()
+    args = build_parser().parse_args()
     pinned = cpu_split()
     if pinned is not None:
         os.sched_setaffinity(0, {pinned[0]})

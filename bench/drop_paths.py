@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from reference_server.certificate import Certificate  # noqa: E402
 from reference_server.core import CoreConfig, ServerCore  # noqa: E402
 from reference_server.server import UdpShell  # noqa: E402
-from srtp_echo import machine_facts, positive_float, positive_int  # noqa: E402
+from srtp_echo import machine_facts  # noqa: E402
+from toolkit.commands.arguments import ArgumentParser, positive_number, whole  # noqa: E402
 from toolkit.load.attacks import ATTACK_KINDS, AttackContext, BoundTuple  # noqa: E402
 from toolkit.peer.core import ProbePeer  # noqa: E402
 
@@ -170,18 +171,25 @@ def time_shell(bench: Bench, datagrams: list[tuple[bytes, tuple[str, int]]], rat
     return (time.perf_counter() - start) / len(datagrams)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=positive_int, default=100)
-    parser.add_argument("--connected", type=positive_int, default=8)
-    parser.add_argument("--datagrams", type=positive_int, default=20000, help="datagrams per kind per round")
-    parser.add_argument("--variants", type=positive_int, default=1024,
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=whole, default=100, help="sessions in the server's table")
+    parser.add_argument("--connected", type=whole, default=8, help="of them, DTLS-connected ones")
+    parser.add_argument("--datagrams", type=whole, default=20000, help="datagrams per kind per round")
+    parser.add_argument("--variants", type=whole, default=1024,
                         help="distinct datagrams per attack kind (the load generator prepares 1024)")
-    parser.add_argument("--rounds", type=positive_int, default=5)
-    parser.add_argument("--rate", type=positive_float, default=33_700.0,
+    parser.add_argument("--rounds", type=whole, default=5, help="rounds; each kind keeps its best")
+    parser.add_argument("--rate", type=positive_number, default=33_700.0,
                         help="packets per second the fake clock advances at (50 %% of the measured port capacity)")
-    parser.add_argument("--kinds", nargs="+", choices=[*ATTACK_KINDS, LEGIT], default=[*ATTACK_KINDS, LEGIT])
-    parser.add_argument("--json", type=pathlib.Path, default=ROOT / "reports" / "bench" / "drop_paths.json")
+    parser.add_argument("--kinds", nargs="+", choices=[*ATTACK_KINDS, LEGIT], default=[*ATTACK_KINDS, LEGIT],
+                        help="datagram kinds")
+    parser.add_argument("--json", type=pathlib.Path, default=ROOT / "reports" / "bench" / "drop_paths.json",
+                        help="where to write the figures")
+    return parser
+
+
+def main() -> int:
+    parser = build_parser()
     args = parser.parse_args()
     if args.connected > args.sessions:
         parser.error(f"--connected {args.connected} is more than --sessions {args.sessions}")

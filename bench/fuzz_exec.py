@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from toolkit.commands.arguments import ArgumentParser, positive_number  # noqa: E402
 from toolkit.fuzz.campaign import Campaign, repository_root, target_flags  # noqa: E402
 from toolkit.fuzz.targets import NAMES  # noqa: E402
 
@@ -65,12 +66,16 @@ def measure(spec: str, seconds: float, expect: list[str] | None) -> dict:
             "exec_per_s": round(rate), "crashed": crashed}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("targets", nargs="*", help="built-in names or module:function (default: every built-in)")
-    parser.add_argument("--time", type=float, default=20.0, help="seconds per target (default 20)")
+    parser.add_argument("--time", type=positive_number, default=20.0, help="seconds per target")
     parser.add_argument("--expect", action="append", help="declared exception for module:function targets")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
     results = []
     print(f"{'target':34} {'exec/s':>9} {'goal':>7}  execs       note")
     for spec in args.targets or NAMES:

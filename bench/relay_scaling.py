@@ -33,16 +33,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from srtp_echo import (  # noqa: E402
-    ROOT, BenchError, Child, machine_facts, positive_float, positive_int, srtp_run, start_child,
+    ROOT, BenchError, Child, machine_facts, srtp_run, start_child,
 )
+from toolkit.commands.arguments import ArgumentParser, non_negative_number, positive_number, whole  # noqa: E402
 
 CONFIGURATIONS = (("single process", 0), ("--workers 1", 1), ("--workers 2", 2))
 WORKER_PIDS = re.compile(rb"relay in front of \d+ workers?, PIDs (?P<pids>[\d ]+)\)")
-DROPS = re.compile(r'rtcgate_(?:relay_)?drops_total\{(?:worker="(?P<worker>\d+)",)?reason="(?P<reason>[^"]+)"\} (?P<n>\d+)')
+DROPS = ("rtcgate_drops_total", "rtcgate_relay_drops_total")
 SATURATED = 0.9
 """CPU share of one core from which a process is taken to be what bounds a run."""
 
@@ -95,8 +97,10 @@ def drop_counts(http_url: str) -> Counter:
     except OSError as exc:
         raise BenchError(f"cannot read {http_url}/metrics: {exc}") from None
     drops: Counter = Counter()
-    for match in DROPS.finditer(text):
-        drops[match["reason"]] += int(match["n"])
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in DROPS and "reason" in sample.labels:
+                drops[sample.labels["reason"]] += int(sample.value)
     return drops
 
 
@@ -207,20 +211,22 @@ def print_report(machine: dict, settings: dict, rows: list[dict], ratios: dict[s
           "process on the machine (other load makes the figures unreliable)")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=positive_float, default=5.0, help="measured seconds per run (default 5)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring starts (default 1)")
-    parser.add_argument("--window", type=positive_int, default=32, help="packets in flight per run (default 32)")
-    parser.add_argument("--sessions", type=positive_int, default=8,
-                        help="SRTP sessions sharing the window; spread over the workers (default 8)")
-    parser.add_argument("--rounds", type=positive_int, default=2,
-                        help="interleaved rounds; each configuration keeps its best (default 2)")
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=positive_number, default=5.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=non_negative_number, default=1.0, help="seconds before measuring starts")
+    parser.add_argument("--window", type=whole, default=32, help="packets in flight per run")
+    parser.add_argument("--sessions", type=whole, default=8,
+                        help="SRTP sessions sharing the window; spread over the workers")
+    parser.add_argument("--rounds", type=whole, default=2,
+                        help="interleaved rounds; each configuration keeps its best")
     parser.add_argument("--json", type=pathlib.Path, default=ROOT / "reports" / "bench" / "relay_scaling.json",
-                        help="where to write the figures (default reports/bench/relay_scaling.json)")
-    args = parser.parse_args()
-    if args.warmup < 0:
-        parser.error("--warmup must not be negative")
+                        help="where to write the figures")
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
 
     load_before = load_average()
     children: list[Child] = []

@@ -41,10 +41,9 @@ from srtp_echo import (  # noqa: E402
     CpuSnapshot,
     cpu_split,
     machine_facts,
-    positive_float,
-    positive_int,
     start_child,
 )
+from toolkit.commands.arguments import ArgumentParser, positive_number, whole  # noqa: E402
 from toolkit.load.accounting import LoadError  # noqa: E402
 from toolkit.load.run import LoadConfig, LoadRun  # noqa: E402
 
@@ -125,14 +124,21 @@ def best(rows: list[dict]) -> int:
     return max(passing) if passing else 0
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--echo-levels", type=whole, nargs="*", default=[200, 400, 800, 1000, 1200],
+                        help="echo sessions per level (none: skip echo)")
+    parser.add_argument("--voice-levels", type=whole, nargs="*", default=[25, 50, 100, 150],
+                        help="voice sessions per level (none: skip voice)")
+    parser.add_argument("--duration", type=positive_number, default=5.0, help="measured seconds per level")
+    parser.add_argument("--p99-ms", type=positive_number, default=10.0, help="p99 RTT limit in ms")
+    parser.add_argument("--json", default=str(ROOT / "reports" / "bench" / "sessions_per_core.json"),
+                        help="where to write the figures")
+    return parser
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--echo-levels", type=positive_int, nargs="*", default=[200, 400, 800, 1000, 1200])
-    parser.add_argument("--voice-levels", type=positive_int, nargs="*", default=[25, 50, 100, 150])
-    parser.add_argument("--duration", type=positive_float, default=5.0, help="measured seconds per level")
-    parser.add_argument("--p99-ms", type=positive_float, default=10.0, help="p99 RTT limit (default 10 ms)")
-    parser.add_argument("--json", default=str(ROOT / "reports" / "bench" / "sessions_per_core.json"))
-    args = parser.parse_args()
+    args = build_parser().parse_args()
     pinned = cpu_split()
     if pinned is not None:
         os.sched_setaffinity(0, {pinned[0]})

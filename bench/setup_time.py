@@ -70,11 +70,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from srtp_echo import (  # noqa: E402
     BUSY_MACHINE, ROOT, START_TIMEOUT, BenchError, Child, cpu_seconds_self, cpu_split, machine_busy_seconds,
-    machine_facts, percentile, positive_int, start_child,
+    machine_facts, percentile, start_child,
 )
 
 sys.path.insert(0, str(ROOT))
 
+from toolkit.commands.arguments import ArgumentParser, non_negative_whole, whole  # noqa: E402
 from toolkit.load.sessions import open_session  # noqa: E402
 from toolkit.peer import PeerConnection, PeerError, ProbePeer, RtpReceived, connect_whip  # noqa: E402
 
@@ -478,7 +479,7 @@ def rounded(value: float | None, digits: int = 3) -> float | None:
 
 
 def distribution(times: list[dict[str, float]]) -> dict[str, dict[str, float | None]]:
-    """p50/p90/p99 in ms per phase (nearest rank, as srtp_echo.percentile takes it)."""
+    """p50/p90/p99 in ms per phase (nearest rank, as srtp_echo.percentile takes it: toolkit.percentiles)."""
     figures = {}
     for phase in PHASES + (ICE_TO_FIRST_SRTP,):
         ordered = sorted(int(sample[phase] * 1e9) for sample in times)
@@ -745,21 +746,23 @@ def traces_of(outcomes: list[tuple[dict, str | None]]) -> dict:
     return (trace_summary(analyses) if analyses else {}) | {"sessions": len(analyses), "failures": failures}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=positive_int, default=30,
-                        help="sessions one after another per server and round (default 30)")
-    parser.add_argument("--burst", type=positive_int, default=20,
-                        help="sessions opened at once per server and round (default 20)")
-    parser.add_argument("--rounds", type=positive_int, default=2,
-                        help="repeat both modes on both servers, alternating which goes first (default 2)")
-    parser.add_argument("--trace", type=int, default=5,
-                        help="traced sessions per server, to say what bounds a slower phase (default 5)")
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=whole, default=30,
+                        help="sessions one after another per server and round")
+    parser.add_argument("--burst", type=whole, default=20,
+                        help="sessions opened at once per server and round")
+    parser.add_argument("--rounds", type=whole, default=2,
+                        help="repeat both modes on both servers, alternating which goes first")
+    parser.add_argument("--trace", type=non_negative_whole, default=5,
+                        help="traced sessions per server, to say what bounds a slower phase")
     parser.add_argument("--json", type=pathlib.Path, default=ROOT / "reports" / "bench" / "setup_time.json",
-                        help="where to write the figures (default reports/bench/setup_time.json)")
-    args = parser.parse_args()
-    if args.trace < 0:
-        parser.error("--trace must not be negative")
+                        help="where to write the figures")
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
 
     pinned = cpu_split()
     if pinned is not None:

@@ -47,12 +47,15 @@ from time import perf_counter_ns
 
 import pylibsrtp
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from toolkit.commands.arguments import ArgumentParser, non_negative_number, positive_number, whole  # noqa: E402
 from toolkit.peer import PeerConnection, PeerError, connect_whip  # noqa: E402
 from toolkit.peer.core import SRTP_PROFILES  # noqa: E402
+from toolkit.percentiles import nearest_rank  # noqa: E402
 
 PAYLOAD_BYTES = 160
 """One 20 ms Opus frame at about 64 kbit/s."""
@@ -150,10 +153,10 @@ def fetch_metrics(http_url: str) -> dict[str, Counter]:
     families = {"rtcgate_drops_total": "drops", "rtcgate_packets_received_total": "received",
                 "rtcgate_packets_sent_total": "sent"}
     counters: dict[str, Counter] = {name: Counter() for name in families.values()}
-    for line in text.splitlines():
-        match = re.fullmatch(r'(\w+)\{\w+="([^"]*)"\} (\d+)', line)
-        if match and match[1] in families:
-            counters[families[match[1]]][match[2]] = int(match[3])
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in families and len(sample.labels) == 1:
+                counters[families[sample.name]][next(iter(sample.labels.values()))] = int(sample.value)
     return counters
 
 
@@ -393,10 +396,9 @@ async def drive(run: Run) -> dict[str, float]:
     return cpu_share
 
 
-def percentile(sorted_values: list[int], fraction: float) -> float | None:
-    if not sorted_values:
-        return None
-    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))] / 1e6
+def percentile(values_ns: list[int], fraction: float) -> float | None:
+    """Nearest rank (toolkit.percentiles), nanoseconds in, milliseconds out; None for no values."""
+    return nearest_rank(values_ns, fraction)[0] / 1e6 if values_ns else None
 
 
 def summary(run: Run, cpu: dict[str, float], extra: dict) -> dict:
@@ -544,38 +546,26 @@ def cpu_split() -> tuple[int, int] | None:
     return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
 
 
-def positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=positive_number, default=5.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=non_negative_number, default=1.0, help="seconds before measuring starts")
+    parser.add_argument("--window", type=whole, default=32, help="packets in flight per run")
+    parser.add_argument("--sessions", type=whole, nargs="+", default=[1, 10],
+                        help="SRTP sessions sharing the window, one run per value")
+    parser.add_argument("--rounds", type=whole, default=1,
+                        help="repeat all runs this many times, interleaved; each row keeps its best")
+    parser.add_argument("--json", type=pathlib.Path, default=ROOT / "reports" / "bench" / "srtp_echo.json",
+                        help="where to write the figures")
+    parser.add_argument("--raw-echo-server", action="store_true", help=argparse.SUPPRESS)
+    return parser
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=positive_float, default=5.0, help="measured seconds per run (default 5)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring starts (default 1)")
-    parser.add_argument("--window", type=positive_int, default=32, help="packets in flight per run (default 32)")
-    parser.add_argument("--sessions", type=positive_int, nargs="+", default=[1, 10],
-                        help="SRTP sessions sharing the window, one run per value (default 1 10)")
-    parser.add_argument("--rounds", type=positive_int, default=1,
-                        help="repeat all runs this many times, interleaved; each row keeps its best (default 1)")
-    parser.add_argument("--json", type=pathlib.Path, default=ROOT / "reports" / "bench" / "srtp_echo.json",
-                        help="where to write the figures (default reports/bench/srtp_echo.json)")
-    parser.add_argument("--raw-echo-server", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = build_parser().parse_args()
     if args.raw_echo_server:
         uvloop.run(raw_echo_server("127.0.0.1"))
         return 0
-    if args.warmup < 0:
-        parser.error("--warmup must not be negative")
 
     pinned = cpu_split()
     if pinned is not None:

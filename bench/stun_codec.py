@@ -27,6 +27,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from aioice import stun as aioice_stun  # noqa: E402
 
 from reference_server import stun  # noqa: E402
+from toolkit.commands.arguments import ArgumentParser, positive_number, whole  # noqa: E402
 
 KEY = b"a-128-bit-or-longer-ice-password"
 TRANSACTION_ID = os.urandom(12)
@@ -87,11 +88,15 @@ def connectivity_check() -> bytes:
     return bytes(request)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=positive_number, default=0.3, help="length of one timed run")
+    parser.add_argument("--rounds", type=whole, default=7, help="timed runs per figure; best wins")
+    return parser
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=0.3, help="length of one timed run")
-    parser.add_argument("--rounds", type=int, default=7, help="timed runs per figure; best wins")
-    args = parser.parse_args()
+    args = build_parser().parse_args()
 
     request = connectivity_check()
     parsed = stun.parse(request)

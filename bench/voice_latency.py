@@ -62,20 +62,25 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from srtp_echo import (  # noqa: E402
-    ROOT, BenchError, Child, cpu_seconds_self, cpu_split, machine_busy_seconds, machine_facts,
-    positive_int, start_child,
+    ROOT, BenchError, Child, cpu_seconds_self, cpu_split, machine_busy_seconds, machine_facts, percentile,
+    start_child,
 )
 
 sys.path.insert(0, str(ROOT))
 
+from toolkit.commands.arguments import (  # noqa: E402
+    ArgumentParser, integer, non_negative_number, non_negative_whole, whole,
+)
 from toolkit.peer import DtlsConnected, DtlsData, PeerError, PeerFailed, ProbePeer, RtpReceived  # noqa: E402
 from toolkit.peer.audio import FRAME, FRAME_SAMPLES, SILENCE_PACKET, OpusDecoder, first_sentence, level_dbfs  # noqa: E402
 from toolkit.peer.datachannel import Association, DataChannel  # noqa: E402
 from toolkit.peer.whip import whip_delete, whip_post  # noqa: E402
+from toolkit.percentiles import nearest_rank  # noqa: E402
 
 THINK_ENV = "RTCGATE_BENCH_THINK_TIME"
 TAIL_ENV = "RTCGATE_BENCH_TAIL_MS"
@@ -101,7 +106,6 @@ REPLY_TIMEOUT = 5.0
 CONNECTING_AT_ONCE = 8
 BUSY_MACHINE = 0.25
 """CPU share of other processes from which a row's figures hold their contention too."""
-METRIC_LINE = re.compile(r'(?P<name>rtcgate_\w+)\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+-]+|\+Inf)')
 
 
 def model():
@@ -495,7 +499,7 @@ async def run_row(server: Child, sessions: int, args: argparse.Namespace, seed: 
     result.client_send_errors = sum(client.send_errors for client in clients)
     lateness = sorted(ns - (client.sent_ns[0] + round(index * FRAME * 1e9))
                       for client in clients for index, ns in enumerate(client.sent_ns))
-    result.client_send_lateness_ms = {"p50": percentile(lateness, 0.5) / 1e6, "p99": percentile(lateness, 0.99) / 1e6,
+    result.client_send_lateness_ms = {"p50": percentile(lateness, 0.5), "p99": percentile(lateness, 0.99),
                                       "max": lateness[-1] / 1e6} if lateness else {}
     return result
 
@@ -503,17 +507,13 @@ async def run_row(server: Child, sessions: int, args: argparse.Namespace, seed: 
 # -- figures -------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest rank: the smallest value with at least `fraction` of the values at or below it."""
-    return values[max(0, math.ceil(fraction * len(values)) - 1)]
-
-
 def distribution(values: list[float]) -> dict:
     values = sorted(value for value in values if value is not None)
     if not values:
         return {"count": 0}
-    return {"count": len(values), "p50": round(percentile(values, 0.5), 2), "p90": round(percentile(values, 0.9), 2),
-            "p99": round(percentile(values, 0.99), 2), "max": round(values[-1], 2), "min": round(values[0], 2)}
+    p50, p90, p99 = nearest_rank(values, 0.5, 0.9, 0.99)
+    return {"count": len(values), "p50": round(p50, 2), "p90": round(p90, 2),
+            "p99": round(p99, 2), "max": round(values[-1], 2), "min": round(values[0], 2)}
 
 
 PARTS = (
@@ -546,9 +546,8 @@ def fetch_metrics(http_url: str) -> tuple[dict[str, dict], Counter]:
         raise BenchError(f"cannot read {http_url}/metrics: {exc}") from None
     histograms: dict[str, dict] = {}
     drops: Counter = Counter()
-    for match in METRIC_LINE.finditer(text):
-        name, value = match["name"], float(match["value"])
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+    samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+    for name, labels, value in ((sample.name, sample.labels, sample.value) for sample in samples):
         if name == "rtcgate_drops_total":
             drops[labels["reason"]] = int(value)
         elif name.startswith("rtcgate_voice_turn_seconds"):
@@ -631,22 +630,29 @@ def interrupted(signum, frame) -> None:
     task.get_loop().call_soon_threadsafe(task.cancel)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=positive_int, nargs="+", default=[1, 50],
-                        help="concurrent sessions on the one port, one row per value (default 1 50)")
-    parser.add_argument("--turns", type=positive_int, default=4, help="turns per session (default 4)")
-    parser.add_argument("--min-turns", type=positive_int, default=30,
-                        help="at least this many turns per row: small rows take more turns each (default 30)")
-    parser.add_argument("--silence-ms", type=int, default=500, help="server VAD silence_duration_ms (default 500)")
-    parser.add_argument("--prefix-ms", type=int, default=300, help="server VAD prefix_padding_ms (default 300)")
-    parser.add_argument("--think", type=float, default=0.2, help="the model's think time in seconds (default 0.2)")
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=whole, nargs="+", default=[1, 50],
+                        help="concurrent sessions on the one port, one row per value")
+    parser.add_argument("--turns", type=whole, default=4, help="turns per session")
+    parser.add_argument("--min-turns", type=whole, default=30,
+                        help="at least this many turns per row: small rows take more turns each")
+    parser.add_argument("--silence-ms", type=whole, default=500,
+                        help="server VAD silence_duration_ms: a multiple of 20 (the VAD frame), up to 10000")
+    parser.add_argument("--prefix-ms", type=non_negative_whole, default=300, help="server VAD prefix_padding_ms")
+    parser.add_argument("--think", type=non_negative_number, default=0.2,
+                        help="the model's think time in seconds, up to 5")
     parser.add_argument("--no-pin", action="store_true",
                         help="let the kernel place the client and the server (default: one CPU each); on a "
                              "machine others load, a pinned server cannot move away from their work")
-    parser.add_argument("--seed", type=int, default=1, help="seed for pauses and staggering (default 1)")
+    parser.add_argument("--seed", type=integer, default=1, help="seed for pauses and staggering")
     parser.add_argument("--json", type=pathlib.Path, default=ROOT / "reports" / "bench" / "voice_latency.json",
-                        help="where to write the figures (default reports/bench/voice_latency.json)")
+                        help="where to write the figures")
+    return parser
+
+
+def main() -> int:
+    parser = build_parser()
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, interrupted)
     if args.silence_ms % 20 or not 0 < args.silence_ms <= 10_000:

@@ -3,7 +3,12 @@
 Inputs: `create_session`, `restart_ice`, `close_session` (from signaling), `receive_datagram`
 and `handle_timer` (from the shell). Outputs, drained after every input: `datagrams_to_send()`,
 `get_timer()`, `next_event()`. Nothing raises out of `receive_datagram`: a datagram that cannot
-be handled is dropped and counted by reason in `metrics.drops`.
+be handled is dropped and counted by its DropReason in `metrics.drops`.
+
+Each session moves through the phases of `sessions.TRANSITIONS` (OFFERED, CHECKED, SELECTED,
+DTLS_HANDSHAKING, CONNECTED, CLOSED), only forward and only through `_advance`. Every call is
+either guarded by the phase it leaves or legal by construction (said where it is made), so no
+datagram can make a transition illegal.
 
 Data channels: SCTP runs in the shell (it needs asyncio), so for a session whose offer had a
 data channel the core only carries DTLS application data: `DataChannelBytes` events out,
@@ -29,15 +34,16 @@ from typing import TYPE_CHECKING, Callable
 from . import credentials, events, stun
 from .certificate import Certificate
 from .demux import DemuxError, Kind, classify
-from .dtls import ApplicationData, Closed, DtlsContext, DtlsEndpoint, HandshakeCompleted, HandshakeFailed
+from .dtls import ApplicationData, Closed, DtlsContext, DtlsEndpoint, DtlsState, HandshakeCompleted, HandshakeFailed
 from .outbound import OutboundStream
 from .events import Address
 from .metrics import Metrics
 from .ratelimit import TokenBucket
+from .reasons import CloseReason, DropReason
 from .reception import ReceptionStats
 from .rtp import ReceiverReport, RtpError, SenderReport, ntp_timestamp, parse_rtcp, parse_rtp, serialize_rtcp
 from .sdp import AnswerParams, SdpError, build_answer, build_ice_sdpfrag, host_candidates, parse_ice_sdpfrag, parse_offer
-from .sessions import Session, SessionTable
+from .sessions import Session, SessionPhase, SessionTable
 from .srtp import SrtpError, SrtpSession
 
 if TYPE_CHECKING:
@@ -56,6 +62,7 @@ DATACHANNEL_DTLS_MTU = 1280
 DATACHANNEL = "datachannel"  # the Session.app key of a session's DataChannelOffer
 # Module globals: read per datagram, cheaper than Kind's class attributes and `.value`.
 _STUN, _RTP, _RTCP = Kind.STUN, Kind.RTP, Kind.RTCP
+_BEFORE_DTLS = (SessionPhase.CHECKED, SessionPhase.SELECTED)  # a bound tuple, DTLS not begun
 
 
 class SignalingError(Exception):
@@ -114,7 +121,7 @@ class ServerCore:
         self._routing_secret = routing_secret if routing_secret is not None else random_bytes(32)
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[events.Event] = deque()
-        self._handshaking: set[Session] = set()
+        self._handshaking: set[Session] = set()  # the sessions in DTLS_HANDSHAKING: their DTLS timers run
         self._next_sweep: float | None = None
         self._voice_factory = voice_factory
         self._voice_timers: list[tuple[float, str]] = []  # heap; an entry is live while it equals session.voice_timer
@@ -183,10 +190,10 @@ class ServerCore:
 
     def close_session(self, session_id: str, now: float) -> None:
         session = self._session_or_404(session_id)
-        if session.dtls.state == "connected":
+        if session.dtls.state is DtlsState.CONNECTED:
             session.dtls.close(now)
             self._flush_dtls(session)
-        self._free(session, "signaling")
+        self._free(session, CloseReason.SIGNALING)
 
     # ---- data channels ----------------------------------------------------------------------
 
@@ -202,7 +209,7 @@ class ServerCore:
         packet for a dead association is lost like any datagram. A packet too large for one
         record raises DtlsError, as it is the caller's bug."""
         session = self.sessions.by_id.get(session_id)
-        if session is None or session.dtls.state != "connected":
+        if session is None or session.dtls.state is not DtlsState.CONNECTED:
             return False
         session.dtls.send(data)
         self._flush_dtls(session)
@@ -330,7 +337,7 @@ class ServerCore:
                 self._receive_dtls(data, address, now)
         except Exception:  # the datagram path never raises: count, log, keep serving
             log.exception("internal error handling a %s datagram from %s", kind.name, address)
-            self._drop("internal_error", address)
+            self._drop(DropReason.INTERNAL_ERROR, address)
 
     def handle_timer(self, now: float) -> None:
         for session in list(self._handshaking):
@@ -352,45 +359,45 @@ class ServerCore:
         try:
             msg = stun.parse(data)
         except stun.StunError as exc:
-            self._drop("stun_malformed", address, exc)
+            self._drop(DropReason.STUN_MALFORMED, address, exc)
             return
         if msg.method != stun.BINDING:
-            self._drop("stun_unsupported_method", address)
+            self._drop(DropReason.STUN_UNSUPPORTED_METHOD, address)
             return
         if msg.msg_class == stun.INDICATION:
             return  # RFC 7675 keepalives: no response, and they refresh nothing
         if msg.msg_class != stun.REQUEST:
-            self._drop("stun_unexpected_response", address)  # a lite agent sends no checks
+            self._drop(DropReason.STUN_UNEXPECTED_RESPONSE, address)  # a lite agent sends no checks
             return
         if msg.fingerprint_offset is None:
-            self._drop("stun_no_fingerprint", address)
+            self._drop(DropReason.STUN_NO_FINGERPRINT, address)
             return
         if not stun.fingerprint_ok(data, msg):
-            self._drop("stun_bad_fingerprint", address)
+            self._drop(DropReason.STUN_BAD_FINGERPRINT, address)
             return
         username = msg.get(stun.USERNAME)
         if username is None or msg.integrity_offset is None:
-            self._refuse(data, msg, address, now, "stun_bad_request", 400, "Bad Request")
+            self._refuse(data, msg, address, now, DropReason.STUN_BAD_REQUEST, 400, "Bad Request")
             return
         local_ufrag = username.partition(b":")[0].decode("utf-8", "replace")
         session = self.sessions.by_ufrag.get(local_ufrag)
         if session is None:
-            self._drop("stun_unknown_ufrag", address)  # silence: no enumeration, no reflection
+            self._drop(DropReason.STUN_UNKNOWN_UFRAG, address)  # silence: no enumeration, no reflection
             return
         key = session.pwd.encode()
         if not stun.integrity_ok(data, msg, key):
-            self._refuse(data, msg, address, now, "stun_bad_integrity", 401, "Unauthorized")
+            self._refuse(data, msg, address, now, DropReason.STUN_BAD_INTEGRITY, 401, "Unauthorized")
             return
         # Authenticated from here on.
         unknown = msg.unknown_comprehension_required()
         if unknown:
-            self._drop("stun_unknown_attribute", address)
+            self._drop(DropReason.STUN_UNKNOWN_ATTRIBUTE, address)
             self._reply_error(data, msg, address, 420, "Unknown Attribute", key=key,
                               extra=[(stun.UNKNOWN_ATTRIBUTES, stun.unknown_attributes(unknown))])
             return
         if msg.get(stun.ICE_CONTROLLED) is not None or msg.get(stun.ICE_CONTROLLING) is None:
             # A lite agent is always controlled; a peer claiming that role too must switch.
-            self._drop("stun_role_conflict", address)
+            self._drop(DropReason.STUN_ROLE_CONFLICT, address)
             self._reply_error(data, msg, address, 487, "Role Conflict", key=key)
             return
         self._authenticated_check(session, msg, address, now)
@@ -398,11 +405,12 @@ class ServerCore:
                               [(stun.XOR_MAPPED_ADDRESS, stun.xor_address(address[0], address[1], msg.transaction_id))],
                               integrity_key=key)
         self._send(response, address, "stun")
-        if session.selected is not None and session.dtls.state == "new" and not session.dtls.is_server:
-            self._start_dtls_client(session, now)
+        if session.phase is SessionPhase.SELECTED and not session.dtls.is_server:
+            self._start_dtls_client(session, now)  # SELECTED: its endpoint is still NEW
 
     def _authenticated_check(self, session: Session, msg: stun.StunMessage, address: Address, now: float) -> None:
-        if session.first_stun_at is None:
+        if session.phase is SessionPhase.OFFERED:
+            self._advance(session, SessionPhase.CHECKED)
             session.first_stun_at = now
             self._observe("signaling_to_first_stun", now - session.created_at)
         session.last_check = now
@@ -413,15 +421,17 @@ class ServerCore:
                 self._observe("first_stun_to_selected", now - session.first_stun_at)
                 session.selected_at = now
             session.selected = address  # the latest nomination wins (ICE-05)
+            if session.phase is SessionPhase.CHECKED:
+                self._advance(session, SessionPhase.SELECTED)
             self._events.append(events.PairSelected(session.id, address))
         self.metrics.bound_tuples = len(self.sessions.by_address)
 
-    def _refuse(self, data: bytes, msg: stun.StunMessage, address: Address, now: float, reason: str,
+    def _refuse(self, data: bytes, msg: stun.StunMessage, address: Address, now: float, reason: DropReason,
                 code: int, phrase: str) -> None:
         """Drop an unauthenticated request with an error response while the budget lasts, else
         silently: a flood of them must not make the core build and send a reply for each."""
         if not self._stun_error_budget.take(now):
-            self._drop("stun_error_rate_limited", address)
+            self._drop(DropReason.STUN_ERROR_RATE_LIMITED, address)
             return
         self._drop(reason, address)
         self._reply_error(data, msg, address, code, phrase, key=None)
@@ -443,25 +453,29 @@ class ServerCore:
     def _receive_dtls(self, data: bytes, address: Address, now: float) -> None:
         session = self.sessions.by_address.get(address)
         if session is None:
-            self._drop("dtls_unbound", address)
+            self._drop(DropReason.DTLS_UNBOUND, address)
             return
         session.dtls_address = address
-        if session.dtls.state in ("new", "handshaking"):
-            self._handshaking.add(session)
         session.dtls.receive_datagram(data, now)
         self._after_dtls_input(session, now)
 
     def _start_dtls_client(self, session: Session, now: float) -> None:
         """DTLS client role: the ClientHello goes to the selected pair, after the check's answer."""
-        self._handshaking.add(session)
         session.dtls.start(now)
         self._after_dtls_input(session, now)
 
     def _after_dtls_input(self, session: Session, now: float) -> None:
+        if session.phase in _BEFORE_DTLS and session.dtls.state is not DtlsState.NEW:
+            # This input took the endpoint out of NEW. An OFFERED session cannot get here: DTLS
+            # reaches a session only from a tuple an authenticated check bound (CHECKED), or as
+            # DTLS client after a nomination (SELECTED).
+            self._advance(session, SessionPhase.DTLS_HANDSHAKING)
         self._flush_dtls(session)
         while (event := session.dtls.next_event()) is not None:
             if isinstance(event, HandshakeCompleted):
-                self._handshaking.discard(session)
+                # Legal by construction: an endpoint completes once, from HANDSHAKING, and the
+                # session followed it into DTLS_HANDSHAKING above (on this input or an earlier one).
+                self._advance(session, SessionPhase.CONNECTED)
                 session.srtp = SrtpSession.from_keying_material(event.srtp_profile, event.keying_material,
                                                                 is_server=session.dtls.is_server)
                 session.dtls_at = now
@@ -475,18 +489,16 @@ class ServerCore:
                     self._flush_voice(session, now)
             elif isinstance(event, HandshakeFailed):
                 log.info("session %s: DTLS handshake failed: %s", session.id, event.reason)
-                self._free(session, "dtls_failed")
+                self._free(session, CloseReason.DTLS_FAILED)
                 return
             elif isinstance(event, Closed):
-                self._free(session, "dtls_closed")
+                self._free(session, CloseReason.DTLS_CLOSED)
                 return
             elif isinstance(event, ApplicationData):
                 if DATACHANNEL in session.app:
                     self._events.append(events.DataChannelBytes(session.id, event.data))
                 else:
-                    self._drop("dtls_application_data", session.dtls_address)  # no data channel offered
-        if session.dtls.state not in ("new", "handshaking"):
-            self._handshaking.discard(session)
+                    self._drop(DropReason.DTLS_APPLICATION_DATA, session.dtls_address)  # no data channel offered
 
     def _flush_dtls(self, session: Session) -> None:
         target = self._destination(session)
@@ -505,26 +517,26 @@ class ServerCore:
 
     # ---- SRTP media ---------------------------------------------------------------------------
 
-    def _media_session(self, address: Address, unbound: str, before_dtls: str) -> Session | None:
+    def _media_session(self, address: Address, unbound: DropReason, before_dtls: DropReason) -> Session | None:
         """The session whose SRTP checks a media datagram from `address`, or None (dropped
         with the reason given for that case)."""
         session = self.sessions.by_address.get(address)
         if session is None:
             self._drop(unbound, address)  # RTP Bleed: unbound tuples never steer media
             return None
-        if session.srtp is None:
+        if session.phase is not SessionPhase.CONNECTED:
             self._drop(before_dtls, address)
             return None
         return session
 
     def _receive_rtp(self, data: bytes, address: Address, now: float) -> None:
-        session = self._media_session(address, "rtp_unbound", "rtp_before_dtls")
+        session = self._media_session(address, DropReason.RTP_UNBOUND, DropReason.RTP_BEFORE_DTLS)
         if session is None:
             return
         try:
             plain = session.srtp.unprotect_rtp(data)
         except SrtpError as exc:
-            self._drop("srtp_unprotect_failed", address, exc)
+            self._drop(DropReason.SRTP_UNPROTECT_FAILED, address, exc)
             return
         sequence, timestamp, ssrc = _SEQUENCE_TIMESTAMP_SSRC.unpack_from(plain, 2)  # unprotect checked the length
         try:
@@ -533,7 +545,7 @@ class ServerCore:
             else:
                 packet = parse_rtp(plain)
         except RtpError as exc:
-            self._drop("rtp_malformed", address, exc)
+            self._drop(DropReason.RTP_MALFORMED, address, exc)
             return
         session.reception.update(ssrc, sequence, timestamp, now)
         if session.first_srtp_at is None:
@@ -546,7 +558,7 @@ class ServerCore:
             self._send(session.srtp.protect_rtp(reply), session.selected or address, "srtp")
             self._first_response(session, now)
         elif packet.payload_type != session.audio_payload_type:
-            self._drop("rtp_unexpected_payload_type", address)
+            self._drop(DropReason.RTP_UNEXPECTED_PAYLOAD_TYPE, address)
         else:
             session.voice.receive_rtp(packet.sequence_number, packet.payload, now)
             self._flush_voice(session, now)
@@ -557,18 +569,18 @@ class ServerCore:
             self._observe("first_srtp_to_first_response", now - session.first_srtp_at)
 
     def _receive_rtcp(self, data: bytes, address: Address, now: float) -> None:
-        session = self._media_session(address, "rtcp_unbound", "rtcp_before_dtls")
+        session = self._media_session(address, DropReason.RTCP_UNBOUND, DropReason.RTCP_BEFORE_DTLS)
         if session is None:
             return
         try:
             plain = session.srtp.unprotect_rtcp(data)
         except SrtpError as exc:
-            self._drop("srtcp_unprotect_failed", address, exc)
+            self._drop(DropReason.SRTCP_UNPROTECT_FAILED, address, exc)
             return
         try:
             packets = parse_rtcp(plain)
         except RtpError as exc:
-            self._drop("rtcp_malformed", address, exc)
+            self._drop(DropReason.RTCP_MALFORMED, address, exc)
             return
         for packet in packets:
             if isinstance(packet, SenderReport):
@@ -599,12 +611,12 @@ class ServerCore:
         """Once a second: consent and connect timeouts, stale tuples, RTCP reports."""
         consent_deadline = now - self.config.consent_timeout
         for session in list(self.sessions.by_id.values()):
-            if session.srtp is None:
+            if session.phase is not SessionPhase.CONNECTED:
                 if now - session.created_at >= self.config.connect_timeout:
-                    self._free(session, "connect_timeout")
+                    self._free(session, CloseReason.CONNECT_TIMEOUT)
                 continue
             if session.last_check is None or session.last_check <= consent_deadline:
-                self._free(session, "consent_timeout")
+                self._free(session, CloseReason.CONSENT_TIMEOUT)
                 continue
             self.sessions.unbind_stale(session, consent_deadline)
             if session.next_report_at is not None and now >= session.next_report_at:
@@ -615,11 +627,11 @@ class ServerCore:
 
     # ---- helpers ------------------------------------------------------------------------------
 
-    def _free(self, session: Session, reason: str) -> None:
-        if self.sessions.by_id.get(session.id) is not session:
+    def _free(self, session: Session, reason: CloseReason) -> None:
+        if session.phase is SessionPhase.CLOSED:
             return
+        self._advance(session, SessionPhase.CLOSED)
         self.sessions.remove(session)
-        self._handshaking.discard(session)
         self.metrics.sessions = len(self.sessions)
         self.metrics.bound_tuples = len(self.sessions.by_address)
         self.metrics.sessions_closed[reason] += 1
@@ -630,11 +642,19 @@ class ServerCore:
         self._outbox.append((data, address))
         self.metrics.packets_sent[kind] += 1
 
-    def _drop(self, reason: str, address: Address | None, detail: object = "") -> None:
+    def _drop(self, reason: DropReason, address: Address | None, detail: object = "") -> None:
         """Count a drop; `detail` (an exception, say) becomes text only when debug logging is on."""
         self.metrics.drops[reason] += 1
         if log.isEnabledFor(logging.DEBUG):
             log.debug("drop %s from %s%s", reason, address, f": {detail}" if detail else "")
+
+    def _advance(self, session: Session, to: SessionPhase) -> None:
+        """Every phase change of the core, so that `_handshaking` holds the DTLS_HANDSHAKING sessions."""
+        session.advance(to)
+        if to is SessionPhase.DTLS_HANDSHAKING:
+            self._handshaking.add(session)
+        else:
+            self._handshaking.discard(session)
 
     def _observe(self, phase: str, seconds: float) -> None:
         self.metrics.phases[phase].observe(seconds)

@@ -1,6 +1,6 @@
 """Data channels (RFC 8831; DCEP, RFC 8832; SCTP over DTLS, RFC 8261) through aiortc's SCTP.
 
-DESIGN principle 6: aiortc's RTCSctpTransport does SCTP and DCEP, and this is the one module
+docs/architecture.md principle 6: aiortc's RTCSctpTransport does SCTP and DCEP, and this is the one module
 that touches it. tests/reference_server/test_datachannel.py pins every part of aiortc used
 here, private ones included, so an aiortc upgrade that changes them fails those tests rather
 than a client. aiortc runs on asyncio, so this module belongs to the shell, not to the sans-IO

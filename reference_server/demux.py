@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 import struct
 
+from .reasons import DropReason
+
 MAX_DATAGRAM = 8192
 """Larger datagrams are dropped: nothing this server accepts comes near it (RTP MTU ~1200)."""
 
@@ -22,9 +24,9 @@ _unpack_cookie = struct.Struct("!I").unpack_from
 
 
 class DemuxError(Exception):
-    """A datagram that belongs to no protocol served here; `reason` is a short metric label."""
+    """A datagram that belongs to no protocol served here; `reason` is its drop label."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: DropReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -40,58 +42,58 @@ def classify(data: bytes) -> Kind:
     """Say which handler gets `data`, or raise DemuxError saying why nobody does."""
     size = len(data)
     if size == 0:
-        raise DemuxError("empty", "empty datagram")
+        raise DemuxError(DropReason.EMPTY, "empty datagram")
     if size > MAX_DATAGRAM:
         raise DemuxError(
-            "oversized", f"{size}-byte datagram is over the {MAX_DATAGRAM}-byte limit"
+            DropReason.OVERSIZED, f"{size}-byte datagram is over the {MAX_DATAGRAM}-byte limit"
         )
     first = data[0]
     if first < 4:
         if size < _STUN_HEADER:
             raise DemuxError(
-                "stun_short",
+                DropReason.STUN_SHORT,
                 f"{size}-byte STUN-range datagram is shorter than the 20-byte STUN header",
             )
         cookie = _unpack_cookie(data, 4)[0]
         if cookie != _MAGIC_COOKIE:
             raise DemuxError(
-                "stun_no_cookie",
+                DropReason.STUN_NO_COOKIE,
                 f"STUN-range datagram carries 0x{cookie:08x} where the magic cookie "
                 "0x2112a442 belongs (classic RFC 3489 STUN is not answered)",
             )
         length = (data[2] << 8) | data[3]
         if length + _STUN_HEADER != size:
             raise DemuxError(
-                "stun_bad_length",
+                DropReason.STUN_BAD_LENGTH,
                 f"STUN length field {length} does not match the {size - _STUN_HEADER} "
                 "bytes after the header",
             )
         if length & 3:
             raise DemuxError(
-                "stun_bad_length", f"STUN length field {length} is not a multiple of 4"
+                DropReason.STUN_BAD_LENGTH, f"STUN length field {length} is not a multiple of 4"
             )
         return Kind.STUN
     if 20 <= first <= 63:
         if size < _DTLS_RECORD_HEADER:
             raise DemuxError(
-                "dtls_short",
+                DropReason.DTLS_SHORT,
                 f"{size}-byte DTLS-range datagram is shorter than the 13-byte record header",
             )
         return Kind.DTLS
     if 128 <= first <= 191:
         if size < _RTCP_HEADER:
             raise DemuxError(
-                "rtp_short",
+                DropReason.RTP_SHORT,
                 f"{size}-byte RTP-range datagram is shorter than the 8-byte RTCP header",
             )
         if 192 <= data[1] <= 223:
             return Kind.RTCP
         if size < _RTP_HEADER:
             raise DemuxError(
-                "rtp_short", f"{size}-byte RTP datagram is shorter than the 12-byte RTP header"
+                DropReason.RTP_SHORT, f"{size}-byte RTP datagram is shorter than the 12-byte RTP header"
             )
         return Kind.RTP
     raise DemuxError(
-        "unknown_first_byte",
+        DropReason.UNKNOWN_FIRST_BYTE,
         f"first byte {first} is outside the STUN (0-3), DTLS (20-63) and RTP/RTCP (128-191) ranges",
     )

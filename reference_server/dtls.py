@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from OpenSSL import SSL, crypto
 
@@ -52,6 +53,21 @@ _MIN_MTU = 256  # OpenSSL ignores a smaller MTU on a memory BIO
 
 class DtlsError(Exception):
     """Misuse of a DTLS context or endpoint (bad arguments, sending before the handshake)."""
+
+
+class DtlsState(StrEnum):
+    """Where a DtlsEndpoint is: NEW → HANDSHAKING → CONNECTED → CLOSED, or FAILED if the handshake
+    fails. A StrEnum: a state prints, and compares equal to, its old string ("connected")."""
+
+    NEW = "new"
+    HANDSHAKING = "handshaking"
+    CONNECTED = "connected"
+    CLOSED = "closed"  # close_notify sent or received, or the connection failed after the handshake
+    FAILED = "failed"  # the handshake failed
+
+
+_RUNNING = (DtlsState.HANDSHAKING, DtlsState.CONNECTED)
+"""The states in which OpenSSL reads records and runs its retransmit timer."""
 
 
 @dataclass(slots=True)
@@ -165,7 +181,7 @@ def _verify_peer(
 class DtlsEndpoint:
     """One DTLS association: handshake, SRTP keying material, then application data.
 
-    States: "new" → "handshaking" → "connected" → "closed", or "failed" if the handshake fails.
+    Its `state` is a DtlsState.
     """
 
     def __init__(
@@ -190,7 +206,7 @@ class DtlsEndpoint:
             raise DtlsError(f"mtu of {mtu} bytes is below OpenSSL's DTLS minimum of {_MIN_MTU}")
         self.is_server = is_server
         self.mtu = mtu
-        self.state = "new"
+        self.state = DtlsState.NEW
         self.dropped = 0
         self._now = 0.0
         self._events: deque[DtlsEvent] = deque()
@@ -207,33 +223,31 @@ class DtlsEndpoint:
         """Client role: send the ClientHello."""
         if self.is_server:
             raise DtlsError("start() is for the client role; a server waits for the ClientHello")
-        if self.state != "new":
-            raise DtlsError(f"start() called in state {self.state!r}")
+        if self.state is not DtlsState.NEW:
+            raise DtlsError(f"start() called in state {self.state.value!r}")
         self._now = now
-        self.state = "handshaking"
+        self.state = DtlsState.HANDSHAKING
         self._advance_handshake()
 
     def receive_datagram(self, data: bytes, now: float) -> None:
         """Feed one UDP datagram. Never raises: bad input is dropped or fails the handshake."""
         self._now = now
-        expecting = self.state in ("handshaking", "connected") or (
-            self.state == "new" and self.is_server
-        )
+        expecting = self.state in _RUNNING or (self.state is DtlsState.NEW and self.is_server)
         if not expecting or not _well_framed(data):
             self.dropped += 1
             return
-        if self.state == "new":
-            self.state = "handshaking"
+        if self.state is DtlsState.NEW:
+            self.state = DtlsState.HANDSHAKING
         self._connection.bio_write(data)
-        if self.state == "handshaking":
+        if self.state is DtlsState.HANDSHAKING:
             self._advance_handshake()
-        if self.state == "connected":
+        if self.state is DtlsState.CONNECTED:
             self._read_application_data()
 
     def handle_timer(self, now: float) -> None:
         """Retransmit the last flight if OpenSSL's (real-clock) timer has expired."""
         self._now = now
-        if self.state not in ("handshaking", "connected"):
+        if self.state not in _RUNNING:
             return
         try:
             self._connection.DTLSv1_handle_timeout()
@@ -245,7 +259,7 @@ class DtlsEndpoint:
         OpenSSL's remaining retransmit timeout. OpenSSL measures that timeout on the real
         clock, so on a fake clock `handle_timer` at this time retransmits only if that much
         real time has passed too."""
-        if self.state not in ("handshaking", "connected"):
+        if self.state not in _RUNNING:
             return None
         timeout = self._connection.DTLSv1_get_timeout()
         if timeout is None:
@@ -284,8 +298,8 @@ class DtlsEndpoint:
 
     def send(self, data: bytes) -> None:
         """Send application data (SCTP) in one record that fits the MTU; empty data sends nothing."""
-        if self.state != "connected":
-            raise DtlsError(f"cannot send application data in state {self.state!r}")
+        if self.state is not DtlsState.CONNECTED:
+            raise DtlsError(f"cannot send application data in state {self.state.value!r}")
         limit = self._connection.get_cleartext_mtu()
         if len(data) > limit:
             raise DtlsError(
@@ -298,9 +312,9 @@ class DtlsEndpoint:
     def close(self, now: float) -> None:
         """Send close_notify (if connected) and stop; a no-op once closed or failed."""
         self._now = now
-        if self.state in ("closed", "failed"):
+        if self.state in (DtlsState.CLOSED, DtlsState.FAILED):
             return
-        if self.state == "connected":
+        if self.state is DtlsState.CONNECTED:
             self._connection.shutdown()
         self._close("closed locally")
 
@@ -317,7 +331,7 @@ class DtlsEndpoint:
         material = self._connection.export_keying_material(
             _EXPORTER_LABEL, 2 * (key_length + salt_length)
         )
-        self.state = "connected"
+        self.state = DtlsState.CONNECTED
         self._events.append(
             HandshakeCompleted(
                 srtp_profile=profile,
@@ -343,11 +357,11 @@ class DtlsEndpoint:
             self._events.append(ApplicationData(data))
 
     def _fail(self, reason: str) -> None:
-        self.state = "failed"
+        self.state = DtlsState.FAILED
         self._events.append(HandshakeFailed(reason))
 
     def _close(self, reason: str) -> None:
-        self.state = "closed"
+        self.state = DtlsState.CLOSED
         self._events.append(Closed(reason))
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .reasons import CloseReason
+
 Address = tuple[str, int]
 
 
@@ -40,7 +42,7 @@ class DataChannelBytes:
 @dataclass(slots=True, frozen=True)
 class SessionClosed:
     session_id: str
-    reason: str
+    reason: CloseReason
 
 
 @dataclass(slots=True, frozen=True)

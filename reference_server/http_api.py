@@ -1,16 +1,14 @@
 """Signaling over HTTP: WHIP (RFC 9725), the realtime-calls alias, health and metrics."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Callable
 
 from aiohttp import web
 
 from .core import ServerCore, SignalingError
+from .exposition import CONTENT_TYPE, render, server_registry
 
 MAX_OFFER_BYTES = 64 * 1024
-STATM = Path("/proc/self/statm")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
@@ -35,18 +33,6 @@ async def cors(request: web.Request, handler):
 
 def error(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=message + "\n", content_type="text/plain")
-
-
-def process_metrics(statm: Path = STATM) -> str:
-    """Prometheus lines about the whole process, read at scrape time (state the core cannot see:
-    memory that grows under attack); empty where there is no /proc."""
-    try:
-        resident_pages = int(statm.read_text().split()[1])  # proc(5): size resident shared text lib data dt
-    except (OSError, ValueError, IndexError):
-        return ""
-    return ("# HELP rtcgate_process_resident_bytes Resident memory of the server process.\n"
-            "# TYPE rtcgate_process_resident_bytes gauge\n"
-            f"rtcgate_process_resident_bytes {resident_pages * os.sysconf('SC_PAGE_SIZE')}\n")
 
 
 def make_app(core: ServerCore, clock: Callable[[], float], flush: Callable[[], None]) -> web.Application:
@@ -104,9 +90,10 @@ def make_app(core: ServerCore, clock: Callable[[], float], flush: Callable[[], N
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "sessions": len(core.sessions)})
 
+    registry = server_registry(core.metrics)
+
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(text=core.metrics.render() + process_metrics(), content_type="text/plain",
-                            headers={"X-Content-Type-Version": "0.0.4"})
+        return web.Response(body=render(registry), headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application(middlewares=[cors], client_max_size=MAX_OFFER_BYTES + 1)
     for prefix in ("/whip", "/v1/realtime/calls"):

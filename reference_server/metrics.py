@@ -1,4 +1,9 @@
-"""Counters, gauges and setup-phase histograms, rendered in Prometheus text format."""
+"""Counters, gauges and histograms the sans-IO core keeps: plain numbers, no exposition.
+
+The core only counts; the shell publishes these numbers on /metrics in Prometheus text format
+(`reference_server/exposition.py`), so the core imports no metrics library. Each field is one
+metric family there; the comment on it says which label its keys become.
+"""
 from __future__ import annotations
 
 from bisect import bisect_left
@@ -40,45 +45,3 @@ class Metrics:
     bound_tuples: int = 0
     phases: dict[str, Histogram] = field(default_factory=lambda: {p: Histogram() for p in SETUP_PHASES})
     voice: dict[str, Histogram] = field(default_factory=lambda: {p: Histogram(VOICE_BUCKETS) for p in VOICE_PARTS})
-
-    def render(self) -> str:
-        lines: list[str] = []
-
-        def family(name: str, kind: str, help_text: str) -> None:
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} {kind}")
-
-        family("rtcgate_packets_received_total", "counter", "Datagrams received on the UDP port, by protocol.")
-        for kind, n in sorted(self.packets_received.items()):
-            lines.append(f'rtcgate_packets_received_total{{kind="{kind}"}} {n}')
-        family("rtcgate_packets_sent_total", "counter", "Datagrams sent from the UDP port, by protocol.")
-        for kind, n in sorted(self.packets_sent.items()):
-            lines.append(f'rtcgate_packets_sent_total{{kind="{kind}"}} {n}')
-        family("rtcgate_drops_total", "counter", "Datagrams dropped, by reason.")
-        for reason, n in sorted(self.drops.items()):
-            lines.append(f'rtcgate_drops_total{{reason="{reason}"}} {n}')
-        family("rtcgate_sessions", "gauge", "Sessions currently held.")
-        lines.append(f"rtcgate_sessions {self.sessions}")
-        family("rtcgate_bound_tuples", "gauge", "5-tuples bound to sessions by authenticated checks.")
-        lines.append(f"rtcgate_bound_tuples {self.bound_tuples}")
-        family("rtcgate_sessions_created_total", "counter", "Sessions created by signaling.")
-        lines.append(f"rtcgate_sessions_created_total {self.sessions_created}")
-        family("rtcgate_sessions_closed_total", "counter", "Sessions freed, by reason.")
-        for reason, n in sorted(self.sessions_closed.items()):
-            lines.append(f'rtcgate_sessions_closed_total{{reason="{reason}"}} {n}')
-        def histograms(name: str, label: str, by_label: dict[str, Histogram], help_text: str) -> None:
-            family(name, "histogram", help_text)
-            for value, hist in by_label.items():
-                cumulative = 0
-                for bound, n in zip(hist.buckets, hist.counts):
-                    cumulative += n
-                    lines.append(f'{name}_bucket{{{label}="{value}",le="{bound}"}} {cumulative}')
-                lines.append(f'{name}_bucket{{{label}="{value}",le="+Inf"}} {hist.count}')
-                lines.append(f'{name}_sum{{{label}="{value}"}} {hist.total:.6f}')
-                lines.append(f'{name}_count{{{label}="{value}"}} {hist.count}')
-
-        histograms("rtcgate_setup_phase_seconds", "phase", self.phases, "Session setup time per phase.")
-        histograms("rtcgate_voice_turn_seconds", "part", self.voice,
-                   "Voice turns: user speech stopped to first response audio sent, the model's think "
-                   "time, and the server's own share (the difference).")
-        return "\n".join(lines) + "\n"

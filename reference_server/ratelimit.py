@@ -3,7 +3,7 @@
 The core answers some unauthenticated STUN requests (400, 401) because RFC 8489 says so, but
 every answer costs a build and a send; under a flood those answers, not the drops, would eat
 the core. The bucket lets a few through (every legit mistake and every conformance probe gets
-its answer) and turns the rest into silence, which DESIGN principle 2 allows anyway.
+its answer) and turns the rest into silence, which docs/architecture.md principle 2 allows anyway.
 """
 from __future__ import annotations
 

@@ -1,11 +1,16 @@
-"""The session table: O(1) lookups by id, by local ufrag and by bound 5-tuple.
+"""Sessions: where each one is in its life (one transition table), and the table that finds them.
 
-A 5-tuple enters `by_address` only through `bind`, which the core calls after a STUN check
-passed USERNAME + MESSAGE-INTEGRITY + FINGERPRINT: nothing else creates routing state.
+A session's `phase` moves only through `Session.advance`, along `TRANSITIONS`; any other move
+raises IllegalTransition. The table does O(1) lookups by id, by local ufrag and by bound
+5-tuple. A 5-tuple enters `by_address` only through `bind`, which the core calls after a STUN
+check passed USERNAME + MESSAGE-INTEGRITY + FINGERPRINT: nothing else creates routing state.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .events import Address
@@ -18,8 +23,44 @@ if TYPE_CHECKING:
     from .voice.endpoint import VoiceEndpoint
 
 
+class SessionPhase(Enum):
+    """How far a session has come. Phases only move forward: ICE facts that come and go (which
+    tuples are bound, which one is selected now) are routing state, not phases."""
+
+    OFFERED = "offered"  # answered by signaling; no authenticated check yet
+    CHECKED = "checked"  # an authenticated check bound a 5-tuple: DTLS may come from it
+    SELECTED = "selected"  # a check nominated a pair (USE-CANDIDATE) before DTLS began
+    DTLS_HANDSHAKING = "dtls_handshaking"  # the DTLS endpoint left NEW: a ClientHello came, or we sent ours
+    CONNECTED = "connected"  # the handshake completed: SRTP is keyed, media flows
+    CLOSED = "closed"  # freed (the reason is in the SessionClosed event); out of the table
+
+
+TRANSITIONS: Mapping[SessionPhase, frozenset[SessionPhase]] = MappingProxyType({
+    SessionPhase.OFFERED: frozenset({SessionPhase.CHECKED, SessionPhase.CLOSED}),
+    # As DTLS server, the core takes a ClientHello from any bound tuple, nominated or not.
+    SessionPhase.CHECKED: frozenset({SessionPhase.SELECTED, SessionPhase.DTLS_HANDSHAKING, SessionPhase.CLOSED}),
+    SessionPhase.SELECTED: frozenset({SessionPhase.DTLS_HANDSHAKING, SessionPhase.CLOSED}),
+    SessionPhase.DTLS_HANDSHAKING: frozenset({SessionPhase.CONNECTED, SessionPhase.CLOSED}),
+    SessionPhase.CONNECTED: frozenset({SessionPhase.CLOSED}),
+    SessionPhase.CLOSED: frozenset(),
+})
+"""Every legal phase change, and the only place one is defined: a phase maps to the phases it may move to."""
+
+
+class IllegalTransition(Exception):
+    """A phase change TRANSITIONS does not allow: a bug in the caller, never bad input."""
+
+    def __init__(self, session_id: str, current: SessionPhase, to: SessionPhase) -> None:
+        super().__init__(f"session {session_id}: no transition from {current.name} to {to.name}")
+        self.current = current
+        self.to = to
+
+
 @dataclass(eq=False)
 class Session:
+    """One signaled session: its credentials and phase, its routing state (bound tuples, the
+    selected pair), its DTLS endpoint and SRTP keys, and the setup times the metrics need."""
+
     id: str
     ufrag: str
     pwd: str
@@ -31,9 +72,9 @@ class Session:
     reception: ReceptionStats
     audio_payload_type: int = 111  # the offer's Opus payload type, which the answer keeps
     tuples: dict[Address, float] = field(default_factory=dict)  # address -> last authenticated check; oldest first
-    selected: Address | None = None
+    selected: Address | None = None  # the pair nominated now; None again if another session took its address
     dtls_address: Address | None = None
-    srtp: SrtpSession | None = None
+    srtp: SrtpSession | None = None  # set on entering CONNECTED
     last_check: float | None = None
     first_stun_at: float | None = None
     selected_at: float | None = None
@@ -45,10 +86,21 @@ class Session:
     voice_channel_open: bool = False
     voice_timer: float | None = None
     app: dict[str, Any] = field(default_factory=dict)  # room for later layers (data channels, voice)
+    _phase: SessionPhase = field(default=SessionPhase.OFFERED, init=False)
+
+    @property
+    def phase(self) -> SessionPhase:
+        return self._phase
+
+    def advance(self, to: SessionPhase) -> None:
+        """Move to phase `to`, if TRANSITIONS allows it from here; else raise IllegalTransition."""
+        if to not in TRANSITIONS[self._phase]:
+            raise IllegalTransition(self.id, self._phase, to)
+        self._phase = to
 
     @property
     def connected(self) -> bool:
-        return self.srtp is not None
+        return self._phase is SessionPhase.CONNECTED
 
 
 class SessionTable:

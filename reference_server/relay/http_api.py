@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
+from ..exposition import CONTENT_TYPE, Families, render
 from ..http_api import MAX_OFFER_BYTES, cors, error
 
 Address = tuple[str, int]
@@ -24,7 +28,6 @@ FORWARDED_RESPONSE_HEADERS = ("Content-Type", "ETag", "Link")
 SIGNALING_TIMEOUT = aiohttp.ClientTimeout(total=10)
 METRICS_TIMEOUT = aiohttp.ClientTimeout(total=2)
 _RESOURCE = re.compile(r"(?P<worker>\d{1,3})-(?P<session>[^/]+)")
-_SAMPLE = re.compile(r"(?P<name>[A-Za-z_:][\w:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+)")
 
 
 @dataclass(frozen=True)
@@ -34,32 +37,34 @@ class WorkerEndpoint:
     http_url: str  # the worker's own signaling server, e.g. "http://127.0.0.2:8081"
 
 
-def label_worker_metrics(texts: Mapping[int, str]) -> str:
-    """Workers' Prometheus texts as one, each sample labelled with its worker, families kept whole."""
-    families: dict[str, tuple[list[str], list[str]]] = {}  # name → (HELP and TYPE lines, samples)
+def label_worker_metrics(texts: Mapping[int, str]) -> list[Metric]:
+    """Workers' Prometheus pages as one list of families, each sample labelled with its worker.
+
+    A family that several workers expose appears once, with every worker's samples (Prometheus
+    wants a family's samples together); a page that does not parse is left out."""
+    families: dict[str, Metric] = {}
     for worker_id, text in texts.items():
-        family = None
-        for line in text.splitlines():
-            if line.startswith("#"):
-                parts = line.split(" ", 3)
-                if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
-                    family = parts[2]
-                    meta = families.setdefault(family, ([], []))[0]
-                    if line not in meta:
-                        meta.append(line)
-                continue
-            match = _SAMPLE.fullmatch(line)
-            if match is None:
-                continue
-            labels = f'worker="{worker_id}"' + (f",{match['labels']}" if match["labels"] else "")
-            key = family if family is not None and match["name"].startswith(family) else match["name"]
-            families.setdefault(key, ([], []))[1].append(f"{match['name']}{{{labels}}} {match['value']}")
-    return "".join(line + "\n" for meta, samples in families.values() for line in meta + samples)
+        try:
+            parsed = list(text_string_to_metric_families(text))
+        except ValueError:
+            continue
+        for family in parsed:
+            merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+            merged.samples.extend(sample._replace(labels={"worker": str(worker_id), **sample.labels})
+                                  for sample in family.samples)
+    return list(families.values())
 
 
-def make_app(workers: Sequence[WorkerEndpoint], relay_metrics: Callable[[], str],
+def worker_up(answered: Mapping[int, bool]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily("rtcgate_relay_worker_up", "Whether the worker answered this scrape.", labels=["worker"])
+    for worker_id, up in answered.items():
+        family.add_metric([str(worker_id)], int(up))
+    return family
+
+
+def make_app(workers: Sequence[WorkerEndpoint], relay_metrics: Collector,
              client: aiohttp.ClientSession) -> web.Application:
-    """`relay_metrics()` renders the relay's own counters; `client` makes the requests to workers."""
+    """`relay_metrics` collects the relay's own counters; `client` makes the requests to workers."""
     by_id = {worker.worker_id: worker for worker in workers}
     turn = itertools.cycle(workers)
 
@@ -129,17 +134,13 @@ def make_app(workers: Sequence[WorkerEndpoint], relay_metrics: Callable[[], str]
 
     async def metrics(request: web.Request) -> web.Response:
         replies = await asyncio.gather(*(fetch(worker, "/metrics") for worker in workers))
-        texts, up = {}, []
+        texts, answered = {}, {}
         for worker, reply in zip(workers, replies):
-            answered = not isinstance(reply, Exception) and reply.status == 200
-            if answered:
+            answered[worker.worker_id] = not isinstance(reply, Exception) and reply.status == 200
+            if answered[worker.worker_id]:
                 texts[worker.worker_id] = await reply.text()
-            up.append(f'rtcgate_relay_worker_up{{worker="{worker.worker_id}"}} {int(answered)}')
-        text = (relay_metrics()
-                + "# HELP rtcgate_relay_worker_up Whether the worker answered this scrape.\n"
-                + "# TYPE rtcgate_relay_worker_up gauge\n" + "".join(line + "\n" for line in up)
-                + label_worker_metrics(texts))
-        return web.Response(text=text, content_type="text/plain", headers={"X-Content-Type-Version": "0.0.4"})
+        page = render(relay_metrics, Families([worker_up(answered), *label_worker_metrics(texts)]))
+        return web.Response(body=page, headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application(middlewares=[cors], client_max_size=MAX_OFFER_BYTES + 1)
     for prefix in ("/whip", "/v1/realtime/calls"):

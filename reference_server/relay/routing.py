@@ -48,29 +48,6 @@ class RelayMetrics:
     routes_learned: int = 0
     routes_removed: Counter = field(default_factory=Counter)  # by reason: capacity, idle
 
-    def render(self, routes: int) -> str:
-        lines: list[str] = []
-
-        def family(name: str, kind: str, help_text: str) -> None:
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} {kind}")
-
-        family("rtcgate_relay_datagrams_total", "counter", "Datagrams the relay forwarded, by direction and worker.")
-        for direction, counter in (("to_worker", self.to_worker), ("to_client", self.to_client)):
-            for worker, n in sorted(counter.items()):
-                lines.append(f'rtcgate_relay_datagrams_total{{direction="{direction}",worker="{worker}"}} {n}')
-        family("rtcgate_relay_drops_total", "counter", "Datagrams the relay dropped, by reason.")
-        for reason, n in sorted(self.drops.items()):
-            lines.append(f'rtcgate_relay_drops_total{{reason="{reason}"}} {n}')
-        family("rtcgate_relay_routes", "gauge", "Client addresses the relay routes to a worker.")
-        lines.append(f"rtcgate_relay_routes {routes}")
-        family("rtcgate_relay_routes_learned_total", "counter", "Routes learned from workers' BIND replies.")
-        lines.append(f"rtcgate_relay_routes_learned_total {self.routes_learned}")
-        family("rtcgate_relay_routes_removed_total", "counter", "Routes forgotten, by reason.")
-        for reason, n in sorted(self.routes_removed.items()):
-            lines.append(f'rtcgate_relay_routes_removed_total{{reason="{reason}"}} {n}')
-        return "\n".join(lines) + "\n"
-
 
 class RelayCore:
     """`receive_datagram` returns the one datagram to send for each one received, or None."""

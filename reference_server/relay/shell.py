@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
+from ..exposition import RelayCollector
 from ..server import _format_host
 from .http_api import WorkerEndpoint, make_app
 from .routing import MAX_ROUTES, RelayCore
@@ -87,7 +88,7 @@ class RelayServer:
         self._transport, _ = await loop.create_datagram_endpoint(lambda: RelayProtocol(self.core, loop), sock=sock)
         self.udp_address = sock.getsockname()[:2]
         self._client = aiohttp.ClientSession()
-        app = make_app(config.workers, lambda: self.core.metrics.render(len(self.core.routes)), self._client)
+        app = make_app(config.workers, RelayCollector(self.core.metrics, lambda: len(self.core.routes)), self._client)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, config.http_host or config.host, config.http_port, shutdown_timeout=0.5)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from ..core import ServerCore
+from ..reasons import DropReason
 from ..server import ReferenceServer, ServerConfig, UdpShell, _format_host
 from . import protocol
 from .protocol import Kind, RelayProtocolError
@@ -63,16 +64,16 @@ class WorkerUdpShell(UdpShell):
 
     def datagram_received(self, data: bytes, addr) -> None:
         if (addr[0], addr[1]) != self.relay:
-            self.core.metrics.drops["relay_foreign_source"] += 1
+            self.core.metrics.drops[DropReason.RELAY_FOREIGN_SOURCE] += 1
             return
         try:
             message = protocol.decode(data)
         except RelayProtocolError as exc:
             log.debug("dropped a datagram from the relay: %s", exc)
-            self.core.metrics.drops["relay_malformed"] += 1
+            self.core.metrics.drops[DropReason.RELAY_MALFORMED] += 1
             return
         if message.kind is not Kind.TO_WORKER:
-            self.core.metrics.drops["relay_wrong_kind"] += 1
+            self.core.metrics.drops[DropReason.RELAY_WRONG_KIND] += 1
             return
         self.core.receive_datagram(message.payload, message.client, self.loop.time())
         self.flush()

@@ -1,4 +1,4 @@
-"""The catalog is data: every CONFORMANCE.md ID exists once, with a valid profile and real steps."""
+"""The catalog is data: every catalog ID (docs/checks.md) exists once, with a valid profile and real steps."""
 from __future__ import annotations
 
 from toolkit.conformance.checks import BY_ID, CATALOG

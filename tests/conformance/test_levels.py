@@ -99,7 +99,7 @@ def test_reports_show_the_level_and_the_cited_sentence(tmp_path):
     assert cases["T-SHOULD"].find("system-out").text.startswith("WARN: the target broke it")
 
     page = paths["html"].read_text()
-    assert re.search(r"<td>SHOULD</td><td class=\"status WARN\">WARN</td>", page)
+    assert re.search(r"<td>SHOULD</td>\s*<td><span class=\"badge WARN\">WARN</span>", page)
     assert "the server MUST reject the request with an error response" in page
 
 

@@ -120,3 +120,22 @@ def test_decrypted_pcap_holds_plain_media(tmp_path):
     assert write_decrypted_pcap(tmp_path / "plain.pcap", records, [direction]) == 3
     payloads = [bytes(p[UDP].payload) for p in rdpcap(str(tmp_path / "plain.pcap"))]
     assert payloads == [stun, *plain, records[1][3]]
+
+
+@pytest.mark.parametrize("linktype", [LINKTYPE_ETHERNET, LINKTYPE_RAW])
+def test_pcap_header_names_the_link_type_and_an_empty_conversation_is_a_valid_file(tmp_path, linktype):
+    path = write_pcap(tmp_path / "empty.pcap", [], linktype=linktype)
+    header = path.read_bytes()
+    assert len(header) == 24 and header[:4] == bytes.fromhex("d4c3b2a1")  # classic pcap, microseconds
+    assert int.from_bytes(header[20:24], "little") == linktype
+    assert len(rdpcap(str(path))) == 0
+
+
+def test_times_before_1970_are_clamped_and_refused_records_leave_no_file(tmp_path):
+    path = write_pcap(tmp_path / "early.pcap", [(-2.5, PEER, SERVER, b"a"), (0.25, SERVER, PEER, b"b")])
+    assert [float(packet.time) for packet in rdpcap(str(path))] == [0.0, 0.25]
+    with pytest.raises(CaptureError, match="does not fit in one UDP packet"):
+        write_pcap(tmp_path / "big.pcap", [(0.0, PEER, SERVER, b"a"), (0.1, PEER, SERVER, bytes(70_000))])
+    assert not (tmp_path / "big.pcap").exists()
+    with pytest.raises(CaptureError, match="linktype 113"):
+        write_pcap(tmp_path / "cooked.pcap", [], linktype=113)

@@ -136,3 +136,30 @@ def test_the_wire_shows_one_session_by_its_usernames(tmp_path):
     assert evidence.handshake_done == pytest.approx(1.040)
     assert (evidence.rtp_to_server, evidence.rtp_from_server) == (1, 1)
     assert evidence.tuples == ["127.0.0.1:50000 -> 127.0.0.1:3478"]
+
+
+def test_read_pcap_takes_any_classic_pcap_and_refuses_the_rest(tmp_path):
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import CookedLinux
+    from scapy.packet import Raw
+    from scapy.utils import PcapWriter, wrpcapng
+
+    datagram = IP(src="127.0.0.1", dst="127.0.0.2") / UDP(sport=5000, dport=3478) / Raw(b"payload")
+    datagram.time = 12.345678901
+    cooked = CookedLinux(proto=0x0800) / datagram
+    cooked.time = 13.5
+    for name, linktype, frame, nano, endianness in (("raw", 101, datagram, True, ">"),
+                                                    ("cooked", 113, cooked, False, "<")):
+        path = tmp_path / f"{name}.pcap"
+        with PcapWriter(str(path), linktype=linktype, nano=nano, endianness=endianness) as writer:
+            writer.write_header(None)
+            writer.write_packet(frame)
+        [read] = wire.read_pcap(path)
+        assert (read.src, read.dst, read.data) == (("127.0.0.1", 5000), ("127.0.0.2", 3478), b"payload")
+        assert read.t == pytest.approx(float(frame.time), abs=1e-9 if nano else 1e-6)
+    wrpcapng(str(tmp_path / "capture.pcapng"), [datagram])
+    (tmp_path / "junk.pcap").write_bytes(b"not a capture at all, just text\n")
+    for name, why in (("capture.pcapng", "is pcapng"), ("junk.pcap", "is not a pcap file"),
+                      ("absent.pcap", "is not a pcap file")):
+        with pytest.raises(wire.CaptureError, match=why):
+            wire.read_pcap(tmp_path / name)

@@ -8,7 +8,6 @@ dominant frequency of each 20 ms frame it decodes.
 """
 from __future__ import annotations
 
-import re
 import threading
 import wave
 from functools import lru_cache
@@ -17,6 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from toolkit import resources
 
@@ -122,8 +122,9 @@ def expected_pattern(response_number: int, function_output: str | None = None) -
 
 def histogram_counts(metrics_text: str, name: str) -> dict[str, int]:
     """`{label value: count}` of a Prometheus histogram family with one label."""
-    pattern = re.compile(rf'^{re.escape(name)}_count\{{\w+="([^"]*)"\}} (\d+)$', re.MULTILINE)
-    return {label: int(count) for label, count in pattern.findall(metrics_text)}
+    return {next(iter(sample.labels.values())): int(sample.value)
+            for family in text_string_to_metric_families(metrics_text) if family.name == name
+            for sample in family.samples if sample.name == name + "_count" and len(sample.labels) == 1}
 
 
 @pytest.fixture

@@ -9,7 +9,10 @@ from aioice import stun as aioice_stun
 
 from reference_server.certificate import Certificate
 from reference_server.core import CoreConfig, ServerCore, SignalingError
+from reference_server.dtls import DtlsContext, DtlsEndpoint, DtlsState
 from reference_server.events import PairSelected, SessionClosed
+from reference_server.reasons import CloseReason
+from reference_server.sessions import SessionPhase
 from toolkit.peer.core import DtlsClosed, PeerFailed, ProbePeer, RtcpReceived, RtpReceived, StunResponse
 
 CERT = Certificate.generate()
@@ -163,6 +166,82 @@ def test_session_connects_and_audio_is_echoed_under_the_servers_stream():
     metrics = h.core.metrics
     assert metrics.sessions == 1 and metrics.packets_received["rtp"] == 20
     assert metrics.phases["signaling_to_first_srtp"].count == 1
+
+
+def step_until_quiet(h: Harness, peer: ProbePeer, address, session) -> list[SessionPhase]:
+    """Move datagrams one at a time both ways; the session's phase after each one the core took."""
+    phases = []
+    for _ in range(50):
+        to_core = peer.datagrams_to_send()
+        for data, _ in to_core:
+            h.core.receive_datagram(data, address, h.now)
+            phases.append(session.phase)
+        to_peer = h.core.datagrams_to_send()
+        for data, _ in to_peer:
+            peer.receive_datagram(data, SERVER, h.now)
+        if not to_core and not to_peer:
+            break
+    return [phase for i, phase in enumerate(phases) if i == 0 or phase is not phases[i - 1]]
+
+
+def test_session_phase_follows_ice_then_dtls_then_close():
+    h = Harness()
+    peer, session_id = h.new_peer(A)
+    session = h.session(session_id)
+    assert session.phase is SessionPhase.OFFERED
+    check(peer, A, h, use_candidate=False)
+    assert session.phase is SessionPhase.CHECKED and session.selected is None
+    check(peer, A, h, use_candidate=True)
+    assert session.phase is SessionPhase.SELECTED and session.selected == A
+    peer.start(h.now)
+    assert step_until_quiet(h, peer, A, session) == [SessionPhase.SELECTED, SessionPhase.DTLS_HANDSHAKING,
+                                                     SessionPhase.CONNECTED]
+    assert peer.state == "connected" and session.dtls.state is DtlsState.CONNECTED and session.srtp is not None
+    h.core.close_session(session_id, h.now)
+    assert session.phase is SessionPhase.CLOSED
+    closed = [e for e in core_events(h.core) if isinstance(e, SessionClosed)]
+    assert closed == [SessionClosed(session_id, CloseReason.SIGNALING)] and closed[0].reason == "signaling"
+
+
+def test_a_client_hello_from_a_checked_tuple_starts_the_handshake_without_a_nomination():
+    """As DTLS server, the core takes a ClientHello from any bound tuple: CHECKED → DTLS_HANDSHAKING."""
+    h = Harness()
+    peer, session_id = h.new_peer(A)
+    session = h.session(session_id)
+    check(peer, A, h, use_candidate=False)
+    client = DtlsEndpoint(DtlsContext(CERT), [("sha-256", CERT.fingerprint("sha-256"))], is_server=False)
+    client.start(h.now)
+    [client_hello] = client.datagrams_to_send()
+    assert h.inject(client_hello, A), "no ServerHello flight"
+    assert session.phase is SessionPhase.DTLS_HANDSHAKING and session in h.core._handshaking
+    assert session.selected is None and h.core.get_timer() is not None
+
+
+def test_client_role_goes_from_selected_to_handshaking_on_the_nominating_check():
+    h = Harness(dtls_role="client")
+    peer, session_id = h.new_peer(A)
+    session = h.session(session_id)
+    check(peer, A, h, use_candidate=False)
+    assert session.phase is SessionPhase.CHECKED and session.dtls.state is DtlsState.NEW  # no ClientHello yet
+    sent = check(peer, A, h, use_candidate=True)
+    assert [data[0] for data, _ in sent] == [1, 22]  # the check's answer, then our ClientHello
+    assert session.phase is SessionPhase.DTLS_HANDSHAKING and session in h.core._handshaking
+
+
+def test_failed_handshake_and_timeouts_close_the_session():
+    h = Harness(connect_timeout=5.0)
+    peer, session_id = h.new_peer(A)
+    session = h.session(session_id)
+    check(peer, A, h, use_candidate=True)
+    forged = bytes.fromhex("16fefd0000000000000000003c") + b"\x01" + b"\0" * 59  # a ClientHello OpenSSL refuses
+    h.inject(forged, A)
+    assert session.phase is SessionPhase.CLOSED and session not in h.core._handshaking
+    _, waiting_id = h.new_peer(B)
+    waiting = h.session(waiting_id)
+    h.advance(6.0)
+    assert waiting.phase is SessionPhase.CLOSED
+    reasons = [e.reason for e in core_events(h.core) if isinstance(e, SessionClosed)]
+    assert reasons == [CloseReason.DTLS_FAILED, CloseReason.CONNECT_TIMEOUT]
 
 
 @pytest.mark.parametrize("profile", ["SRTP_AEAD_AES_128_GCM", "SRTP_AES128_CM_SHA1_80"])

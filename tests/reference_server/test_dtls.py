@@ -18,6 +18,7 @@ from reference_server.dtls import (
     DtlsContext,
     DtlsEndpoint,
     DtlsError,
+    DtlsState,
     HandshakeCompleted,
     HandshakeFailed,
 )
@@ -119,7 +120,7 @@ def pump_raw(connection: SSL.Connection, server: DtlsEndpoint, now: float = 0.0)
 
 def test_handshake_completes_with_identical_keying_material() -> None:
     client, server, client_done, server_done = handshake()
-    assert client.state == server.state == "connected"
+    assert client.state is server.state is DtlsState.CONNECTED
     assert client_done == server_done
     assert server_done.srtp_profile == "SRTP_AEAD_AES_128_GCM"  # the server's first choice
     assert len(server_done.keying_material) == 2 * (16 + 12)
@@ -148,12 +149,12 @@ def test_server_rejects_a_client_certificate_that_does_not_match_the_offer() -> 
     client, server = make_pair(server_expects=STRANGER_CERT)
     client.start(0.0)
     pump(client, server)
-    assert server.state == "failed"
+    assert server.state is DtlsState.FAILED
     assert events(server) == [
         HandshakeFailed("client certificate fingerprint does not match the offer's a=fingerprint")
     ]
     # The refusal reached the client as a fatal alert.
-    assert client.state == "failed"
+    assert client.state is DtlsState.FAILED
     assert events(client) == [HandshakeFailed("tlsv1 alert unknown ca")]
 
 
@@ -164,7 +165,7 @@ def test_client_rejects_a_server_certificate_that_does_not_match_the_answer() ->
     assert events(client) == [
         HandshakeFailed("server certificate fingerprint does not match the answer's a=fingerprint")
     ]
-    assert server.state == "failed"
+    assert server.state is DtlsState.FAILED
     assert not any(isinstance(event, HandshakeCompleted) for event in events(server))
 
 
@@ -180,7 +181,7 @@ def test_fingerprints_compare_case_insensitively_under_their_own_algorithm() -> 
     )
     client.start(0.0)
     pump(client, server)
-    assert server.state == client.state == "connected"
+    assert server.state is client.state is DtlsState.CONNECTED
 
 
 def test_remote_fingerprints_need_a_supported_algorithm() -> None:
@@ -198,7 +199,7 @@ def test_no_common_srtp_profile_fails_both_sides() -> None:
     )
     client.start(0.0)
     pump(client, server)
-    assert client.state == server.state == "failed"
+    assert client.state is server.state is DtlsState.FAILED
     # The server answered without use_srtp; the client noticed and sent a fatal alert.
     assert events(client) == [
         HandshakeFailed(
@@ -213,7 +214,7 @@ def test_server_refuses_a_client_that_ignores_the_missing_srtp_profile() -> None
     server = DtlsEndpoint(DtlsContext(SERVER_CERT), [("sha-256", CLIENT_CERT.fingerprint())])
     connection = raw_client(b"SRTP_AES128_CM_SHA1_32")
     pump_raw(connection, server)
-    assert server.state == "failed"
+    assert server.state is DtlsState.FAILED
     assert events(server) == [
         HandshakeFailed(
             "no common SRTP protection profile "
@@ -236,7 +237,7 @@ def test_lost_flight_is_retransmitted_after_the_timer() -> None:
     for datagram in retransmitted:
         server.receive_datagram(datagram, deadline)
     pump(client, server, now=deadline)
-    assert client.state == server.state == "connected"
+    assert client.state is server.state is DtlsState.CONNECTED
 
 
 def test_handle_timer_before_openssl_timeout_sends_nothing() -> None:
@@ -245,7 +246,7 @@ def test_handle_timer_before_openssl_timeout_sends_nothing() -> None:
     client.datagrams_to_send()
     client.handle_timer(0.5)
     assert client.datagrams_to_send() == []
-    assert client.state == "handshaking"
+    assert client.state is DtlsState.HANDSHAKING
 
 
 def test_reordered_and_duplicated_datagrams_complete_the_handshake() -> None:
@@ -263,7 +264,7 @@ def test_reordered_and_duplicated_datagrams_complete_the_handshake() -> None:
             for datagram in list(reversed(body)) + body + last + last:
                 receiver.receive_datagram(datagram, 0.0)
     assert fragmented
-    assert client.state == server.state == "connected"
+    assert client.state is server.state is DtlsState.CONNECTED
     assert [type(event) for event in events(server)] == [HandshakeCompleted]
     assert [type(event) for event in events(client)] == [HandshakeCompleted]
 
@@ -284,11 +285,11 @@ def test_garbage_is_dropped_and_counted(name: str) -> None:
     client.start(0.0)
     server.receive_datagram(GARBAGE[name], 0.0)
     assert server.dropped == 1
-    assert server.state == "new"
+    assert server.state is DtlsState.NEW
     pump(client, server)
     client.receive_datagram(GARBAGE[name], 0.0)
     assert client.dropped == 1
-    assert client.state == server.state == "connected"
+    assert client.state is server.state is DtlsState.CONNECTED
 
 
 def test_truncated_datagrams_and_early_epoch_records_do_not_disturb_the_handshake() -> None:
@@ -303,7 +304,7 @@ def test_truncated_datagrams_and_early_epoch_records_do_not_disturb_the_handshak
         for datagram in server.datagrams_to_send():
             client.receive_datagram(datagram[:-1], 0.0)
             client.receive_datagram(datagram, 0.0)
-    assert client.state == server.state == "connected"
+    assert client.state is server.state is DtlsState.CONNECTED
     assert server.dropped > 0 and client.dropped > 0
 
 
@@ -315,10 +316,10 @@ def test_malformed_handshake_message_fails_the_handshake_without_raising() -> No
     body = bytes(range(28))
     junk = record(22, bytes([1]) + (28).to_bytes(3, "big") + bytes(5) + (28).to_bytes(3, "big") + body)
     server.receive_datagram(junk, 0.0)
-    assert server.state == "failed"
+    assert server.state is DtlsState.FAILED
     assert [type(e) for e in events(server)] == [HandshakeFailed]
     pump(client, server)
-    assert client.state == "failed"  # the alert reached the client
+    assert client.state is DtlsState.FAILED  # the alert reached the client
     assert server.dropped > 0  # the client's flight arrived after the failure
 
 
@@ -330,7 +331,7 @@ def test_second_client_hello_does_not_reset_a_connected_server() -> None:
     intruder.start(1.0)
     for datagram in intruder.datagrams_to_send():
         server.receive_datagram(datagram, 1.0)
-    assert server.state == "connected"
+    assert server.state is DtlsState.CONNECTED
     assert events(server) == []
     assert server.datagrams_to_send() == []
     client.send(b"still here")
@@ -368,10 +369,10 @@ def test_send_is_refused_before_the_handshake_and_beyond_the_mtu() -> None:
 def test_close_notify_closes_the_other_side() -> None:
     client, server, _, _ = handshake()
     client.close(5.0)
-    assert client.state == "closed"
+    assert client.state is DtlsState.CLOSED
     assert events(client) == [Closed("closed locally")]
     pump(client, server, now=5.0)
-    assert server.state == "closed"
+    assert server.state is DtlsState.CLOSED
     assert events(server) == [Closed("close_notify received")]
     client.close(6.0)  # idempotent
     assert events(client) == []
@@ -402,7 +403,7 @@ def test_every_datagram_fits_the_mtu(mtu: int) -> None:
         for datagram in server.datagrams_to_send():
             sizes.append(len(datagram))
             client.receive_datagram(datagram, 0.0)
-    assert client.state == server.state == "connected"
+    assert client.state is server.state is DtlsState.CONNECTED
     assert max(sizes) <= mtu
     if mtu == 256:
         assert len(sizes) > 6  # flights were fragmented across datagrams
@@ -425,7 +426,7 @@ def test_misuse_is_reported() -> None:
     )
     client = DtlsEndpoint(context, [("sha-256", SERVER_CERT.fingerprint())], is_server=False)
     client.receive_datagram(record(22, b"\x00"), 0.0)
-    assert client.dropped == 1 and client.state == "new"
+    assert client.dropped == 1 and client.state is DtlsState.NEW
     client.start(0.0)
     with pytest.raises(DtlsError, match="^start\\(\\) called in state 'handshaking'$"):
         client.start(0.0)
@@ -456,11 +457,11 @@ def test_inconsistent_handshake_fragments_are_dropped_and_the_handshake_survives
     server = DtlsEndpoint(context, [("sha-256", client_context.certificate.fingerprint())])
     client = DtlsEndpoint(client_context, [("sha-256", context.certificate.fingerprint())], is_server=False)
     server.receive_datagram(record, 0.0)
-    assert server.dropped == 1 and server.state == "new" and server.datagrams_to_send() == []
+    assert server.dropped == 1 and server.state is DtlsState.NEW and server.datagrams_to_send() == []
     client.start(0.0)
     for _ in range(10):
         for datagram in client.datagrams_to_send():
             server.receive_datagram(datagram, 0.0)
         for datagram in server.datagrams_to_send():
             client.receive_datagram(datagram, 0.0)
-    assert server.state == "connected" and client.state == "connected"
+    assert server.state is DtlsState.CONNECTED and client.state is DtlsState.CONNECTED

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from pathlib import Path
 
@@ -123,25 +122,17 @@ def test_keylog_file_gets_the_dtls_secrets(tmp_path):
         server.stop()
 
 
-def test_resident_memory_gauge_reads_statm_at_scrape_time(tmp_path):
-    from reference_server.http_api import process_metrics
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="this system has no /proc")
+def test_metrics_endpoint_is_prometheus_text_with_the_servers_resident_memory(rtcgate_server):
+    from prometheus_client.parser import text_string_to_metric_families
 
-    statm = tmp_path / "statm"
-    statm.write_text("10424 2561 1290 1 0 1583 0\n")  # proc(5): size resident shared text lib data dt
-    page = os.sysconf("SC_PAGE_SIZE")
-    assert process_metrics(statm) == (
-        "# HELP rtcgate_process_resident_bytes Resident memory of the server process.\n"
-        "# TYPE rtcgate_process_resident_bytes gauge\n"
-        f"rtcgate_process_resident_bytes {2561 * page}\n")
-    statm.write_text("10424 4096 1290 1 0 1583 0\n")
-    assert process_metrics(statm).endswith(f"rtcgate_process_resident_bytes {4096 * page}\n")
-    statm.write_text("garbage\n")
-    assert process_metrics(statm) == ""
-    assert process_metrics(tmp_path / "absent") == ""  # no /proc: no gauge
-
-
-@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="this system has no /proc")
-def test_metrics_endpoint_reports_the_servers_resident_memory(rtcgate_server):
-    _, _, text = run(request("GET", rtcgate_server.metrics_url))
-    assert "# TYPE rtcgate_process_resident_bytes gauge" in text
-    assert 1 << 20 < metric(text, "rtcgate_process_resident_bytes") < 1 << 40
+    _, headers, text = run(request("GET", rtcgate_server.metrics_url))
+    assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    assert families["rtcgate_sessions"].type == "gauge"
+    assert families["rtcgate_drops"].type == "counter"  # the parser names a counter without _total
+    assert families["rtcgate_setup_phase_seconds"].type == "histogram"
+    standard = families["process_resident_memory_bytes"].samples[0].value
+    ours = families["rtcgate_process_resident_bytes"].samples[0].value
+    assert 1 << 20 < ours < 1 << 40
+    assert ours == standard  # one read of /proc serves both names

@@ -1,4 +1,8 @@
-from reference_server.sessions import Session, SessionTable
+import itertools
+
+import pytest
+
+from reference_server.sessions import TRANSITIONS, IllegalTransition, Session, SessionPhase, SessionTable
 
 
 def make_session(sid: str, ufrag: str) -> Session:
@@ -73,3 +77,56 @@ def test_stale_tuples_are_forgotten_but_not_the_selected_one():
     s.selected = A1
     table.unbind_stale(s, older_than=10.0)
     assert list(s.tuples) == [A1] and A2 not in table.by_address
+
+
+# -- phases: the transition table ------------------------------------------------------------------
+
+P = SessionPhase
+LEGAL = {
+    (P.OFFERED, P.CHECKED), (P.OFFERED, P.CLOSED),
+    (P.CHECKED, P.SELECTED), (P.CHECKED, P.DTLS_HANDSHAKING), (P.CHECKED, P.CLOSED),
+    (P.SELECTED, P.DTLS_HANDSHAKING), (P.SELECTED, P.CLOSED),
+    (P.DTLS_HANDSHAKING, P.CONNECTED), (P.DTLS_HANDSHAKING, P.CLOSED),
+    (P.CONNECTED, P.CLOSED),
+}
+"""The documented life of a session, written out independently of TRANSITIONS."""
+ROUTE = {P.OFFERED: (), P.CHECKED: (P.CHECKED,), P.SELECTED: (P.CHECKED, P.SELECTED),
+         P.DTLS_HANDSHAKING: (P.CHECKED, P.DTLS_HANDSHAKING),
+         P.CONNECTED: (P.CHECKED, P.SELECTED, P.DTLS_HANDSHAKING, P.CONNECTED), P.CLOSED: (P.CLOSED,)}
+"""A legal way from OFFERED to each phase."""
+
+
+def session_in(phase: SessionPhase) -> Session:
+    session = make_session("s1", "u1")
+    for step in ROUTE[phase]:
+        session.advance(step)
+    assert session.phase is phase
+    return session
+
+
+def test_the_table_is_the_documented_one_and_names_every_phase():
+    assert set(TRANSITIONS) == set(SessionPhase)
+    assert {(a, b) for a, targets in TRANSITIONS.items() for b in targets} == LEGAL
+
+
+@pytest.mark.parametrize(("current", "to"), list(itertools.product(SessionPhase, repeat=2)),
+                         ids=lambda phase: phase.name)
+def test_every_transition_is_allowed_or_raises(current, to):
+    session = session_in(current)
+    if (current, to) in LEGAL:
+        session.advance(to)
+        assert session.phase is to
+    else:
+        with pytest.raises(IllegalTransition, match=f"^session s1: no transition from {current.name} to {to.name}$"
+                           ) as raised:
+            session.advance(to)
+        assert (raised.value.current, raised.value.to) == (current, to)
+        assert session.phase is current  # a refused move changes nothing
+
+
+def test_a_new_session_is_offered_and_its_phase_moves_only_through_advance():
+    session = make_session("s1", "u1")
+    assert session.phase is SessionPhase.OFFERED and not session.connected
+    with pytest.raises(AttributeError):
+        session.phase = SessionPhase.CONNECTED
+    assert session_in(SessionPhase.CONNECTED).connected

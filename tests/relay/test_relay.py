@@ -207,10 +207,10 @@ def test_serve_with_two_workers_spreads_sessions_and_each_gets_only_its_own_echo
     (["relay", "--worker", "127.0.0.1:5000:5001", "--secret-file", "{short}"],
      "holds 64 bits of secret; the routing secret needs at least 128"),
     (["worker", "--id", "256", "--relay", "127.0.0.1:1", "--public", "127.0.0.1:1", "--secret-file", "{secret}"],
-     "--id 256 is outside 0..255"),
+     "argument --id: 256 is outside 0..255"),
     (["worker", "--id", "0", "--relay", "localhost:1", "--public", "127.0.0.1:1", "--secret-file", "{secret}"],
      "'localhost:1' is not HOST:PORT"),
-    (["serve", "--workers", "-1"], "-1 workers is outside 0..256"),
+    (["serve", "--workers", "-1"], "argument --workers: -1 is outside 0..256"),
 ])
 def test_bad_arguments_exit_2_with_a_message(args, message, tmp_path, capsys):
     (tmp_path / "secret").write_text("ab" * 32)

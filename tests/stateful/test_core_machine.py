@@ -2,10 +2,11 @@
 
 A hypothesis state machine drives `ServerCore` with probe peers (the toolkit's independent
 STUN, DTLS and SRTP) and with hostile traffic, and keeps its own model of which addresses the
-core must have bound to which session and which tuple each session has selected. Every
-datagram the core sends is checked against that model the moment it comes out (no packet
-crosses sessions, media only on the selected tuple, STUN only back to the asker); after every
-step the core's routing tables are compared with the model.
+core must have bound to which session, which tuple each session has selected, and which phase
+each session is in. Every datagram the core sends is checked against that model the moment it
+comes out (no packet crosses sessions, media only on the selected tuple, STUN only back to the
+asker); after every step the core's routing tables and every session's phase (freed ones too)
+are compared with the model.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, inva
 from reference_server.certificate import Certificate
 from reference_server.core import SWEEP_INTERVAL, CoreConfig, ServerCore, SignalingError
 from reference_server.events import SessionClosed
+from reference_server.sessions import Session, SessionPhase
 from toolkit.peer.core import SRTP_PROFILES, ProbePeer
 
 from .support import CLIENT_HELLO, DATABASE
@@ -53,10 +55,10 @@ class Client:
     remote_ufrag: str
     home: Address  # where the peer sends from and listens
     created_at: float
-    alive: bool = True
+    session: Session  # the core's own record, kept to compare its phase with ours, after it is freed too
+    phase: SessionPhase = SessionPhase.OFFERED
     started: bool = False
     restarted: bool = False
-    connected: bool = False
     tuples: dict[Address, float] = field(default_factory=dict)  # bound address -> last check, oldest first
     selected: Address | None = None
     last_check: float | None = None
@@ -64,6 +66,14 @@ class Client:
     sent_payloads: set[bytes] = field(default_factory=set)
     echoes: int = 0
     rx: pylibsrtp.Session | None = None  # our own decryptor for what the core sends this client
+
+    @property
+    def alive(self) -> bool:
+        return self.phase is not SessionPhase.CLOSED
+
+    @property
+    def connected(self) -> bool:
+        return self.phase is SessionPhase.CONNECTED
 
     def __repr__(self) -> str:
         return self.label
@@ -160,6 +170,10 @@ class CoreMachine(RuleBasedStateMachine):
         if use_candidate:
             client.selected = address
         client.last_check = self.now
+        if client.phase is SessionPhase.OFFERED:
+            client.phase = SessionPhase.CHECKED
+        if use_candidate and client.phase is SessionPhase.CHECKED:
+            client.phase = SessionPhase.SELECTED  # a nomination once DTLS has begun is no phase of its own
 
     def forget(self, client: Client, reason: str) -> None:
         for item in drain_core_events(self.core):
@@ -168,7 +182,7 @@ class CoreMachine(RuleBasedStateMachine):
         actual = self.closed_reasons.pop(client.session_id, None)
         assert actual == reason, f"{client} was freed with reason {actual!r}, expected {reason!r}"
         event(f"session freed: {reason}")
-        client.alive = False
+        client.phase = SessionPhase.CLOSED
         del self.live[client.session_id]
         for address in client.tuples:
             del self.bound[address]
@@ -185,6 +199,11 @@ class CoreMachine(RuleBasedStateMachine):
         self.core.receive_datagram(data, source, self.now)
         if check is not None and check.controlling:
             self.bind(check.client, source, check.use_candidate)
+        if (data and 19 < data[0] < 64 and sender is not None
+                and sender.phase in (SessionPhase.CHECKED, SessionPhase.SELECTED)):
+            # The only DTLS a bound, unconnected session gets here is its peer's ClientHello
+            # (`garbage` sends none to it): it starts the handshake.
+            sender.phase = SessionPhase.DTLS_HANDSHAKING
         out = self.core.datagrams_to_send()
         stun_replies = 0
         for reply, dest in out:
@@ -351,7 +370,7 @@ class CoreMachine(RuleBasedStateMachine):
         assert all(c.ufrag != peer.answer.ice_ufrag for c in self.live.values()), "ufrag handed out twice"
         home = ("127.0.0.1", next(self._ports))
         client = Client(f"c{len(self.everyone) + 1}", peer, session_id, peer.answer.ice_ufrag, peer.answer.ice_pwd,
-                        peer.local_ufrag, home, self.now)
+                        peer.local_ufrag, home, self.now, self.core.sessions.by_id[session_id])
         self.everyone.append(client)
         self.live[session_id] = client
         self.resident[home] = client
@@ -371,7 +390,8 @@ class CoreMachine(RuleBasedStateMachine):
         assert client.peer.state == "connected", f"{client} did not connect: {client.peer.state}"
         session = self.core.sessions.by_id[client.session_id]
         assert session.srtp is not None and client.selected == client.home
-        client.connected = True
+        assert client.phase is SessionPhase.DTLS_HANDSHAKING, f"{client}'s handshake left the model at {client.phase}"
+        client.phase = SessionPhase.CONNECTED  # the peer holds the server's Finished: the server completed first
         keys = client.peer.srtp_keys
         client.rx = pylibsrtp.Session(pylibsrtp.Policy(
             key=keys.remote, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND,
@@ -412,7 +432,7 @@ class CoreMachine(RuleBasedStateMachine):
                 return
             raise AssertionError(f"closing freed {client} succeeded")
         before = dict(self.bound)
-        selected = client.selected
+        selected, connected = client.selected, client.connected
         self.core.close_session(client.session_id, self.now)
         out = self.core.datagrams_to_send()
         self.forget(client, "signaling")
@@ -422,7 +442,7 @@ class CoreMachine(RuleBasedStateMachine):
             assert selected is None or dest == selected, (
                 f"{client}'s close_notify sent to {dest}, not its selected tuple {selected}")
             self.deliver_dtls(datagram, client)
-        if client.connected and selected is not None:
+        if connected and selected is not None:
             assert out, f"closing connected {client} sent no close_notify"
             assert client.peer.state == "closed", f"{client}'s peer did not see close_notify"
         self.pump()
@@ -627,6 +647,12 @@ class CoreMachine(RuleBasedStateMachine):
             assert len(session.tuples) <= MAX_TUPLES
             assert all(table.by_address.get(a) is session for a in session.tuples)
             assert (session.srtp is not None) == client.connected
+
+    @invariant()
+    def phases_agree_with_the_model(self):
+        for client in self.everyone:
+            assert client.session.phase is client.phase, (
+                f"{client} is {client.session.phase.name} in the core, {client.phase.name} in the model")
 
     @invariant()
     def metrics_agree(self):

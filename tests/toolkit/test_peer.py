@@ -1,6 +1,6 @@
 """toolkit.peer: its SDP, the sans-IO peer against a DTLS-SRTP server made right here with
 pyOpenSSL and pylibsrtp on a fake clock, and connect_whip against an ICE-lite stand-in
-served over loopback. Nothing here touches reference_server (DESIGN.md, principle 3)."""
+served over loopback. Nothing here touches reference_server (docs/architecture.md, principle 3)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """How variants reach into the reference server without adding code paths to it.
 
-Swapping parts per session (a DTLS endpoint, an SRTP session), rebuilding a STUN message the
-way a buggy parser would have read it, and the crash of a server written in C.
+Swapping parts per session (a DTLS endpoint, an SRTP session), moving a session's phase where
+the reference server's transition table never goes, rebuilding a STUN message the way a buggy
+parser would have read it, and the crash of a server written in C.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pylibsrtp
 from reference_server import stun
 from reference_server.core import ServerCore
 from reference_server.dtls import DtlsEndpoint
-from reference_server.sessions import Session
+from reference_server.sessions import Session, SessionPhase
 from reference_server.srtp import PROFILES, SrtpError, SrtpSession
 
 CRASH_EXIT = 70
@@ -43,6 +44,13 @@ def fresh_dtls_endpoint(core: ServerCore, session: Session, endpoint_class: type
     """A new endpoint for `session`: same context, offer fingerprints, role and MTU."""
     old = session.dtls
     return endpoint_class(core._dtls_context, old._peer_check.fingerprints, is_server=old.is_server, mtu=old.mtu)
+
+
+def back_before_dtls(session: Session) -> None:
+    """Put a session back in the phase it had before its DTLS began (SELECTED, or CHECKED while no
+    pair is nominated): the step back of a server that starts DTLS over, which the reference
+    server's transition table does not have. Media waits for the next handshake again."""
+    session._phase = SessionPhase.SELECTED if session.selected is not None else SessionPhase.CHECKED
 
 
 class DtlsEndpointCore(ServerCore):

@@ -9,12 +9,12 @@ from OpenSSL import SSL
 from reference_server import dtls
 from reference_server.certificate import fingerprint_of_der
 from reference_server.core import ServerCore
-from reference_server.dtls import DtlsContext, DtlsEndpoint, HandshakeCompleted
+from reference_server.dtls import DtlsContext, DtlsEndpoint, DtlsState, HandshakeCompleted
 from reference_server.events import Address
 from reference_server.sessions import Session
 from reference_server.srtp import PROFILES
 from tests.zoo import variant
-from tests.zoo.seams import DTLS_SRTP_EXPORTER_LABEL, DtlsEndpointCore, fresh_dtls_endpoint
+from tests.zoo.seams import DTLS_SRTP_EXPORTER_LABEL, DtlsEndpointCore, back_before_dtls, fresh_dtls_endpoint
 
 DEFAULT_SRTP_PROFILE = "SRTP_AES128_CM_SHA1_80"
 
@@ -74,7 +74,7 @@ class DefaultProfileEndpoint(PeerCheckEndpoint):
         profile = (self._connection.get_selected_srtp_profile() or DEFAULT_SRTP_PROFILE.encode()).decode()
         key_length, salt_length = PROFILES[profile]
         material = self._connection.export_keying_material(DTLS_SRTP_EXPORTER_LABEL, 2 * (key_length + salt_length))
-        self.state = "connected"
+        self.state = DtlsState.CONNECTED
         self._events.append(HandshakeCompleted(srtp_profile=profile, keying_material=material,
                                                cipher=self._connection.get_cipher_name() or "",
                                                version=self._connection.get_protocol_version_name()))
@@ -225,7 +225,7 @@ class NoFragmentReassembly(DtlsEndpointCore):
 class EarlyRecordsEndSession(ServerCore):
     def _receive_dtls(self, data: bytes, address: Address, now: float) -> None:
         session = self.sessions.by_address.get(address)
-        if session is not None and session.dtls.state == "new" and not is_client_hello(data):
+        if session is not None and session.dtls.state is DtlsState.NEW and not is_client_hello(data):
             self._free(session, "dtls_failed")
             return
         super()._receive_dtls(data, address, now)
@@ -237,9 +237,10 @@ class EarlyRecordsEndSession(ServerCore):
 class ClientHelloResetsSession(ServerCore):
     def _receive_dtls(self, data: bytes, address: Address, now: float) -> None:
         session = self.sessions.by_address.get(address)
-        if session is not None and session.dtls.state == "connected" and is_client_hello(data):
+        if session is not None and session.dtls.state is DtlsState.CONNECTED and is_client_hello(data):
             session.dtls = fresh_dtls_endpoint(self, session)
             session.srtp = None
+            back_before_dtls(session)
         super()._receive_dtls(data, address, now)
 
 
@@ -248,15 +249,15 @@ class UncheckedFramingEndpoint(DtlsEndpoint):
 
     def receive_datagram(self, data: bytes, now: float) -> None:
         self._now = now
-        if self.state not in ("new", "handshaking", "connected"):
+        if self.state not in (DtlsState.NEW, DtlsState.HANDSHAKING, DtlsState.CONNECTED):
             self.dropped += 1
             return
-        if self.state == "new":
-            self.state = "handshaking"
+        if self.state is DtlsState.NEW:
+            self.state = DtlsState.HANDSHAKING
         self._connection.bio_write(data)
-        if self.state == "handshaking":
+        if self.state is DtlsState.HANDSHAKING:
             self._advance_handshake()
-        if self.state == "connected":
+        if self.state is DtlsState.CONNECTED:
             self._read_application_data()
 
 
@@ -364,5 +365,6 @@ class IceOutlivesCloseNotify(ServerCore):
     def _free(self, session: Session, reason: str) -> None:
         if reason == "dtls_closed":
             session.srtp = None
+            back_before_dtls(session)
             return
         super()._free(session, reason)

@@ -11,7 +11,7 @@ from reference_server.core import ServerCore
 from reference_server.events import Address
 from reference_server.sessions import Session
 from tests.zoo import variant
-from tests.zoo.seams import fresh_dtls_endpoint
+from tests.zoo.seams import back_before_dtls, fresh_dtls_endpoint
 from tests.zoo.variants_stun import UnknownUfragAnswered
 
 
@@ -127,6 +127,7 @@ class RestartResetsDtls(ServerCore):
             session = self.sessions.by_id[session_id]
             session.dtls = fresh_dtls_endpoint(self, session)
             session.srtp = None
+            back_before_dtls(session)
         return answer
 
 
@@ -153,11 +154,12 @@ class FullAgentMediaRefreshesConsent(AnswersAsFullAgent, MediaRefreshesConsent):
 
 @variant("restart-rehandshakes", checks=("ICE-11",), dtls_role="client",
          why="as DTLS client, an ICE restart starts a new DTLS handshake (a new ClientHello) on the next "
-             "nomination, while the old keys carry the media meanwhile")
+             "nomination, and media waits for it as it did for the first")
 class RestartRehandshakes(ServerCore):
     def restart_ice(self, session_id: str, sdpfrag: str, now: float) -> str | None:
         answer = super().restart_ice(session_id, sdpfrag, now)
         if answer is not None:
             session = self.sessions.by_id[session_id]
             session.dtls = fresh_dtls_endpoint(self, session)  # state "new": the next nomination starts it
+            back_before_dtls(session)
         return answer

@@ -6,8 +6,9 @@ import dataclasses
 
 from reference_server import stun
 from reference_server.core import ServerCore
+from reference_server.dtls import DtlsState
 from reference_server.events import Address
-from reference_server.sessions import Session, SessionTable
+from reference_server.sessions import Session, SessionPhase, SessionTable
 from reference_server.srtp import SrtpError
 from tests.zoo import variant
 
@@ -65,9 +66,11 @@ class SrtpFromAnyAddress(ServerCore):
 class DtlsFromAnyAddress(ServerCore):
     def _receive_dtls(self, data: bytes, address: Address, now: float) -> None:
         if address not in self.sessions.by_address:
-            waiting = [session for session in self.sessions.by_id.values() if session.dtls.state == "new"]
+            waiting = [session for session in self.sessions.by_id.values() if session.dtls.state is DtlsState.NEW]
             if waiting:
                 self.sessions.bind(waiting[-1], address, now, self.config.max_tuples_per_session)
+                if waiting[-1].phase is SessionPhase.OFFERED:
+                    waiting[-1].advance(SessionPhase.CHECKED)  # bound, as if a check had done it
         super()._receive_dtls(data, address, now)
 
 
@@ -77,7 +80,8 @@ class DtlsFromAnyAddress(ServerCore):
 class DtlsClientTakesStrangersRecords(ServerCore):
     def _receive_dtls(self, data: bytes, address: Address, now: float) -> None:
         if address not in self.sessions.by_address:
-            handshaking = [session for session in self.sessions.by_id.values() if session.dtls.state == "handshaking"]
+            handshaking = [session for session in self.sessions.by_id.values()
+                           if session.dtls.state is DtlsState.HANDSHAKING]
             if handshaking:
                 session = handshaking[-1]
                 session.dtls.receive_datagram(data, now)

@@ -1,12 +1,30 @@
-"""Argument types the subcommands share: numbers with exact messages for what is wrong with them."""
+"""How every `rtcgate` command and every benchmark in bench/ parses its arguments, so that an
+option means the same wherever it appears.
+
+The contract: a bad value is refused while parsing, never later, with one line on stderr that
+names the option and says what is wrong with the value, and exit status 2 (`ArgumentParser`).
+Numbers are finite (never nan or inf); a validator's name says which sign it takes and whether
+zero is allowed. Addresses are IP literals, an IPv6 one in brackets before a port. `--help`
+shows each option's real default value (`HelpFormatter`). Header values are secrets and never
+appear in a message.
+"""
 from __future__ import annotations
 
 import argparse
+import copy
+import difflib
+import ipaddress
 import math
 import re
+import textwrap
+from collections.abc import Callable, Iterable
+from typing import NoReturn
+
+# -- numbers ------------------------------------------------------------------------------------
 
 
 def number(text: str) -> float:
+    """Any finite number: float() alone takes 'nan' and 'inf', which no option means."""
     try:
         value = float(text)
     except ValueError:
@@ -30,15 +48,94 @@ def non_negative_number(text: str) -> float:
     return value
 
 
-def whole(text: str) -> int:
+def integer(text: str) -> int:
+    """Any whole number, negative ones too (a seed)."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def whole(text: str) -> int:
+    """A whole number ≥ 1: a count of something that must happen at least once."""
+    value = integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
     return value
 
+
+def non_negative_whole(text: str) -> int:
+    """A whole number ≥ 0, where 0 means 'none' or 'off'."""
+    value = integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number ≥ 0")
+    return value
+
+
+def whole_between(low: int, high: int) -> Callable[[str], int]:
+    """A validator of whole numbers in low..high (both included)."""
+
+    def bounded(text: str) -> int:
+        value = integer(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is outside {low}..{high}")
+        return value
+
+    bounded.__name__ = f"whole number in {low}..{high}"
+    return bounded
+
+
+# -- addresses ----------------------------------------------------------------------------------
+
+
+def port(text: str) -> int:
+    """A port to bind: 0..65535, 0 = any free port."""
+    value = integer(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {text} is outside 0..65535")
+    return value
+
+
+def ip_address(text: str) -> str:
+    """An IPv4 or IPv6 address, in its canonical spelling."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
+
+
+def address_and_ports(text: str, count: int) -> tuple[str, list[int]]:
+    """`HOST:PORT` (or `HOST:PORT:PORT` for count=2, ...): HOST an IP address, an IPv6 one in
+    brackets (a bare one could end in what looks like a port); each port 1..65535, a destination.
+    Raises ValueError when it is not."""
+    host, *ports = text.rsplit(":", count)
+    if len(ports) != count:
+        raise ValueError(text)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if ipaddress.ip_address(host).version != 6:
+            raise ValueError(text)
+    elif ":" in host:
+        raise ValueError(text)
+    if not all(value.isascii() and value.isdigit() for value in ports):
+        raise ValueError(text)
+    values = [int(value) for value in ports]
+    if not all(0 < value < 65536 for value in values):
+        raise ValueError(text)
+    return str(ipaddress.ip_address(host)), values
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[IPv6]:PORT`, HOST an IP address: where datagrams go."""
+    try:
+        host, (value,) = address_and_ports(text, 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (an IP address, IPv6 in brackets, "
+                                         "and a port 1..65535)") from None
+    return host, value
+
+
+# -- HTTP headers -------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 """An HTTP field name (RFC 9110 §5.1: a token)."""
@@ -58,3 +155,79 @@ def http_header(text: str) -> tuple[str, str]:
     if any(ord(char) < 32 and char != "\t" or ord(char) == 127 for char in value):
         raise argparse.ArgumentTypeError(f"header {name}'s value holds a control character (a line break?)")
     return name, value
+
+
+# -- names --------------------------------------------------------------------------------------
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """'; did you mean X or Y?' for the known names close to `name`, or '' when none is."""
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
+
+
+# -- the parser ---------------------------------------------------------------------------------
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its real default value, unless it has none or its help says
+    it already (with %(default)s, or in words). In descriptions and epilogs, indented lines are
+    kept as written (examples, the exit-status table); the other lines are filled to the
+    terminal's width. Lines break between words only: paths, URLs and option names stay whole."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or not _has_default(action):
+            return text
+        return f"{text} (default: %(default)s)"
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        shown = copy.copy(action)
+        if _has_default(action):
+            shown.default = _shown(action)
+        return super()._expand_help(shown)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False, break_long_words=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            if line[:1].isspace():
+                lines.append(indent + line)
+            else:
+                lines.append(textwrap.fill(" ".join(line.split()), width, initial_indent=indent, subsequent_indent=indent,
+                                           break_on_hyphens=False, break_long_words=False))
+        return "\n".join(lines)
+
+
+def _has_default(action: argparse.Action) -> bool:
+    """Whether the action has a value when the option is not given (a store_true's False is not one)."""
+    default = action.default
+    if default is None or default is argparse.SUPPRESS or default is False:
+        return False
+    return not (isinstance(default, (list, tuple)) and not default)
+
+
+def _shown(action: argparse.Action) -> str:
+    """The default as the user would type it: lists as the option takes them, floats without '.0'."""
+    default = action.default
+
+    def one(value) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    if isinstance(default, (list, tuple)):
+        separator = "," if action.nargs is None else " "
+        return separator.join(one(value) for value in default)
+    return one(default)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with `HelpFormatter`, and errors as one line: `PROG: error: MESSAGE`,
+    exit status 2 (no usage block: the message says what is wrong, `--help` the rest)."""
+
+    def __init__(self, *args, formatter_class: type[argparse.HelpFormatter] = HelpFormatter, **kwargs) -> None:
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")

@@ -1,8 +1,9 @@
 """`rtcgate check`: the conformance gate — run the catalog against a target, write the reports.
 
-Exit status: 0 when nothing FAILs or XPASSes, 1 when something does, 2 when the arguments are
-wrong or the target cannot be reached (the message says which). By default only a broken MUST
-FAILs; SHOULD and POLICY findings are WARNs unless `--strict` or `--profile hardened` says so.
+Exit status (`EXIT_STATUS`): 0 when nothing FAILs or XPASSes, 1 when something does, 2 when the
+arguments are wrong or the target cannot be reached (the message says which). By default only a
+broken MUST FAILs; SHOULD and POLICY findings are WARNs unless `--strict` or `--profile hardened`
+says so.
 """
 from __future__ import annotations
 
@@ -10,23 +11,18 @@ import argparse
 import asyncio
 import random
 import sys
-import time
 
-from toolkit.commands.arguments import http_header, non_negative_number, positive_number, whole
+from toolkit.commands.arguments import (did_you_mean, host_port, http_header, integer, non_negative_number,
+                                       positive_number, whole)
 
+EXIT_STATUS = {
+    0: "nothing FAILed or XPASSed (WARNs do not gate unless --strict or --profile hardened says so)",
+    1: "a check FAILed or XPASSed",
+    2: "bad arguments, or the target cannot be reached or started",
+}
 DEFAULT_CONSENT_TIMEOUT = 30.0
 REFERENCE_CONSENT_TIMEOUT = 3.0
 """The reference server is started with a short consent timeout so ICE-06 takes seconds, not half a minute."""
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
-    return value
 
 
 PERF_THRESHOLDS = (
@@ -44,8 +40,8 @@ PERF_THRESHOLDS = (
      "PERF-04: voice-to-voice p99 under attack may exceed the quiet p99 by this much"),
 )
 """(Settings field, parser, metavar, help) of each `--perf-*` option; the option is the field's name
-with dashes and its default is Settings' own (not repeated here: importing Settings costs the CLI
-a second). The pytest plugin reuses it."""
+with dashes and its default is Settings' own (not repeated here; `SettingsDefault` shows it in
+--help). The pytest plugin reuses it."""
 
 
 def perf_option(field: str) -> str:
@@ -57,19 +53,28 @@ def perf_thresholds(args: argparse.Namespace) -> dict[str, float]:
     return {field: getattr(args, field) for field, *_ in PERF_THRESHOLDS if getattr(args, field) is not None}
 
 
-def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
-    return host.strip("[]"), int(port)
+class SettingsDefault:
+    """Settings' default of a field, as --help shows it: looked up only when help is printed,
+    because importing Settings costs the command line a second."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+    def __str__(self) -> str:
+        import dataclasses
+
+        from toolkit.conformance.runner import Settings
+
+        default = next(field.default for field in dataclasses.fields(Settings) if field.name == self.field)
+        return f"{default:g}"
 
 
 def register(commands) -> None:
     check = commands.add_parser(
         "check", help="run the conformance catalog against a WebRTC server",
-        description="Run the conformance catalog (CONFORMANCE.md) against a target and write JUnit XML, JSON, "
-                    "SARIF and HTML reports, with a pcap, key log and replay command for every failure. "
-                    "Exit 0: nothing failed; 1: a check FAILed or XPASSed; 2: bad arguments or unreachable target.")
+        description="Run the conformance catalog (rtcgate check --list; docs/checks.md) against a target and "
+                    "write JUnit XML, JSON, SARIF and HTML reports, with a pcap, key log and replay command for "
+                    "every failure.")
     target = check.add_argument_group("target (exactly one, unless --list)")
     target.add_argument("--whip", metavar="URL", help="WHIP endpoint (RFC 9725)")
     target.add_argument("--calls-url", metavar="URL", help="realtime-calls endpoint (POST an SDP offer, get the answer)")
@@ -92,24 +97,25 @@ def register(commands) -> None:
                             "findings are WARN, exit 0), should (SHOULD fails too), policy (everything fails)")
     check.add_argument("--only", metavar="ID", nargs="+", action="extend", help="run only these check IDs")
     check.add_argument("--xfail", metavar="FILE", help="expected-failures file: one 'CHECK-ID  # why' per line")
-    check.add_argument("--report-dir", metavar="DIR", default="reports", help="where reports go (default: reports)")
-    check.add_argument("--seed", type=int, help="seed for everything random (default: a fresh one, printed)")
+    check.add_argument("--report-dir", metavar="DIR", default="reports", help="where reports go")
+    check.add_argument("--seed", type=integer, help="seed for everything random (default: a fresh one, printed)")
     check.add_argument("--list", action="store_true", help="list the selected checks and exit")
-    check.add_argument("--consent-timeout", type=_positive, metavar="S",
-                       help=f"the target's ICE consent timeout, for ICE-06 (default {DEFAULT_CONSENT_TIMEOUT:g}; "
+    check.add_argument("--consent-timeout", type=positive_number, metavar="S",
+                       help=f"the target's ICE consent timeout, for ICE-06 (default: {DEFAULT_CONSENT_TIMEOUT:g}; "
                             f"--reference starts its server with {REFERENCE_CONSENT_TIMEOUT:g})")
-    check.add_argument("--silence", type=_positive, default=0.5, metavar="S",
-                       help="how long 'no answer' is waited for (default 0.5; raise it for distant targets)")
+    check.add_argument("--silence", type=positive_number, default=0.5, metavar="S",
+                       help="how long 'no answer' is waited for; raise it for distant targets")
     check.add_argument("--dtls-role", choices=["auto", "client", "server"], default="auto",
                        help="the probe's DTLS role: auto offers a=setup:actpass and takes the role the answer "
-                            "leaves (default); client offers active, server offers passive (with --reference, "
+                            "leaves; client offers active, server offers passive (with --reference, "
                             "the reference server then answers active)")
-    check.add_argument("--remote", type=_address, metavar="HOST:PORT",
+    check.add_argument("--remote", type=host_port, metavar="HOST:PORT",
                        help="send media to this address instead of the answer's candidate (NAT, containers)")
     perf = check.add_argument_group("PERF thresholds (the user's)")
     for field, parse, metavar, text in PERF_THRESHOLDS:
-        perf.add_argument(perf_option(field), dest=field, type=parse, metavar=metavar,
-                          help=f"{text} (default: Settings.{field})")
+        action = perf.add_argument(perf_option(field), dest=field, type=parse, metavar=metavar,
+                                   help=f"{text} (default: %(settings_default)s)")
+        action.settings_default = SettingsDefault(field)
     check.set_defaults(handler=run)
 
 
@@ -138,7 +144,9 @@ def select_checks(args: argparse.Namespace, parser: argparse.ArgumentParser):
     profiles = [name for name in selected_profiles(args.profile) if name != HARDENED]
     unknown = [name for name in profiles if name not in PROFILES]
     if unknown:
-        parser.error(f"--profile: unknown profile {', '.join(unknown)}; known: {', '.join((*PROFILES, HARDENED))}")
+        known = (*PROFILES, HARDENED)
+        parser.error(f"--profile: unknown profile {', '.join(unknown)}{did_you_mean(unknown[0], known)} "
+                     f"(known: {', '.join(known)})")
     if profiles:
         checks = [c for c in checks if c.profile in profiles]
     if args.only:
@@ -146,7 +154,8 @@ def select_checks(args: argparse.Namespace, parser: argparse.ArgumentParser):
         known = {c.id for c in CATALOG}
         unknown = [name for name in wanted if name not in known]
         if unknown:
-            parser.error(f"--only: no check {', '.join(unknown)} in the catalog (see rtcgate check --list)")
+            parser.error(f"--only: no check {', '.join(unknown)} in the catalog{did_you_mean(unknown[0], known)} "
+                         "(rtcgate check --list lists them)")
         checks = [c for c in checks if c.id in wanted]
     if not checks:
         parser.error("no check matches --profile and --only together")
@@ -154,62 +163,102 @@ def select_checks(args: argparse.Namespace, parser: argparse.ArgumentParser):
 
 
 class Progress:
-    """One line per finished check on stderr; on a terminal, a transient 'running …' line too."""
+    """One line per finished check on stderr (all a log gets); on a terminal, also a rich
+    progress bar naming the running check, and the verdicts in colour."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
-        self.live = stream.isatty()
-        self.started = 0.0
+    def __init__(self, console=None) -> None:
+        from toolkit import console as terminal
+
+        self.console = console or terminal.stderr()
+        self.styles = terminal.STATUS_STYLES
+        self.bar = None
+        if terminal.is_live(self.console):
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
+
+            self.bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                           console=self.console, transient=True)
+            self.task = self.bar.add_task("checks", total=None)
 
     def __call__(self, index: int, total: int, check, result) -> None:
+        from rich.text import Text
+
         width = len(str(total))
         prefix = f"[{index:>{width}}/{total}] {check.id:<11}"
         if result is None:
-            self.started = time.monotonic()
-            if self.live:
-                self.stream.write(f"\r\x1b[2K{prefix} running…")
-                self.stream.flush()
+            if self.bar is not None:
+                self.bar.start()
+                self.bar.update(self.task, description=f"{check.id} running…", completed=index - 1, total=total)
             return
-        clear = "\r\x1b[2K" if self.live else ""
-        reason = f"  {result.message}" if result.message and result.status.value != "PASS" else ""
-        self.stream.write(f"{clear}{prefix} {result.status.value:<5} {result.duration:6.2f}s{reason[:160]}\n")
-        self.stream.flush()
+        status = result.status.value
+        reason = f"  {result.message}" if result.message and status != "PASS" else ""
+        line = Text(f"{prefix} ")
+        line.append(f"{status:<5}", style=self.styles.get(status, ""))
+        line.append(f" {result.duration:6.2f}s{reason[:160]}")
+        self.console.print(line)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=index)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
-def print_summary(run, paths, out=sys.stdout) -> None:
+def summary_table(run):
+    """Results per family and status, with the totals: a rich Table."""
     from collections import Counter
 
+    from rich import box
+    from rich.table import Table
+
     from toolkit.conformance.model import Status
+    from toolkit.console import STATUS_STYLES
 
     families: dict[str, Counter] = {}
     for result in run.results:
         families.setdefault(result.check.family, Counter())[result.status] += 1
-    statuses = list(Status)
-    header = f"{'family':<8}" + "".join(f"{s.value:>7}" for s in statuses)
-    lines = ["", header, "-" * len(header)]
-    for family, counts in families.items():
-        lines.append(f"{family:<8}" + "".join(f"{counts.get(s, 0):>7}" for s in statuses))
     totals = run.counts()
-    lines.append("-" * len(header))
-    lines.append(f"{'total':<8}" + "".join(f"{totals.get(s, 0):>7}" for s in statuses))
+    table = Table(box=box.SIMPLE, show_edge=False, show_footer=True, pad_edge=False, header_style="bold", footer_style="bold")
+    table.add_column("family", footer="total")
+    for status in Status:
+        table.add_column(status.value, justify="right", footer=str(totals.get(status, 0)),
+                         header_style=STATUS_STYLES.get(status.value, ""))
+    for family, counts in families.items():
+        table.add_row(family, *(str(counts.get(status, 0)) for status in Status))
+    return table
+
+
+def print_summary(run, paths, console=None) -> None:
+    """The summary on stdout: the family table, every finding with its evidence, the verdict."""
+    from rich.text import Text
+
+    from toolkit import console as terminal
+    from toolkit.conformance.model import Status
+
+    console = console or terminal.stdout()
+    console.print()
+    console.print(summary_table(run))
     findings = [r for r in (*run.sanity, *run.results) if r.status.bad or r.status is Status.WARN]
     if findings:
-        lines.append("")
+        console.print()
         for result in findings:
-            lines.append(f"{result.status.value} {result.check.id} [{result.check.level.value}]: {result.message}")
+            line = Text(result.status.value, style=terminal.STATUS_STYLES.get(result.status.value, ""))
+            line.append(f" {result.check.id} [{result.check.level.value}]: {result.message}")
+            console.print(line)
             if result.check.requirement:
-                lines.append(f"    requires: {result.check.requirement.cite}: {result.check.requirement.text}")
-            lines.append(f"    replay: {result.replay}")
+                console.print(f"    requires: {result.check.requirement.cite}: {result.check.requirement.text}")
+            console.print(f"    replay: {result.replay}")
             if "pcap" in result.artifacts:
-                lines.append(f"    evidence: {paths['html'].parent / 'evidence' / result.check.id}")
-    lines.append("")
+                console.print(f"    evidence: {paths['html'].parent / 'evidence' / result.check.id}")
+    console.print()
     if run.target_echoes is not None:
-        lines.append(f"target echoes: {'yes' if run.target_echoes else 'no: checks that judge by echoes SKIP'}")
+        console.print(f"target echoes: {'yes' if run.target_echoes else 'no: checks that judge by echoes SKIP'}")
     gates = {"MUST": "only MUST gates", "SHOULD": "MUST and SHOULD gate", "POLICY": "every level gates"}
-    lines.append(f"{run.target}: {len(run.results)} checks in {run.duration:.1f} s, seed {run.seed} — "
-                 f"{'FAILED' if run.exit_code else 'PASSED'} ({gates[run.strict.value]})")
-    lines.append(f"reports: {paths['html']} (also {paths['junit'].name}, {paths['json'].name}, {paths['sarif'].name})")
-    print("\n".join(lines), file=out)
+    verdict = Text(f"{run.target}: {len(run.results)} checks in {run.duration:.1f} s, seed {run.seed} — ")
+    verdict.append("FAILED" if run.exit_code else "PASSED", style="bold red" if run.exit_code else "bold green")
+    verdict.append(f" ({gates[run.strict.value]})")
+    console.print(verdict)
+    console.print(f"reports: {paths['html']} (also {paths['junit'].name}, {paths['json'].name}, {paths['sarif'].name})")
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -246,13 +295,16 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                         dtls_role=args.dtls_role,
                         consent_timeout=args.consent_timeout or DEFAULT_CONSENT_TIMEOUT, **perf_thresholds(args))
     print(f"rtcgate check: {len(checks)} checks, seed {seed}", file=sys.stderr)
+    progress = Progress()
     try:
         target.start()
-        result = asyncio.run(run_checks(target, checks, settings, sanity=SANITY, xfail=xfail, progress=Progress()))
+        result = asyncio.run(run_checks(target, checks, settings, sanity=SANITY, xfail=xfail, progress=progress))
     except (TargetError, TargetUnreachable) as exc:
+        progress.close()
         print(f"rtcgate check: the target cannot be reached: {exc}", file=sys.stderr)
         return 2
     finally:
+        progress.close()
         target.stop()
     from toolkit.reports import write_reports
 

@@ -6,6 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from toolkit.commands.arguments import integer, non_negative_whole, positive_number, whole
+
+EXIT_STATUS = {
+    0: "no finding (every replayed input passes)",
+    1: "a finding (or a replayed input fails)",
+    2: "bad arguments, an unknown target, or a network target that cannot be reached",
+}
+
 _EXAMPLES = """\
 examples:
   rtcgate fuzz --list
@@ -19,20 +27,6 @@ examples:
   rtcgate fuzz --whip http://127.0.0.1:8080/whip --batches 20 --batch-size 50 --seed 7
   rtcgate fuzz --whip http://127.0.0.1:8080/whip --seed 7 --only-batch 3   (replay a network finding)
 """
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
-    return value
 
 
 def register(commands) -> None:
@@ -55,11 +49,11 @@ def register(commands) -> None:
                       help="package to collect coverage from (repeatable; default: the target's top package)")
     fuzz.add_argument("--text", action="store_true",
                       help="the function parses text: hand it the input decoded as UTF-8 (else Latin-1)")
-    fuzz.add_argument("--time", type=_seconds, default=None, metavar="S",
+    fuzz.add_argument("--time", type=positive_number, default=None, metavar="S",
                       help="seconds to fuzz (default 60, unless --runs is given)")
-    fuzz.add_argument("--runs", type=_positive_int, default=None, metavar="N",
+    fuzz.add_argument("--runs", type=whole, default=None, metavar="N",
                       help="run N inputs in one process instead (stops at the first crash)")
-    fuzz.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="parallel fuzzing processes (-fork=N)")
+    fuzz.add_argument("--jobs", type=whole, default=1, metavar="N", help="parallel fuzzing processes (-fork=N)")
     fuzz.add_argument("--corpus", type=Path, default=None, metavar="DIR",
                       help="working corpus libFuzzer adds to (default reports/fuzz/<target>/corpus); the "
                            "committed seeds corpora/<target>/ and corpora/regressions/<target>/ are read, not written")
@@ -69,7 +63,7 @@ def register(commands) -> None:
                       help="libFuzzer dictionary (default corpora/<target>.dict when it exists)")
     fuzz.add_argument("--corpora", type=Path, default=None, metavar="DIR",
                       help="root of seed corpora and regressions (default: the checkout's corpora/)")
-    fuzz.add_argument("--minimize-time", type=int, default=30, metavar="S",
+    fuzz.add_argument("--minimize-time", type=non_negative_whole, default=30, metavar="S",
                       help="seconds of -minimize_crash per distinct finding (0: keep inputs as found)")
     fuzz.add_argument("--replay", action="store_true",
                       help="replay saved inputs instead of fuzzing: every file under corpora/<target>/ and "
@@ -81,11 +75,11 @@ def register(commands) -> None:
         "after each batch a fresh session must get its RTP echoed. Exit 0: no finding, 1: finding "
         "(reports/fuzz/network/finding-<batch>.json), 2: target unreachable")
     network.add_argument("--whip", metavar="URL", help="fuzz this live WHIP endpoint instead of a parser")
-    network.add_argument("--batches", type=_positive_int, default=20, metavar="N", help="batches (default 20)")
-    network.add_argument("--batch-size", type=_positive_int, default=50, metavar="M",
+    network.add_argument("--batches", type=whole, default=20, metavar="N", help="batches (default 20)")
+    network.add_argument("--batch-size", type=whole, default=50, metavar="M",
                          help="mutated datagrams per batch (default 50)")
-    network.add_argument("--seed", type=int, default=0, metavar="S", help="batch N is seeded with S + N (default 0)")
-    network.add_argument("--only-batch", type=int, default=None, metavar="N", help="run only batch N (a replay)")
+    network.add_argument("--seed", type=integer, default=0, metavar="S", help="batch N is seeded with S + N (default 0)")
+    network.add_argument("--only-batch", type=non_negative_whole, default=None, metavar="N", help="run only batch N (a replay)")
     fuzz.set_defaults(handler=run)
 
 

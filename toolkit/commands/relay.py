@@ -17,8 +17,13 @@ import threading
 import time
 from pathlib import Path
 
-from toolkit.commands.serve import _address, _port
-from toolkit.commands.worker import add_secret_option, read_secret
+from toolkit.commands.arguments import address_and_ports, ip_address, port, whole
+from toolkit.commands.worker import MAX_WORKER_ID, add_secret_option, read_secret
+
+EXIT_STATUS = {
+    0: "stopped by SIGINT or SIGTERM",
+    2: "bad arguments or secret file, or the relay cannot start (its port is taken)",
+}
 
 WORKER_START_TIMEOUT = 60.0
 WORKER_STOP_TIMEOUT = 5.0
@@ -28,12 +33,11 @@ WORKER_READY = re.compile(r"rtcgate worker (?P<id>\d+) listening udp=(?P<udp>\S+
 def worker_endpoint(text: str) -> tuple[str, int, int]:
     """`HOST:UDPPORT:HTTPPORT`, HOST an IP address (IPv6 in brackets)."""
     try:
-        host, udp, http = text.rsplit(":", 2)
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
-        return _address(host), _port(udp), _port(http)
-    except (ValueError, argparse.ArgumentTypeError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:UDPPORT:HTTPPORT") from None
+        host, (udp, http) = address_and_ports(text, 2)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:UDPPORT:HTTPPORT (an IP address, IPv6 in "
+                                         "brackets, and two ports 1..65535)") from None
+    return host, udp, http
 
 
 def register(commands) -> None:
@@ -42,17 +46,17 @@ def register(commands) -> None:
         description="Own the public UDP port and the public HTTP port in front of `rtcgate worker` processes "
                     "(on this host or others): new flows are routed by the worker id inside the server's ICE "
                     "ufrag, known flows by their 5-tuple; signaling is proxied to the workers.")
-    relay.add_argument("--host", type=_address, default="127.0.0.1", help="UDP (and HTTP) bind address (default 127.0.0.1)")
-    relay.add_argument("--port", type=_port, default=3478, help="the public UDP port (default 3478; 0 = any free port)")
-    relay.add_argument("--http-port", type=_port, default=8080, help="public HTTP port (default 8080; 0 = any)")
+    relay.add_argument("--host", type=ip_address, default="127.0.0.1", help="UDP (and HTTP) bind address")
+    relay.add_argument("--port", type=port, default=3478, help="the public UDP port (0 = any free port)")
+    relay.add_argument("--http-port", type=port, default=8080, help="public HTTP port (0 = any)")
     relay.add_argument("--worker", type=worker_endpoint, action="append", required=True, dest="workers",
                        metavar="HOST:UDPPORT:HTTPPORT", help="a worker's UDP and HTTP addresses; repeat per worker, "
                                                               "the i-th is the worker started with --id i")
     add_secret_option(relay)
-    relay.add_argument("--max-routes", type=int, default=100_000, metavar="N",
-                       help="client addresses remembered at most; the least recently used go first (default 100000)")
+    relay.add_argument("--max-routes", type=whole, default=100_000, metavar="N",
+                       help="client addresses remembered at most; the least recently used go first")
     relay.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                       help="logging level (default info)")
+                       help="logging level")
     relay.set_defaults(handler=run)
 
 
@@ -64,10 +68,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from reference_server.relay.http_api import WorkerEndpoint
     from reference_server.relay.shell import RelayConfig, run as run_relay
 
-    if len(args.workers) > 256:
-        parser.error(f"{len(args.workers)} workers; worker ids go up to 255")
-    if args.max_routes < 1:
-        parser.error("--max-routes must be at least 1")
+    if len(args.workers) > MAX_WORKER_ID + 1:
+        parser.error(f"{len(args.workers)} workers; worker ids go up to {MAX_WORKER_ID}")
     try:
         secret = read_secret(args.secret_file)
     except (OSError, ValueError) as exc:
@@ -167,13 +169,13 @@ def run_with_workers(args: argparse.Namespace, config) -> int:
     secret_dir = tempfile.mkdtemp(prefix="rtcgate-relay-")
     try:
         sock = bind_public_socket(config.host, config.port)
-        port = sock.getsockname()[1]
+        public_port = sock.getsockname()[1]
         secret_file = Path(secret_dir) / "routing-secret"
         secret = os.urandom(32)
         secret_file.write_text(secret.hex())  # mkdtemp made the directory 0700
         for worker_id in range(args.workers):
             processes.append(subprocess.Popen(
-                _worker_command(args, worker_id, internal, public, port, secret_file),
+                _worker_command(args, worker_id, internal, public, public_port, secret_file),
                 stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None))
         ready = _wait_ready(processes)
@@ -182,17 +184,17 @@ def run_with_workers(args: argparse.Namespace, config) -> int:
             threading.Thread(target=_copy_output, args=(process,), daemon=True).start()
         workers = []
         for worker_id, (udp, http) in enumerate(ready):
-            udp_host, udp_port = udp.rsplit(":", 1)
-            workers.append(WorkerEndpoint(worker_id, (udp_host.strip("[]"), int(udp_port)), http))
+            udp_host, (udp_port,) = address_and_ports(udp, 1)
+            workers.append(WorkerEndpoint(worker_id, (udp_host, udp_port), http))
 
         def describe(server) -> str:
             url = server.http_url
-            return (f"rtcgate reference server listening udp={_format_host(config.host)}:{port} http={url} "
+            return (f"rtcgate reference server listening udp={_format_host(config.host)}:{public_port} http={url} "
                     f"(WHIP {url}/whip, calls {url}/v1/realtime/calls, metrics {url}/metrics; "
-                    f"advertising {public}:{port}; media {config.media}; relay in front of {args.workers} "
+                    f"advertising {public}:{public_port}; media {config.media}; relay in front of {args.workers} "
                     f"worker{'s' * (args.workers != 1)}, PIDs {' '.join(str(p.pid) for p in processes)})")
 
-        run_relay(RelayConfig(tuple(workers), secret, host=config.host, port=port, http_port=config.http_port),
+        run_relay(RelayConfig(tuple(workers), secret, host=config.host, port=public_port, http_port=config.http_port),
                   sock, describe)
     except OSError as exc:
         print(f"rtcgate serve: {exc}", file=sys.stderr)

@@ -2,81 +2,59 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import sys
 from pathlib import Path
 
-from toolkit.commands.arguments import non_negative_number
+from toolkit.commands.arguments import ip_address, non_negative_number, port, positive_number, whole_between
+from toolkit.commands.worker import MAX_WORKER_ID
 
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port {value} is outside 0..65535")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
-    return value
-
-
-def _address(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
-
-
-def _workers(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 256:
-        raise argparse.ArgumentTypeError(f"{value} workers is outside 0..256")
-    return value
+EXIT_STATUS = {
+    0: "stopped by SIGINT or SIGTERM",
+    2: "bad arguments, or the server cannot start (its port is taken, a model or VAD is missing)",
+}
+DEFAULT_HOST = "127.0.0.1"
 
 
 def register(commands) -> None:
     serve = commands.add_parser("serve", help="run the reference single-port WebRTC server",
                                 description="Run the reference ICE-lite/DTLS-SRTP server on one UDP port, "
                                             "with WHIP signaling over HTTP.")
-    serve.add_argument("--host", type=_address, action="append", metavar="HOST",
-                       help="UDP (and HTTP) bind address (default 127.0.0.1); give it twice, an IPv4 and an IPv6 "
-                            "address, to listen on both with the same UDP port (HTTP stays on the first)")
-    serve.add_argument("--port", type=_port, default=3478,
-                       help="the single UDP port, on every --host (default 3478; 0 = any free port)")
-    serve.add_argument("--http-port", type=_port, default=8080, help="HTTP port for WHIP and metrics (default 8080; 0 = any)")
-    serve.add_argument("--advertise", type=_address, default=None,
+    serve.add_argument("--host", type=ip_address, action="append", metavar="HOST",
+                       help=f"UDP (and HTTP) bind address (default: {DEFAULT_HOST}); give it twice, an IPv4 and an "
+                            "IPv6 address, to listen on both with the same UDP port (HTTP stays on the first)")
+    serve.add_argument("--port", type=port, default=3478,
+                       help="the single UDP port, on every --host (0 = any free port)")
+    serve.add_argument("--http-port", type=port, default=8080, help="HTTP port for WHIP and metrics (0 = any)")
+    serve.add_argument("--advertise", type=ip_address, default=None,
                        help="address put in the SDP host candidate of the first --host (default: that host); use a "
                             "non-loopback address of this machine for Firefox, or the public address behind NAT")
-    serve.add_argument("--consent-timeout", type=_positive, default=30.0, metavar="S",
-                       help="free a session after S seconds without an ICE check (RFC 7675; default 30)")
-    serve.add_argument("--connect-timeout", type=_positive, default=30.0, metavar="S",
-                       help="free a session not DTLS-connected S seconds after signaling (default 30)")
+    serve.add_argument("--consent-timeout", type=positive_number, default=30.0, metavar="S",
+                       help="free a session after S seconds without an ICE check (RFC 7675)")
+    serve.add_argument("--connect-timeout", type=positive_number, default=30.0, metavar="S",
+                       help="free a session not DTLS-connected S seconds after signaling")
     serve.add_argument("--stun-error-rate", type=non_negative_number, default=100.0, metavar="N",
                        help="answer at most N unauthenticated STUN requests per second with an error (400, 401), "
                             "in bursts of up to N; the rest get silence (drop reason stun_error_rate_limited; "
-                            "default 100; 0 = never)")
+                            "0 = never)")
     serve.add_argument("--dtls-role", choices=["server", "client"], default="server",
-                       help="server: answer a=setup:passive and wait for the client's ClientHello (default); "
+                       help="server: answer a=setup:passive and wait for the client's ClientHello; "
                             "client: answer a=setup:active and connect as DTLS client once ICE selects a pair")
     serve.add_argument("--certificate", type=Path, help="PEM certificate (ECDSA P-256); default: generate one")
     serve.add_argument("--private-key", type=Path, help="PEM private key for --certificate")
     serve.add_argument("--keylog", type=Path, help="append DTLS secrets here in SSLKEYLOGFILE format")
     serve.add_argument("--media", choices=["voice", "echo"], default="voice",
-                       help="voice: the realtime voice loop answers (default); echo: each session's audio "
+                       help="voice: the realtime voice loop answers; echo: each session's audio "
                             "and data-channel messages come straight back")
     serve.add_argument("--model", default="reference_server.voice.model:ToneModel", metavar="MODULE:FACTORY",
-                       help="the voice model (default: the embedded tone model, which needs nothing from outside)")
+                       help="the voice model (the embedded tone model needs nothing from outside)")
     serve.add_argument("--vad", choices=["webrtcvad", "silero"], default="webrtcvad",
                        help="voice activity detector (silero needs onnxruntime and its ONNX file)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                       help="logging level (default info)")
-    serve.add_argument("--workers", type=_workers, default=0, metavar="N",
+                       help="logging level")
+    serve.add_argument("--workers", type=whole_between(0, MAX_WORKER_ID + 1), default=0, metavar="N",
                        help="N >= 1: a relay in this process owns the port (on one --host only) and N worker "
-                            "processes hold the sessions (one per core); 0: one process does everything (default)")
+                            "processes hold the sessions (one per core); 0: one process does everything")
     serve.set_defaults(handler=run)
 
 
@@ -86,7 +64,7 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser):
 
     if (args.certificate is None) != (args.private_key is None):
         parser.error("--certificate and --private-key go together")
-    host, *extra_hosts = args.host or ["127.0.0.1"]
+    host, *extra_hosts = args.host or [DEFAULT_HOST]
     try:
         return ServerConfig(host=host, extra_hosts=tuple(extra_hosts), port=args.port, http_port=args.http_port,
                             advertise=args.advertise, consent_timeout=args.consent_timeout,

@@ -6,21 +6,15 @@ import logging
 import sys
 from pathlib import Path
 
-from toolkit.commands.arguments import non_negative_number
-from toolkit.commands.serve import _address, _port, _positive
+from toolkit.commands.arguments import (host_port, ip_address, non_negative_number, port, positive_number,
+                                       whole_between)
 
-
-def host_port(text: str) -> tuple[str, int]:
-    """`HOST:PORT` or `[IPv6]:PORT`, the host an IP address."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    try:
-        return _address(host), _port(port)
-    except (ValueError, argparse.ArgumentTypeError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT") from None
+EXIT_STATUS = {
+    0: "stopped by SIGINT or SIGTERM",
+    2: "bad arguments or secret file, or the worker cannot start (its port is taken, a model or VAD is missing)",
+}
+MAX_WORKER_ID = 0xFF
+"""A worker id is one byte of the server's ICE ufrag."""
 
 
 def read_secret(path: Path) -> bytes:
@@ -47,33 +41,33 @@ def register(commands) -> None:
         description="Run the reference server as a worker: it receives its clients' datagrams from the relay "
                     "(the relay protocol over UDP) and sends its replies back through it; its SDP answers name "
                     "the relay's public address and port. Signaling reaches it through the relay's HTTP proxy.")
-    worker.add_argument("--id", type=int, required=True, dest="worker_id",
-                        help="this worker's id, 0..255: the relay's i-th --worker is worker i")
+    worker.add_argument("--id", type=whole_between(0, MAX_WORKER_ID), required=True, dest="worker_id",
+                        help=f"this worker's id, 0..{MAX_WORKER_ID}: the relay's i-th --worker is worker i")
     worker.add_argument("--relay", type=host_port, required=True, metavar="HOST:PORT",
                         help="the relay's UDP address as this worker sees it; only datagrams from it are accepted")
     worker.add_argument("--public", type=host_port, required=True, metavar="ADDR:PORT",
                         help="the relay's public address and port, put in SDP answers")
     add_secret_option(worker)
-    worker.add_argument("--bind", type=_address, default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    worker.add_argument("--port", type=_port, default=0, help="this worker's UDP port (default 0 = any free)")
-    worker.add_argument("--http-port", type=_port, default=0, help="this worker's HTTP port (default 0 = any free)")
-    worker.add_argument("--consent-timeout", type=_positive, default=30.0, metavar="S",
-                        help="free a session after S seconds without an ICE check (default 30)")
-    worker.add_argument("--connect-timeout", type=_positive, default=30.0, metavar="S",
-                        help="free a session not DTLS-connected S seconds after signaling (default 30)")
+    worker.add_argument("--bind", type=ip_address, default="127.0.0.1", help="bind address")
+    worker.add_argument("--port", type=port, default=0, help="this worker's UDP port (0 = any free)")
+    worker.add_argument("--http-port", type=port, default=0, help="this worker's HTTP port (0 = any free)")
+    worker.add_argument("--consent-timeout", type=positive_number, default=30.0, metavar="S",
+                        help="free a session after S seconds without an ICE check")
+    worker.add_argument("--connect-timeout", type=positive_number, default=30.0, metavar="S",
+                        help="free a session not DTLS-connected S seconds after signaling")
     worker.add_argument("--stun-error-rate", type=non_negative_number, default=100.0, metavar="N",
                         help="400/401 answers to unauthenticated STUN requests per second, in bursts of up to N "
-                             "(default 100; 0 = never)")
+                             "(0 = never)")
     worker.add_argument("--certificate", type=Path, help="PEM certificate (ECDSA P-256); default: generate one")
     worker.add_argument("--private-key", type=Path, help="PEM private key for --certificate")
     worker.add_argument("--keylog", type=Path, help="append DTLS secrets here in SSLKEYLOGFILE format")
     worker.add_argument("--media", choices=["voice", "echo"], default="voice",
-                        help="voice: the realtime voice loop answers (default); echo: audio comes straight back")
+                        help="voice: the realtime voice loop answers; echo: audio comes straight back")
     worker.add_argument("--model", default="reference_server.voice.model:ToneModel", metavar="MODULE:FACTORY",
-                        help="the voice model (default: the embedded tone model)")
+                        help="the voice model")
     worker.add_argument("--vad", choices=["webrtcvad", "silero"], default="webrtcvad", help="voice activity detector")
     worker.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                        help="logging level (default info)")
+                        help="logging level")
     worker.set_defaults(handler=run)
 
 
@@ -83,8 +77,6 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from reference_server.voice.model import ModelError
     from reference_server.voice.vad import VadError
 
-    if not 0 <= args.worker_id <= 0xFF:
-        parser.error(f"--id {args.worker_id} is outside 0..255")
     if (args.certificate is None) != (args.private_key is None):
         parser.error("--certificate and --private-key go together")
     try:

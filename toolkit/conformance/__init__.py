@@ -1,4 +1,4 @@
-"""The conformance gate: the catalog of CONFORMANCE.md as data, one runner, targets, evidence.
+"""The conformance gate: the check catalog (docs/checks.md) as data, one runner, targets, evidence.
 
 Write a check the way the catalog does — a conversation of steps with alternatives::
 

@@ -1,5 +1,5 @@
 """Evidence files for a check that failed: the pcap, its media-decrypted twin, the DTLS key log,
-the SRTP keys, and the command that replays it (DESIGN.md, principle 4).
+the SRTP keys, and the command that replays it (docs/architecture.md, principle 4).
 
 Everything goes under `<report dir>/evidence/<check ID>/`; the paths land in
 `CheckResult.artifacts`, relative to the report directory, so the reports can link them.

@@ -5,7 +5,7 @@ kinds: a WHIP endpoint (RFC 9725), a realtime-calls endpoint (POST an offer, get
 a user's Python callable `module:function` (offer in, answer out, sync or async), and the
 reference server, started as a child process on free loopback ports and stopped after.
 The reference server is only ever *run* here, through its CLI, never imported: the judge
-stays independent of the judged (DESIGN.md, principle 3).
+stays independent of the judged (docs/architecture.md, principle 3).
 """
 
 from __future__ import annotations

@@ -23,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from toolkit.conformance.model import CheckFailed, CheckSkipped
+from toolkit.percentiles import nearest_rank
 
 INTERVAL = 0.005
 """How often the monitor asks to wake up: fine enough to see a 10 ms stall, cheap on the loop."""
@@ -108,7 +108,7 @@ class SchedulingLag:
                       if (since is None or at >= since) and (until is None or at <= until))
         if not lags:
             return LagSummary(0.0, 0.0, 0)
-        return LagSummary(lags[min(len(lags) - 1, math.ceil(0.99 * len(lags)) - 1)], lags[-1], len(lags))
+        return LagSummary(nearest_rank(lags, 0.99)[0], lags[-1], len(lags))
 
 
 def scheduling_lag(conversation) -> SchedulingLag:

@@ -76,10 +76,16 @@ def _failure(phase: dict | None, what: str) -> str:
     if phase is None:
         return f"{what}: the client reported no such phase"
     error = phase.get("error")
-    if error:
-        first = error.strip().splitlines()
-        return f"{what}: {first[0] if len(first) == 1 else ' | '.join(l.strip() for l in first[-2:])}"
-    return what
+    return f"{what}: {error_line(error)}" if error else what
+
+
+def error_line(error: str) -> str:
+    """The line of a client's error report that says what went wrong: a Python traceback's last
+    ('RuntimeError: WHIP POST answered 404: Not Found'), a JavaScript stack's first."""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
 def _username(phase: dict, offer_key: str = "offer", answer_key: str = "answer") -> str | None:

@@ -28,7 +28,10 @@ from toolkit.interop import audio, wire
 from toolkit.interop.drivers import DRIVERS
 from toolkit.interop.drivers.base import (SCENARIO_PACING, ClientFailed, ClientMissing, Driver, Material,
                                           Targets)
-from toolkit.interop.judge import (CELL_NAMES, FAIL, PASS, XFAIL, XPASS, Cell, Judgement, judge, usernames)
+from toolkit.interop.judge import (CELL_NAMES, FAIL, PASS, XFAIL, XPASS, Cell, Judgement, error_line, judge,
+                                   usernames)
+from toolkit.peer import PeerError
+from toolkit.peer.whip import whip_reachable
 
 CONSENT_TIMEOUT = 30.0  # the reference server's default: browsers check consent every few seconds
 
@@ -136,6 +139,15 @@ class Servers:
         return {f"{media} on {address}": server.whip_url for (address, media), server in self.started.items()}
 
 
+async def _reachable(urls: list[str]) -> None:
+    """A given server that nothing answers at is a setup error, not a column of failed cells."""
+    for url in urls:
+        try:
+            await whip_reachable(url)
+        except PeerError as exc:
+            raise MatrixSetupError(f"the WHIP server {url} cannot be reached: {exc}") from None
+
+
 def _expected_failure(cells: dict[str, Cell], client: str, expected: dict[tuple[str, str], str]) -> None:
     for (name, cell_name), reason in expected.items():
         if name != client or cell_name not in cells:
@@ -189,6 +201,8 @@ async def run_matrix(clients: list[str], *, report_dir: Path, whip: str | None =
         servers.start()
         server_info = servers.describe()
     elif whip or voice_whip:
+        if installed:
+            await _reachable([url for url in (whip, voice_whip) if url])
         server_info = {"echo": whip or "(none)", "voice": voice_whip or "(none)"}
     else:
         server_info = {}
@@ -271,7 +285,7 @@ def host_address_for(driver: Driver, servers: Servers) -> str:
 def _judge(result: ClientResult, raw: dict | None, driver: Driver, datagrams, capture_note: str | None,
            *, echo: bool, voice: bool) -> Judgement:
     if raw is None or raw.get("error") and "echo" not in raw and "voice" not in raw:
-        reason = result.error or f"the client failed before any session: {(raw or {}).get('error', '')[:500]}"
+        reason = result.error or f"the client failed before any session: {error_line((raw or {}).get('error', ''))}"
         cells = {name: Cell(FAIL, reason) for name in CELL_NAMES}
         for name, why in driver.cannot.items():
             cells[name] = Cell("N/A", why)

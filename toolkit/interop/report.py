@@ -1,16 +1,23 @@
 """The matrix's reports: interop.json (everything), interop.md (the table the docs paste) and
-interop.html (one self-contained page: table, timings, every cell's evidence)."""
+interop.html (one self-contained page: table, timings, every cell's evidence).
+
+interop.html is `toolkit/reports/templates/interop.html.j2` (the reports' shared page style,
+autoescaped). Its cells carry text badges (PASS, FAIL, ...) coloured by CSS, never emoji, so
+they read the same on a machine without an emoji font; each cell links the client's log, its
+report and the packet capture, relative to the report folder.
+"""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
-from html import escape
 from pathlib import Path
 
 from toolkit.interop.judge import CELLS, FAIL, NOT_APPLICABLE, PASS, SKIP, XFAIL, XPASS
 from toolkit.interop.matrix import ClientResult, MatrixResult
 from toolkit.reports.common import TOOL, tool_version
+from toolkit.reports.templating import render
 
 TIMING_COLUMNS = (("offer", "offer"), ("whip", "WHIP POST"), ("ice", "ICE"), ("dtls", "DTLS"),
                   ("datachannel", "data channel open"), ("first_audio", "first audio back"), ("total", "setup total"))
@@ -89,64 +96,53 @@ def escape_md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-_STYLE = """
-body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
-h1{font-size:1.4em} h2{font-size:1.15em;margin-top:1.6em} table{border-collapse:collapse}
-th,td{text-align:left;padding:4px 8px;border:1px solid #ddd;vertical-align:top}
-.PASS{background:#e3f4e6}.FAIL,.XPASS{background:#fbe0e3}.XFAIL{background:#fdf0d8}.NA,.SKIP,.missing{background:#f0f0f0;color:#666}
-td small{color:#555} dt{font-weight:bold;margin-top:.8em} dd{margin-left:1.5em} code{background:#f6f6f6;padding:1px 4px}
-"""
+BADGES = {PASS: ("PASS", "PASS"), FAIL: ("FAIL", "FAIL"), XFAIL: ("XFAIL", "XFAIL"), XPASS: ("XPASS", "XPASS"),
+          NOT_APPLICABLE: ("N/A", "NA"), SKIP: ("SKIP", "SKIP")}
+"""Status → (badge text, CSS class): text marks, so the page reads the same without an emoji font."""
+LOG_PATTERNS = ("*.log", "*.report.json")
+"""A client's files the page links from its cells: its own output and the report it gave."""
 
 
-def to_html(result: MatrixResult) -> str:
-    rows = []
-    for client in result.clients:
-        cells = []
-        for cell_id, _ in CELLS:
-            if client.missing:
-                cells.append(f'<td class="missing" title="{escape(client.missing)}">not installed</td>')
-                continue
-            cell = client.cells.get(cell_id)
-            css = "NA" if cell.status == NOT_APPLICABLE else cell.status
-            extra = ""
-            if cell_id == "dtls" and cell.status == PASS and client.dtls.get("cipher"):
-                extra = (f"<br><small>{escape(client.dtls.get('version') or '')} {escape(short_cipher(client.dtls['cipher']))}"
-                         f"<br>{escape(client.dtls.get('srtp_profile') or '')}</small>")
-            cells.append(f'<td class="{css}" title="{escape(cell.evidence)}">{escape(MARKS[cell.status])}{extra}</td>')
-        rows.append(f"<tr><th>{escape(client.title)}<br><small>{escape(client.stack)}</small></th>"
-                    f"<td>{escape(client.version or '–')}</td>{''.join(cells)}</tr>")
-    timing_rows = "".join(
-        f"<tr><th>{escape(c.title)}</th>" + "".join(f"<td>{_ms(c.timings.get(k))}</td>" for k, _ in TIMING_COLUMNS)
-        + "</tr>" for c in result.clients)
-    evidence = []
-    for client in result.clients:
-        items = [f"<dd><b>{escape(title)}</b>: {escape(client.cells[cell_id].status)} — "
-                 f"{escape(client.cells[cell_id].evidence)}</dd>" for cell_id, title in CELLS if cell_id in client.cells]
-        if client.missing:
-            items = [f"<dd>not installed: {escape(client.missing)}</dd>"]
-        if client.error:
-            items.append(f"<dd><pre>{escape(client.error)}</pre></dd>")
-        evidence.append(f"<dt>{escape(client.title)} {escape(client.version or '')} "
-                        f"({client.duration:.1f} s, {escape(client.server)})</dt>" + "".join(items))
-    status = "every supported cell green" if result.green else "NOT all supported cells green"
-    capture = (f"packet capture: <code>{escape(result.capture)}</code>" if result.capture
-               else f"no packet capture ({escape(result.capture_note or '')})")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>rtcgate interop matrix</title><style>{_STYLE}</style></head>
-<body>
-<h1>Interop matrix</h1>
-<p>{escape(_stamp(result.started))}, {result.duration:.0f} s: <b>{status}</b>; {capture}.
-Hover a cell for its evidence; all of it is listed below.</p>
-<table><tr><th>client</th><th>version</th>{''.join(f'<th>{escape(t)}</th>' for _, t in CELLS)}</tr>
-{''.join(rows)}</table>
-<h2>Setup timings (ms, each phase from the end of the previous one)</h2>
-<table><tr><th>client</th>{''.join(f'<th>{escape(t)}</th>' for _, t in TIMING_COLUMNS)}</tr>{timing_rows}</table>
-<h2>Evidence</h2>
-<dl>{''.join(evidence)}</dl>
-<h2>Servers</h2>
-<ul>{''.join(f'<li>{escape(name)}: <code>{escape(url)}</code></li>' for name, url in result.servers.items())}</ul>
-</body></html>
-"""
+def _links(client: ClientResult, capture: str | None, report_dir: Path) -> list[dict]:
+    """Relative links (within the report folder) to the client's logs and to the capture."""
+    links = []
+    if client.workdir and Path(client.workdir).is_dir():
+        for pattern in LOG_PATTERNS:
+            for path in sorted(Path(client.workdir).glob(pattern)):
+                links.append({"text": "log" if path.suffix == ".log" else "report", "title": path.name,
+                              "href": Path(os.path.relpath(path, report_dir)).as_posix()})
+    if capture:
+        links.append({"text": "capture", "title": Path(capture).name,
+                      "href": Path(os.path.relpath(capture, report_dir)).as_posix()})
+    return links
+
+
+def _client_view(client: ClientResult, capture: str | None, report_dir: Path) -> dict:
+    links = [] if client.missing else _links(client, capture, report_dir)
+    cells = []
+    for cell_id, title in CELLS:
+        cell = client.cells.get(cell_id)
+        if client.missing or cell is None:
+            cells.append({"title": title, "badge": "not installed" if client.missing else "no result",
+                          "css": "missing", "evidence": client.missing or "", "detail": [], "links": links})
+            continue
+        detail = []
+        if cell_id == "dtls" and cell.status == PASS and client.dtls.get("cipher"):
+            detail = [f"{client.dtls.get('version') or ''} {short_cipher(client.dtls['cipher'])}".strip(),
+                      client.dtls.get("srtp_profile") or ""]
+        text, css = BADGES[cell.status]
+        cells.append({"title": title, "badge": text, "css": css, "evidence": cell.evidence,
+                      "detail": [line for line in detail if line], "links": links})
+    return {"client": client, "cells": cells, "links": links,
+            "timings": [_ms(client.timings.get(key)) for key, _ in TIMING_COLUMNS]}
+
+
+def to_html(result: MatrixResult, report_dir: Path) -> str:
+    """interop.html for `report_dir` (templates/interop.html.j2): links are relative to it."""
+    return render("interop.html.j2", result=result, stamp=_stamp(result.started), columns=[t for _, t in CELLS],
+                  timing_columns=[t for _, t in TIMING_COLUMNS],
+                  clients=[_client_view(client, result.capture, report_dir) for client in result.clients],
+                  capture=Path(os.path.relpath(result.capture, report_dir)).as_posix() if result.capture else None)
 
 
 def write_reports(result: MatrixResult, report_dir: Path) -> dict[str, Path]:
@@ -154,5 +150,5 @@ def write_reports(result: MatrixResult, report_dir: Path) -> dict[str, Path]:
     paths = {"json": report_dir / "interop.json", "md": report_dir / "interop.md", "html": report_dir / "interop.html"}
     paths["json"].write_text(json.dumps(to_json(result), indent=1, ensure_ascii=False))
     paths["md"].write_text(to_markdown(result))
-    paths["html"].write_text(to_html(result))
+    paths["html"].write_text(to_html(result, report_dir), encoding="utf-8")
     return paths

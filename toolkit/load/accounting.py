@@ -20,7 +20,8 @@ Definitions, per session stream (`StreamStats`); a scenario's figures are their 
   difference of consecutive RTTs in arrival order; a stream reports J after its last probe and
   the largest J it reached.
 - loss ratio: lost / (received + lost); probes in flight at close are left out.
-- percentiles: nearest rank (the smallest sample with at least p % of the samples at or below it).
+- percentiles: nearest rank (the smallest sample with at least p % of the samples at or below it;
+  `toolkit.percentiles`, numpy's method="inverted_cdf").
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from itertools import chain
 
+from toolkit.percentiles import nearest_rank
+
 PROBE_MAGIC = b"RTCL"
 PROBE_HEADER = struct.Struct("!4sIQQ")
 """Magic, session (u32), seq (u64), send time in ns (u64): 24 bytes, then filler."""
@@ -41,7 +44,7 @@ DEFAULT_LOSS_TIMEOUT_NS = 1_000_000_000
 NS_PER_MS = 1_000_000
 MAX_SEQ_GAP = 1 << 20
 """Largest jump between consecutive sent seqs: the stream keeps one bit per seq in between."""
-PERCENTILES_PER_MILLE = (("p50", 500), ("p90", 900), ("p99", 990), ("p999", 999))
+PERCENTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
 
 _fillers: dict[int, bytes] = {}
 
@@ -222,12 +225,13 @@ class LatencySummary:
 
 def summarize(values_ns: Iterable[float]) -> LatencySummary:
     """Count, mean, nearest-rank percentiles and max of nanosecond samples, in milliseconds."""
-    ordered = sorted(values_ns)
-    count = len(ordered)
+    values = list(values_ns)
+    count = len(values)
     if not count:
         return LatencySummary(count=0)
-    ranks = {name: ordered[-(-per_mille * count // 1000) - 1] / NS_PER_MS for name, per_mille in PERCENTILES_PER_MILLE}
-    return LatencySummary(count=count, mean=sum(ordered) / count / NS_PER_MS, max=ordered[-1] / NS_PER_MS, **ranks)
+    ranks = nearest_rank(values, *(fraction for _, fraction in PERCENTILES))
+    return LatencySummary(count=count, mean=sum(values) / count / NS_PER_MS, max=max(values) / NS_PER_MS,
+                          **{name: rank / NS_PER_MS for (name, _), rank in zip(PERCENTILES, ranks)})
 
 
 def cdf_points(values_ns: Iterable[float], max_points: int = 200) -> list[tuple[float, float]]:

@@ -1,16 +1,25 @@
 """The target's /metrics over time: sessions held, resident memory and drops by reason, read
-every half second while a load run goes on (server state over time for PERF-03)."""
+every half second while a load run goes on (server state over time for PERF-03).
+
+The page is parsed by prometheus_client's text parser. Sessions and resident memory are summed
+over their samples, so a relay's page (one sample per worker) gives the whole server; resident
+memory is `rtcgate_process_resident_bytes`, else the standard `process_resident_memory_bytes`
+that most Prometheus client libraries export. A page that does not parse counts as a failed read.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import re
+import math
 from dataclasses import dataclass, field
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
-SAMPLE = re.compile(r'^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>[-+0-9.eE]+|NaN)$')
-REASON = re.compile(r'reason="([^"]*)"')
+SESSIONS = "rtcgate_sessions"
+DROPS = "rtcgate_drops_total"
+RESIDENT_MEMORY = ("rtcgate_process_resident_bytes", "process_resident_memory_bytes")
+"""The first of these the page has is read."""
 
 
 @dataclass(slots=True)
@@ -28,22 +37,22 @@ class MetricsSample:
 
 
 def parse_metrics(text: str, t: float) -> MetricsSample:
-    """The three families the load report plots, from Prometheus text; absent ones are None."""
-    sessions = rss = None
+    """The three families the load report plots, from Prometheus text; absent ones are None.
+
+    Raises ValueError when the text is not Prometheus text."""
+    totals: dict[str, float] = {}
     drops: dict[str, int] = {}
-    for line in text.splitlines():
-        match = SAMPLE.match(line)
-        if match is None:
-            continue
-        name, value = match["name"], match["value"]
-        if name == "rtcgate_sessions":
-            sessions = int(float(value))
-        elif name == "rtcgate_process_resident_bytes":
-            rss = int(float(value))
-        elif name == "rtcgate_drops_total":
-            reason = REASON.search(match["labels"] or "")
-            if reason:
-                drops[reason[1]] = drops.get(reason[1], 0) + int(float(value))
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if math.isnan(sample.value):
+                continue
+            if sample.name == DROPS and "reason" in sample.labels:
+                reason = sample.labels["reason"]
+                drops[reason] = drops.get(reason, 0) + int(sample.value)
+            elif sample.name in (SESSIONS, *RESIDENT_MEMORY):
+                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    sessions = int(totals[SESSIONS]) if SESSIONS in totals else None
+    rss = next((int(totals[name]) for name in RESIDENT_MEMORY if name in totals), None)
     return MetricsSample(t, sessions, rss, drops)
 
 
@@ -97,7 +106,10 @@ class MetricsPoller:
                 text = await response.text()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             return self._failed(f"GET {self.url} failed: {exc or type(exc).__name__}")
-        sample = parse_metrics(text, loop.time() - self.started)
+        try:
+            sample = parse_metrics(text, loop.time() - self.started)
+        except ValueError as exc:
+            return self._failed(f"GET {self.url} answered no Prometheus text: {exc}")
         self.timeline.append(sample)
         return sample
 

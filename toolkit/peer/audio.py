@@ -1,5 +1,5 @@
 """Audio for the probe peer's voice conversations: real speech to send, Opus to decode, and what
-a check measures on 20 ms frames (level, dominant tone). PyAV does the Opus (DESIGN principle 6).
+a check measures on 20 ms frames (level, dominant tone). PyAV does the Opus (docs/architecture.md principle 6).
 
 The speech is the shipped sample (corpora/audio/speech_en.ogg, "Hello there. What is the weather
 like in Paris today?"), sent as the Opus packets it holds, 20 ms each. Its speech edges are found

@@ -159,7 +159,7 @@ class PeerFailed:
 
 @dataclass(frozen=True, slots=True)
 class SrtpKeys:
-    """Master key + salt per direction, for decrypting captures (DESIGN.md principle 4)."""
+    """Master key + salt per direction, for decrypting captures (docs/architecture.md principle 4)."""
 
     profile: str
     local: bytes

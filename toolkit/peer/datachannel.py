@@ -1,11 +1,11 @@
 """The probe peer's data channels: SCTP over DTLS (RFC 8261) and DCEP (RFC 8832), by aiortc.
 
-DESIGN principle 6: aiortc's RTCSctpTransport does SCTP and DCEP, and this is the one toolkit
+docs/architecture.md principle 6: aiortc's RTCSctpTransport does SCTP and DCEP, and this is the one toolkit
 module that touches it; tests/toolkit/test_datachannel.py pins every part of aiortc used here,
 private ones included, so an aiortc upgrade that changes them fails there first. It is the
 toolkit's own adapter, written for the offering side (in either DTLS role: the client's channels
 take even stream ids, the server's odd, RFC 8832 §6); the reference server has its own, which
-the toolkit never imports (DESIGN principle 3).
+the toolkit never imports (docs/architecture.md principle 3).
 
 The probe peer stays sans-IO; this adapter runs on asyncio because aiortc does. Feed it every
 SCTP packet the peer's DTLS delivers (`DtlsData.data`) with the time it arrived; it sends its

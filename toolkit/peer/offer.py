@@ -1,7 +1,7 @@
 """The probe peer's SDP: a Chromium-shaped offer writer and a minimal answer reader.
 
 The toolkit reads answers with its own parser rather than the reference server's, so a bug
-in the server's SDP code cannot be hidden by the same bug here (DESIGN.md, principle 3).
+in the server's SDP code cannot be hidden by the same bug here (docs/architecture.md, principle 3).
 Only what an offerer needs to connect is read; everything else in the answer is kept in
 `Answer.raw` for checks that want to look closer.
 """

@@ -1,8 +1,8 @@
 """The asyncio shell around ProbePeer: one real UDP socket per peer, WHIP for signaling.
 
 Works on the stock loop and on uvloop alike: it only uses create_datagram_endpoint,
-call_at and loop.time(). After every input the peer's outputs are drained (DESIGN.md,
-principle 1): datagrams go to the socket, events to `received`.
+call_at and loop.time(). After every input the peer's outputs are drained
+(docs/architecture.md, principle 1): datagrams go to the socket, events to `received`.
 """
 
 from __future__ import annotations

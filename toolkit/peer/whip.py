@@ -1,12 +1,15 @@
 """WHIP signaling for the probe peer (RFC 9725), as an aiohttp client.
 
 Only the HTTP exchange lives here; judging the reply (status code, Content-Type, CORS) is
-the conformance checks' job, so anything 2xx is handed back as it came.
+the conformance checks' job, so anything 2xx is handed back as it came. Anything else raises a
+PeerError whose message is one line (the status and `body_excerpt` of the body, never a whole
+HTML error page); the whole body stays on the error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from urllib.parse import urljoin
 
@@ -14,7 +17,18 @@ import aiohttp
 
 from toolkit.peer.offer import PeerError
 
-_BODY_EXCERPT = 500
+_EXCERPT_LENGTH = 200
+_TAG = re.compile(r"<[^>]*>")
+
+
+def body_excerpt(body: str) -> str:
+    """The first line of an HTTP error body that says something: HTML tags dropped (an error
+    page's first line is `<!DOCTYPE html>`), cut at 200 characters; '' for an empty body."""
+    for line in _TAG.sub(" ", body).splitlines():
+        text = " ".join(line.split())
+        if text:
+            return text if len(text) <= _EXCERPT_LENGTH else text[:_EXCERPT_LENGTH - 1] + "…"
+    return ""
 
 
 async def whip_post(
@@ -26,6 +40,14 @@ async def whip_post(
     )
     location = reply_headers.get("Location")
     return body, urljoin(url, location) if location else None
+
+
+async def whip_reachable(url: str, *, timeout: float = 5.0) -> int:
+    """Whether anything answers HTTP at `url`: an OPTIONS request, which creates no session;
+    return its status, whatever it is (a server need not implement OPTIONS). Raise PeerError
+    when there is no answer (nothing listens, no route, a bad URL, the timeout)."""
+    status, _, _ = await _request("OPTIONS", url, None, None, None, timeout, any_status=True)
+    return status
 
 
 async def whip_delete(
@@ -57,6 +79,8 @@ async def _request(
     content_type: str | None,
     headers: Mapping[str, str] | None,
     timeout: float,
+    *,
+    any_status: bool = False,
 ) -> tuple[int, Mapping[str, str], str]:
     request_headers = dict(headers or {})
     if content_type is not None:
@@ -70,10 +94,11 @@ async def _request(
                 headers=request_headers,
             ) as response:
                 text = (await response.read()).decode("utf-8", "replace")
-                if not 200 <= response.status < 300:
+                if not any_status and not 200 <= response.status < 300:
+                    excerpt = body_excerpt(text)
                     raise PeerError(
-                        f"WHIP {method} {url} answered {response.status} {response.reason}: "
-                        f"{text[:_BODY_EXCERPT]}",
+                        f"WHIP {method} {url} answered {response.status} {response.reason}"
+                        + (f": {excerpt}" if excerpt else ""),
                         status=response.status,
                         body=text,
                     )

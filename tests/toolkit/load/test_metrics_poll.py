@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
 from aiohttp import web
 
 from toolkit.load.metrics_poll import MetricsPoller, MetricsSample, parse_metrics
@@ -42,6 +43,31 @@ def test_parse_metrics_leaves_absent_families_none() -> None:
     sample = parse_metrics("# HELP up Whether the target is up.\nup 1\nrtcgate_sessions_created_total 3\n", 0.0)
     assert (sample.sessions, sample.rss_bytes, sample.drops) == (None, None, {})
     assert parse_metrics("", 2.0).as_dict() == {"t": 2.0, "sessions": None, "rss_bytes": None, "drops": {}}
+
+
+def test_parse_metrics_reads_the_reference_servers_own_page() -> None:
+    from reference_server.exposition import render, server_registry
+    from reference_server.metrics import Metrics
+
+    metrics = Metrics(sessions=4)
+    metrics.drops["stun_unknown_ufrag"] = 9
+    sample = parse_metrics(render(server_registry(metrics)).decode(), 0.0)
+    assert (sample.sessions, sample.drops) == (4, {"stun_unknown_ufrag": 9})
+
+
+def test_parse_metrics_falls_back_to_the_standard_process_gauge_and_sums_workers() -> None:
+    standard = ("# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 2.5e+07\n"
+                'rtcgate_sessions{worker="0"} 2\nrtcgate_sessions{worker="1"} 3\n')
+    sample = parse_metrics(standard, 0.0)
+    assert (sample.sessions, sample.rss_bytes) == (5, 25_000_000)  # a relay's page: the whole server
+    relay = ('rtcgate_process_resident_bytes{worker="0"} 100\nrtcgate_process_resident_bytes{worker="1"} 50\n'
+             'process_resident_memory_bytes{worker="0"} 999\n')
+    assert parse_metrics(relay, 0.0).rss_bytes == 150  # ours first when the page has both
+
+
+def test_parse_metrics_refuses_what_is_not_prometheus_text() -> None:
+    with pytest.raises(ValueError):
+        parse_metrics("<html><body>metrics { here }</body></html>\n", 0.0)
 
 
 def poller_with(*samples: MetricsSample) -> MetricsPoller:
@@ -156,3 +182,15 @@ def test_a_failure_after_a_success_counts_as_missed_and_polling_goes_on() -> Non
     assert poller.missed == 2
     assert [sample.sessions for sample in poller.timeline[:3]] == [12, 13, 13]
     assert all(later.t >= earlier.t for earlier, later in zip(poller.timeline, poller.timeline[1:]))
+
+
+def test_a_page_that_is_not_prometheus_text_is_an_error() -> None:
+    async def scenario() -> MetricsPoller:
+        async with Target("<html>{ not metrics }</html>") as target:
+            poller = MetricsPoller(target.url, asyncio.get_running_loop().time())
+            assert await poller.sample_now() is None
+            return poller
+
+    poller = asyncio.run(scenario())
+    assert "answered no Prometheus text" in poller.error
+    assert poller.timeline == []

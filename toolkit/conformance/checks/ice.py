@@ -480,7 +480,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "ICE-08", "core", "RFC 8445 §5.3, DESIGN principle 2",
+        "ICE-08", "core", "RFC 8445 §5.3, docs/architecture.md principle 2",
         "ufrags are unique across concurrent sessions and unpredictable (no sequential or time-derived ufrags)",
         (
             Offer(),

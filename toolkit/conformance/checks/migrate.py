@@ -390,12 +390,12 @@ CHECKS = (
         ),
     ),
     Check(
-        "MIGRATE-06", "security", "DESIGN principle 2",
+        "MIGRATE-06", "security", "docs/architecture.md principle 2",
         "tuples per session are capped; the oldest unselected tuple is evicted first",
         (Connect(), Do(tuple_cap, f"bind {EXTRA_TUPLES} extra 5-tuples"), Echo()),
     ),
     Check(
-        "MIGRATE-07", "core", "RFC 3711 §3.2, DESIGN principle 2",
+        "MIGRATE-07", "core", "RFC 3711 §3.2, docs/architecture.md principle 2",
         "two sessions sharing an SSRC each get their own media echoed, and one's SRTP on the other's 5-tuple is "
         "not taken",
         (

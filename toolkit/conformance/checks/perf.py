@@ -294,14 +294,17 @@ async def voice_under_attack(conversation: Conversation) -> None:
 
 
 CHECKS = (
-    Check("PERF-01", "perf", "DESIGN: setup phases", "setup time per phase (signaling → first STUN → ICE selected → "
-          "DTLS done → first SRTP) within the user's limit", (Do(setup_phases, "a load run's setup"),), timeout=60.0),
-    Check("PERF-02", "perf", "DESIGN: adversarial load", "media round-trip time, jitter and loss for N sessions, quiet "
-          "vs under each attack mix (judged from PERF-01's load run)",
-          (Do(rtt_under_attack, "quiet, then each attack kind"),), timeout=60.0),
-    Check("PERF-03", "perf", "DESIGN principle 2", "state growth under each attack mix stays flat (judged from "
+    Check("PERF-01", "perf", "docs/architecture.md: setup phases",
+          "setup time per phase (signaling → first STUN → ICE selected → DTLS done → first SRTP) within the "
+          "user's limit", (Do(setup_phases, "a load run's setup"),), timeout=60.0),
+    Check("PERF-02", "perf", "docs/architecture.md: adversarial load",
+          "media round-trip time, jitter and loss for N sessions, quiet vs under each attack mix (judged from "
           "PERF-01's load run)",
+          (Do(rtt_under_attack, "quiet, then each attack kind"),), timeout=60.0),
+    Check("PERF-03", "perf", "docs/architecture.md principle 2",
+          "state growth under each attack mix stays flat (judged from PERF-01's load run)",
           (Do(state_under_attack, "the target's /metrics over the attacks"),), timeout=60.0),
-    Check("PERF-04", "perf", "DESIGN: voice latency", "voice-to-voice latency distribution under each attack mix",
+    Check("PERF-04", "perf", "docs/architecture.md: voice latency",
+          "voice-to-voice latency distribution under each attack mix",
           (Do(voice_under_attack, "turns quiet and under the mix"),), timeout=60.0),
 )

@@ -318,7 +318,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "STUN-07", "security", "RFC 8445 §7.3, DESIGN principle 2",
+        "STUN-07", "security", "RFC 8445 §7.3, docs/architecture.md principle 2",
         "unknown ufrag → silence (no session enumeration, no reflection)",
         (
             Connect(),

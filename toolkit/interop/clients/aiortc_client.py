@@ -24,6 +24,8 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from toolkit.peer.whip import body_excerpt
+
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960
 CONNECT_TIMEOUT = 15.0
@@ -157,7 +159,7 @@ async def connect(pc: RTCPeerConnection, http: aiohttp.ClientSession, url: str, 
         record["answered"] = now_ms()
         record["whipStatus"] = response.status
         if response.status != 201:
-            raise RuntimeError(f"WHIP POST answered {response.status}: {body[:300]}")
+            raise RuntimeError(f"WHIP POST answered {response.status}: {body_excerpt(body)}")
         resource = urljoin(url, response.headers["Location"])
     record["answer"] = body
     await pc.setRemoteDescription(RTCSessionDescription(body, "answer"))

@@ -2,11 +2,17 @@
 the scenario module (both shipped with the package), the configuration and the WAVs from a
 loopback HTTP server, launches the browser on the page's URL in a new session, and waits for
 the page to POST its report.
+
+Each run gets a fresh browser profile in a temporary directory, removed once the browser is
+stopped: a profile is megabytes of caches that have no place in the report folder (which keeps
+the browser's log and the page's report).
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -72,9 +78,16 @@ class PageServer:
         return web.Response(text="ok")
 
 
-async def browse(driver: Driver, command: list[str], env: dict | None, targets: Targets, material: Material,
-                 workdir: Path) -> dict:
-    """Launch `command + [page URL]` and return what the page reports, within the driver's deadline."""
+async def browse(driver: Driver, command: Callable[[Path], list[str]], env: dict | None, targets: Targets,
+                 material: Material, workdir: Path) -> dict:
+    """Launch `command(profile) + [page URL]` and return what the page reports, within the driver's
+    deadline. `command` gets the empty profile directory (and may put settings in it)."""
+    with tempfile.TemporaryDirectory(prefix=f"rtcgate-{driver.name}-profile-", ignore_cleanup_errors=True) as profile:
+        return await _browse(driver, command(Path(profile)), env, targets, material, workdir)
+
+
+async def _browse(driver: Driver, command: list[str], env: dict | None, targets: Targets, material: Material,
+                  workdir: Path) -> dict:
     async with PageServer(targets, material) as page:
         log_path = workdir / f"{driver.name}.log"
         with log_path.open("wb") as log:

@@ -38,6 +38,7 @@ class ChromiumDriver(Driver):
                                                      "run scripts/install-clients.sh")
 
     async def session(self, targets: Targets, material: Material, workdir: Path) -> dict:
-        profile = workdir / "chromium-profile"
-        return await browse(self, [CHROMIUM, *FLAGS, resolver_rules(targets), f"--user-data-dir={profile}"], None,
-                            targets, material, workdir)
+        def command(profile: Path) -> list[str]:
+            return [CHROMIUM, *FLAGS, resolver_rules(targets), f"--user-data-dir={profile}"]
+
+        return await browse(self, command, None, targets, material, workdir)

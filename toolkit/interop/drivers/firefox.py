@@ -107,11 +107,12 @@ class FirefoxDriver(Driver):
                                                    "run scripts/install-clients.sh")
 
     async def session(self, targets: Targets, material: Material, workdir: Path) -> dict:
-        profile = workdir / "firefox-profile"
-        profile.mkdir(parents=True, exist_ok=True)
         local = sorted({"127.0.0.1", *(urlsplit(u).hostname for u in (targets.echo_url, targets.voice_url) if u)})
-        (profile / "user.js").write_text(user_js({**PREFS, **no_network_prefs(local)}))
+
+        def command(profile: Path) -> list[str]:
+            (profile / "user.js").write_text(user_js({**PREFS, **no_network_prefs(local)}))
+            return [FIREFOX, "--headless", "--no-remote", "--profile", str(profile)]
+
         # Release builds honour services.settings.server only with this variable set.
         env = dict(os.environ, MOZ_HEADLESS="1", MOZ_REMOTE_SETTINGS_DEVTOOLS="1")
-        return await browse(self, [FIREFOX, "--headless", "--no-remote", "--profile", str(profile)], env,
-                            targets, material, workdir)
+        return await browse(self, command, env, targets, material, workdir)

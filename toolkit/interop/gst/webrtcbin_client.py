@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sys
 import threading
 import time
@@ -76,6 +77,16 @@ def until(seconds: float, what: str, predicate, every: float = 0.01):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not within {seconds * 1000:.0f} ms")
         time.sleep(every)
+
+
+def body_excerpt(body: str) -> str:
+    """The first line of an HTTP error body that says something, HTML tags dropped, at most 200
+    characters: toolkit/peer/whip.py's body_excerpt (this script runs outside the toolkit)."""
+    for line in re.sub(r"<[^>]*>", " ", body).splitlines():
+        text = " ".join(line.split())
+        if text:
+            return text if len(text) <= 200 else text[:199] + "…"
+    return ""
 
 
 def http(method: str, url: str, body: str | None, content_type: str | None) -> tuple[int, str, dict]:
@@ -252,7 +263,7 @@ def connect(phase: Phase, url: str, record: dict) -> str:
     record["answered"] = now_ms()
     record["whipStatus"] = status
     if status != 201:
-        raise RuntimeError(f"WHIP POST answered {status}: {answer[:300]}")
+        raise RuntimeError(f"WHIP POST answered {status}: {body_excerpt(answer)}")
     record["answer"] = answer
     ok, sdp = GstSdp.SDPMessage.new_from_text(answer)
     if ok != GstSdp.SDPResult.OK:

@@ -101,6 +101,16 @@ function watchStates(pc, record) {
   return () => clearInterval(timer);
 }
 
+// The first line of an HTTP error body that says something, HTML tags dropped, at most 200
+// characters: toolkit/peer/whip.py's body_excerpt (an error page's first line is <!DOCTYPE html>).
+export function bodyExcerpt(body) {
+  for (const line of body.replace(/<[^>]*>/g, " ").split(/\r?\n/)) {
+    const text = line.split(/\s+/).filter(Boolean).join(" ");
+    if (text) return text.length <= 200 ? text : text.slice(0, 199) + "…";
+  }
+  return "";
+}
+
 async function post(url, sdp, record) {
   record.posted = Date.now();
   const response = await within(10000, "WHIP POST", fetch(url, {
@@ -108,7 +118,7 @@ async function post(url, sdp, record) {
   const body = await response.text();
   record.answered = Date.now();
   record.whipStatus = response.status;
-  if (response.status !== 201) throw new Error(`WHIP POST answered ${response.status}: ${body.slice(0, 300)}`);
+  if (response.status !== 201) throw new Error(`WHIP POST answered ${response.status}: ${bodyExcerpt(body)}`);
   record.answer = body;
   return new URL(response.headers.get("Location"), url).href;
 }
