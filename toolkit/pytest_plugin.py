@@ -8,7 +8,8 @@ JUnit properties. A SHOULD or POLICY finding passes with an `RtcgateFinding` war
 `--rtc-strict` (or `--rtc-profile hardened`) makes it gate. Fixtures:
 `rtc_target` (the target the options name), `rtc_check` (runs a `Check` against it),
 `reference_server` (a reference server on free ports for the session), `probe_peer` (a fresh
-sans-IO ProbePeer) and `crafter` (the scapy crafters). Heavy imports happen only when used.
+sans-IO ProbePeer), `crafter` (the scapy crafters) and `rtc_fuzz_time` (`--rtc-fuzz-time S`:
+fuzz for S seconds instead of replaying corpora). Heavy imports happen only when used.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rtc-dtls-role", choices=["auto", "client", "server"], default="auto",
                     help="the probe's DTLS role: auto offers a=setup:actpass (default); client offers active, "
                          "server passive")
+    group.addoption("--rtc-fuzz-time", metavar="S", type=float, default=None,
+                    help="fuzz each rtcgate fuzz target for S seconds (atheris) instead of replaying its corpus "
+                         "(fixture rtc_fuzz_time; ini rtc_fuzz_time)")
+    parser.addini("rtc_fuzz_time", "seconds to fuzz each rtcgate fuzz target (as --rtc-fuzz-time)", default=None)
     from toolkit.commands.check import PERF_THRESHOLDS, perf_option
 
     for field, parse, metavar, text in PERF_THRESHOLDS:
@@ -225,6 +230,18 @@ def reference_server():
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def rtc_fuzz_time(pytestconfig: pytest.Config) -> float | None:
+    """Seconds to fuzz each target (--rtc-fuzz-time, else the rtc_fuzz_time ini value); None: replay only."""
+    seconds = pytestconfig.getoption("rtc_fuzz_time")
+    if seconds is None and pytestconfig.getini("rtc_fuzz_time"):
+        try:
+            seconds = float(pytestconfig.getini("rtc_fuzz_time"))
+        except ValueError:
+            raise pytest.UsageError(f"rtc_fuzz_time: {pytestconfig.getini('rtc_fuzz_time')!r} is not a number") from None
+    return seconds
 
 
 @pytest.fixture
