@@ -116,6 +116,8 @@ def copy_source(destination: Path) -> Path:
     """The checkout's source files (working tree, not only what is committed), without run output."""
     def ignored(folder: str, names: list[str]) -> set[str]:
         skip = {name for name in names if name in NOT_SOURCE or name.endswith(".egg-info")}
+        if Path(folder) == CHECKOUT:  # what `rtcgate fuzz` run in the checkout grew (git ignores it)
+            skip |= {"corpora"} & set(names)
         if Path(folder) == CHECKOUT / "reports":  # generated reports; the committed ones are Markdown
             skip |= {name for name in names if not name.endswith(".md")}
         return skip
