@@ -28,7 +28,7 @@ from collections import Counter
 from bench.common import BenchError, benchmark_parser, machine_facts, machine_line, run_benchmark, write_results
 from reference_server.certificate import Certificate
 from reference_server.core import CoreConfig, ServerCore
-from reference_server.server import UdpShell
+from reference_server.shell.server import UdpShell
 from toolkit.commands.arguments import positive_number, whole
 from toolkit.load.attacks import ATTACK_KINDS, AttackContext, BoundTuple
 from toolkit.peer.core import ProbePeer
