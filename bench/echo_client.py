@@ -19,6 +19,7 @@ from time import perf_counter_ns
 import pylibsrtp
 
 from bench.common import BenchError, CpuSnapshot, drop_counts, metric_samples, percentile
+from toolkit.commands.arguments import non_negative_number, positive_number, whole
 from toolkit.peer import PeerConnection, PeerError, connect_whip
 from toolkit.peer.core import SRTP_PROFILES
 
@@ -32,6 +33,13 @@ LOSS_TIMEOUT = 1.0
 """A packet not echoed within this many seconds is lost; a new one takes its place."""
 REAP_INTERVAL = 0.05
 CONNECT_TIMEOUT = 10.0
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """--duration, --warmup and --window: how each timed run goes (`srtp_run`'s `settings`)."""
+    parser.add_argument("--duration", type=positive_number, default=5.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=non_negative_number, default=1.0, help="seconds before measuring starts")
+    parser.add_argument("--window", type=whole, default=32, help="packets in flight per run")
 
 
 @dataclass
@@ -244,3 +252,9 @@ def best_of_rounds(rounds: dict[str, list[dict]]) -> list[dict]:
         best["round_trips_per_s_each_round"] = [result["round_trips_per_s"] for result in results]
         rows.append(best)
     return rows
+
+
+def rtt_cells(row: dict) -> tuple[str, str]:
+    """A row's RTT p50 and p99 as table cells."""
+    p50, p99 = (f"{value:6.3f} ms" if value is not None else "no echo" for value in row["rtt_ms"].values())
+    return p50, p99

@@ -33,8 +33,8 @@ from bench.common import (
     BenchError, Child, Children, benchmark_parser, load_average, machine_facts, machine_line, process_cpu_seconds,
     run_benchmark, serve_command, write_results,
 )
-from bench.echo_client import best_of_rounds, srtp_run
-from toolkit.commands.arguments import non_negative_number, positive_number, whole
+from bench.echo_client import add_run_options, best_of_rounds, rtt_cells, srtp_run
+from toolkit.commands.arguments import whole
 
 CONFIGURATIONS = (("single process", 0), ("--workers 1", 1), ("--workers 2", 2))
 WORKER_PIDS = re.compile(rb"relay in front of \d+ workers?, PIDs (?P<pids>[\d ]+)\)")
@@ -139,7 +139,7 @@ def print_report(machine: dict, settings: dict, rows: list[dict], ratios: dict[s
     print(f"{'configuration':<16} {'round trips/s':>13} {'each round':>17} {'RTT p50':>9} {'RTT p99':>9} "
           f"{'lost':>5} {'bad':>4} {'client':>7} {'others':>7}  server processes (share of one core)")
     for row in rows:
-        p50, p99 = (f"{value:6.3f} ms" if value is not None else "no echo" for value in row["rtt_ms"].values())
+        p50, p99 = rtt_cells(row)
         each = "/".join(f"{n:,}" for n in row["round_trips_per_s_each_round"])
         processes = ", ".join(f"{name} {share:.0%}" for name, share in row["cpu_by_process"].items())
         print(f"{row['name']:<16} {row['round_trips_per_s']:>13,} {each:>17} {p50:>9} {p99:>9} "
@@ -170,9 +170,7 @@ def print_report(machine: dict, settings: dict, rows: list[dict], ratios: dict[s
 
 def build_parser() -> argparse.ArgumentParser:
     parser = benchmark_parser(__file__, __doc__)
-    parser.add_argument("--duration", type=positive_number, default=5.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=non_negative_number, default=1.0, help="seconds before measuring starts")
-    parser.add_argument("--window", type=whole, default=32, help="packets in flight per run")
+    add_run_options(parser)
     parser.add_argument("--sessions", type=whole, default=8,
                         help="SRTP sessions sharing the window; spread over the workers")
     parser.add_argument("--rounds", type=whole, default=2,

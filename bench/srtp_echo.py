@@ -38,9 +38,10 @@ from bench.common import (
     pin_client, pinning_line, run_benchmark, serve_command, server_cpu, write_results,
 )
 from bench.echo_client import (
-    FILLER, LOSS_TIMEOUT, PAYLOAD_BYTES, PAYLOAD_TYPE, RTP_HEADER, Flow, Run, best_of_rounds, drive, srtp_run, summary,
+    FILLER, LOSS_TIMEOUT, PAYLOAD_BYTES, PAYLOAD_TYPE, RTP_HEADER, Flow, Run, add_run_options, best_of_rounds, drive,
+    rtt_cells, srtp_run, summary,
 )
-from toolkit.commands.arguments import non_negative_number, positive_number, whole
+from toolkit.commands.arguments import whole
 
 RAW_DATAGRAM_PAD = bytes(16)
 """Makes a raw datagram as long as an SRTP one with a 16-byte AEAD-AES-GCM tag."""
@@ -145,7 +146,7 @@ def print_report(machine: dict, settings: dict, results: list[dict], totals: dic
     print(f"{'run':<24} {'round trips/s':>13} {'vs raw':>7} {'RTT p50':>9} {'RTT p99':>9} "
           f"{'lost':>5} {'bad':>5} {'server CPU':>10} {'client CPU':>10} {'others':>6}")
     for result in results:
-        p50, p99 = (f"{value:6.3f} ms" if value is not None else "no echo" for value in result["rtt_ms"].values())
+        p50, p99 = rtt_cells(result)
         print(f"{result['name']:<24} {result['round_trips_per_s']:>13,} {result['ratio_to_raw']:>7.2f} "
               f"{p50:>9} {p99:>9} "
               f"{result['lost']:>5} {result['mismatches']:>5} "
@@ -173,9 +174,7 @@ def print_report(machine: dict, settings: dict, results: list[dict], totals: dic
 
 def build_parser() -> argparse.ArgumentParser:
     parser = benchmark_parser(__file__, __doc__)
-    parser.add_argument("--duration", type=positive_number, default=5.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=non_negative_number, default=1.0, help="seconds before measuring starts")
-    parser.add_argument("--window", type=whole, default=32, help="packets in flight per run")
+    add_run_options(parser)
     parser.add_argument("--sessions", type=whole, nargs="+", default=[1, 10],
                         help="SRTP sessions sharing the window, one run per value")
     parser.add_argument("--rounds", type=whole, default=1,

@@ -69,6 +69,7 @@ from toolkit.commands.arguments import integer, non_negative_number, non_negativ
 from toolkit.peer import DtlsConnected, DtlsData, PeerError, PeerFailed, ProbePeer, RtpReceived
 from toolkit.peer.audio import FRAME, FRAME_SAMPLES, SILENCE_PACKET, OpusDecoder, first_sentence, level_dbfs
 from toolkit.peer.datachannel import Association, DataChannel
+from toolkit.peer.realtime_events import EventLog
 from toolkit.peer.whip import whip_delete, whip_post
 from toolkit.percentiles import nearest_rank
 
@@ -157,13 +158,13 @@ class VoiceClient:
         self.location: str | None = None
         self.association: Association | None = None
         self.channel: DataChannel | None = None
+        self.event_log: EventLog | None = None
         self.connected: asyncio.Future = loop.create_future()
         self.send_errors = 0
         self.sent_ns: list[int] = []
         """When each of our 20 ms packets left; packet k is audio [20k, 20k + 20) ms of the session."""
         self.turns: list[Turn] = []
         self._queue: deque[bytes] = deque()
-        self._parsed: list[tuple[float, dict]] = []
         self._decoder = OpusDecoder()
         self._listen_index: int | None = None
         self._listen_after: int | None = None
@@ -186,6 +187,7 @@ class VoiceClient:
         await asyncio.wait_for(self.connected, CONNECT_TIMEOUT)
         await self.association.wait_connected(CONNECT_TIMEOUT)
         self.channel = self.association.open_channel(EVENTS_LABEL)
+        self.event_log = EventLog(self.channel)
         await self.channel.wait_open(REPLY_TIMEOUT)
         if not await self.association.wait_for(lambda: self.of_type("session.created"), REPLY_TIMEOUT):
             raise BenchError(f"session {self.index}: no session.created on {EVENTS_LABEL!r}")
@@ -319,26 +321,15 @@ class VoiceClient:
 
     # -- events ------------------------------------------------------------------------------
 
-    @property
-    def events(self) -> list[tuple[float, dict]]:
-        """(arrival, wall-clock seconds; event) for every JSON object on the events channel."""
-        for message in self.channel.messages[len(self._parsed):]:
-            try:
-                event = json.loads(message.data)
-            except (TypeError, ValueError):
-                event = {"type": "(not JSON)"}
-            self._parsed.append((message.time, event if isinstance(event, dict) else {"type": "(not an object)"}))
-        return self._parsed
-
     def of_type(self, *types: str, since: int = 0) -> list[tuple[float, dict]]:
-        return [(at, event) for at, event in self.events[since:] if event.get("type") in types]
+        return self.event_log.of_type(*types, since=since)
 
     # -- a turn ------------------------------------------------------------------------------
 
     async def turn(self, number: int, speech, pause: int, silence_ms: int, think: float) -> Turn:
         """Say `pause` packets of silence and the speech; wait for the whole response; measure."""
         record = Turn(self.index, number)
-        seen = len(self.events)
+        seen = len(self.event_log.events)
         start = len(self.sent_ns) + len(self._queue)
         last = start + pause + speech.end - 1
         self.first_sound = self._listen_after = None
@@ -347,7 +338,7 @@ class VoiceClient:
         ended = await self.association.wait_for(
             lambda: self.of_type("response.done", "error", since=seen), TURN_TIMEOUT + len(self._queue) * FRAME)
         self._listen_index = None
-        events = self.events[seen:]
+        events = self.event_log.events[seen:]
         kinds = Counter(event.get("type") for _, event in events)
         done = self.of_type("response.done", since=seen)
         if not ended:

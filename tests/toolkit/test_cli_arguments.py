@@ -247,3 +247,15 @@ def test_the_secret_file_gives_the_secret(tmp_path):
     secret = bytes(range(32))
     (tmp_path / "secret").write_text(secret.hex() + "\n")
     assert arguments.routing_secret_file(str(tmp_path / "secret")) == secret
+
+
+def test_serve_and_worker_take_the_same_session_options():
+    """Declared once (arguments.SERVER_SESSION_OPTIONS): the same type, default and help in both."""
+    def session_actions(parser: argparse.ArgumentParser) -> dict[str, tuple]:
+        options = {option for option, _ in arguments.SERVER_SESSION_OPTIONS} | {"--log-level"}
+        return {action.option_strings[0]: (action.type, action.default, action.choices, action.help)
+                for action in parser._actions if action.option_strings and action.option_strings[0] in options}
+
+    serve, worker = session_actions(COMMANDS["serve"]), session_actions(COMMANDS["worker"])
+    assert len(serve) == len(arguments.SERVER_SESSION_OPTIONS) + 1
+    assert serve == worker
