@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Legit latency and loss under attack: each PERF-02 attack kind at 50 % of the port's measured
 capacity, against a quiet window measured right before it on the same sessions.
 

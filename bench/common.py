@@ -56,14 +56,12 @@ class BenchError(Exception):
 # -- command line and results --------------------------------------------------------------------
 
 
-def benchmark_parser(module_file: str, doc: str, *, json_option: bool = True) -> ArgumentParser:
+def benchmark_parser(module_file: str, doc: str) -> ArgumentParser:
     """The shared parser (toolkit.commands.arguments), named as the benchmark is run, its
-    description the docstring's first paragraph; with `--json`, where the figures go."""
+    description the docstring's first paragraph, with `--json`: where the figures go."""
     name = pathlib.Path(module_file).stem
     parser = ArgumentParser(prog=f"python -m bench.{name}", description=" ".join(doc.split("\n\n")[0].split()))
-    if json_option:
-        parser.add_argument("--json", type=pathlib.Path, default=REPORTS / f"{name}.json",
-                            help="where to write the figures")
+    parser.add_argument("--json", type=pathlib.Path, default=REPORTS / f"{name}.json", help="where to write the figures")
     return parser
 
 

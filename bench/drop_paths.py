@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Server CPU per datagram on each attack kind's drop path, against legit SRTP echo.
 
 The reference server's sans-IO core is driven in-process on a fake clock: --sessions sessions

@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """SRTP echo round trips per second on one public port: one process, `--workers 1`, `--workers 2`.
 
 Each configuration is `rtcgate serve --media echo` started as a child process: alone (one
 process owns the port and every session), and with `--workers N` (a relay process owns the
-port and forwards to N worker processes that hold the sessions). The client is the one of
-bench/srtp_echo.py (bench/echo_client.py), unchanged: probe-peer sessions (WHIP, ICE, DTLS) through the public port,
+port and forwards to N worker processes that hold the sessions). The client is srtp_echo's
+(bench/echo_client.py), unchanged: probe-peer sessions (WHIP, ICE, DTLS) through the public port,
 a fixed window of SRTP packets in flight, each echo decrypted, checked and answered by the
 next packet. Every configuration gets the same client load; runs are interleaved round by
 round, so load from elsewhere hits them alike, and each configuration keeps its best round.

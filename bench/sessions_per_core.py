@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Sessions per core on one port: how many legit sessions the reference server carries on one
 CPU with legit p99 RTT under 10 ms and no loss — echo only, and with the voice loop.
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Session setup time, offer → first SRTP, of the reference server against aiortc.
 
 Two servers run as child processes on loopback: the reference server (`rtcgate serve --media

@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 """Round trips per second of SRTP echo through the reference server, against raw uvloop UDP echo.
 
 Both servers run as child processes on loopback: `rtcgate serve --media echo` (the reference
-server, on uvloop) and a minimal uvloop DatagramProtocol that sends every datagram straight back (this
-module with --raw-echo-server). The client is this process, on uvloop (bench/echo_client.py): a fixed window of
-packets in flight, each echo answered by the next packet on the same socket, for a fixed
-time after a warm-up. Raw datagrams are as long as the SRTP ones on the wire (12-byte RTP
+server, on uvloop) and a minimal uvloop DatagramProtocol that sends every datagram straight back
+(this module with --raw-echo-server). The client is this process, on uvloop (bench/echo_client.py):
+a fixed window of packets in flight, each echo answered by the next packet on the same socket, for
+a fixed time after a warm-up. Raw datagrams are as long as the SRTP ones on the wire (12-byte RTP
 header, 160-byte Opus-sized payload, 16-byte AEAD tag). The SRTP client connects with the
 toolkit's probe peer (WHIP, ICE, DTLS), then protects and unprotects with pylibsrtp on a
 lean path of its own; STUN and RTCP still go to the peer, which keeps consent alive.
@@ -34,8 +33,8 @@ from collections import Counter
 import uvloop
 
 from bench.common import (
-    BUSY_MACHINE, CLIENT_BOUND, Child, Children, benchmark_parser, drop_counts, machine_facts, machine_line, metric_samples,
-    pin_client, pinning_line, run_benchmark, serve_command, server_cpu, write_results,
+    BUSY_MACHINE, CLIENT_BOUND, Child, Children, benchmark_parser, drop_counts, machine_facts, machine_line,
+    metric_samples, pin_client, pinning_line, run_benchmark, serve_command, server_cpu, write_results,
 )
 from bench.echo_client import (
     FILLER, LOSS_TIMEOUT, PAYLOAD_BYTES, PAYLOAD_TYPE, RTP_HEADER, Flow, Run, add_run_options, best_of_rounds, drive,
@@ -191,8 +190,8 @@ def main() -> int:
 
     pinned = pin_client()
     with Children() as children:
-        raw_server = children.start("raw echo server", [sys.executable, "-m", "bench.srtp_echo", "--raw-echo-server"],
-                                    server_cpu(pinned))
+        raw_echo = [sys.executable, "-m", "bench.srtp_echo", "--raw-echo-server"]
+        raw_server = children.start("raw echo server", raw_echo, server_cpu(pinned))
         reference = children.start("reference server", serve_command("echo"), server_cpu(pinned))
         results = uvloop.run(client(raw_server, reference, args))
         totals = server_totals(reference.http_url)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Compare reference_server.stun with aioice.stun on the messages the server handles most.
 
 Parse: an ICE connectivity check as browsers send it (USERNAME, PRIORITY, ICE-CONTROLLING,

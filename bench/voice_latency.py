@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Voice-to-voice latency of the reference server's voice loop, measured at the client.
 
 The reference server runs as a child process (`rtcgate serve --media voice`, a fresh one per
