@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from toolkit.commands.arguments import ArgumentParser, non_negative_number, positive_number, whole  # noqa: E402
 from toolkit.peer import PeerConnection, PeerError, connect_whip  # noqa: E402
-from toolkit.peer.core import SRTP_PROFILES  # noqa: E402
+from toolkit.peer.srtp import SRTP_PROFILES  # noqa: E402
 from toolkit.percentiles import nearest_rank  # noqa: E402
 
 PAYLOAD_BYTES = 160

@@ -78,8 +78,8 @@ from toolkit.commands.arguments import (  # noqa: E402
 )
 from toolkit.peer import DtlsConnected, DtlsData, PeerError, PeerFailed, ProbePeer, RtpReceived  # noqa: E402
 from toolkit.peer.audio import FRAME, FRAME_SAMPLES, SILENCE_PACKET, OpusDecoder, first_sentence, level_dbfs  # noqa: E402
-from toolkit.peer.datachannel import Association, DataChannel  # noqa: E402
-from toolkit.peer.whip import whip_delete, whip_post  # noqa: E402
+from toolkit.peer.shell.datachannel import Association, DataChannel  # noqa: E402
+from toolkit.peer.shell.whip import whip_delete, whip_post  # noqa: E402
 from toolkit.percentiles import nearest_rank  # noqa: E402
 
 THINK_ENV = "RTCGATE_BENCH_THINK_TIME"
