@@ -22,9 +22,9 @@ from __future__ import annotations
 import random
 import struct
 from collections import Counter, deque
-from typing import Iterable, Sequence
+from typing import Sequence
 
-from toolkit.peer import dtls
+from toolkit.peer import dtls  # dtls.self_signed_certificate is looked up per peer: fuzz/world.py swaps it
 from toolkit.peer.dtls import (
     FINGERPRINT_HASHES,
     ApplicationData,
@@ -210,34 +210,11 @@ class ProbePeer:
         self._ice.start(targets, now)
         self._take_ice_outputs(now)
 
-    def binding_request(
-        self,
-        *,
-        use_candidate: bool = True,
-        password: str | None = None,
-        username: str | None = None,
-        controlling: bool = True,
-        extra_attributes: Iterable[tuple[str | int, object]] = (),
-        transaction_id: bytes | None = None,
-        message_integrity: bool = True,
-        fingerprint: bool = True,
-    ) -> bytes:
-        """Build one connectivity check; the defaults are the peer's own nominating check.
-
-        `extra_attributes` holds (aioice attribute name, value) pairs, or (type number, raw
-        bytes) pairs for attributes aioice does not know; all go before MESSAGE-INTEGRITY.
-        Nothing is tracked: responses show up as StunResponse events.
-        """
-        return self._ice.binding_request(
-            use_candidate=use_candidate,
-            password=password,
-            username=username,
-            controlling=controlling,
-            extra_attributes=extra_attributes,
-            transaction_id=transaction_id,
-            message_integrity=message_integrity,
-            fingerprint=fingerprint,
-        )
+    def binding_request(self, **options: object) -> bytes:
+        """Build one connectivity check, the peer's own nominating check unless `options` say
+        otherwise (their names and meaning: `IceAgent.binding_request`). Nothing is tracked:
+        responses show up as StunResponse events."""
+        return self._ice.binding_request(**options)
 
     # -- sans-IO interface -----------------------------------------------------------------
 
