@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from reference_server.certificate import Certificate  # noqa: E402
 from reference_server.core import CoreConfig, ServerCore  # noqa: E402
-from reference_server.server import UdpShell  # noqa: E402
+from reference_server.shell.server import UdpShell  # noqa: E402
 from srtp_echo import machine_facts  # noqa: E402
 from toolkit.commands.arguments import ArgumentParser, positive_number, whole  # noqa: E402
 from toolkit.load.attacks import ATTACK_KINDS, AttackContext, BoundTuple  # noqa: E402

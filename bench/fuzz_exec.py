@@ -16,17 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+CHECKOUT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(CHECKOUT))
 
 from toolkit.commands.arguments import ArgumentParser, positive_number  # noqa: E402
-from toolkit.fuzz.campaign import Campaign, repository_root, target_flags  # noqa: E402
+from toolkit.fuzz.campaign import Campaign, copy_seeds, target_flags  # noqa: E402
 from toolkit.fuzz.targets import NAMES  # noqa: E402
 
 WARMUP = 3.0
@@ -37,14 +37,13 @@ _EXECS = re.compile(r"^#(\d+)\s")
 
 def measure(spec: str, seconds: float, expect: list[str] | None) -> dict:
     campaign = Campaign(spec=spec, expect=expect)
+    campaign.prepare()  # instruments what the target declares, as `rtcgate fuzz` does
     with tempfile.TemporaryDirectory() as scratch:
         corpus = Path(scratch) / "corpus"
         corpus.mkdir()
-        for seeds in campaign.seeds:
-            for path in seeds.iterdir():
-                if path.is_file():
-                    shutil.copy(path, corpus / path.name)
-        command = [str(campaign.harness), f"-max_total_time={int(seconds)}", "-print_final_stats=1", str(corpus)]
+        copy_seeds(campaign.seeds, corpus)
+        command = [*campaign.harness_command(), f"-max_total_time={int(seconds)}", "-print_final_stats=1",
+                   str(corpus)]
         if campaign.builtin:
             command += target_flags(spec)  # what `rtcgate fuzz` runs the target with
         if (dictionary := campaign.dictionary_path()) is not None:
@@ -86,7 +85,7 @@ def main() -> int:
             "ok" if result["exec_per_s"] >= goal else "below goal")
         print(f"{spec:34} {result['exec_per_s']:>9,} {goal:>7,}  {result['execs']:<11,} {note}", flush=True)
         results.append(result)
-    out = repository_root() / "reports" / "bench" / "fuzz_exec.json"
+    out = CHECKOUT / "reports" / "bench" / "fuzz_exec.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"time_per_target": args.time, "results": results}, indent=2) + "\n")
     print(f"wrote {out}")

@@ -111,7 +111,7 @@ BUSY_MACHINE = 0.25
 def model():
     """The server's model for this benchmark: the embedded ToneModel with an explicit think time
     (the server runs `--model bench.voice_latency:model` with this file's environment variables)."""
-    from reference_server.voice.model import ToneModel
+    from reference_server.shell.tone_model import ToneModel
 
     return ToneModel(think_time=float(os.environ.get(THINK_ENV, "0.2")),
                      tail_ms=int(os.environ.get(TAIL_ENV, str(TAIL_MS))))

@@ -75,14 +75,76 @@ def test_wrong_arguments_exit_2_saying_which():
     assert "give exactly one target" in no_target.stderr
 
 
-def test_unreachable_target_exits_2(tmp_path):
+def test_unreachable_target_exits_2_and_still_writes_reports_saying_so(tmp_path):
+    import xml.etree.ElementTree as ET
+
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     done = rtcgate("--whip", f"http://127.0.0.1:{port}/whip", "--only", "STUN-01", "--report-dir", str(tmp_path))
     assert done.returncode == 2
-    assert "the target cannot be reached" in done.stderr
-    assert "signaling failed" in done.stderr
+    (last,) = done.stderr.strip().splitlines()[-1:]
+    assert last.startswith("rtcgate check: the target cannot be reached: ") and "signaling failed" in last
+    assert "Traceback" not in done.stderr
+    report = json.loads((tmp_path / "rtcgate.json").read_text())
+    assert report["exit_code"] == 2 and report["stopped"].startswith("the target cannot be reached")
+    assert [(r["name"], r["status"]) for r in report["sanity"]] == [("SANITY (before)", "ERROR")]
+    suite = ET.parse(tmp_path / "rtcgate-junit.xml").getroot().find("testsuite")
+    (case,) = suite.iter("testcase")
+    assert case.find("failure") is None and "signaling failed" in case.find("error").get("message")
+    assert (suite.get("errors"), suite.get("failures")) == ("1", "0")
+
+
+def test_a_target_that_cannot_start_still_writes_reports(tmp_path, monkeypatch, capsys):
+    from toolkit.cli import main
+    from toolkit.conformance.targets import ReferenceTarget, TargetError
+
+    def refuse(self):
+        raise TargetError("the reference server did not start: port in use")
+
+    monkeypatch.setattr(ReferenceTarget, "start", refuse)
+    assert main(["check", "--reference", "--only", "STUN-01", "--report-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "rtcgate check: the target cannot be reached: the reference server did not start: port in use")
+    report = json.loads((tmp_path / "rtcgate.json").read_text())
+    assert report["sanity"][0]["status"] == "ERROR" and report["sanity"][0]["replay"].endswith("--only SANITY --seed "
+                                                                                              f"{report['seed']}")
+
+
+def test_an_exception_inside_rtcgate_is_an_error_exit_2_not_a_failure(tmp_path, monkeypatch, capsys):
+    """A check that raises is rtcgate's bug: JUnit <error>, exit 2, and the run goes on."""
+    import dataclasses
+    import xml.etree.ElementTree as ET
+
+    from toolkit.cli import main
+    from toolkit.conformance import checks
+    from toolkit.conformance.steps import Do
+
+    def crash(conversation):
+        raise ZeroDivisionError("oops")
+
+    broken = dataclasses.replace(checks.BY_ID["STUN-05"], steps=(Do(crash),))
+    monkeypatch.setattr(checks, "CATALOG", tuple(broken if c.id == "STUN-05" else c for c in checks.CATALOG))
+    code = main(["check", "--reference", "--only", "STUN-01", "STUN-05", "--seed", "3", "--report-dir", str(tmp_path)])
+    assert code == 2
+    out = capsys.readouterr().out
+    assert "ERROR STUN-05 [MUST]: the check itself raised ZeroDivisionError: oops" in out and "NO VERDICT" in out
+    cases = {case.get("name"): case for case in ET.parse(tmp_path / "rtcgate-junit.xml").getroot().iter("testcase")}
+    assert cases["STUN-05"].find("failure") is None
+    assert cases["STUN-05"].find("error").get("message") == "the check itself raised ZeroDivisionError: oops"
+    assert cases["STUN-01"].find("error") is None and cases["STUN-01"].find("failure") is None
+    report = json.loads((tmp_path / "rtcgate.json").read_text())
+    crashed = next(r for r in report["results"] if r["id"] == "STUN-05")
+    assert "ZeroDivisionError" in crashed["notes"][-1]  # the traceback is in the report, not on the terminal
+
+
+def test_only_sanity_replays_the_sanity_conversation(tmp_path):
+    """Replay lines of sanity findings say `--only SANITY`: rtcgate check must take them."""
+    done = rtcgate("--reference", "--only", "SANITY", "--seed", "4", "--report-dir", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "rtcgate.json").read_text())
+    assert report["results"] == [] and [r["status"] for r in report["sanity"]] == ["PASS", "PASS"]
+    assert report["sanity"][0]["replay"] == "rtcgate check --reference --only SANITY --seed 4"
 
 
 def test_every_perf_setting_has_an_option():
@@ -99,7 +161,7 @@ def test_every_perf_setting_has_an_option():
     assert [line.split()[0] for line in done.stdout.splitlines()] == ["PERF-01", "PERF-02", "PERF-03", "PERF-04"]
 
 
-def test_perf_options_reach_the_settings_and_the_perf_replay_command(monkeypatch, capsys):
+def test_perf_options_reach_the_settings_and_the_perf_replay_command(monkeypatch, capsys, tmp_path):
     from toolkit.cli import main
     from toolkit.conformance import runner
     from toolkit.conformance.targets import make_target
@@ -113,7 +175,8 @@ def test_perf_options_reach_the_settings_and_the_perf_replay_command(monkeypatch
     monkeypatch.setattr(runner, "run_checks", capture)
     url = "http://127.0.0.1:9/whip"
     code = main(["check", "--whip", url, "--only", "PERF-02", "--seed", "5", "--perf-sessions", "8",
-                 "--perf-p99-ratio", "3.5", "--perf-rtt-floor-ms", "0", "--perf-attack-pps", "2000"])
+                 "--perf-p99-ratio", "3.5", "--perf-rtt-floor-ms", "0", "--perf-attack-pps", "2000",
+                 "--report-dir", str(tmp_path)])
     assert code == 2 and "captured the settings" in capsys.readouterr().err
     settings = captured["settings"]
     assert (settings.perf_sessions, settings.perf_p99_ratio, settings.perf_rtt_floor_ms,
@@ -146,7 +209,8 @@ def test_the_pytest_plugin_takes_the_same_perf_options():
 
     from toolkit import pytest_plugin
 
-    options = {"rtc_seed": 3, "rtc_perf_sessions": 6, "rtc_perf_voice_slack_ms": 250.0}
-    settings = pytest_plugin._settings(SimpleNamespace(getoption=options.get))
+    options = SimpleNamespace(rtc_seed=3, rtc_consent_timeout=None, rtc_strict=None, rtc_profile=None,
+                              rtc_dtls_role="auto", rtc_perf_sessions=6, rtc_perf_voice_slack_ms=250.0)
+    settings = pytest_plugin._settings(options)
     assert (settings.seed, settings.perf_sessions, settings.perf_voice_slack_ms) == (3, 6, 250.0)
     assert settings.perf_window == 1.0  # not given: Settings' default

@@ -44,7 +44,7 @@ def test_check_dtls_role_server_with_reference_starts_it_answering_active(tmp_pa
     assert "target is the DTLS client" in (tmp_path / "rtcgate.json").read_text()
 
 
-def test_dtls_role_reaches_settings_replay_and_the_plugin(monkeypatch, capsys):
+def test_dtls_role_reaches_settings_replay_and_the_plugin(monkeypatch, capsys, tmp_path):
     from toolkit import pytest_plugin
     from toolkit.cli import main
     from toolkit.conformance import runner
@@ -57,7 +57,7 @@ def test_dtls_role_reaches_settings_replay_and_the_plugin(monkeypatch, capsys):
 
     monkeypatch.setattr(runner, "run_checks", capture)
     monkeypatch.setattr(ReferenceTarget, "start", lambda self: None)
-    assert main(["check", "--reference", "--dtls-role", "server", "--only", "DTLS-01"]) == 2
+    assert main(["check", "--reference", "--dtls-role", "server", "--only", "DTLS-01", "--report-dir", str(tmp_path)]) == 2
     assert "captured the settings" in capsys.readouterr().err
     settings = captured["settings"]
     assert settings.dtls_role == "server"
@@ -66,9 +66,9 @@ def test_dtls_role_reaches_settings_replay_and_the_plugin(monkeypatch, capsys):
     assert "--dtls-role" not in replay_command(make_target(reference=True), "DTLS-01", Settings(seed=1))
     assert "--dtls-role" not in ReferenceTarget().command()
 
-    options = {"rtc_seed": 2, "rtc_dtls_role": "client"}
-    assert pytest_plugin._settings(SimpleNamespace(getoption=options.get)).dtls_role == "client"
-    assert pytest_plugin._settings(SimpleNamespace(getoption={}.get)).dtls_role == "auto"
+    defaults = dict(rtc_seed=2, rtc_consent_timeout=None, rtc_strict=None, rtc_profile=None, rtc_dtls_role=None)
+    assert pytest_plugin._settings(SimpleNamespace(**{**defaults, "rtc_dtls_role": "client"})).dtls_role == "client"
+    assert pytest_plugin._settings(SimpleNamespace(**defaults)).dtls_role == "auto"
     assert BY_ID["DTLS-01"].family == "DTLS"
 
 

@@ -67,7 +67,7 @@ def run(check: Check, seed: int = 5):
     (PASSING, Status.PASS, ""),
     (FAILING, Status.FAIL, "the target said yes"),
     (SKIPPING, Status.SKIP, "does not apply"),
-    (synthetic("T-CRASH", Do(crash)), Status.FAIL, "the check itself raised ZeroDivisionError: oops"),
+    (synthetic("T-CRASH", Do(crash)), Status.ERROR, "the check itself raised ZeroDivisionError: oops"),
 ])
 def test_step_outcomes_become_statuses(check, status, message):
     result = run(check)
@@ -109,7 +109,7 @@ def test_expected_failures_turn_fail_into_xfail_and_pass_into_xpass(status, expe
     assert result.xfail_comment == "known gap"
 
 
-def test_exit_code_is_one_only_for_fail_or_xpass():
+def test_exit_code_is_one_for_fail_or_xpass_and_two_for_an_error():
     def exit_code(*statuses):
         results = [run(PASSING) for _ in statuses]
         for result, status in zip(results, statuses):
@@ -119,11 +119,16 @@ def test_exit_code_is_one_only_for_fail_or_xpass():
     assert exit_code(Status.PASS, Status.SKIP, Status.XFAIL) == 0
     assert exit_code(Status.PASS, Status.FAIL) == 1
     assert exit_code(Status.XPASS) == 1
+    assert exit_code(Status.FAIL, Status.ERROR) == 2  # rtcgate failed: no verdict, whatever else failed
 
 
 def test_failing_sanity_stops_the_run_as_unreachable():
-    with pytest.raises(TargetUnreachable, match="the sanity conversation failed: the target said yes"):
+    with pytest.raises(TargetUnreachable, match="the sanity conversation failed: the target said yes") as raised:
         asyncio.run(run_checks(FakeTarget(), [PASSING], Settings(), sanity=FAILING))
+    run = raised.value.run  # what the reports of a stopped run are written from
+    assert [s.status for s in run.sanity] == [Status.ERROR] and run.results == []
+    assert run.stopped.endswith("the sanity conversation failed: the target said yes")
+    assert run.exit_code == 2
 
 
 def test_run_checks_reports_progress_and_applies_xfail():

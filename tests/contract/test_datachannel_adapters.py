@@ -1,5 +1,5 @@
 """The two aiortc data-channel adapters against one contract: the probe's
-(toolkit/peer/shell/datachannel.py) and the reference server's (reference_server's datachannel).
+(toolkit/peer/shell/datachannel.py) and the reference server's (reference_server/shell/datachannel.py).
 
 They are written twice on purpose: the judge must not import the judged (docs/architecture.md
 principle 3), so neither module imports the other. What they share is aiortc: the same
@@ -25,7 +25,7 @@ from aiortc import rtcsctptransport
 from aiortc.rtcdatachannel import RTCDataChannel, RTCDataChannelParameters
 from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport
 
-from reference_server import datachannel as server_adapter  # the server's adapter: fix this line if it moves
+from reference_server.shell import datachannel as server_adapter  # the server's adapter: one line to fix if it moves
 from toolkit.crafters.sctp import DataChannelOpen
 from toolkit.peer.shell import datachannel as probe_adapter
 

@@ -1,10 +1,11 @@
-"""The fuzzing machinery itself: targets, replay and triage, the harness executables under
-libFuzzer (standalone, -fork, -merge, -minimize_crash), and the CLI end to end."""
+"""The fuzzing machinery itself: targets, replay and triage, the harnesses under libFuzzer
+(standalone, -fork, -merge, -minimize_crash; run through the interpreter, without their run
+bit, as from an installed wheel), and the CLI end to end."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +16,14 @@ from aioice import stun as aioice_stun
 from toolkit import resources
 from toolkit.cli import main as cli
 from toolkit.fuzz import builtin_targets, check, fuzz_target, replay, resolve
-from toolkit.fuzz.campaign import HARNESSES, Campaign, command, repository_root
+from toolkit.fuzz.campaign import HARNESSES, Campaign, command
+from toolkit.fuzz.harness import harness_command
 from toolkit.fuzz.framing import Steps, encode
 from toolkit.fuzz.registry import TargetError, exception_class, target_name
 from toolkit.fuzz.stunkit import authenticated_ufrag, with_fingerprint, with_integrity, with_username
 from tests.fuzz.sample_targets import FrameError, fuzz_frame
 
-ROOT = repository_root()
+ROOT = Path(__file__).resolve().parents[2]
 CORPORA = resources.corpora()
 needs_atheris = pytest.mark.skipif(importlib.util.find_spec("atheris") is None and os.environ.get("CI") != "true",
                                    reason="atheris is not installed (a Linux dependency; CI requires it)")
@@ -34,10 +36,18 @@ RFC5769_PASSWORD = "VOkJxbRl1RmTxUk/WvJxBt"
 
 
 def environment(**extra: str) -> dict[str, str]:
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
-               PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.update(extra)
     return env
+
+
+def without_run_bit(harness: Path, into: Path) -> Path:
+    """A copy of a harness as a wheel installs it: mode 0644, so only `python harness.py` runs it."""
+    copy = into / harness.name
+    shutil.copyfile(harness, copy)
+    copy.chmod(0o644)
+    assert not os.access(copy, os.X_OK)
+    return copy
 
 
 # --- targets and replay -----------------------------------------------------------------------------
@@ -74,6 +84,12 @@ def test_resolve_module_function_and_file_specs(tmp_path):
     for bad in ("no_such_target", "json:nope", "no.such.module:f"):
         with pytest.raises(TargetError):
             resolve(bad)
+    with pytest.raises(TargetError, match="cannot import no.such"):
+        resolve("json:loads", expect=["no.such.Error"])
+    broken = tmp_path / "broken_at_import.py"
+    broken.write_text("raise RuntimeError('no import for you')\n")
+    with pytest.raises(TargetError, match="RuntimeError: no import for you"):
+        resolve(f"{broken}:f")
     with pytest.raises(TargetError, match="not an exception class"):
         exception_class("json.loads")
 
@@ -89,7 +105,7 @@ def test_replay_reports_each_file(tmp_path):
 def test_every_builtin_target_has_a_harness_seeds_and_a_dictionary():
     for name in builtin_targets():
         harness = HARNESSES / f"{name}_fuzzer.py"
-        assert harness.read_text().startswith("#!/usr/bin/env python3\n") and os.access(harness, os.X_OK)
+        assert harness.is_file() and "toolkit.fuzz.harness import main" in harness.read_text()
         assert any((CORPORA / name).iterdir())
         assert (CORPORA / f"{name}.dict").is_file()
 
@@ -122,13 +138,13 @@ def test_framing_round_trip():
 
 
 def run_harness(harness: Path, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(harness), *args], cwd=cwd, env=environment(**env), capture_output=True,
+    return subprocess.run([*harness_command(harness), *args], cwd=cwd, env=environment(**env), capture_output=True,
                           text=True, timeout=120)
 
 
 @needs_atheris
-def test_harness_runs_standalone_and_under_fork_and_merge(tmp_path):
-    harness = HARNESSES / "demux_fuzzer.py"
+def test_harness_runs_standalone_and_under_fork_and_merge_without_its_run_bit(tmp_path):
+    harness = without_run_bit(HARNESSES / "demux_fuzzer.py", tmp_path)  # fork and merge re-run argv[0]
     seeds = CORPORA / "demux"
     done = run_harness(harness, "-runs=3000", str(tmp_path), str(seeds), cwd=tmp_path)
     assert done.returncode == 0 and "Done 3000 runs" in done.stderr, done.stderr[-2000:]
@@ -142,30 +158,12 @@ def test_harness_runs_standalone_and_under_fork_and_merge(tmp_path):
 
 
 @needs_atheris
-def test_cli_fuzz_finds_minimizes_stores_and_replays_the_planted_bug(tmp_path, capsys):
-    corpora = tmp_path / "corpora"
-    (corpora / "tests.fuzz.sample_targets.fuzz_frame").mkdir(parents=True)
-    (corpora / "tests.fuzz.sample_targets.fuzz_frame" / "seed").write_bytes(b"\x07\x03abcdefgh")
-    code = cli(["fuzz", "--target", SAMPLE, "--runs", "200000", "--corpora", str(corpora), "--minimize-time", "5"])
-    out = capsys.readouterr().out
-    assert code == 1 and "IndexError" in out, out
-    stored = list((corpora / "regressions" / "tests.fuzz.sample_targets.fuzz_frame").iterdir())
-    assert len(stored) == 1 and stored[0].name.startswith("IndexError-")
-    assert check(fuzz_frame, stored[0].read_bytes()).error == "IndexError"
-    assert len(stored[0].read_bytes()) <= 10  # minimized, or found small
-    report = json.loads((repository_root() / "reports" / "fuzz" / "tests.fuzz.sample_targets.fuzz_frame"
-                         / "findings.json").read_text())
-    assert report["findings"][0]["replay"].startswith(f"rtcgate fuzz --target {SAMPLE} --replay --input ")
-    code = cli(["fuzz", "--target", SAMPLE, "--replay", "--input", str(stored[0])])
-    assert code == 1 and "IndexError" in capsys.readouterr().out
-
-
-@needs_atheris
-def test_minimize_crash_shrinks_through_the_generic_harness(tmp_path):
+def test_minimize_crash_shrinks_through_the_generic_harness_without_its_run_bit(tmp_path):
     big = tmp_path / "crash"
     big.write_bytes(b"\x07\x00 and a trailer")
     out = tmp_path / "small"
-    done = run_harness(HARNESSES / "any_target.py", "-minimize_crash=1", "-runs=20000", f"-exact_artifact_path={out}",
+    harness = without_run_bit(HARNESSES / "any_target.py", tmp_path)  # every -minimize_crash step re-runs argv[0]
+    done = run_harness(harness, "-minimize_crash=1", "-runs=20000", f"-exact_artifact_path={out}",
                        str(big), cwd=tmp_path, RTCGATE_FUZZ_TARGET=SAMPLE)
     assert out.is_file() and len(out.read_bytes()) < len(big.read_bytes()), done.stderr[-2000:]
     assert check(fuzz_frame, out.read_bytes()).error == "IndexError"
@@ -180,7 +178,8 @@ def test_fuzz_list_names_every_target(capsys):
 def test_campaign_command_line_uses_seeds_dictionary_and_fork(tmp_path):
     campaign = Campaign(spec="stun_parse", seconds=30, jobs=2)
     flags = command(campaign, tmp_path, tmp_path)
-    assert flags[0].endswith("stun_parse_fuzzer.py") and "-fork=2" in flags and "-ignore_crashes=1" in flags
+    assert flags[:2] == [sys.executable, str(HARNESSES / "stun_parse_fuzzer.py")]  # no run bit needed
+    assert "-fork=2" in flags and "-ignore_crashes=1" in flags
     assert not any(flag.startswith("-fork") for flag in command(Campaign(spec="demux"), tmp_path, tmp_path))
     assert f"-dict={CORPORA / 'stun_parse.dict'}" in flags and str(CORPORA / "stun_parse") in flags
     assert flags[flags.index(str(tmp_path), 1)] == str(tmp_path)  # the working corpus comes before the seeds

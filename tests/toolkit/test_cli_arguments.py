@@ -226,3 +226,29 @@ def test_every_commands_help_ends_with_its_exit_statuses(command):
     codes = [int(line.split()[0]) for line in table.splitlines()[2:] if line.startswith("  ") and line.split()[0].isdigit()]
     assert codes == sorted({*module.EXIT_STATUS, 2, 130, 141})
     assert "unexpected rtcgate error" in " ".join(table.split())
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "cannot read {path}: No such file or directory"),
+    ("not hex at all", "{path} does not hold a hex string"),
+    ("ab" * 8, "{path} holds 64 bits of secret; the routing secret needs at least 128"),
+])
+@pytest.mark.parametrize("command", ["relay", "worker"])
+def test_a_bad_secret_file_is_refused_while_parsing_without_showing_it(tmp_path, capsys, command, content, message):
+    path = tmp_path / "secret"
+    if content is not None:
+        path.write_text(content)
+    required = {"relay": ["--worker", "127.0.0.1:5000:5001"],
+                "worker": ["--id", "0", "--relay", "127.0.0.1:1", "--public", "127.0.0.1:1"]}[command]
+    with pytest.raises(SystemExit) as exit_:
+        COMMANDS[command].parse_args([*required, "--secret-file", str(path)])
+    error = capsys.readouterr().err
+    assert exit_.value.code == 2 and error.count("\n") == 1
+    assert f"argument --secret-file: {message.format(path=path)}" in error
+    assert content is None or content not in error
+
+
+def test_the_secret_file_gives_the_secret(tmp_path):
+    secret = bytes(range(32))
+    (tmp_path / "secret").write_text(secret.hex() + "\n")
+    assert arguments.routing_secret_file(str(tmp_path / "secret")) == secret

@@ -6,7 +6,7 @@ names the option and says what is wrong with the value, and exit status 2 (`Argu
 Numbers are finite (never nan or inf); a validator's name says which sign it takes and whether
 zero is allowed. Addresses are IP literals, an IPv6 one in brackets before a port. `--help`
 shows each option's real default value (`HelpFormatter`). Header values are secrets and never
-appear in a message.
+appear in a message; neither does a secret file's content (it is read while parsing).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import math
 import re
 import textwrap
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import NoReturn
 
 # -- numbers ------------------------------------------------------------------------------------
@@ -155,6 +156,35 @@ def http_header(text: str) -> tuple[str, str]:
     if any(ord(char) < 32 and char != "\t" or ord(char) == 127 for char in value):
         raise argparse.ArgumentTypeError(f"header {name}'s value holds a control character (a line break?)")
     return name, value
+
+
+# -- the relay's routing secret -----------------------------------------------------------------
+
+ROUTING_SECRET_MIN_BYTES = 16
+
+
+def routing_secret_file(text: str) -> bytes:
+    """The routing secret a relay and its workers share, read from the file `text` names: at
+    least 32 hex digits (128 bits). The file's content never appears in a message."""
+    try:
+        content = Path(text).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        secret = bytes.fromhex(content)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} does not hold a hex string") from None
+    if len(secret) < ROUTING_SECRET_MIN_BYTES:
+        raise argparse.ArgumentTypeError(f"{text} holds {len(secret) * 8} bits of secret; the routing secret needs "
+                                         f"at least {ROUTING_SECRET_MIN_BYTES * 8}")
+    return secret
+
+
+def add_routing_secret_option(parser: argparse.ArgumentParser) -> None:
+    """--secret-file, the same for `rtcgate relay` and `rtcgate worker`; its value is `args.secret`."""
+    parser.add_argument("--secret-file", type=routing_secret_file, required=True, dest="secret", metavar="FILE",
+                        help="the routing secret shared by the relay and its workers, as hex "
+                             "(at least 32 digits, e.g. from `openssl rand -hex 32`)")
 
 
 # -- names --------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """`rtcgate check`: the conformance gate — run the catalog against a target, write the reports.
 
-Exit status (`EXIT_STATUS`): 0 when nothing FAILs or XPASSes, 1 when something does, 2 when the
-arguments are wrong or the target cannot be reached (the message says which). By default only a
-broken MUST FAILs; SHOULD and POLICY findings are WARNs unless `--strict` or `--profile hardened`
-says so.
+Exit status (`EXIT_STATUS`): 0 when nothing FAILs or XPASSes, 1 when something does, 2 when there is no verdict:
+the arguments are wrong, the target cannot be reached, or rtcgate itself failed (the one-line
+message says which). The reports are written whenever the run started, a stopped one included
+(they say why it stopped; rtcgate's own failures are errors in them, never failures). By default
+only a broken MUST FAILs; SHOULD and POLICY findings are WARNs unless `--strict` or `--profile
+hardened` says so.
 """
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ import argparse
 import asyncio
 import random
 import sys
+import time
+import traceback
+from collections.abc import Sequence
 
 from toolkit.commands.arguments import (did_you_mean, host_port, http_header, integer, non_negative_number,
                                        positive_number, whole)
@@ -18,7 +23,8 @@ from toolkit.commands.arguments import (did_you_mean, host_port, http_header, in
 EXIT_STATUS = {
     0: "nothing FAILed or XPASSed (WARNs do not gate unless --strict or --profile hardened says so)",
     1: "a check FAILed or XPASSed",
-    2: "bad arguments, or the target cannot be reached or started",
+    2: "no verdict: bad arguments, the target cannot be reached or started, or rtcgate itself failed "
+       "(the reports say why)",
 }
 DEFAULT_CONSENT_TIMEOUT = 30.0
 REFERENCE_CONSENT_TIMEOUT = 3.0
@@ -136,30 +142,47 @@ def strictness(strict: str | None, profile: str | None):
     return Level.POLICY if HARDENED in selected_profiles(profile) else Level.MUST
 
 
-def select_checks(args: argparse.Namespace, parser: argparse.ArgumentParser):
-    from toolkit.conformance.checks import CATALOG
+class SelectionError(ValueError):
+    """--profile and --only name no check, or one that does not exist; the message says which."""
+
+
+def choose_checks(profile: str | None, only: Sequence[str] | None, *, profile_option: str = "--profile",
+                  only_option: str = "--only"):
+    """The catalog checks that --profile and --only select, in catalog order. `--only SANITY`
+    selects none: the run is the sanity conversation alone (the replay of a sanity finding).
+    Shared with the pytest plugin, whose options are named differently."""
+    from toolkit.conformance.checks import CATALOG, SANITY
     from toolkit.conformance.model import PROFILES
 
     checks = list(CATALOG)
-    profiles = [name for name in selected_profiles(args.profile) if name != HARDENED]
+    profiles = [name for name in selected_profiles(profile) if name != HARDENED]
     unknown = [name for name in profiles if name not in PROFILES]
     if unknown:
         known = (*PROFILES, HARDENED)
-        parser.error(f"--profile: unknown profile {', '.join(unknown)}{did_you_mean(unknown[0], known)} "
-                     f"(known: {', '.join(known)})")
+        raise SelectionError(f"{profile_option}: unknown profile {', '.join(unknown)}"
+                             f"{did_you_mean(unknown[0], known)} (known: {', '.join(known)})")
     if profiles:
         checks = [c for c in checks if c.profile in profiles]
-    if args.only:
-        wanted = [name.upper() for name in args.only]
-        known = {c.id for c in CATALOG}
+    if only:
+        wanted = [name.upper() for name in only]
+        known = {c.id for c in CATALOG} | {SANITY.id}
         unknown = [name for name in wanted if name not in known]
         if unknown:
-            parser.error(f"--only: no check {', '.join(unknown)} in the catalog{did_you_mean(unknown[0], known)} "
-                         "(rtcgate check --list lists them)")
+            raise SelectionError(f"{only_option}: no check {', '.join(unknown)} in the catalog"
+                                 f"{did_you_mean(unknown[0], known)} (rtcgate check --list lists them)")
         checks = [c for c in checks if c.id in wanted]
+        if not checks and SANITY.id in wanted:
+            return []
     if not checks:
-        parser.error("no check matches --profile and --only together")
+        raise SelectionError(f"no check matches {profile_option} and {only_option} together")
     return checks
+
+
+def select_checks(args: argparse.Namespace, parser: argparse.ArgumentParser):
+    try:
+        return choose_checks(args.profile, args.only)
+    except SelectionError as exc:
+        parser.error(str(exc))
 
 
 class Progress:
@@ -234,11 +257,12 @@ def print_summary(run, paths, console=None) -> None:
 
     from toolkit import console as terminal
     from toolkit.conformance.model import Status
+    from toolkit.reports.common import VERDICTS
 
     console = console or terminal.stdout()
     console.print()
     console.print(summary_table(run))
-    findings = [r for r in (*run.sanity, *run.results) if r.status.bad or r.status is Status.WARN]
+    findings = [r for r in (*run.sanity, *run.results) if r.status.bad or r.status in (Status.WARN, Status.ERROR)]
     if findings:
         console.print()
         for result in findings:
@@ -255,15 +279,15 @@ def print_summary(run, paths, console=None) -> None:
         console.print(f"target echoes: {'yes' if run.target_echoes else 'no: checks that judge by echoes SKIP'}")
     gates = {"MUST": "only MUST gates", "SHOULD": "MUST and SHOULD gate", "POLICY": "every level gates"}
     verdict = Text(f"{run.target}: {len(run.results)} checks in {run.duration:.1f} s, seed {run.seed} — ")
-    verdict.append("FAILED" if run.exit_code else "PASSED", style="bold red" if run.exit_code else "bold green")
+    verdict.append(VERDICTS[run.exit_code], style="bold green" if run.exit_code == 0 else "bold red")
     verdict.append(f" ({gates[run.strict.value]})")
     console.print(verdict)
     console.print(f"reports: {paths['html']} (also {paths['junit'].name}, {paths['json'].name}, {paths['sarif'].name})")
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from toolkit.conformance.checks import BY_ID, SANITY
-    from toolkit.conformance.runner import Settings, TargetUnreachable, run_checks
+    from toolkit.conformance.checks import BY_ID
+    from toolkit.conformance.runner import Settings
     from toolkit.conformance.targets import ReferenceTarget, TargetError, make_target
     from toolkit.conformance.xfail import XfailError, load_xfail
 
@@ -295,19 +319,59 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                         dtls_role=args.dtls_role,
                         consent_timeout=args.consent_timeout or DEFAULT_CONSENT_TIMEOUT, **perf_thresholds(args))
     print(f"rtcgate check: {len(checks)} checks, seed {seed}", file=sys.stderr)
+    result = play(target, checks, settings, xfail)
+    from toolkit.reports import write_reports
+
+    try:
+        paths = write_reports(result, args.report_dir)
+    except OSError as exc:
+        print(f"rtcgate check: cannot write the reports to {args.report_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print_summary(result, paths)
+    if result.stopped:
+        print(f"rtcgate check: {result.stopped}", file=sys.stderr)
+    return result.exit_code
+
+
+def play(target, checks, settings, xfail: dict[str, str]):
+    """Sanity, the checks, sanity, as a RunResult. A run that stops early comes back as one too,
+    saying why in `stopped` (exit 2), so its reports are written all the same: the target cannot
+    be reached (it cannot be started, or the first sanity conversation fails), or rtcgate itself
+    raised (a bug: the traceback goes into the reports, not onto the terminal)."""
+    import datetime
+
+    from toolkit.conformance.checks import SANITY
+    from toolkit.conformance.runner import TargetUnreachable, run_checks
+    from toolkit.conformance.targets import TargetError
+
+    started_wall = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    started = time.monotonic()
     progress = Progress()
     try:
         target.start()
-        result = asyncio.run(run_checks(target, checks, settings, sanity=SANITY, xfail=xfail, progress=progress))
-    except (TargetError, TargetUnreachable) as exc:
-        progress.close()
-        print(f"rtcgate check: the target cannot be reached: {exc}", file=sys.stderr)
-        return 2
+        return asyncio.run(run_checks(target, checks, settings, sanity=SANITY, xfail=xfail, progress=progress))
+    except TargetUnreachable as exc:
+        if exc.run is not None:
+            return exc.run
+        reason, notes = f"the target cannot be reached: {exc}", []
+    except TargetError as exc:
+        reason, notes = f"the target cannot be reached: {exc}", []
+    except Exception as exc:  # a bug in rtcgate: an error in the reports, never a verdict on the target
+        reason, notes = f"rtcgate itself failed: {type(exc).__name__}: {exc}", [traceback.format_exc()]
     finally:
         progress.close()
         target.stop()
-    from toolkit.reports import write_reports
+    return stopped_run(target, settings, reason, notes, started_wall, time.monotonic() - started)
 
-    paths = write_reports(result, args.report_dir)
-    print_summary(result, paths)
-    return result.exit_code
+
+def stopped_run(target, settings, reason: str, notes: list[str], started: str, duration: float):
+    """The RunResult of a run that stopped with none of its own: one ERROR, saying why, in the
+    place of the sanity conversation that could not be played (or judged)."""
+    from toolkit.conformance.checks import SANITY
+    from toolkit.conformance.model import CheckResult, Status
+    from toolkit.conformance.runner import RunResult, replay_command
+
+    sanity = CheckResult(check=SANITY, status=Status.ERROR, message=reason, duration=duration, seed=settings.seed,
+                         notes=notes, replay=replay_command(target, SANITY.id, settings))
+    return RunResult(target.description, settings.seed, started, duration, [], sanity=[sanity],
+                     strict=settings.strict, stopped=reason)

@@ -1,4 +1,4 @@
-"""`rtcgate serve`: run the reference single-port server."""
+"""`rtcgate serve`: run the reference single-port server (with --workers N, a relay in front of N worker processes)."""
 from __future__ import annotations
 
 import argparse
@@ -6,8 +6,9 @@ import logging
 import sys
 from pathlib import Path
 
+from reference_server.credentials import MAX_WORKER_ID
+from reference_server.voice.model import DEFAULT_MODEL
 from toolkit.commands.arguments import ip_address, non_negative_number, port, positive_number, whole_between
-from toolkit.commands.worker import MAX_WORKER_ID
 
 EXIT_STATUS = {
     0: "stopped by SIGINT or SIGTERM",
@@ -46,7 +47,7 @@ def register(commands) -> None:
     serve.add_argument("--media", choices=["voice", "echo"], default="voice",
                        help="voice: the realtime voice loop answers; echo: each session's audio "
                             "and data-channel messages come straight back")
-    serve.add_argument("--model", default="reference_server.voice.model:ToneModel", metavar="MODULE:FACTORY",
+    serve.add_argument("--model", default=DEFAULT_MODEL, metavar="MODULE:FACTORY",
                        help="the voice model (the embedded tone model needs nothing from outside)")
     serve.add_argument("--vad", choices=["webrtcvad", "silero"], default="webrtcvad",
                        help="voice activity detector (silero needs onnxruntime and its ONNX file)")
@@ -60,7 +61,7 @@ def register(commands) -> None:
 
 def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser):
     """The ServerConfig these `rtcgate serve` options describe (also used by tests/zoo/)."""
-    from reference_server.server import ServerConfig
+    from reference_server.shell.server import ServerConfig
 
     if (args.certificate is None) != (args.private_key is None):
         parser.error("--certificate and --private-key go together")
@@ -78,7 +79,8 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser):
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser, server_factory=None) -> int:
     """`server_factory(config)` may supply the ReferenceServer to run (a faulty variant, in tests)."""
-    from reference_server.server import run as run_server
+    from reference_server.shell.server import run as run_server
+    from reference_server.shell.worker_processes import run_with_workers
     from reference_server.voice.model import ModelError
     from reference_server.voice.vad import VadError
 
@@ -90,13 +92,32 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, server_factor
             parser.error("--workers listens on one address: give --host once (the relay is single-address)")
         if config.dtls_role != "server":
             parser.error("--workers runs DTLS-server workers only: --dtls-role client needs one process")
-        from toolkit.commands.relay import run_with_workers
-
-        return run_with_workers(args, config)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        run_server(config, server_factory(config) if server_factory else None)
+        if args.workers:
+            run_with_workers(config, args.workers, lambda launch: worker_command(config, args.log_level, launch))
+        else:
+            run_server(config, server_factory(config) if server_factory else None)
     except (OSError, ModelError, VadError) as exc:
         print(f"rtcgate serve: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def worker_command(config, log_level: str, launch) -> list[str]:
+    """The `rtcgate worker` command line for one worker of `serve --workers N`: `config` is the
+    ServerConfig the serve options describe, `launch` the shell's WorkerLaunch."""
+    from reference_server.shell.lifecycle import format_host
+
+    command = [sys.executable, "-m", "toolkit.cli", "worker", "--id", str(launch.worker_id),
+               "--relay", f"{format_host(launch.relay[0])}:{launch.relay[1]}",
+               "--public", f"{format_host(launch.public[0])}:{launch.public[1]}",
+               "--secret-file", str(launch.secret_file), "--bind", launch.bind,
+               "--consent-timeout", repr(config.consent_timeout), "--connect-timeout", repr(config.connect_timeout),
+               "--stun-error-rate", repr(config.stun_error_rate),
+               "--media", config.media, "--model", config.model, "--vad", config.vad, "--log-level", log_level]
+    for option, value in (("--certificate", config.certificate), ("--private-key", config.private_key),
+                          ("--keylog", config.keylog)):
+        if value is not None:
+            command += [option, str(value)]
+    return command

@@ -6,33 +6,15 @@ import logging
 import sys
 from pathlib import Path
 
-from toolkit.commands.arguments import (host_port, ip_address, non_negative_number, port, positive_number,
-                                       whole_between)
+from reference_server.credentials import MAX_WORKER_ID
+from reference_server.voice.model import DEFAULT_MODEL
+from toolkit.commands.arguments import (add_routing_secret_option, host_port, ip_address, non_negative_number, port,
+                                       positive_number, whole_between)
 
 EXIT_STATUS = {
     0: "stopped by SIGINT or SIGTERM",
     2: "bad arguments or secret file, or the worker cannot start (its port is taken, a model or VAD is missing)",
 }
-MAX_WORKER_ID = 0xFF
-"""A worker id is one byte of the server's ICE ufrag."""
-
-
-def read_secret(path: Path) -> bytes:
-    """The routing secret: a file holding at least 32 hex digits (e.g. `openssl rand -hex 32`)."""
-    text = path.read_text().strip()
-    try:
-        secret = bytes.fromhex(text)
-    except ValueError:
-        raise ValueError(f"{path} does not hold a hex string") from None
-    if len(secret) < 16:
-        raise ValueError(f"{path} holds {len(secret) * 8} bits of secret; the routing secret needs at least 128")
-    return secret
-
-
-def add_secret_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--secret-file", type=Path, required=True, metavar="FILE",
-                        help="the routing secret shared by the relay and its workers, as hex "
-                             "(at least 32 digits, e.g. from `openssl rand -hex 32`)")
 
 
 def register(commands) -> None:
@@ -47,7 +29,7 @@ def register(commands) -> None:
                         help="the relay's UDP address as this worker sees it; only datagrams from it are accepted")
     worker.add_argument("--public", type=host_port, required=True, metavar="ADDR:PORT",
                         help="the relay's public address and port, put in SDP answers")
-    add_secret_option(worker)
+    add_routing_secret_option(worker)
     worker.add_argument("--bind", type=ip_address, default="127.0.0.1", help="bind address")
     worker.add_argument("--port", type=port, default=0, help="this worker's UDP port (0 = any free)")
     worker.add_argument("--http-port", type=port, default=0, help="this worker's HTTP port (0 = any free)")
@@ -63,8 +45,7 @@ def register(commands) -> None:
     worker.add_argument("--keylog", type=Path, help="append DTLS secrets here in SSLKEYLOGFILE format")
     worker.add_argument("--media", choices=["voice", "echo"], default="voice",
                         help="voice: the realtime voice loop answers; echo: audio comes straight back")
-    worker.add_argument("--model", default="reference_server.voice.model:ToneModel", metavar="MODULE:FACTORY",
-                        help="the voice model")
+    worker.add_argument("--model", default=DEFAULT_MODEL, metavar="MODULE:FACTORY", help="the voice model")
     worker.add_argument("--vad", choices=["webrtcvad", "silero"], default="webrtcvad", help="voice activity detector")
     worker.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="logging level")
@@ -72,24 +53,20 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from reference_server.relay.worker import WorkerConfig, run_worker
-    from reference_server.server import ServerConfig
+    from reference_server.shell.relay_worker import WorkerConfig, run_worker
+    from reference_server.shell.server import ServerConfig
     from reference_server.voice.model import ModelError
     from reference_server.voice.vad import VadError
 
     if (args.certificate is None) != (args.private_key is None):
         parser.error("--certificate and --private-key go together")
-    try:
-        secret = read_secret(args.secret_file)
-    except (OSError, ValueError) as exc:
-        parser.error(str(exc))
     config = ServerConfig(host=args.bind, port=args.port, http_port=args.http_port,
                           consent_timeout=args.consent_timeout, connect_timeout=args.connect_timeout,
                           stun_error_rate=args.stun_error_rate, certificate=args.certificate, private_key=args.private_key, keylog=args.keylog,
                           media=args.media, model=args.model, vad=args.vad)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        run_worker(config, WorkerConfig(args.worker_id, args.relay, args.public, secret))
+        run_worker(config, WorkerConfig(args.worker_id, args.relay, args.public, args.secret))
     except (OSError, ModelError, VadError) as exc:
         print(f"rtcgate worker: {exc}", file=sys.stderr)
         return 2

@@ -75,6 +75,10 @@ class Status(str, enum.Enum):
     """Failed, and the expected-failures file says the team knows."""
     XPASS = "XPASS"
     """Passed although the expected-failures file says it fails: the file is out of date."""
+    ERROR = "ERROR"
+    """No verdict: rtcgate itself failed (a check or the toolkit raised), or the run stopped
+    before the catalog (the target cannot be reached). Not the target's fault as far as we
+    know: the run exits 2, and reports show an error, not a failure."""
 
     @property
     def bad(self) -> bool:

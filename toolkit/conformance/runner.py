@@ -81,7 +81,14 @@ class Settings:
 
 
 class TargetUnreachable(Exception):
-    """The first sanity conversation failed: the target cannot be reached or does not work at all."""
+    """The first sanity conversation failed: the target cannot be reached or does not work at all.
+
+    `run` is the run so far (its first sanity conversation, now ERROR, and `stopped`), so the
+    reports can still be written and say so."""
+
+    def __init__(self, message: str, run: RunResult | None = None) -> None:
+        super().__init__(message)
+        self.run = run
 
 
 @dataclass(slots=True)
@@ -97,14 +104,21 @@ class RunResult:
     """The weakest level that gated this run."""
     target_echoes: bool | None = None
     """What the first sanity conversation learned: whether the target sends our media back."""
+    stopped: str | None = None
+    """Why the run stopped before judging the catalog (the target cannot be reached, rtcgate
+    itself failed); None for a run that went to its end."""
 
     def counts(self) -> Counter[Status]:
         return Counter(result.status for result in self.results)
 
     @property
     def exit_code(self) -> int:
-        """0 when nothing FAILs or XPASSes (sanity included), 1 otherwise."""
-        return 1 if any(result.status.bad for result in (*self.results, *self.sanity)) else 0
+        """2 when the run stopped or something ERRORed (no verdict), else 1 when something FAILs
+        or XPASSes (sanity included), else 0."""
+        everything = (*self.results, *self.sanity)
+        if self.stopped or any(result.status is Status.ERROR for result in everything):
+            return 2
+        return 1 if any(result.status.bad for result in everything) else 0
 
 
 def check_seed(seed: int, check_id: str) -> int:
@@ -162,8 +176,8 @@ async def run_check(target: Target, check: Check, settings: Settings) -> CheckRe
         message = f"the conversation did not finish within {check.timeout:g} s (at step {step_index + 1}: {step})"
     except PeerError as exc:
         status, message = check.failed_status(settings.strict), f"the probe peer could not go on: {exc}"
-    except Exception as exc:  # a bug in the check itself: report it, keep running the catalog
-        status, message = Status.FAIL, f"the check itself raised {type(exc).__name__}: {exc}"
+    except Exception as exc:  # a bug in the check itself: report it as an ERROR, keep running the catalog
+        status, message = Status.ERROR, f"the check itself raised {type(exc).__name__}: {exc}"
         conversation.note(traceback.format_exc())
     finally:
         try:
@@ -239,7 +253,11 @@ async def run_checks(
             first = await run_check(target, sanity, settings)
             run.sanity.append(first)
             if first.status is not Status.PASS:
-                raise TargetUnreachable(f"{target.description}: the sanity conversation failed: {first.message}")
+                why = "rtcgate itself failed" if first.status is Status.ERROR else "the target cannot be reached"
+                first.status = Status.ERROR  # no verdict on the target's conformance: the catalog never ran
+                run.stopped = f"{why}: {target.description}: the sanity conversation failed: {first.message}"
+                run.duration = time.monotonic() - started
+                raise TargetUnreachable(run.stopped, run)
         run.target_echoes = target.echoes
         for index, check in enumerate(checks, start=1):
             if progress is not None:

@@ -3,24 +3,35 @@
 A time-budgeted campaign collects every bug it meets instead of stopping at the first:
 one job is restarted after each crash, several run in libFuzzer's fork mode with crashes,
 timeouts and OOMs ignored. `--runs` asks for a fixed number of inputs in one process and
-stops at the first crash. The working corpus (where libFuzzer adds inputs) is separate from
-the committed seeds, which are only read.
+stops at the first crash.
+
+Where things are, all absolute so that every child process agrees:
+- seeds, only read: the shipped corpora (`corpora/<target>/`, `corpora/regressions/<target>/`)
+  and the same two folders under the user's corpus directory (`corpus_dir`, default
+  `./corpora`), plus any extra folders; a campaign fuzzes a scratch copy of them, from which
+  an input that crashes is dropped before the next restart;
+- new reproducers: `<corpus_dir>/regressions/<target>/` (triage writes them);
+- the working corpus libFuzzer grows, artifacts and logs: `<reports>/<target>/` (default
+  `./reports/fuzz/<target>/`).
+Nothing is written into the installed package.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
-import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit import resources
 
-from .harness import ENV_EXPECT, ENV_INSTRUMENT, ENV_TARGET, ENV_TEXT
-from .registry import target_name
+from .harness import ENV_EXPECT, ENV_INSTRUMENT, ENV_TARGET, ENV_TEXT, harness_command
+from .registry import FuzzTarget, absolute_spec, coverage_packages, resolve, target_name
 
 HARNESSES = Path(__file__).with_name("harnesses")
 GENERIC_HARNESS = HARNESSES / "any_target.py"
@@ -37,19 +48,20 @@ energy in inverse proportion to its time (-entropic_scale_per_exec_time), so the
 are still mutated, only less often."""
 INPUT_TIMEOUT = 10
 """Seconds one input may take before libFuzzer calls it a hang (Python is slow, not that slow)."""
+RATE_WINDOW = 5.0
+"""exec/s is measured over the last this-many seconds of progress lines (libFuzzer's own figure
+is an integer division by whole seconds since its process started: 0 after each restart)."""
 
 # Fork mode: "#123: cov: 1 ft: 2 corp: 3 exec/s 4 oom/timeout/crash: 0/0/1 time: 5s job: 6 ..."
 _FORK_LINE = re.compile(
     r"#(\d+): cov: (\d+) ft: (\d+) corp: (\d+) exec/s (\d+) oom/timeout/crash: (\d+)/(\d+)/(\d+) time: (\d+)s")
 # In-process: "#123\tNEW    cov: 1 ft: 2 corp: 3/40b lim: 4 exec/s: 5 rss: ..."
-_LINE = re.compile(r"#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/\S+.*?exec/s: (\d+)")
-_STAT = re.compile(r"stat::(\w+):\s+(\d+)")
-
-
-def repository_root() -> Path:
-    """The checkout this toolkit runs from (editable install), else the working directory."""
-    root = Path(__file__).resolve().parents[2]
-    return root if (root / "pyproject.toml").is_file() else Path.cwd()
+_LINE = re.compile(r"#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/\S+")
+_STAT = re.compile(r"stat::number_of_executed_units:\s+(\d+)")
+_WRITTEN = re.compile(r"Test unit written to (\S+)")
+_PYTHON_EXCEPTION = " === Uncaught Python exception: ==="
+_LIBFUZZER_ERROR = "ERROR: libFuzzer: "
+_ERROR_LINE = re.compile(r"^(?:[\w.]+(?:Error|Exception|Exit)\b.*|ERROR: .*|.*[Ee]rror: .*)$")
 
 
 @dataclass(slots=True)
@@ -61,15 +73,43 @@ class Progress:
     corpus: int = 0
     crashes: int = 0
     elapsed: float = 0.0
+    _samples: deque = field(default_factory=deque, repr=False)
 
-    def line(self, name: str) -> str:
-        return (f"[{name}] {self.elapsed:5.0f}s  {self.execs:>10,} execs  {self.exec_per_s:>7,} exec/s  "
+    def timed(self, elapsed: float) -> None:
+        """Record the time of the latest count and update exec/s over the recent window."""
+        self.elapsed = elapsed
+        self._samples.append((elapsed, self.execs))
+        while len(self._samples) > 2 and elapsed - self._samples[1][0] >= RATE_WINDOW:
+            self._samples.popleft()
+        start, execs_then = self._samples[0]
+        if elapsed - start >= 0.5:
+            self.exec_per_s = round((self.execs - execs_then) / (elapsed - start))
+        elif elapsed > 0:
+            self.exec_per_s = round(self.execs / elapsed)
+
+    def line(self, name: str, elapsed: float | None = None) -> str:
+        """One status line; `elapsed` overrides the time of the latest report (a ticking clock)."""
+        elapsed = self.elapsed if elapsed is None else elapsed
+        return (f"[{name}] {elapsed:5.0f}s  {self.execs:>10,} execs  {self.exec_per_s:>7,} exec/s  "
                 f"cov {self.coverage}  ft {self.features}  corpus {self.corpus}  crashes {self.crashes}")
 
 
 @dataclass(slots=True)
+class LiveFinding:
+    """An artifact as libFuzzer writes it, before triage: the path and, when the log had it,
+    the exception line atheris printed."""
+
+    path: Path
+    summary: str = ""
+
+
+def _cwd_path(*parts: str) -> Callable[[], Path]:
+    return lambda: Path.cwd().joinpath(*parts)
+
+
+@dataclass(slots=True)
 class Campaign:
-    """Everything one run needs; `spec` is a built-in name or module:function."""
+    """Everything one run needs; `spec` is a built-in name or module:function, as the user wrote it."""
 
     spec: str
     expect: list[str] | None = None
@@ -80,7 +120,8 @@ class Campaign:
     corpus: Path | None = None
     dictionary: Path | None = None
     corpora: Path = field(default_factory=resources.corpora)
-    reports: Path = field(default_factory=lambda: repository_root() / "reports" / "fuzz")
+    corpus_dir: Path = field(default_factory=_cwd_path("corpora"))
+    reports: Path = field(default_factory=_cwd_path("reports", "fuzz"))
     text: bool = False
     extra_seeds: list[Path] = field(default_factory=list)
     extra_flags: list[str] = field(default_factory=list)
@@ -90,6 +131,11 @@ class Campaign:
         return target_name(self.spec)
 
     @property
+    def child_spec(self) -> str:
+        """The spec as child processes (started in other folders) must see it."""
+        return absolute_spec(self.spec)
+
+    @property
     def builtin(self) -> bool:
         return ":" not in self.spec
 
@@ -97,28 +143,37 @@ class Campaign:
     def harness(self) -> Path:
         return HARNESSES / f"{self.spec}_fuzzer.py" if self.builtin else GENERIC_HARNESS
 
+    def harness_command(self) -> list[str]:
+        return harness_command(self.harness)
+
     @property
     def seeds(self) -> list[Path]:
-        own = [self.corpora / self.name, self.corpora / "regressions" / self.name]
-        return [d for d in own + self.extra_seeds if d.is_dir()]
+        return seed_directories(self.name, [self.corpora, self.corpus_dir], self.extra_seeds)
 
     @property
     def regressions(self) -> Path:
-        return self.corpora / "regressions" / self.name
+        return self.corpus_dir / "regressions" / self.name
 
     @property
     def work(self) -> Path:
         return self.reports / self.name
 
+    def prepare(self) -> FuzzTarget:
+        """Import the target here first, so a spec that names nothing, a module that fails to
+        import or an unknown exception fails before any fuzzing (TargetError); and settle what
+        the harness instruments: --instrument, else what the target declares plus its module."""
+        target = resolve(self.spec, expect=self.expect, text=self.text)
+        if self.instrument is None:
+            self.instrument = list(coverage_packages(self.spec, target))
+        return target
+
     def environment(self) -> dict[str, str]:
-        """The harness's environment: target spec and options, this Python first on PATH
-        (libFuzzer runs the harness's shebang, `/usr/bin/env python3`, through a shell), and
-        the current directory on PYTHONPATH."""
+        """The harness's environment: target spec and options, and the current directory on
+        PYTHONPATH (module:function specs resolve from where rtcgate was started, as with
+        `python -m`)."""
         env = dict(os.environ)
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        # module:function specs resolve from where rtcgate was started, as with `python -m`.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH", "")]))
-        env[ENV_TARGET] = self.spec
+        env[ENV_TARGET] = self.child_spec
         env[ENV_TEXT] = "1" if self.text else "0"
         for key, values in ((ENV_EXPECT, self.expect), (ENV_INSTRUMENT, self.instrument)):
             if values is None:
@@ -130,8 +185,18 @@ class Campaign:
     def dictionary_path(self) -> Path | None:
         if self.dictionary is not None:
             return self.dictionary
-        default = self.corpora / f"{self.name}.dict"
-        return default if default.is_file() else None
+        for root in (self.corpus_dir, self.corpora):
+            if (default := root / f"{self.name}.dict").is_file():
+                return default
+        return None
+
+
+def seed_directories(name: str, roots: Iterable[Path], extra: Iterable[Path] = ()) -> list[Path]:
+    """`<root>/<name>/` and `<root>/regressions/<name>/` of each root, then `extra`: those that
+    exist, each once."""
+    candidates = [folder for root in roots for folder in (root / name, root / "regressions" / name)]
+    unique = {path.resolve(): path for path in [*candidates, *extra] if path.is_dir()}
+    return list(unique.values())
 
 
 @dataclass(slots=True)
@@ -143,8 +208,28 @@ class CampaignResult:
     seconds: float
     returncode: int
 
+    @property
+    def failure(self) -> str | None:
+        """Why the campaign proved nothing, or None: the harness never ran an input, or it
+        exited in error without leaving an artifact. The reason is the log's last error line."""
+        if self.artifacts:
+            return None
+        if self.progress.execs == 0:
+            return f"the harness ran no input (exit {self.returncode}): {last_error(self.log)}"
+        if self.returncode != 0:
+            return f"the harness exited {self.returncode} without writing an artifact: {last_error(self.log)}"
+        return None
 
-def command(campaign: Campaign, corpus: Path, artifacts: Path, seconds: float | None = None) -> list[str]:
+
+def last_error(log: Path) -> str:
+    """The last line of a libFuzzer log that reads like an error, else its last line."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if _ERROR_LINE.match(line) and not line.startswith("WARNING")]
+    return (errors or lines or ["no output"])[-1][:300]
+
+
+def command(campaign: Campaign, corpus: Path, artifacts: Path, seconds: float | None = None,
+            seeds: list[Path] | None = None) -> list[str]:
     flags = [f"-artifact_prefix={artifacts}{os.sep}", f"-timeout={INPUT_TIMEOUT}", "-rss_limit_mb=2048",
              "-print_final_stats=1"]
     if campaign.runs is not None:
@@ -159,7 +244,8 @@ def command(campaign: Campaign, corpus: Path, artifacts: Path, seconds: float | 
     dictionary = campaign.dictionary_path()
     if dictionary is not None:
         flags.append(f"-dict={dictionary}")
-    return [str(campaign.harness), *flags, *campaign.extra_flags, str(corpus), *map(str, campaign.seeds)]
+    seeds = campaign.seeds if seeds is None else seeds
+    return [*campaign.harness_command(), *flags, *campaign.extra_flags, str(corpus), *map(str, seeds)]
 
 
 def target_flags(name: str) -> list[str]:
@@ -176,18 +262,34 @@ def options_file(name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def copy_seeds(folders: Iterable[Path], into: Path) -> int:
+    """Copy every seed file into `into`, named by its SHA-1 as libFuzzer names inputs, so a
+    crashing one can be dropped by its artifact's name. Returns how many distinct seeds."""
+    from .replay import inputs
+
+    for path in inputs(folders):
+        data = path.read_bytes()
+        (into / hashlib.sha1(data).hexdigest()).write_bytes(data)
+    return sum(1 for _ in into.iterdir())
+
+
 MAX_RESTARTS = 1000
 """A single-process campaign restarts after each crash; this many crashes end it early."""
 
 
-def run(campaign: Campaign, on_progress: Callable[[Progress], None] | None = None) -> CampaignResult:
+def run(campaign: Campaign, on_progress: Callable[[Progress], None] | None = None,
+        on_finding: Callable[[LiveFinding], None] | None = None) -> CampaignResult:
     """Fuzz until the time or run budget is spent; return progress and the artifacts written.
 
     With one job, libFuzzer runs in this process's child directly (fork mode would restart
     the interpreter, and rebuild the target's world, every few seconds) and is started again
-    after each crash with the time left, on the corpus it has grown so far. With more jobs,
-    libFuzzer's fork mode runs them and carries on past crashes itself.
+    after each crash with the time left, on the corpus it has grown so far, without the
+    input that crashed (a crashing seed would otherwise end every restart while loading).
+    With more jobs, libFuzzer's fork mode runs them and carries on past crashes itself.
+    `on_finding` hears of each new artifact as soon as it is written.
     """
+    if campaign.instrument is None:
+        campaign.prepare()
     corpus = campaign.corpus or campaign.work / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -198,52 +300,85 @@ def run(campaign: Campaign, on_progress: Callable[[Progress], None] | None = Non
     started = time.monotonic()
     earlier_execs = 0
     returncode = 0
-    with open(log_path, "w") as log:
+    reported: set[str] = set()
+    with open(log_path, "w") as log, tempfile.TemporaryDirectory(prefix="rtcgate-seeds-") as scratch:
+        seeds = Path(scratch)
+        copy_seeds(campaign.seeds, seeds)
         for _ in range(MAX_RESTARTS):
             left = None if campaign.seconds is None else campaign.seconds - (time.monotonic() - started)
             if left is not None and left < 1:
                 break
+            summary = ""
+            expecting_summary = False
+            execs_before = progress.execs
             with subprocess.Popen(
-                command(campaign, corpus, artifacts, left), env=campaign.environment(), cwd=campaign.work,
+                command(campaign, corpus, artifacts, left, [seeds]), env=campaign.environment(), cwd=campaign.work,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
             ) as process:
                 for line in process.stdout:
                     log.write(line)
-                    if _update(progress, line, earlier_execs):
-                        progress.elapsed = time.monotonic() - started
-                        progress.crashes = max(progress.crashes, _count(artifacts))
+                    if expecting_summary and line.strip():
+                        summary, expecting_summary = line.strip(), False
+                    elif line.startswith(_PYTHON_EXCEPTION):
+                        expecting_summary = True
+                    elif _LIBFUZZER_ERROR in line and not summary and campaign.jobs == 1:
+                        # A timeout, an OOM, a deadly signal (fork mode's lines name no job's input).
+                        summary = line.split(_LIBFUZZER_ERROR, 1)[1].strip()
+                    if _update(progress, line, earlier_execs) or _WRITTEN.search(line):
+                        progress.timed(time.monotonic() - started)
+                        for path in _new_artifacts(artifacts, reported):
+                            progress.crashes = len(reported)
+                            if on_finding is not None:
+                                on_finding(LiveFinding(path, summary if _WRITTEN.search(line) else ""))
                         if on_progress is not None:
                             on_progress(progress)
                 returncode = process.wait()
             earlier_execs = progress.execs
+            for path in _new_artifacts(artifacts, reported):
+                progress.crashes = len(reported)
+                if on_finding is not None:
+                    on_finding(LiveFinding(path, summary))
             if returncode == 0 or campaign.runs is not None or campaign.jobs > 1:
                 break
-    progress.elapsed = time.monotonic() - started
+            if progress.execs == execs_before:
+                break  # it failed before running an input (the harness broke): restarting would fail again
+            _drop_crashing_inputs(artifacts, [seeds, corpus])
+        log.flush()
+    progress.timed(time.monotonic() - started)
+    if progress.elapsed > 0:
+        progress.exec_per_s = round(progress.execs / progress.elapsed)  # the campaign's average, for the report
     found = sorted(p for p in artifacts.iterdir() if p.name.startswith(ARTIFACT_PREFIXES))
     progress.crashes = max(progress.crashes, len(found))
     return CampaignResult(campaign, progress, found, log_path, progress.elapsed, returncode)
 
 
-def _count(artifacts: Path) -> int:
-    return sum(1 for p in artifacts.iterdir() if p.name.startswith(ARTIFACT_PREFIXES))
+def _new_artifacts(artifacts: Path, reported: set[str]) -> list[Path]:
+    fresh = sorted(p for p in artifacts.iterdir() if p.name.startswith(ARTIFACT_PREFIXES) and p.name not in reported)
+    reported.update(p.name for p in fresh)
+    return fresh
+
+
+def _drop_crashing_inputs(artifacts: Path, folders: list[Path]) -> None:
+    """Remove from the scratch seeds and the working corpus every input an artifact names
+    (crash-<sha1>): libFuzzer loads those first on a restart and would stop on them again."""
+    for artifact in artifacts.iterdir():
+        digest = artifact.name.partition("-")[2]
+        for folder in folders:
+            (folder / digest).unlink(missing_ok=True)
 
 
 def _update(progress: Progress, line: str, earlier_execs: int = 0) -> bool:
     if match := _FORK_LINE.search(line):
-        execs, cov, ft, corp, rate, ooms, timeouts, crashes, _ = map(int, match.groups())
+        execs, cov, ft, corp, _rate, ooms, timeouts, crashes, _ = map(int, match.groups())
         progress.execs, progress.coverage, progress.features, progress.corpus = execs, cov, ft, corp
-        progress.exec_per_s, progress.crashes = rate, ooms + timeouts + crashes
+        progress.crashes = max(progress.crashes, ooms + timeouts + crashes)
         return True
     if match := _LINE.search(line):
-        execs, cov, ft, corp, rate = map(int, match.groups())
+        execs, cov, ft, corp = map(int, match.groups())
         progress.execs, progress.coverage, progress.features = earlier_execs + execs, cov, ft
-        progress.corpus, progress.exec_per_s = corp, rate
+        progress.corpus = corp
         return True
     if match := _STAT.search(line):
-        key, value = match.group(1), int(match.group(2))
-        if key == "number_of_executed_units":
-            progress.execs = earlier_execs + value
-        elif key == "average_exec_per_sec":
-            progress.exec_per_s = value
+        progress.execs = earlier_execs + int(match.group(1))
         return True
     return False

@@ -19,7 +19,7 @@ BUILTIN_MODULE = "toolkit.fuzz.targets"
 BUILTIN_INSTRUMENT = ("reference_server",)
 EXTRA_INSTRUMENT = {"sctp_dcep": ("aiortc",)}
 """Built-in targets whose code under test is partly someone else's: the server's SCTP and
-DCEP are aiortc's, behind reference_server.datachannel."""
+DCEP are aiortc's, behind reference_server.shell.datachannel."""
 
 
 class TargetError(Exception):
@@ -131,6 +131,17 @@ def resolve(
     return target
 
 
+def absolute_spec(spec: str) -> str:
+    """The spec with a .py file's path made absolute against the current directory, so a child
+    process started elsewhere (libFuzzer runs in the report folder) imports the same file."""
+    if ":" not in spec:
+        return spec
+    module_name, _, attribute = spec.rpartition(":")
+    if not module_name.endswith(".py"):
+        return spec
+    return f"{Path(module_name).resolve()}:{attribute}"
+
+
 def target_name(spec: str) -> str:
     """A file-system-safe name: "aiortc.rtp:RtpPacket.parse" -> "aiortc.rtp.RtpPacket.parse"."""
     if ":" not in spec:
@@ -157,6 +168,12 @@ def default_instrumentation(spec: str) -> tuple[str, ...]:
     return (module_name.split(".")[0],)
 
 
+def coverage_packages(spec: str, target: FuzzTarget) -> tuple[str, ...]:
+    """What a campaign instruments when the user names nothing: the packages the target
+    declares (`@fuzz_target(instrument=...)`), then its own module's top package."""
+    return tuple(dict.fromkeys(target.instrument + default_instrumentation(spec)))
+
+
 def as_text(data: bytes) -> str:
     """UTF-8 when it decodes (what an HTTP body carries), else one code point per byte."""
     try:
@@ -178,7 +195,7 @@ def exception_class(name: str) -> type[BaseException]:
         found = getattr(builtins, name, None)
     else:
         module_name, _, attribute = name.rpartition(".")
-        found = getattr(importlib.import_module(module_name), attribute, None)
+        found = getattr(_import(module_name), attribute, None)
     if not (isinstance(found, type) and issubclass(found, BaseException)):
         raise TargetError(f"{name!r} is not an exception class")
     return found
@@ -196,8 +213,8 @@ def _import(module_name: str):
         module_name = path.stem
     try:
         return importlib.import_module(module_name)
-    except ImportError as exc:
-        raise TargetError(f"cannot import {module_name}: {exc}") from None
+    except Exception as exc:  # a module that fails to import is a bad target, whatever it raises
+        raise TargetError(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from None
 
 
 def _lookup(module, attribute: str, spec: str):

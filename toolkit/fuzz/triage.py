@@ -2,29 +2,45 @@
 
 Artifacts are replayed in a child process (`python -m toolkit.fuzz.replay`), so a hard
 crash or a hang in the target is recorded rather than suffered. Findings with the same
-exception type and innermost frames are one bug; the smallest input of each is minimized
-with libFuzzer's -minimize_crash (kept only if it still fails the same way) and stored under
-corpora/regressions/<target>/, where every later replay runs it.
+exception type and innermost frames are one bug; of each, only the smallest input is
+minimized (libFuzzer's -minimize_crash, kept only if it still fails the same way), the
+others are counted. Minimization is bounded: so many seconds per finding, a total budget
+for the whole triage, and two at a time. Each finding's reproducer is stored under
+`<corpus_dir>/regressions/<target>/`, where every later replay runs it, and its replay
+command names it relative to the current directory (or absolutely, when outside it).
 """
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .campaign import Campaign, CampaignResult, repository_root
+from .campaign import INPUT_TIMEOUT, Campaign, CampaignResult
 from .replay import Outcome
 
 REPLAY_TIMEOUT = 120.0
-MINIMIZE_SECONDS = 30
-MINIMIZE_BUDGET = 300
-"""Minimization stops after this many seconds in all (a shallow target can yield dozens of bugs)."""
+"""Seconds for one child to replay a batch of artifacts (per 50 of them)."""
+SINGLE_REPLAY_TIMEOUT = 3 * INPUT_TIMEOUT
+"""Seconds for one artifact alone, after a batch died or hung: three times what libFuzzer let
+an input take, so each hang costs that much, not a batch's allowance."""
+MINIMIZE_SECONDS = 10
+"""Wall seconds of -minimize_crash per distinct finding."""
+TRIAGE_BUDGET = 30
+"""Wall seconds of minimization in all (a shallow target can yield dozens of distinct bugs);
+findings whose turn comes after it are stored as found."""
+MINIMIZE_STEP = 3
+"""Seconds each -minimize_crash step searches for a smaller crash; the first step that finds
+none ends the minimization, so an input already minimal costs one step, not the whole budget."""
+MINIMIZE_WORKERS = 2
 SMALL_ENOUGH = 32
 """Inputs this short are stored as found."""
 HEX_LIMIT = 512
@@ -62,21 +78,21 @@ class Report:
 
 def replay_in_child(campaign: Campaign, paths: list[Path]) -> dict[Path, Outcome]:
     """Replay files in one child; if it dies or hangs, fall back to one child per file."""
-    outcomes = _replay_batch(campaign, paths)
+    outcomes = _replay_batch(campaign, paths, REPLAY_TIMEOUT * (len(paths) // 50 + 1))
     if outcomes is not None:
         return outcomes
     results = {}
     for path in paths:
-        single = _replay_batch(campaign, [path])
+        single = _replay_batch(campaign, [path], SINGLE_REPLAY_TIMEOUT)
         results[path] = single[path] if single else _dead(path)
     return results
 
 
-def _replay_batch(campaign: Campaign, paths: list[Path]) -> dict[Path, Outcome] | None:
-    command = [sys.executable, "-m", "toolkit.fuzz.replay", campaign.spec, *map(str, paths)]  # expect: from the environment
+def _replay_batch(campaign: Campaign, paths: list[Path], timeout: float) -> dict[Path, Outcome] | None:
+    command = [sys.executable, "-m", "toolkit.fuzz.replay", campaign.child_spec, *map(str, paths)]  # expect: from the environment
     try:
-        done = subprocess.run(command, env=campaign.environment(), cwd=repository_root(), capture_output=True,
-                              text=True, timeout=REPLAY_TIMEOUT * max(1, len(paths) // 50 + 1))
+        done = subprocess.run(command, env=campaign.environment(), capture_output=True,
+                              text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None
     if done.returncode != 0:
@@ -97,42 +113,59 @@ def _replay_batch(campaign: Campaign, paths: list[Path]) -> dict[Path, Outcome] 
 def _dead(path: Path, returncode: int | None = None, stderr: str = "") -> Outcome:
     """An input that kills or hangs the interpreter: the signal (or the hang) is the finding."""
     if returncode is None:
-        return Outcome(str(path), "hang", f"no result within {REPLAY_TIMEOUT:.0f} s")
+        return Outcome(str(path), "hang", f"no result within {SINGLE_REPLAY_TIMEOUT:.0f} s")
     if returncode < 0:
         name = signal.Signals(-returncode).name
         return Outcome(str(path), f"signal {name}", stderr.strip().splitlines()[-1] if stderr.strip() else name)
     return Outcome(str(path), f"exit {returncode}", stderr.strip()[-500:])
 
 
-def minimize(campaign: Campaign, path: Path, seconds: int = MINIMIZE_SECONDS) -> bytes | None:
-    """libFuzzer's -minimize_crash on one input; None if it could not make it smaller."""
+def minimize(campaign: Campaign, path: Path, seconds: float = MINIMIZE_SECONDS) -> bytes | None:
+    """libFuzzer's -minimize_crash on one input for at most `seconds` of wall time; None if
+    it could not make it smaller. libFuzzer runs each step in a child of its own, so the whole
+    process group is stopped when the time is up; the smallest input found so far is kept."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "minimized"
-        command = [str(campaign.harness), "-minimize_crash=1", f"-max_total_time={seconds}",
-                   f"-exact_artifact_path={out}", f"-timeout={10}", str(path)]
-        try:
-            subprocess.run(command, env=campaign.environment(), cwd=scratch, capture_output=True,
-                           timeout=seconds * 4 + 60)
-        except subprocess.TimeoutExpired:
-            return None
+        command = [*campaign.harness_command(), "-minimize_crash=1", f"-max_total_time={MINIMIZE_STEP}",
+                   f"-exact_artifact_path={out}", f"-timeout={INPUT_TIMEOUT}", str(path)]
+        with subprocess.Popen(command, env=campaign.environment(), cwd=scratch, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True) as process:
+            try:
+                process.wait(timeout=max(1.0, seconds))
+            except subprocess.TimeoutExpired:
+                pass
+            finally:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)  # the group this call started: libFuzzer and its steps
+                    process.wait()
         if out.is_file() and out.stat().st_size < path.stat().st_size:
             return out.read_bytes()
     return None
 
 
-def replay_command(campaign: Campaign, reproducer: Path) -> str:
+def shown_path(path: Path) -> str:
+    """A path as the user can paste it where they ran rtcgate: relative when under the
+    current directory, else absolute."""
+    path = Path(path).resolve()
     try:
-        shown = reproducer.relative_to(repository_root())
+        return str(path.relative_to(Path.cwd()))
     except ValueError:
-        shown = reproducer
+        return str(path)
+
+
+def replay_command(campaign: Campaign, reproducer: Path) -> str:
+    shown = shlex.quote(shown_path(reproducer))
     if campaign.builtin:
-        return f"rtcgate fuzz --replay {campaign.spec} --input {shlex.quote(str(shown))}"
+        return f"rtcgate fuzz --replay {campaign.spec} --input {shown}"
     options = "".join(f" --expect {shlex.quote(item)}" for item in campaign.expect or [])
     options += " --text" if campaign.text else ""
-    return f"rtcgate fuzz --target {shlex.quote(campaign.spec)}{options} --replay --input {shlex.quote(str(shown))}"
+    return f"rtcgate fuzz --target {shlex.quote(campaign.spec)}{options} --replay --input {shown}"
 
 
-def triage(result: CampaignResult, *, minimize_seconds: int = MINIMIZE_SECONDS) -> Report:
+def triage(result: CampaignResult, *, minimize_seconds: float = MINIMIZE_SECONDS, budget: float = TRIAGE_BUDGET,
+           workers: int = MINIMIZE_WORKERS, on_step: Callable[[str], None] | None = None) -> Report:
+    """Replay every artifact, group them by signature, minimize the smallest of each group
+    within the time bounds, store one reproducer per group. `on_step` hears what is going on."""
     campaign = result.campaign
     progress = result.progress
     report = Report(target=campaign.name, spec=campaign.spec, expect=campaign.expect, seconds=round(result.seconds, 1),
@@ -140,6 +173,8 @@ def triage(result: CampaignResult, *, minimize_seconds: int = MINIMIZE_SECONDS) 
                     corpus=progress.corpus, artifacts=len(result.artifacts), started=time.strftime("%Y-%m-%d %H:%M:%S"))
     if not result.artifacts:
         return report
+    say = on_step or (lambda _text: None)
+    say(f"triage: replaying {len(result.artifacts)} artifact(s)")
     outcomes = replay_in_child(campaign, result.artifacts)
     groups: dict[str, list[tuple[Path, Outcome]]] = {}
     for path in result.artifacts:
@@ -150,19 +185,12 @@ def triage(result: CampaignResult, *, minimize_seconds: int = MINIMIZE_SECONDS) 
             kind = path.name.split("-", 1)[0]
             outcome = Outcome(str(path), f"unreproduced {kind}", "fails only after earlier inputs (or only under libFuzzer)")
         groups.setdefault(outcome.signature or outcome.error, []).append((path, outcome))
-    budget_ends = time.monotonic() + MINIMIZE_BUDGET
+    chosen = {signature: min(members, key=lambda member: member[0].stat().st_size)
+              for signature, members in groups.items()}
+    smaller = _minimize_all(campaign, chosen, minimize_seconds, budget, workers, say)
     for signature, members in groups.items():
-        path, outcome = min(members, key=lambda member: member[0].stat().st_size)
-        data, minimized = path.read_bytes(), False
-        if outcome.frames and minimize_seconds > 0 and len(data) > SMALL_ENOUGH and time.monotonic() < budget_ends:
-            smaller = minimize(campaign, path, minimize_seconds)
-            if smaller is not None:
-                with tempfile.NamedTemporaryFile(delete=False) as handle:
-                    handle.write(smaller)
-                check = replay_in_child(campaign, [Path(handle.name)])[Path(handle.name)]
-                Path(handle.name).unlink()
-                if check.signature == outcome.signature:
-                    data, minimized = smaller, True
+        path, outcome = chosen[signature]
+        data, minimized = (smaller[signature], True) if signature in smaller else (path.read_bytes(), False)
         if outcome.error.startswith("unreproduced"):
             reproducer = path  # a regression that passes alone would guard nothing: keep the artifact only
         else:
@@ -175,10 +203,41 @@ def triage(result: CampaignResult, *, minimize_seconds: int = MINIMIZE_SECONDS) 
                 reproducer.write_bytes(data)
         report.findings.append(Finding(
             signature=signature, error=outcome.error, message=outcome.message, frames=outcome.frames,
-            reproducer=str(reproducer), size=len(data), artifacts=len(members), minimized=minimized,
+            reproducer=shown_path(reproducer), size=len(data), artifacts=len(members), minimized=minimized,
             replay=replay_command(campaign, reproducer),
             hex=data.hex() if len(data) <= HEX_LIMIT else None))
     return report
+
+
+def _minimize_all(campaign: Campaign, chosen: dict[str, tuple[Path, Outcome]], seconds: float, budget: float,
+                  workers: int, say: Callable[[str], None]) -> dict[str, bytes]:
+    """Minimize each group's chosen input, `workers` at a time, none past the budget; return
+    the smaller inputs that still fail with the same signature, by signature."""
+    wanted = {signature: path for signature, (path, outcome) in chosen.items()
+              if outcome.frames and not outcome.error.startswith("unreproduced")
+              and path.stat().st_size > SMALL_ENOUGH}
+    if not wanted or seconds <= 0 or budget <= 0:
+        return {}
+    say(f"triage: minimizing {len(wanted)} distinct finding(s), at most {seconds:g} s each and {budget:g} s in all")
+    deadline = time.monotonic() + budget
+
+    def shrink(path: Path) -> bytes | None:
+        left = deadline - time.monotonic()
+        return minimize(campaign, path, min(seconds, left)) if left >= 1 else None
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = dict(zip(wanted, pool.map(shrink, wanted.values())))
+    candidates = {signature: data for signature, data in results.items() if data is not None}
+    if not candidates:
+        return {}
+    with tempfile.TemporaryDirectory() as scratch:
+        files = {}
+        for number, (signature, data) in enumerate(candidates.items()):
+            files[signature] = Path(scratch) / f"minimized-{number}"
+            files[signature].write_bytes(data)
+        checks = replay_in_child(campaign, list(files.values()))
+        return {signature: candidates[signature] for signature, file in files.items()
+                if checks[file].signature == chosen[signature][1].signature}
 
 
 def write_report(report: Report, directory: Path) -> tuple[Path, Path]:

@@ -8,14 +8,13 @@ Two layers, one line between them (docs/architecture.md principle 1):
 - I/O, in `shell/`: `udp` (a ProbePeer on a real socket), `whip` (signaling over HTTP) and
   `datachannel` (SCTP over the peer's DTLS, through aiortc).
 
-The names below are the public surface. The shell's are loaded on first use, so importing the
-sans-IO peer (a fuzz harness, a fake-clock test) loads neither aiohttp nor aiortc.
+The names below are the public surface. The shell's are loaded on first use (`__getattr__`), so
+importing the sans-IO peer (a fuzz harness, a fake-clock test) loads neither aiohttp nor aiortc.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
 from toolkit.peer.core import ProbePeer
 from toolkit.peer.events import (
@@ -32,10 +31,6 @@ from toolkit.peer.events import (
 from toolkit.peer.offer import Answer, DtlsRoleError, PeerError, answer_role, build_offer, parse_answer
 from toolkit.peer.phase import IllegalTransition, PeerPhase
 from toolkit.peer.srtp import SrtpKeys
-
-if TYPE_CHECKING:
-    from toolkit.peer.shell.udp import PeerConnection, connect_whip
-    from toolkit.peer.shell.whip import whip_delete, whip_patch, whip_post
 
 _SHELL_NAMES = {
     "PeerConnection": "toolkit.peer.shell.udp",

@@ -18,6 +18,10 @@ def tool_version() -> str:
         return "0"
 
 
+VERDICTS = {0: "PASSED", 1: "FAILED", 2: "NO VERDICT (error)"}
+"""What a run's exit code says about the target: 2 is no verdict (rtcgate failed, or the run stopped)."""
+
+
 def case_name(result: CheckResult, index: int | None = None) -> str:
     """Sanity runs twice; every other check once."""
     if result.check.id == "SANITY" and index is not None:

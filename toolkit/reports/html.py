@@ -11,7 +11,7 @@ from pathlib import Path
 
 from toolkit.conformance.model import CheckResult, Status
 from toolkit.conformance.runner import RunResult
-from toolkit.reports.common import TOOL, case_name, datagram_line, tool_version
+from toolkit.reports.common import TOOL, VERDICTS, case_name, datagram_line, tool_version
 from toolkit.reports.templating import render
 
 MAX_DATAGRAM_LINES = 300
@@ -30,7 +30,7 @@ def render_html(run: RunResult) -> str:
     rows += [_row(r, r.check.id) for r in run.results]
     rows += [_row(r, case_name(r, 1)) for r in run.sanity[1:]]
     return render("conformance.html.j2", tool=TOOL, version=tool_version(), run=run,
-                  verdict="FAILED" if run.exit_code else "PASSED",
+                  verdict=VERDICTS[run.exit_code],
                   counts=[(status.value, counts.get(status, 0)) for status in Status], rows=rows)
 
 

@@ -1,4 +1,5 @@
-"""The machine-readable report: every result with its notes, evidence paths and datagrams."""
+"""The machine-readable report: every result with its notes, evidence paths and datagrams; `stopped`
+says why a run stopped early (null for one that went to its end)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from toolkit.reports.common import TOOL, case_name, datagram_hex, kind_of, requi
 
 
 def result_dict(result: CheckResult, name: str) -> dict:
-    full = result.status.bad or result.status in (Status.WARN, Status.XFAIL)
+    full = result.status.bad or result.status in (Status.WARN, Status.XFAIL, Status.ERROR)
     return {
         "id": result.check.id,
         "name": name,
@@ -55,6 +56,7 @@ def run_dict(run: RunResult) -> dict:
         "started": run.started,
         "duration": round(run.duration, 3),
         "exit_code": run.exit_code,
+        "stopped": run.stopped,
         "strict": run.strict.value,
         "summary": {status.value: count for status, count in sorted(run.counts().items(), key=lambda kv: kv[0].value)},
         "sanity": [result_dict(result, case_name(result, index)) for index, result in enumerate(run.sanity)],

@@ -3,7 +3,9 @@
 XFAIL is written as skipped with type "xfail" and XPASS as a failure with type "xpass", the
 way pytest's own JUnit output treats them, so CI dashboards count them as a CI would. A WARN
 (a SHOULD or POLICY finding that does not gate) passes, with the finding in its properties and
-at the top of its output.
+at the top of its output. An ERROR (rtcgate itself failed, or the run stopped because the target
+cannot be reached) is an `<error>`, never a `<failure>`: no verdict on the target; the suite's
+`stopped` property says why a stopped run stopped.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def _testcase(suite: ET.Element, result: CheckResult, name: str) -> None:
     if status is Status.FAIL:
         ET.SubElement(case, "failure", message=result.message, type="FAIL").text = (
             f"{result.message}\n\nrequirement: {requirement_line(result.check)}\nreplay: {result.replay}")
+    elif status is Status.ERROR:
+        ET.SubElement(case, "error", message=result.message, type="ERROR").text = (
+            f"{result.message}\n\nreplay: {result.replay}")
     elif status is Status.XPASS:
         ET.SubElement(case, "failure", message=result.message, type="xpass")
     elif status is Status.SKIP:
@@ -50,15 +55,16 @@ def _testcase(suite: ET.Element, result: CheckResult, name: str) -> None:
 
 def write_junit(run: RunResult, path: Path) -> None:
     everything = [(case_name(r, i), r) for i, r in enumerate(run.sanity)] + [(r.check.id, r) for r in run.results]
-    failures = sum(1 for _, r in everything if r.status.bad)
-    skipped = sum(1 for _, r in everything if r.status in (Status.SKIP, Status.XFAIL))
-    root = ET.Element("testsuites", name=TOOL, tests=str(len(everything)), failures=str(failures), errors="0",
-                      skipped=str(skipped), time=f"{run.duration:.3f}")
-    suite = ET.SubElement(root, "testsuite", name=f"{TOOL} conformance", tests=str(len(everything)),
-                          failures=str(failures), errors="0", skipped=str(skipped), time=f"{run.duration:.3f}",
-                          timestamp=run.started, hostname=socket.gethostname())
+    counts = {"tests": str(len(everything)),
+              "failures": str(sum(1 for _, r in everything if r.status.bad)),
+              "errors": str(sum(1 for _, r in everything if r.status is Status.ERROR)),
+              "skipped": str(sum(1 for _, r in everything if r.status in (Status.SKIP, Status.XFAIL))),
+              "time": f"{run.duration:.3f}"}
+    root = ET.Element("testsuites", name=TOOL, **counts)
+    suite = ET.SubElement(root, "testsuite", name=f"{TOOL} conformance", **counts, timestamp=run.started,
+                          hostname=socket.gethostname())
     _properties(suite, {"target": run.target, "seed": run.seed, "strict": run.strict.value,
-                        "target_echoes": _yes_no(run.target_echoes)})
+                        "target_echoes": _yes_no(run.target_echoes), "stopped": run.stopped})
     for name, result in everything:
         _testcase(suite, result, name)
     ET.indent(root)

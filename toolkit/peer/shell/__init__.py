@@ -2,5 +2,5 @@
 
 `udp` runs a ProbePeer on a real UDP socket (asyncio), `whip` is its WHIP client (aiohttp),
 `datachannel` its SCTP/DCEP adapter (aiortc, on asyncio). They import the sans-IO peer in
-`toolkit.peer`; nothing there imports them (tests/toolkit/test_peer_layers.py holds that line).
+`toolkit.peer`; nothing there imports them (tests/test_architecture.py holds that line).
 """
