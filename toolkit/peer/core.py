@@ -91,8 +91,8 @@ class ProbePeer:
         """"client" or "server", decided by the answer's a=setup in `set_answer`."""
         self.datachannel = datachannel
         self.audio_pt = audio_pt
-        # The draws from the rng keep their order (ssrc, sequence, ICE credentials, certificate):
-        # seeded peers (fuzzing, replays) must make the same offers as before.
+        # The draws from the rng keep this order (ssrc, sequence, ICE credentials, certificate
+        # serial, then offer and checks): a seeded peer (fuzzing, replays) says the same every time.
         self.ssrc = self._rng.getrandbits(32) if ssrc is None else ssrc
         self._rtp_sequence = (
             self._rng.getrandbits(16) if rtp_sequence_start is None else rtp_sequence_start
@@ -130,6 +130,7 @@ class ProbePeer:
 
     @property
     def local_ufrag(self) -> str:
+        """Settable, like `local_pwd`: a check restarts ICE by changing both in place."""
         return self._ice.local_ufrag
 
     @local_ufrag.setter

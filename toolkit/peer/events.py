@@ -1,7 +1,8 @@
 """What the probe peer tells its caller: small dataclasses, drained with `ProbePeer.next_event()`.
 
-They are the peer's whole outward vocabulary; the ICE, DTLS and SRTP parts keep their own
-internal results, which `core` turns into these.
+They are the peer's whole outward vocabulary. The ICE agent emits its own (IceCompleted,
+StunResponse, StunRequestReceived) directly; its IceFailed and the DTLS endpoint's results are
+the parts' internal words, which `core` turns into these.
 """
 
 from __future__ import annotations
