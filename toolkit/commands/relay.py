@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from reference_server.credentials import MAX_WORKER_ID
-from toolkit.commands.arguments import add_routing_secret_option, address_and_ports, ip_address, port, whole
+from toolkit.commands.arguments import (add_log_level_option, add_routing_secret_option, address_and_ports, ip_address,
+                                       port, start_logging, whole)
 
 EXIT_STATUS = {
     0: "stopped by SIGINT or SIGTERM",
@@ -39,8 +39,7 @@ def register(commands) -> None:
     add_routing_secret_option(relay)
     relay.add_argument("--max-routes", type=whole, default=100_000, metavar="N",
                        help="client addresses remembered at most; the least recently used go first")
-    relay.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                       help="logging level")
+    add_log_level_option(relay)
     relay.set_defaults(handler=run)
 
 
@@ -55,7 +54,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                     for i, (host, udp, http) in enumerate(args.workers))
     if len({worker.udp for worker in workers}) != len(workers):
         parser.error("two --worker options name the same UDP address")
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    start_logging(args.log_level)
     try:
         run_relay(RelayConfig(workers, args.secret, host=args.host, port=args.port, http_port=args.http_port,
                               max_routes=args.max_routes))

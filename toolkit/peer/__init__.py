@@ -3,7 +3,8 @@
 Two layers, one line between them (docs/architecture.md principle 1):
 
 - sans-IO, in this package: `core` (ProbePeer) composes `ice`, `dtls` and `srtp`, moves along
-  the phases of `phase`, and speaks the `events`; `offer` is its SDP, `audio` its Opus.
+  the phases of `phase`, and speaks the `events`; `offer` is its SDP, `audio` its Opus,
+  `realtime_events` the realtime API's data-channel events as a voice check reads them.
   No sockets, no event loop, no clock.
 - I/O, in `shell/`: `udp` (a ProbePeer on a real socket), `whip` (signaling over HTTP) and
   `datachannel` (SCTP over the peer's DTLS, through aiortc).
