@@ -4,31 +4,29 @@ WHIP shim in janus/, inside a network namespace the test makes (janus/netns.py s
 First the arrangement is proved without the gate: Janus answers the probe peer's offer through
 the shim with an ICE-lite answer whose only candidate is the namespace's 127.0.0.2, restarts
 ICE on a WHIP PATCH, and a real aiortc offerer gets its tone and its data-channel message
-echoed. Then the whole catalog runs against it (test_third_party.run_catalog), held to
+echoed. Then the whole catalog runs against it, beside the other answerers (conftest.py's
+`catalog_runs`), judged as they are (test_third_party.judge_catalog_run) and held to
 expected/janus.txt.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from tests.answerers.janus.janus_config import JanusNotInstalled, find_janus_libraries
-from tests.answerers.janus.netns import ADDRESS, Namespace, NamespaceError, network_namespace
-from tests.answerers.test_third_party import answerer, missing, run_catalog
+from tests.answerers.answerers import JANUS, JANUS_DIR, janus_in_namespace
+from tests.answerers.janus.netns import ADDRESS, Namespace
+from tests.answerers.test_third_party import judge_catalog_run
 
-pytestmark = pytest.mark.interop
-
-JANUS_DIR = Path(__file__).parent / "janus"
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(900)]
+"""The catalog_runs fixture plays every selected answerer's catalog, Janus's with the others (3–5
+minutes on 2 cores, more on a busy machine); pytest-timeout counts it against the first test that
+asks for it."""
 CLIENT_TIMEOUT = 60.0
 ECHO_SECONDS = 3.0
 MIN_LOUD_FRAMES = 25
@@ -36,44 +34,11 @@ MIN_LOUD_FRAMES = 25
 
 
 @pytest.fixture
-def namespace() -> Iterator[Namespace]:
-    if shutil.which("ip") is None:
-        missing("ip (iproute2) is not installed")
-    with ExitStack() as stack:
-        try:
-            made = stack.enter_context(network_namespace())
-        except NamespaceError as exc:
-            missing(f"cannot make a network namespace (root and veth support needed): {exc}")
-        yield made
-
-
-@pytest.fixture
-def janus_whip(namespace: Namespace, tmp_path: Path) -> Iterator[tuple[Namespace, str, Path]]:
-    """Janus + shim running in the namespace: (namespace, WHIP URL, Janus's work folder)."""
-    if shutil.which("janus") is None:
-        missing("janus is not installed")
-    try:
-        find_janus_libraries()
-    except JanusNotInstalled as exc:
-        missing(str(exc))
+def janus_whip(tmp_path: Path) -> Iterator[tuple[Namespace, str, Path]]:
+    """Janus + shim running in a namespace: (namespace, WHIP URL, Janus's work folder)."""
     workdir = tmp_path / "janus"
-    command = [*namespace.run_prefix, sys.executable, str(JANUS_DIR / "janus_whip.py"), "--workdir", str(workdir)]
-    try:
-        with answerer(command) as url:
-            yield namespace, url, workdir
-    finally:
-        stop_leftover_janus(workdir / "janus.pid")
-
-
-def stop_leftover_janus(pid_file: Path) -> None:
-    """Janus is the launcher's child and dies with it; if it outlived it, end it by its PID."""
-    try:
-        pid = int(pid_file.read_text().strip())
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-    except (OSError, ValueError):
-        return
-    if command.endswith(b"janus"):
-        os.kill(pid, signal.SIGKILL)
+    with janus_in_namespace(workdir) as (namespace, process):
+        yield namespace, process.url, workdir
 
 
 def in_namespace(namespace: Namespace, script: str, *args: str) -> dict:
@@ -127,9 +92,6 @@ def test_an_aiortc_offerer_gets_its_tone_and_data_channel_message_echoed_by_janu
     assert result["delete_status"] == 200, result
 
 
-def test_the_whole_catalog_runs_against_janus(janus_whip, tmp_path, record_property):
-    namespace, url, _ = janus_whip
-    report_dir = tmp_path / "report"
-    report_dir.mkdir()
-    run_catalog("janus", ["janus", "EchoTest", "ICE-lite", f"netns {namespace.name}"], url, report_dir,
-                record_property, run_prefix=namespace.run_prefix)
+@pytest.mark.catalog_target(JANUS)
+def test_the_whole_catalog_runs_against_janus(catalog_runs, record_property):
+    judge_catalog_run(catalog_runs.of(JANUS), record_property)

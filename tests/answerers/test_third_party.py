@@ -1,6 +1,7 @@
 """The conformance gate against answerers nobody here wrote: aiortc (full ICE, one port per
 session), werift in ICE-lite mode, each behind a small WHIP echo server in this folder, and
-Janus EchoTest (test_janus.py, sharing the helpers here).
+Janus EchoTest (test_janus.py, judged here too). answerers.py starts them; the catalog plays
+against all of them together, once (conftest.py's `catalog_runs`).
 
 The gate must run its whole catalog against each to the end, SKIP what does not apply with a
 reason, and back every FAIL and WARN with evidence (pcap, key log, replay command). What these stacks
@@ -11,117 +12,34 @@ property), not asserted; reports/third-party-conformance.md says what they mean.
 """
 from __future__ import annotations
 
-import json
-import os
-import re
-import select
-import shutil
-import signal
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.answerers.answerers import ANSWERERS
+from tests.answerers.catalog_runs import SEED, CatalogRun
 from tests.answerers.verdicts import EXPECTED_DIR, VerdictFileError, differences, draft_verdicts, read_verdicts
 from toolkit.conformance.checks import CATALOG
 
-pytestmark = pytest.mark.interop
-
-HERE = Path(__file__).parent
-READY_LINE = re.compile(r"listening whip=(?P<url>\S+)")
-START_TIMEOUT = 20.0
-RUN_BUDGET = 150.0
-"""A hang guard: the catalog takes 70–100 s against either answerer here (ICE-06 alone waits out
-a 30 s consent), on a shared 2-core machine sometimes more."""
-SEED = 1
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(900)]
+"""The catalog_runs fixture plays every selected answerer's catalog (3–5 minutes for all four on 2
+cores, more on a busy machine); pytest-timeout counts it against the first test that asks for it."""
 EVIDENCE = ("pcap", "keylog", "replay")
 
 
-def missing(what: str) -> None:
-    """A missing answerer fails the run in CI (where it must be installed) and skips elsewhere."""
-    message = f"{what}; run scripts/install-clients.sh"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.catalog_target(name)) for name in ANSWERERS])
+def test_the_whole_catalog_runs_against_a_third_party_answerer(name, catalog_runs, record_property):
+    judge_catalog_run(catalog_runs.of(name), record_property)
 
 
-def aiortc_command(setup: str = "passive") -> list[str]:
-    return [sys.executable, str(HERE / "aiortc_whip.py"), "--setup", setup]
-
-
-def werift_command() -> list[str]:
-    node = shutil.which("node")
-    if node is None:
-        missing("node is not installed")
-    if not (HERE / "node_modules" / "werift").is_dir():
-        missing("werift is not installed in tests/answerers/node_modules")
-    return [node, str(HERE / "werift_whip.mjs")]
-
-
-ANSWERERS = {
-    "aiortc": aiortc_command,
-    "aiortc-default": lambda: aiortc_command("default"),  # aiortc's own a=setup:active
-    "werift": werift_command,
-}
-
-
-@contextmanager
-def answerer(command: list[str]) -> Iterator[str]:
-    """Start an answerer, yield its WHIP URL, then stop that process (by its PID)."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    output: list[str] = []
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        url = None
-        while url is None and (left := deadline - time.monotonic()) > 0:
-            if not select.select([process.stdout], [], [], left)[0]:
-                break
-            line = process.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-            if match := READY_LINE.search(line):
-                url = match["url"]
-        assert url, f"{command[-1]} printed no ready line within {START_TIMEOUT:g} s:\n{''.join(output[-20:])}"
-        threading.Thread(target=lambda: output.extend(process.stdout), daemon=True).start()
-        yield url
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(5.0)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-@pytest.mark.parametrize("name", ANSWERERS)
-def test_the_whole_catalog_runs_against_a_third_party_answerer(name, tmp_path, record_property):
-    command = ANSWERERS[name]()
-    with answerer(command) as url:
-        run_catalog(name, command, url, tmp_path, record_property)
-
-
-def run_catalog(name: str, command: list[str], url: str, report_dir: Path, record_property,
-                run_prefix: list[str] = ()) -> None:
-    """Run the whole catalog against `url` (inside a namespace with `run_prefix`), check that it
-    ran to the end with evidence for every FAIL, record the outcome, and hold the verdicts to
-    expected/<name>.txt when the target has one."""
-    started = time.monotonic()
-    done = subprocess.run(
-        [*run_prefix, sys.executable, "-m", "toolkit.cli", "check", "--whip", url, "--seed", str(SEED),
-         "--report-dir", str(report_dir)],
-        capture_output=True, text=True, timeout=RUN_BUDGET,
-    )
-    elapsed = time.monotonic() - started
-    assert done.returncode in (0, 1), f"exit {done.returncode} (2 means the gate gave up):\n{done.stderr[-3000:]}"
-    report = json.loads((report_dir / "rtcgate.json").read_text())
+def judge_catalog_run(run: CatalogRun, record_property) -> None:
+    """Check that the catalog ran to the end against `run.answerer` with evidence for every FAIL,
+    record the outcome, and hold the verdicts to expected/<name>.txt when the target has one."""
+    name, url, report_dir = run.answerer.name, run.answerer.url, run.report_dir
+    for phase, code in run.exits.items():
+        assert code in (0, 1), f"{phase} checks: exit {code} (2 means the gate gave up):\n{run.stderr[phase][-3000:]}"
+    report = run.report
+    assert report, f"no report to judge: a phase wrote no rtcgate.json under {report_dir}"
     results = report["results"]
     assert [result["id"] for result in results] == [check.id for check in CATALOG]
     assert {result["status"] for result in results} <= {"PASS", "FAIL", "WARN", "SKIP"}
@@ -137,8 +55,10 @@ def run_catalog(name: str, command: list[str], url: str, report_dir: Path, recor
             assert replay.startswith(f"rtcgate check --whip {url} --only {result['id']} --seed {SEED}\n")
     outcome = "\n".join(f"{result['status']:<4} {result['id']:<11} {result['message'][:150]}" for result in results)
     summary = ", ".join(f"{count} {status}" for status, count in sorted(report["summary"].items()))
-    record_property(f"{name}-conformance", f"{summary}; {elapsed:.0f} s\n{outcome}")
-    print(f"\n{name} ({' '.join(command[1:])}): exit {done.returncode}, {summary}, {elapsed:.0f} s\n{outcome}")
+    exits = ", ".join(f"{phase} exit {code}" for phase, code in run.exits.items())
+    notes = "".join(f"\n{note}" for note in run.notes)
+    record_property(f"{name}-conformance", f"{summary}; {run.elapsed:.0f} s{notes}\n{outcome}")
+    print(f"\n{name} ({run.answerer.description}): {exits}, {summary}, {run.elapsed:.0f} s{notes}\n{outcome}")
     assert_expected_verdicts(name, report, report_dir)
 
 

@@ -18,7 +18,7 @@ import pytest
 from tests.zoo import variants
 from tests.zoo.serve import main as serve_main
 from toolkit.conformance.checks import BY_ID, CATALOG
-from toolkit.conformance.model import Check, CheckResult, Level, Status
+from toolkit.conformance.model import TIMED_PROFILES, Check, CheckResult, Level, Status
 from toolkit.conformance.runner import Settings, run_check
 from toolkit.conformance.steps import Require
 from toolkit.conformance.targets import ReferenceTarget, TargetError, ipv6_loopback
@@ -29,10 +29,9 @@ REFERENCE_RUNS = sorted({(check_id, ZOO[name].host, ZOO[name].dtls_role, ZOO[nam
                          for name, check_id in PAIRS})
 """(check, host, DTLS role, the correct variant standing in for the reference server, or "")."""
 LANES = 4
-"""Servers under test at once: a check mostly waits (silence windows, timeouts), so 4 fit on 2 cores."""
-TIMED_PROFILES = ("voice", "perf")
-"""Profiles of checks judged by the clock (pacing, latency, load): their servers play alone, since
-every lane shares the probe's event loop and another lane's traffic would make the probe late."""
+"""Servers under test at once: a check mostly waits (silence windows, timeouts), so 4 fit on 2 cores.
+Servers of checks in TIMED_PROFILES play alone: every lane shares the probe's event loop and
+another lane's traffic would make the probe late."""
 SEED = 1
 pytestmark = pytest.mark.timeout(1500)
 """The module fixture plays every variant once (4–5 minutes on 2 cores, more on a busy machine);

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 Address = tuple[str, int]
 
 PROFILES = ("core", "lite", "security", "voice", "perf")
+TIMED_PROFILES = ("voice", "perf")
+"""Profiles of checks judged by the clock (pacing, latency, load): run beside other traffic on a
+busy machine, they can be late for reasons that are not the target's."""
 
 
 class Level(enum.StrEnum):
