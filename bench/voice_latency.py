@@ -65,11 +65,10 @@ from bench.common import (
     serve_command, server_cpu, write_results,
 )
 from toolkit.commands.arguments import integer, non_negative_number, non_negative_whole, whole
-from toolkit.peer import DtlsConnected, DtlsData, PeerError, PeerFailed, ProbePeer, RtpReceived
+from toolkit.peer import DtlsConnected, DtlsData, PeerError, PeerFailed, PeerTimer, ProbePeer, RtpReceived
 from toolkit.peer.audio import FRAME, FRAME_SAMPLES, SILENCE_PACKET, OpusDecoder, first_sentence, level_dbfs
 from toolkit.peer.realtime_events import EventLog
 from toolkit.peer.shell.datachannel import Association, DataChannel
-from toolkit.peer.shell.udp import PeerTimer
 from toolkit.peer.shell.whip import whip_delete, whip_post
 from toolkit.percentiles import nearest_rank
 

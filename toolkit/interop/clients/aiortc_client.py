@@ -24,15 +24,8 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from toolkit.interop.gst.scenario_record import (
-    BINARY_MESSAGE,
-    CONNECT_TIMEOUT,
-    DATACHANNEL_MESSAGES,
-    Deadline,
-    describe_message,
-    event_entry,
-    now_ms,
-)
+from toolkit.interop.gst.scenario_record import (BINARY_MESSAGE, CONNECT_TIMEOUT, DATACHANNEL_MESSAGES, Deadline,
+                                                 describe_message, event_entry, now_ms)
 from toolkit.peer.shell.whip import body_excerpt
 
 SAMPLE_RATE = 48_000

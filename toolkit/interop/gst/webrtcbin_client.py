@@ -33,15 +33,9 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstSdp", "1.0")
 gi.require_version("GstWebRTC", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
-from scenario_record import (  # noqa: E402  (this file's neighbour: see its docstring)
-    BINARY_MESSAGE,
-    CONNECT_TIMEOUT,
-    DATACHANNEL_MESSAGES,
-    Deadline,
-    describe_message,
-    event_entry,
-    now_ms,
-)
+# This file's neighbour, found beside it (see the module docstring).
+from scenario_record import (BINARY_MESSAGE, CONNECT_TIMEOUT, DATACHANNEL_MESSAGES, Deadline,  # noqa: E402
+                             describe_message, event_entry, now_ms)
 
 FRAME_SAMPLES = 960
 FRAME_BYTES = 2 * FRAME_SAMPLES
