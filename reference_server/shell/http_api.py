@@ -102,7 +102,7 @@ def make_app(core: ServerCore, clock: Callable[[], float], flush: Callable[[], N
         except UnicodeDecodeError:
             return error(400, "body is not UTF-8")
 
-    def resource_handlers(prefix: str):
+    def resource_handlers(prefix: str) -> tuple[Handler, Handler, Handler]:
         async def post(request: web.Request) -> web.Response:
             offer = await read_sdp(request, "application/sdp")
             if isinstance(offer, web.Response):

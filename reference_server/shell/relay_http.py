@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from .exposition import CONTENT_TYPE, Families, render
-from .http_api import error, read_body, signaling_app
+from .http_api import Handler, error, read_body, signaling_app
 
 Address = tuple[str, int]
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Authorization", "If-Match")
@@ -78,7 +78,7 @@ def make_app(workers: Sequence[WorkerEndpoint], relay_metrics: Collector,
     def request_headers(request: web.Request) -> dict[str, str]:
         return {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers}
 
-    def resource_handlers(prefix: str):
+    def resource_handlers(prefix: str) -> tuple[Handler, Handler, Handler]:
         async def post(request: web.Request) -> web.Response:
             body = await read_body(request)
             if isinstance(body, web.Response):
