@@ -27,8 +27,9 @@ _EXPORTS = {
     "toolkit.conformance.model": ("Check", "CheckFailed", "CheckResult", "CheckSkipped", "Datagram", "Settings",
                                   "Status"),
     "toolkit.conformance.runner": ("RunResult", "TargetUnreachable", "run_check", "run_checks"),
-    "toolkit.conformance.steps": ("Alive", "Close", "Connect", "Do", "DtlsAlert", "Echo", "Expect", "Offer", "Rebind",
-                                  "Require", "Send", "Silence", "Socket", "StunError", "StunSuccess", "Wait"),
+    "toolkit.conformance.steps": ("Alive", "BindsNothing", "Close", "Connect", "Connected", "Do", "DtlsAlert", "Echo",
+                                  "Expect", "NoMediaTo", "Offer", "Rebind", "Renegotiate", "Require", "Send", "Silence",
+                                  "Socket", "SrtpProfile", "StunError", "StunSuccess", "Wait"),
     "toolkit.conformance.targets": ("CallableTarget", "CallsTarget", "ReferenceTarget", "Target", "TargetError",
                                     "WhipTarget", "make_target"),
 }
