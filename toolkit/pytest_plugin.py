@@ -218,9 +218,9 @@ def _settings(options: SimpleNamespace):
 def _attach(node: pytest.Item, result, when: str) -> list[str]:
     """Record what the reports show of `result` on the test's report; write a finding's evidence
     and return the lines naming its files."""
-    from toolkit.conformance.evidence import write_evidence
-    from toolkit.reports import needs_evidence
     from toolkit.reports.common import requirement_fields
+    from toolkit.reports.conformance import needs_evidence
+    from toolkit.reports.evidence import write_evidence
 
     check = result.check
     node.user_properties += [("rfc", check.rfc), *requirement_fields(check).items(), ("profile", check.profile),
@@ -336,7 +336,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not state.get("played") or "target" not in state:
         return
     from toolkit.conformance.runner import RunResult
-    from toolkit.reports import write_reports
+    from toolkit.reports.conformance import write_reports
 
     settings = _settings(state["options"])
     target = state["target"]

@@ -313,7 +313,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     settings = run_settings(args)
     print(f"rtcgate check: {len(checks)} checks, seed {settings.seed}", file=sys.stderr)
     result = play(target, checks, settings, xfail)
-    from toolkit.reports import write_reports
+    from toolkit.reports.conformance import write_reports
 
     try:
         paths = write_reports(result, args.report_dir)

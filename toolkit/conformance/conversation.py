@@ -21,14 +21,12 @@ import random
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from toolkit.conformance.model import Address, CheckFailed, CheckSkipped, Datagram, Settings
+from toolkit.conformance.model import NOT_SENT, Address, CheckFailed, CheckSkipped, Datagram, Settings
 from toolkit.conformance.targets import Target
 from toolkit.peer import DtlsConnected, DtlsRoleError, IceCompleted, PeerError, PeerFailed, ProbePeer
 
 Filter = Callable[[bytes], bool]
 """Decides, per datagram, whether it goes through (True) or is dropped by the check (False)."""
-NOT_SENT = "dropped by the check, never sent"
-"""Note of a datagram the peer produced but the check kept off the wire (not in the pcap)."""
 Transform = Callable[[bytes], "list[bytes]"]
 """Rewrites one outgoing datagram into the datagrams actually sent (none: dropped)."""
 

@@ -152,7 +152,12 @@ class Datagram:
     remote: Address
     data: bytes
     note: str = ""
-    """Set when the check itself dropped the datagram (simulated loss): it never reached the peer."""
+    """Set when the check itself dropped the datagram (simulated loss): it never reached the peer
+    (`NOT_SENT` for one the probe produced but the check kept off the wire: not in the pcap)."""
+
+
+NOT_SENT = "dropped by the check, never sent"
+"""`Datagram.note` of a datagram the peer produced but the check kept off the wire (not in the pcap)."""
 
 
 @dataclass(slots=True)
