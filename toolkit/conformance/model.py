@@ -206,10 +206,10 @@ class VoiceTolerances:
     """VOICE-05: how far a response packet may arrive from its real-time 20 ms slot."""
 
 
-def _threshold(default: float, unit: str, help: str, *, zero: bool = False) -> Any:
+def _threshold(default: float, unit: str, text: str, *, zero: bool = False) -> Any:
     """A PERF threshold field: its default, and the metadata its `--perf-*` option is made from —
-    the unit (the option's metavar), the help, and whether 0 is a valid value."""
-    return field(default=default, metadata={"unit": unit, "help": help, "zero": zero})
+    the unit (the option's metavar), the help text, and whether 0 is a valid value."""
+    return field(default=default, metadata={"unit": unit, "help": text, "zero": zero})
 
 
 @dataclass(frozen=True, slots=True)

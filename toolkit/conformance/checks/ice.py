@@ -145,9 +145,9 @@ def ufrag_problems(ufrags: list[str]) -> tuple[list[str], str]:
 
 @dataclass(frozen=True, eq=False)
 class RandomUfrags(Step):
-    """SAMPLES sessions at once (signaling only; the conversation's own count), and their ufrags
-    judged: unique, ice-chars, and enough uniformly varying positions that no counter or clock
-    makes them (`ufrag_problems`)."""
+    """Sessions opened at once (signaling only) until the conversation holds SAMPLES, and their
+    ufrags judged: unique, ice-chars, and enough uniformly varying positions that no counter or
+    clock makes them (`ufrag_problems`)."""
 
     async def run(self, conversation: Conversation) -> None:
         await collect_ufrags(conversation)
