@@ -28,7 +28,7 @@ test: $(STAMP) clients
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/srtp_echo.py
+	$(BIN)/python -m bench.srtp_echo
 
 clean:
 	rm -rf $(VENV) reports/*.json reports/*.xml

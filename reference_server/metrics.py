@@ -1,7 +1,7 @@
 """Counters, gauges and histograms the sans-IO core keeps: plain numbers, no exposition.
 
 The core only counts; the shell publishes these numbers on /metrics in Prometheus text format
-(`reference_server/exposition.py`), so the core imports no metrics library. Each field is one
+(`reference_server/shell/exposition.py`), so the core imports no metrics library. Each field is one
 metric family there; the comment on it says which label its keys become.
 """
 from __future__ import annotations

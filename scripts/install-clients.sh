@@ -47,10 +47,12 @@ fi
 # --- Interop matrix clients (rtcgate interop, tests/interop/test_matrix.py) -----------
 # Firefox ESR, GStreamer webrtcbin (driven from the system python3 with gi), dumpcap (the
 # matrix captures the servers' ports on lo), and the node clients werift and @roamhq/wrtc,
-# pinned in toolkit/interop/node/package.json and package-lock.json (npm ci). The apt
-# packages come from the Debian release (firefox-esr follows its ESR branch, GStreamer
-# 1.22 and libnice 0.1.21 are Debian 12's); the reports record the versions that ran.
-INTEROP_NODE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/toolkit/interop/node"
+# pinned in toolkit/interop/node/package.json and package-lock.json and installed by `npm ci`
+# into rtcgate's per-user cache (toolkit/interop/node_clients.py; the node drivers run them
+# from there, in a checkout and in an installed rtcgate alike). The apt packages come from
+# the Debian release (firefox-esr follows its ESR branch, GStreamer 1.22 and libnice 0.1.21
+# are Debian 12's); the reports record the versions that ran.
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INTEROP_APT_PACKAGES=(
     firefox-esr
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
@@ -71,14 +73,8 @@ from gi.repository import Gst; Gst.init(None); \
 assert all(Gst.ElementFactory.find(e) for e in ('webrtcbin', 'nicesrc', 'opusenc', 'opusdec', 'dtlssrtpenc'))" \
         >/dev/null 2>&1
 }
-interop_node_ok() {
-    (cd "$INTEROP_NODE_DIR" && node -e '
-        const pinned = require("./package.json").dependencies;
-        for (const [name, version] of Object.entries(pinned)) {
-            if (require(`./node_modules/${name}/package.json`).version !== version) process.exit(1);
-        }
-        require("@roamhq/wrtc");  // its native binary comes in an optional dependency
-    ') >/dev/null 2>&1
+interop_node_clients() {  # npm ci into the cache when a pinned package is missing; prints the folder
+    PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}" python3 -m toolkit.interop.node_clients
 }
 install_interop_clients() {
     local missing=()
@@ -99,17 +95,14 @@ install_interop_clients() {
         interop_gstreamer_ok || interop_missing "GStreamer installed but webrtcbin is not usable from /usr/bin/python3"
     fi
 
-    if interop_node_ok; then
-        say "interop node clients already installed in toolkit/interop/node (werift, @roamhq/wrtc as pinned)"
-    elif ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    local node_folder  # @roamhq/wrtc's native binary comes in an optional dependency: require() proves it is there
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
         interop_missing "node or npm not found: install Node.js 18 or newer (with npm) for werift and @roamhq/wrtc"
+    elif node_folder="$(interop_node_clients)" \
+        && (cd "$node_folder" && node -e 'require("@roamhq/wrtc")') >/dev/null 2>&1; then
+        say "interop node clients installed as pinned (werift, @roamhq/wrtc) in $node_folder"
     else
-        say "npm ci in toolkit/interop/node"
-        if (cd "$INTEROP_NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error) && interop_node_ok; then
-            say "installed werift and @roamhq/wrtc as pinned in toolkit/interop/node/package-lock.json"
-        else
-            interop_missing "npm ci in toolkit/interop/node failed"
-        fi
+        interop_missing "installing the node clients (npm ci into rtcgate's cache) failed"
     fi
 }
 install_interop_clients
@@ -118,7 +111,7 @@ install_interop_clients
 # --- Third-party answerers (tests/answerers/test_third_party.py) -----------------------
 # werift, pinned in tests/answerers/package.json and package-lock.json, installed with
 # `npm ci` when node_modules is missing. aiortc comes with the Python dependencies.
-ANSWERERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/answerers"
+ANSWERERS_DIR="$REPO_ROOT/tests/answerers"
 answerers_missing() {
     if [[ "${CI:-}" == "true" ]]; then
         say "error: $*" >&2

@@ -14,8 +14,8 @@ from aiortc import rtcsctptransport
 from aiortc.rtcdatachannel import RTCDataChannel, RTCDataChannelParameters
 from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport
 
-from reference_server import dc_echo
-from reference_server.datachannel import (
+from reference_server.shell import datachannel_echo
+from reference_server.shell.datachannel import (
     LOCAL_SCTP_PORT,
     MAX_QUEUED_PACKETS,
     MAX_SCTP_PACKET,
@@ -207,7 +207,7 @@ def test_aiortc_asks_its_dtls_transport_for_exactly_what_the_link_provides():
     async def scenario():
         peers = Peers()
         await peers.connect()
-        dc_echo.attach("s", peers.server)
+        datachannel_echo.attach("s", peers.server)
         channel = await peers.client_channel("oai-events")
         echoed = collect(channel)
         channel.send(b"x" * LARGE)
@@ -247,7 +247,7 @@ async def test_client_opened_channel_reaches_the_server_with_label_and_protocol(
 async def test_echo_keeps_type_order_and_size_on_an_ordered_channel():
     peers = Peers()
     await peers.connect()
-    dc_echo.attach("session", peers.server)
+    datachannel_echo.attach("session", peers.server)
     channel = await peers.client_channel("oai-events")
     echoed = collect(channel)
     sent = ["text", b"\x00binary", "", b"", "é€😀", b"y" * LARGE, "z" * LARGE]
@@ -263,7 +263,7 @@ async def test_echo_keeps_type_order_and_size_on_an_ordered_channel():
 async def test_unordered_and_partially_reliable_channels_keep_their_parameters():
     peers = Peers()
     await peers.connect()
-    dc_echo.attach("session", peers.server)
+    datachannel_echo.attach("session", peers.server)
     unordered = await peers.client_channel("fast", ordered=False, maxRetransmits=0)
     timed = await peers.client_channel("timed", maxPacketLifeTime=150)
     fast, lifetime = peers.opened
@@ -408,7 +408,7 @@ async def test_a_gone_session_stops_the_sending():
 async def test_malformed_packets_and_dcep_are_counted_and_the_association_carries_on():
     peers = Peers()
     await peers.connect()
-    dc_echo.attach("session", peers.server)
+    datachannel_echo.attach("session", peers.server)
     channel = await peers.client_channel("oai-events")
     echoed = collect(channel)
     client = peers.client
@@ -491,7 +491,7 @@ async def test_a_message_that_never_ends_overruns_the_window_and_aborts_the_asso
 ])
 def test_zero_length_parameters_are_dropped_before_aiortc_loops_on_them(chunk):
     """aiortc 1.16's decode_params never advances past a length-0 parameter: the server would hang."""
-    from reference_server.datachannel import _has_short_parameter
+    from reference_server.shell.datachannel import _has_short_parameter
 
     packet = bytes(12) + chunk
     assert _has_short_parameter(packet)
@@ -528,7 +528,7 @@ def sack_packet(cumulative_tsn: int, gaps: list[tuple[int, int]], *, block_count
     (bytes(12) + bytes([4, 0, 0, 8]) + struct.pack("!HH", 0, 4), False),  # not a SACK
 ])
 def test_sacks_that_acknowledge_unsent_tsns_or_misorder_their_gap_blocks_are_caught(packet, overreaches):
-    from reference_server.datachannel import _sack_overreaches
+    from reference_server.shell.datachannel import _sack_overreaches
 
     assert _sack_overreaches(packet, 100) is overreaches
 
@@ -541,7 +541,7 @@ async def test_a_sack_whose_gap_blocks_span_unsent_tsns_never_reaches_aiortc():
     await peers.connect()
     channel = await peers.client_channel("oai-events")
     echoed = collect(channel)
-    dc_echo.attach("session", peers.server)
+    datachannel_echo.attach("session", peers.server)
     sctp = peers.server._sctp
     walked: list[object] = []
     handle_sack = sctp._receive_sack_chunk

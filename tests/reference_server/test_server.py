@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from reference_server import stun
-from reference_server.server import ReferenceServer, ServerConfig, ready_line
+from reference_server.shell.server import ReferenceServer, ServerConfig, ready_line
 from tests.support.server_process import READY_LINE
 from toolkit.conformance.targets import ipv6_loopback
 from toolkit.peer.core import RtpReceived, StunResponse

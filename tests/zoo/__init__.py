@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference_server.core import ServerCore
-from reference_server.server import ReferenceServer, ServerConfig
+from reference_server.shell.server import ReferenceServer, ServerConfig
 
 _NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _CHECK_ID = re.compile(r"[A-Z]+-\d\d")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from reference_server.server import ReferenceServer
+from reference_server.shell.server import ReferenceServer
 from reference_server.voice.conversation import FRAME, Conversation
 from reference_server.voice.endpoint import VoiceEndpoint
 from tests.zoo import variant

@@ -1,5 +1,6 @@
 """aiortc (Python), driven by toolkit/interop/clients/aiortc_client.py in this Python's own
-environment, as a child process so a hung client can be killed like any other."""
+environment (sys.executable -m, so it imports the same toolkit), as a child process so a hung
+client can be killed like any other."""
 from __future__ import annotations
 
 import sys
@@ -7,8 +8,6 @@ from importlib import metadata
 from pathlib import Path
 
 from toolkit.interop.drivers.base import ClientMissing, Driver, Material, Targets, run_program
-
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 class AiortcDriver(Driver):
@@ -27,4 +26,4 @@ class AiortcDriver(Driver):
     async def session(self, targets: Targets, material: Material, workdir: Path) -> dict:
         return await run_program([sys.executable, "-m", "toolkit.interop.clients.aiortc_client"],
                                  config=material.config(targets), workdir=workdir, name=self.name,
-                                 deadline=self.deadline, cwd=PROJECT_ROOT)
+                                 deadline=self.deadline)

@@ -1,6 +1,7 @@
 """Browsers without a browser driver: the driver serves the page (toolkit/interop/js/page.html),
-the scenario module, the configuration and the WAVs from a loopback HTTP server, launches the
-browser on the page's URL in a new session, and waits for the page to POST its report.
+the scenario module (both shipped with the package), the configuration and the WAVs from a
+loopback HTTP server, launches the browser on the page's URL in a new session, and waits for
+the page to POST its report.
 
 Each run gets a fresh browser profile in a temporary directory, removed once the browser is
 stopped: a profile is megabytes of caches that have no place in the report folder (which keeps
@@ -18,8 +19,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from toolkit.interop.drivers.base import ClientFailed, Driver, Material, Targets, log_tail, stop_group
+from toolkit.resources import shipped
 
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
 REPORT_MAX_BYTES = 16 * 1024 * 1024  # recorded audio comes back as base64 PCM
 
 
@@ -53,10 +54,11 @@ class PageServer:
         await self.runner.cleanup()
 
     async def _page(self, request: web.Request) -> web.Response:
-        return web.FileResponse(JS_DIR / "page.html", headers={"Content-Type": "text/html", "Cache-Control": "no-store"})
+        return web.FileResponse(shipped("interop", "js", "page.html"),
+                                headers={"Content-Type": "text/html", "Cache-Control": "no-store"})
 
     async def _module(self, request: web.Request) -> web.Response:
-        return web.FileResponse(JS_DIR / "scenario.mjs",
+        return web.FileResponse(shipped("interop", "js", "scenario.mjs"),
                                 headers={"Content-Type": "text/javascript", "Cache-Control": "no-store"})
 
     async def _config(self, request: web.Request) -> web.Response:

@@ -1,14 +1,15 @@
 """GStreamer webrtcbin (libnice, OpenSSL), driven by toolkit/interop/gst/webrtcbin_client.py
-under the system Python, which has `gi` and GStreamer's typelibs (the venv has neither)."""
+(shipped with the package) under the system Python, which has `gi` and GStreamer's typelibs:
+rtcgate's own interpreter usually has neither."""
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
 from toolkit.interop.drivers.base import ClientMissing, Driver, Material, Targets, run_program
+from toolkit.resources import shipped
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-SCRIPT = Path(__file__).resolve().parents[1] / "gst" / "webrtcbin_client.py"
 PROBE = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstWebRTC', '1.0'); "
          "gi.require_version('GstSdp', '1.0'); from gi.repository import Gst, GstWebRTC, GstSdp; Gst.init(None); "
          "missing = [e for e in ('webrtcbin', 'nicesrc', 'opusenc', 'opusdec', 'rtpopuspay', 'rtpopusdepay', 'appsrc', "
@@ -38,5 +39,6 @@ class GStreamerDriver(Driver):
         return line
 
     async def session(self, targets: Targets, material: Material, workdir: Path) -> dict:
-        return await run_program([SYSTEM_PYTHON, str(SCRIPT)], config=material.config(targets), workdir=workdir,
+        script = shipped("interop", "gst", "webrtcbin_client.py")
+        return await run_program([SYSTEM_PYTHON, str(script)], config=material.config(targets), workdir=workdir,
                                  name=self.name, deadline=self.deadline)

@@ -1,26 +1,20 @@
-"""The node clients: werift and @roamhq/wrtc, each a script under toolkit/interop/node/ that
-imports the shared scenario (toolkit/interop/js/scenario.mjs). Their packages are pinned in
-toolkit/interop/node/package.json and installed with `npm ci` by scripts/install-clients.sh."""
+"""The node clients: werift and @roamhq/wrtc, each a script shipped under toolkit/interop/node/
+that imports the shared scenario (toolkit/interop/js/scenario.mjs). Their packages are pinned in
+the shipped package.json and package-lock.json; the scripts run from a per-user working folder
+where `npm ci` installs those packages on first use (toolkit/interop/node_clients.py), never
+from the package folder, which an installed rtcgate cannot write to."""
 from __future__ import annotations
 
-import json
 import shutil
+import sys
 from pathlib import Path
 
+from toolkit.interop import node_clients
 from toolkit.interop.drivers.base import ClientMissing, Driver, Material, Targets, run_program
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
-INSTALL_HINT = "run scripts/install-clients.sh (npm ci in toolkit/interop/node)"
 
-
-def installed_version(package: str) -> str:
-    """The version npm installed under toolkit/interop/node, or ClientMissing."""
-    if shutil.which("node") is None:
-        raise ClientMissing("node is not installed; install Node.js 18 or newer")
-    manifest = NODE_DIR / "node_modules" / package / "package.json"
-    if not manifest.is_file():
-        raise ClientMissing(f"{package} is not installed; {INSTALL_HINT}")
-    return json.loads(manifest.read_text())["version"]
+def _say(line: str) -> None:
+    print(f"rtcgate interop: {line}", file=sys.stderr, flush=True)
 
 
 class NodeDriver(Driver):
@@ -28,8 +22,16 @@ class NodeDriver(Driver):
     script = ""
 
     def version(self) -> str:
-        return f"{self.package} {installed_version(self.package)}"
+        """The installed version of the client's package, installing the pinned ones first if needed."""
+        if shutil.which("node") is None:
+            raise ClientMissing("node is not installed; install Node.js 18 or newer (with npm)")
+        try:
+            folder = node_clients.ensure_installed(say=_say)
+        except (node_clients.NodeClientsError, OSError) as exc:
+            raise ClientMissing(str(exc)) from None
+        return f"{self.package} {node_clients.installed_version(folder, self.package)}"
 
     async def session(self, targets: Targets, material: Material, workdir: Path) -> dict:
-        return await run_program(["node", str(NODE_DIR / self.script)], config=material.config(targets),
-                                 workdir=workdir, name=self.name, deadline=self.deadline, cwd=NODE_DIR)
+        folder = node_clients.prepare()
+        return await run_program(["node", str(folder / self.script)], config=material.config(targets),
+                                 workdir=workdir, name=self.name, deadline=self.deadline, cwd=folder)
