@@ -21,7 +21,7 @@ import pylibsrtp
 from bench.common import BenchError, CpuSnapshot, drop_counts, metric_samples, percentile
 from toolkit.commands.arguments import non_negative_number, positive_number, whole
 from toolkit.peer import PeerConnection, PeerError, connect_whip
-from toolkit.peer.core import SRTP_PROFILES
+from toolkit.peer.srtp import SRTP_PROFILES
 
 PAYLOAD_BYTES = 160
 """One 20 ms Opus frame at about 64 kbit/s."""

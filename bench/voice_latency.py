@@ -67,9 +67,9 @@ from bench.common import (
 from toolkit.commands.arguments import integer, non_negative_number, non_negative_whole, whole
 from toolkit.peer import DtlsConnected, DtlsData, PeerError, PeerFailed, ProbePeer, RtpReceived
 from toolkit.peer.audio import FRAME, FRAME_SAMPLES, SILENCE_PACKET, OpusDecoder, first_sentence, level_dbfs
-from toolkit.peer.datachannel import Association, DataChannel
 from toolkit.peer.realtime_events import EventLog
-from toolkit.peer.whip import whip_delete, whip_post
+from toolkit.peer.shell.datachannel import Association, DataChannel
+from toolkit.peer.shell.whip import whip_delete, whip_post
 from toolkit.percentiles import nearest_rank
 
 THINK_ENV = "RTCGATE_BENCH_THINK_TIME"

@@ -169,7 +169,7 @@ def parse(data: bytes) -> StunMessage:
     if length & 3:
         raise StunError(f"length field {length} is not a multiple of 4")
 
-    attributes = []
+    attributes: list[tuple[int, bytes]] = []
     append = attributes.append
     integrity = integrity_sha256 = fingerprint = None
     unpack_attribute = _attribute_header.unpack_from
@@ -222,7 +222,8 @@ def fingerprint_ok(data: bytes, msg: StunMessage) -> bool:
     if offset is None:
         return False
     expected = zlib.crc32(data[:offset]) ^ _FINGERPRINT_XOR
-    return _fingerprint_attribute.unpack_from(data, offset)[2] == expected
+    received: int = _fingerprint_attribute.unpack_from(data, offset)[2]
+    return received == expected
 
 
 def integrity_ok(data: bytes, msg: StunMessage, key: bytes) -> bool:

@@ -5,9 +5,10 @@ Every module's imports are read with `ast`, at any depth: function-level imports
 dependency, whenever it is loaded). Imports done by name at run time (`importlib`, the voice
 model's `module:factory`) are not seen. The rules:
 
-- the sans-IO part of `reference_server` (every module outside `reference_server.shell`)
-  imports neither the shell nor a module that does I/O or runs an event loop, a thread or a
-  process (`SANS_IO_FORBIDDEN`); from `socket` it may take only the address conversions
+- the sans-IO part of `reference_server` (every module outside `reference_server.shell`), and
+  likewise of the probe peer (`toolkit.peer` outside `toolkit.peer.shell`), imports neither its
+  shell nor a module that does I/O or runs an event loop, a thread or a process
+  (`SANS_IO_FORBIDDEN`); from `socket` it may take only the address conversions
   (`SOCKET_CONVERSIONS`), which open no socket;
 - `reference_server` imports nothing from `toolkit` (the judged does not lean on the judge);
 - in `toolkit`, only `fuzz` and the serve, relay and worker commands import `reference_server`
@@ -33,6 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SERVER = "reference_server"
 SHELL = "reference_server.shell"
+PEER = "toolkit.peer"
+PEER_SHELL = "toolkit.peer.shell"
+SANS_IO_PACKAGES = {SERVER: SHELL, PEER: PEER_SHELL}
+"""Each package with a sans-IO part, and the subpackage that holds its I/O."""
 COMMANDS = "toolkit.commands"
 SHARED_ARGUMENTS = "toolkit.commands.arguments"
 SERVER_IMPORTERS = ("toolkit.fuzz", "toolkit.commands.serve", "toolkit.commands.relay", "toolkit.commands.worker")
@@ -121,15 +126,16 @@ def violations(root: Path) -> list[str]:
     edges: dict[str, set[str]] = {}
     for name, path in modules.items():
         in_server = _within(name, SERVER)
+        shell = next((shell for package, shell in SANS_IO_PACKAGES.items() if _within(name, package)), None)
         for imported in imports_of(name, path, modules):
             target = imported.target
-            if in_server and not _within(name, SHELL):
-                if _within(target, SHELL):
+            if shell is not None and not _within(name, shell):
+                if _within(target, shell):
                     found.append(f"{imported.where(root)}: {name} (sans-IO) imports the shell, {target}")
                 elif imported.top in SANS_IO_FORBIDDEN and not (
                         target == "socket" and imported.names and set(imported.names) <= SOCKET_CONVERSIONS):
                     what = f"{target} ({', '.join(imported.names)})" if imported.names else target
-                    found.append(f"{imported.where(root)}: {name} (sans-IO) imports {what}, which only {SHELL} may")
+                    found.append(f"{imported.where(root)}: {name} (sans-IO) imports {what}, which only {shell} may")
             if in_server and imported.top == "toolkit":
                 found.append(f"{imported.where(root)}: {name} imports {target}; reference_server imports nothing "
                              "from toolkit")
@@ -162,6 +168,17 @@ def test_the_shell_is_where_the_io_is():
     modules = modules_under(ROOT, (SHELL,))
     tops = {imported.top for name, path in modules.items() for imported in imports_of(name, path, modules)}
     assert {"asyncio", "socket", "aiohttp", "aiortc", "subprocess", "threading"} <= tops
+
+
+def test_the_peers_shell_is_where_its_io_is():
+    """The probe peer's socket, WHIP client and data channels, and nothing sans-IO, sit in its shell."""
+    modules = modules_under(ROOT, (PEER_SHELL,))
+    assert set(modules) == {PEER_SHELL, f"{PEER_SHELL}.udp", f"{PEER_SHELL}.whip", f"{PEER_SHELL}.datachannel"}
+    tops = {imported.top for name, path in modules.items() for imported in imports_of(name, path, modules)}
+    assert {"asyncio", "aiohttp", "aiortc"} <= tops
+    peer = modules_under(ROOT, (PEER,))
+    for name in ("core", "ice", "dtls", "srtp", "phase", "events", "offer"):
+        assert f"{PEER}.{name}" in peer
 
 
 def test_the_sans_io_part_is_the_core_and_its_codecs():
@@ -210,6 +227,10 @@ CLEAN = {
     "toolkit/commands/serve.py": ("from toolkit.commands.arguments import port\n"
                                   "def run():\n    from reference_server.shell.server import run\n"),
     "toolkit/peer/__init__.py": "",
+    "toolkit/peer/core.py": "from toolkit.peer import ice\n",
+    "toolkit/peer/ice.py": "import struct\n",
+    "toolkit/peer/shell/__init__.py": "",
+    "toolkit/peer/shell/udp.py": "import asyncio\nfrom toolkit.peer.core import ProbePeer\n",
 }
 
 
@@ -234,6 +255,14 @@ def test_it_sees_io_modules_in_the_sans_io_part_but_lets_address_conversions_thr
         "reference_server/codec.py:2", "reference_server/codec.py:3", "reference_server/codec.py:6",
         "reference_server/codec.py:8"]
     assert "imports socket (socket), which only reference_server.shell may" in found[1]
+
+
+def test_it_sees_the_sans_io_peer_import_its_shell_or_a_loop(tmp_path):
+    found = violations(_tree(tmp_path, {**CLEAN, "toolkit/peer/core.py": (
+        "from toolkit.peer import ice\nfrom toolkit.peer.shell import udp\nimport asyncio\n")}))
+    assert found == [
+        "toolkit/peer/core.py:2: toolkit.peer.core (sans-IO) imports the shell, toolkit.peer.shell.udp",
+        "toolkit/peer/core.py:3: toolkit.peer.core (sans-IO) imports asyncio, which only toolkit.peer.shell may"]
 
 
 def test_it_sees_the_server_import_the_toolkit(tmp_path):

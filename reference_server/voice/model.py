@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import AsyncIterator, Protocol
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 DEFAULT_MODEL = "reference_server.shell.tone_model:ToneModel"
+
+
+JsonObject = dict[str, Any]
+"""A JSON object in the realtime APIs' shape: a conversation item, a tool, an event."""
 
 
 class ModelError(Exception):
@@ -44,16 +49,16 @@ ModelOutput = AudioChunk | TextDelta | FunctionCall
 class TurnInput:
     turn_number: int  # the response's number in the session, from 1
     audio: bytes  # the user's audio committed since the previous response, 48 kHz mono s16
-    items: tuple[dict, ...]  # the conversation so far, oldest first, in the realtime APIs' item shape
+    items: tuple[JsonObject, ...]  # the conversation so far, oldest first, in the realtime APIs' item shape
     instructions: str = ""
-    tools: tuple[dict, ...] = ()
+    tools: tuple[JsonObject, ...] = ()
 
 
 class Model(Protocol):
     def respond(self, turn: TurnInput) -> AsyncIterator[ModelOutput]: ...
 
 
-def load_model(spec: str, **options) -> Model:
+def load_model(spec: str, **options: Any) -> Model:
     """`package.module:factory` → factory(**options)."""
     module_name, sep, factory_name = spec.partition(":")
     if not sep or not module_name or not factory_name:
@@ -65,7 +70,7 @@ def load_model(spec: str, **options) -> Model:
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         raise ModelError(f"module {module_name!r} has no callable {factory_name!r}")
-    model = factory(**options)
+    model: Model = factory(**options)
     if not callable(getattr(model, "respond", None)):
         raise ModelError(f"{spec} returned {type(model).__name__}, which has no respond(turn) method")
     return model

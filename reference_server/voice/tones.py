@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .model import AudioChunk, FunctionCall, ModelOutput, TextDelta, TurnInput
+from .model import AudioChunk, FunctionCall, JsonObject, ModelOutput, TextDelta, TurnInput
 
 SAMPLE_RATE = 48_000
 MARKER_HZ = 440.0
@@ -54,7 +54,7 @@ def bursts(frequency: float, count: int) -> bytes:
     return (tone(frequency, BURST_MS) + silence(BURST_MS)) * count
 
 
-def pending_function_output(items: tuple[dict, ...]) -> str | None:
+def pending_function_output(items: tuple[JsonObject, ...]) -> str | None:
     """The output of the latest function_call_output item after the last assistant message."""
     found = None
     for item in items:

@@ -9,7 +9,7 @@ from reference_server.shell.datachannel import MAX_SCTP_PACKET
 from reference_server.dtls import DtlsError
 from reference_server.events import DataChannelBytes
 from tests.reference_server.test_core import A, B, Harness, core_events, drain
-from toolkit.peer.core import DtlsData, ProbePeer
+from toolkit.peer import DtlsData, ProbePeer
 
 
 def application_data(peer) -> list[bytes]:

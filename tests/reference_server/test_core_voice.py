@@ -12,7 +12,7 @@ from reference_server.events import VoiceAction, VoiceMessage, VoiceStarted
 from reference_server.shell.tone_model import ToneModel
 from reference_server.voice.conversation import StartTurn
 from reference_server.voice.endpoint import VoiceEndpoint
-from toolkit.peer.core import RtpReceived
+from toolkit.peer import RtpReceived
 
 from .test_core import CERT, SERVER, Harness, core_events, drain
 from .voice.signals import speech_packets

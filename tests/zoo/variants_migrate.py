@@ -8,6 +8,7 @@ from reference_server import stun
 from reference_server.core import ServerCore
 from reference_server.dtls import DtlsState
 from reference_server.events import Address
+from reference_server.reasons import DropReason
 from reference_server.sessions import Session, SessionPhase, SessionTable
 from reference_server.srtp import SrtpError
 from tests.zoo import variant
@@ -193,11 +194,12 @@ class MediaRoutedBySsrc(ServerCore):
         self._ssrc = data[8:12]
         super()._receive_rtp(data, address, now)
 
-    def _media_session(self, address: Address, kind: str) -> Session | None:
-        owner = self._ssrc_owner.get(self._ssrc) if kind == "rtp" else None
+    def _media_session(self, address: Address, unbound: DropReason, before_dtls: DropReason):
+        rtp = unbound is DropReason.RTP_UNBOUND
+        owner = self._ssrc_owner.get(self._ssrc) if rtp else None
         if owner is not None and self.sessions.by_id.get(owner.id) is owner and owner.srtp is not None:
-            return owner
-        session = super()._media_session(address, kind)
-        if session is not None and kind == "rtp":
-            self._ssrc_owner.setdefault(self._ssrc, session)
-        return session
+            return owner, owner.srtp
+        media = super()._media_session(address, unbound, before_dtls)
+        if media is not None and rtp:
+            self._ssrc_owner.setdefault(self._ssrc, media[0])
+        return media

@@ -22,7 +22,7 @@ import re
 import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 # -- numbers ------------------------------------------------------------------------------------
 
@@ -192,7 +192,7 @@ def add_routing_secret_option(parser: argparse.ArgumentParser) -> None:
 
 # -- the reference server's options: `rtcgate serve` and `rtcgate worker` ------------------------
 
-SERVER_SESSION_OPTIONS: tuple[tuple[str, dict], ...] = (
+SERVER_SESSION_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--consent-timeout", dict(type=positive_number, default=30.0, metavar="S",
                                help="free a session after S seconds without an ICE check (RFC 7675)")),
     ("--connect-timeout", dict(type=positive_number, default=30.0, metavar="S",
@@ -224,10 +224,11 @@ def _dest(option: str) -> str:
 def add_server_session_options(parser: argparse.ArgumentParser, default_model: str) -> None:
     """SERVER_SESSION_OPTIONS; `default_model` is the server's own (this module imports no server)."""
     for option, settings in SERVER_SESSION_OPTIONS:
-        parser.add_argument(option, **settings, **({"default": default_model} if option == "--model" else {}))
+        model_default: dict[str, Any] = {"default": default_model} if option == "--model" else {}
+        parser.add_argument(option, **settings, **model_default)
 
 
-def server_session_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+def server_session_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
     """The ServerConfig keyword arguments the session options give; a certificate needs its key."""
     if (args.certificate is None) != (args.private_key is None):
         parser.error("--certificate and --private-key go together")
@@ -310,7 +311,7 @@ def _shown(action: argparse.Action) -> str:
     """The default as the user would type it: lists as the option takes them, floats without '.0'."""
     default = action.default
 
-    def one(value) -> str:
+    def one(value: object) -> str:
         return f"{value:g}" if isinstance(value, float) else str(value)
 
     if isinstance(default, (list, tuple)):
@@ -323,8 +324,9 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser with `HelpFormatter`, and errors as one line: `PROG: error: MESSAGE`,
     exit status 2 (no usage block: the message says what is wrong, `--help` the rest)."""
 
-    def __init__(self, *args, formatter_class: type[argparse.HelpFormatter] = HelpFormatter, **kwargs) -> None:
-        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")

@@ -86,8 +86,8 @@ from toolkit.peer.audio import (
     question,
     speech_sample,
 )
-from toolkit.peer.datachannel import DataChannel, DataChannelError
 from toolkit.peer.realtime_events import EventLog
+from toolkit.peer.shell.datachannel import DataChannel, DataChannelError
 
 EVENTS_LABEL = "oai-events"
 SOUND_FLOOR_DBFS = -50.0
