@@ -8,8 +8,8 @@ import asyncio
 from reference_server import stun
 from toolkit.conformance.checks import BY_ID
 from toolkit.conformance.checks.stun import amplification_excuse
-from toolkit.conformance.model import Status
-from toolkit.conformance.runner import Settings, run_check
+from toolkit.conformance.model import Settings, Status
+from toolkit.conformance.runner import run_check
 from toolkit.conformance.targets import ReferenceTarget
 
 TID = bytes(range(12))

@@ -12,8 +12,8 @@ import pytest
 
 from toolkit.conformance.checks import BY_ID
 from toolkit.conformance.checks.voice import FRAME_SAMPLES, Heard, pacing_problems, talkspurts, tone_runs
-from toolkit.conformance.model import Check, Status
-from toolkit.conformance.runner import Settings, run_check, run_checks
+from toolkit.conformance.model import Check, Settings, Status
+from toolkit.conformance.runner import run_check, run_checks
 from toolkit.conformance.steps import Do
 from toolkit.conformance.targets import ReferenceTarget, Target
 

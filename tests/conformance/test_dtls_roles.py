@@ -8,8 +8,8 @@ import sys
 from types import SimpleNamespace
 
 from toolkit.conformance.checks import BY_ID, CATALOG, SANITY
-from toolkit.conformance.model import Status
-from toolkit.conformance.runner import Settings, replay_command, run_checks
+from toolkit.conformance.model import Settings, Status
+from toolkit.conformance.runner import replay_command, run_checks
 from toolkit.conformance.targets import ReferenceTarget, make_target
 
 ROLE_FAMILIES = ("DTLS", "SRTP", "MIGRATE", "DC")

@@ -9,7 +9,7 @@ from pathlib import Path
 from toolkit.conformance.model import Check, CheckResult, Datagram, Status
 from toolkit.conformance.runner import RunResult
 from toolkit.conformance.steps import Wait
-from toolkit.reports.html import render_html
+from toolkit.reports.conformance import render_page
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
@@ -52,7 +52,7 @@ def hostile_run() -> RunResult:
 
 
 def test_page_is_well_formed_escaped_and_self_contained():
-    html = render_html(hostile_run())
+    html = render_page(hostile_run())
     assert html.startswith("<!DOCTYPE html>")
     page = Page()
     page.feed(html)

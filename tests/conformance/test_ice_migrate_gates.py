@@ -13,8 +13,8 @@ import pytest
 
 from toolkit.conformance.checks import BY_ID, SANITY
 from toolkit.conformance.checks.ice import restart_refused
-from toolkit.conformance.model import Level, Status
-from toolkit.conformance.runner import Settings, run_check
+from toolkit.conformance.model import Level, Settings, Status
+from toolkit.conformance.runner import run_check
 from toolkit.conformance.targets import ReferenceTarget
 from toolkit.peer import PeerError
 

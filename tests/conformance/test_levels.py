@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from toolkit.commands.check import strictness
-from toolkit.conformance.model import Check, CheckFailed, Level, Requirement, Status
-from toolkit.conformance.runner import RunResult, Settings, run_check
+from toolkit.conformance.model import Check, CheckFailed, Level, Requirement, Settings, Status
+from toolkit.conformance.runner import RunResult, run_check
 from toolkit.conformance.steps import Do
-from toolkit.reports import write_reports
+from toolkit.reports.conformance import write_reports
 from tests.conformance.test_runner import FakeTarget
 
 MUST = Requirement(Level.MUST, "RFC 8489 §9.1.3", "the server MUST reject the request with an error response")

@@ -5,10 +5,9 @@ import asyncio
 
 import pytest
 
-from toolkit.conformance.model import Check, CheckFailed, CheckSkipped, Status
+from toolkit.conformance.model import Check, CheckFailed, CheckSkipped, Settings, Status
 from toolkit.conformance.runner import (
     RunResult,
-    Settings,
     TargetUnreachable,
     apply_xfail,
     check_seed,

@@ -246,8 +246,8 @@ def test_a_target_without_echo_or_sign_of_life_fails_sanity(monkeypatch):
     hidden from the step) is not taken for a voice target: the first sanity conversation fails."""
     import toolkit.conformance.steps as steps
     from toolkit.conformance.checks import SANITY
-    from toolkit.conformance.model import Status
-    from toolkit.conformance.runner import Settings, run_check
+    from toolkit.conformance.model import Settings, Status
+    from toolkit.conformance.runner import run_check
     from toolkit.conformance.targets import ReferenceTarget
 
     async def no_sign(*args, **kwargs):
@@ -293,8 +293,8 @@ def test_zoo_variants_in_voice_mode_fail_or_skip_never_pass():
     then the check FAILs through what a voice target shows, or SKIPs when only an echo would tell."""
     from tests.zoo import variants
     from toolkit.conformance.checks import BY_ID, SANITY
-    from toolkit.conformance.model import Level, Status
-    from toolkit.conformance.runner import Settings, run_check
+    from toolkit.conformance.model import Level, Settings, Status
+    from toolkit.conformance.runner import run_check
     from toolkit.conformance.targets import ReferenceTarget
 
     hardened = Settings(seed=1, strict=Level.POLICY)  # POLICY bugs FAIL too, as in the zoo

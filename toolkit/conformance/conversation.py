@@ -19,19 +19,14 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import Awaitable, Callable
 
-from toolkit.conformance.model import Address, CheckFailed, CheckSkipped, Datagram
+from toolkit.conformance.model import NOT_SENT, Address, CheckFailed, CheckSkipped, Datagram, Settings
+from toolkit.conformance.targets import Target
 from toolkit.peer import DtlsConnected, DtlsRoleError, IceCompleted, PeerError, PeerFailed, ProbePeer
-
-if TYPE_CHECKING:
-    from toolkit.conformance.runner import Settings
-    from toolkit.conformance.targets import Target
 
 Filter = Callable[[bytes], bool]
 """Decides, per datagram, whether it goes through (True) or is dropped by the check (False)."""
-NOT_SENT = "dropped by the check, never sent"
-"""Note of a datagram the peer produced but the check kept off the wire (not in the pcap)."""
 Transform = Callable[[bytes], "list[bytes]"]
 """Rewrites one outgoing datagram into the datagrams actually sent (none: dropped)."""
 
