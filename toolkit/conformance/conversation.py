@@ -23,7 +23,7 @@ from typing import Awaitable, Callable
 
 from toolkit.conformance.model import NOT_SENT, Address, CheckFailed, CheckSkipped, Datagram, Settings
 from toolkit.conformance.targets import Target
-from toolkit.peer import DtlsConnected, DtlsRoleError, IceCompleted, PeerError, PeerFailed, ProbePeer
+from toolkit.peer import DtlsConnected, DtlsRoleError, IceCompleted, PeerError, PeerFailed, PeerTimer, ProbePeer
 
 Filter = Callable[[bytes], bool]
 """Decides, per datagram, whether it goes through (True) or is dropped by the check (False)."""
@@ -129,8 +129,7 @@ class Session:
         self._request_sockets: dict[bytes, LocalSocket] = {}
         """Transaction ID of each STUN request the peer received -> the socket it arrived on."""
         self._event_added = asyncio.Event()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = PeerTimer(conversation.loop, peer, self.flush)
 
     @property
     def remote(self) -> Address:
@@ -174,27 +173,11 @@ class Session:
             self.events.append((origin, now, event))
             self._event_added.set()
             event = self.peer.next_event()
-        self._arm_timer()
+        self._timer.rearm()
 
     def take_output(self) -> list[tuple[bytes, Address]]:
         """What the peer just queued, unsent: for steps that send it some other way."""
         return self.peer.datagrams_to_send()
-
-    def _arm_timer(self) -> None:
-        when = self.peer.get_timer()
-        if when == self._timer_at:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None if when is None else self.conversation.loop.call_at(when, self._on_timer)
-        self._timer_at = when
-
-    def _on_timer(self) -> None:
-        now = max(self.conversation.loop.time(), self._timer_at)
-        self._timer = None
-        self._timer_at = None
-        self.peer.handle_timer(now)
-        self.flush()
 
     async def wait_event(self, kind: type, timeout: float, *, since: int = 0) -> tuple[int, object]:
         """The first event of `kind` at index ≥ `since`: (index, event). PeerFailed raises PeerError."""
@@ -227,9 +210,7 @@ class Session:
             await self._event_added.wait()
 
     def close_timers(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
 
 
 class Conversation:
