@@ -9,7 +9,7 @@ a certificate needs a validity period, and nothing else here depends on time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,9 +40,7 @@ def fingerprint_of_der(der: bytes, algorithm: str = "sha-256") -> str:
     hash_type = FINGERPRINT_ALGORITHMS.get(algorithm.lower())
     if hash_type is None:
         known = ", ".join(FINGERPRINT_ALGORITHMS)
-        raise CertificateError(
-            f"unknown fingerprint algorithm {algorithm!r} (expected one of {known})"
-        )
+        raise CertificateError(f"unknown fingerprint algorithm {algorithm!r} (expected one of {known})")
     digest = hashes.Hash(hash_type())
     digest.update(der)
     return ":".join(f"{byte:02X}" for byte in digest.finalize())
@@ -71,7 +69,7 @@ class Certificate:
         if days <= 0:
             raise CertificateError(f"validity of {days} days is not positive")
         if not_before is None:
-            not_before = datetime.now(timezone.utc) - timedelta(days=1)
+            not_before = datetime.now(UTC) - timedelta(days=1)
         private_key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         certificate = (
@@ -96,15 +94,12 @@ class Certificate:
         try:
             private_key = serialization.load_pem_private_key(key_pem, password=None)
         except TypeError:
-            raise CertificateError(
-                "private key PEM is encrypted; an unencrypted key is required"
-            ) from None
+            raise CertificateError("private key PEM is encrypted; an unencrypted key is required") from None
         except ValueError:
             raise CertificateError("private key PEM could not be parsed") from None
         if not isinstance(private_key, ec.EllipticCurvePrivateKey):
             raise CertificateError(
-                f"private key is {type(private_key).__name__.removesuffix('PrivateKey')}, "
-                "expected an EC private key"
+                f"private key is {type(private_key).__name__.removesuffix('PrivateKey')}, expected an EC private key"
             )
         if _public_key_der(private_key.public_key()) != _public_key_der(certificate.public_key()):
             raise CertificateError("private key does not match the certificate's public key")
@@ -116,6 +111,4 @@ class Certificate:
 
 
 def _public_key_der(public_key: PublicKeyTypes) -> bytes:
-    return public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -8,6 +8,7 @@ Times are milliseconds of input audio since the session's first sample:
   speech frame; `audio_end_ms` is the end of the frame that completed the silence (last speech
   + silence duration), which is where the model's audio ends.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -27,9 +28,14 @@ class TurnConfig:
     interrupt_response: bool = True
 
     def as_dict(self) -> dict[str, Any]:
-        return {"type": "server_vad", "threshold": self.threshold, "prefix_padding_ms": self.prefix_padding_ms,
-                "silence_duration_ms": self.silence_duration_ms, "create_response": self.create_response,
-                "interrupt_response": self.interrupt_response}
+        return {
+            "type": "server_vad",
+            "threshold": self.threshold,
+            "prefix_padding_ms": self.prefix_padding_ms,
+            "silence_duration_ms": self.silence_duration_ms,
+            "create_response": self.create_response,
+            "interrupt_response": self.interrupt_response,
+        }
 
     def updated(self, fields: object) -> TurnConfig:
         """This config with a `turn_detection` dict of a session.update applied; TurnConfigError if invalid."""
@@ -55,6 +61,10 @@ class TurnConfig:
             else:
                 raise TurnConfigError(f"unknown turn_detection field {key!r}")
         return replace(self, **changes)
+
+
+DEFAULT_TURN_CONFIG = TurnConfig()
+"""The server's turn detection until a client's session.update changes it (frozen: safe to share)."""
 
 
 @dataclass(slots=True, frozen=True)

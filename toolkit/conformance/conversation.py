@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from toolkit.conformance.model import NOT_SENT, Address, CheckFailed, CheckSkipped, Datagram, Settings
 from toolkit.conformance.targets import Target
@@ -104,7 +104,7 @@ class LocalSocket(asyncio.DatagramProtocol):
             self.arrived.clear()
             try:
                 await asyncio.wait_for(self.arrived.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return len(self.inbox) > seen
         return True
 
@@ -198,7 +198,7 @@ class Session:
             self._event_added.clear()
             try:
                 await asyncio.wait_for(self._event_added.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def more_events(self, since: int) -> None:

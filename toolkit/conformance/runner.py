@@ -125,7 +125,7 @@ async def run_check(target: Target, check: Check, settings: Settings) -> CheckRe
             except TargetError as exc:
                 raise CheckFailed(f"the {check.profile} target could not be started: {exc}") from None
         async with asyncio.timeout(check.timeout):
-            for step_index, step in enumerate(check.steps):
+            for step in check.steps:
                 await step.run(conversation)
     except CheckFailed as exc:
         status, message = check.failed_status(settings.strict), str(exc)
@@ -199,15 +199,16 @@ async def run_checks(
     """Sanity, every check in order, sanity again. TargetUnreachable if the first sanity fails."""
     xfail = xfail or {}
     settings = dataclasses.replace(settings, planned=frozenset(check.id for check in checks))
-    started_wall = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    started_wall = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     started = time.monotonic()
     run = RunResult(target.description, settings.seed, started_wall, 0.0, [], strict=settings.strict)
     total = len(checks)
     # Targets that other profiles play against (the reference's voice twin) start in the
     # background now, so the checks before theirs hide the start-up; a failed start is retried,
     # and reported, by the first check that needs it.
-    others = {id(played): played for played in (target.for_profile(check.profile) for check in checks)
-              if played is not target}
+    others = {
+        id(played): played for played in (target.for_profile(check.profile) for check in checks) if played is not target
+    }
     warming = [asyncio.create_task(asyncio.to_thread(played.start)) for played in others.values()]
     try:
         if sanity is not None:

@@ -22,8 +22,8 @@ how a reported mutation is replayed exactly.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from scapy.fields import AnyField, BitField, ConditionalField, MultipleTypeField, StrField
@@ -56,8 +56,9 @@ def _need(data: bytes, what: str) -> None:
         raise CraftError(f"cannot {what} an empty datagram")
 
 
-def substitute_byte(data: bytes | Packet, rng: random.Random, *, offset: int | None = None,
-                    value: int | None = None) -> Mutation:
+def substitute_byte(
+    data: bytes | Packet, rng: random.Random, *, offset: int | None = None, value: int | None = None
+) -> Mutation:
     raw = _bytes(data)
     _need(raw, "substitute a byte of")
     if offset is None:
@@ -96,8 +97,9 @@ def pad(data: bytes | Packet, rng: random.Random, *, extra: int | None = None, f
     return Mutation((raw + fill,), f"pad with {len(fill)} bytes {fill[:8].hex()}{'...' if len(fill) > 8 else ''}")
 
 
-def split(data: bytes | Packet, rng: random.Random, *, parts: int | None = None,
-          cuts: Sequence[int] | None = None) -> Mutation:
+def split(
+    data: bytes | Packet, rng: random.Random, *, parts: int | None = None, cuts: Sequence[int] | None = None
+) -> Mutation:
     """Cut one datagram into consecutive pieces at `cuts` (offsets), or at `parts - 1` random ones."""
     raw = _bytes(data)
     if len(raw) < 2:
@@ -113,8 +115,9 @@ def split(data: bytes | Packet, rng: random.Random, *, parts: int | None = None,
     return Mutation(pieces, f"split {len(raw)} bytes at {', '.join(map(str, cuts))}")
 
 
-def duplicate(datagrams: Sequence[bytes | Packet], rng: random.Random, *, index: int | None = None,
-              times: int = 1) -> Mutation:
+def duplicate(
+    datagrams: Sequence[bytes | Packet], rng: random.Random, *, index: int | None = None, times: int = 1
+) -> Mutation:
     items = [_bytes(d) for d in datagrams]
     if not items:
         raise CraftError("cannot duplicate from an empty list of datagrams")
@@ -196,8 +199,9 @@ def _edge_value(field: AnyField, current: Any, rng: random.Random) -> Any:
     return rng.randbytes(max(1, len(current_bytes)))
 
 
-def substitute_field(packet: Packet, rng: random.Random, *, field: str | None = None, value: Any = None,
-                     layer: int | None = None) -> Mutation:
+def substitute_field(
+    packet: Packet, rng: random.Random, *, field: str | None = None, value: Any = None, layer: int | None = None
+) -> Mutation:
     """Set one field of a scapy packet (any layer) to an edge or random value and rebuild.
 
     `field` names it (the first layer that has it, or layer number `layer`); otherwise one is
@@ -207,10 +211,10 @@ def substitute_field(packet: Packet, rng: random.Random, *, field: str | None = 
     copy = packet.copy()
     choices = _leaf_fields(copy)
     if field is not None:
-        choices = [(l, f) for l, f in choices if f.name == field]
+        choices = [(owner, f) for owner, f in choices if f.name == field]
         if layer is not None:
             layers = list(copy.iterpayloads())
-            choices = [(l, f) for l, f in choices if l is layers[layer]]
+            choices = [(owner, f) for owner, f in choices if owner is layers[layer]]
         if not choices:
             raise CraftError(f"{packet.summary()} has no field {field!r}")
     if not choices:
@@ -236,4 +240,3 @@ def mutate(data: bytes | Packet, rng: random.Random) -> Mutation:
         choices = [m for m in choices if m is not split]
     chosen = rng.choice(choices)
     return chosen(data, rng)
-

@@ -41,6 +41,8 @@ from scapy.layers.sctp import (  # noqa: F401 — re-exported: scapy's SCTP laye
     SCTPChunkInit,
     SCTPChunkInitAck,
     SCTPChunkSACK,
+)
+from scapy.layers.sctp import (
     crc32c as _scapy_crc32c,
 )
 from scapy.packet import Packet, Raw, bind_layers
@@ -159,8 +161,13 @@ def init_chunk(
 ) -> SCTPChunkInit:
     """An INIT chunk with `streams` outbound and inbound streams."""
     return SCTPChunkInit(
-        flags=0, init_tag=init_tag, a_rwnd=a_rwnd, n_out_streams=streams, n_in_streams=streams,
-        init_tsn=init_tsn, params=params or [],
+        flags=0,
+        init_tag=init_tag,
+        a_rwnd=a_rwnd,
+        n_out_streams=streams,
+        n_in_streams=streams,
+        init_tsn=init_tsn,
+        params=params or [],
     )
 
 
@@ -181,4 +188,3 @@ def sctp_packet(
     for chunk in chunks:
         packet = packet / chunk
     return cast(SCTP, packet)  # `/` returns (a copy of) its left side, the SCTP layer, with the chunk below it
-

@@ -44,7 +44,8 @@ import ipaddress
 import os
 import struct
 import zlib
-from typing import Any, Iterable, cast
+from collections.abc import Iterable
+from typing import Any, cast
 
 from scapy.fields import (
     BitField,
@@ -55,8 +56,8 @@ from scapy.fields import (
     IntField,
     PacketListField,
     ShortField,
-    StrFixedLenField,
     StrField,
+    StrFixedLenField,
     StrLenField,
     XIntField,
     XLongField,
@@ -155,8 +156,11 @@ class _DigestField(XStrLenField):
     __slots__ = ("size",)
 
     def __init__(self, name: str, size: int) -> None:
-        super().__init__(name, None,  # type: ignore[arg-type]  # scapy types it bytes; None: a placeholder
-                         length_from=lambda pkt: pkt.length)
+        super().__init__(
+            name,
+            None,  # type: ignore[arg-type]  # scapy types it bytes; None: a placeholder
+            length_from=lambda pkt: pkt.length,
+        )
         self.size = size
 
     def placeholder_size(self, pkt: Any) -> int:
@@ -583,4 +587,3 @@ def ice_check(
     if fingerprint:
         attributes.append(StunFingerprint())
     return StunMessage(type=BINDING_REQUEST, transaction_id=transaction_id, key=password, attributes=attributes)
-

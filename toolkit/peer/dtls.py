@@ -88,8 +88,8 @@ def self_signed_certificate(rng: random.Random) -> tuple[ec.EllipticCurvePrivate
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(rng.getrandbits(63) + 1)
-        .not_valid_before(datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc))
-        .not_valid_after(datetime.datetime(2099, 12, 31, tzinfo=datetime.timezone.utc))
+        .not_valid_before(datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC))
+        .not_valid_after(datetime.datetime(2099, 12, 31, tzinfo=datetime.UTC))
         .sign(key, hashes.SHA256())
     )
     return key, certificate
@@ -302,9 +302,7 @@ class DtlsEndpoint:
         if self.role == "server" and not connection.get_selected_srtp_profile():
             # OpenSSL's server completes without use_srtp when no profile matches; the client's
             # certificate comes after that choice, so refuse here (RFC 5764 §4.1.1 wants an alert).
-            self._verify_failure = (
-                f"DTLS: the client offered no SRTP profile of ours ({', '.join(self.srtp_profiles)})"
-            )
+            self._verify_failure = f"DTLS: the client offered no SRTP profile of ours ({', '.join(self.srtp_profiles)})"
             return False
         return True
 

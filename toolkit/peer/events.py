@@ -81,6 +81,13 @@ class PeerFailed:
 
 
 PeerEvent = (
-    IceCompleted | DtlsConnected | DtlsData | DtlsClosed | RtpReceived | RtcpReceived
-    | StunResponse | StunRequestReceived | PeerFailed
+    IceCompleted
+    | DtlsConnected
+    | DtlsData
+    | DtlsClosed
+    | RtpReceived
+    | RtcpReceived
+    | StunResponse
+    | StunRequestReceived
+    | PeerFailed
 )

@@ -5,6 +5,7 @@ report goes to config["report"]. aioice leaves 127.0.0.1 out of its host address
 client gathers loopback only (everything stays on the machine). aiortc 1.16 cannot restart ICE
 (no restartIce(), no iceRestart offer option): the restart step is reported as unsupported.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,8 +25,15 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from toolkit.interop.gst.scenario_record import (BINARY_MESSAGE, CONNECT_TIMEOUT, DATACHANNEL_MESSAGES, Deadline,
-                                                 describe_message, event_entry, now_ms)
+from toolkit.interop.gst.scenario_record import (
+    BINARY_MESSAGE,
+    CONNECT_TIMEOUT,
+    DATACHANNEL_MESSAGES,
+    Deadline,
+    describe_message,
+    event_entry,
+    now_ms,
+)
 from toolkit.peer.shell.whip import body_excerpt
 
 SAMPLE_RATE = 48_000
@@ -63,10 +71,11 @@ class Microphone(MediaStreamTrack):
                 await asyncio.sleep(delay)
         chunk = bytes(2 * FRAME_SAMPLES)
         if self.playing and self._offset + len(chunk) <= len(self.pcm):
-            chunk = self.pcm[self._offset:self._offset + len(chunk)]
+            chunk = self.pcm[self._offset : self._offset + len(chunk)]
             self._offset += len(chunk)
-        frame = av.AudioFrame.from_ndarray(np.frombuffer(chunk, dtype="<i2").reshape(1, -1), format="s16",
-                                           layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.frombuffer(chunk, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
+        )
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._index * FRAME_SAMPLES
         frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
@@ -98,8 +107,12 @@ class Ear:
             return
 
     def result(self) -> dict:
-        return {"pcm": base64.b64encode(b"".join(self.chunks)).decode(), "sampleRate": SAMPLE_RATE, "channels": 1,
-                "heardTrack": self.task is not None}
+        return {
+            "pcm": base64.b64encode(b"".join(self.chunks)).decode(),
+            "sampleRate": SAMPLE_RATE,
+            "channels": 1,
+            "heardTrack": self.task is not None,
+        }
 
 
 async def rtp_stats(pc: RTCPeerConnection) -> dict:
@@ -143,7 +156,9 @@ async def connect(pc: RTCPeerConnection, http: aiohttp.ClientSession, url: str, 
     record["answerApplied"] = now_ms()
     await until(CONNECT_TIMEOUT, "ICE connected", lambda: pc.iceConnectionState in ("connected", "completed"))
     record["iceConnected"] = now_ms()
-    await until(CONNECT_TIMEOUT, "DTLS connected (connectionState connected)", lambda: pc.connectionState == "connected")
+    await until(
+        CONNECT_TIMEOUT, "DTLS connected (connectionState connected)", lambda: pc.connectionState == "connected"
+    )
     record["dtlsConnected"] = now_ms()
     return resource
 
