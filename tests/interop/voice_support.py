@@ -8,7 +8,6 @@ dominant frequency of each 20 ms frame it decodes.
 """
 from __future__ import annotations
 
-import threading
 import wave
 from functools import lru_cache
 from pathlib import Path
@@ -131,8 +130,5 @@ def histogram_counts(metrics_text: str, name: str) -> dict[str, int]:
 def voice_server() -> ServerProcess:
     """The reference server in voice mode (the embedded ToneModel, webrtcvad) on free loopback ports."""
     server = start_server(media="voice")
-    drain = threading.Thread(target=lambda: [server.output.append(line) for line in server.process.stdout],
-                             daemon=True)
-    drain.start()
     yield server
     server.stop()

@@ -28,6 +28,7 @@ import aiohttp
 from aiohttp import web
 
 from janus_config import JanusNotInstalled, write_config
+from toolkit.children import stop_child
 from whip_shim import JanusApi, WhipShim
 
 JANUS_START_TIMEOUT = 20.0
@@ -61,16 +62,6 @@ async def wait_for_janus(api: JanusApi, janus: subprocess.Popen, log: Path) -> d
     raise RuntimeError(f"janus's HTTP API did not answer within {JANUS_START_TIMEOUT:g} s; see {log}")
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(JANUS_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 async def serve(args: argparse.Namespace) -> None:
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +86,7 @@ async def serve(args: argparse.Namespace) -> None:
         await runner.cleanup()
     finally:
         await api.close()
-        stop(janus)
+        stop_child(janus, JANUS_STOP_TIMEOUT)
 
 
 def main() -> None:
