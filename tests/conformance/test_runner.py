@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 
+from tests.support.fake_target import FakeTarget
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped, Status
 from toolkit.conformance.runner import (
     RunResult,
@@ -16,26 +17,8 @@ from toolkit.conformance.runner import (
     run_checks,
 )
 from toolkit.conformance.steps import Do, Wait
-from toolkit.conformance.targets import Target, TargetError, make_target
+from toolkit.conformance.targets import TargetError, make_target
 from toolkit.conformance.xfail import XfailError, parse_xfail
-from toolkit.peer import PeerError
-
-
-class FakeTarget(Target):
-    """Signaling that always fails: enough for checks that never connect."""
-
-    kind = "fake"
-
-    @property
-    def description(self) -> str:
-        return "fake target"
-
-    @property
-    def replay_args(self) -> list[str]:
-        return ["--signaling", "fake:target"]
-
-    async def offer(self, sdp: str, *, timeout: float):
-        raise PeerError("connection refused")
 
 
 def fail(conversation):
