@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession, web
 
+from tests.support.http_app import serve_app
 from tests.support.server_process import start_server
 from toolkit.commands.arguments import http_header
 from toolkit.conformance.liveness import Sign, counts_sequence, report_blocks
@@ -116,12 +117,7 @@ class AuthProxy:
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_app(app)
 
     def __enter__(self) -> AuthProxy:
         self._thread.start()

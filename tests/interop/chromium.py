@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from tests.support.http_app import serve_app
+
 SHARED_SCRIPT = Path(__file__).with_name("whip_page.js")
 FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -45,11 +47,7 @@ async def serve_page(page: Path, max_report_bytes: int) -> tuple[web.AppRunner, 
     app.router.add_get("/", serving(page))
     app.router.add_get(f"/{SHARED_SCRIPT.name}", serving(SHARED_SCRIPT))
     app.router.add_post("/report", report)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}", reported
+    return *await serve_app(app), reported
 
 
 async def run_page(chromium: Path, page: Path, query: dict, profile: Path, *, timeout: float,

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
+from tests.support.http_app import serve_app
 from toolkit.peer import (
     DtlsClosed,
     DtlsConnected,
@@ -689,12 +690,8 @@ async def serve_stand_in():
     app.router.add_post("/whip", post)
     app.router.add_delete("/whip/sessions/1", delete)
     app.router.add_route("*", "/reject", reject)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return stand_in, transport, runner, f"http://{host}:{port}", udp_port
+    runner, base_url = await serve_app(app)
+    return stand_in, transport, runner, base_url, udp_port
 
 
 @pytest.mark.parametrize("loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop],
