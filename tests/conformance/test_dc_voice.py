@@ -56,10 +56,8 @@ class EchoOnly(ReferenceTarget):
 
 @pytest.fixture(scope="module")
 def echo_only():
-    target = EchoOnly()
-    target.start()
-    yield target
-    target.stop()
+    with EchoOnly() as target:
+        yield target
 
 
 def test_a_target_without_a_voice_loop_skips_the_voice_checks(echo_only):

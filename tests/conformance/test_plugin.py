@@ -157,10 +157,8 @@ def faulty_whip_url(monkeypatch):
 
     root = str(Path(__file__).resolve().parents[2])
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    server = ReferenceTarget(command=[sys.executable, "-m", "tests.zoo.serve", "success-without-fingerprint"])
-    server.start()
-    yield server.whip_url
-    server.stop()
+    with ReferenceTarget(command=[sys.executable, "-m", "tests.zoo.serve", "success-without-fingerprint"]) as server:
+        yield server.whip_url
 
 
 def replay_lines(result) -> list[str]:

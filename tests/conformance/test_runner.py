@@ -143,3 +143,18 @@ def test_make_target_wants_exactly_one():
         make_target(whip="http://x/whip", reference=True)
     with pytest.raises(TargetError, match="is not 'module:function'"):
         make_target(signaling="nocolon")
+
+
+def test_a_target_in_a_with_block_is_stopped_however_the_block_ends():
+    calls = []
+
+    class Recorded(FakeTarget):
+        def start(self) -> None:
+            calls.append("start")
+
+        def stop(self) -> None:
+            calls.append("stop")
+
+    with pytest.raises(ZeroDivisionError), Recorded():
+        1 / 0
+    assert calls == ["start", "stop"]

@@ -251,12 +251,8 @@ def test_a_target_without_echo_or_sign_of_life_fails_sanity(monkeypatch):
 
     monkeypatch.setattr(steps, "wait_for_sign", no_sign)
     monkeypatch.setattr(steps, "signs_since", lambda session, since: [])
-    target = ReferenceTarget(media="voice")
-    target.start()
-    try:
+    with ReferenceTarget(media="voice") as target:
         result = asyncio.run(run_check(target, SANITY, Settings(reply_timeout=0.5, report_timeout=0.5)))
-    finally:
-        target.stop()
     assert result.status is Status.FAIL
     assert "no sign of life" in result.message
     assert target.echoes is None

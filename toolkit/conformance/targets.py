@@ -61,6 +61,14 @@ class Target:
     def stop(self) -> None:
         """Undo `start`."""
 
+    def __enter__(self) -> Target:
+        """`with target:` starts it, and stops it however the block ends."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def for_profile(self, profile: str) -> Target:
         """The target that plays the checks of `profile`: this one, unless it serves that profile
         from another mode (the reference server answers `voice` checks from a voice-mode twin).
