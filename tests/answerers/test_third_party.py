@@ -31,6 +31,7 @@ from toolkit.conformance.checks import CATALOG
 pytestmark = pytest.mark.interop
 
 HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
 READY_LINE = re.compile(r"listening whip=(?P<url>\S+)")
 START_TIMEOUT = 20.0
 RUN_BUDGET = 150.0
@@ -49,7 +50,7 @@ def missing(what: str) -> None:
 
 
 def aiortc_command(setup: str = "passive") -> list[str]:
-    return [sys.executable, str(HERE / "aiortc_whip.py"), "--setup", setup]
+    return [sys.executable, "-m", "tests.answerers.aiortc_whip", "--setup", setup]
 
 
 def werift_command() -> list[str]:
@@ -70,8 +71,9 @@ ANSWERERS = {
 
 @contextmanager
 def answerer(command: list[str]) -> Iterator[str]:
-    """Start an answerer, yield its WHIP URL, then stop that process (by its PID)."""
-    process = start_child(command)
+    """Start an answerer (in the checkout, where `python -m tests...` finds it), yield its WHIP URL,
+    then stop that process (by its PID)."""
+    process = start_child(command, cwd=ROOT)
     output: list[str] = []
     try:
         ready = read_until_ready(process, READY_LINE, START_TIMEOUT, output)
