@@ -25,10 +25,11 @@ clients:
 	bash scripts/install-clients.sh
 
 test: $(STAMP) clients
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/srtp_echo.py
+	$(BIN)/python -m bench.srtp_echo
 
 clean:
 	rm -rf $(VENV) reports/*.json reports/*.xml

@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """Legit latency and loss under attack: each PERF-02 attack kind at 50 % of the port's measured
 capacity, against a quiet window measured right before it on the same sessions.
 
 1. The reference server (`rtcgate serve --media echo`) runs pinned to one CPU, this client on
    the other. The port's capacity is measured first: SRTP echo round trips per second at
-   saturation (bench/srtp_echo.py's client: 10 sessions, 32 packets in flight) — the legit media
+   saturation (bench/echo_client.py, as srtp_echo runs it: 10 sessions, 32 packets in flight) — the legit media
    packets per second the one port can take in and answer.
 2. For each attack kind, a `rtcgate load` run (toolkit/load): S legit sessions at 50 pps each,
    a quiet window, then a window with the attack at --share × capacity packets per second from
@@ -17,40 +16,29 @@ capacity, against a quiet window measured right before it on the same sessions.
 Writes reports/bench/attack_latency.json (machine facts included) and the last round's full
 load report per kind (HTML with CDF plots) under reports/bench/attack_latency/.
 
-Usage: python bench/attack_latency.py [--sessions 100] [--duration 5] [--share 0.5] [--rounds 2]
-                                     [--kinds garbage ...] [--json PATH]
+Usage: python -m bench.attack_latency [--sessions 100] [--duration 5] [--share 0.5] [--rounds 2]
+                                      [--kinds garbage ...] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import pathlib
 import statistics
 import sys
-import tempfile
 
 import uvloop
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from srtp_echo import (  # noqa: E402
-    BenchError,
-    Child,
-    CpuSnapshot,
-    cpu_split,
-    machine_facts,
-    srtp_run,
-    start_child,
+from bench.common import (
+    REPORTS, Child, Children, CpuSnapshot, benchmark_parser, machine_facts, pin_client, run_benchmark, serve_command,
+    server_cpu, shown_path, write_results,
 )
-from toolkit.commands.arguments import ArgumentParser, integer, positive_number, whole  # noqa: E402
-from toolkit.load.attacks import ATTACK_KINDS, AttackSpec  # noqa: E402
-from toolkit.load.report import write_report  # noqa: E402
-from toolkit.load.run import LoadConfig, LoadRun  # noqa: E402
+from bench.echo_client import srtp_run
+from toolkit.commands.arguments import integer, positive_number, whole
+from toolkit.load.attacks import ATTACK_KINDS, AttackSpec
+from toolkit.load.report import write_report
+from toolkit.load.run import LoadConfig, LoadRun
 
 P99_GOAL = 2.0
 
@@ -135,7 +123,7 @@ async def client(server: Child, args: argparse.Namespace, report_dir: pathlib.Pa
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__file__, __doc__)
     parser.add_argument("--sessions", type=whole, default=100, help="legit sessions")
     parser.add_argument("--duration", type=positive_number, default=5.0, help="seconds per window")
     parser.add_argument("--share", type=positive_number, default=0.5, help="attack rate as a share of capacity")
@@ -143,44 +131,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kinds", nargs="+", choices=list(ATTACK_KINDS), default=list(ATTACK_KINDS),
                         help="attack kinds")
     parser.add_argument("--seed", type=integer, default=1, help="seed of the attack traffic")
-    parser.add_argument("--json", default=str(ROOT / "reports" / "bench" / "attack_latency.json"),
-                        help="where to write the figures")
     return parser
 
 
 def main() -> int:
     args = build_parser().parse_args()
-    pinned = cpu_split()
-    if pinned is not None:
-        os.sched_setaffinity(0, {pinned[0]})
+    pinned = pin_client()
     uvloop.install()
-    report_dir = ROOT / "reports" / "bench" / "attack_latency"
-    children: list[Child] = []
-    with tempfile.TemporaryDirectory(prefix="rtcgate-bench-") as log_dir:
-        try:
-            server = start_child("reference server", [
-                sys.executable, "-m", "toolkit.cli", "serve", "--media", "echo", "--host", "127.0.0.1",
-                "--port", "0", "--http-port", "0", "--log-level", "warning"],
-                pathlib.Path(log_dir), None if pinned is None else pinned[1], children)
-            results = asyncio.run(client(server, args, report_dir))
-        except BenchError as exc:
-            print(f"attack_latency: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            for child in children:
-                child.stop()
+    report_dir = REPORTS / "attack_latency"
+    with Children() as children:
+        server = children.start("reference server", serve_command("echo", "--log-level", "warning"),
+                                server_cpu(pinned))
+        results = asyncio.run(client(server, args, report_dir))
     print()
     print(f"{'attack':<22} {'p99 ratio (median)':>18} {'legit lost':>10} {'sessions flat':>13}  verdict")
     for row in results["verdicts"]:
         print(f"{row['kind']:<22} {fmt(row['median_ratio_p99']):>18} {row['legit_lost']:>10} "
               f"{str(row['sessions_flat']):>13}  {'met' if row['ok'] else 'NOT met'} (goal: < {P99_GOAL:g}, 0 lost, flat)")
-    out = pathlib.Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine_facts(pinned), "settings": vars(args), **results}, indent=2))
-    print(f"written: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}; "
-          f"load reports: {report_dir.relative_to(ROOT)}/<kind>.html")
+    write_results(args.json, {"machine": machine_facts(pinned), "settings": vars(args), **results})
+    print(f"load reports: {shown_path(report_dir)}/<kind>.html")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark("attack_latency", main))

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Server CPU per datagram on each attack kind's drop path, against legit SRTP echo.
 
 The reference server's sans-IO core is driven in-process on a fake clock: --sessions sessions
@@ -13,31 +12,25 @@ peers (each is accepted once: replay protection), echoed back as in `--media ech
 Prints µs per datagram per kind (best of --rounds) and the drops each kind was counted under,
 and writes them as JSON to reports/bench/drop_paths.json with machine facts.
 
-Usage: python bench/drop_paths.py [--sessions 100] [--connected 8] [--datagrams 20000]
+Usage: python -m bench.drop_paths [--sessions 100] [--connected 8] [--datagrams 20000]
                                   [--rounds 5] [--rate 33700] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import pathlib
 import random
 import sys
 import time
 from collections import Counter
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from reference_server.certificate import Certificate  # noqa: E402
-from reference_server.core import CoreConfig, ServerCore  # noqa: E402
-from reference_server.server import UdpShell  # noqa: E402
-from srtp_echo import machine_facts  # noqa: E402
-from toolkit.commands.arguments import ArgumentParser, positive_number, whole  # noqa: E402
-from toolkit.load.attacks import ATTACK_KINDS, AttackContext, BoundTuple  # noqa: E402
-from toolkit.peer.core import ProbePeer  # noqa: E402
+from bench.common import BenchError, benchmark_parser, machine_facts, machine_line, run_benchmark, write_results
+from reference_server.certificate import Certificate
+from reference_server.core import CoreConfig, ServerCore
+from reference_server.shell.server import UdpShell
+from toolkit.commands.arguments import positive_number, whole
+from toolkit.load.attacks import ATTACK_KINDS, AttackContext, BoundTuple
+from toolkit.peer.core import ProbePeer
 
 SERVER = ("127.0.0.1", 3478)
 POOL_BASE_PORT = 20000
@@ -63,7 +56,7 @@ class Bench:
                 peer.start(self.now)
                 self._pump(peer, address)
                 if peer.state != "connected":
-                    raise SystemExit(f"probe peer {index} did not connect: state {peer.state}")
+                    raise BenchError(f"probe peer {index} did not connect: state {peer.state}")
             self.peers.append((peer, address))
         self._drain()
 
@@ -172,7 +165,7 @@ def time_shell(bench: Bench, datagrams: list[tuple[bytes, tuple[str, int]]], rat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__file__, __doc__)
     parser.add_argument("--sessions", type=whole, default=100, help="sessions in the server's table")
     parser.add_argument("--connected", type=whole, default=8, help="of them, DTLS-connected ones")
     parser.add_argument("--datagrams", type=whole, default=20000, help="datagrams per kind per round")
@@ -183,8 +176,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="packets per second the fake clock advances at (50 %% of the measured port capacity)")
     parser.add_argument("--kinds", nargs="+", choices=[*ATTACK_KINDS, LEGIT], default=[*ATTACK_KINDS, LEGIT],
                         help="datagram kinds")
-    parser.add_argument("--json", type=pathlib.Path, default=ROOT / "reports" / "bench" / "drop_paths.json",
-                        help="where to write the figures")
     return parser
 
 
@@ -220,8 +211,7 @@ def main() -> int:
 
     machine = machine_facts(None)
     profiles = sorted({bench.core.sessions.by_address[address].srtp.profile for _, address in bench.connected_peers()})
-    print(f"machine: {machine['cpu_count']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
-          f"pylibsrtp {machine['pylibsrtp']}")
+    print(machine_line(machine, "pylibsrtp", kernel=False))
     print(f"settings: {args.sessions} sessions ({args.connected} connected, SRTP {', '.join(profiles)}), "
           f"{args.datagrams} datagrams per kind per round and path, best of {args.rounds}, "
           f"clock at {args.rate:g} pps")
@@ -243,17 +233,16 @@ def main() -> int:
                         "shell_vs_legit": None if ratio is None else round(ratio, 3),
                         "reply_fraction": round(replies / total, 4),
                         "replies_by_kind": dict(sent[kind]), "drops": dict(drops[kind])})
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
+    print()
+    write_results(args.json, {
         "machine": machine,
         "settings": {"sessions": args.sessions, "connected": args.connected, "srtp_profiles": profiles,
                      "datagrams": args.datagrams, "variants": args.variants, "rounds": args.rounds,
                      "rate_pps": args.rate},
         "results": results,
-    }, indent=2) + "\n")
-    print(f"\nwrote {args.json.relative_to(ROOT) if args.json.is_relative_to(ROOT) else args.json}")
+    })
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark("drop_paths", main))

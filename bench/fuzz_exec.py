@@ -1,6 +1,6 @@
 """Executions per second of each fuzz target under atheris/libFuzzer (one process each).
 
-    .venv/bin/python bench/fuzz_exec.py [--time S] [TARGET|MODULE:FUNCTION ...]
+    .venv/bin/python -m bench.fuzz_exec [--time S] [--json PATH] [TARGET|MODULE:FUNCTION ...]
 
 Each target runs in-process (no -fork) on a scratch copy of its seed corpus for S seconds,
 with the flags `rtcgate fuzz` gives it (campaign.target_flags).
@@ -14,7 +14,6 @@ Writes reports/bench/fuzz_exec.json.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
@@ -22,12 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-CHECKOUT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(CHECKOUT))
-
-from toolkit.commands.arguments import ArgumentParser, positive_number  # noqa: E402
-from toolkit.fuzz.campaign import Campaign, copy_seeds, target_flags  # noqa: E402
-from toolkit.fuzz.targets import NAMES  # noqa: E402
+from bench.common import benchmark_parser, run_benchmark, write_results
+from toolkit.commands.arguments import positive_number
+from toolkit.fuzz.campaign import Campaign, copy_seeds, target_flags
+from toolkit.fuzz.targets import NAMES
 
 WARMUP = 3.0
 GOALS = {"server_receive": 2_000, "ice_request": 2_000, "dtls_records": 2_000, "sctp_dcep": 2_000}
@@ -66,7 +63,7 @@ def measure(spec: str, seconds: float, expect: list[str] | None) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__file__, __doc__)
     parser.add_argument("targets", nargs="*", help="built-in names or module:function (default: every built-in)")
     parser.add_argument("--time", type=positive_number, default=20.0, help="seconds per target")
     parser.add_argument("--expect", action="append", help="declared exception for module:function targets")
@@ -85,12 +82,9 @@ def main() -> int:
             "ok" if result["exec_per_s"] >= goal else "below goal")
         print(f"{spec:34} {result['exec_per_s']:>9,} {goal:>7,}  {result['execs']:<11,} {note}", flush=True)
         results.append(result)
-    out = CHECKOUT / "reports" / "bench" / "fuzz_exec.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"time_per_target": args.time, "results": results}, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_results(args.json, {"time_per_target": args.time, "results": results})
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark("fuzz_exec", main))

@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """SRTP echo round trips per second on one public port: one process, `--workers 1`, `--workers 2`.
 
 Each configuration is `rtcgate serve --media echo` started as a child process: alone (one
 process owns the port and every session), and with `--workers N` (a relay process owns the
-port and forwards to N worker processes that hold the sessions). The client is the one of
-bench/srtp_echo.py, unchanged: probe-peer sessions (WHIP, ICE, DTLS) through the public port,
+port and forwards to N worker processes that hold the sessions). The client is srtp_echo's
+(bench/echo_client.py), unchanged: probe-peer sessions (WHIP, ICE, DTLS) through the public port,
 a fixed window of SRTP packets in flight, each echo decrypted, checked and answered by the
 next packet. Every configuration gets the same client load; runs are interleaved round by
 round, so load from elsewhere hits them alike, and each configuration keeps its best round.
@@ -15,51 +14,38 @@ say what bounds them: the client, the relay, the workers, or the cores themselve
 
 Prints a table with ratios and writes it as JSON to reports/bench/relay_scaling.json.
 
-Usage: python bench/relay_scaling.py [--duration 5] [--window 32] [--sessions 8] [--rounds 2]
+Usage: python -m bench.relay_scaling [--duration 5] [--window 32] [--sessions 8] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import pathlib
 import re
 import sys
-import tempfile
 import time
-import urllib.request
-from collections import Counter
 from dataclasses import dataclass, field
 
 import uvloop
-from prometheus_client.parser import text_string_to_metric_families
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-from srtp_echo import (  # noqa: E402
-    ROOT, BenchError, Child, machine_facts, srtp_run, start_child,
+from bench.common import (
+    BenchError, Child, Children, benchmark_parser, load_average, machine_facts, machine_line, process_cpu_seconds,
+    run_benchmark, serve_command, write_results,
 )
-from toolkit.commands.arguments import ArgumentParser, non_negative_number, positive_number, whole  # noqa: E402
+from bench.echo_client import add_run_options, best_of_rounds, rtt_cells, srtp_run
+from toolkit.commands.arguments import whole
 
 CONFIGURATIONS = (("single process", 0), ("--workers 1", 1), ("--workers 2", 2))
 WORKER_PIDS = re.compile(rb"relay in front of \d+ workers?, PIDs (?P<pids>[\d ]+)\)")
-DROPS = ("rtcgate_drops_total", "rtcgate_relay_drops_total")
 SATURATED = 0.9
 """CPU share of one core from which a process is taken to be what bounds a run."""
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process (Linux /proc)."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class ServerGroup:
-    """The serve process and its workers, standing in for srtp_echo's Child: CPU is their sum.
+    """The serve process and its workers, standing in for a Child: CPU is their sum.
 
-    srtp_echo's `drive` reads `cpu_seconds()` when measuring starts and when it stops; each
+    echo_client's `drive` reads `cpu_seconds()` when measuring starts and when it stops; each
     read also keeps every process's own figure, so a run's CPU can be split by process."""
 
     name: str
@@ -71,9 +57,8 @@ class ServerGroup:
     def http_url(self) -> str:
         return self.serve.http_url
 
-    @property
-    def udp_port(self) -> int:
-        return self.serve.udp_port
+    def log_tail(self) -> str:
+        return self.serve.log_tail()
 
     def cpu_seconds(self) -> float:
         role = "relay" if self.worker_pids else "server"
@@ -89,27 +74,11 @@ class ServerGroup:
         return {name: round((after[name] - before[name]) / (end - start), 3) for name in after}
 
 
-def drop_counts(http_url: str) -> Counter:
-    """Drops by reason from /metrics, the relay's and every worker's together."""
-    try:
-        with urllib.request.urlopen(f"{http_url}/metrics", timeout=5) as response:
-            text = response.read().decode()
-    except OSError as exc:
-        raise BenchError(f"cannot read {http_url}/metrics: {exc}") from None
-    drops: Counter = Counter()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name in DROPS and "reason" in sample.labels:
-                drops[sample.labels["reason"]] += int(sample.value)
-    return drops
-
-
-def start_group(name: str, workers: int, log_dir: pathlib.Path, children: list[Child]) -> ServerGroup:
-    command = [sys.executable, "-m", "toolkit.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-               "--http-port", "0", "--media", "echo", "--log-level", "warning"]
+def start_group(name: str, workers: int, children: Children) -> ServerGroup:
+    command = serve_command("echo", "--log-level", "warning")
     if workers:
         command += ["--workers", str(workers)]
-    serve = start_child(name, command, log_dir, None, children)
+    serve = children.start(name, command)
     pids: list[int] = []
     if workers:
         match = WORKER_PIDS.search(serve.log.read_bytes())
@@ -123,19 +92,11 @@ async def client(groups: list[ServerGroup], args: argparse.Namespace) -> list[di
     rounds: dict[str, list[dict]] = {group.name: [] for group in groups}
     for _ in range(args.rounds):
         for group in groups:
-            before = drop_counts(group.http_url)
             result = await srtp_run(group, args.sessions, args)
-            after = drop_counts(group.http_url)
             result["name"] = group.name
             result["cpu_by_process"] = group.last_run_shares()
-            result["server_drops"] = {reason: n - before[reason] for reason, n in after.items() if n != before[reason]}
             rounds[group.name].append(result)
-    rows = []
-    for results in rounds.values():
-        best = max(results, key=lambda result: result["round_trips_per_s"])
-        best["round_trips_per_s_each_round"] = [result["round_trips_per_s"] for result in results]
-        rows.append(best)
-    return rows
+    return best_of_rounds(rounds)
 
 
 def cost_model(row: dict) -> dict:
@@ -167,13 +128,8 @@ def bound_by(row: dict) -> str:
                                     "scheduler (raise --window, or measure on a quieter machine)")
 
 
-def load_average() -> list[float]:
-    return [round(value, 2) for value in os.getloadavg()]
-
-
 def print_report(machine: dict, settings: dict, rows: list[dict], ratios: dict[str, float]) -> None:
-    print(f"machine: {machine['cpu_count']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
-          f"uvloop {machine['uvloop']}, {machine['kernel']}; load average before {settings['load_before']}, "
+    print(f"{machine_line(machine, 'uvloop')}; load average before {settings['load_before']}, "
           f"after {settings['load_after']}")
     print(f"settings: {settings['sessions']} SRTP sessions sharing {settings['window']} packets in flight, "
           f"{settings['duration_s']:g} s measured after {settings['warmup_s']:g} s warm-up, best of "
@@ -182,7 +138,7 @@ def print_report(machine: dict, settings: dict, rows: list[dict], ratios: dict[s
     print(f"{'configuration':<16} {'round trips/s':>13} {'each round':>17} {'RTT p50':>9} {'RTT p99':>9} "
           f"{'lost':>5} {'bad':>4} {'client':>7} {'others':>7}  server processes (share of one core)")
     for row in rows:
-        p50, p99 = (f"{value:6.3f} ms" if value is not None else "no echo" for value in row["rtt_ms"].values())
+        p50, p99 = rtt_cells(row)
         each = "/".join(f"{n:,}" for n in row["round_trips_per_s_each_round"])
         processes = ", ".join(f"{name} {share:.0%}" for name, share in row["cpu_by_process"].items())
         print(f"{row['name']:<16} {row['round_trips_per_s']:>13,} {each:>17} {p50:>9} {p99:>9} "
@@ -212,16 +168,12 @@ def print_report(machine: dict, settings: dict, rows: list[dict], ratios: dict[s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=positive_number, default=5.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=non_negative_number, default=1.0, help="seconds before measuring starts")
-    parser.add_argument("--window", type=whole, default=32, help="packets in flight per run")
+    parser = benchmark_parser(__file__, __doc__)
+    add_run_options(parser)
     parser.add_argument("--sessions", type=whole, default=8,
                         help="SRTP sessions sharing the window; spread over the workers")
     parser.add_argument("--rounds", type=whole, default=2,
                         help="interleaved rounds; each configuration keeps its best")
-    parser.add_argument("--json", type=pathlib.Path, default=ROOT / "reports" / "bench" / "relay_scaling.json",
-                        help="where to write the figures")
     return parser
 
 
@@ -229,21 +181,9 @@ def main() -> int:
     args = build_parser().parse_args()
 
     load_before = load_average()
-    children: list[Child] = []
-    with tempfile.TemporaryDirectory(prefix="rtcgate-bench-") as log_dir:
-        try:
-            groups = [start_group(name, workers, pathlib.Path(log_dir), children)
-                      for name, workers in CONFIGURATIONS]
-            rows = uvloop.run(client(groups, args))
-        except BenchError as exc:
-            print(f"relay_scaling: {exc}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("relay_scaling: interrupted", file=sys.stderr)
-            return 130
-        finally:
-            for child in children:
-                child.stop()
+    with Children() as children:
+        groups = [start_group(name, workers, children) for name, workers in CONFIGURATIONS]
+        rows = uvloop.run(client(groups, args))
 
     rate = {row["name"]: row["round_trips_per_s"] for row in rows}
 
@@ -261,12 +201,9 @@ def main() -> int:
         row["bound_by"] = bound_by(row)
         row["cost_model"] = cost_model(row)
     print_report(machine, settings, rows, ratios)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": machine, "settings": settings, "runs": rows, "ratios": ratios},
-                                    indent=2) + "\n")
-    print(f"written to {args.json}")
+    write_results(args.json, {"machine": machine, "settings": settings, "runs": rows, "ratios": ratios})
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark("relay_scaling", main))

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Sessions per core on one port: how many legit sessions the reference server carries on one
 CPU with legit p99 RTT under 10 ms and no loss — echo only, and with the voice loop.
 
@@ -15,40 +14,25 @@ not the server, is the bottleneck: the client's CPU share is printed next to the
 Prints a table per mode and the largest passing level — the figure the latency issue asks for
 (goal: ≥ 800 echo sessions per core) — and writes everything to reports/bench/sessions_per_core.json.
 
-Usage: python bench/sessions_per_core.py [--echo-levels 200 400 800 1000 1200] [--voice-levels 25 50 100]
-                                        [--duration 5] [--p99-ms 10] [--json PATH]
+Usage: python -m bench.sessions_per_core [--echo-levels 200 400 800 1000 1200] [--voice-levels 25 50 100]
+                                         [--duration 5] [--p99-ms 10] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import pathlib
 import sys
-import tempfile
 
 import uvloop
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from srtp_echo import (  # noqa: E402
-    BenchError,
-    Child,
-    CpuSnapshot,
-    cpu_split,
-    machine_facts,
-    start_child,
+from bench.common import (
+    CLIENT_BOUND, BenchError, Child, Children, CpuSnapshot, benchmark_parser, machine_facts, pin_client,
+    run_benchmark, serve_command, server_cpu, write_results,
 )
-from toolkit.commands.arguments import ArgumentParser, positive_number, whole  # noqa: E402
-from toolkit.load.accounting import LoadError  # noqa: E402
-from toolkit.load.run import LoadConfig, LoadRun  # noqa: E402
-
-CLIENT_BOUND = 0.95
-"""Client CPU share from which a level says more about the client than the server."""
+from toolkit.commands.arguments import positive_number, whole
+from toolkit.load.accounting import LoadError
+from toolkit.load.run import LoadConfig, LoadRun
 
 
 async def measure_level(mode: str, sessions: int, args: argparse.Namespace, server: Child) -> dict:
@@ -95,15 +79,12 @@ def print_row(row: dict) -> None:
           f"others {row['cpu_share']['others']:.0%}{extra}{bound}", flush=True)
 
 
-async def ramp(mode: str, levels: list[int], args: argparse.Namespace, log_dir: pathlib.Path,
-               server_cpu: int | None) -> list[dict]:
+async def ramp(mode: str, levels: list[int], args: argparse.Namespace, children: Children,
+               cpu: int | None) -> list[dict]:
     rows = []
     for sessions in levels:
-        children: list[Child] = []
         try:
-            server = start_child(f"{mode} server {sessions}", [
-                sys.executable, "-m", "toolkit.cli", "serve", "--media", mode, "--host", "127.0.0.1",
-                "--port", "0", "--http-port", "0", "--log-level", "warning"], log_dir, server_cpu, children)
+            server = children.start(f"{mode} server {sessions}", serve_command(mode, "--log-level", "warning"), cpu)
             row = await measure_level(mode, sessions, args, server)
         except (LoadError, BenchError) as exc:
             row = {"mode": mode, "sessions": sessions, "ok": False, "error": str(exc)}
@@ -111,8 +92,7 @@ async def ramp(mode: str, levels: list[int], args: argparse.Namespace, log_dir: 
         else:
             print_row(row)
         finally:
-            for child in children:
-                child.stop()
+            children.stop_all()
         rows.append(row)
         if not row["ok"]:
             break
@@ -125,43 +105,35 @@ def best(rows: list[dict]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__file__, __doc__)
     parser.add_argument("--echo-levels", type=whole, nargs="*", default=[200, 400, 800, 1000, 1200],
                         help="echo sessions per level (none: skip echo)")
     parser.add_argument("--voice-levels", type=whole, nargs="*", default=[25, 50, 100, 150],
                         help="voice sessions per level (none: skip voice)")
     parser.add_argument("--duration", type=positive_number, default=5.0, help="measured seconds per level")
     parser.add_argument("--p99-ms", type=positive_number, default=10.0, help="p99 RTT limit in ms")
-    parser.add_argument("--json", default=str(ROOT / "reports" / "bench" / "sessions_per_core.json"),
-                        help="where to write the figures")
     return parser
 
 
 def main() -> int:
     args = build_parser().parse_args()
-    pinned = cpu_split()
-    if pinned is not None:
-        os.sched_setaffinity(0, {pinned[0]})
-    server_cpu = None if pinned is None else pinned[1]
+    pinned = pin_client()
     uvloop.install()
     results = {}
-    with tempfile.TemporaryDirectory(prefix="rtcgate-bench-") as log_dir:
+    with Children() as children:
         for mode, levels in (("echo", args.echo_levels), ("voice", args.voice_levels)):
             if levels:
                 print(f"-- {mode}: levels {levels}, {args.duration:g} s each, p99 RTT < {args.p99_ms:g} ms and no loss")
-                results[mode] = asyncio.run(ramp(mode, sorted(levels), args, pathlib.Path(log_dir), server_cpu))
+                results[mode] = asyncio.run(ramp(mode, sorted(levels), args, children, server_cpu(pinned)))
     summary = {mode: best(rows) for mode, rows in results.items()}
     print()
     for mode, count in summary.items():
         goal = "  (goal ≥ 800: " + ("met" if count >= 800 else "NOT met") + ")" if mode == "echo" else ""
         print(f"{mode}: {count} sessions on one core with p99 RTT < {args.p99_ms:g} ms and no loss{goal}")
-    out = pathlib.Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine_facts(pinned), "settings": vars(args), "levels": results,
-                               "sessions_per_core": summary}, indent=2))
-    print(f"written: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    write_results(args.json, {"machine": machine_facts(pinned), "settings": vars(args), "levels": results,
+                              "sessions_per_core": summary})
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark("sessions_per_core", main))

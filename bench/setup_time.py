@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Session setup time, offer → first SRTP, of the reference server against aiortc.
 
 Two servers run as child processes on loopback: the reference server (`rtcgate serve --media
@@ -43,8 +42,8 @@ Prints a table per mode (p50/p90/p99 per phase, ms), the reference/aiortc ratios
 p50 and p99 (the goal is ≤ 1.0), failures with their reasons, and writes it all, with machine
 facts, to reports/bench/setup_time.json.
 
-Usage: python bench/setup_time.py [--sessions 30] [--burst 20] [--rounds 2] [--trace 5]
-                                 [--json PATH]
+Usage: python -m bench.setup_time [--sessions 30] [--burst 20] [--rounds 2] [--trace 5]
+                                  [--json PATH]
 """
 
 from __future__ import annotations
@@ -52,32 +51,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.metadata
-import json
 import os
 import pathlib
 import re
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 import aiohttp
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-from srtp_echo import (  # noqa: E402
-    BUSY_MACHINE, ROOT, START_TIMEOUT, BenchError, Child, cpu_seconds_self, cpu_split, machine_busy_seconds,
-    machine_facts, percentile, start_child,
+from bench.common import (
+    BUSY_MACHINE, BenchError, Child, Children, benchmark_parser, cpu_seconds_self, load_average, machine_busy_seconds,
+    machine_facts, machine_line, percentile, pin_client, pinning_line, run_benchmark, serve_command, server_cpu,
+    write_results,
 )
-
-sys.path.insert(0, str(ROOT))
-
-from toolkit.commands.arguments import ArgumentParser, non_negative_whole, whole  # noqa: E402
-from toolkit.load.sessions import open_session  # noqa: E402
-from toolkit.peer import PeerConnection, PeerError, ProbePeer, RtpReceived, connect_whip  # noqa: E402
+from toolkit.commands.arguments import non_negative_whole, whole
+from toolkit.load.sessions import open_session
+from toolkit.peer import PeerConnection, PeerError, ProbePeer, RtpReceived, connect_whip
 
 PHASES = ("signaling", "first_stun", "ice", "dtls", "first_srtp", "total")
 ICE_TO_FIRST_SRTP = "ice_to_first_srtp"
@@ -120,39 +112,15 @@ class Target:
 # -- servers ---------------------------------------------------------------------------------
 
 
-def start_aiortc(log_dir: pathlib.Path, cpu: int | None, children: list[Child]) -> Target:
-    """The aiortc answerer as a child pinned to `cpu`. srtp_echo.start_child waits for a
-    `listening udp=HOST:PORT` line; aiortc opens a port per session and names its WHIP URL
-    instead, hence this starter."""
-    log = log_dir / "aiortc.log"
-    with open(log, "ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "tests/answerers/aiortc_whip.py", "--host", "127.0.0.1", "--port", "0"],
-            stdout=output, stderr=subprocess.STDOUT, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-    child = Child("aiortc answerer", process, log)
-    children.append(child)
-    if cpu is not None:
-        os.sched_setaffinity(process.pid, {cpu})
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        match = AIORTC_READY.search(log.read_bytes())
-        if match:
-            return Target(AIORTC, child, match["whip"].decode())
-        if process.poll() is not None:
-            raise BenchError(f"the aiortc answerer exited with status {process.returncode} before listening:\n"
-                             f"{child.log_tail()}")
-        time.sleep(0.02)
-    raise BenchError(f"the aiortc answerer printed no 'listening whip=' line within {START_TIMEOUT:g} s:\n"
-                     f"{child.log_tail()}")
+def start_aiortc(children: Children, cpu: int | None) -> Target:
+    """The aiortc answerer, which opens a port per session and names its WHIP URL when ready."""
+    child = children.start("aiortc answerer", [sys.executable, "tests/answerers/aiortc_whip.py", "--host",
+                                               "127.0.0.1", "--port", "0"], cpu, ready=AIORTC_READY)
+    return Target(AIORTC, child, child.ready["whip"].decode())
 
 
-def start_reference(log_dir: pathlib.Path, cpu: int | None, children: list[Child]) -> Target:
-    child = start_child(
-        "reference server",
-        [sys.executable, "-m", "toolkit.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--http-port", "0", "--media", "echo"],
-        log_dir, cpu, children)
+def start_reference(children: Children, cpu: int | None) -> Target:
+    child = children.start("reference server", serve_command("echo"), cpu)
     return Target(REFERENCE, child, f"{child.http_url}/whip")
 
 
@@ -479,7 +447,7 @@ def rounded(value: float | None, digits: int = 3) -> float | None:
 
 
 def distribution(times: list[dict[str, float]]) -> dict[str, dict[str, float | None]]:
-    """p50/p90/p99 in ms per phase (nearest rank, as srtp_echo.percentile takes it: toolkit.percentiles)."""
+    """p50/p90/p99 in ms per phase (nearest rank, as common.percentile takes it: toolkit.percentiles)."""
     figures = {}
     for phase in PHASES + (ICE_TO_FIRST_SRTP,):
         ordered = sorted(int(sample[phase] * 1e9) for sample in times)
@@ -646,15 +614,11 @@ def three_stats(figures: dict[str, float]) -> str:
 
 def print_report(machine: dict, settings: dict, results: dict, ratio_table: dict, traces: dict,
                  bound_lines: list[str]) -> None:
-    pinned = machine["pinned_cpus"]
-    print(f"machine: {machine['cpu_count']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
-          f"aiortc {machine['aiortc']}, aioice {machine['aioice']}, {machine['kernel']}, "
-          f"load average {machine['load_average_before']}")
+    print(f"{machine_line(machine, 'aiortc', 'aioice')}, load average {machine['load_average_before']}")
     if machine["others_cpu_share"] >= BUSY_MACHINE:
         print(f"warning: other processes used {machine['others_cpu_share']:.0%} of a CPU during the run; "
               "figures are less trustworthy: run again on a quieter machine")
-    print("cores: " + (f"client on CPU {pinned['client']}, servers on CPU {pinned['servers']}" if pinned
-                       else "not pinned (fewer than 2 CPUs available)"))
+    print(pinning_line(machine["pinned_cpus"]))
     print(f"settings: sequential {settings['sequential_sessions']} sessions, burst {settings['burst_sessions']} "
           f"at once, {settings['rounds']} round(s) alternating the servers, {settings['traced_sessions']} "
           "traced sessions per server one after another and one traced burst, loopback")
@@ -747,7 +711,7 @@ def traces_of(outcomes: list[tuple[dict, str | None]]) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__file__, __doc__)
     parser.add_argument("--sessions", type=whole, default=30,
                         help="sessions one after another per server and round")
     parser.add_argument("--burst", type=whole, default=20,
@@ -756,61 +720,43 @@ def build_parser() -> argparse.ArgumentParser:
                         help="repeat both modes on both servers, alternating which goes first")
     parser.add_argument("--trace", type=non_negative_whole, default=5,
                         help="traced sessions per server, to say what bounds a slower phase")
-    parser.add_argument("--json", type=pathlib.Path, default=ROOT / "reports" / "bench" / "setup_time.json",
-                        help="where to write the figures")
     return parser
 
 
 def main() -> int:
     args = build_parser().parse_args()
 
-    pinned = cpu_split()
-    if pinned is not None:
-        os.sched_setaffinity(0, {pinned[0]})
-    server_cpu = None if pinned is None else pinned[1]
+    pinned = pin_client()
     machine = machine_facts(pinned) | {
         "aiortc": importlib.metadata.version("aiortc"), "aioice": importlib.metadata.version("aioice"),
         "pyopenssl": importlib.metadata.version("pyOpenSSL"), "client_loop": "asyncio",
-        "load_average_before": [round(value, 2) for value in os.getloadavg()],
+        "load_average_before": load_average(),
     }
-    children: list[Child] = []
-    with tempfile.TemporaryDirectory(prefix="rtcgate-bench-") as log_dir:
-        try:
-            targets = {REFERENCE: start_reference(pathlib.Path(log_dir), server_cpu, children),
-                       AIORTC: start_aiortc(pathlib.Path(log_dir), server_cpu, children)}
-            ours_from = cpu_seconds_self() + sum(child.cpu_seconds() for child in children)
-            busy_from, wall_from = machine_busy_seconds(), time.perf_counter()
-            results, traces, warmup = asyncio.run(client(targets, args))
-            wall = time.perf_counter() - wall_from
-            ours = cpu_seconds_self() + sum(child.cpu_seconds() for child in children) - ours_from
-            machine["others_cpu_share"] = round(max(0.0, (machine_busy_seconds() - busy_from - ours) / wall), 3)
-            machine["bench_wall_s"] = round(wall, 2)
-        except BenchError as exc:
-            print(f"setup_time: {exc}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("setup_time: interrupted", file=sys.stderr)
-            return 130
-        finally:
-            for child in children:
-                child.stop()
+    with Children() as children:
+        targets = {REFERENCE: start_reference(children, server_cpu(pinned)),
+                   AIORTC: start_aiortc(children, server_cpu(pinned))}
+        ours_from = cpu_seconds_self() + children.cpu_seconds()
+        busy_from, wall_from = machine_busy_seconds(), time.perf_counter()
+        results, traces, warmup = asyncio.run(client(targets, args))
+        wall = time.perf_counter() - wall_from
+        ours = cpu_seconds_self() + children.cpu_seconds() - ours_from
+        machine["others_cpu_share"] = round(max(0.0, (machine_busy_seconds() - busy_from - ours) / wall), 3)
+        machine["bench_wall_s"] = round(wall, 2)
 
-    machine["load_average_after"] = [round(value, 2) for value in os.getloadavg()]
+    machine["load_average_after"] = load_average()
     settings = {"sequential_sessions": args.sessions, "burst_sessions": args.burst, "rounds": args.rounds,
                 "traced_sessions": args.trace, "connect_timeout_s": CONNECT_TIMEOUT,
                 "rtp_interval_s": RTP_INTERVAL, "media": "probe"}
     ratio_table = ratios(results)
     bound_lines = bounds(results, ratio_table, traces)
     print_report(machine, settings, results, ratio_table, traces, bound_lines)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
+    write_results(args.json, {
         "machine": machine, "settings": settings, "goal": "reference/aiortc total p50 and p99 ≤ 1.0",
         "results": results, "ratios": ratio_table, "bounds": bound_lines, "traces": traces,
         "warmup": warmup,
-    }, indent=2, ensure_ascii=False) + "\n")
-    print(f"written to {args.json}")
+    })
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark("setup_time", main))

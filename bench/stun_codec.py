@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Compare reference_server.stun with aioice.stun on the messages the server handles most.
 
 Parse: an ICE connectivity check as browsers send it (USERNAME, PRIORITY, ICE-CONTROLLING,
@@ -9,25 +8,22 @@ the same work. Build: the success response (XOR-MAPPED-ADDRESS, MESSAGE-INTEGRIT
 FINGERPRINT). Prints operations per second and the ratio, and writes them as JSON to
 reports/bench/stun_codec.json.
 
-Usage: python bench/stun_codec.py [--seconds 0.3] [--rounds 7]
+Usage: python -m bench.stun_codec [--seconds 0.3] [--rounds 7] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import pathlib
 import sys
 import time
 from collections.abc import Callable
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from aioice import stun as aioice_stun
 
-from aioice import stun as aioice_stun  # noqa: E402
-
-from reference_server import stun  # noqa: E402
-from toolkit.commands.arguments import ArgumentParser, positive_number, whole  # noqa: E402
+from bench.common import benchmark_parser, run_benchmark, write_results
+from reference_server import stun
+from toolkit.commands.arguments import positive_number, whole
 
 KEY = b"a-128-bit-or-longer-ice-password"
 TRANSACTION_ID = os.urandom(12)
@@ -89,7 +85,7 @@ def connectivity_check() -> bytes:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__file__, __doc__)
     parser.add_argument("--seconds", type=positive_number, default=0.3, help="length of one timed run")
     parser.add_argument("--rounds", type=whole, default=7, help="timed runs per figure; best wins")
     return parser
@@ -154,22 +150,13 @@ def main() -> int:
             f"   ratio {ours_rate / aioice_rate:5.2f}x"
         )
 
-    out = pathlib.Path(__file__).resolve().parents[1] / "reports" / "bench" / "stun_codec.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "python": sys.version.split()[0],
-                "message_bytes": {"request": len(request), "response": len(ours_build())},
-                "figures": figures,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"written to reports/bench/{out.name}")
+    write_results(args.json, {
+        "python": sys.version.split()[0],
+        "message_bytes": {"request": len(request), "response": len(ours_build())},
+        "figures": figures,
+    })
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark("stun_codec", main))

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Voice-to-voice latency of the reference server's voice loop, measured at the client.
 
 The reference server runs as a child process (`rtcgate serve --media voice`, a fresh one per
@@ -35,9 +34,9 @@ drops, load average and CPU use; writes everything, per-turn records included, t
 reports/bench/voice_latency.json. The client is pinned to one CPU and the server to another
 when there are two.
 
-Usage: python bench/voice_latency.py [--sessions 1 50] [--turns 4] [--min-turns 30]
-                                    [--silence-ms 500] [--prefix-ms 300] [--think 0.2]
-                                    [--no-pin] [--seed 1] [--json PATH]
+Usage: python -m bench.voice_latency [--sessions 1 50] [--turns 4] [--min-turns 30]
+                                     [--silence-ms 500] [--prefix-ms 300] [--think 0.2]
+                                     [--no-pin] [--seed 1] [--json PATH]
 """
 
 from __future__ import annotations
@@ -48,39 +47,30 @@ import contextlib
 import json
 import math
 import os
-import pathlib
 import random
 import re
 import signal
 import socket
 import struct
 import sys
-import tempfile
 import time
-import urllib.request
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 
 import uvloop
-from prometheus_client.parser import text_string_to_metric_families
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-from srtp_echo import (  # noqa: E402
-    ROOT, BenchError, Child, cpu_seconds_self, cpu_split, machine_busy_seconds, machine_facts, percentile,
-    start_child,
+from bench.common import (
+    BUSY_MACHINE, BenchError, Child, Children, benchmark_parser, cpu_seconds_self, drop_counts, load_average,
+    machine_busy_seconds, machine_facts, machine_line, metric_samples, percentile, pin_client, run_benchmark,
+    serve_command, server_cpu, write_results,
 )
-
-sys.path.insert(0, str(ROOT))
-
-from toolkit.commands.arguments import (  # noqa: E402
-    ArgumentParser, integer, non_negative_number, non_negative_whole, whole,
-)
-from toolkit.peer import DtlsConnected, DtlsData, PeerError, PeerFailed, ProbePeer, RtpReceived  # noqa: E402
-from toolkit.peer.audio import FRAME, FRAME_SAMPLES, SILENCE_PACKET, OpusDecoder, first_sentence, level_dbfs  # noqa: E402
-from toolkit.peer.datachannel import Association, DataChannel  # noqa: E402
-from toolkit.peer.whip import whip_delete, whip_post  # noqa: E402
-from toolkit.percentiles import nearest_rank  # noqa: E402
+from toolkit.commands.arguments import integer, non_negative_number, non_negative_whole, whole
+from toolkit.peer import DtlsConnected, DtlsData, PeerError, PeerFailed, ProbePeer, RtpReceived
+from toolkit.peer.audio import FRAME, FRAME_SAMPLES, SILENCE_PACKET, OpusDecoder, first_sentence, level_dbfs
+from toolkit.peer.realtime_events import EventLog
+from toolkit.peer.shell.datachannel import Association, DataChannel
+from toolkit.peer.shell.whip import whip_delete, whip_post
+from toolkit.percentiles import nearest_rank
 
 THINK_ENV = "RTCGATE_BENCH_THINK_TIME"
 TAIL_ENV = "RTCGATE_BENCH_TAIL_MS"
@@ -104,14 +94,12 @@ TURN_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 15.0
 REPLY_TIMEOUT = 5.0
 CONNECTING_AT_ONCE = 8
-BUSY_MACHINE = 0.25
-"""CPU share of other processes from which a row's figures hold their contention too."""
 
 
 def model():
     """The server's model for this benchmark: the embedded ToneModel with an explicit think time
     (the server runs `--model bench.voice_latency:model` with this file's environment variables)."""
-    from reference_server.voice.model import ToneModel
+    from reference_server.shell.tone_model import ToneModel
 
     return ToneModel(think_time=float(os.environ.get(THINK_ENV, "0.2")),
                      tail_ms=int(os.environ.get(TAIL_ENV, str(TAIL_MS))))
@@ -169,13 +157,13 @@ class VoiceClient:
         self.location: str | None = None
         self.association: Association | None = None
         self.channel: DataChannel | None = None
+        self.event_log: EventLog | None = None
         self.connected: asyncio.Future = loop.create_future()
         self.send_errors = 0
         self.sent_ns: list[int] = []
         """When each of our 20 ms packets left; packet k is audio [20k, 20k + 20) ms of the session."""
         self.turns: list[Turn] = []
         self._queue: deque[bytes] = deque()
-        self._parsed: list[tuple[float, dict]] = []
         self._decoder = OpusDecoder()
         self._listen_index: int | None = None
         self._listen_after: int | None = None
@@ -198,6 +186,7 @@ class VoiceClient:
         await asyncio.wait_for(self.connected, CONNECT_TIMEOUT)
         await self.association.wait_connected(CONNECT_TIMEOUT)
         self.channel = self.association.open_channel(EVENTS_LABEL)
+        self.event_log = EventLog(self.channel)
         await self.channel.wait_open(REPLY_TIMEOUT)
         if not await self.association.wait_for(lambda: self.of_type("session.created"), REPLY_TIMEOUT):
             raise BenchError(f"session {self.index}: no session.created on {EVENTS_LABEL!r}")
@@ -331,26 +320,15 @@ class VoiceClient:
 
     # -- events ------------------------------------------------------------------------------
 
-    @property
-    def events(self) -> list[tuple[float, dict]]:
-        """(arrival, wall-clock seconds; event) for every JSON object on the events channel."""
-        for message in self.channel.messages[len(self._parsed):]:
-            try:
-                event = json.loads(message.data)
-            except (TypeError, ValueError):
-                event = {"type": "(not JSON)"}
-            self._parsed.append((message.time, event if isinstance(event, dict) else {"type": "(not an object)"}))
-        return self._parsed
-
     def of_type(self, *types: str, since: int = 0) -> list[tuple[float, dict]]:
-        return [(at, event) for at, event in self.events[since:] if event.get("type") in types]
+        return self.event_log.of_type(*types, since=since)
 
     # -- a turn ------------------------------------------------------------------------------
 
     async def turn(self, number: int, speech, pause: int, silence_ms: int, think: float) -> Turn:
         """Say `pause` packets of silence and the speech; wait for the whole response; measure."""
         record = Turn(self.index, number)
-        seen = len(self.events)
+        seen = len(self.event_log.events)
         start = len(self.sent_ns) + len(self._queue)
         last = start + pause + speech.end - 1
         self.first_sound = self._listen_after = None
@@ -359,7 +337,7 @@ class VoiceClient:
         ended = await self.association.wait_for(
             lambda: self.of_type("response.done", "error", since=seen), TURN_TIMEOUT + len(self._queue) * FRAME)
         self._listen_index = None
-        events = self.events[seen:]
+        events = self.event_log.events[seen:]
         kinds = Counter(event.get("type") for _, event in events)
         done = self.of_type("response.done", since=seen)
         if not ended:
@@ -454,7 +432,7 @@ async def run_row(server: Child, sessions: int, args: argparse.Namespace, seed: 
     loop = asyncio.get_running_loop()
     Row.task = asyncio.current_task()
     turns = max(args.turns, math.ceil(args.min_turns / sessions))
-    result = RowResult(sessions, turns, load_before=[round(value, 2) for value in os.getloadavg()])
+    result = RowResult(sessions, turns, load_before=load_average())
     speech = first_sentence()
     whip_url = f"{server.http_url}/whip"
     clients = [VoiceClient(index, loop, random.Random(seed * 1000 + index)) for index in range(sessions)]
@@ -537,20 +515,12 @@ def row_figures(row: RowResult) -> dict:
     return figures
 
 
-def fetch_metrics(http_url: str) -> tuple[dict[str, dict], Counter]:
+def server_metrics(http_url: str) -> tuple[dict[str, dict], Counter]:
     """The server's rtcgate_voice_turn_seconds histograms (by part) and drop counters (by reason)."""
-    try:
-        with urllib.request.urlopen(f"{http_url}/metrics", timeout=5) as response:
-            text = response.read().decode()
-    except OSError as exc:
-        raise BenchError(f"cannot read {http_url}/metrics: {exc}") from None
+    samples = metric_samples(http_url)
     histograms: dict[str, dict] = {}
-    drops: Counter = Counter()
-    samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
     for name, labels, value in ((sample.name, sample.labels, sample.value) for sample in samples):
-        if name == "rtcgate_drops_total":
-            drops[labels["reason"]] = int(value)
-        elif name.startswith("rtcgate_voice_turn_seconds"):
+        if name.startswith("rtcgate_voice_turn_seconds"):
             part = histograms.setdefault(labels["part"], {"buckets": []})
             if name.endswith("_bucket"):
                 part["buckets"].append((labels["le"], int(value)))
@@ -564,7 +534,7 @@ def fetch_metrics(http_url: str) -> tuple[dict[str, dict], Counter]:
         for label, fraction in (("p50", 0.5), ("p99", 0.99)):
             bound = next((le for le, cumulative in part["buckets"] if count and cumulative >= fraction * count), None)
             part[f"{label}_at_most_ms"] = None if bound is None or bound == "+Inf" else round(1000 * float(bound), 1)
-    return histograms, drops
+    return histograms, drop_counts(samples)
 
 
 def print_row(row: dict, args: argparse.Namespace) -> None:
@@ -631,7 +601,7 @@ def interrupted(signum, frame) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__file__, __doc__)
     parser.add_argument("--sessions", type=whole, nargs="+", default=[1, 50],
                         help="concurrent sessions on the one port, one row per value")
     parser.add_argument("--turns", type=whole, default=4, help="turns per session")
@@ -646,8 +616,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="let the kernel place the client and the server (default: one CPU each); on a "
                              "machine others load, a pinned server cannot move away from their work")
     parser.add_argument("--seed", type=integer, default=1, help="seed for pauses and staggering")
-    parser.add_argument("--json", type=pathlib.Path, default=ROOT / "reports" / "bench" / "voice_latency.json",
-                        help="where to write the figures")
     return parser
 
 
@@ -660,36 +628,24 @@ def main() -> int:
     if not 0 <= args.think <= 5:
         parser.error("--think must be from 0 to 5 seconds")
 
-    pinned = None if args.no_pin else cpu_split()
-    if pinned is not None:
-        os.sched_setaffinity(0, {pinned[0]})
+    pinned = None if args.no_pin else pin_client()
     os.environ[THINK_ENV] = repr(args.think)
     os.environ[TAIL_ENV] = str(TAIL_MS)
-    command = [sys.executable, "-m", "toolkit.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-               "--http-port", "0", "--media", "voice", "--model", "bench.voice_latency:model",
-               "--log-level", "warning"]
+    command = serve_command("voice", "--model", "bench.voice_latency:model", "--log-level", "warning")
     speech = first_sentence()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="rtcgate-bench-") as log_dir:
+    with Children() as children:
         for number, sessions in enumerate(args.sessions):
-            children: list[Child] = []
             try:
-                server = start_child(f"reference server {sessions}", command, pathlib.Path(log_dir),
-                                     None if pinned is None else pinned[1], children)
+                server = children.start(f"reference server {sessions}", command, server_cpu(pinned))
                 row = uvloop.run(run_row(server, sessions, args, args.seed + number))
-                histograms, drops = fetch_metrics(server.http_url)
-            except BenchError as exc:
-                print(f"voice_latency: {exc}", file=sys.stderr)
-                return 1
+                histograms, drops = server_metrics(server.http_url)
             except (asyncio.TimeoutError, TimeoutError):
-                print(f"voice_latency: the {sessions}-session row ran past its time limit", file=sys.stderr)
-                return 1
-            except (KeyboardInterrupt, asyncio.CancelledError):
-                print("voice_latency: interrupted", file=sys.stderr)
-                return 130
+                raise BenchError(f"the {sessions}-session row ran past its time limit") from None
+            except asyncio.CancelledError:
+                raise KeyboardInterrupt from None
             finally:
-                for child in children:
-                    child.stop()
+                children.stop_all()
             good = [turn for turn in row.turns if turn.failure is None]
             rows.append({
                 "sessions": sessions, "turns_per_session": row.turns_per_session,
@@ -712,8 +668,7 @@ def main() -> int:
                 "pause_ms": [20 * n for n in PAUSE_PACKETS], "stagger_s": STAGGER,
                 "sound_floor_dbfs": SOUND_FLOOR_DBFS, "goal_ms": GOAL * 1000, "seed": args.seed,
                 "arrival_clock": "kernel receive timestamps (SO_TIMESTAMPNS, CLOCK_REALTIME)"}
-    print(f"machine: {machine['cpu_count']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
-          f"{machine['kernel']}; " + (f"client on CPU {pinned[0]}, server on CPU {pinned[1]}" if pinned
+    print(f"{machine_line(machine)}; " + (f"client on CPU {pinned[0]}, server on CPU {pinned[1]}" if pinned
                                       else "not pinned (one CPU)"))
     print(f"settings: server VAD webrtcvad, silence_duration {args.silence_ms} ms, prefix padding {args.prefix_ms} ms; "
           f"ToneModel think_time {1000 * args.think:.0f} ms; utterance \"Hello there.\" "
@@ -721,11 +676,10 @@ def main() -> int:
           f"RTP packet decoding louder than {SOUND_FLOOR_DBFS:g} dBFS; arrivals stamped by the kernel")
     for row in rows:
         print_row(row, args)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": machine, "settings": settings, "rows": rows}, indent=2) + "\n")
-    print(f"\nwritten to {args.json.relative_to(ROOT) if args.json.is_relative_to(ROOT) else args.json}")
+    print()
+    write_results(args.json, {"machine": machine, "settings": settings, "rows": rows})
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark("voice_latency", main))

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import NameOID
 
 # RFC 8122 §5 hash function names (the IANA "Hash Function Textual Names" registry) that
@@ -114,7 +115,7 @@ class Certificate:
         return fingerprint_of_der(self.x509.public_bytes(serialization.Encoding.DER), algorithm)
 
 
-def _public_key_der(public_key: object) -> bytes:
-    return public_key.public_bytes(  # type: ignore[attr-defined]
+def _public_key_der(public_key: PublicKeyTypes) -> bytes:
+    return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

@@ -29,7 +29,8 @@ import secrets
 import struct
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from . import credentials, events, stun
 from .certificate import Certificate
@@ -226,28 +227,29 @@ class ServerCore:
         session = self.sessions.by_id.get(session_id)
         if session is not None and session.voice is not None:
             session.voice_channel_open = True
-            self._flush_voice(session, now)
+            self._flush_voice(session, session.voice, now)
 
     def voice_event(self, session_id: str, text: str | bytes, now: float) -> None:
         """A client event from the events channel."""
         session = self.sessions.by_id.get(session_id)
         if session is not None and session.voice is not None:
             session.voice.receive_event(text, now)
-            self._flush_voice(session, now)
+            self._flush_voice(session, session.voice, now)
 
     def voice_input(self, session_id: str, now: float) -> None:
         """The model driver fed the conversation: send what became due."""
         session = self.sessions.by_id.get(session_id)
         if session is not None and session.voice is not None:
-            self._flush_voice(session, now)
+            self._flush_voice(session, session.voice, now)
 
-    def _flush_voice(self, session: Session, now: float) -> None:
-        voice = session.voice
+    def _flush_voice(self, session: Session, voice: VoiceEndpoint, now: float) -> None:
+        """Send what `voice` (the session's endpoint) has ready: audio, events, model actions."""
         target = self._destination(session)
+        srtp = session.srtp  # keyed on entering CONNECTED, before the endpoint was made: never None here
         for out in voice.audio_to_send():
             packet = session.outbound.packetize(session.audio_payload_type, out.payload, out.timestamp, out.marker)
-            if target is not None:
-                self._send(session.srtp.protect_rtp(packet), target, "srtp")
+            if target is not None and srtp is not None:
+                self._send(srtp.protect_rtp(packet), target, "srtp")
                 self._first_response(session, now)
         if session.voice_channel_open:
             for text in voice.events_to_send():
@@ -348,8 +350,9 @@ class ServerCore:
         while (at := self._live_voice_timer()) is not None and at <= now:
             session = self.sessions.by_id[heapq.heappop(self._voice_timers)[1]]
             session.voice_timer = None
-            session.voice.handle_timer(now)
-            self._flush_voice(session, now)
+            if session.voice is not None:  # a voice timer is only ever armed by a session's endpoint
+                session.voice.handle_timer(now)
+                self._flush_voice(session, session.voice, now)
         if self._next_sweep is not None and now >= self._next_sweep:
             self._sweep(now)
 
@@ -418,7 +421,8 @@ class ServerCore:
             log.debug("session %s: evicted tuple %s", session.id, evicted)
         if msg.get(stun.USE_CANDIDATE) is not None and session.selected != address:
             if session.selected is None:
-                self._observe("first_stun_to_selected", now - session.first_stun_at)
+                if session.first_stun_at is not None:  # set when the session left OFFERED, above or earlier
+                    self._observe("first_stun_to_selected", now - session.first_stun_at)
                 session.selected_at = now
             session.selected = address  # the latest nomination wins (ICE-05)
             if session.phase is SessionPhase.CHECKED:
@@ -437,7 +441,7 @@ class ServerCore:
         self._reply_error(data, msg, address, code, phrase, key=None)
 
     def _reply_error(self, data: bytes, msg: stun.StunMessage, address: Address, code: int, reason: str,
-                     *, key: bytes | None, extra: list[tuple[int, bytes]] = ()) -> None:
+                     *, key: bytes | None, extra: Sequence[tuple[int, bytes]] = ()) -> None:
         attributes = [(stun.ERROR_CODE, stun.error_code(code, reason)), *extra]
         response = stun.build(stun.BINDING, stun.ERROR, msg.transaction_id, attributes, integrity_key=key)
         if key is None and len(response) > len(data):
@@ -486,7 +490,7 @@ class ServerCore:
                 if self._voice_factory is not None:
                     session.voice = self._voice_factory(session.id, now)
                     self._events.append(events.VoiceStarted(session.id))
-                    self._flush_voice(session, now)
+                    self._flush_voice(session, session.voice, now)
             elif isinstance(event, HandshakeFailed):
                 log.info("session %s: DTLS handshake failed: %s", session.id, event.reason)
                 self._free(session, CloseReason.DTLS_FAILED)
@@ -517,24 +521,27 @@ class ServerCore:
 
     # ---- SRTP media ---------------------------------------------------------------------------
 
-    def _media_session(self, address: Address, unbound: DropReason, before_dtls: DropReason) -> Session | None:
-        """The session whose SRTP checks a media datagram from `address`, or None (dropped
-        with the reason given for that case)."""
+    def _media_session(self, address: Address, unbound: DropReason,
+                       before_dtls: DropReason) -> tuple[Session, SrtpSession] | None:
+        """The session whose SRTP checks a media datagram from `address`, with its SRTP keys;
+        or None (dropped with the reason given for that case)."""
         session = self.sessions.by_address.get(address)
         if session is None:
             self._drop(unbound, address)  # RTP Bleed: unbound tuples never steer media
             return None
-        if session.phase is not SessionPhase.CONNECTED:
+        srtp = session.srtp  # set on entering CONNECTED
+        if session.phase is not SessionPhase.CONNECTED or srtp is None:
             self._drop(before_dtls, address)
             return None
-        return session
+        return session, srtp
 
     def _receive_rtp(self, data: bytes, address: Address, now: float) -> None:
-        session = self._media_session(address, DropReason.RTP_UNBOUND, DropReason.RTP_BEFORE_DTLS)
-        if session is None:
+        media = self._media_session(address, DropReason.RTP_UNBOUND, DropReason.RTP_BEFORE_DTLS)
+        if media is None:
             return
+        session, srtp = media
         try:
-            plain = session.srtp.unprotect_rtp(data)
+            plain = srtp.unprotect_rtp(data)
         except SrtpError as exc:
             self._drop(DropReason.SRTP_UNPROTECT_FAILED, address, exc)
             return
@@ -555,13 +562,13 @@ class ServerCore:
             self._observe("signaling_to_first_srtp", now - session.created_at)
             self._events.append(events.MediaStarted(session.id))
         if session.voice is None:
-            self._send(session.srtp.protect_rtp(reply), session.selected or address, "srtp")
+            self._send(srtp.protect_rtp(reply), session.selected or address, "srtp")
             self._first_response(session, now)
         elif packet.payload_type != session.audio_payload_type:
             self._drop(DropReason.RTP_UNEXPECTED_PAYLOAD_TYPE, address)
         else:
             session.voice.receive_rtp(packet.sequence_number, packet.payload, now)
-            self._flush_voice(session, now)
+            self._flush_voice(session, session.voice, now)
 
     def _first_response(self, session: Session, now: float) -> None:
         if session.first_response_at is None and session.first_srtp_at is not None:
@@ -569,11 +576,12 @@ class ServerCore:
             self._observe("first_srtp_to_first_response", now - session.first_srtp_at)
 
     def _receive_rtcp(self, data: bytes, address: Address, now: float) -> None:
-        session = self._media_session(address, DropReason.RTCP_UNBOUND, DropReason.RTCP_BEFORE_DTLS)
-        if session is None:
+        media = self._media_session(address, DropReason.RTCP_UNBOUND, DropReason.RTCP_BEFORE_DTLS)
+        if media is None:
             return
+        session, srtp = media
         try:
-            plain = session.srtp.unprotect_rtcp(data)
+            plain = srtp.unprotect_rtcp(data)
         except SrtpError as exc:
             self._drop(DropReason.SRTCP_UNPROTECT_FAILED, address, exc)
             return
@@ -590,6 +598,7 @@ class ServerCore:
         block = session.reception.report_block(now)
         reports = [block] if block is not None else []
         stream = session.outbound
+        report: SenderReport | ReceiverReport
         if stream.packets_sent:
             unix = now + self.config.wall_clock_offset
             report = SenderReport(ssrc=stream.ssrc, ntp_timestamp=ntp_timestamp(unix + NTP_UNIX_OFFSET),
@@ -598,7 +607,7 @@ class ServerCore:
         else:
             report = ReceiverReport(ssrc=stream.ssrc, reports=reports)
         target = self._destination(session)
-        if target is not None:
+        if target is not None and session.srtp is not None:  # reports start on entering CONNECTED, SRTP keyed
             self._send(session.srtp.protect_rtcp(serialize_rtcp([report])), target, "srtcp")
 
     # ---- time -------------------------------------------------------------------------------

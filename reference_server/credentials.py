@@ -14,6 +14,8 @@ from typing import Callable
 ICE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 UFRAG_LENGTH = 16
 PASSWORD_LENGTH = 24  # 24 ice-chars × 6 bits = 144 bits
+MAX_WORKER_ID = 0xFF
+"""A worker id is the ufrag's first byte."""
 
 
 def _tag(secret: bytes, head: str) -> str:
@@ -21,8 +23,8 @@ def _tag(secret: bytes, head: str) -> str:
 
 
 def make_ufrag(worker_id: int, secret: bytes, random_bytes: Callable[[int], bytes]) -> str:
-    if not 0 <= worker_id <= 0xFF:
-        raise ValueError(f"worker id {worker_id} is outside 0..255")
+    if not 0 <= worker_id <= MAX_WORKER_ID:
+        raise ValueError(f"worker id {worker_id} is outside 0..{MAX_WORKER_ID}")
     head = f"{worker_id:02x}{random_bytes(4).hex()}"
     return head + _tag(secret, head)
 

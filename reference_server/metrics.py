@@ -1,7 +1,7 @@
 """Counters, gauges and histograms the sans-IO core keeps: plain numbers, no exposition.
 
 The core only counts; the shell publishes these numbers on /metrics in Prometheus text format
-(`reference_server/exposition.py`), so the core imports no metrics library. Each field is one
+(`reference_server/shell/exposition.py`), so the core imports no metrics library. Each field is one
 metric family there; the comment on it says which label its keys become.
 """
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
+
+from .reasons import CloseReason, DropReason
 
 PHASE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 VOICE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -36,10 +38,10 @@ class Histogram:
 
 @dataclass
 class Metrics:
-    packets_received: Counter = field(default_factory=Counter)  # by kind
-    packets_sent: Counter = field(default_factory=Counter)  # by kind
-    drops: Counter = field(default_factory=Counter)  # by reason
-    sessions_closed: Counter = field(default_factory=Counter)  # by reason
+    packets_received: Counter[str] = field(default_factory=Counter)  # by kind
+    packets_sent: Counter[str] = field(default_factory=Counter)  # by kind
+    drops: Counter[DropReason] = field(default_factory=Counter)  # by reason
+    sessions_closed: Counter[CloseReason] = field(default_factory=Counter)  # by reason
     sessions_created: int = 0
     sessions: int = 0
     bound_tuples: int = 0

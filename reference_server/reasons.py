@@ -52,7 +52,7 @@ class DropReason(StrEnum):
     RTCP_MALFORMED = "rtcp_malformed"
     # A bug of ours, caught so the datagram path never raises.
     INTERNAL_ERROR = "internal_error"
-    # A relay worker's own port (reference_server.relay.worker), counted in the same family.
+    # A relay worker's own port (reference_server.shell.relay_worker), counted in the same family.
     RELAY_FOREIGN_SOURCE = "relay_foreign_source"
     RELAY_MALFORMED = "relay_malformed"
     RELAY_WRONG_KIND = "relay_wrong_kind"

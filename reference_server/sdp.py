@@ -12,7 +12,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from itertools import compress, filterfalse, repeat, starmap
-from operator import add, attrgetter, getitem, is_not, itemgetter, methodcaller
+from operator import add, attrgetter, getitem, itemgetter, methodcaller
 
 MAX_SDP_SIZE = 65536  # bytes, for offers and sdpfrags alike
 
@@ -112,10 +112,10 @@ def _checked(text: str, what: str) -> tuple[str, int]:
     if lines.endswith("\r"):  # the last line's \r, which no \n follows
         lines = lines[:-1]
     clean = "\r" not in lines and "\0" not in lines
-    named = _WELL_NAMED.match(lines).end()
+    named = _matched_length(_WELL_NAMED, lines)
     if clean and named == len(lines):
         return lines, named
-    formed = _WELL_FORMED.match(lines).end()  # where the first malformed line's value starts, else the end
+    formed = _matched_length(_WELL_FORMED, lines)  # where the first malformed line's value starts, else the end
     if not clean:  # a CR or NUL in a line before the first malformed one, or in it, is the error
         bad_character = min(position for position in (lines.find("\r"), lines.find("\0")) if position >= 0)
         if lines.rfind("\n", 0, bad_character) < formed:
@@ -124,6 +124,12 @@ def _checked(text: str, what: str) -> tuple[str, int]:
         line = lines[formed:].partition("\n")[0]
         raise SdpError(f"line {_line_number(lines, formed)} is not of the form <letter>=<value>: {line[:40]!r}")
     return lines, lines.rfind("\n", 0, named)
+
+
+def _matched_length(pattern: re.Pattern[str], text: str) -> int:
+    """How much of the start of `text` `pattern` matches (it matches the empty string, if nothing more)."""
+    match = pattern.match(text)
+    return match.end() if match is not None else 0
 
 
 def _line_number(lines: str, position: int) -> int:
@@ -138,7 +144,7 @@ def _attribute_name_error(lines: str, start: int) -> SdpError:
 
 def _attributes(lines: str, start: int, end: int) -> list[tuple[str, str | None]]:
     """The a= lines between two offsets of checked text, whose names are known to be tokens."""
-    return list(map(re.Match.groups, _ATTRIBUTE.finditer(lines, start, end)))
+    return list(map(_GROUPS, _ATTRIBUTE.finditer(lines, start, end)))
 
 
 # C-level building blocks: parse_offer maps them over all sections at once, since per-section
@@ -148,6 +154,7 @@ _KIND = attrgetter("kind")
 _MID = attrgetter("mid")
 _START = methodcaller("start")
 _GROUP = methodcaller("group", 1)
+_GROUPS = methodcaller("groups")
 _MATCH_GROUPS = repeat(re.Match.groups)
 _PORT_FIELD = itemgetter(1)
 _PROTO_FIELD = itemgetter(2)
@@ -160,7 +167,7 @@ _MEDIA_PORT = re.compile(  # what _PORT matches, with a number up to 65535
 _DIRECTIONS = re.compile(r"\na=(sendrecv|sendonly|recvonly|inactive)(?::[^\n]*)?(?![^\n])")
 
 
-def _values_pattern(name: str) -> re.Pattern:
+def _values_pattern(name: str) -> re.Pattern[str]:
     return re.compile(f"\\na={re.escape(name)}(?::([^\\n]*))?(?![^\\n])")
 
 
@@ -200,7 +207,7 @@ def parse_offer(text: str, *, answer_setup: str = "passive") -> Offer:
     def values(name: str, span: tuple[int, int]) -> list[str]:
         return _VALUES[name].findall(lines, *span)
 
-    def in_each_section(pattern: re.Pattern) -> map:
+    def in_each_section(pattern: re.Pattern[str]) -> map[list[str]]:
         return map(pattern.findall, repeat(lines), starts, ends)
 
     session_direction = _direction(_attributes(lines, *session_span), "sendrecv")
@@ -250,12 +257,19 @@ def parse_offer(text: str, *, answer_setup: str = "passive") -> Offer:
     opus_payload_type, opus_fmtp = _opus(audio.formats, values("rtpmap", spans[audio_index]),
                                          values("fmtp", spans[audio_index]))
     datachannel_index = _datachannel_index(media, kinds)
-    datachannel = datachannel_span = None
+    ice_ufrag = _ice_credential("a=ice-ufrag", ufrags[0], 4)
+    ice_pwd = _ice_credential("a=ice-pwd", pwds[0], 22)
+    datachannel_mid: str | None = None
+    sctp_port: int | None = None
+    max_message_size: int | None = None
     if datachannel_index is not None:
-        datachannel, datachannel_span = media[datachannel_index], spans[datachannel_index]
+        datachannel_span = spans[datachannel_index]
+        datachannel_mid = media[datachannel_index].mid
+        sctp_port = _sctp_port(values("sctp-port", datachannel_span))
+        max_message_size = _max_message_size(values("max-message-size", datachannel_span))
     return Offer(
-        ice_ufrag=_ice_credential("a=ice-ufrag", ufrags[0], 4),
-        ice_pwd=_ice_credential("a=ice-pwd", pwds[0], 22),
+        ice_ufrag=ice_ufrag,
+        ice_pwd=ice_pwd,
         ice_options=" ".join(transport("ice-options")).split(),
         fingerprints=fingerprints,
         setup=setup,
@@ -263,16 +277,16 @@ def parse_offer(text: str, *, answer_setup: str = "passive") -> Offer:
         opus_payload_type=opus_payload_type,
         opus_fmtp=opus_fmtp,
         audio_direction=audio.direction,
-        datachannel_mid=datachannel.mid if datachannel else None,
-        sctp_port=_sctp_port(values("sctp-port", datachannel_span)) if datachannel else None,
-        max_message_size=_max_message_size(values("max-message-size", datachannel_span)) if datachannel else None,
+        datachannel_mid=datachannel_mid,
+        sctp_port=sctp_port,
+        max_message_size=max_message_size,
         bundle=bundle,
         media=media,
         candidates=values("candidate", (bounds[0], len(lines))),  # the media sections' candidates
     )
 
 
-def _check_media_lines(lines: str, media_lines: list[re.Match], end: int) -> None:
+def _check_media_lines(lines: str, media_lines: list[re.Match[str]], end: int) -> None:
     """Raise the error of the first malformed m-line before offset `end`, if there is one."""
     for line in media_lines:
         if line.start() >= end:
@@ -294,7 +308,7 @@ def _direction(attributes: list[tuple[str, str | None]], default: str) -> str:
 
 def _unique_mids(section_mids: list[str | None]) -> set[str]:
     """The sections' a=mid values as a set, once each is known to be a token used by one section."""
-    given = list(compress(section_mids, map(is_not, section_mids, repeat(None))))
+    given = [mid for mid in section_mids if mid is not None]
     mids = set(given)
     if len(mids) != len(given) or not all(map(_TOKEN.fullmatch, given)):
         seen: set[str] = set()

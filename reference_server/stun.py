@@ -9,11 +9,11 @@ it wants. Offsets into the datagram are kept so those checks need no re-encoding
 from __future__ import annotations
 
 import hmac
-import socket
 import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton  # address conversions only: no socket here
 
 
 class StunError(Exception):
@@ -169,7 +169,7 @@ def parse(data: bytes) -> StunMessage:
     if length & 3:
         raise StunError(f"length field {length} is not a multiple of 4")
 
-    attributes = []
+    attributes: list[tuple[int, bytes]] = []
     append = attributes.append
     integrity = integrity_sha256 = fingerprint = None
     unpack_attribute = _attribute_header.unpack_from
@@ -222,7 +222,8 @@ def fingerprint_ok(data: bytes, msg: StunMessage) -> bool:
     if offset is None:
         return False
     expected = zlib.crc32(data[:offset]) ^ _FINGERPRINT_XOR
-    return _fingerprint_attribute.unpack_from(data, offset)[2] == expected
+    received: int = _fingerprint_attribute.unpack_from(data, offset)[2]
+    return received == expected
 
 
 def integrity_ok(data: bytes, msg: StunMessage, key: bytes) -> bool:
@@ -298,9 +299,9 @@ def xor_address(ip: str, port: int, transaction_id: bytes) -> bytes:
     xport = port ^ _COOKIE_HIGH
     try:
         if ":" in ip:
-            raw = socket.inet_pton(socket.AF_INET6, ip.partition("%")[0])
+            raw = inet_pton(AF_INET6, ip.partition("%")[0])
         else:
-            raw = socket.inet_pton(socket.AF_INET, ip)
+            raw = inet_pton(AF_INET, ip)
     except (OSError, ValueError):
         raise StunError(f"{ip!r} is not an IPv4 or IPv6 address") from None
     if len(raw) == 4:
@@ -320,13 +321,13 @@ def parse_xor_address(value: bytes, transaction_id: bytes) -> tuple[str, int]:
         if len(value) != 8:
             raise StunError(f"XOR address of family IPv4 is {len(value)} bytes, not 8")
         raw = (int.from_bytes(value[4:8], "big") ^ MAGIC_COOKIE).to_bytes(4, "big")
-        return socket.inet_ntop(socket.AF_INET, raw), port
+        return inet_ntop(AF_INET, raw), port
     if family == 2:
         if len(value) != 20:
             raise StunError(f"XOR address of family IPv6 is {len(value)} bytes, not 20")
         mask = int.from_bytes(_COOKIE_BYTES + transaction_id, "big")
         raw = (int.from_bytes(value[4:20], "big") ^ mask).to_bytes(16, "big")
-        return socket.inet_ntop(socket.AF_INET6, raw), port
+        return inet_ntop(AF_INET6, raw), port
     raise StunError(f"XOR address family 0x{family:02x} is neither IPv4 (0x01) nor IPv6 (0x02)")
 
 

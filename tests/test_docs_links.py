@@ -1,5 +1,6 @@
 """Every relative link in README.md and docs/*.md reaches a file of this repository (and, for a
-`#fragment`, a heading of that page), so a reader never follows a link into nothing.
+`#fragment`, a heading of that page), so a reader never follows a link into nothing; every
+repository path written as code (`reference_server/core.py`) names a file that exists.
 
 Links are found by a Markdown parser (markdown-it-py), so text inside code spans and code blocks
 is not mistaken for a link; links with a scheme (https:, mailto:) are outside this test's reach.
@@ -7,6 +8,7 @@ Fragments are matched against the heading anchors GitHub renders.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -18,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 
 _parser = MarkdownIt("commonmark").enable("table")
+_FILE_REFERENCE = re.compile(r"(?:reference_server|toolkit|tests|bench|scripts|docs)/(?:[\w./-]*\w/?)?")
 
 
 def heading_anchor(text: str) -> str:
@@ -79,6 +82,24 @@ def broken_links(page: Path, root: Path = ROOT) -> list[str]:
             if unquote(parts.fragment) not in anchors(destination.read_text(encoding="utf-8")):
                 problems.append(f"{target}: no heading #{parts.fragment} in {destination.name}")
     return problems
+
+
+def file_references(markdown: str) -> list[str]:
+    """Repository paths written as inline code, whole (`toolkit/cli.py`, `reference_server/shell/`)."""
+    return [child.content for token in _parser.parse(markdown) for child in token.children or ()
+            if child.type == "code_inline" and _FILE_REFERENCE.fullmatch(child.content)]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(ROOT)) for page in PAGES])
+def test_every_file_named_in_code_exists(page: Path):
+    missing = [path for path in file_references(page.read_text(encoding="utf-8")) if not (ROOT / path).exists()]
+    assert not missing, f"{page.relative_to(ROOT)} names files that are not there: {', '.join(missing)}"
+
+
+def test_file_references_are_whole_paths_in_code():
+    assert file_references("`reference_server/gone.py`, `toolkit/`, `rtcgate serve`, `tests/zoo/x.py --flag`, "
+                           "reference_server/prose.py\n\n    `bench/in_a_block.py`\n") == [
+        "reference_server/gone.py", "toolkit/"]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(ROOT)) for page in PAGES])

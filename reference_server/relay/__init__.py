@@ -1,5 +1,5 @@
 """Several worker processes behind one public UDP port: a relay routes by the ICE ufrag.
 
-protocol: the relay ⇄ worker datagram format. routing: the relay's sans-IO core. shell and
-http_api: the relay process. worker: the reference server as a worker behind the relay.
+protocol: the relay ⇄ worker datagram format. routing: the relay's sans-IO core. The relay
+process, the worker and their HTTP side are the shell's (`reference_server/shell/relay*.py`).
 """

@@ -29,10 +29,10 @@ address is the very string the socket module gives for the same client.
 """
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton  # address conversions only: no socket here
 
 MAGIC = b"RG"
 VERSION = 1
@@ -65,10 +65,10 @@ def header(kind: Kind, client: tuple[str, int], bind: bool = False) -> bytes:
         raise RelayProtocolError("the BIND flag is only valid on TO_CLIENT messages")
     host, port = client
     try:
-        family, packed = 4, socket.inet_pton(socket.AF_INET, host)
+        family, packed = 4, inet_pton(AF_INET, host)
     except OSError:
         try:
-            family, packed = 6, socket.inet_pton(socket.AF_INET6, host)
+            family, packed = 6, inet_pton(AF_INET6, host)
         except OSError:
             raise RelayProtocolError(f"client host {host!r} is not an IP address") from None
     if not 0 < port <= 0xFFFF:
@@ -88,7 +88,7 @@ def encode(kind: Kind, client: tuple[str, int], payload: bytes, *, bind: bool = 
 
 def _host(packed: bytes) -> str:
     """Formatted as the socket module formats addresses, so routes and sessions key alike."""
-    return socket.inet_ntop(socket.AF_INET if len(packed) == 4 else socket.AF_INET6, packed)
+    return inet_ntop(AF_INET if len(packed) == 4 else AF_INET6, packed)
 
 
 def decode(data: bytes) -> Forward:

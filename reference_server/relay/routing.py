@@ -42,11 +42,11 @@ class Route:
 
 @dataclass
 class RelayMetrics:
-    to_worker: Counter = field(default_factory=Counter)  # datagrams forwarded, by worker id
-    to_client: Counter = field(default_factory=Counter)  # datagrams sent for a worker, by worker id
-    drops: Counter = field(default_factory=Counter)  # by reason
+    to_worker: Counter[int] = field(default_factory=Counter)  # datagrams forwarded, by worker id
+    to_client: Counter[int] = field(default_factory=Counter)  # datagrams sent for a worker, by worker id
+    drops: Counter[str] = field(default_factory=Counter)  # by reason
     routes_learned: int = 0
-    routes_removed: Counter = field(default_factory=Counter)  # by reason: capacity, idle
+    routes_removed: Counter[str] = field(default_factory=Counter)  # by reason: capacity, idle
 
 
 class RelayCore:
@@ -148,6 +148,7 @@ class RelayCore:
         routes[client] = Route(worker_id, self.workers[worker_id], protocol.header(Kind.TO_WORKER, client), now)
         self.metrics.routes_learned += 1
 
-    def _drop(self, reason: str) -> None:
+    def _drop(self, reason: str) -> tuple[bytes, Address] | None:
+        """Count a drop; returns None, `receive_datagram`'s answer for a datagram that goes nowhere."""
         self.metrics.drops[reason] += 1
         return None

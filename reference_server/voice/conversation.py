@@ -24,8 +24,9 @@ from __future__ import annotations
 import json
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
-from .model import AudioChunk, FunctionCall, ModelOutput, TextDelta, TurnInput
+from .model import AudioChunk, FunctionCall, JsonObject, ModelOutput, TextDelta, TurnInput
 from .turn import SpeechStarted, SpeechStopped, TurnConfig, TurnConfigError, TurnDetector
 from .vad import VoiceActivityDetector
 
@@ -98,10 +99,11 @@ class TurnTiming:
 class _Response:
     id: str
     number: int
-    message: dict  # the assistant message item
+    message: JsonObject  # the assistant message item
     timing: TurnTiming
-    output: list[dict] = field(default_factory=list)
-    queue: deque = field(default_factory=deque)  # ("audio", bytes) | ("text", str) | ("call", FunctionCall)
+    output: list[JsonObject] = field(default_factory=list)
+    # In the model's order: whole frames of its audio (bytes), its text and function calls.
+    queue: deque[bytes | TextDelta | FunctionCall] = field(default_factory=deque)
     remainder: bytes = b""  # model audio short of a whole frame
     transcript: str = ""
     model_done: bool = False
@@ -120,9 +122,9 @@ class Conversation:
         if turn_config is not None:
             vad.set_threshold(turn_config.threshold)
         self.instructions = ""
-        self.tools: list[dict] = []
-        self.tool_choice = "auto"
-        self.items: list[dict] = []
+        self.tools: list[JsonObject] = []
+        self.tool_choice: str | JsonObject = "auto"
+        self.items: list[JsonObject] = []
         self.responses = 0
         self._max_buffer = int(max_turn_audio * SAMPLE_RATE) * 2
         self._counters: dict[str, int] = {}
@@ -137,7 +139,8 @@ class Conversation:
         self._actions: deque[Action] = deque()
         self._timings: list[TurnTiming] = []
         # playout schedule
-        self._anchor: float | None = None  # when frame 0 of the current talkspurt was due; None between talkspurts
+        self._in_talkspurt = False  # False between talkspurts: the next frame starts one
+        self._anchor = 0.0  # when frame 0 of the current talkspurt was due
         self._anchor_timestamp = 0
         self._sent_in_talkspurt = 0
         self._last_sent: float | None = None
@@ -163,7 +166,7 @@ class Conversation:
 
     def get_timer(self) -> float | None:
         response = self._response
-        if response is None or not response.queue or self._anchor is None:
+        if response is None or not response.queue or not self._in_talkspurt:
             return None
         return self._due()
 
@@ -197,15 +200,17 @@ class Conversation:
         self._pending_item_id = self._new_id("item")
         self._emit("input_audio_buffer.speech_started", now, audio_start_ms=event.audio_start_ms,
                    item_id=self._pending_item_id)
-        if self._response is not None and self.turn.config.interrupt_response:
-            self._end_response("cancelled", now, reason="turn_detected")
+        config = self.turn.config  # set: speech events come only with turn detection on
+        if self._response is not None and config is not None and config.interrupt_response:
+            self._end_response(self._response, "cancelled", now, reason="turn_detected")
 
     def _speech_stopped(self, event: SpeechStopped, now: float) -> None:
         item_id = self._pending_item_id or self._new_id("item")
         self._pending_item_id = None
         self._emit("input_audio_buffer.speech_stopped", now, audio_end_ms=event.audio_end_ms, item_id=item_id)
         self._commit(now, item_id, end_sample=event.audio_end_ms * SAMPLE_RATE // 1000)
-        if self.turn.config.create_response and self._response is None:
+        config = self.turn.config  # set: speech events come only with turn detection on
+        if config is not None and config.create_response and self._response is None:
             self._start_response(now, speech_stopped_at=now)
 
     def _drop_audio_before(self, ms: int) -> None:
@@ -250,7 +255,7 @@ class Conversation:
         self._pump(now)
 
     @staticmethod
-    def _parse_event(text: str | bytes) -> dict:
+    def _parse_event(text: str | bytes) -> JsonObject:
         if len(text) > MAX_EVENT_BYTES:
             raise EventError("event_too_large", f"event of {len(text)} bytes is over the {MAX_EVENT_BYTES}-byte limit")
         try:
@@ -261,7 +266,7 @@ class Conversation:
             raise EventError("invalid_event", "event must be a JSON object")
         return event
 
-    def _on_session_update(self, event: dict, now: float) -> None:
+    def _on_session_update(self, event: JsonObject, now: float) -> None:
         session = event.get("session")
         if not isinstance(session, dict):
             raise EventError("invalid_value", "session.update needs a 'session' object", "session")
@@ -299,7 +304,7 @@ class Conversation:
                 self._pending_item_id = None
         self._emit("session.updated", now, session=self._session_object())
 
-    def _on_item_create(self, event: dict, now: float) -> None:
+    def _on_item_create(self, event: JsonObject, now: float) -> None:
         item = event.get("item")
         if not isinstance(item, dict):
             raise EventError("invalid_value", "conversation.item.create needs an 'item' object", "item")
@@ -308,6 +313,7 @@ class Conversation:
         if item_id is not None and (not isinstance(item_id, str) or any(i["id"] == item_id for i in self.items)):
             raise EventError("invalid_value", f"item id {item_id!r} is not a new string id", "item.id")
         item_id = item_id or self._new_id("item")
+        stored: JsonObject
         if kind == "function_call_output":
             call_id, output = item.get("call_id"), item.get("output")
             if not isinstance(call_id, str) or not isinstance(output, str):
@@ -335,13 +341,13 @@ class Conversation:
         self.items.append(stored)
         self._emit("conversation.item.created", now, previous_item_id=previous, item=stored)
 
-    def _on_response_create(self, event: dict, now: float) -> None:
+    def _on_response_create(self, event: JsonObject, now: float) -> None:
         if self._response is not None:
             raise EventError("conversation_already_has_active_response",
                              f"response {self._response.id} is still in progress")
         self._start_response(now, speech_stopped_at=None)
 
-    def _on_response_cancel(self, event: dict, now: float) -> None:
+    def _on_response_cancel(self, event: JsonObject, now: float) -> None:
         response = self._response
         if response is None:
             raise EventError("response_cancel_not_active", "there is no response in progress to cancel")
@@ -349,16 +355,16 @@ class Conversation:
         if wanted is not None and wanted != response.id:
             raise EventError("invalid_value", f"response {wanted!r} is not the one in progress ({response.id})",
                              "response_id")
-        self._end_response("cancelled", now, reason="client_cancelled")
+        self._end_response(response, "cancelled", now, reason="client_cancelled")
 
-    def _on_buffer_clear(self, event: dict, now: float) -> None:
+    def _on_buffer_clear(self, event: JsonObject, now: float) -> None:
         self._buffer_start += len(self._buffer) // 2
         self._buffer.clear()
         self._pending_item_id = None
         self.turn.reset()
         self._emit("input_audio_buffer.cleared", now)
 
-    def _on_buffer_commit(self, event: dict, now: float) -> None:
+    def _on_buffer_commit(self, event: JsonObject, now: float) -> None:
         if len(self._buffer) < 2 * SAMPLE_RATE * MIN_COMMIT_MS // 1000:
             raise EventError("input_audio_buffer_commit_empty",
                              f"the input audio buffer holds less than {MIN_COMMIT_MS} ms of audio")
@@ -410,19 +416,19 @@ class Conversation:
             whole = len(audio) - len(audio) % FRAME_BYTES
             was_empty = not response.queue
             for offset in range(0, whole, FRAME_BYTES):
-                response.queue.append(("audio", audio[offset:offset + FRAME_BYTES]))
+                response.queue.append(audio[offset:offset + FRAME_BYTES])
             response.remainder = audio[whole:]
             if was_empty and whole:
                 self._resume_if_underrun(now)
         elif isinstance(output, TextDelta):
-            response.queue.append(("text", output.text))
+            response.queue.append(output)
         elif isinstance(output, FunctionCall):
             try:
                 json.loads(output.arguments)
             except ValueError:
                 self._fail(response, f"function call {output.name!r} has arguments that are not JSON", now)
                 return
-            response.queue.append(("call", output))
+            response.queue.append(output)
         self._pump(now)
 
     def model_finished(self, turn_id: str, now: float) -> None:
@@ -432,7 +438,7 @@ class Conversation:
         if response.remainder:
             if not response.queue:
                 self._resume_if_underrun(now)
-            response.queue.append(("audio", response.remainder.ljust(FRAME_BYTES, b"\0")))
+            response.queue.append(response.remainder.ljust(FRAME_BYTES, b"\0"))
             response.remainder = b""
         response.model_done = True
         self._pump(now)
@@ -449,10 +455,10 @@ class Conversation:
         self._emit("error", now, error={"type": "server_error", "code": "model_error",
                                         "message": f"response {response.id} failed: {message}", "param": None,
                                         "event_id": None})
-        self._end_response("failed", now, reason="model_error")
+        self._end_response(response, "failed", now, reason="model_error")
 
-    def _end_response(self, status: str, now: float, reason: str | None = None) -> None:
-        response = self._response
+    def _end_response(self, response: _Response, status: str, now: float, reason: str | None = None) -> None:
+        """End `response`, the one in progress."""
         self._response = None
         if not response.model_done:
             self._actions.append(CancelTurn(response.id))
@@ -460,7 +466,7 @@ class Conversation:
             ending = "output_audio_buffer.stopped" if status == "completed" else "output_audio_buffer.cleared"
             self._emit(ending, now, response_id=response.id)
         response.queue.clear()
-        self._anchor = None
+        self._in_talkspurt = False
         response.message["status"] = "completed" if status == "completed" else "incomplete"
         if response.transcript:
             self._emit("response.output_audio_transcript.done", now, response_id=response.id,
@@ -483,34 +489,35 @@ class Conversation:
 
     def _resume_if_underrun(self, now: float) -> None:
         """Audio arriving after its slot passed starts a new talkspurt now rather than a catch-up burst."""
-        if self._anchor is not None and self._anchor + self._sent_in_talkspurt * FRAME < now:
-            self._anchor = None
+        if self._in_talkspurt and self._anchor + self._sent_in_talkspurt * FRAME < now:
+            self._in_talkspurt = False
 
     def _pump(self, now: float) -> None:
         response = self._response
         while response is not None and response.queue:
-            kind, value = response.queue[0]
-            if kind == "audio":
-                if self._anchor is None:
+            entry = response.queue[0]
+            if isinstance(entry, bytes):
+                if not self._in_talkspurt:
                     self._start_talkspurt(now)
                 if now < self._due():
                     break
                 response.queue.popleft()
-                self._send_frame(response, value, now)
-            elif kind == "text":
+                self._send_frame(response, entry, now)
+            elif isinstance(entry, TextDelta):
                 response.queue.popleft()
-                response.transcript += value
+                response.transcript += entry.text
                 response.message["content"][0]["transcript"] = response.transcript
                 self._emit("response.output_audio_transcript.delta", now, response_id=response.id,
-                           item_id=response.message["id"], output_index=0, content_index=0, delta=value)
+                           item_id=response.message["id"], output_index=0, content_index=0, delta=entry.text)
             else:
                 response.queue.popleft()
-                self._emit_function_call(response, value, now)
+                self._emit_function_call(response, entry, now)
         if response is not None and response.model_done and not response.queue:
-            self._end_response("completed", now)
+            self._end_response(response, "completed", now)
 
     def _start_talkspurt(self, now: float) -> None:
         start = now if self._last_sent is None else max(now, self._last_sent + FRAME)
+        self._in_talkspurt = True
         self._anchor = start
         self._sent_in_talkspurt = 0
         by_clock = round((start - self._origin) * SAMPLE_RATE)
@@ -545,12 +552,12 @@ class Conversation:
         self._counters[prefix] = n
         return f"{prefix}_{n}"
 
-    def _emit(self, event_type: str, now: float, **fields) -> None:
+    def _emit(self, event_type: str, now: float, **fields: Any) -> None:
         event = {"type": event_type, "event_id": self._new_id("event"),
                  "server_timestamp": round(now + self.wall_clock_offset, 6), **fields}
         self._events.append(json.dumps(event, separators=(",", ":")))
 
-    def _session_object(self) -> dict:
+    def _session_object(self) -> JsonObject:
         turn_detection = self.turn.config.as_dict() if self.turn.config is not None else None
         return {"id": self.session_id, "object": "realtime.session", "type": "realtime", "model": self.model_name,
                 "output_modalities": ["audio"], "instructions": self.instructions, "tools": self.tools,
@@ -560,12 +567,12 @@ class Conversation:
                           "output": {"format": {"type": "audio/opus", "rate": SAMPLE_RATE}}}}
 
     @staticmethod
-    def _response_object(response: _Response, status: str, details: dict | None = None) -> dict:
+    def _response_object(response: _Response, status: str, details: JsonObject | None = None) -> JsonObject:
         return {"id": response.id, "object": "realtime.response", "status": status, "status_details": details,
                 "output": response.output if status != "in_progress" else [], "turn_number": response.number}
 
 
-def _turn_detection_field(session: dict) -> tuple[bool, object, str]:
+def _turn_detection_field(session: JsonObject) -> tuple[bool, object, str]:
     """Where a session.update puts turn detection: GA `audio.input.turn_detection` or beta `turn_detection`."""
     if "turn_detection" in session:
         return True, session["turn_detection"], "session.turn_detection"

@@ -8,6 +8,7 @@ asyncio driver holds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .conversation import Action, Conversation, TurnTiming
 from .opus import OpusEncoder
@@ -24,7 +25,8 @@ class OutgoingAudio:
 
 
 class VoiceEndpoint:
-    def __init__(self, session_id: str, now: float, *, vad: str = "webrtcvad", vad_options: dict | None = None,
+    def __init__(self, session_id: str, now: float, *, vad: str = "webrtcvad",
+                 vad_options: dict[str, Any] | None = None,
                  turn_config: TurnConfig | None = TurnConfig(), model_name: str = "rtcgate-tone",
                  wall_clock_offset: float = 0.0) -> None:
         detector = VoiceActivityDetector(create_backend(vad, **(vad_options or {})))

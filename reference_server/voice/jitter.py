@@ -81,11 +81,16 @@ class JitterBuffer:
 
     def _skip_gap(self) -> None:
         """Declare the packets missing before the first held one lost, then release onwards."""
-        first = min(self._held, key=lambda seq: (seq - self._next) & 0xFFFF)
-        while self._next != first:
-            self._out.append(Released(self._next, None))
+        start = self._next
+        if start is None:  # nothing pushed yet, so nothing held
+            return
+        first = min(self._held, key=lambda seq: (seq - start) & 0xFFFF)
+        expected = start
+        while expected != first:
+            self._out.append(Released(expected, None))
             self.stats.lost += 1
-            self._next = (self._next + 1) & 0xFFFF
+            expected = (expected + 1) & 0xFFFF
+        self._next = expected
         self._release_in_order()
 
     def _release_all(self) -> None:

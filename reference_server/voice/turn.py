@@ -11,6 +11,7 @@ Times are milliseconds of input audio since the session's first sample:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 
 class TurnConfigError(Exception):
@@ -25,16 +26,16 @@ class TurnConfig:
     create_response: bool = True
     interrupt_response: bool = True
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"type": "server_vad", "threshold": self.threshold, "prefix_padding_ms": self.prefix_padding_ms,
                 "silence_duration_ms": self.silence_duration_ms, "create_response": self.create_response,
                 "interrupt_response": self.interrupt_response}
 
-    def updated(self, fields: dict) -> TurnConfig:
+    def updated(self, fields: object) -> TurnConfig:
         """This config with a `turn_detection` dict of a session.update applied; TurnConfigError if invalid."""
         if not isinstance(fields, dict):
             raise TurnConfigError("turn_detection must be an object or null")
-        changes = {}
+        changes: dict[str, Any] = {}
         for key, value in fields.items():
             if key == "type":
                 if value != "server_vad":

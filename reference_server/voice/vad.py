@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -106,7 +106,7 @@ def _installed_silero_model() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
 
 
-def create_backend(name: str = "webrtcvad", **options) -> VadBackend:
+def create_backend(name: str = "webrtcvad", **options: Any) -> VadBackend:
     if name == "webrtcvad":
         return WebRtcVad(**options)
     if name == "silero":

@@ -8,7 +8,7 @@ import struct
 import pytest
 from aiortc import rtcsctptransport
 
-import reference_server.datachannel as datachannel
+import reference_server.shell.datachannel as datachannel
 from toolkit.fuzz import builtin_targets, check
 from toolkit.fuzz.campaign import Campaign, command, options_file, target_flags
 from toolkit.fuzz.capture import pick, store

@@ -71,7 +71,8 @@ def run(config: pytest.Config, command: list[str], *, cwd: Path, env: dict[str, 
     started = time.monotonic()
     result = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace", timeout=timeout, stdin=subprocess.DEVNULL)
-    lines = result.stdout.rstrip().splitlines()
+    # pip's notes about this machine's unreachable extra indexes say nothing about rtcgate
+    lines = [line for line in result.stdout.rstrip().splitlines() if not line.startswith("WARNING: Location ")]
     if len(lines) > TAIL_LINES:
         lines = [f"[... {len(lines) - TAIL_LINES} lines ...]", *lines[-TAIL_LINES:]]
     show(config, "\n".join(f"  | {line}" for line in lines))

@@ -83,7 +83,7 @@ def test_the_matrix_rests_on_a_capture_in_ci_and_writes_its_reports(matrix):
     assert [c["id"] for c in report["columns"]] == list(CELL_NAMES)
     markdown = (report_dir / "interop.md").read_text()
     assert all(client.title in markdown for client in result.clients)
-    assert "<table>" in (report_dir / "interop.html").read_text()
+    assert "<table class=\"matrix\">" in (report_dir / "interop.html").read_text()
     assert result.duration < MATRIX_TIMEOUT, "\n".join(lines)
 
 

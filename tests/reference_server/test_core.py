@@ -13,7 +13,7 @@ from reference_server.dtls import DtlsContext, DtlsEndpoint, DtlsState
 from reference_server.events import PairSelected, SessionClosed
 from reference_server.reasons import CloseReason
 from reference_server.sessions import SessionPhase
-from toolkit.peer.core import DtlsClosed, PeerFailed, ProbePeer, RtcpReceived, RtpReceived, StunResponse
+from toolkit.peer import DtlsClosed, ProbePeer, RtcpReceived, RtpReceived
 
 CERT = Certificate.generate()
 SERVER = ("127.0.0.1", 3478)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from reference_server.core import DATACHANNEL_DTLS_MTU, DTLS_MTU, DataChannelOffer
-from reference_server.datachannel import MAX_SCTP_PACKET
+from reference_server.shell.datachannel import MAX_SCTP_PACKET
 from reference_server.dtls import DtlsError
 from reference_server.events import DataChannelBytes
 from tests.reference_server.test_core import A, B, Harness, core_events, drain
-from toolkit.peer.core import DtlsData, ProbePeer
+from toolkit.peer import DtlsData, ProbePeer
 
 
 def application_data(peer) -> list[bytes]:

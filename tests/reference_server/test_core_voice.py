@@ -9,10 +9,10 @@ import struct
 
 from reference_server.core import CoreConfig, ServerCore
 from reference_server.events import VoiceAction, VoiceMessage, VoiceStarted
+from reference_server.shell.tone_model import ToneModel
 from reference_server.voice.conversation import StartTurn
 from reference_server.voice.endpoint import VoiceEndpoint
-from reference_server.voice.model import ToneModel
-from toolkit.peer.core import RtpReceived
+from toolkit.peer import RtpReceived
 
 from .test_core import CERT, SERVER, Harness, core_events, drain
 from .voice.signals import speech_packets

@@ -14,8 +14,8 @@ from aiortc import rtcsctptransport
 from aiortc.rtcdatachannel import RTCDataChannel, RTCDataChannelParameters
 from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport
 
-from reference_server import dc_echo
-from reference_server.datachannel import (
+from reference_server.shell import datachannel_echo
+from reference_server.shell.datachannel import (
     LOCAL_SCTP_PORT,
     MAX_QUEUED_PACKETS,
     MAX_SCTP_PACKET,
@@ -223,7 +223,7 @@ def test_aiortc_asks_its_dtls_transport_for_exactly_what_the_link_provides():
     async def scenario():
         peers = Peers()
         await peers.connect()
-        dc_echo.attach("s", peers.server)
+        datachannel_echo.attach("s", peers.server)
         channel = await peers.client_channel("oai-events")
         echoed = collect(channel)
         channel.send(b"x" * LARGE)
@@ -258,7 +258,7 @@ async def test_client_opened_channel_reaches_the_server_with_label_and_protocol(
 
 @with_peers
 async def test_echo_keeps_type_order_and_size_on_an_ordered_channel(peers):
-    dc_echo.attach("session", peers.server)
+    datachannel_echo.attach("session", peers.server)
     channel = await peers.client_channel("oai-events")
     echoed = collect(channel)
     sent = ["text", b"\x00binary", "", b"", "é€😀", b"y" * LARGE, "z" * LARGE]
@@ -271,7 +271,7 @@ async def test_echo_keeps_type_order_and_size_on_an_ordered_channel(peers):
 
 @with_peers
 async def test_unordered_and_partially_reliable_channels_keep_their_parameters(peers):
-    dc_echo.attach("session", peers.server)
+    datachannel_echo.attach("session", peers.server)
     unordered = await peers.client_channel("fast", ordered=False, maxRetransmits=0)
     timed = await peers.client_channel("timed", maxPacketLifeTime=150)
     fast, lifetime = peers.opened
@@ -396,7 +396,7 @@ async def test_a_gone_session_stops_the_sending(peers):
 
 @with_peers
 async def test_malformed_packets_and_dcep_are_counted_and_the_association_carries_on(peers):
-    dc_echo.attach("session", peers.server)
+    datachannel_echo.attach("session", peers.server)
     channel = await peers.client_channel("oai-events")
     echoed = collect(channel)
     client = peers.client
@@ -471,7 +471,7 @@ async def test_a_message_that_never_ends_overruns_the_window_and_aborts_the_asso
 ])
 def test_zero_length_parameters_are_dropped_before_aiortc_loops_on_them(chunk):
     """aiortc 1.16's decode_params never advances past a length-0 parameter: the server would hang."""
-    from reference_server.datachannel import _has_short_parameter
+    from reference_server.shell.datachannel import _has_short_parameter
 
     packet = bytes(12) + chunk
     assert _has_short_parameter(packet)
@@ -508,7 +508,7 @@ def sack_packet(cumulative_tsn: int, gaps: list[tuple[int, int]], *, block_count
     (bytes(12) + bytes([4, 0, 0, 8]) + struct.pack("!HH", 0, 4), False),  # not a SACK
 ])
 def test_sacks_that_acknowledge_unsent_tsns_or_misorder_their_gap_blocks_are_caught(packet, overreaches):
-    from reference_server.datachannel import _sack_overreaches
+    from reference_server.shell.datachannel import _sack_overreaches
 
     assert _sack_overreaches(packet, 100) is overreaches
 
@@ -519,7 +519,7 @@ async def test_a_sack_whose_gap_blocks_span_unsent_tsns_never_reaches_aiortc(pee
     a gap block spans before checking it; 290 blocks of 1..65535 held the event loop over a second."""
     channel = await peers.client_channel("oai-events")
     echoed = collect(channel)
-    dc_echo.attach("session", peers.server)
+    datachannel_echo.attach("session", peers.server)
     sctp = peers.server._sctp
     walked: list[object] = []
     handle_sack = sctp._receive_sack_chunk

@@ -8,9 +8,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from toolkit.peer.core import ProbePeer, RtpReceived
-from toolkit.peer.udp import connect_whip
-from toolkit.peer.whip import whip_patch
+from toolkit.peer import ProbePeer, RtpReceived
+from toolkit.peer.shell.udp import connect_whip
+from toolkit.peer.shell.whip import whip_patch
 
 
 def run(coro):

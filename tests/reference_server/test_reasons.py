@@ -9,7 +9,7 @@ from pathlib import Path
 from reference_server.reasons import CloseReason, DropReason
 
 PACKAGE = Path(__file__).resolve().parents[2] / "reference_server"
-COUNTING_MODULES = ("core.py", "demux.py", "relay/worker.py")
+COUNTING_MODULES = ("core.py", "demux.py", "shell/relay_worker.py")
 """The modules that count into rtcgate_drops_total (relay/routing.py has its own family)."""
 
 DROP_LABELS = {

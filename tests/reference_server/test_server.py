@@ -7,11 +7,11 @@ import socket
 import pytest
 
 from reference_server import stun
-from reference_server.server import ReferenceServer, ServerConfig, ready_line
+from reference_server.shell.server import ReferenceServer, ServerConfig, ready_line
 from tests.support.server_process import READY_LINE
 from toolkit.conformance.targets import ipv6_loopback
-from toolkit.peer.core import RtpReceived, StunResponse
-from toolkit.peer.udp import connect_whip
+from toolkit.peer import RtpReceived, StunResponse
+from toolkit.peer.shell.udp import connect_whip
 
 needs_ipv6 = pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback")
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from reference_server.exposition import Families, ServerCollector, render
+from reference_server.shell.exposition import Families, ServerCollector, render
 from reference_server.metrics import Metrics
-from reference_server.relay.http_api import label_worker_metrics, worker_up
+from reference_server.shell.relay_http import label_worker_metrics, worker_up
 
 
 def test_worker_metrics_are_labelled_and_families_stay_whole():

@@ -18,9 +18,9 @@ from tests.support.server_process import start_server
 from toolkit.children import read_until_ready, start_child, stop_child
 from toolkit.cli import main
 from toolkit.peer import PeerConnection, connect_whip
-from toolkit.peer.core import DtlsConnected, ProbePeer, RtpReceived
+from toolkit.peer import DtlsConnected, ProbePeer, RtpReceived
 from toolkit.peer.offer import PeerError
-from toolkit.peer.whip import whip_delete, whip_patch
+from toolkit.peer.shell.whip import whip_delete, whip_patch
 
 READY = re.compile(r"listening udp=(?P<udp_host>[^\s:]+):(?P<udp_port>\d+) http=(?P<http>\S+)")
 

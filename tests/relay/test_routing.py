@@ -17,8 +17,8 @@ from reference_server.credentials import make_ufrag
 from reference_server.relay import protocol
 from reference_server.relay.protocol import Kind
 from reference_server.relay.routing import RelayCore
-from reference_server.relay.worker import RelayTransport
-from toolkit.peer.core import ProbePeer, RtpReceived, StunResponse
+from reference_server.shell.relay_worker import RelayTransport
+from toolkit.peer import ProbePeer, RtpReceived, StunResponse
 
 CERT = Certificate.generate()
 SECRET = b"routing secret for the tests...."

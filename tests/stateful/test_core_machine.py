@@ -25,7 +25,8 @@ from reference_server.certificate import Certificate
 from reference_server.core import SWEEP_INTERVAL, CoreConfig, ServerCore, SignalingError
 from reference_server.events import SessionClosed
 from reference_server.sessions import Session, SessionPhase
-from toolkit.peer.core import SRTP_PROFILES, ProbePeer
+from toolkit.peer.core import ProbePeer
+from toolkit.peer.srtp import SRTP_PROFILES
 
 from .support import CLIENT_HELLO, DATABASE
 

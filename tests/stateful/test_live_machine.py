@@ -22,8 +22,8 @@ from hypothesis import settings, strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, precondition, rule, \
     run_state_machine_as_test
 
-from toolkit.peer.core import ProbePeer, RtpReceived
-from toolkit.peer.udp import PeerConnection, connect_whip
+from toolkit.peer import ProbePeer, RtpReceived
+from toolkit.peer.shell.udp import PeerConnection, connect_whip
 
 from .support import CLIENT_HELLO, DATABASE
 

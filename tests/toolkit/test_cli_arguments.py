@@ -6,31 +6,25 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
-import pathlib
+import importlib
+import pkgutil
 import sys
 
 import pytest
 
+import bench
 from toolkit.cli import build_parser, main
 from toolkit.commands import arguments
 from toolkit.commands.relay import worker_endpoint
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BENCHES = sorted(path.stem for path in (ROOT / "bench").glob("*.py"))
-
-
-def load_bench(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}_arguments", ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # their dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+BENCH_HELPERS = {"common", "echo_client"}
+"""The modules of bench/ that are no benchmark of their own."""
+BENCHES = sorted(module.name for module in pkgutil.iter_modules(bench.__path__) if module.name not in BENCH_HELPERS)
 
 
 @pytest.fixture(scope="module")
 def bench_parsers() -> dict[str, argparse.ArgumentParser]:
-    return {name: load_bench(name).build_parser() for name in BENCHES}
+    return {name: importlib.import_module(f"bench.{name}").build_parser() for name in BENCHES}
 
 
 def command_parsers() -> dict[str, argparse.ArgumentParser]:
@@ -110,6 +104,7 @@ def test_every_bench_has_a_parser_of_the_shared_kind(bench_parsers):
     assert len(bench_parsers) == 9
     for name, parser in bench_parsers.items():
         assert isinstance(parser, arguments.ArgumentParser), name
+        assert parser.prog == f"python -m bench.{name}", "a bench runs as a module of the bench package"
         assert numeric_options(parser), f"{name} has no numeric option: is the sweep looking?"
 
 
@@ -226,3 +221,41 @@ def test_every_commands_help_ends_with_its_exit_statuses(command):
     codes = [int(line.split()[0]) for line in table.splitlines()[2:] if line.startswith("  ") and line.split()[0].isdigit()]
     assert codes == sorted({*module.EXIT_STATUS, 2, 130, 141})
     assert "unexpected rtcgate error" in " ".join(table.split())
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "cannot read {path}: No such file or directory"),
+    ("not hex at all", "{path} does not hold a hex string"),
+    ("ab" * 8, "{path} holds 64 bits of secret; the routing secret needs at least 128"),
+])
+@pytest.mark.parametrize("command", ["relay", "worker"])
+def test_a_bad_secret_file_is_refused_while_parsing_without_showing_it(tmp_path, capsys, command, content, message):
+    path = tmp_path / "secret"
+    if content is not None:
+        path.write_text(content)
+    required = {"relay": ["--worker", "127.0.0.1:5000:5001"],
+                "worker": ["--id", "0", "--relay", "127.0.0.1:1", "--public", "127.0.0.1:1"]}[command]
+    with pytest.raises(SystemExit) as exit_:
+        COMMANDS[command].parse_args([*required, "--secret-file", str(path)])
+    error = capsys.readouterr().err
+    assert exit_.value.code == 2 and error.count("\n") == 1
+    assert f"argument --secret-file: {message.format(path=path)}" in error
+    assert content is None or content not in error
+
+
+def test_the_secret_file_gives_the_secret(tmp_path):
+    secret = bytes(range(32))
+    (tmp_path / "secret").write_text(secret.hex() + "\n")
+    assert arguments.routing_secret_file(str(tmp_path / "secret")) == secret
+
+
+def test_serve_and_worker_take_the_same_session_options():
+    """Declared once (arguments.SERVER_SESSION_OPTIONS): the same type, default and help in both."""
+    def session_actions(parser: argparse.ArgumentParser) -> dict[str, tuple]:
+        options = {option for option, _ in arguments.SERVER_SESSION_OPTIONS} | {"--log-level"}
+        return {action.option_strings[0]: (action.type, action.default, action.choices, action.help)
+                for action in parser._actions if action.option_strings and action.option_strings[0] in options}
+
+    serve, worker = session_actions(COMMANDS["serve"]), session_actions(COMMANDS["worker"])
+    assert len(serve) == len(arguments.SERVER_SESSION_OPTIONS) + 1
+    assert serve == worker

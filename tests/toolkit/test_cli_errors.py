@@ -22,7 +22,7 @@ import pytest
 from toolkit import cli
 from toolkit.interop.judge import error_line
 from toolkit.peer import PeerError
-from toolkit.peer.whip import body_excerpt, whip_post, whip_reachable
+from toolkit.peer.shell.whip import body_excerpt, whip_post, whip_reachable
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_404 = ("<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1>"

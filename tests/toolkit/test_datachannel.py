@@ -1,4 +1,4 @@
-"""toolkit.peer.datachannel against aiortc's own SCTP association as the far end, in one event loop.
+"""toolkit.peer.shell.datachannel against aiortc's own SCTP association as the far end, in one event loop.
 
 Also the contract with aiortc: the version the adapter was written against, the private parts it
 uses, and the two aiortc faults it works around (so a fixed aiortc tells us to drop the workaround).
@@ -16,7 +16,7 @@ from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport
 from scapy.packet import Raw
 
 from toolkit.crafters.sctp import DataChannelOpen, sctp_packet
-from toolkit.peer.datachannel import Association, DataChannelError, zero_length_parameter
+from toolkit.peer.shell.datachannel import Association, DataChannelError, zero_length_parameter
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference_server.core import ServerCore
-from reference_server.server import ReferenceServer, ServerConfig
+from reference_server.shell.server import ReferenceServer, ServerConfig
 from tests.zoo.seams import core_with, voice_endpoint_with
 
 _NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")

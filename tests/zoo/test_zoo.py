@@ -34,6 +34,9 @@ TIMED_PROFILES = ("voice", "perf")
 """Profiles of checks judged by the clock (pacing, latency, load): their servers play alone, since
 every lane shares the probe's event loop and another lane's traffic would make the probe late."""
 SEED = 1
+pytestmark = pytest.mark.timeout(1500)
+"""The module fixture plays every variant once (4–5 minutes on 2 cores, more on a busy machine);
+pytest-timeout counts it against the first test that asks for it."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,15 @@ class Server:
 class Outcome:
     result: CheckResult | None
     server_output: str
+    internal_errors: int = 0
+    """Datagrams the server's core raised on (it logs each): a variant must fail its check by its
+    bug, not by crashing on the probe's traffic."""
 
 
+
+
+INTERNAL_ERROR = "internal error handling"
+"""What the core logs when handling a datagram raised (reference_server/core.py)."""
 
 
 def server_for(params: dict) -> Server:
@@ -106,8 +116,10 @@ async def play_lanes(plan: dict[Server, list[str]], outcomes: dict[tuple[Server,
             finally:
                 await asyncio.to_thread(target.stop)
             tail = "".join(target.output[-15:])
+            crashes = sum(INTERNAL_ERROR in line for line in target.output)
             for check_id in plan[server]:
                 outcomes[server, check_id].server_output = tail
+                outcomes[server, check_id].internal_errors = crashes
 
     await asyncio.gather(*(lane() for _ in range(lanes)))
 
@@ -146,6 +158,7 @@ def test_check_fails_against_its_variant(zoo_outcomes, name, check_id):
     detail = explain(result, outcome)
     assert result.status is Status.FAIL, f"{check_id} did not catch {name} ({ZOO[name].why}): {detail}"
     assert not result.message.startswith("the check itself raised"), detail
+    assert not outcome.internal_errors, f"{name} raised inside its core {outcome.internal_errors} time(s): {detail}"
 
 
 @pytest.mark.parametrize(("check_id", "host", "dtls_role", "reference"), REFERENCE_RUNS,
@@ -156,6 +169,7 @@ def test_check_passes_against_the_reference_server(zoo_outcomes, check_id, host,
     result, outcome = outcome_of(zoo_outcomes, {"host": host, "check_id": check_id, "dtls_role": dtls_role,
                                                 "reference": reference})
     assert result.status is Status.PASS, explain(result, outcome)
+    assert not outcome.internal_errors, f"the reference server raised inside its core: {explain(result, outcome)}"
 
 
 def not_implemented_yet(check: Check) -> bool:

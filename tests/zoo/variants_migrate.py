@@ -9,8 +9,9 @@ from reference_server import stun
 from reference_server.core import ServerCore
 from reference_server.dtls import DtlsState
 from reference_server.events import Address
+from reference_server.reasons import DropReason
 from reference_server.sessions import Session, SessionPhase, SessionTable
-from reference_server.srtp import SrtpError
+from reference_server.srtp import SrtpError, SrtpSession
 from tests.zoo import variant
 from tests.zoo.seams import AuthenticatedCheck, Datagram, RtpInFlightCore, after_check, intercept, per_instance
 
@@ -180,14 +181,15 @@ class EchoAddressBySsrc(RtpInFlightCore):
 class MediaRoutedBySsrc(RtpInFlightCore):
     _ssrc_owner: dict[bytes, Session] = per_instance(dict)
 
-    def _media_session(self, address: Address, unbound: str, before_dtls: str) -> Session | None:
+    def _media_session(self, address: Address, unbound: DropReason, before_dtls: DropReason
+                       ) -> tuple[Session, SrtpSession] | None:
         if self.rtp_in_flight is None:  # RTCP
             return super()._media_session(address, unbound, before_dtls)
         ssrc = self.rtp_in_flight.data[8:12]
         owner = self._ssrc_owner.get(ssrc)
         if owner is not None and self.sessions.by_id.get(owner.id) is owner and owner.srtp is not None:
-            return owner
-        session = super()._media_session(address, unbound, before_dtls)
-        if session is not None:
-            self._ssrc_owner.setdefault(ssrc, session)
-        return session
+            return owner, owner.srtp
+        media = super()._media_session(address, unbound, before_dtls)
+        if media is not None:
+            self._ssrc_owner.setdefault(ssrc, media[0])
+        return media

@@ -6,7 +6,9 @@ names the option and says what is wrong with the value, and exit status 2 (`Argu
 Numbers are finite (never nan or inf); a validator's name says which sign it takes and whether
 zero is allowed. Addresses are IP literals, an IPv6 one in brackets before a port. `--help`
 shows each option's real default value (`HelpFormatter`). Header values are secrets and never
-appear in a message.
+appear in a message; neither does a secret file's content (it is read while parsing). An option
+several commands take is declared here once (the reference server's session options,
+--log-level, --secret-file), so it cannot drift between them.
 """
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ import argparse
 import copy
 import difflib
 import ipaddress
+import logging
 import math
 import re
 import textwrap
 from collections.abc import Callable, Iterable
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 # -- numbers ------------------------------------------------------------------------------------
 
@@ -157,6 +161,100 @@ def http_header(text: str) -> tuple[str, str]:
     return name, value
 
 
+# -- the relay's routing secret -----------------------------------------------------------------
+
+ROUTING_SECRET_MIN_BYTES = 16
+
+
+def routing_secret_file(text: str) -> bytes:
+    """The routing secret a relay and its workers share, read from the file `text` names: at
+    least 32 hex digits (128 bits). The file's content never appears in a message."""
+    try:
+        content = Path(text).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        secret = bytes.fromhex(content)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} does not hold a hex string") from None
+    if len(secret) < ROUTING_SECRET_MIN_BYTES:
+        raise argparse.ArgumentTypeError(f"{text} holds {len(secret) * 8} bits of secret; the routing secret needs "
+                                         f"at least {ROUTING_SECRET_MIN_BYTES * 8}")
+    return secret
+
+
+def add_routing_secret_option(parser: argparse.ArgumentParser) -> None:
+    """--secret-file, the same for `rtcgate relay` and `rtcgate worker`; its value is `args.secret`."""
+    parser.add_argument("--secret-file", type=routing_secret_file, required=True, dest="secret", metavar="FILE",
+                        help="the routing secret shared by the relay and its workers, as hex "
+                             "(at least 32 digits, e.g. from `openssl rand -hex 32`)")
+
+
+# -- the reference server's options: `rtcgate serve` and `rtcgate worker` ------------------------
+
+SERVER_SESSION_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--consent-timeout", dict(type=positive_number, default=30.0, metavar="S",
+                               help="free a session after S seconds without an ICE check (RFC 7675)")),
+    ("--connect-timeout", dict(type=positive_number, default=30.0, metavar="S",
+                               help="free a session not DTLS-connected S seconds after signaling")),
+    ("--stun-error-rate", dict(type=non_negative_number, default=100.0, metavar="N",
+                               help="answer at most N unauthenticated STUN requests per second with an error "
+                                    "(400, 401), in bursts of up to N; the rest get silence (drop reason "
+                                    "stun_error_rate_limited; 0 = never)")),
+    ("--certificate", dict(type=Path, help="PEM certificate (ECDSA P-256); default: generate one")),
+    ("--private-key", dict(type=Path, help="PEM private key for --certificate")),
+    ("--keylog", dict(type=Path, help="append DTLS secrets here in SSLKEYLOGFILE format")),
+    ("--media", dict(choices=["voice", "echo"], default="voice",
+                     help="voice: the realtime voice loop answers; echo: each session's audio and data-channel "
+                          "messages come straight back")),
+    ("--model", dict(metavar="MODULE:FACTORY",
+                     help="the voice model (the embedded tone model needs nothing from outside)")),
+    ("--vad", dict(choices=["webrtcvad", "silero"], default="webrtcvad",
+                   help="voice activity detector (silero needs onnxruntime and its ONNX file)")),
+)
+"""How a reference server treats its sessions, declared once: `rtcgate serve` and `rtcgate worker`
+take them alike, and `serve --workers N` hands them on to each worker as the same options. Each
+option's dest is also the name of the ServerConfig field it sets."""
+
+
+def _dest(option: str) -> str:
+    return option[2:].replace("-", "_")
+
+
+def add_server_session_options(parser: argparse.ArgumentParser, default_model: str) -> None:
+    """SERVER_SESSION_OPTIONS; `default_model` is the server's own (this module imports no server)."""
+    for option, settings in SERVER_SESSION_OPTIONS:
+        model_default: dict[str, Any] = {"default": default_model} if option == "--model" else {}
+        parser.add_argument(option, **settings, **model_default)
+
+
+def server_session_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The ServerConfig keyword arguments the session options give; a certificate needs its key."""
+    if (args.certificate is None) != (args.private_key is None):
+        parser.error("--certificate and --private-key go together")
+    return {_dest(option): getattr(args, _dest(option)) for option, _ in SERVER_SESSION_OPTIONS}
+
+
+def server_session_arguments(config: object) -> list[str]:
+    """The session options that give `config` (a ServerConfig) its settings, as a command line."""
+    arguments: list[str] = []
+    for option, _ in SERVER_SESSION_OPTIONS:
+        value = getattr(config, _dest(option))
+        if value is not None:
+            arguments += [option, str(value)]
+    return arguments
+
+
+def add_log_level_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="logging level")
+
+
+def start_logging(level: str) -> None:
+    """Log records at `level` and above to stderr, as every long-running command does."""
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 # -- names --------------------------------------------------------------------------------------
 
 
@@ -213,7 +311,7 @@ def _shown(action: argparse.Action) -> str:
     """The default as the user would type it: lists as the option takes them, floats without '.0'."""
     default = action.default
 
-    def one(value) -> str:
+    def one(value: object) -> str:
         return f"{value:g}" if isinstance(value, float) else str(value)
 
     if isinstance(default, (list, tuple)):
@@ -226,8 +324,9 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser with `HelpFormatter`, and errors as one line: `PROG: error: MESSAGE`,
     exit status 2 (no usage block: the message says what is wrong, `--help` the rest)."""
 
-    def __init__(self, *args, formatter_class: type[argparse.HelpFormatter] = HelpFormatter, **kwargs) -> None:
-        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")

@@ -1,13 +1,14 @@
-"""`rtcgate serve`: run the reference single-port server."""
+"""`rtcgate serve`: run the reference single-port server (with --workers N, a relay in front of N worker processes)."""
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from pathlib import Path
 
-from toolkit.commands.arguments import ip_address, non_negative_number, port, positive_number, whole_between
-from toolkit.commands.worker import MAX_WORKER_ID
+from reference_server.credentials import MAX_WORKER_ID
+from reference_server.voice.model import DEFAULT_MODEL
+from toolkit.commands.arguments import (add_log_level_option, add_server_session_options, ip_address, port,
+                                       server_session_arguments, server_session_settings, start_logging,
+                                       whole_between)
 
 EXIT_STATUS = {
     0: "stopped by SIGINT or SIGTERM",
@@ -29,29 +30,11 @@ def register(commands) -> None:
     serve.add_argument("--advertise", type=ip_address, default=None,
                        help="address put in the SDP host candidate of the first --host (default: that host); use a "
                             "non-loopback address of this machine for Firefox, or the public address behind NAT")
-    serve.add_argument("--consent-timeout", type=positive_number, default=30.0, metavar="S",
-                       help="free a session after S seconds without an ICE check (RFC 7675)")
-    serve.add_argument("--connect-timeout", type=positive_number, default=30.0, metavar="S",
-                       help="free a session not DTLS-connected S seconds after signaling")
-    serve.add_argument("--stun-error-rate", type=non_negative_number, default=100.0, metavar="N",
-                       help="answer at most N unauthenticated STUN requests per second with an error (400, 401), "
-                            "in bursts of up to N; the rest get silence (drop reason stun_error_rate_limited; "
-                            "0 = never)")
+    add_server_session_options(serve, DEFAULT_MODEL)
     serve.add_argument("--dtls-role", choices=["server", "client"], default="server",
                        help="server: answer a=setup:passive and wait for the client's ClientHello; "
                             "client: answer a=setup:active and connect as DTLS client once ICE selects a pair")
-    serve.add_argument("--certificate", type=Path, help="PEM certificate (ECDSA P-256); default: generate one")
-    serve.add_argument("--private-key", type=Path, help="PEM private key for --certificate")
-    serve.add_argument("--keylog", type=Path, help="append DTLS secrets here in SSLKEYLOGFILE format")
-    serve.add_argument("--media", choices=["voice", "echo"], default="voice",
-                       help="voice: the realtime voice loop answers; echo: each session's audio "
-                            "and data-channel messages come straight back")
-    serve.add_argument("--model", default="reference_server.voice.model:ToneModel", metavar="MODULE:FACTORY",
-                       help="the voice model (the embedded tone model needs nothing from outside)")
-    serve.add_argument("--vad", choices=["webrtcvad", "silero"], default="webrtcvad",
-                       help="voice activity detector (silero needs onnxruntime and its ONNX file)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                       help="logging level")
+    add_log_level_option(serve)
     serve.add_argument("--workers", type=whole_between(0, MAX_WORKER_ID + 1), default=0, metavar="N",
                        help="N >= 1: a relay in this process owns the port (on one --host only) and N worker "
                             "processes hold the sessions (one per core); 0: one process does everything")
@@ -60,25 +43,21 @@ def register(commands) -> None:
 
 def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser):
     """The ServerConfig these `rtcgate serve` options describe (also used by tests/zoo/)."""
-    from reference_server.server import ServerConfig
+    from reference_server.shell.server import ServerConfig
 
-    if (args.certificate is None) != (args.private_key is None):
-        parser.error("--certificate and --private-key go together")
+    settings = server_session_settings(args, parser)
     host, *extra_hosts = args.host or [DEFAULT_HOST]
     try:
         return ServerConfig(host=host, extra_hosts=tuple(extra_hosts), port=args.port, http_port=args.http_port,
-                            advertise=args.advertise, consent_timeout=args.consent_timeout,
-                            connect_timeout=args.connect_timeout, stun_error_rate=args.stun_error_rate,
-                            dtls_role=args.dtls_role, certificate=args.certificate,
-                            private_key=args.private_key, keylog=args.keylog, media=args.media, model=args.model,
-                            vad=args.vad)
+                            advertise=args.advertise, dtls_role=args.dtls_role, **settings)
     except ValueError as exc:
         parser.error(f"--host: {exc}")
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser, server_factory=None) -> int:
     """`server_factory(config)` may supply the ReferenceServer to run (a faulty variant, in tests)."""
-    from reference_server.server import run as run_server
+    from reference_server.shell.server import run as run_server
+    from reference_server.shell.worker_processes import run_with_workers
     from reference_server.voice.model import ModelError
     from reference_server.voice.vad import VadError
 
@@ -90,13 +69,25 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, server_factor
             parser.error("--workers listens on one address: give --host once (the relay is single-address)")
         if config.dtls_role != "server":
             parser.error("--workers runs DTLS-server workers only: --dtls-role client needs one process")
-        from toolkit.commands.relay import run_with_workers
-
-        return run_with_workers(args, config)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    start_logging(args.log_level)
     try:
-        run_server(config, server_factory(config) if server_factory else None)
+        if args.workers:
+            run_with_workers(config, args.workers, lambda launch: worker_command(config, args.log_level, launch))
+        else:
+            run_server(config, server_factory(config) if server_factory else None)
     except (OSError, ModelError, VadError) as exc:
         print(f"rtcgate serve: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def worker_command(config, log_level: str, launch) -> list[str]:
+    """The `rtcgate worker` command line for one worker of `serve --workers N`: `config` is the
+    ServerConfig the serve options describe, `launch` the shell's WorkerLaunch."""
+    from reference_server.shell.lifecycle import format_host
+
+    command = [sys.executable, "-m", "toolkit.cli", "worker", "--id", str(launch.worker_id),
+               "--relay", f"{format_host(launch.relay[0])}:{launch.relay[1]}",
+               "--public", f"{format_host(launch.public[0])}:{launch.public[1]}",
+               "--secret-file", str(launch.secret_file), "--bind", launch.bind, "--log-level", log_level]
+    return command + server_session_arguments(config)

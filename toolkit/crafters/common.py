@@ -26,7 +26,8 @@ class BuildOnlyField(StrField):
     def addfield(self, pkt: Any, s: bytes, val: Any) -> bytes:
         return s
 
-    def getfield(self, pkt: Any, s: bytes) -> tuple[bytes, None]:
+    # scapy types a StrField's dissected value bytes; this one has none to dissect.
+    def getfield(self, pkt: Any, s: bytes) -> tuple[bytes, None]:  # type: ignore[override]
         return s, None
 
     def i2len(self, pkt: Any, x: Any) -> int:

@@ -33,6 +33,7 @@ import os
 from typing import Any, Iterable, Sequence
 
 from scapy.fields import (
+    AnyField,
     BitField,
     ByteEnumField,
     ByteField,
@@ -161,10 +162,10 @@ class DtlsHandshake(Packet):
     name = "DTLS handshake"
     fields_desc = [
         ByteEnumField("msg_type", CLIENT_HELLO, HANDSHAKE_TYPES),
-        ThreeBytesField("length", None),
+        ThreeBytesField("length", None),  # type: ignore[arg-type]  # scapy types the default int; None: computed
         ShortField("message_seq", 0),
         ThreeBytesField("fragment_offset", 0),
-        ThreeBytesField("fragment_length", None),
+        ThreeBytesField("fragment_length", None),  # type: ignore[arg-type]  # as `length`
     ]
 
     def post_build(self, pkt: bytes, pay: bytes) -> bytes:
@@ -209,17 +210,26 @@ class DtlsExtension(Packet):
         return b"", s
 
 
-def _extension(ext_type: int, *body: Any) -> list:
+def _extension(ext_type: int, *body: AnyField) -> list[AnyField]:
     return [XShortEnumField("type", ext_type, EXTENSION_TYPES), ShortField("length", None), *body]
+
+
+def _vector(name: str, default: list[int], item: AnyField, *, length_format: str = "H") -> list[AnyField]:
+    """A TLS vector of numbers: its length in bytes (`<name>_length`, None = computed), then the items."""
+    length_name = f"{name}_length"
+    return [
+        FieldLenField(length_name, None, length_of=name, fmt=length_format),
+        # scapy types FieldListField's default as a list of fields; it is the list of values.
+        FieldListField(name, default, item,  # type: ignore[arg-type]
+                       length_from=lambda pkt: getattr(pkt, length_name)),
+    ]
 
 
 class DtlsExtUseSrtp(DtlsExtension):
     name = "DTLS use_srtp"
     fields_desc = _extension(
         EXT_USE_SRTP,
-        FieldLenField("profiles_length", None, length_of="profiles"),
-        FieldListField("profiles", [0x0007, 0x0001], XShortEnumField("profile", 0, SRTP_PROTECTION_PROFILES),
-                       length_from=lambda pkt: pkt.profiles_length),
+        *_vector("profiles", [0x0007, 0x0001], XShortEnumField("profile", 0, SRTP_PROTECTION_PROFILES)),
         FieldLenField("mki_length", None, length_of="mki", fmt="B"),
         XStrLenField("mki", b"", length_from=lambda pkt: pkt.mki_length),
     )
@@ -229,9 +239,7 @@ class DtlsExtSupportedGroups(DtlsExtension):
     name = "DTLS supported_groups"
     fields_desc = _extension(
         EXT_SUPPORTED_GROUPS,
-        FieldLenField("groups_length", None, length_of="groups"),
-        FieldListField("groups", [0x001D, 0x0017, 0x0018], XShortEnumField("group", 0, GROUPS),
-                       length_from=lambda pkt: pkt.groups_length),
+        *_vector("groups", [0x001D, 0x0017, 0x0018], XShortEnumField("group", 0, GROUPS)),
     )
 
 
@@ -239,10 +247,8 @@ class DtlsExtSignatureAlgorithms(DtlsExtension):
     name = "DTLS signature_algorithms"
     fields_desc = _extension(
         EXT_SIGNATURE_ALGORITHMS,
-        FieldLenField("algorithms_length", None, length_of="algorithms"),
-        FieldListField("algorithms", [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601, 0x0201],
-                       XShortEnumField("algorithm", 0, SIGNATURE_SCHEMES),
-                       length_from=lambda pkt: pkt.algorithms_length),
+        *_vector("algorithms", [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601, 0x0201],
+                 XShortEnumField("algorithm", 0, SIGNATURE_SCHEMES)),
     )
 
 
@@ -250,8 +256,7 @@ class DtlsExtEcPointFormats(DtlsExtension):
     name = "DTLS ec_point_formats"
     fields_desc = _extension(
         EXT_EC_POINT_FORMATS,
-        FieldLenField("formats_length", None, length_of="formats", fmt="B"),
-        FieldListField("formats", [0], ByteField("format", 0), length_from=lambda pkt: pkt.formats_length),
+        *_vector("formats", [0], ByteField("format", 0), length_format="B"),
     )
 
 
@@ -279,7 +284,7 @@ _EXTENSIONS: dict[int, type[DtlsExtension]] = {
 }
 
 
-def _extensions_field() -> list:
+def _extensions_field() -> list[AnyField]:
     return [
         FieldLenField("extensions_length", None, length_of="extensions"),
         PacketListField("extensions", [], DtlsExtension, length_from=lambda pkt: pkt.extensions_length),
@@ -297,12 +302,8 @@ class DtlsClientHello(Packet):
         XStrLenField("session_id", b"", length_from=lambda pkt: pkt.session_id_length),
         FieldLenField("cookie_length", None, length_of="cookie", fmt="B"),
         XStrLenField("cookie", b"", length_from=lambda pkt: pkt.cookie_length),
-        FieldLenField("cipher_suites_length", None, length_of="cipher_suites"),
-        FieldListField("cipher_suites", list(WEBRTC_CIPHER_SUITES), XShortEnumField("suite", 0, CIPHER_SUITES),
-                       length_from=lambda pkt: pkt.cipher_suites_length),
-        FieldLenField("compression_methods_length", None, length_of="compression_methods", fmt="B"),
-        FieldListField("compression_methods", [0], ByteField("method", 0),
-                       length_from=lambda pkt: pkt.compression_methods_length),
+        *_vector("cipher_suites", list(WEBRTC_CIPHER_SUITES), XShortEnumField("suite", 0, CIPHER_SUITES)),
+        *_vector("compression_methods", [0], ByteField("method", 0), length_format="B"),
         *_extensions_field(),
     ]
 
@@ -486,5 +487,6 @@ def hello_verify_cookie(datagram: bytes) -> bytes | None:
     """The cookie of a HelloVerifyRequest in the datagram, or None if there is none."""
     for message in handshake_messages(datagram):
         if DtlsHelloVerifyRequest in message:
-            return message[DtlsHelloVerifyRequest].cookie
+            cookie: bytes = message[DtlsHelloVerifyRequest].cookie
+            return cookie
     return None

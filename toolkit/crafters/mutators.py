@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from scapy.fields import BitField, ConditionalField, Field, MultipleTypeField, StrField
+from scapy.fields import AnyField, BitField, ConditionalField, MultipleTypeField, StrField
 from scapy.packet import Packet
 
 from toolkit.crafters.common import BuildOnlyField, CraftError
@@ -137,16 +138,16 @@ def reorder(datagrams: Sequence[bytes | Packet], rng: random.Random, *, order: S
     return Mutation(tuple(items[i] for i in order), f"reorder datagrams as {list(order)}")
 
 
-def _leaf_fields(packet: Packet) -> list[tuple[Packet, Field]]:
+def _leaf_fields(packet: Packet) -> list[tuple[Packet, AnyField]]:
     """(layer, field) for every number or byte-string field on the wire, in every layer,
     including packets nested in fields (STUN attributes, TLS extensions, report blocks)."""
-    found: list[tuple[Packet, Field]] = []
+    found: list[tuple[Packet, AnyField]] = []
     for layer in packet.iterpayloads():
         _walk(layer, found)
     return found
 
 
-def _walk(layer: Packet, found: list[tuple[Packet, Field]]) -> None:
+def _walk(layer: Packet, found: list[tuple[Packet, AnyField]]) -> None:
     for field in layer.fields_desc:
         if isinstance(field, ConditionalField):
             if not field._evalcond(layer):
@@ -169,7 +170,7 @@ def _walk(layer: Packet, found: list[tuple[Packet, Field]]) -> None:
             found.append((layer, field))
 
 
-def _bit_size(field: Field) -> int | None:
+def _bit_size(field: AnyField) -> int | None:
     if isinstance(field, BitField):
         return field.size
     if isinstance(field, StrField) or not isinstance(field.fmt, str) or field.fmt[-1] not in "BbHhIiLlQq":
@@ -177,7 +178,7 @@ def _bit_size(field: Field) -> int | None:
     return 8 * field.sz
 
 
-def _edge_value(field: Field, current: Any, rng: random.Random) -> Any:
+def _edge_value(field: AnyField, current: Any, rng: random.Random) -> Any:
     bits = _bit_size(field)
     if bits is not None:
         top = (1 << bits) - 1
@@ -228,7 +229,7 @@ _SINGLE = (substitute_byte, xor, truncate, pad, split)
 
 def mutate(data: bytes | Packet, rng: random.Random) -> Mutation:
     """One single-datagram mutator chosen by `rng` (substitute_field too when given a packet)."""
-    choices: list = list(_SINGLE)
+    choices: list[Callable[..., Mutation]] = list(_SINGLE)
     if isinstance(data, Packet):
         choices.append(substitute_field)
     if len(_bytes(data)) < 2:

@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from scapy.fields import (
+    AnyField,
     BitField,
     BitFieldLenField,
     ByteEnumField,
@@ -51,6 +52,7 @@ from scapy.fields import (
     XShortField,
     XStrLenField,
 )
+from scapy.base_classes import BasePacket
 from scapy.packet import Packet, Raw
 
 from toolkit.crafters.common import CraftError
@@ -123,7 +125,8 @@ class TwoByteElement(Packet):
 
 
 def _is_one_byte(pkt: Any) -> bool:
-    return pkt.profile == ONE_BYTE_PROFILE
+    profile: int | None = pkt.profile
+    return profile == ONE_BYTE_PROFILE
 
 
 def _is_two_byte(pkt: Any) -> bool:
@@ -153,7 +156,7 @@ class RtpHeaderExtension(Packet):
     ]
 
     def self_build(self) -> bytes:
-        profile = self.profile
+        profile: int | None = self.profile
         if profile is None:
             one_byte = all(isinstance(element, OneByteElement) for element in self.elements)
             profile = ONE_BYTE_PROFILE if one_byte else TWO_BYTE_PROFILE
@@ -162,7 +165,7 @@ class RtpHeaderExtension(Packet):
         else:
             body = self.data
         padding = bytes(-len(body) % 4) if self.padding is None else self.padding
-        length = (len(body) + len(padding)) // 4 if self.length is None else self.length
+        length: int = (len(body) + len(padding)) // 4 if self.length is None else self.length
         return profile.to_bytes(2, "big") + length.to_bytes(2, "big") + body + padding
 
     def extract_padding(self, s: bytes) -> tuple[bytes, bytes]:
@@ -208,7 +211,7 @@ class Rtp(Packet):
         return super().do_dissect(s)
 
 
-class _Signed24Field(Field):
+class _Signed24Field(Field[int, int]):
     """RFC 3550 cumulative number of packets lost: 24-bit two's complement."""
 
     def __init__(self, name: str, default: int) -> None:
@@ -238,7 +241,7 @@ class RtcpReportBlock(Packet):
         return b"", s
 
 
-def _rtcp_header(packet_type: int, count: Field) -> list:
+def _rtcp_header(packet_type: int, count: AnyField) -> list[AnyField]:
     return [
         BitField("version", 2, 2),
         BitField("padding_flag", 0, 1),
@@ -250,7 +253,8 @@ def _rtcp_header(packet_type: int, count: Field) -> list:
 
 def _body_length(pkt: Any, header: int) -> int:
     """Bytes after `header` bytes of this RTCP packet, per its length field."""
-    return max(0, 4 * (pkt.length + 1) - header)
+    length: int = pkt.length
+    return max(0, 4 * (length + 1) - header)
 
 
 class Rtcp(Packet):
@@ -311,7 +315,7 @@ class RtcpSdesItem(Packet):
         return b"", s
 
 
-def _next_sdes_item(pkt: Any, items: list, current: Any, remain: bytes) -> type | None:
+def _next_sdes_item(pkt: Packet, items: list[BasePacket], current: Packet | None, remain: bytes) -> type[Packet] | None:
     return RtcpSdesItem if remain and remain[0] != END else None
 
 
@@ -370,7 +374,8 @@ class RtcpBye(Rtcp):
         *_rtcp_header(BYE, BitFieldLenField("count", None, 5, count_of="ssrcs")),
         FieldListField("ssrcs", [], XIntField("ssrc", 0), count_from=lambda pkt: pkt.count),
         ConditionalField(FieldLenField("reason_length", None, length_of="reason", fmt="B"), _has_reason),
-        ConditionalField(StrLenField("reason", None, length_from=lambda pkt: pkt.reason_length), _has_reason),
+        ConditionalField(StrLenField("reason", None,  # type: ignore[arg-type]  # scapy types it bytes; None: absent
+                                     length_from=lambda pkt: pkt.reason_length), _has_reason),
         ConditionalField(_ReasonPadding("reason_padding", None), _has_reason),
     ]
 

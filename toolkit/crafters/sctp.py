@@ -22,7 +22,7 @@ dissect in place, the WebRTC PPIDs, and builders:
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, cast
 
 from scapy.fields import (
     ByteEnumField,
@@ -119,7 +119,8 @@ def crc32c(data: bytes) -> int:
     SCTP writes it least significant byte first (RFC 9260 appendix A), which is why scapy's
     `chksum` field shows it byte-swapped.
     """
-    return struct.unpack("<I", struct.pack(">I", _scapy_crc32c(data)))[0]
+    value: int = _scapy_crc32c(data)  # type: ignore[no-untyped-call]  # scapy leaves it unannotated
+    return int.from_bytes(value.to_bytes(4, "big"), "little")
 
 
 def checksum_ok(packet: bytes) -> bool:
@@ -154,7 +155,7 @@ def data_chunk(
 
 
 def init_chunk(
-    init_tag: int, *, a_rwnd: int = 131072, streams: int = 1024, init_tsn: int = 0, params: list | None = None
+    init_tag: int, *, a_rwnd: int = 131072, streams: int = 1024, init_tsn: int = 0, params: list[Packet] | None = None
 ) -> SCTPChunkInit:
     """An INIT chunk with `streams` outbound and inbound streams."""
     return SCTPChunkInit(
@@ -179,5 +180,5 @@ def sctp_packet(
     packet: Packet = SCTP(sport=src_port, dport=dst_port, tag=verification_tag, chksum=checksum)
     for chunk in chunks:
         packet = packet / chunk
-    return packet
+    return cast(SCTP, packet)  # `/` returns (a copy of) its left side, the SCTP layer, with the chunk below it
 

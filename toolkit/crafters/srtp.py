@@ -19,6 +19,7 @@ their IANA DTLS-SRTP protection profile number (1, 2, 7, 8).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pylibsrtp
@@ -120,7 +121,7 @@ class SrtpContext:
     def unprotect_rtcp(self, packet: bytes) -> bytes:
         return self._call(self._inbound.unprotect_rtcp, packet, "unprotect SRTCP")
 
-    def _call(self, operation, packet: bytes, what: str) -> bytes:
+    def _call(self, operation: Callable[[bytes], bytes], packet: bytes, what: str) -> bytes:
         try:
             return operation(bytes(packet))
         except pylibsrtp.Error as error:

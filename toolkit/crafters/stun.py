@@ -39,13 +39,12 @@ verify hot paths with aioice (`aioice.stun.parse_message`), never with this modu
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import os
 import struct
 import zlib
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from scapy.fields import (
     BitField,
@@ -156,7 +155,8 @@ class _DigestField(XStrLenField):
     __slots__ = ("size",)
 
     def __init__(self, name: str, size: int) -> None:
-        super().__init__(name, None, length_from=lambda pkt: pkt.length)
+        super().__init__(name, None,  # type: ignore[arg-type]  # scapy types it bytes; None: a placeholder
+                         length_from=lambda pkt: pkt.length)
         self.size = size
 
     def placeholder_size(self, pkt: Any) -> int:
@@ -191,7 +191,7 @@ def _xor_mask(pkt: Any, size: int) -> bytes:
     return mask
 
 
-class _AddressField(Field):
+class _AddressField(Field[str, bytes]):
     """An IP address written as 4 or 16 bytes (plain or XOR'd); the attribute length says which."""
 
     __slots__ = ("xor",)
@@ -223,7 +223,7 @@ class _FamilyField(ByteEnumField):
     def i2m(self, pkt: Any, x: Any) -> int:
         if x is None:
             return 1 if len(_pack_ip(pkt.address)) == 4 else 2
-        return x
+        return int(x)
 
 
 class _XorPortField(ShortField):
@@ -303,7 +303,7 @@ class StunNonce(_TextAttribute):
 
 class StunMessageIntegrity(StunAttribute):
     name = "STUN MESSAGE-INTEGRITY"
-    digest = hashlib.sha1
+    digest = "sha1"  # the HMAC's hash, by its hashlib name
     fields_desc = [
         XShortEnumField("type", MESSAGE_INTEGRITY, ATTRIBUTE_NAMES),
         ShortField("length", None),
@@ -318,7 +318,7 @@ class StunMessageIntegrity(StunAttribute):
 
 class StunMessageIntegritySha256(StunMessageIntegrity):
     name = "STUN MESSAGE-INTEGRITY-SHA256"
-    digest = hashlib.sha256
+    digest = "sha256"
     fields_desc = [
         XShortEnumField("type", MESSAGE_INTEGRITY_SHA256, ATTRIBUTE_NAMES),
         ShortField("length", None),
@@ -365,7 +365,9 @@ class StunErrorCode(StunAttribute):
 
     @property
     def code(self) -> int:
-        return self.error_class * 100 + self.number
+        error_class: int = self.error_class
+        number: int = self.number
+        return error_class * 100 + number
 
 
 class StunUnknownAttributes(StunAttribute):
@@ -518,7 +520,7 @@ class StunMessage(Packet):
             if isinstance(attribute, StunMessageIntegrity) and attribute.hmac is None:
                 if self.key is None:
                     raise CraftError(f"{attribute.name} is to be computed but the message has no key")
-                size = attribute.get_field("hmac").placeholder_size(attribute)
+                size = cast(_DigestField, attribute.get_field("hmac")).placeholder_size(attribute)
                 digest = hmac.new(self.key, _covered(data, offset, end), attribute.digest).digest()
                 data[offset + 4 : offset + 4 + min(size, len(digest))] = digest[:size]
             elif isinstance(attribute, StunFingerprint) and attribute.crc is None:

@@ -42,8 +42,8 @@ MAX_STEPS = 16  # server_receive and sctp_dcep read at most this many steps
 
 async def record(client: str, seconds: float, workdir: Path) -> dict[str, list[bytes]]:
     """Run one session of `client` against an in-process reference server; what it saw."""
-    from reference_server.datachannel import DataChannelAssociation
-    from reference_server.server import ReferenceServer, ServerConfig
+    from reference_server.shell.datachannel import DataChannelAssociation
+    from reference_server.shell.server import ReferenceServer, ServerConfig
     from reference_server.srtp import SrtpSession
 
     seen: dict[str, list[bytes]] = {kind: [] for kind in ("received", "sent", "rtp", "rtcp", "sctp", "offer")}

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from toolkit.crafters import mutators
 from toolkit.crafters.dtls import client_hello_flight
-from toolkit.peer.core import RtpReceived
+from toolkit.peer import RtpReceived
 from toolkit.peer.offer import PeerError
-from toolkit.peer.udp import PeerConnection, connect_whip
+from toolkit.peer.shell.udp import PeerConnection, connect_whip
 
 LAYERS = ("stun", "srtp", "srtcp", "dtls")
 SANITY_ECHO_TIMEOUT = 2.0

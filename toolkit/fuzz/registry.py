@@ -19,7 +19,7 @@ BUILTIN_MODULE = "toolkit.fuzz.targets"
 BUILTIN_INSTRUMENT = ("reference_server",)
 EXTRA_INSTRUMENT = {"sctp_dcep": ("aiortc",)}
 """Built-in targets whose code under test is partly someone else's: the server's SCTP and
-DCEP are aiortc's, behind reference_server.datachannel."""
+DCEP are aiortc's, behind reference_server.shell.datachannel."""
 
 
 class TargetError(Exception):

@@ -2,8 +2,8 @@
 
 What the server runs on one received SCTP packet (the plaintext of a DTLS record) is
 `DataChannelAssociation.receive`: its pre-checks, then, on the association's task, aiortc's
-SCTP decoding, the association state machine and DCEP (RFC 8832), with dc_echo answering
-messages as the server does by default. Here that association runs on an event loop of its
+SCTP decoding, the association state machine and DCEP (RFC 8832), with the data-channel
+echo (`shell.datachannel_echo`) answering messages as the server does by default. Here that association runs on an event loop of its
 own whose clock only moves when an input says so, so aiortc's retransmission timers fire
 when the fuzzer asks, not with the wall clock.
 
@@ -34,8 +34,8 @@ from aiortc import rtcsctptransport
 from aiortc.rtcdatachannel import RTCDataChannel, RTCDataChannelParameters
 from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport
 
-from reference_server import dc_echo
-from reference_server.datachannel import LOCAL_SCTP_PORT, MAX_SCTP_PACKET, DataChannelAssociation
+from reference_server.shell import datachannel_echo
+from reference_server.shell.datachannel import LOCAL_SCTP_PORT, MAX_SCTP_PACKET, DataChannelAssociation
 
 from .world import InvariantViolation, violation
 
@@ -180,7 +180,7 @@ class SctpWorld:
         with _seeded_tags(self.rng):
             association = DataChannelAssociation(self._server_sends, remote_port=LOCAL_SCTP_PORT,
                                                  remote_max_message_size=REMOTE_MAX_MESSAGE_SIZE)
-        dc_echo.attach("fuzz", association)
+        datachannel_echo.attach("fuzz", association)
         echo = association.on_message
 
         def on_message(channel, data) -> None:

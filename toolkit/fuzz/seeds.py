@@ -19,7 +19,7 @@ from pathlib import Path
 from reference_server.certificate import Certificate
 from reference_server.core import CoreConfig, ServerCore
 from toolkit import resources
-from toolkit.peer.core import ProbePeer, RtcpReceived, RtpReceived
+from toolkit.peer import ProbePeer, RtcpReceived, RtpReceived
 
 from .framing import encode
 from .sctp import SctpWorld, dcep_open

@@ -287,8 +287,8 @@ _sctp = SctpWorld(lifetime=2000)
 def fuzz_sctp_dcep(data: bytes) -> None:
     """DataChannelAssociation.receive, what the server runs on each SCTP packet a DTLS record
     carries: its pre-checks, then aiortc's SCTP and DCEP (RFC 8832) on the association's task,
-    with dc_echo answering. Nothing may escape and the world's invariants hold after every
-    step (see toolkit.fuzz.sctp).
+    with the data-channel echo (`shell.datachannel_echo`) answering. Nothing may escape and the
+    world's invariants hold after every step (see toolkit.fuzz.sctp).
 
     Input (toolkit.fuzz.framing): one byte, odd = the established association with the
     channel "oai-events" on stream 0, even = a fresh one that has sent its INIT; then steps

@@ -19,7 +19,7 @@ import random
 
 from reference_server.certificate import Certificate
 from reference_server.core import CoreConfig, ServerCore
-from toolkit.peer import core as peer_core
+from toolkit.peer import dtls as peer_dtls
 from toolkit.peer.core import ProbePeer
 
 from . import stunkit
@@ -79,7 +79,7 @@ def probe_peer(index: int) -> ProbePeer:
     """The probe peer for slot `index`, with the same credentials every time and a certificate
     made once per slot (a browser keeps its RTCCertificate across sessions too): generating a
     key pair was an eighth of what reopening a connected session cost."""
-    generate = peer_core._self_signed_certificate
+    generate = peer_dtls.self_signed_certificate
 
     def slot_certificate(rng: random.Random):
         if index not in _peer_certificates:
@@ -88,11 +88,11 @@ def probe_peer(index: int) -> ProbePeer:
             rng.getrandbits(63)  # the serial number: later draws (offer ids) stay as they were
         return _peer_certificates[index]
 
-    peer_core._self_signed_certificate = slot_certificate
+    peer_dtls.self_signed_certificate = slot_certificate
     try:
         return ProbePeer(consent_interval=None, rng=random.Random(index + 1))
     finally:
-        peer_core._self_signed_certificate = generate
+        peer_dtls.self_signed_certificate = generate
 
 
 class World:

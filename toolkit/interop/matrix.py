@@ -31,7 +31,7 @@ from toolkit.interop.drivers.base import (SCENARIO_PACING, ClientFailed, ClientM
 from toolkit.interop.judge import (CELL_NAMES, FAIL, PASS, XFAIL, XPASS, Cell, Judgement, error_line, judge,
                                    usernames)
 from toolkit.peer import PeerError
-from toolkit.peer.whip import whip_reachable
+from toolkit.peer.shell.whip import whip_reachable
 
 CONSENT_TIMEOUT = 30.0  # the reference server's default: browsers check consent every few seconds
 

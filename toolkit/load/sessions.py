@@ -26,9 +26,10 @@ import pylibsrtp
 
 from toolkit.load.accounting import StreamStats, decode_probe, encode_probe
 from toolkit.peer.audio import SAMPLE_RATE, SILENCE_PACKET, Speech
-from toolkit.peer.core import SRTP_PROFILES, ProbePeer
+from toolkit.peer.core import ProbePeer
 from toolkit.peer.offer import PeerError
-from toolkit.peer.udp import PeerConnection, connect_whip
+from toolkit.peer.shell.udp import PeerConnection, connect_whip
+from toolkit.peer.srtp import SRTP_PROFILES
 
 MEDIA_KINDS = ("probe", "speech")
 RTP_HEADER = struct.Struct("!BBHII")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from reference_server.voice.conversation import CancelTurn, Conversation, StartTurn
-from reference_server.voice.model import AudioChunk, FunctionCall, TextDelta, tone
+from reference_server.voice.model import AudioChunk, FunctionCall, TextDelta
+from reference_server.voice.tones import tone
 from reference_server.voice.vad import VoiceActivityDetector, WebRtcVad
 
 from .signals import frame_tones, frames, silence, speech_pcm, vowel

@@ -4,9 +4,11 @@ from __future__ import annotations
 import asyncio
 import json
 
+from reference_server.shell.model_driver import ModelDriver
+from reference_server.shell.tone_model import ToneModel
 from reference_server.voice.conversation import Conversation
-from reference_server.voice.driver import ModelDriver
-from reference_server.voice.model import AudioChunk, FunctionCall, ToneModel, TurnInput, tone
+from reference_server.voice.model import AudioChunk, FunctionCall, TurnInput
+from reference_server.voice.tones import tone
 from reference_server.voice.vad import VoiceActivityDetector, WebRtcVad
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+from reference_server.shell.tone_model import ToneModel
 from reference_server.voice.conversation import StartTurn
 from reference_server.voice.endpoint import VoiceEndpoint
-from reference_server.voice.model import ToneModel
 from reference_server.voice.opus import OpusDecoder
 
 from .signals import bursts, frame_tones, speech_packets

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference_server.voice.model import tone
 from reference_server.voice.opus import FRAME_BYTES, OpusDecoder, OpusEncoder, OpusError
+from reference_server.voice.tones import tone
 
 from .signals import frame_tones, frames, speech_packets
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from reference_server.voice.model import tone
 from reference_server.voice.opus import FRAME_BYTES, OpusEncoder
 from reference_server.voice.receiver import AudioReceiver
+from reference_server.voice.tones import tone
 
 from .signals import frame_tones, frames
 

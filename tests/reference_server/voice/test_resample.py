@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference_server.voice.model import tone
 from reference_server.voice.resample import Decimator, ResampleError
+from reference_server.voice.tones import tone
 
 
 def level(pcm: bytes) -> float:

@@ -47,7 +47,7 @@ def test_parse_metrics_leaves_absent_families_none() -> None:
 
 
 def test_parse_metrics_reads_the_reference_servers_own_page() -> None:
-    from reference_server.exposition import render, server_registry
+    from reference_server.shell.exposition import render, server_registry
     from reference_server.metrics import Metrics
 
     metrics = Metrics(sessions=4)

@@ -11,7 +11,7 @@ import pytest
 from tests.support.server_process import start_server
 from toolkit.load.sessions import REPORT_BLOCK, LoadSession, SpeechView, open_session
 from toolkit.peer.audio import FIRST_SENTENCE_PACKETS, speech_sample
-from toolkit.peer.core import SRTP_PROFILES, SrtpKeys
+from toolkit.peer.srtp import SRTP_PROFILES, SrtpKeys
 from toolkit.peer.offer import PeerError
 
 OUR_SSRC = 0x1234ABCD

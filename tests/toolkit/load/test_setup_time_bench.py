@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 import struct
@@ -9,18 +8,9 @@ import sys
 
 import pytest
 
+from bench import setup_time
+
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-BENCH = ROOT / "bench" / "setup_time.py"
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("setup_time_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
 
 
 def dtls_handshake_record(*message_types: int, epoch: int = 0) -> bytes:
@@ -29,17 +19,17 @@ def dtls_handshake_record(*message_types: int, epoch: int = 0) -> bytes:
     return bytes([22, 0xFE, 0xFD]) + struct.pack("!H", epoch) + bytes(6) + struct.pack("!H", len(body)) + body
 
 
-def test_datagram_kinds_name_stun_classes_dtls_messages_and_srtp(bench):
-    assert bench.datagram_kind(b"\x00\x01" + bytes(18)) == "STUN request"
-    assert bench.datagram_kind(b"\x01\x01" + bytes(18)) == "STUN response"
+def test_datagram_kinds_name_stun_classes_dtls_messages_and_srtp():
+    assert setup_time.datagram_kind(b"\x00\x01" + bytes(18)) == "STUN request"
+    assert setup_time.datagram_kind(b"\x01\x01" + bytes(18)) == "STUN response"
     flight = dtls_handshake_record(2, 11, 11, 12, 14)
-    assert bench.datagram_kind(flight) == "DTLS ServerHello+Certificate+ServerKeyExchange+ServerHelloDone"
-    assert bench.datagram_kind(dtls_handshake_record(20, epoch=1)) == "DTLS Finished"
-    assert bench.datagram_kind(bytes([0x80, 111]) + bytes(20)) == "SRTP"
-    assert bench.datagram_kind(bytes([0x80, 200]) + bytes(20)) == "SRTCP"
+    assert setup_time.datagram_kind(flight) == "DTLS ServerHello+Certificate+ServerKeyExchange+ServerHelloDone"
+    assert setup_time.datagram_kind(dtls_handshake_record(20, epoch=1)) == "DTLS Finished"
+    assert setup_time.datagram_kind(bytes([0x80, 111]) + bytes(20)) == "SRTP"
+    assert setup_time.datagram_kind(bytes([0x80, 200]) + bytes(20)) == "SRTCP"
 
 
-def test_split_timeline_gives_each_gap_to_whoever_acted_at_its_end(bench):
+def test_split_timeline_gives_each_gap_to_whoever_acted_at_its_end():
     marks = {"offer_sent": 0.0, "answer": 1.0, "first_stun": 1.001, "ice_completed": 1.003,
              "dtls_connected": 1.010, "first_srtp": 1.050}
     trace = [
@@ -53,7 +43,7 @@ def test_split_timeline_gives_each_gap_to_whoever_acted_at_its_end(bench):
         (1.031, "out", "SRTP"),
         (1.049, "in", "SRTP"),
     ]
-    phases = bench.split_timeline(trace, marks)
+    phases = setup_time.split_timeline(trace, marks)
     assert phases["ice"]["ms"] == pytest.approx({"server": 1.0, "client": 1.0, "timer": 0.0})
     assert phases["ice"]["round_trips"] == 1
     assert phases["dtls"]["ms"] == pytest.approx({"server": 5.0, "client": 2.0, "timer": 0.0})
@@ -67,7 +57,7 @@ def test_split_timeline_gives_each_gap_to_whoever_acted_at_its_end(bench):
 def test_two_sessions_against_both_servers_give_every_figure(tmp_path):
     output = tmp_path / "setup_time.json"
     completed = subprocess.run(
-        [sys.executable, str(BENCH), "--sessions", "2", "--burst", "2", "--rounds", "1", "--trace", "1",
+        [sys.executable, "-m", "bench.setup_time", "--sessions", "2", "--burst", "2", "--rounds", "1", "--trace", "1",
          "--json", str(output)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )

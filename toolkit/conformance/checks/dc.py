@@ -2,7 +2,7 @@
 
 The probe offers m=application next to its audio; a target whose answer rejects it (port 0, or
 no such section) SKIPs these checks. The probe's side of SCTP and DCEP is aiortc's association
-behind the toolkit's own adapter (toolkit/peer/datachannel.py), fed by the probe peer's DTLS.
+behind the toolkit's own adapter (toolkit/peer/shell/datachannel.py), fed by the probe peer's DTLS.
 
 Like the media checks, which need the target to send received audio back, DC-02, DC-04 and
 DC-05 need it to send each data-channel message back on the channel it came on, as it came
@@ -22,7 +22,7 @@ from toolkit.conformance.conversation import Conversation, Session
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import Alive, Connect, Do, Offer, Require, expect_echo, send_media
 from toolkit.peer import DtlsData, PeerError
-from toolkit.peer.datachannel import DEFAULT_MAX_MESSAGE_SIZE, Association, DataChannel, DataChannelError
+from toolkit.peer.shell.datachannel import DEFAULT_MAX_MESSAGE_SIZE, Association, DataChannel, DataChannelError
 
 LARGE_BINARY = 100 * 1024 + 7
 """DC-04's binary message: over 64 KiB, and not a whole number of SCTP chunks."""

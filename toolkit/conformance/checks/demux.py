@@ -81,7 +81,7 @@ def decrypts_as_rtp(session: Session, data: bytes) -> bytes:
     """`data` unprotected as SRTP from the target (a fresh context: rollover counter 0), or b"" if it is not."""
     import pylibsrtp
 
-    from toolkit.peer.core import SRTP_PROFILES
+    from toolkit.peer.srtp import SRTP_PROFILES
 
     keys = session.peer.srtp_keys
     policy = pylibsrtp.Policy(key=keys.remote, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND,

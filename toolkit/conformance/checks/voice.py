@@ -86,7 +86,8 @@ from toolkit.peer.audio import (
     question,
     speech_sample,
 )
-from toolkit.peer.datachannel import DataChannel, DataChannelError
+from toolkit.peer.realtime_events import EventLog
+from toolkit.peer.shell.datachannel import DataChannel, DataChannelError
 
 EVENTS_LABEL = "oai-events"
 SOUND_FLOOR_DBFS = -50.0
@@ -147,7 +148,7 @@ class VoiceCall:
         """When each of our 20 ms packets left; index k = samples [960·k, 960·(k+1)) of our audio."""
         self.sent_events: list[tuple[float, dict]] = []
         self._queue: deque[bytes] = deque()
-        self._parsed: list[tuple[float, dict]] = []
+        self.event_log = EventLog(channel)
 
     @classmethod
     async def open(cls, conversation: Conversation, session_name: str = "main") -> VoiceCall:
@@ -211,16 +212,10 @@ class VoiceCall:
     @property
     def events(self) -> list[tuple[float, dict]]:
         """(arrival time, event) for every JSON object that came on the events channel."""
-        for message in self.channel.messages[len(self._parsed):]:
-            try:
-                event = json.loads(message.data)
-            except (TypeError, ValueError):
-                event = {"type": "(not JSON)", "data": repr(message.data)[:80]}
-            self._parsed.append((message.time, event if isinstance(event, dict) else {"type": "(not an object)"}))
-        return self._parsed
+        return self.event_log.events
 
     def of_type(self, *types: str) -> list[tuple[float, dict]]:
-        return [(time, event) for time, event in self.events if event.get("type") in types]
+        return self.event_log.of_type(*types)
 
     def sound_after(self, since: float) -> list[Heard]:
         return [packet for packet in self.heard if packet.time > since and packet.sound]

@@ -24,7 +24,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from toolkit.peer.whip import body_excerpt
+from toolkit.peer.shell.whip import body_excerpt
 
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960

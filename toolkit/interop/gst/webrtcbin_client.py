@@ -81,7 +81,7 @@ def until(seconds: float, what: str, predicate, every: float = 0.01):
 
 def body_excerpt(body: str) -> str:
     """The first line of an HTTP error body that says something, HTML tags dropped, at most 200
-    characters: toolkit/peer/whip.py's body_excerpt (this script runs outside the toolkit)."""
+    characters: toolkit/peer/shell/whip.py's body_excerpt (this script runs outside the toolkit)."""
     for line in re.sub(r"<[^>]*>", " ", body).splitlines():
         text = " ".join(line.split())
         if text:

@@ -102,7 +102,7 @@ function watchStates(pc, record) {
 }
 
 // The first line of an HTTP error body that says something, HTML tags dropped, at most 200
-// characters: toolkit/peer/whip.py's body_excerpt (an error page's first line is <!DOCTYPE html>).
+// characters: toolkit/peer/shell/whip.py's body_excerpt (an error page's first line is <!DOCTYPE html>).
 export function bodyExcerpt(body) {
   for (const line of body.replace(/<[^>]*>/g, " ").split(/\r?\n/)) {
     const text = line.split(/\s+/).filter(Boolean).join(" ");

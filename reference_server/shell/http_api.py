@@ -5,7 +5,7 @@ from typing import Callable
 
 from aiohttp import web
 
-from .core import ServerCore, SignalingError
+from ..core import ServerCore, SignalingError
 from .exposition import CONTENT_TYPE, render, server_registry
 
 MAX_OFFER_BYTES = 64 * 1024

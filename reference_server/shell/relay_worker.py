@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 
 from ..core import ServerCore
 from ..reasons import DropReason
-from ..server import ReferenceServer, ServerConfig, UdpShell, _format_host
-from . import protocol
-from .protocol import Kind, RelayProtocolError
+from ..relay import protocol
+from ..relay.protocol import Kind, RelayProtocolError
+from . import lifecycle
+from .lifecycle import format_host
+from .server import ReferenceServer, ServerConfig, UdpShell
 
 log = logging.getLogger("rtcgate.worker")
 
 Address = tuple[str, int]
+
+_READY = re.compile(r"rtcgate worker (?P<id>\d+) listening "
+                    r"udp=(?:\[(?P<udp6>[0-9A-Fa-f:.]+)\]|(?P<udp4>[0-9.]+)):(?P<port>\d+) http=(?P<http>\S+)")
 
 
 @dataclass(frozen=True)
@@ -96,31 +101,32 @@ class WorkerServer(ReferenceServer):
         self.udp_shell_class = partial(WorkerUdpShell, relay=worker.relay)
 
 
+def ready_line(server: WorkerServer) -> str:
+    """`rtcgate worker ID listening udp=HOST:PORT http=URL (...)`: what the supervisor of
+    `serve --workers` waits for (`parse_ready_line`) before it starts the relay."""
+    worker = server.worker
+    udp_host, udp_port = server.udp_address
+    http_host, http_port = server.http_address
+    return (f"rtcgate worker {worker.worker_id} listening udp={format_host(udp_host)}:{udp_port} "
+            f"http=http://{format_host(http_host)}:{http_port} (relay {format_host(worker.relay[0])}:"
+            f"{worker.relay[1]}, public {format_host(worker.public[0])}:{worker.public[1]}; "
+            f"media {server.config.media})")
+
+
+def parse_ready_line(line: str) -> tuple[int, Address, str] | None:
+    """(worker id, UDP address, HTTP URL) from a worker's ready line; None for any other line."""
+    match = _READY.search(line)
+    if match is None:
+        return None
+    return int(match["id"]), (match["udp6"] or match["udp4"], int(match["port"])), match["http"]
+
+
 async def serve_worker(config: ServerConfig, worker: WorkerConfig) -> None:
     """Run one worker until SIGINT/SIGTERM; prints a ready line with its own UDP and HTTP ports."""
     server = WorkerServer(config, worker)
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    udp_host, udp_port = server.udp_address
-    http_host, http_port = server.http_address
-    print(f"rtcgate worker {worker.worker_id} listening udp={_format_host(udp_host)}:{udp_port} "
-          f"http=http://{_format_host(http_host)}:{http_port} (relay {_format_host(worker.relay[0])}:"
-          f"{worker.relay[1]}, public {_format_host(worker.public[0])}:{worker.public[1]}; "
-          f"media {config.media})", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
-        print(f"rtcgate worker {worker.worker_id} stopped", flush=True)
+    await lifecycle.serve_until_signalled(server, lambda: ready_line(server),
+                                          f"rtcgate worker {worker.worker_id} stopped")
 
 
 def run_worker(config: ServerConfig, worker: WorkerConfig) -> None:
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve_worker(config, worker))
-    else:
-        uvloop.run(serve_worker(config, worker))
+    lifecycle.run(serve_worker(config, worker))

@@ -1,9 +1,8 @@
-"""The relay's asyncio shell: the public UDP socket around RelayCore, and the HTTP proxy."""
+"""The relay process: the public UDP socket around the sans-IO RelayCore, and the HTTP proxy to the workers."""
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,10 +10,11 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from ..exposition import RelayCollector
-from ..server import _format_host
-from .http_api import WorkerEndpoint, make_app
-from .routing import MAX_ROUTES, RelayCore
+from ..relay.routing import MAX_ROUTES, RelayCore
+from . import lifecycle
+from .exposition import RelayCollector
+from .lifecycle import format_host
+from .relay_http import WorkerEndpoint, make_app
 
 log = logging.getLogger("rtcgate.relay")
 
@@ -105,14 +105,14 @@ class RelayServer:
 
     @property
     def http_url(self) -> str:
-        return f"http://{_format_host(self.http_address[0])}:{self.http_address[1]}"
+        return f"http://{format_host(self.http_address[0])}:{self.http_address[1]}"
 
 
 def describe_relay(server: RelayServer) -> str:
-    workers = ", ".join(f"{worker.worker_id}={_format_host(worker.udp[0])}:{worker.udp[1]}"
+    workers = ", ".join(f"{worker.worker_id}={format_host(worker.udp[0])}:{worker.udp[1]}"
                         for worker in server.config.workers)
     host, port = server.udp_address
-    return (f"rtcgate relay listening udp={_format_host(host)}:{port} http={server.http_url} "
+    return (f"rtcgate relay listening udp={format_host(host)}:{port} http={server.http_url} "
             f"(WHIP {server.http_url}/whip, metrics {server.http_url}/metrics; workers {workers})")
 
 
@@ -120,24 +120,9 @@ async def serve(config: RelayConfig, sock: socket.socket | None = None,
                 describe: Callable[[RelayServer], str] = describe_relay) -> None:
     """Run until SIGINT/SIGTERM; prints `describe(server)`, the ready line tools parse."""
     server = RelayServer(config, sock)
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(describe(server), flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
-        print("rtcgate relay stopped", flush=True)
+    await lifecycle.serve_until_signalled(server, lambda: describe(server), "rtcgate relay stopped")
 
 
 def run(config: RelayConfig, sock: socket.socket | None = None,
         describe: Callable[[RelayServer], str] = describe_relay) -> None:
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(config, sock, describe))
-    else:
-        uvloop.run(serve(config, sock, describe))
+    lifecycle.run(serve(config, sock, describe))

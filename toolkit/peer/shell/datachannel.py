@@ -4,8 +4,13 @@ docs/architecture.md principle 6: aiortc's RTCSctpTransport does SCTP and DCEP, 
 module that touches it; tests/toolkit/test_datachannel.py pins every part of aiortc used here,
 private ones included, so an aiortc upgrade that changes them fails there first. It is the
 toolkit's own adapter, written for the offering side (in either DTLS role: the client's channels
-take even stream ids, the server's odd, RFC 8832 §6); the reference server has its own, which
-the toolkit never imports (docs/architecture.md principle 3).
+take even stream ids, the server's odd, RFC 8832 §6).
+
+The reference server has an adapter of its own, much like this one (the link that stands in for
+aiortc's DTLS transport, the channel wrapper, the guard against parameters aiortc loops on).
+The duplication is deliberate: the judge never imports the judged (docs/architecture.md
+principle 3). tests/contract/test_datachannel_adapters.py drives both through the same table
+of cases against aiortc, so a change to one that the other lacks fails there.
 
 The probe peer stays sans-IO; this adapter runs on asyncio because aiortc does. Feed it every
 SCTP packet the peer's DTLS delivers (`DtlsData.data`) with the time it arrived; it sends its

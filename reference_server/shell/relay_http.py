@@ -19,8 +19,8 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from ..exposition import CONTENT_TYPE, Families, render
-from ..http_api import MAX_OFFER_BYTES, cors, error
+from .exposition import CONTENT_TYPE, Families, render
+from .http_api import MAX_OFFER_BYTES, cors, error
 
 Address = tuple[str, int]
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Authorization", "If-Match")

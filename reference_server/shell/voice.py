@@ -7,11 +7,11 @@ import logging
 from typing import Callable
 
 from ..core import ServerCore
-from ..datachannel import Channel, DataChannelAssociation, DataChannelError
-from ..dc_echo import attach as attach_echo
 from ..events import SessionClosed, VoiceAction, VoiceMessage, VoiceStarted
-from .driver import ModelDriver
-from .model import Model
+from ..voice.model import Model
+from .datachannel import Channel, DataChannelAssociation, DataChannelError
+from .datachannel_echo import attach as attach_echo
+from .model_driver import ModelDriver
 
 log = logging.getLogger("rtcgate.voice")
 

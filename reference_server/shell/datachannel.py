@@ -8,6 +8,11 @@ core: the shell feeds it the DTLS application data the core hands out (`DataChan
 gives it a `send_packet` that passes SCTP packets to `ServerCore.send_application_data`.
 
 The rest of the server sees `DataChannelAssociation`, `Channel` and `DataChannelError` only.
+
+The probe peer has an adapter of its own, much like this one (toolkit/peer/shell/datachannel.py).
+The duplication is deliberate: the judge never imports the judged (docs/architecture.md
+principle 3). tests/contract/test_datachannel_adapters.py drives both through the same table
+of cases against aiortc, so a change to one that the other lacks fails there.
 """
 from __future__ import annotations
 

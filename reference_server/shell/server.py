@@ -1,9 +1,9 @@
-"""The asyncio shell: one UDP socket, one timer, one HTTP server around the sans-IO core."""
+"""The single-port server: one UDP socket per address family, one timer, one HTTP server around
+the sans-IO core, which it drains after every input."""
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import socket
 import time
 from dataclasses import dataclass
@@ -12,15 +12,16 @@ from typing import Callable
 
 from aiohttp import web
 
-from . import dc_echo
-from .certificate import Certificate
-from .core import CoreConfig, ServerCore
+from ..certificate import Certificate
+from ..core import CoreConfig, ServerCore
+from ..events import DataChannelBytes, DtlsConnected, SessionClosed
+from ..voice.endpoint import VoiceEndpoint
+from ..voice.model import DEFAULT_MODEL, load_model
+from . import datachannel_echo, lifecycle
 from .datachannel import DataChannelAssociation
-from .events import DataChannelBytes, DtlsConnected, SessionClosed
 from .http_api import make_app
-from .voice.endpoint import VoiceEndpoint
-from .voice.model import load_model
-from .voice.service import VoiceService
+from .lifecycle import format_host
+from .voice import VoiceService
 
 log = logging.getLogger("rtcgate.server")
 
@@ -42,7 +43,7 @@ class ServerConfig:
     private_key: Path | None = None
     keylog: Path | None = None
     media: str = "voice"  # "voice": the realtime voice loop; "echo": each session's audio comes back
-    model: str = "reference_server.voice.model:ToneModel"  # module:factory, for media "voice"
+    model: str = DEFAULT_MODEL  # module:factory, for media "voice"
     vad: str = "webrtcvad"  # or "silero" (needs onnxruntime and the model file)
 
     def __post_init__(self) -> None:
@@ -74,7 +75,7 @@ class UdpShell(asyncio.DatagramProtocol):
     here, not in the core); `on_datachannel(session_id, association)` gives it its behaviour."""
 
     def __init__(self, core: ServerCore, loop: asyncio.AbstractEventLoop,
-                 on_datachannel: Callable[[str, DataChannelAssociation], None] = dc_echo.attach) -> None:
+                 on_datachannel: Callable[[str, DataChannelAssociation], None] = datachannel_echo.attach) -> None:
         self.core = core
         self.loop = loop
         self.on_datachannel = on_datachannel
@@ -224,8 +225,8 @@ def bind_udp_sockets(hosts: tuple[str, ...], port: int) -> list[socket.socket]:
             except OSError as exc:
                 if len(sockets) == 1:
                     raise
-                raise OSError(f"cannot listen on UDP {_format_host(host)}:{port} as well as "
-                              f"{_format_host(hosts[0])}:{port}: {exc.strerror or exc}") from None
+                raise OSError(f"cannot listen on UDP {format_host(host)}:{port} as well as "
+                              f"{format_host(hosts[0])}:{port}: {exc.strerror or exc}") from None
             sock.setblocking(False)
             port = sock.getsockname()[1]
     except BaseException:
@@ -310,20 +311,16 @@ class ReferenceServer:
             self._keylog_file.close()
 
 
-def _format_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
 def ready_line(server: ReferenceServer) -> str:
     """`listening udp=HOST:PORT http=URL`, then `udp6=[HOST]:PORT` (or `udp4=`) for a second socket:
     the first address stays where parsers of single-socket servers look for it."""
     (udp_host, udp_port), *others = server.udp_addresses
     http_host, http_port = server.http_address
-    http_url = f"http://{_format_host(http_host)}:{http_port}"
-    more = "".join(f" udp{6 if _is_ipv6(host) else 4}={_format_host(host)}:{port}" for host, port in others)
+    http_url = f"http://{format_host(http_host)}:{http_port}"
+    more = "".join(f" udp{6 if _is_ipv6(host) else 4}={format_host(host)}:{port}" for host, port in others)
     config = server.core.config
-    advertised = " and ".join(f"{_format_host(address)}:{udp_port}" for address in (config.advertise_address, *config.extra_addresses))
-    return (f"rtcgate reference server listening udp={_format_host(udp_host)}:{udp_port} http={http_url}{more} "
+    advertised = " and ".join(f"{format_host(address)}:{udp_port}" for address in (config.advertise_address, *config.extra_addresses))
+    return (f"rtcgate reference server listening udp={format_host(udp_host)}:{udp_port} http={http_url}{more} "
             f"(WHIP {http_url}/whip, calls {http_url}/v1/realtime/calls, metrics {http_url}/metrics; "
             f"advertising {advertised}; media {server.config.media})")
 
@@ -331,23 +328,8 @@ def ready_line(server: ReferenceServer) -> str:
 async def serve(config: ServerConfig, server: ReferenceServer | None = None) -> None:
     """Run until SIGINT/SIGTERM; prints the ready line tools and tests parse."""
     server = server or ReferenceServer(config)
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # before the ready line: a signal right after it stops us cleanly
-        loop.add_signal_handler(sig, stop.set)
-    print(ready_line(server), flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
-        print("rtcgate reference server stopped", flush=True)
+    await lifecycle.serve_until_signalled(server, lambda: ready_line(server), "rtcgate reference server stopped")
 
 
 def run(config: ServerConfig, server: ReferenceServer | None = None) -> None:
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(config, server))
-    else:
-        uvloop.run(serve(config, server))
+    lifecycle.run(serve(config, server))

@@ -12,9 +12,10 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 
-from toolkit.peer.core import Address, DtlsConnected, IceCompleted, PeerFailed, ProbePeer
+from toolkit.peer.core import ProbePeer
+from toolkit.peer.events import Address, DtlsConnected, IceCompleted, PeerFailed
 from toolkit.peer.offer import PeerError
-from toolkit.peer.whip import whip_delete, whip_post
+from toolkit.peer.shell.whip import whip_delete, whip_post
 
 
 class PeerConnection:
@@ -62,7 +63,7 @@ class PeerConnection:
                 except asyncio.TimeoutError:
                     raise PeerError(
                         f"no {event_type.__name__} within {timeout:g} s "
-                        f"(peer state {self.peer.state!r})"
+                        f"(peer state {self.peer.state.value!r})"
                     ) from None
             if isinstance(event, event_type):
                 return event

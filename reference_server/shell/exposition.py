@@ -26,8 +26,8 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from .metrics import Histogram, Metrics
-from .relay.routing import RelayMetrics
+from ..metrics import Histogram, Metrics
+from ..relay.routing import RelayMetrics
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 """Text format 0.0.4: what every Prometheus server and the toolkit's poller read."""

@@ -8,8 +8,8 @@ import asyncio
 import logging
 from typing import Callable
 
-from .conversation import Action, Conversation, StartTurn
-from .model import Model, TurnInput
+from ..voice.conversation import Action, Conversation, StartTurn
+from ..voice.model import Model, TurnInput
 
 log = logging.getLogger("rtcgate.voice")
 
