@@ -26,6 +26,7 @@ from reference_server.shell.datachannel import (
     _DtlsLink,
 )
 from reference_server.sdp import AnswerParams
+from tests.support.aiortc_link import MemoryLink, attribute_reads
 
 WAIT = 5.0
 LARGE = 100_000
@@ -66,25 +67,6 @@ async def until(predicate, what: str) -> None:
         raise AssertionError(f"timed out waiting for {what}") from None
 
 
-class ClientLink:
-    """The DTLS side of an aiortc client's SCTP transport: packets go straight to our adapter."""
-
-    def __init__(self, deliver) -> None:
-        self.state = "connected"
-        self._role = "client"
-        self.receiver = None
-        self.deliver = deliver
-
-    def _register_data_receiver(self, receiver) -> None:
-        self.receiver = receiver
-
-    def _unregister_data_receiver(self, receiver) -> None:
-        self.receiver = None
-
-    async def _send_data(self, data: bytes) -> None:
-        self.deliver(data)
-
-
 class Peers:
     """Our association (the DTLS server's side) and aiortc's RTCSctpTransport as the client."""
 
@@ -99,7 +81,7 @@ class Peers:
         self.server.on_open = self.opened.append
         self.server.on_close = self.closed.append
         self.server.on_message = lambda channel, data: self.received.append((channel, data))
-        self.client_link = ClientLink(self.server.receive)
+        self.client_link = MemoryLink("client", self.server.receive)
         self.client = RTCSctpTransport(self.client_link)
         self.client_channels: list[RTCDataChannel] = []
         self.client.on("datachannel", self.client_channels.append)
@@ -213,13 +195,6 @@ def test_packet_size_and_the_answers_sctp_parameters_match_aiortc():
 
 def test_aiortc_asks_its_dtls_transport_for_exactly_what_the_link_provides():
     """Wrap the link so every attribute aiortc reads is recorded, and run a whole association."""
-    touched: set[str] = set()
-    original = _DtlsLink.__getattribute__
-
-    def recording(self, name):
-        touched.add(name)
-        return original(self, name)
-
     async def scenario():
         peers = Peers()
         await peers.connect()
@@ -232,11 +207,8 @@ def test_aiortc_asks_its_dtls_transport_for_exactly_what_the_link_provides():
         await until(lambda: channel.readyState == "closed", "the stream reset")
         await peers.close()
 
-    _DtlsLink.__getattribute__ = recording
-    try:
+    with attribute_reads(_DtlsLink) as touched:
         asyncio.run(asyncio.wait_for(scenario(), 20))
-    finally:
-        _DtlsLink.__getattribute__ = original
     aiortc_reads = touched - {"_send_packet", "_data_receiver"}  # the adapter's own reads
     assert aiortc_reads == {"state", "_role", "_register_data_receiver", "_unregister_data_receiver", "_send_data"}
     with pytest.raises(AttributeError):
