@@ -148,6 +148,12 @@ class DtlsServerEnd:
         except SSL.WantReadError:
             return []
 
+    def close_notify(self, peer: ProbePeer, now: float) -> None:
+        """Send close_notify, and let `peer` read it."""
+        self.connection.shutdown()
+        for data in self.pending():
+            peer.receive_datagram(data, SERVER_ADDR, now)
+
     def _connected(self) -> None:
         self.connected = True
         self.srtp_profile = self.connection.get_selected_srtp_profile().decode()
@@ -553,9 +559,7 @@ def test_close_sends_close_notify_and_server_close_is_reported():
     peer = new_peer()
     server = DtlsServerEnd()
     connect(peer, server)
-    server.connection.shutdown()
-    for data in server.pending():
-        peer.receive_datagram(data, SERVER_ADDR, 2.0)
+    server.close_notify(peer, 2.0)
     assert drain_events(peer) == [DtlsClosed()] and peer.state == "closed"
 
 
