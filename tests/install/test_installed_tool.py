@@ -134,7 +134,7 @@ def shipped_sources(source: Path) -> set[str]:
     data = [path for path in (source / "toolkit" / "corpora").rglob("*") if path.is_file()]
     interop = source / "toolkit" / "interop"
     data += [*interop.glob("js/*"), *interop.glob("node/*.mjs"), interop / "node" / "package.json",
-             interop / "node" / "package-lock.json", interop / "gst" / "webrtcbin_client.py",
+             interop / "node" / "package-lock.json", *interop.glob("gst/*.py"),
              *(source / "toolkit" / "fuzz" / "harnesses").glob("*.py"),
              *(source / "toolkit" / "reports" / "templates").glob("*")]
     return {str(path.relative_to(source)) for path in data if "__pycache__" not in path.parts}

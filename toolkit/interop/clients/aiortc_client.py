@@ -24,44 +24,21 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from toolkit.interop.gst.scenario_record import (BINARY_MESSAGE, CONNECT_TIMEOUT, DATACHANNEL_MESSAGES, Deadline,
+                                                 describe_message, event_entry, now_ms)
 from toolkit.peer.shell.whip import body_excerpt
 
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960
-CONNECT_TIMEOUT = 15.0
 RESTART_REASON = "aiortc 1.16 has no ICE restart (no restartIce(), no iceRestart offer option)"
-DATACHANNEL_MESSAGES = ["hello from the interop matrix", "é€😀 unicode", "x" * 16384]
-BINARY_MESSAGE = bytes(i % 256 for i in range(1024))
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def describe_message(data: str | bytes) -> dict:
-    """The same summary as scenario.mjs's describeMessage (UTF-16 code units for text)."""
-    if isinstance(data, str):
-        units = data.encode("utf-16-le")
-        total = 0
-        for index in range(0, len(units), 2):
-            total = (total * 31 + int.from_bytes(units[index:index + 2], "little")) % 1000000007
-        return {"type": "text", "length": len(units) // 2, "head": units[:64].decode("utf-16-le", "replace"),
-                "sum": total}
-    total = 0
-    for byte in data:
-        total = (total * 31 + byte) % 1000000007
-    return {"type": "binary", "length": len(data), "sum": total}
 
 
 async def until(seconds: float, what: str, predicate, every: float = 0.01):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {seconds * 1000:.0f} ms")
+    deadline = Deadline(seconds, what)
+    while not (value := predicate()):
+        deadline.check()
         await asyncio.sleep(every)
+    return value
 
 
 class PacedAudioTrack(MediaStreamTrack):
@@ -261,15 +238,7 @@ async def voice_phase(config: dict, http: aiohttp.ClientSession) -> dict:
     ear = Ear()
 
     def on_event(text: str | bytes) -> None:
-        try:
-            event = json.loads(text)
-        except ValueError:
-            event = {"type": "(not JSON)"}
-        entry = {"t": now_ms(), "type": event.get("type")}
-        if isinstance(event.get("response"), dict):
-            entry["status"] = event["response"].get("status")
-        if event.get("error"):
-            entry["error"] = event["error"]
+        entry = event_entry(text)
         record["events"].append(entry)
         if entry["type"] == "response.created":
             ear.listening = True
