@@ -18,12 +18,13 @@ The convention, for anyone adding variants:
 
   The decorated object is the faulty part itself where one part is faulty (a `DtlsEndpoint`,
   `seams.ZooSrtpSession`, `SessionTable`, `VoiceEndpoint` or `Conversation` subclass: the server
-  uses it instead of its own), a `ServerCore` subclass (the usual case: override one method, often a private one; the
-  hook helpers in `tests/zoo/seams.py` make one from a function, e.g. `@intercept("_receive_stun")`),
-  a `ReferenceServer` subclass (to swap `voice_service_class`, or anything else `start()` builds), or
-  a function `config -> ReferenceServer`. One class may be registered twice (the same bug in the
-  other DTLS role). `name` is kebab-case and unique; `checks` are catalog IDs; `why` names the
-  bug the way a bug report would. `host="::1"` runs the variant (and its reference twin) on
+  uses it instead of its own), a `ServerCore` subclass (the usual case: override one method,
+  often a private one; the hook helpers in `tests/zoo/seams.py` make one from a function, e.g.
+  `@intercept("_receive_stun")`), a `ReferenceServer` subclass (to swap `voice_service_class`, or
+  anything else `start()` builds), or a function `config -> ReferenceServer`. A factory's result is
+  registered by calling `variant(...)(dtls_core(...))`; one class may be registered twice (the
+  same bug in the other DTLS role). `name` is kebab-case and unique; `checks` are catalog IDs;
+  `why` names the bug the way a bug report would. `host="::1"` runs the variant (and its reference twin) on
   IPv6 loopback, for checks that need an IPv6 candidate. `dtls_role="client"` runs the variant
   (and its reference twin) with `--dtls-role client`: it answers a=setup:active, so the checks
   play their DTLS-client counterparts. `reference="other-variant"` names the correct server the
