@@ -57,7 +57,7 @@ def janus_whip(namespace: Namespace, tmp_path: Path) -> Iterator[tuple[Namespace
     except JanusNotInstalled as exc:
         missing(str(exc))
     workdir = tmp_path / "janus"
-    command = [*namespace.run_prefix, sys.executable, str(JANUS_DIR / "janus_whip.py"), "--workdir", str(workdir)]
+    command = [*namespace.run_prefix, sys.executable, "-m", "tests.answerers.janus.janus_whip", "--workdir", str(workdir)]
     try:
         with answerer(command) as url:
             yield namespace, url, workdir

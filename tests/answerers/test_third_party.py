@@ -14,12 +14,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,11 +25,13 @@ from pathlib import Path
 import pytest
 
 from tests.answerers.verdicts import EXPECTED_DIR, VerdictFileError, differences, draft_verdicts, read_verdicts
+from toolkit.children import read_until_ready, start_child, stop_child
 from toolkit.conformance.checks import CATALOG
 
 pytestmark = pytest.mark.interop
 
 HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
 READY_LINE = re.compile(r"listening whip=(?P<url>\S+)")
 START_TIMEOUT = 20.0
 RUN_BUDGET = 150.0
@@ -51,7 +50,7 @@ def missing(what: str) -> None:
 
 
 def aiortc_command(setup: str = "passive") -> list[str]:
-    return [sys.executable, str(HERE / "aiortc_whip.py"), "--setup", setup]
+    return [sys.executable, "-m", "tests.answerers.aiortc_whip", "--setup", setup]
 
 
 def werift_command() -> list[str]:
@@ -72,33 +71,16 @@ ANSWERERS = {
 
 @contextmanager
 def answerer(command: list[str]) -> Iterator[str]:
-    """Start an answerer, yield its WHIP URL, then stop that process (by its PID)."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    """Start an answerer (in the checkout, where `python -m tests...` finds it), yield its WHIP URL,
+    then stop that process (by its PID)."""
+    process = start_child(command, cwd=ROOT)
     output: list[str] = []
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        url = None
-        while url is None and (left := deadline - time.monotonic()) > 0:
-            if not select.select([process.stdout], [], [], left)[0]:
-                break
-            line = process.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-            if match := READY_LINE.search(line):
-                url = match["url"]
-        assert url, f"{command[-1]} printed no ready line within {START_TIMEOUT:g} s:\n{''.join(output[-20:])}"
-        threading.Thread(target=lambda: output.extend(process.stdout), daemon=True).start()
-        yield url
+        ready = read_until_ready(process, READY_LINE, START_TIMEOUT, output)
+        assert ready, f"{command[-1]} printed no ready line within {START_TIMEOUT:g} s:\n{''.join(output[-20:])}"
+        yield ready["url"]
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(5.0)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_child(process)
 
 
 @pytest.mark.parametrize("name", ANSWERERS)

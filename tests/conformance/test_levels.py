@@ -14,7 +14,7 @@ from toolkit.conformance.model import Check, CheckFailed, Level, Requirement, Se
 from toolkit.conformance.runner import RunResult, run_check
 from toolkit.conformance.steps import Do
 from toolkit.reports.conformance import write_reports
-from tests.conformance.test_runner import FakeTarget
+from tests.support.fake_target import FakeTarget
 
 MUST = Requirement(Level.MUST, "RFC 8489 §9.1.3", "the server MUST reject the request with an error response")
 SHOULD = Requirement(Level.SHOULD, "RFC 5764 §4.1.1", "the server SHOULD return an appropriate DTLS alert")

@@ -49,38 +49,54 @@ async def until(seconds: float, what: str, predicate, every: float = 0.01):
     return value
 
 
-class Microphone(MediaStreamTrack):
-    """Silence until start(), then the driver's PCM; paced in real time like a capture device."""
+class PacedAudioTrack(MediaStreamTrack):
+    """48 kHz mono 16-bit audio in 20 ms frames, paced in real time like a capture device: the
+    first frame when aiortc first asks, then one every 20 ms. `samples(index)` is frame `index`'s
+    960 samples; `frames_sent` counts the frames handed out."""
 
     kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames_sent = 0
+        self._start: float | None = None
+
+    def samples(self, index: int) -> np.ndarray:
+        raise NotImplementedError
+
+    async def recv(self) -> av.AudioFrame:
+        index = self.frames_sent
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            delay = self._start + index * FRAME_SAMPLES / SAMPLE_RATE - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        frame = av.AudioFrame.from_ndarray(
+            np.asarray(self.samples(index), dtype=np.int16).reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = index * FRAME_SAMPLES
+        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        self.frames_sent += 1
+        return frame
+
+
+class Microphone(PacedAudioTrack):
+    """Silence until `playing` is set, then the driver's PCM."""
 
     def __init__(self, pcm: bytes) -> None:
         super().__init__()
         self.pcm = pcm
         self.playing = False
         self._offset = 0
-        self._index = 0
-        self._start: float | None = None
 
-    async def recv(self) -> av.AudioFrame:
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            delay = self._start + self._index * FRAME_SAMPLES / SAMPLE_RATE - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+    def samples(self, index: int) -> np.ndarray:
         chunk = bytes(2 * FRAME_SAMPLES)
         if self.playing and self._offset + len(chunk) <= len(self.pcm):
             chunk = self.pcm[self._offset : self._offset + len(chunk)]
             self._offset += len(chunk)
-        frame = av.AudioFrame.from_ndarray(
-            np.frombuffer(chunk, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
-        )
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._index * FRAME_SAMPLES
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        self._index += 1
-        return frame
+        return np.frombuffer(chunk, dtype="<i2")
 
 
 class Ear:
