@@ -57,11 +57,8 @@ async def capacity(server: Child) -> dict:
     """SRTP echo round trips/s at saturation: the port's legit packet capacity."""
     settings = argparse.Namespace(window=32, warmup=1.0, duration=3.0)
     row = await srtp_run(server, 10, settings)
-    return {
-        "round_trips_per_s": row["round_trips_per_s"],
-        "server_cpu": row["cpu_share"]["server"],
-        "client_cpu": row["cpu_share"]["client"],
-    }
+    return {"round_trips_per_s": row["round_trips_per_s"], "server_cpu": row["cpu_share"]["server"],
+            "client_cpu": row["cpu_share"]["client"]}
 
 
 async def one_pair(server: Child, kind: str, pps: float, args: argparse.Namespace, report_dir: pathlib.Path) -> dict:
@@ -76,14 +73,8 @@ async def one_pair(server: Child, kind: str, pps: float, args: argparse.Namespac
             shares[name] = CpuSnapshot.take(server).share_since(starts[name])
 
     spec = AttackSpec((kind,), pps)
-    config = LoadConfig(
-        whip_url=f"{server.http_url}/whip",
-        sessions=args.sessions,
-        duration=args.duration,
-        attacks=(spec,),
-        setup_concurrency=32,
-        seed=args.seed,
-    )
+    config = LoadConfig(whip_url=f"{server.http_url}/whip", sessions=args.sessions, duration=args.duration,
+                        attacks=(spec,), setup_concurrency=32, seed=args.seed)
     result = await LoadRun(config, on_window=on_window).run()
     write_report(result, report_dir, kind)
     quiet, attacked = result["scenarios"]
@@ -92,27 +83,16 @@ async def one_pair(server: Child, kind: str, pps: float, args: argparse.Namespac
         ratio = attacked["media"]["rtt"]["p99"] / quiet["media"]["rtt"]["p99"]
     server_state = attacked["server"]
     return {
-        "quiet": {
-            "p50": quiet["media"]["rtt"]["p50"],
-            "p99": quiet["media"]["rtt"]["p99"],
-            "lost": quiet["media"]["lost"],
-            "cpu": shares.get("quiet"),
-        },
-        "attack": {
-            "p50": attacked["media"]["rtt"]["p50"],
-            "p99": attacked["media"]["rtt"]["p99"],
-            "lost": attacked["media"]["lost"],
-            "sent_legit": attacked["media"]["sent"],
-            "attack_sent": attacked["attack"]["sent"],
-            "replies": attacked["attack"]["replies"],
-            "cpu": shares.get(str(spec)),
-        },
+        "quiet": {"p50": quiet["media"]["rtt"]["p50"], "p99": quiet["media"]["rtt"]["p99"],
+                  "lost": quiet["media"]["lost"], "cpu": shares.get("quiet")},
+        "attack": {"p50": attacked["media"]["rtt"]["p50"], "p99": attacked["media"]["rtt"]["p99"],
+                   "lost": attacked["media"]["lost"], "sent_legit": attacked["media"]["sent"],
+                   "attack_sent": attacked["attack"]["sent"], "replies": attacked["attack"]["replies"],
+                   "cpu": shares.get(str(spec))},
         "ratio_p99": ratio,
         "sessions": [server_state["sessions_start"], server_state["sessions_max"], server_state["sessions_end"]],
-        "rss_mib": [
-            None if v is None else round(v / (1 << 20), 1)
-            for v in (server_state["rss_start_bytes"], server_state["rss_end_bytes"])
-        ],
+        "rss_mib": [None if v is None else round(v / (1 << 20), 1)
+                    for v in (server_state["rss_start_bytes"], server_state["rss_end_bytes"])],
         "drops": server_state["drops"],
         "setup_failed": result["setup"]["failed"],
     }
@@ -123,13 +103,8 @@ def verdict(kind: str, pairs: list[dict]) -> dict:
     ratio = statistics.median(ratios) if ratios else None
     lost = sum(pair["attack"]["lost"] for pair in pairs)
     flat = all(pair["sessions"][0] == pair["sessions"][1] == pair["sessions"][2] for pair in pairs)
-    return {
-        "kind": kind,
-        "median_ratio_p99": ratio,
-        "legit_lost": lost,
-        "sessions_flat": flat,
-        "ok": ratio is not None and ratio < P99_GOAL and lost == 0 and flat,
-    }
+    return {"kind": kind, "median_ratio_p99": ratio, "legit_lost": lost, "sessions_flat": flat,
+            "ok": ratio is not None and ratio < P99_GOAL and lost == 0 and flat}
 
 
 def fmt(value, digits: int = 2) -> str:
@@ -139,12 +114,9 @@ def fmt(value, digits: int = 2) -> str:
 async def client(server: Child, args: argparse.Namespace, report_dir: pathlib.Path) -> dict:
     cap = await capacity(server)
     pps = args.share * cap["round_trips_per_s"]
-    print(
-        f"port capacity: {cap['round_trips_per_s']:,} SRTP echo round trips/s (server CPU "
-        f"{cap['server_cpu']:.0%}); attacks at {args.share:.0%} = {pps:,.0f} packets/s; "
-        f"{args.sessions} legit sessions × 50 pps",
-        flush=True,
-    )
+    print(f"port capacity: {cap['round_trips_per_s']:,} SRTP echo round trips/s (server CPU "
+          f"{cap['server_cpu']:.0%}); attacks at {args.share:.0%} = {pps:,.0f} packets/s; "
+          f"{args.sessions} legit sessions × 50 pps", flush=True)
     pairs: dict[str, list[dict]] = {kind: [] for kind in args.kinds}
     for round_number in range(args.rounds):
         for kind in args.kinds:
@@ -152,19 +124,12 @@ async def client(server: Child, args: argparse.Namespace, report_dir: pathlib.Pa
             pairs[kind].append(pair)
             q, a = pair["quiet"], pair["attack"]
             cpu = a["cpu"] or {}
-            print(
-                f"round {round_number + 1} {kind:<22} quiet p99 {fmt(q['p99'])} ms → attack p99 {fmt(a['p99'])} ms "
-                f"(×{fmt(pair['ratio_p99'])}), lost {a['lost']}/{a['sent_legit']}, attack sent {a['attack_sent']:,}, "
-                f"sessions {pair['sessions']}, server CPU {cpu.get('server', 0):.0%} client "
-                f"{cpu.get('client', 0):.0%} others {cpu.get('others', 0):.0%}",
-                flush=True,
-            )
-    return {
-        "capacity": cap,
-        "attack_pps": pps,
-        "pairs": pairs,
-        "verdicts": [verdict(kind, kind_pairs) for kind, kind_pairs in pairs.items()],
-    }
+            print(f"round {round_number + 1} {kind:<22} quiet p99 {fmt(q['p99'])} ms → attack p99 {fmt(a['p99'])} ms "
+                  f"(×{fmt(pair['ratio_p99'])}), lost {a['lost']}/{a['sent_legit']}, attack sent {a['attack_sent']:,}, "
+                  f"sessions {pair['sessions']}, server CPU {cpu.get('server', 0):.0%} client "
+                  f"{cpu.get('client', 0):.0%} others {cpu.get('others', 0):.0%}", flush=True)
+    return {"capacity": cap, "attack_pps": pps, "pairs": pairs,
+            "verdicts": [verdict(kind, kind_pairs) for kind, kind_pairs in pairs.items()]}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,9 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=positive_number, default=5.0, help="seconds per window")
     parser.add_argument("--share", type=positive_number, default=0.5, help="attack rate as a share of capacity")
     parser.add_argument("--rounds", type=whole, default=2, help="quiet/attack pairs per kind")
-    parser.add_argument(
-        "--kinds", nargs="+", choices=list(ATTACK_KINDS), default=list(ATTACK_KINDS), help="attack kinds"
-    )
+    parser.add_argument("--kinds", nargs="+", choices=list(ATTACK_KINDS), default=list(ATTACK_KINDS),
+                        help="attack kinds")
     parser.add_argument("--seed", type=integer, default=1, help="seed of the attack traffic")
     return parser
 
@@ -186,15 +150,14 @@ def main() -> int:
     uvloop.install()
     report_dir = REPORTS / "attack_latency"
     with Children() as children:
-        server = children.start("reference server", serve_command("echo", "--log-level", "warning"), server_cpu(pinned))
+        server = children.start("reference server", serve_command("echo", "--log-level", "warning"),
+                                server_cpu(pinned))
         results = asyncio.run(client(server, args, report_dir))
     print()
     print(f"{'attack':<22} {'p99 ratio (median)':>18} {'legit lost':>10} {'sessions flat':>13}  verdict")
     for row in results["verdicts"]:
-        print(
-            f"{row['kind']:<22} {fmt(row['median_ratio_p99']):>18} {row['legit_lost']:>10} "
-            f"{str(row['sessions_flat']):>13}  {'met' if row['ok'] else 'NOT met'} (goal: < {P99_GOAL:g}, 0 lost, flat)"
-        )
+        print(f"{row['kind']:<22} {fmt(row['median_ratio_p99']):>18} {row['legit_lost']:>10} "
+              f"{str(row['sessions_flat']):>13}  {'met' if row['ok'] else 'NOT met'} (goal: < {P99_GOAL:g}, 0 lost, flat)")
     write_results(args.json, {"machine": machine_facts(pinned), "settings": vars(args), **results})
     print(f"load reports: {shown_path(report_dir)}/<kind>.html")
     return 0

@@ -8,7 +8,6 @@ A run that cannot measure raises `BenchError`; `run_benchmark` turns that into o
 and exit status 1 (Ctrl-C: 130; a bad argument: 2, from the shared `ArgumentParser`). Figures go
 to one JSON file, by default `reports/bench/<name>.json`, written by `write_results`.
 """
-
 from __future__ import annotations
 
 import importlib.metadata
@@ -62,9 +61,7 @@ def benchmark_parser(module_file: str, doc: str) -> ArgumentParser:
     description the docstring's first paragraph, with `--json`: where the figures go."""
     name = pathlib.Path(module_file).stem
     parser = ArgumentParser(prog=f"python -m bench.{name}", description=" ".join(doc.split("\n\n")[0].split()))
-    parser.add_argument(
-        "--json", type=pathlib.Path, default=REPORTS / f"{name}.json", help="where to write the figures"
-    )
+    parser.add_argument("--json", type=pathlib.Path, default=REPORTS / f"{name}.json", help="where to write the figures")
     return parser
 
 
@@ -145,17 +142,15 @@ class Children:
         self.stop_all()
         self._folder.cleanup()
 
-    def start(
-        self, name: str, command: list[str], cpu: int | None = None, ready: re.Pattern[bytes] = READY_LINE
-    ) -> Child:
+    def start(self, name: str, command: list[str], cpu: int | None = None,
+              ready: re.Pattern[bytes] = READY_LINE) -> Child:
         """Run `command` in the checkout, pinned to `cpu`; wait until its output matches `ready`.
         The `host`, `port` and `http` groups of the match, when it has them, fill `udp_port`
         and `http_url`."""
         log = self.log_dir / f"{name.replace(' ', '_')}.log"
         with open(log, "ab") as output:
-            process = subprocess.Popen(
-                command, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1")
-            )
+            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT,
+                                       env=dict(os.environ, PYTHONUNBUFFERED="1"))
         child = Child(name, process, log)
         self.running.append(child)
         if cpu is not None:
@@ -172,11 +167,11 @@ class Children:
                     child.http_url = found["http"].decode()
                 return child
             if process.poll() is not None:
-                raise BenchError(
-                    f"{name} exited with status {process.returncode} before it was ready:\n{child.log_tail()}"
-                )
+                raise BenchError(f"{name} exited with status {process.returncode} before it was ready:\n"
+                                 f"{child.log_tail()}")
             time.sleep(0.02)
-        raise BenchError(f"{name} printed no ready line within {START_TIMEOUT:g} s:\n{child.log_tail()}")
+        raise BenchError(f"{name} printed no ready line within {START_TIMEOUT:g} s:\n"
+                         f"{child.log_tail()}")
 
     def stop_all(self) -> None:
         for child in self.running:
@@ -190,21 +185,8 @@ class Children:
 
 def serve_command(media: str, *options: str) -> list[str]:
     """`rtcgate serve` of this checkout on free loopback ports, with `options` after."""
-    return [
-        sys.executable,
-        "-m",
-        "toolkit.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--http-port",
-        "0",
-        "--media",
-        media,
-        *options,
-    ]
+    return [sys.executable, "-m", "toolkit.cli", "serve", "--host", "127.0.0.1", "--port", "0",
+            "--http-port", "0", "--media", media, *options]
 
 
 # -- CPU accounting ------------------------------------------------------------------------------
@@ -299,19 +281,14 @@ def machine_facts(pinned: tuple[int, int] | None) -> dict:
 
 def machine_line(machine: dict, *libraries: str, kernel: bool = True) -> str:
     """'machine: N CPUs (model), Python x.y.z', then each library's version, then the kernel."""
-    return (
-        f"machine: {machine['cpu_count']} CPUs ({machine['cpu_model']}), Python {machine['python']}"
-        + "".join(f", {library} {machine[library]}" for library in libraries)
-        + (f", {machine['kernel']}" if kernel else "")
-    )
+    return (f"machine: {machine['cpu_count']} CPUs ({machine['cpu_model']}), Python {machine['python']}"
+            + "".join(f", {library} {machine[library]}" for library in libraries)
+            + (f", {machine['kernel']}" if kernel else ""))
 
 
 def pinning_line(pinned: dict | None) -> str:
-    return "cores: " + (
-        f"client on CPU {pinned['client']}, servers on CPU {pinned['servers']}"
-        if pinned
-        else "not pinned (fewer than 2 CPUs available)"
-    )
+    return "cores: " + (f"client on CPU {pinned['client']}, servers on CPU {pinned['servers']}" if pinned
+                        else "not pinned (fewer than 2 CPUs available)")
 
 
 def metric_samples(http_url: str) -> list[Sample]:

@@ -44,11 +44,8 @@ class Bench:
 
     def __init__(self, sessions: int, connected: int) -> None:
         self.now = 1000.0
-        self.core = ServerCore(
-            CoreConfig(advertise_address=SERVER[0], port=SERVER[1]),
-            Certificate.generate(),
-            random_bytes=random.Random(7).randbytes,
-        )
+        self.core = ServerCore(CoreConfig(advertise_address=SERVER[0], port=SERVER[1]), Certificate.generate(),
+                               random_bytes=random.Random(7).randbytes)
         self.peers: list[tuple[ProbePeer, tuple[str, int]]] = []
         for index in range(sessions):
             peer = ProbePeer(consent_interval=None, rng=random.Random(index), rtp_sequence_start=1000)
@@ -172,22 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sessions", type=whole, default=100, help="sessions in the server's table")
     parser.add_argument("--connected", type=whole, default=8, help="of them, DTLS-connected ones")
     parser.add_argument("--datagrams", type=whole, default=20000, help="datagrams per kind per round")
-    parser.add_argument(
-        "--variants",
-        type=whole,
-        default=1024,
-        help="distinct datagrams per attack kind (the load generator prepares 1024)",
-    )
+    parser.add_argument("--variants", type=whole, default=1024,
+                        help="distinct datagrams per attack kind (the load generator prepares 1024)")
     parser.add_argument("--rounds", type=whole, default=5, help="rounds; each kind keeps its best")
-    parser.add_argument(
-        "--rate",
-        type=positive_number,
-        default=33_700.0,
-        help="packets per second the fake clock advances at (50 %% of the measured port capacity)",
-    )
-    parser.add_argument(
-        "--kinds", nargs="+", choices=[*ATTACK_KINDS, LEGIT], default=[*ATTACK_KINDS, LEGIT], help="datagram kinds"
-    )
+    parser.add_argument("--rate", type=positive_number, default=33_700.0,
+                        help="packets per second the fake clock advances at (50 %% of the measured port capacity)")
+    parser.add_argument("--kinds", nargs="+", choices=[*ATTACK_KINDS, LEGIT], default=[*ATTACK_KINDS, LEGIT],
+                        help="datagram kinds")
     return parser
 
 
@@ -224,12 +212,11 @@ def main() -> int:
     machine = machine_facts(None)
     profiles = sorted({bench.core.sessions.by_address[address].srtp.profile for _, address in bench.connected_peers()})
     print(machine_line(machine, "pylibsrtp", kernel=False))
-    print(
-        f"settings: {args.sessions} sessions ({args.connected} connected, SRTP {', '.join(profiles)}), "
-        f"{args.datagrams} datagrams per kind per round and path, best of {args.rounds}, "
-        f"clock at {args.rate:g} pps"
-    )
-    print("core: receive_datagram + datagrams_to_send; shell: UdpShell.datagram_received (core + flush), no socket")
+    print(f"settings: {args.sessions} sessions ({args.connected} connected, SRTP {', '.join(profiles)}), "
+          f"{args.datagrams} datagrams per kind per round and path, best of {args.rounds}, "
+          f"clock at {args.rate:g} pps")
+    print("core: receive_datagram + datagrams_to_send; shell: UdpShell.datagram_received (core + flush), "
+          "no socket")
     print()
     print(f"{'kind':<22} {'core µs':>8} {'shell µs':>9} {'vs legit':>9} {'replies':>8}  drops")
     results = []
@@ -239,38 +226,21 @@ def main() -> int:
         ratio = best[kind, "shell"] / best[LEGIT, "shell"] if LEGIT in args.kinds else None
         replies = sum(sent[kind].values())
         reasons = ", ".join(f"{reason} {n / total:.0%}" for reason, n in drops[kind].most_common())
-        print(
-            f"{kind:<22} {core_us:>8.2f} {shell_us:>9.2f} {'' if ratio is None else f'{ratio:>8.2f}x'} "
-            f"{replies / total:>8.1%}  {reasons or '-'}"
-        )
-        results.append(
-            {
-                "kind": kind,
-                "core_us_per_datagram": round(core_us, 3),
-                "shell_us_per_datagram": round(shell_us, 3),
-                "shell_vs_legit": None if ratio is None else round(ratio, 3),
-                "reply_fraction": round(replies / total, 4),
-                "replies_by_kind": dict(sent[kind]),
-                "drops": dict(drops[kind]),
-            }
-        )
+        print(f"{kind:<22} {core_us:>8.2f} {shell_us:>9.2f} {'' if ratio is None else f'{ratio:>8.2f}x'} "
+              f"{replies / total:>8.1%}  {reasons or '-'}")
+        results.append({"kind": kind, "core_us_per_datagram": round(core_us, 3),
+                        "shell_us_per_datagram": round(shell_us, 3),
+                        "shell_vs_legit": None if ratio is None else round(ratio, 3),
+                        "reply_fraction": round(replies / total, 4),
+                        "replies_by_kind": dict(sent[kind]), "drops": dict(drops[kind])})
     print()
-    write_results(
-        args.json,
-        {
-            "machine": machine,
-            "settings": {
-                "sessions": args.sessions,
-                "connected": args.connected,
-                "srtp_profiles": profiles,
-                "datagrams": args.datagrams,
-                "variants": args.variants,
-                "rounds": args.rounds,
-                "rate_pps": args.rate,
-            },
-            "results": results,
-        },
-    )
+    write_results(args.json, {
+        "machine": machine,
+        "settings": {"sessions": args.sessions, "connected": args.connected, "srtp_profiles": profiles,
+                     "datagrams": args.datagrams, "variants": args.variants, "rounds": args.rounds,
+                     "rate_pps": args.rate},
+        "results": results,
+    })
     return 0
 
 

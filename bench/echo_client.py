@@ -8,7 +8,6 @@ through probe-peer sessions (`SrtpFlow`, `srtp_run`), in srtp_echo also plain da
 path is kept lean: the client shares the machine with the server and should cost it as little as
 it can.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -189,11 +188,9 @@ async def drive(run: Run) -> dict[str, float]:
     run.lost += len(run.in_flight)
     run.in_flight.clear()
     if not run.echoed:
-        raise BenchError(
-            f"{run.name}: no echo came back in {run.warmup + run.duration:g} s "
-            f"({run.next_number} sent, {run.lost} lost, {run.mismatches} mismatched); "
-            f"{run.server.name} log ends:\n{run.server.log_tail()}"
-        )
+        raise BenchError(f"{run.name}: no echo came back in {run.warmup + run.duration:g} s "
+                         f"({run.next_number} sent, {run.lost} lost, {run.mismatches} mismatched); "
+                         f"{run.server.name} log ends:\n{run.server.log_tail()}")
     return cpu_share
 
 
@@ -216,13 +213,8 @@ def summary(run: Run, cpu: dict[str, float], extra: dict) -> dict:
 async def srtp_run(server, sessions: int, settings: argparse.Namespace) -> dict:
     """`sessions` probe-peer sessions to `server`'s WHIP endpoint sharing `settings.window`
     packets in flight, timed as `settings` says; with the server's drops during the run."""
-    run = Run(
-        f"SRTP echo, {sessions} session{'s' * (sessions != 1)}",
-        settings.window,
-        settings.warmup,
-        settings.duration,
-        server,
-    )
+    run = Run(f"SRTP echo, {sessions} session{'s' * (sessions != 1)}", settings.window, settings.warmup,
+              settings.duration, server)
     whip_url = f"{server.http_url}/whip"
     attempts = [asyncio.ensure_future(connect_whip(whip_url, timeout=CONNECT_TIMEOUT)) for _ in range(sessions)]
     await asyncio.gather(*attempts, return_exceptions=True)
@@ -230,9 +222,8 @@ async def srtp_run(server, sessions: int, settings: argparse.Namespace) -> dict:
     try:
         failures = [attempt.exception() for attempt in attempts if attempt.exception() is not None]
         if failures:
-            raise BenchError(
-                f"{len(failures)} of {sessions} SRTP sessions did not connect to {whip_url}: {failures[0]}"
-            )
+            raise BenchError(f"{len(failures)} of {sessions} SRTP sessions did not connect to {whip_url}: "
+                             f"{failures[0]}")
         run.flows.extend(SrtpFlow(run, connection) for connection in connections)
         before = drop_counts(metric_samples(server.http_url))
         cpu = await drive(run)
@@ -244,16 +235,8 @@ async def srtp_run(server, sessions: int, settings: argparse.Namespace) -> dict:
             except PeerError:
                 pass
     drops = {reason: count - before[reason] for reason, count in after.items() if count != before[reason]}
-    return summary(
-        run,
-        cpu,
-        {
-            "kind": "srtp",
-            "sessions": sessions,
-            "srtp_profile": connections[0].peer.srtp_keys.profile,
-            "server_drops": drops,
-        },
-    )
+    return summary(run, cpu, {"kind": "srtp", "sessions": sessions,
+                              "srtp_profile": connections[0].peer.srtp_keys.profile, "server_drops": drops})
 
 
 def best_of_rounds(rounds: dict[str, list[dict]]) -> list[dict]:

@@ -11,7 +11,6 @@ and the other stateful targets (ice_request, dtls_records, sctp_dcep: an aiortc 
 on an event loop).
 Writes reports/bench/fuzz_exec.json.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -40,22 +39,16 @@ def measure(spec: str, seconds: float, expect: list[str] | None) -> dict:
         corpus = Path(scratch) / "corpus"
         corpus.mkdir()
         copy_seeds(campaign.seeds, corpus)
-        command = [*campaign.harness_command(), f"-max_total_time={int(seconds)}", "-print_final_stats=1", str(corpus)]
+        command = [*campaign.harness_command(), f"-max_total_time={int(seconds)}", "-print_final_stats=1",
+                   str(corpus)]
         if campaign.builtin:
             command += target_flags(spec)  # what `rtcgate fuzz` runs the target with
         if (dictionary := campaign.dictionary_path()) is not None:
             command.append(f"-dict={dictionary}")
         started = time.monotonic()
         samples: list[tuple[float, int]] = []
-        with subprocess.Popen(
-            command,
-            env=campaign.environment(),
-            cwd=scratch,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-        ) as process:
+        with subprocess.Popen(command, env=campaign.environment(), cwd=scratch, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, errors="replace") as process:
             for line in process.stderr:
                 if match := _EXECS.match(line):
                     samples.append((time.monotonic() - started, int(match.group(1))))
@@ -65,13 +58,8 @@ def measure(spec: str, seconds: float, expect: list[str] | None) -> dict:
     warm = [sample for sample in samples if sample[0] >= WARMUP] or samples
     (t0, n0), (t1, n1) = warm[0], samples[-1]
     rate = (n1 - n0) / (t1 - t0) if t1 > t0 else float(n1) / max(t1, 1e-9)
-    return {
-        "target": spec,
-        "seconds": round(samples[-1][0], 1) if samples else 0,
-        "execs": n1,
-        "exec_per_s": round(rate),
-        "crashed": crashed,
-    }
+    return {"target": spec, "seconds": round(samples[-1][0], 1) if samples else 0, "execs": n1,
+            "exec_per_s": round(rate), "crashed": crashed}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,11 +78,8 @@ def main() -> int:
         result = measure(spec, args.time, args.expect if ":" in spec else None)
         goal = GOALS.get(spec, DEFAULT_GOAL)
         result["goal"] = goal
-        note = (
-            "stopped on a finding (see rtcgate fuzz)"
-            if result["crashed"]
-            else ("ok" if result["exec_per_s"] >= goal else "below goal")
-        )
+        note = "stopped on a finding (see rtcgate fuzz)" if result["crashed"] else (
+            "ok" if result["exec_per_s"] >= goal else "below goal")
         print(f"{spec:34} {result['exec_per_s']:>9,} {goal:>7,}  {result['execs']:<11,} {note}", flush=True)
         results.append(result)
     write_results(args.json, {"time_per_target": args.time, "results": results})

@@ -118,11 +118,9 @@ def cost_model(row: dict) -> dict:
     micros = {name: round(share / rate * 1e6, 1) for name, share in shares.items()}
     cores = os.cpu_count() or 1
     busiest = max(micros, key=micros.get)
-    return {
-        "cpu_us_per_round_trip": micros,
-        "ceiling_one_core_per_process": {"process": busiest, "round_trips_per_s": round(1e6 / micros[busiest])},
-        "ceiling_all_cores": round(cores * 1e6 / sum(micros.values())),
-    }
+    return {"cpu_us_per_round_trip": micros,
+            "ceiling_one_core_per_process": {"process": busiest, "round_trips_per_s": round(1e6 / micros[busiest])},
+            "ceiling_all_cores": round(cores * 1e6 / sum(micros.values()))}
 
 
 def bound_by(row: dict) -> str:
@@ -135,72 +133,56 @@ def bound_by(row: dict) -> str:
     total = cpu["client"] + cpu["server"] + cpu["others"]
     if total >= SATURATED * cores:
         saturated.append(f"all {cores} cores busy ({total:.0%} of one core in all)")
-    return ", ".join(saturated) or (
-        "nothing saturated: the processes wait on each other or on the "
-        "scheduler (raise --window, or measure on a quieter machine)"
-    )
+    return ", ".join(saturated) or ("nothing saturated: the processes wait on each other or on the "
+                                    "scheduler (raise --window, or measure on a quieter machine)")
 
 
 def print_report(machine: dict, settings: dict, rows: list[dict], ratios: dict[str, float]) -> None:
-    print(
-        f"{machine_line(machine, 'uvloop')}; load average before {settings['load_before']}, "
-        f"after {settings['load_after']}"
-    )
-    print(
-        f"settings: {settings['sessions']} SRTP sessions sharing {settings['window']} packets in flight, "
-        f"{settings['duration_s']:g} s measured after {settings['warmup_s']:g} s warm-up, best of "
-        f"{settings['rounds']} interleaved round(s), loopback, nothing pinned"
-    )
+    print(f"{machine_line(machine, 'uvloop')}; load average before {settings['load_before']}, "
+          f"after {settings['load_after']}")
+    print(f"settings: {settings['sessions']} SRTP sessions sharing {settings['window']} packets in flight, "
+          f"{settings['duration_s']:g} s measured after {settings['warmup_s']:g} s warm-up, best of "
+          f"{settings['rounds']} interleaved round(s), loopback, nothing pinned")
     print()
-    print(
-        f"{'configuration':<16} {'round trips/s':>13} {'each round':>17} {'RTT p50':>9} {'RTT p99':>9} "
-        f"{'lost':>5} {'bad':>4} {'client':>7} {'others':>7}  server processes (share of one core)"
-    )
+    print(f"{'configuration':<16} {'round trips/s':>13} {'each round':>17} {'RTT p50':>9} {'RTT p99':>9} "
+          f"{'lost':>5} {'bad':>4} {'client':>7} {'others':>7}  server processes (share of one core)")
     for row in rows:
         p50, p99 = rtt_cells(row)
         each = "/".join(f"{n:,}" for n in row["round_trips_per_s_each_round"])
         processes = ", ".join(f"{name} {share:.0%}" for name, share in row["cpu_by_process"].items())
-        print(
-            f"{row['name']:<16} {row['round_trips_per_s']:>13,} {each:>17} {p50:>9} {p99:>9} "
-            f"{row['lost']:>5} {row['mismatches']:>4} {row['cpu_share']['client']:>7.0%} "
-            f"{row['cpu_share']['others']:>7.0%}  {processes}"
-        )
+        print(f"{row['name']:<16} {row['round_trips_per_s']:>13,} {each:>17} {p50:>9} {p99:>9} "
+              f"{row['lost']:>5} {row['mismatches']:>4} {row['cpu_share']['client']:>7.0%} "
+              f"{row['cpu_share']['others']:>7.0%}  {processes}")
     print()
     for name, ratio in ratios.items():
         print(f"ratio {name}: {ratio:.2f}")
     print()
-    print(
-        "CPU µs per round trip, and the rates that allows on an idle machine "
-        "(one core per process at most; every core shared by all):"
-    )
+    print("CPU µs per round trip, and the rates that allows on an idle machine "
+          "(one core per process at most; every core shared by all):")
     for row in rows:
         model = row["cost_model"]
         if not model:
             continue
         micros = ", ".join(f"{name} {value:g}" for name, value in model["cpu_us_per_round_trip"].items())
         busiest = model["ceiling_one_core_per_process"]
-        print(
-            f"  {row['name']:<16} {micros}; total {sum(model['cpu_us_per_round_trip'].values()):.1f} µs -> "
-            f"{model['ceiling_all_cores']:,}/s on all cores, {busiest['round_trips_per_s']:,}/s "
-            f"by its busiest process ({busiest['process']})"
-        )
+        print(f"  {row['name']:<16} {micros}; total {sum(model['cpu_us_per_round_trip'].values()):.1f} µs -> "
+              f"{model['ceiling_all_cores']:,}/s on all cores, {busiest['round_trips_per_s']:,}/s "
+              f"by its busiest process ({busiest['process']})")
     for row in rows:
         print(f"bound ({row['name']}): {bound_by(row)}")
         if row["server_drops"]:
             print(f"  drops during the run: {row['server_drops']}")
-    print(
-        "CPU columns: share of one core during the measured interval; 'others' is every other "
-        "process on the machine (other load makes the figures unreliable)"
-    )
+    print("CPU columns: share of one core during the measured interval; 'others' is every other "
+          "process on the machine (other load makes the figures unreliable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = benchmark_parser(__file__, __doc__)
     add_run_options(parser)
-    parser.add_argument(
-        "--sessions", type=whole, default=8, help="SRTP sessions sharing the window; spread over the workers"
-    )
-    parser.add_argument("--rounds", type=whole, default=2, help="interleaved rounds; each configuration keeps its best")
+    parser.add_argument("--sessions", type=whole, default=8,
+                        help="SRTP sessions sharing the window; spread over the workers")
+    parser.add_argument("--rounds", type=whole, default=2,
+                        help="interleaved rounds; each configuration keeps its best")
     return parser
 
 
@@ -217,21 +199,13 @@ def main() -> int:
     def ratio(a: str, b: str) -> float:
         return round(rate[a] / rate[b], 3) if rate[b] else 0.0
 
-    ratios = {
-        "--workers 2 / --workers 1": ratio("--workers 2", "--workers 1"),
-        "--workers 1 / single process": ratio("--workers 1", "single process"),
-        "--workers 2 / single process": ratio("--workers 2", "single process"),
-    }
+    ratios = {"--workers 2 / --workers 1": ratio("--workers 2", "--workers 1"),
+              "--workers 1 / single process": ratio("--workers 1", "single process"),
+              "--workers 2 / single process": ratio("--workers 2", "single process")}
     machine = machine_facts(None)
-    settings = {
-        "sessions": args.sessions,
-        "window": args.window,
-        "duration_s": args.duration,
-        "warmup_s": args.warmup,
-        "rounds": args.rounds,
-        "load_before": load_before,
-        "load_after": load_average(),
-    }
+    settings = {"sessions": args.sessions, "window": args.window, "duration_s": args.duration,
+                "warmup_s": args.warmup, "rounds": args.rounds, "load_before": load_before,
+                "load_after": load_average()}
     for row in rows:
         row["bound_by"] = bound_by(row)
         row["cost_model"] = cost_model(row)

@@ -52,14 +52,8 @@ async def measure_level(mode: str, sessions: int, args: argparse.Namespace, serv
     def on_window(name: str, edge: str) -> None:
         snapshots[edge] = CpuSnapshot.take(server)
 
-    config = LoadConfig(
-        whip_url=f"{server.http_url}/whip",
-        sessions=sessions,
-        duration=args.duration,
-        media="probe" if mode == "echo" else "speech",
-        setup_concurrency=32,
-        setup_timeout=30.0,
-    )
+    config = LoadConfig(whip_url=f"{server.http_url}/whip", sessions=sessions, duration=args.duration,
+                        media="probe" if mode == "echo" else "speech", setup_concurrency=32, setup_timeout=30.0)
     result = await LoadRun(config, on_window=on_window).run()
     scenario = result["scenarios"][0]
     media = scenario["media"]
@@ -68,18 +62,10 @@ async def measure_level(mode: str, sessions: int, args: argparse.Namespace, serv
     p99 = media["rtt"]["p99"]
     ok = up == sessions and media["lost"] == 0 and p99 is not None and p99 < args.p99_ms
     row = {
-        "mode": mode,
-        "sessions": sessions,
-        "sessions_up": up,
-        "sent": media["sent"],
-        "lost": media["lost"],
-        "rtt_ms": {key: media["rtt"][key] for key in ("p50", "p99", "max")},
-        "rtt_samples": media["rtt"]["count"],
-        "jitter_p50_ms": media["jitter"]["p50"],
-        "setup_total_p99_ms": result["setup"]["phases_ms"]["total"]["p99"],
-        "cpu_share": share,
-        "ok": ok,
-        "client_bound": share["client"] >= CLIENT_BOUND,
+        "mode": mode, "sessions": sessions, "sessions_up": up, "sent": media["sent"], "lost": media["lost"],
+        "rtt_ms": {key: media["rtt"][key] for key in ("p50", "p99", "max")}, "rtt_samples": media["rtt"]["count"],
+        "jitter_p50_ms": media["jitter"]["p50"], "setup_total_p99_ms": result["setup"]["phases_ms"]["total"]["p99"],
+        "cpu_share": share, "ok": ok, "client_bound": share["client"] >= CLIENT_BOUND,
         "setup_errors": result["setup"]["errors"][:3],
     }
     if mode == "voice":
@@ -97,18 +83,14 @@ def print_row(row: dict) -> None:
         extra = f"  v2v p99 {fmt(v2v['p99'])} ms ({v2v['count']} turns)"
     flag = "ok " if row["ok"] else "FAIL"
     bound = "  (client-bound)" if row["client_bound"] else ""
-    print(
-        f"{flag} {row['mode']:<5} {row['sessions']:>5} sessions ({row['sessions_up']} up): sent {row['sent']:>7} "
-        f"lost {row['lost']:>4}  RTT p50 {fmt(rtt['p50'])} p99 {fmt(rtt['p99'])} max {fmt(rtt['max'])} ms  "
-        f"server CPU {row['cpu_share']['server']:.0%} client {row['cpu_share']['client']:.0%} "
-        f"others {row['cpu_share']['others']:.0%}{extra}{bound}",
-        flush=True,
-    )
+    print(f"{flag} {row['mode']:<5} {row['sessions']:>5} sessions ({row['sessions_up']} up): sent {row['sent']:>7} "
+          f"lost {row['lost']:>4}  RTT p50 {fmt(rtt['p50'])} p99 {fmt(rtt['p99'])} max {fmt(rtt['max'])} ms  "
+          f"server CPU {row['cpu_share']['server']:.0%} client {row['cpu_share']['client']:.0%} "
+          f"others {row['cpu_share']['others']:.0%}{extra}{bound}", flush=True)
 
 
-async def ramp(
-    mode: str, levels: list[int], args: argparse.Namespace, children: Children, cpu: int | None
-) -> list[dict]:
+async def ramp(mode: str, levels: list[int], args: argparse.Namespace, children: Children,
+               cpu: int | None) -> list[dict]:
     rows = []
     for sessions in levels:
         try:
@@ -134,20 +116,10 @@ def best(rows: list[dict]) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = benchmark_parser(__file__, __doc__)
-    parser.add_argument(
-        "--echo-levels",
-        type=whole,
-        nargs="*",
-        default=[200, 400, 800, 1000, 1200],
-        help="echo sessions per level (none: skip echo)",
-    )
-    parser.add_argument(
-        "--voice-levels",
-        type=whole,
-        nargs="*",
-        default=[25, 50, 100, 150],
-        help="voice sessions per level (none: skip voice)",
-    )
+    parser.add_argument("--echo-levels", type=whole, nargs="*", default=[200, 400, 800, 1000, 1200],
+                        help="echo sessions per level (none: skip echo)")
+    parser.add_argument("--voice-levels", type=whole, nargs="*", default=[25, 50, 100, 150],
+                        help="voice sessions per level (none: skip voice)")
     parser.add_argument("--duration", type=positive_number, default=5.0, help="measured seconds per level")
     parser.add_argument("--p99-ms", type=positive_number, default=10.0, help="p99 RTT limit in ms")
     return parser
@@ -168,10 +140,8 @@ def main() -> int:
     for mode, count in summary.items():
         goal = "  (goal ≥ 800: " + ("met" if count >= 800 else "NOT met") + ")" if mode == "echo" else ""
         print(f"{mode}: {count} sessions on one core with p99 RTT < {args.p99_ms:g} ms and no loss{goal}")
-    write_results(
-        args.json,
-        {"machine": machine_facts(pinned), "settings": vars(args), "levels": results, "sessions_per_core": summary},
-    )
+    write_results(args.json, {"machine": machine_facts(pinned), "settings": vars(args), "levels": results,
+                              "sessions_per_core": summary})
     return 0
 
 

@@ -101,16 +101,9 @@ CPU_BOUND = 0.9
 """CPU share from which a side counts as bound by its CPU."""
 AIORTC_READY = re.compile(rb"listening whip=(?P<whip>\S+)")
 DTLS_HANDSHAKE_NAMES = {
-    1: "ClientHello",
-    2: "ServerHello",
-    3: "HelloVerifyRequest",
-    11: "Certificate",
-    12: "ServerKeyExchange",
-    13: "CertificateRequest",
-    14: "ServerHelloDone",
-    15: "CertificateVerify",
-    16: "ClientKeyExchange",
-    20: "Finished",
+    1: "ClientHello", 2: "ServerHello", 3: "HelloVerifyRequest", 11: "Certificate",
+    12: "ServerKeyExchange", 13: "CertificateRequest", 14: "ServerHelloDone",
+    15: "CertificateVerify", 16: "ClientKeyExchange", 20: "Finished",
 }
 DTLS_CONTENT_NAMES = {20: "ChangeCipherSpec", 21: "Alert", 23: "ApplicationData"}
 BUCKETS = ("server", "client", "timer")
@@ -135,12 +128,8 @@ class Target:
 
 def start_aiortc(children: Children, cpu: int | None) -> Target:
     """The aiortc answerer, which opens a port per session and names its WHIP URL when ready."""
-    child = children.start(
-        "aiortc answerer",
-        [sys.executable, "tests/answerers/aiortc_whip.py", "--host", "127.0.0.1", "--port", "0"],
-        cpu,
-        ready=AIORTC_READY,
-    )
+    child = children.start("aiortc answerer", [sys.executable, "tests/answerers/aiortc_whip.py", "--host",
+                                               "127.0.0.1", "--port", "0"], cpu, ready=AIORTC_READY)
     return Target(AIORTC, child, child.ready["whip"].decode())
 
 
@@ -252,10 +241,8 @@ async def run_mode(target: Target, mode: str, count: int, round_number: int) -> 
     run.wall_s = after.wall - before.wall
     run.server_cpu_s, run.server_run_queue_s = (a - b for a, b in zip(after.server, before.server))
     run.client_cpu_s, run.client_run_queue_s = (a - b for a, b in zip(after.client, before.client))
-    run.cpu_share = {
-        "client": round(run.client_cpu_s / run.wall_s, 3),
-        "server": round(run.server_cpu_s / run.wall_s, 3),
-    }
+    run.cpu_share = {"client": round(run.client_cpu_s / run.wall_s, 3),
+                     "server": round(run.server_cpu_s / run.wall_s, 3)}
     return run
 
 
@@ -267,12 +254,8 @@ def datagram_kind(data: bytes) -> str:
     first = data[0] if data else -1
     if 0 <= first < 4 and len(data) >= 2:
         kind = ((data[0] << 8) | data[1]) & 0x0110
-        return {
-            0x0000: "STUN request",
-            0x0100: "STUN response",
-            0x0110: "STUN error response",
-            0x0010: "STUN indication",
-        }[kind]
+        return {0x0000: "STUN request", 0x0100: "STUN response",
+                0x0110: "STUN error response", 0x0010: "STUN indication"}[kind]
     if 19 < first < 64:
         return "DTLS " + "+".join(dtls_records(data))
     if 127 < first < 192 and len(data) > 1:
@@ -287,7 +270,7 @@ def dtls_records(data: bytes) -> list[str]:
     while offset + 13 <= len(data):
         content_type, epoch = data[offset], (data[offset + 3] << 8) | data[offset + 4]
         length = (data[offset + 11] << 8) | data[offset + 12]
-        body = data[offset + 13 : offset + 13 + length]
+        body = data[offset + 13:offset + 13 + length]
         if content_type == 22 and epoch == 0:
             position = 0
             while position + 12 <= len(body):
@@ -353,10 +336,8 @@ async def traced_session(whip_url: str, *, bare_http: bool = False) -> tuple[dic
         await close_quietly(connection)
     analysis = split_timeline(peer.trace, marks)
     analysis["first_srtp"]["echoed_packet"] = echoed
-    analysis["signaling"] = {
-        "duration_ms": (marks["answer"] - marks["offer_sent"]) * 1e3,
-        "bare_http_ms": None if http_s is None else http_s * 1e3,
-    }
+    analysis["signaling"] = {"duration_ms": (marks["answer"] - marks["offer_sent"]) * 1e3,
+                             "bare_http_ms": None if http_s is None else http_s * 1e3}
     return analysis, None
 
 
@@ -397,25 +378,14 @@ def split_timeline(trace: list[tuple[float, str, str]], marks: dict[str, float])
     sent in the phase (a retransmission, or the next probe packet while no echo came); a phase
     mark (set by the client after handling the datagram before it) → the client.
     """
-    bounds = {
-        "ice": (marks["first_stun"], marks["ice_completed"]),
-        "dtls": (marks["ice_completed"], marks["dtls_connected"]),
-        "first_srtp": (marks["dtls_connected"], marks["first_srtp"]),
-    }
-    phases = {
-        name: {
-            "ms": dict.fromkeys(BUCKETS, 0.0),
-            "round_trips": 0,
-            "retransmissions": 0,
-            "wire": [],
-            "duration_ms": (end - start) * 1e3,
-        }
-        for name, (start, end) in bounds.items()
-    }
-    moments = sorted(
-        [(when, "mark", name) for name, (_, when) in bounds.items()]
-        + [(when, direction, kind) for when, direction, kind in trace]
-    )
+    bounds = {"ice": (marks["first_stun"], marks["ice_completed"]),
+              "dtls": (marks["ice_completed"], marks["dtls_connected"]),
+              "first_srtp": (marks["dtls_connected"], marks["first_srtp"])}
+    phases = {name: {"ms": dict.fromkeys(BUCKETS, 0.0), "round_trips": 0, "retransmissions": 0,
+                     "wire": [], "duration_ms": (end - start) * 1e3}
+              for name, (start, end) in bounds.items()}
+    moments = sorted([(when, "mark", name) for name, (_, when) in bounds.items()]
+                     + [(when, direction, kind) for when, direction, kind in trace])
     previous_time, previous_direction = bounds["ice"][0], None
     sent: dict[str, set[str]] = {name: set() for name in bounds}
     for when, direction, kind in moments:
@@ -471,9 +441,8 @@ def trace_summary(analyses: list[dict]) -> dict:
             "retransmissions_total": sum(record["retransmissions"] for record in records),
             "wire_example": records[0]["wire"],
         }
-    summary["first_srtp"]["echoed_packet_numbers"] = dict(
-        Counter(analysis["first_srtp"]["echoed_packet"] for analysis in analyses)
-    )
+    summary["first_srtp"]["echoed_packet_numbers"] = dict(Counter(
+        analysis["first_srtp"]["echoed_packet"] for analysis in analyses))
     signaling = [analysis["signaling"] for analysis in analyses]
     bare = [record for record in signaling if record["bare_http_ms"] is not None]
     summary["signaling"] = {
@@ -496,20 +465,15 @@ def distribution(times: list[dict[str, float]]) -> dict[str, dict[str, float | N
     figures = {}
     for phase in PHASES + (ICE_TO_FIRST_SRTP,):
         ordered = sorted(int(sample[phase] * 1e9) for sample in times)
-        figures[phase] = {
-            name: rounded(percentile(ordered, fraction))
-            for name, fraction in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99))
-        }
+        figures[phase] = {name: rounded(percentile(ordered, fraction))
+                          for name, fraction in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99))}
     return figures
 
 
 def aggregate(runs: list[ModeRun]) -> dict:
     """All rounds of one mode against one server, pooled."""
-    times = [
-        sample | {ICE_TO_FIRST_SRTP: sample["ice"] + sample["dtls"] + sample["first_srtp"]}
-        for run in runs
-        for sample in run.times
-    ]
+    times = [sample | {ICE_TO_FIRST_SRTP: sample["ice"] + sample["dtls"] + sample["first_srtp"]}
+             for run in runs for sample in run.times]
     sessions = len(times)
     server_cpu = sum(run.server_cpu_s for run in runs)
     client_cpu = sum(run.client_cpu_s for run in runs)
@@ -522,27 +486,18 @@ def aggregate(runs: list[ModeRun]) -> dict:
         "ms": distribution(times) if times else None,
         "server_cpu_ms_per_session": rounded(server_cpu / sessions * 1e3) if sessions else None,
         "client_cpu_ms_per_session": rounded(client_cpu / sessions * 1e3) if sessions else None,
-        "server_run_queue_ms_per_session": rounded(sum(run.server_run_queue_s for run in runs) / sessions * 1e3)
-        if sessions
-        else None,
-        "client_run_queue_ms_per_session": rounded(sum(run.client_run_queue_s for run in runs) / sessions * 1e3)
-        if sessions
-        else None,
+        "server_run_queue_ms_per_session":
+            rounded(sum(run.server_run_queue_s for run in runs) / sessions * 1e3) if sessions else None,
+        "client_run_queue_ms_per_session":
+            rounded(sum(run.client_run_queue_s for run in runs) / sessions * 1e3) if sessions else None,
         "cpu_share": {"server": round(server_cpu / wall, 3), "client": round(client_cpu / wall, 3)},
-        "client_loop_lag_ms": {
-            name: rounded(percentile(lags, fraction)) for name, fraction in (("p50", 0.5), ("p99", 0.99), ("max", 1.0))
-        },
-        "rounds": [
-            {
-                "round": run.round,
-                "sessions": len(run.times),
-                "failed": len(run.failures),
-                "wall_s": round(run.wall_s, 3),
-                "cpu_share": run.cpu_share,
-                "total_ms_p50": rounded(percentile(sorted(int(sample["total"] * 1e9) for sample in run.times), 0.5)),
-            }
-            for run in runs
-        ],
+        "client_loop_lag_ms": {name: rounded(percentile(lags, fraction))
+                               for name, fraction in (("p50", 0.5), ("p99", 0.99), ("max", 1.0))},
+        "rounds": [{"round": run.round, "sessions": len(run.times), "failed": len(run.failures),
+                    "wall_s": round(run.wall_s, 3), "cpu_share": run.cpu_share,
+                    "total_ms_p50": rounded(percentile(sorted(int(sample["total"] * 1e9) for sample in run.times),
+                                                       0.5))}
+                   for run in runs],
     }
 
 
@@ -559,11 +514,8 @@ def ratios(results: dict) -> dict:
             numerator, denominator = reference[phase][stat], aiortc[phase][stat]
             return round(numerator / denominator, 3) if denominator else None
 
-        out[mode] = {
-            "total_p50": ratio("total", "p50"),
-            "total_p99": ratio("total", "p99"),
-            "phase_p50": {phase: ratio(phase, "p50") for phase in PHASES},
-        }
+        out[mode] = {"total_p50": ratio("total", "p50"), "total_p99": ratio("total", "p99"),
+                     "phase_p50": {phase: ratio(phase, "p50") for phase in PHASES}}
     return out
 
 
@@ -579,24 +531,15 @@ def bounds(results: dict, ratio_table: dict, traces: dict) -> list[str]:
             slower = reference["ms"][phase]["p50"] - aiortc["ms"][phase]["p50"]
             if slower <= 0:
                 continue
-            line = (
-                f"{mode} {phase}: reference p50 {reference['ms'][phase]['p50']:.2f} ms vs aiortc "
-                f"{aiortc['ms'][phase]['p50']:.2f} ms (+{slower:.2f} ms); "
-            )
+            line = (f"{mode} {phase}: reference p50 {reference['ms'][phase]['p50']:.2f} ms vs aiortc "
+                    f"{aiortc['ms'][phase]['p50']:.2f} ms (+{slower:.2f} ms); ")
             ours, theirs = reference["ms"][ICE_TO_FIRST_SRTP]["p50"], aiortc["ms"][ICE_TO_FIRST_SRTP]["p50"]
             if mode == "burst" and phase in TRACED_PHASES:
-                line += (
-                    f"in a burst a phase ends when the session's task resumes, so time moves between "
-                    f"phases: ice+dtls+first_srtp together take reference {ours:.2f} vs aiortc "
-                    f"{theirs:.2f} ms at p50; "
-                )
-            lines.append(
-                line
-                + phase_bound(phase, traces[mode])
-                + "; "
-                + load_context(reference, aiortc)
-                + shared_cpu(reference, aiortc, slower)
-            )
+                line += (f"in a burst a phase ends when the session's task resumes, so time moves between "
+                         f"phases: ice+dtls+first_srtp together take reference {ours:.2f} vs aiortc "
+                         f"{theirs:.2f} ms at p50; ")
+            lines.append(line + phase_bound(phase, traces[mode]) + "; " + load_context(reference, aiortc)
+                         + shared_cpu(reference, aiortc, slower))
         for stat in ("p50", "p99"):
             ratio = table[f"total_{stat}"]
             if ratio is not None and ratio > 1.0:
@@ -608,20 +551,15 @@ def load_context(result: dict, aiortc: dict) -> str:
     """How busy each side was while the sessions were opened: the client's loop lag (its own
     queueing, in every phase time), the server's CPU and its waits for it."""
     lag, cpu = result["client_loop_lag_ms"], result["cpu_share"]
-    lags = (
-        "no loop lag sample"
-        if lag["max"] is None
-        else f"loop lag p50 {lag['p50']:.2f} / p99 {lag['p99']:.2f} / max {lag['max']:.2f} ms"
-    )
-    text = (
-        f"meanwhile the client used {cpu['client']:.0%} of its CPU ({result['client_cpu_ms_per_session']:.2f} "
-        f"ms per session, {lags}, {result['client_run_queue_ms_per_session']:.2f} ms per session runnable "
-        "while another process had its CPU) "
-        f"and the server {cpu['server']:.0%} of its CPU "
-        f"({result['server_cpu_ms_per_session']:.2f} ms per session, and "
-        f"{result['server_run_queue_ms_per_session']:.2f} ms per session runnable while another process "
-        f"had its CPU; aiortc {aiortc['server_run_queue_ms_per_session']:.2f} ms)"
-    )
+    lags = ("no loop lag sample" if lag["max"] is None
+            else f"loop lag p50 {lag['p50']:.2f} / p99 {lag['p99']:.2f} / max {lag['max']:.2f} ms")
+    text = (f"meanwhile the client used {cpu['client']:.0%} of its CPU ({result['client_cpu_ms_per_session']:.2f} "
+            f"ms per session, {lags}, {result['client_run_queue_ms_per_session']:.2f} ms per session runnable "
+            "while another process had its CPU) "
+            f"and the server {cpu['server']:.0%} of its CPU "
+            f"({result['server_cpu_ms_per_session']:.2f} ms per session, and "
+            f"{result['server_run_queue_ms_per_session']:.2f} ms per session runnable while another process "
+            f"had its CPU; aiortc {aiortc['server_run_queue_ms_per_session']:.2f} ms)")
     if cpu["server"] >= CPU_BOUND:
         text += ": bound by the server's CPU"
     elif cpu["client"] >= CPU_BOUND:
@@ -634,11 +572,9 @@ def shared_cpu(reference: dict, aiortc: dict, slower_ms: float) -> str:
     waited = reference["server_run_queue_ms_per_session"]
     if waited < slower_ms:
         return ""
-    return (
-        f": the reference server waited {waited:.2f} ms per session for its CPU (aiortc "
-        f"{aiortc['server_run_queue_ms_per_session']:.2f} ms), more than the +{slower_ms:.2f} ms, so the CPU "
-        "it shares with other processes can account for it; only a quiet machine tells the rest"
-    )
+    return (f": the reference server waited {waited:.2f} ms per session for its CPU (aiortc "
+            f"{aiortc['server_run_queue_ms_per_session']:.2f} ms), more than the +{slower_ms:.2f} ms, so the CPU "
+            "it shares with other processes can account for it; only a quiet machine tells the rest")
 
 
 def phase_bound(phase: str, traces: dict) -> str:
@@ -647,46 +583,31 @@ def phase_bound(phase: str, traces: dict) -> str:
     if phase == "first_stun":
         return "this phase is the client's own work on the answer (the same client for both), not the server's"
     if phase == "signaling":
-        if (
-            ours.get("signaling", {}).get("bare_http_ms_p50") is None
-            or theirs.get("signaling", {}).get("bare_http_ms_p50") is None
-        ):
+        if ours.get("signaling", {}).get("bare_http_ms_p50") is None or \
+                theirs.get("signaling", {}).get("bare_http_ms_p50") is None:
             return "the WHIP POST round trip (HTTP plus building the answer), not split in this mode"
-        parts = {
-            "bare_http_ms_p50": "the HTTP exchange itself (a POST refused with 415)",
-            "answering_ms_p50": "building the answer (the rest of the POST round trip)",
-        }
+        parts = {"bare_http_ms_p50": "the HTTP exchange itself (a POST refused with 415)",
+                 "answering_ms_p50": "building the answer (the rest of the POST round trip)"}
         excess = {part: ours["signaling"][part] - theirs["signaling"][part] for part in parts}
         part = max(excess, key=excess.get)
-        detail = ", ".join(
-            f"{meaning} {ours['signaling'][name]:.2f} vs {theirs['signaling'][name]:.2f} ms"
-            for name, meaning in parts.items()
-        )
+        detail = ", ".join(f"{meaning} {ours['signaling'][name]:.2f} vs {theirs['signaling'][name]:.2f} ms"
+                           for name, meaning in parts.items())
         if excess[part] <= 0:
-            return (
-                f"traced p50s, reference vs aiortc: {detail} — the traced sessions do not reproduce it: "
-                "within run-to-run spread"
-            )
+            return (f"traced p50s, reference vs aiortc: {detail} — the traced sessions do not reproduce it: "
+                    "within run-to-run spread")
         return f"traced p50s, reference vs aiortc: {detail} — bound by {parts[part]} (+{excess[part]:.2f} ms)"
     if phase not in ours or phase not in theirs:
         return "no traced sessions to say more"
-    detail = ", ".join(
-        f"{BUCKET_MEANINGS[name].split(' (')[0]} {ours[phase]['ms_p50'][name]:.2f} vs "
-        f"{theirs[phase]['ms_p50'][name]:.2f} ms"
-        for name in BUCKETS
-    )
-    text = (
-        f"traced p50s, reference vs aiortc: {detail}; round trips {ours[phase]['round_trips_p50']} vs "
-        f"{theirs[phase]['round_trips_p50']}"
-    )
+    detail = ", ".join(f"{BUCKET_MEANINGS[name].split(' (')[0]} {ours[phase]['ms_p50'][name]:.2f} vs "
+                       f"{theirs[phase]['ms_p50'][name]:.2f} ms" for name in BUCKETS)
+    text = (f"traced p50s, reference vs aiortc: {detail}; round trips {ours[phase]['round_trips_p50']} vs "
+            f"{theirs[phase]['round_trips_p50']}")
     excess = {bucket: ours[phase]["ms_p50"][bucket] - theirs[phase]["ms_p50"][bucket] for bucket in BUCKETS}
     bucket = max(excess, key=excess.get)
     if excess[bucket] <= 0:
-        return (
-            text + " — the traced sessions do not reproduce it (phase p50 "
-            f"{ours[phase]['duration_ms_p50']:.2f} vs {theirs[phase]['duration_ms_p50']:.2f} ms): "
-            "within run-to-run spread"
-        )
+        return (text + " — the traced sessions do not reproduce it (phase p50 "
+                f"{ours[phase]['duration_ms_p50']:.2f} vs {theirs[phase]['duration_ms_p50']:.2f} ms): "
+                "within run-to-run spread")
     return text + f" — bound by {BUCKET_MEANINGS[bucket]} (+{excess[bucket]:.2f} ms)"
 
 
@@ -694,11 +615,8 @@ def total_bound(mode: str, stat: str, results: dict) -> str:
     reference, aiortc = results[mode][REFERENCE], results[mode][AIORTC]
     excess = {phase: reference["ms"][phase][stat] - aiortc["ms"][phase][stat] for phase in PHASES[:-1]}
     phase = max(excess, key=excess.get)
-    return (
-        f"the largest share is {phase} (+{excess[phase]:.2f} ms at {stat}); "
-        + load_context(reference, aiortc)
-        + shared_cpu(reference, aiortc, excess[phase])
-    )
+    return (f"the largest share is {phase} (+{excess[phase]:.2f} ms at {stat}); "
+            + load_context(reference, aiortc) + shared_cpu(reference, aiortc, excess[phase]))
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -708,83 +626,57 @@ def three_stats(figures: dict[str, float]) -> str:
     return " / ".join(f"{figures[stat]:.1f}" for stat in ("p50", "p90", "p99"))
 
 
-def print_report(
-    machine: dict, settings: dict, results: dict, ratio_table: dict, traces: dict, bound_lines: list[str]
-) -> None:
+def print_report(machine: dict, settings: dict, results: dict, ratio_table: dict, traces: dict,
+                 bound_lines: list[str]) -> None:
     print(f"{machine_line(machine, 'aiortc', 'aioice')}, load average {machine['load_average_before']}")
     if machine["others_cpu_share"] >= BUSY_MACHINE:
-        print(
-            f"warning: other processes used {machine['others_cpu_share']:.0%} of a CPU during the run; "
-            "figures are less trustworthy: run again on a quieter machine"
-        )
+        print(f"warning: other processes used {machine['others_cpu_share']:.0%} of a CPU during the run; "
+              "figures are less trustworthy: run again on a quieter machine")
     print(pinning_line(machine["pinned_cpus"]))
-    print(
-        f"settings: sequential {settings['sequential_sessions']} sessions, burst {settings['burst_sessions']} "
-        f"at once, {settings['rounds']} round(s) alternating the servers, {settings['traced_sessions']} "
-        "traced sessions per server one after another and one traced burst, loopback"
-    )
+    print(f"settings: sequential {settings['sequential_sessions']} sessions, burst {settings['burst_sessions']} "
+          f"at once, {settings['rounds']} round(s) alternating the servers, {settings['traced_sessions']} "
+          "traced sessions per server one after another and one traced burst, loopback")
     for mode in MODES:
         print()
         print(f"{mode}: setup time per phase, ms (p50 / p90 / p99)")
-        print(
-            f"{'server':<10} {'ok':>4} {'fail':>4} "
-            + " ".join(f"{phase:>20}" for phase in PHASES)
-            + f" {'srv CPU/sess':>12}"
-        )
+        print(f"{'server':<10} {'ok':>4} {'fail':>4} " + " ".join(f"{phase:>20}" for phase in PHASES)
+              + f" {'srv CPU/sess':>12}")
         for server in (REFERENCE, AIORTC):
             result = results[mode][server]
-            cells = (
-                " ".join(f"{three_stats(result['ms'][phase]):>20}" for phase in PHASES)
-                if result["ms"]
-                else "no session connected"
-            )
+            cells = (" ".join(f"{three_stats(result['ms'][phase]):>20}" for phase in PHASES)
+                     if result["ms"] else "no session connected")
             cpu = result["server_cpu_ms_per_session"]
-            print(
-                f"{server:<10} {result['sessions']:>4} {result['failed']:>4} {cells} "
-                f"{'' if cpu is None else f'{cpu:.1f} ms':>12}"
-            )
+            print(f"{server:<10} {result['sessions']:>4} {result['failed']:>4} {cells} "
+                  f"{'' if cpu is None else f'{cpu:.1f} ms':>12}")
         table = ratio_table[mode]
         if table is not None:
             verdict = "met" if max(table["total_p50"], table["total_p99"]) <= 1.0 else "NOT met"
-            print(
-                f"reference/aiortc total: p50 {table['total_p50']:.2f}, p99 {table['total_p99']:.2f} "
-                f"(goal ≤ 1.0: {verdict}); per phase p50: "
-                + ", ".join(
-                    f"{phase} {value:.2f}"
-                    for phase, value in table["phase_p50"].items()
-                    if value is not None and phase != "total"
-                )
-            )
+            print(f"reference/aiortc total: p50 {table['total_p50']:.2f}, p99 {table['total_p99']:.2f} "
+                  f"(goal ≤ 1.0: {verdict}); per phase p50: "
+                  + ", ".join(f"{phase} {value:.2f}" for phase, value in table["phase_p50"].items()
+                              if value is not None and phase != "total"))
         for server in (REFERENCE, AIORTC):
             for reason, count in results[mode][server]["failure_reasons"].items():
                 print(f"failure ({server}, {mode}) ×{count}: {reason}")
     print()
     print("traced sessions, p50 ms per phase: waiting for the server / client work / client timers; round trips")
-    for mode, server, summary in (
-        (mode, server, summary) for mode, by_server in traces.items() for server, summary in by_server.items()
-    ):
+    for mode, server, summary in ((mode, server, summary) for mode, by_server in traces.items()
+                                  for server, summary in by_server.items()):
         for reason, count in summary["failures"].items():
             print(f"traced failure ({server}, {mode}) ×{count}: {reason}")
         if not summary["sessions"]:
             continue
-        print(
-            f"{mode:<10} {server:<9} "
-            + "; ".join(
-                f"{phase} {summary[phase]['ms_p50']['server']:.2f} / {summary[phase]['ms_p50']['client']:.2f} / "
-                f"{summary[phase]['ms_p50']['timer']:.2f}, {summary[phase]['round_trips_p50']} RT"
-                for phase in TRACED_PHASES
-            )
-            + f"; first echo was packet {summary['first_srtp']['echoed_packet_numbers']}"
-        )
+        print(f"{mode:<10} {server:<9} " + "; ".join(
+            f"{phase} {summary[phase]['ms_p50']['server']:.2f} / {summary[phase]['ms_p50']['client']:.2f} / "
+            f"{summary[phase]['ms_p50']['timer']:.2f}, {summary[phase]['round_trips_p50']} RT"
+            for phase in TRACED_PHASES)
+            + f"; first echo was packet {summary['first_srtp']['echoed_packet_numbers']}")
         if mode == "sequential":
-            print(
-                f"{'':<20} ice+dtls on the wire: "
-                f"{' → '.join(summary['ice']['wire_example'] + summary['dtls']['wire_example'])}"
-            )
+            print(f"{'':<20} ice+dtls on the wire: "
+                  f"{' → '.join(summary['ice']['wire_example'] + summary['dtls']['wire_example'])}")
     print()
-    for line in bound_lines or [
-        "the reference is no slower than aiortc in any phase at p50, nor in total at p50 or p99"
-    ]:
+    for line in bound_lines or ["the reference is no slower than aiortc in any phase at p50, "
+                                "nor in total at p50 or p99"]:
         print(f"bound: {line}")
 
 
@@ -798,16 +690,10 @@ async def client(targets: dict[str, Target], args: argparse.Namespace) -> tuple[
     for target in targets.values():
         session, failure = await open_timed(target.whip_url, 0)
         if session is None:
-            raise BenchError(
-                f"warm-up session to {target.name} at {target.whip_url} failed: {failure}\n"
-                f"{target.child.name} log ends:\n{target.child.log_tail()}"
-            )
-        warmup.append(
-            {
-                "server": target.name,
-                "ms": {phase: round(value * 1e3, 3) for phase, value in session.setup.as_dict().items()},
-            }
-        )
+            raise BenchError(f"warm-up session to {target.name} at {target.whip_url} failed: {failure}\n"
+                             f"{target.child.name} log ends:\n{target.child.log_tail()}")
+        warmup.append({"server": target.name, "ms": {phase: round(value * 1e3, 3)
+                                                     for phase, value in session.setup.as_dict().items()}})
         await session.close()
     runs: dict[str, dict[str, list[ModeRun]]] = {mode: {name: [] for name in targets} for mode in MODES}
     order = [targets[REFERENCE], targets[AIORTC]]
@@ -824,14 +710,11 @@ async def client(targets: dict[str, Target], args: argparse.Namespace) -> tuple[
                 outcomes["sequential"][target.name].append(await traced_session(target.whip_url, bare_http=True))
         for target in order:
             outcomes["burst"][target.name] = await asyncio.gather(
-                *(traced_session(target.whip_url) for _ in range(args.burst))
-            )
-    results = {
-        mode: {name: aggregate(mode_runs) for name, mode_runs in by_server.items()} for mode, by_server in runs.items()
-    }
-    traces = {
-        mode: {name: traces_of(found) for name, found in by_server.items()} for mode, by_server in outcomes.items()
-    }
+                *(traced_session(target.whip_url) for _ in range(args.burst)))
+    results = {mode: {name: aggregate(mode_runs) for name, mode_runs in by_server.items()}
+               for mode, by_server in runs.items()}
+    traces = {mode: {name: traces_of(found) for name, found in by_server.items()}
+              for mode, by_server in outcomes.items()}
     return results, traces, warmup
 
 
@@ -843,17 +726,14 @@ def traces_of(outcomes: list[tuple[dict, str | None]]) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = benchmark_parser(__file__, __doc__)
-    parser.add_argument("--sessions", type=whole, default=30, help="sessions one after another per server and round")
-    parser.add_argument("--burst", type=whole, default=20, help="sessions opened at once per server and round")
-    parser.add_argument(
-        "--rounds", type=whole, default=2, help="repeat both modes on both servers, alternating which goes first"
-    )
-    parser.add_argument(
-        "--trace",
-        type=non_negative_whole,
-        default=5,
-        help="traced sessions per server, to say what bounds a slower phase",
-    )
+    parser.add_argument("--sessions", type=whole, default=30,
+                        help="sessions one after another per server and round")
+    parser.add_argument("--burst", type=whole, default=20,
+                        help="sessions opened at once per server and round")
+    parser.add_argument("--rounds", type=whole, default=2,
+                        help="repeat both modes on both servers, alternating which goes first")
+    parser.add_argument("--trace", type=non_negative_whole, default=5,
+                        help="traced sessions per server, to say what bounds a slower phase")
     return parser
 
 
@@ -862,17 +742,13 @@ def main() -> int:
 
     pinned = pin_client()
     machine = machine_facts(pinned) | {
-        "aiortc": importlib.metadata.version("aiortc"),
-        "aioice": importlib.metadata.version("aioice"),
-        "pyopenssl": importlib.metadata.version("pyOpenSSL"),
-        "client_loop": "asyncio",
+        "aiortc": importlib.metadata.version("aiortc"), "aioice": importlib.metadata.version("aioice"),
+        "pyopenssl": importlib.metadata.version("pyOpenSSL"), "client_loop": "asyncio",
         "load_average_before": load_average(),
     }
     with Children() as children:
-        targets = {
-            REFERENCE: start_reference(children, server_cpu(pinned)),
-            AIORTC: start_aiortc(children, server_cpu(pinned)),
-        }
+        targets = {REFERENCE: start_reference(children, server_cpu(pinned)),
+                   AIORTC: start_aiortc(children, server_cpu(pinned))}
         ours_from = cpu_seconds_self() + children.cpu_seconds()
         busy_from, wall_from = machine_busy_seconds(), time.perf_counter()
         results, traces, warmup = asyncio.run(client(targets, args))
@@ -882,31 +758,17 @@ def main() -> int:
         machine["bench_wall_s"] = round(wall, 2)
 
     machine["load_average_after"] = load_average()
-    settings = {
-        "sequential_sessions": args.sessions,
-        "burst_sessions": args.burst,
-        "rounds": args.rounds,
-        "traced_sessions": args.trace,
-        "connect_timeout_s": CONNECT_TIMEOUT,
-        "rtp_interval_s": RTP_INTERVAL,
-        "media": "probe",
-    }
+    settings = {"sequential_sessions": args.sessions, "burst_sessions": args.burst, "rounds": args.rounds,
+                "traced_sessions": args.trace, "connect_timeout_s": CONNECT_TIMEOUT,
+                "rtp_interval_s": RTP_INTERVAL, "media": "probe"}
     ratio_table = ratios(results)
     bound_lines = bounds(results, ratio_table, traces)
     print_report(machine, settings, results, ratio_table, traces, bound_lines)
-    write_results(
-        args.json,
-        {
-            "machine": machine,
-            "settings": settings,
-            "goal": "reference/aiortc total p50 and p99 ≤ 1.0",
-            "results": results,
-            "ratios": ratio_table,
-            "bounds": bound_lines,
-            "traces": traces,
-            "warmup": warmup,
-        },
-    )
+    write_results(args.json, {
+        "machine": machine, "settings": settings, "goal": "reference/aiortc total p50 and p99 ≤ 1.0",
+        "results": results, "ratios": ratio_table, "bounds": bound_lines, "traces": traces,
+        "warmup": warmup,
+    })
     return 0
 
 

@@ -123,8 +123,7 @@ async def raw_run(server: Child, args: argparse.Namespace) -> dict:
     loop = asyncio.get_running_loop()
     run = Run("raw uvloop UDP echo", args.window, args.warmup, args.duration, server)
     transport, flow = await loop.create_datagram_endpoint(
-        lambda: RawFlow(run, ("127.0.0.1", server.udp_port)), local_addr=("127.0.0.1", 0)
-    )
+        lambda: RawFlow(run, ("127.0.0.1", server.udp_port)), local_addr=("127.0.0.1", 0))
     run.flows.append(flow)
     try:
         cpu = await drive(run)
@@ -163,48 +162,34 @@ def server_totals(http_url: str) -> dict[str, Counter]:
 def print_report(machine: dict, settings: dict, results: list[dict], totals: dict[str, Counter]) -> None:
     print(machine_line(machine, "uvloop", "pylibsrtp"))
     print(pinning_line(machine["pinned_cpus"]))
-    print(
-        f"settings: {settings['window']} packets in flight, {settings['payload_bytes']}-byte payloads, "
-        f"{settings['duration_s']:g} s measured after {settings['warmup_s']:g} s warm-up, "
-        f"best of {settings['rounds']} round(s), loopback"
-    )
+    print(f"settings: {settings['window']} packets in flight, {settings['payload_bytes']}-byte payloads, "
+          f"{settings['duration_s']:g} s measured after {settings['warmup_s']:g} s warm-up, "
+          f"best of {settings['rounds']} round(s), loopback")
     print()
-    print(
-        f"{'run':<24} {'round trips/s':>13} {'vs raw':>7} {'RTT p50':>9} {'RTT p99':>9} "
-        f"{'lost':>5} {'bad':>5} {'server CPU':>10} {'client CPU':>10} {'others':>6}"
-    )
+    print(f"{'run':<24} {'round trips/s':>13} {'vs raw':>7} {'RTT p50':>9} {'RTT p99':>9} "
+          f"{'lost':>5} {'bad':>5} {'server CPU':>10} {'client CPU':>10} {'others':>6}")
     for result in results:
         p50, p99 = rtt_cells(result)
-        print(
-            f"{result['name']:<24} {result['round_trips_per_s']:>13,} {result['ratio_to_raw']:>7.2f} "
-            f"{p50:>9} {p99:>9} "
-            f"{result['lost']:>5} {result['mismatches']:>5} "
-            f"{result['cpu_share']['server']:>10.0%} {result['cpu_share']['client']:>10.0%} "
-            f"{result['cpu_share']['others']:>6.0%}"
-        )
+        print(f"{result['name']:<24} {result['round_trips_per_s']:>13,} {result['ratio_to_raw']:>7.2f} "
+              f"{p50:>9} {p99:>9} "
+              f"{result['lost']:>5} {result['mismatches']:>5} "
+              f"{result['cpu_share']['server']:>10.0%} {result['cpu_share']['client']:>10.0%} "
+              f"{result['cpu_share']['others']:>6.0%}")
     for result in results:
         if result["cpu_share"]["client"] >= CLIENT_BOUND:
-            print(
-                f"note: {result['name']}: the client used {result['cpu_share']['client']:.0%} of its CPU, "
-                "so this figure is the client's ceiling; the server could echo more"
-            )
+            print(f"note: {result['name']}: the client used {result['cpu_share']['client']:.0%} of its CPU, "
+                  "so this figure is the client's ceiling; the server could echo more")
         if result["cpu_share"]["others"] >= BUSY_MACHINE:
-            print(
-                f"warning: {result['name']}: other processes used {result['cpu_share']['others']:.0%} "
-                "of a CPU meanwhile; run again on a quiet machine or with --rounds"
-            )
+            print(f"warning: {result['name']}: other processes used {result['cpu_share']['others']:.0%} "
+                  "of a CPU meanwhile; run again on a quiet machine or with --rounds")
     srtp = [result for result in results if result["kind"] == "srtp"]
     if srtp:
         print(f"SRTP profile negotiated: {srtp[0]['srtp_profile']}")
     drops = ", ".join(f"{reason} {count}" for reason, count in sorted(totals["drops"].items())) or "none"
-    print(
-        "CPU columns: share of one CPU during the measured interval; 'others' is everything else "
-        "on the machine (other load makes figures unreliable)"
-    )
-    print(
-        f"server /metrics after all runs: drops {drops}; "
-        f"srtp received {totals['received']['rtp']:,}, sent {totals['sent']['srtp']:,}"
-    )
+    print("CPU columns: share of one CPU during the measured interval; 'others' is everything else "
+          "on the machine (other load makes figures unreliable)")
+    print(f"server /metrics after all runs: drops {drops}; "
+          f"srtp received {totals['received']['rtp']:,}, sent {totals['sent']['srtp']:,}")
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -213,12 +198,10 @@ def print_report(machine: dict, settings: dict, results: list[dict], totals: dic
 def build_parser() -> argparse.ArgumentParser:
     parser = benchmark_parser(__file__, __doc__)
     add_run_options(parser)
-    parser.add_argument(
-        "--sessions", type=whole, nargs="+", default=[1, 10], help="SRTP sessions sharing the window, one run per value"
-    )
-    parser.add_argument(
-        "--rounds", type=whole, default=1, help="repeat all runs this many times, interleaved; each row keeps its best"
-    )
+    parser.add_argument("--sessions", type=whole, nargs="+", default=[1, 10],
+                        help="SRTP sessions sharing the window, one run per value")
+    parser.add_argument("--rounds", type=whole, default=1,
+                        help="repeat all runs this many times, interleaved; each row keeps its best")
     parser.add_argument("--raw-echo-server", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -241,24 +224,13 @@ def main() -> int:
     for result in results:
         result["ratio_to_raw"] = round(result["round_trips_per_s"] / raw_rate, 3) if raw_rate else 0.0
     machine = machine_facts(pinned)
-    settings = {
-        "window": args.window,
-        "payload_bytes": PAYLOAD_BYTES,
-        "duration_s": args.duration,
-        "warmup_s": args.warmup,
-        "rounds": args.rounds,
-        "loss_timeout_s": LOSS_TIMEOUT,
-    }
+    settings = {"window": args.window, "payload_bytes": PAYLOAD_BYTES, "duration_s": args.duration,
+                "warmup_s": args.warmup, "rounds": args.rounds, "loss_timeout_s": LOSS_TIMEOUT}
     print_report(machine, settings, results, totals)
-    write_results(
-        args.json,
-        {
-            "machine": machine,
-            "settings": settings,
-            "runs": results,
-            "server_metrics_after_all_runs": {name: dict(counter) for name, counter in totals.items()},
-        },
-    )
+    write_results(args.json, {
+        "machine": machine, "settings": settings, "runs": results,
+        "server_metrics_after_all_runs": {name: dict(counter) for name, counter in totals.items()},
+    })
     return 0
 
 

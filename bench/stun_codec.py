@@ -150,14 +150,11 @@ def main() -> int:
             f"   ratio {ours_rate / aioice_rate:5.2f}x"
         )
 
-    write_results(
-        args.json,
-        {
-            "python": sys.version.split()[0],
-            "message_bytes": {"request": len(request), "response": len(ours_build())},
-            "figures": figures,
-        },
-    )
+    write_results(args.json, {
+        "python": sys.version.split()[0],
+        "message_bytes": {"request": len(request), "response": len(ours_build())},
+        "figures": figures,
+    })
     return 0
 
 

@@ -116,9 +116,8 @@ def model():
     (the server runs `--model bench.voice_latency:model` with this file's environment variables)."""
     from reference_server.shell.tone_model import ToneModel
 
-    return ToneModel(
-        think_time=float(os.environ.get(THINK_ENV, "0.2")), tail_ms=int(os.environ.get(TAIL_ENV, str(TAIL_MS)))
-    )
+    return ToneModel(think_time=float(os.environ.get(THINK_ENV, "0.2")),
+                     tail_ms=int(os.environ.get(TAIL_ENV, str(TAIL_MS))))
 
 
 def wall_ns() -> int:
@@ -205,28 +204,13 @@ class VoiceClient:
         await self.channel.wait_open(REPLY_TIMEOUT)
         if not await self.association.wait_for(lambda: self.of_type("session.created"), REPLY_TIMEOUT):
             raise BenchError(f"session {self.index}: no session.created on {EVENTS_LABEL!r}")
-        self.channel.send(
-            json.dumps(
-                {
-                    "type": "session.update",
-                    "session": {
-                        "turn_detection": {
-                            "type": "server_vad",
-                            "silence_duration_ms": silence_ms,
-                            "prefix_padding_ms": prefix_ms,
-                        }
-                    },
-                }
-            )
-        )
+        self.channel.send(json.dumps({"type": "session.update", "session": {"turn_detection": {
+            "type": "server_vad", "silence_duration_ms": silence_ms, "prefix_padding_ms": prefix_ms}}}))
         if not await self.association.wait_for(lambda: self.of_type("session.updated", "error"), REPLY_TIMEOUT):
             raise BenchError(f"session {self.index}: no answer to session.update")
         reply = self.of_type("session.updated", "error")[0][1]
         turn_detection = (reply.get("session") or {}).get("turn_detection") or {}
-        if (
-            turn_detection.get("silence_duration_ms") != silence_ms
-            or turn_detection.get("prefix_padding_ms") != prefix_ms
-        ):
+        if turn_detection.get("silence_duration_ms") != silence_ms or turn_detection.get("prefix_padding_ms") != prefix_ms:
             raise BenchError(f"session {self.index}: session.update not applied: {json.dumps(reply)[:300]}")
         self._speaker = self.loop.create_task(self._speak())
 
@@ -274,12 +258,9 @@ class VoiceClient:
                 if self.association is not None:
                     self.association.receive(event.data, arrival_ns / 1e9)
             elif isinstance(event, DtlsConnected):
-                self.association = Association(
-                    self._send_sctp,
-                    now=time.time,
-                    remote_port=peer.answer.sctp_port or 5000,
-                    remote_max_message_size=max_message_size(peer.answer.raw),
-                )
+                self.association = Association(self._send_sctp, now=time.time,
+                                               remote_port=peer.answer.sctp_port or 5000,
+                                               remote_max_message_size=max_message_size(peer.answer.raw))
                 self.association.start()
                 if not self.connected.done():
                     self.connected.set_result(None)
@@ -356,8 +337,7 @@ class VoiceClient:
         self._listen_index = last
         self._queue.extend([SILENCE_PACKET] * pause + list(speech.packets))
         ended = await self.association.wait_for(
-            lambda: self.of_type("response.done", "error", since=seen), TURN_TIMEOUT + len(self._queue) * FRAME
-        )
+            lambda: self.of_type("response.done", "error", since=seen), TURN_TIMEOUT + len(self._queue) * FRAME)
         self._listen_index = None
         events = self.event_log.events[seen:]
         kinds = Counter(event.get("type") for _, event in events)
@@ -367,10 +347,8 @@ class VoiceClient:
         elif kinds["error"]:
             record.failure = f"error event: {self.of_type('error', since=seen)[0][1].get('error')}"
         elif kinds["input_audio_buffer.speech_started"] != 1 or kinds["input_audio_buffer.speech_stopped"] != 1:
-            record.failure = (
-                f"{kinds['input_audio_buffer.speech_started']} speech_started, "
-                f"{kinds['input_audio_buffer.speech_stopped']} speech_stopped for one utterance"
-            )
+            record.failure = (f"{kinds['input_audio_buffer.speech_started']} speech_started, "
+                              f"{kinds['input_audio_buffer.speech_stopped']} speech_stopped for one utterance")
         elif done[0][1].get("response", {}).get("status") != "completed":
             record.failure = f"response ended {done[0][1].get('response', {}).get('status')}"
         elif self.first_sound is None:
@@ -382,11 +360,8 @@ class VoiceClient:
         stopped_at, stopped = self.of_type("input_audio_buffer.speech_stopped", since=seen)[0]
         created_at, created = self.of_type("response.created", since=seen)[0]
         response_id = created.get("response", {}).get("id")
-        started = [
-            event
-            for _, event in self.of_type("output_audio_buffer.started", since=seen)
-            if event.get("response_id") == response_id
-        ]
+        started = [event for _, event in self.of_type("output_audio_buffer.started", since=seen)
+                   if event.get("response_id") == response_id]
         audio_end_ms = stopped.get("audio_end_ms")
         if not isinstance(audio_end_ms, (int, float)):
             record.failure = f"speech_stopped has audio_end_ms {audio_end_ms!r}"
@@ -415,7 +390,7 @@ def rtp_payload(packet: bytes) -> bytes:
     """The payload of a decrypted RTP packet: past CSRCs and the header extension, before padding."""
     offset = 12 + 4 * (packet[0] & 0x0F)
     if packet[0] & 0x10 and len(packet) >= offset + 4:
-        offset += 4 + 4 * int.from_bytes(packet[offset + 2 : offset + 4], "big")
+        offset += 4 + 4 * int.from_bytes(packet[offset + 2:offset + 4], "big")
     end = len(packet) - (packet[-1] if packet[0] & 0x20 else 0)
     return packet[offset:end]
 
@@ -473,10 +448,8 @@ async def run_row(server: Child, sessions: int, args: argparse.Namespace, seed: 
         attempts = await asyncio.gather(*(connect(client) for client in clients), return_exceptions=True)
         failures = [attempt for attempt in attempts if isinstance(attempt, BaseException)]
         if failures:
-            raise BenchError(
-                f"{len(failures)} of {sessions} sessions did not connect: "
-                f"{type(failures[0]).__name__}: {failures[0]}\n{server.log_tail()}"
-            )
+            raise BenchError(f"{len(failures)} of {sessions} sessions did not connect: "
+                             f"{type(failures[0]).__name__}: {failures[0]}\n{server.log_tail()}")
         load_peak = list(os.getloadavg())
 
         async def sample_load() -> None:
@@ -485,12 +458,7 @@ async def run_row(server: Child, sessions: int, args: argparse.Namespace, seed: 
                 load_peak[:] = [max(a, b) for a, b in zip(load_peak, os.getloadavg())]
 
         sampler = loop.create_task(sample_load())
-        wall0, client0, server0, machine0 = (
-            time.monotonic(),
-            cpu_seconds_self(),
-            server.cpu_seconds(),
-            machine_busy_seconds(),
-        )
+        wall0, client0, server0, machine0 = time.monotonic(), cpu_seconds_self(), server.cpu_seconds(), machine_busy_seconds()
         deadline = STAGGER + turns * (TURN_TIMEOUT + 5.0)
         try:
             async with asyncio.timeout(deadline):
@@ -501,27 +469,18 @@ async def run_row(server: Child, sessions: int, args: argparse.Namespace, seed: 
         client_share = (cpu_seconds_self() - client0) / wall
         server_share = (server.cpu_seconds() - server0) / wall
         others = max(0.0, (machine_busy_seconds() - machine0) / wall - client_share - server_share)
-        result.cpu_share = {
-            "client": round(client_share, 3),
-            "server": round(server_share, 3),
-            "others": round(others, 3),
-        }
+        result.cpu_share = {"client": round(client_share, 3), "server": round(server_share, 3),
+                            "others": round(others, 3)}
         result.load_during_max = [round(value, 2) for value in load_peak]
     finally:
         await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
         Row.task = None
     result.turns = [turn for client in clients for turn in client.turns]
     result.client_send_errors = sum(client.send_errors for client in clients)
-    lateness = sorted(
-        ns - (client.sent_ns[0] + round(index * FRAME * 1e9))
-        for client in clients
-        for index, ns in enumerate(client.sent_ns)
-    )
-    result.client_send_lateness_ms = (
-        {"p50": percentile(lateness, 0.5), "p99": percentile(lateness, 0.99), "max": lateness[-1] / 1e6}
-        if lateness
-        else {}
-    )
+    lateness = sorted(ns - (client.sent_ns[0] + round(index * FRAME * 1e9))
+                      for client in clients for index, ns in enumerate(client.sent_ns))
+    result.client_send_lateness_ms = {"p50": percentile(lateness, 0.5), "p99": percentile(lateness, 0.99),
+                                      "max": lateness[-1] / 1e6} if lateness else {}
     return result
 
 
@@ -533,14 +492,8 @@ def distribution(values: list[float]) -> dict:
     if not values:
         return {"count": 0}
     p50, p90, p99 = nearest_rank(values, 0.5, 0.9, 0.99)
-    return {
-        "count": len(values),
-        "p50": round(p50, 2),
-        "p90": round(p90, 2),
-        "p99": round(p99, 2),
-        "max": round(values[-1], 2),
-        "min": round(values[0], 2),
-    }
+    return {"count": len(values), "p50": round(p50, 2), "p90": round(p90, 2),
+            "p99": round(p99, 2), "max": round(values[-1], 2), "min": round(values[0], 2)}
 
 
 PARTS = (
@@ -589,30 +542,22 @@ def server_metrics(http_url: str) -> tuple[dict[str, dict], Counter]:
 def print_row(row: dict, args: argparse.Namespace) -> None:
     figures = row["figures"]
     turns = row["turns_measured"] + row["turns_failed"]
-    print(
-        f"\n== {row['sessions']} session{'s' * (row['sessions'] != 1)} on one port: {turns} turns "
-        f"({row['turns_per_session']} per session), {row['turns_measured']} measured, {row['turns_failed']} failed"
-    )
+    print(f"\n== {row['sessions']} session{'s' * (row['sessions'] != 1)} on one port: {turns} turns "
+          f"({row['turns_per_session']} per session), {row['turns_measured']} measured, {row['turns_failed']} failed")
     for reason, count in row["failures"].items():
         print(f"   failed: {count} × {reason}")
     load_before, load_during = row["load_before"], row["load_during_max"]
     cpu = row["cpu_share"]
-    print(
-        f"   load average (1/5/15 min) before {load_before[0]}/{load_before[1]}/{load_before[2]}, highest during "
-        f"{load_during[0]}/{load_during[1]}/{load_during[2]}; CPU during the turns: server {cpu['server']:.0%}, "
-        f"client {cpu['client']:.0%}, others {cpu['others']:.0%} of one CPU"
-    )
+    print(f"   load average (1/5/15 min) before {load_before[0]}/{load_before[1]}/{load_before[2]}, highest during "
+          f"{load_during[0]}/{load_during[1]}/{load_during[2]}; CPU during the turns: server {cpu['server']:.0%}, "
+          f"client {cpu['client']:.0%}, others {cpu['others']:.0%} of one CPU")
     if cpu["others"] >= BUSY_MACHINE:
-        print(
-            f"   warning: other processes used {cpu['others']:.0%} of a CPU meanwhile; the figures hold the "
-            "server's waits for a CPU too: run again on a quieter machine"
-        )
+        print(f"   warning: other processes used {cpu['others']:.0%} of a CPU meanwhile; the figures hold the "
+              "server's waits for a CPU too: run again on a quieter machine")
     lateness = row["client_send_lateness_ms"]
     if lateness:
-        print(
-            f"   client's 20 ms packets left late by p50 {lateness['p50']:.2f} ms, p99 {lateness['p99']:.2f} ms, "
-            f"max {lateness['max']:.2f} ms"
-        )
+        print(f"   client's 20 ms packets left late by p50 {lateness['p50']:.2f} ms, p99 {lateness['p99']:.2f} ms, "
+              f"max {lateness['max']:.2f} ms")
     print(f"   {'ms':<82} {'n':>4} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7}")
     print(f"   {'VAD hangover, configured (silence_duration_ms)':<82} {'':>4} {args.silence_ms:>7}")
     print(f"   {'model think, configured (ToneModel think_time)':<82} {'':>4} {1000 * args.think:>7.0f}")
@@ -621,38 +566,26 @@ def print_row(row: dict, args: argparse.Namespace) -> None:
         if not values["count"]:
             print(f"   {label:<82} {0:>4}")
             continue
-        print(
-            f"   {label:<82} {values['count']:>4} {values['p50']:>7.1f} {values['p90']:>7.1f} "
-            f"{values['p99']:>7.1f} {values['max']:>7.1f}"
-        )
+        print(f"   {label:<82} {values['count']:>4} {values['p50']:>7.1f} {values['p90']:>7.1f} "
+              f"{values['p99']:>7.1f} {values['max']:>7.1f}")
     measured = row["turns_measured"]
-    print(
-        f"   first packet with sound was the response's first packet (marker bit) in "
-        f"{figures['first_sound_was_talkspurt_start']} of {measured} turns"
-    )
+    print(f"   first packet with sound was the response's first packet (marker bit) in "
+          f"{figures['first_sound_was_talkspurt_start']} of {measured} turns")
     aligned, nominal = figures["server_aligned"], figures["server_nominal"]
     if aligned["count"]:
         passed = aligned["p99"] < GOAL * 1000 and not row["turns_failed"]
-        print(
-            f"   {'PASS' if passed else 'FAIL'}: the server's own share (VAD-aligned) p99 {aligned['p99']:.1f} ms, "
-            f"goal < {GOAL * 1000:.0f} ms" + (f"; {row['turns_failed']} turns failed" if row["turns_failed"] else "")
-        )
+        print(f"   {'PASS' if passed else 'FAIL'}: the server's own share (VAD-aligned) p99 {aligned['p99']:.1f} ms, "
+              f"goal < {GOAL * 1000:.0f} ms" + (f"; {row['turns_failed']} turns failed" if row["turns_failed"] else ""))
         edge = figures["vad_edge"]
-        span = (
-            f"{edge['min']:+.0f} ms" if edge["min"] == edge["max"] else f"{edge['min']:+.0f} to {edge['max']:+.0f} ms"
-        )
-        print(
-            f"   nominal share p99 {nominal['p99']:.1f} ms ({'<' if nominal['p99'] < GOAL * 1000 else '>='} "
-            f"{GOAL * 1000:.0f} ms): it also holds where the server's VAD put the end of speech against the "
-            f"client's (−45 dBFS) edge, {span} of audio here"
-        )
+        span = f"{edge['min']:+.0f} ms" if edge["min"] == edge["max"] else f"{edge['min']:+.0f} to {edge['max']:+.0f} ms"
+        print(f"   nominal share p99 {nominal['p99']:.1f} ms ({'<' if nominal['p99'] < GOAL * 1000 else '>='} "
+              f"{GOAL * 1000:.0f} ms): it also holds where the server's VAD put the end of speech against the "
+              f"client's (−45 dBFS) edge, {span} of audio here")
     metrics = row["server_metrics"]
     for part, values in metrics["voice_turn_seconds"].items():
-        print(
-            f'   server /metrics rtcgate_voice_turn_seconds{{part="{part}"}}: n={values.get("count")}, '
-            f"mean {values.get('mean_ms')} ms, p50 ≤ {values.get('p50_at_most_ms')} ms, "
-            f"p99 ≤ {values.get('p99_at_most_ms')} ms"
-        )
+        print(f"   server /metrics rtcgate_voice_turn_seconds{{part=\"{part}\"}}: n={values.get('count')}, "
+              f"mean {values.get('mean_ms')} ms, p50 ≤ {values.get('p50_at_most_ms')} ms, "
+              f"p99 ≤ {values.get('p99_at_most_ms')} ms")
     drops = ", ".join(f"{reason} {count}" for reason, count in sorted(metrics["drops"].items())) or "none"
     print(f"   server drops: {drops}; client send errors: {row['client_send_errors']}")
 
@@ -671,33 +604,19 @@ def interrupted(signum, frame) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = benchmark_parser(__file__, __doc__)
-    parser.add_argument(
-        "--sessions",
-        type=whole,
-        nargs="+",
-        default=[1, 50],
-        help="concurrent sessions on the one port, one row per value",
-    )
+    parser.add_argument("--sessions", type=whole, nargs="+", default=[1, 50],
+                        help="concurrent sessions on the one port, one row per value")
     parser.add_argument("--turns", type=whole, default=4, help="turns per session")
-    parser.add_argument(
-        "--min-turns", type=whole, default=30, help="at least this many turns per row: small rows take more turns each"
-    )
-    parser.add_argument(
-        "--silence-ms",
-        type=whole,
-        default=500,
-        help="server VAD silence_duration_ms: a multiple of 20 (the VAD frame), up to 10000",
-    )
+    parser.add_argument("--min-turns", type=whole, default=30,
+                        help="at least this many turns per row: small rows take more turns each")
+    parser.add_argument("--silence-ms", type=whole, default=500,
+                        help="server VAD silence_duration_ms: a multiple of 20 (the VAD frame), up to 10000")
     parser.add_argument("--prefix-ms", type=non_negative_whole, default=300, help="server VAD prefix_padding_ms")
-    parser.add_argument(
-        "--think", type=non_negative_number, default=0.2, help="the model's think time in seconds, up to 5"
-    )
-    parser.add_argument(
-        "--no-pin",
-        action="store_true",
-        help="let the kernel place the client and the server (default: one CPU each); on a "
-        "machine others load, a pinned server cannot move away from their work",
-    )
+    parser.add_argument("--think", type=non_negative_number, default=0.2,
+                        help="the model's think time in seconds, up to 5")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="let the kernel place the client and the server (default: one CPU each); on a "
+                             "machine others load, a pinned server cannot move away from their work")
     parser.add_argument("--seed", type=integer, default=1, help="seed for pauses and staggering")
     return parser
 
@@ -730,52 +649,33 @@ def main() -> int:
             finally:
                 children.stop_all()
             good = [turn for turn in row.turns if turn.failure is None]
-            rows.append(
-                {
-                    "sessions": sessions,
-                    "turns_per_session": row.turns_per_session,
-                    "turns_measured": len(good),
-                    "turns_failed": len(row.turns) - len(good),
-                    "failures": dict(Counter(turn.failure for turn in row.turns if turn.failure)),
-                    "load_before": row.load_before,
-                    "load_during_max": row.load_during_max,
-                    "cpu_share": row.cpu_share,
-                    "client_send_errors": row.client_send_errors,
-                    "client_send_lateness_ms": row.client_send_lateness_ms,
-                    "figures": row_figures(row),
-                    "server_metrics": {"voice_turn_seconds": histograms, "drops": dict(drops)},
-                    "turns": [asdict(turn) for turn in row.turns],
-                }
-            )
+            rows.append({
+                "sessions": sessions, "turns_per_session": row.turns_per_session,
+                "turns_measured": len(good), "turns_failed": len(row.turns) - len(good),
+                "failures": dict(Counter(turn.failure for turn in row.turns if turn.failure)),
+                "load_before": row.load_before, "load_during_max": row.load_during_max,
+                "cpu_share": row.cpu_share, "client_send_errors": row.client_send_errors,
+                "client_send_lateness_ms": row.client_send_lateness_ms,
+                "figures": row_figures(row),
+                "server_metrics": {"voice_turn_seconds": histograms, "drops": dict(drops)},
+                "turns": [asdict(turn) for turn in row.turns],
+            })
 
     machine = machine_facts(pinned)
     machine["pinned_cpus"] = None if pinned is None else {"client": pinned[0], "server": pinned[1]}
-    settings = {
-        "silence_duration_ms": args.silence_ms,
-        "prefix_padding_ms": args.prefix_ms,
-        "think_time_s": args.think,
-        "tone_tail_ms": TAIL_MS,
-        "vad": "webrtcvad",
-        "utterance": 'first sentence of toolkit/corpora/audio/speech_en.ogg ("Hello there.")',
-        "utterance_packets": len(speech.packets),
-        "speech_end_packet": speech.end,
-        "pause_ms": [20 * n for n in PAUSE_PACKETS],
-        "stagger_s": STAGGER,
-        "sound_floor_dbfs": SOUND_FLOOR_DBFS,
-        "goal_ms": GOAL * 1000,
-        "seed": args.seed,
-        "arrival_clock": "kernel receive timestamps (SO_TIMESTAMPNS, CLOCK_REALTIME)",
-    }
-    print(
-        f"{machine_line(machine)}; "
-        + (f"client on CPU {pinned[0]}, server on CPU {pinned[1]}" if pinned else "not pinned (one CPU)")
-    )
-    print(
-        f"settings: server VAD webrtcvad, silence_duration {args.silence_ms} ms, prefix padding {args.prefix_ms} ms; "
-        f'ToneModel think_time {1000 * args.think:.0f} ms; utterance "Hello there." '
-        f"({len(speech.packets)} packets, speech ends at packet {speech.end}); first response audio = first "
-        f"RTP packet decoding louder than {SOUND_FLOOR_DBFS:g} dBFS; arrivals stamped by the kernel"
-    )
+    settings = {"silence_duration_ms": args.silence_ms, "prefix_padding_ms": args.prefix_ms,
+                "think_time_s": args.think, "tone_tail_ms": TAIL_MS, "vad": "webrtcvad",
+                "utterance": "first sentence of toolkit/corpora/audio/speech_en.ogg (\"Hello there.\")",
+                "utterance_packets": len(speech.packets), "speech_end_packet": speech.end,
+                "pause_ms": [20 * n for n in PAUSE_PACKETS], "stagger_s": STAGGER,
+                "sound_floor_dbfs": SOUND_FLOOR_DBFS, "goal_ms": GOAL * 1000, "seed": args.seed,
+                "arrival_clock": "kernel receive timestamps (SO_TIMESTAMPNS, CLOCK_REALTIME)"}
+    print(f"{machine_line(machine)}; " + (f"client on CPU {pinned[0]}, server on CPU {pinned[1]}" if pinned
+                                      else "not pinned (one CPU)"))
+    print(f"settings: server VAD webrtcvad, silence_duration {args.silence_ms} ms, prefix padding {args.prefix_ms} ms; "
+          f"ToneModel think_time {1000 * args.think:.0f} ms; utterance \"Hello there.\" "
+          f"({len(speech.packets)} packets, speech ends at packet {speech.end}); first response audio = first "
+          f"RTP packet decoding louder than {SOUND_FLOOR_DBFS:g} dBFS; arrivals stamped by the kernel")
     for row in rows:
         print_row(row, args)
     print()

@@ -40,7 +40,9 @@ def fingerprint_of_der(der: bytes, algorithm: str = "sha-256") -> str:
     hash_type = FINGERPRINT_ALGORITHMS.get(algorithm.lower())
     if hash_type is None:
         known = ", ".join(FINGERPRINT_ALGORITHMS)
-        raise CertificateError(f"unknown fingerprint algorithm {algorithm!r} (expected one of {known})")
+        raise CertificateError(
+            f"unknown fingerprint algorithm {algorithm!r} (expected one of {known})"
+        )
     digest = hashes.Hash(hash_type())
     digest.update(der)
     return ":".join(f"{byte:02X}" for byte in digest.finalize())
@@ -94,12 +96,15 @@ class Certificate:
         try:
             private_key = serialization.load_pem_private_key(key_pem, password=None)
         except TypeError:
-            raise CertificateError("private key PEM is encrypted; an unencrypted key is required") from None
+            raise CertificateError(
+                "private key PEM is encrypted; an unencrypted key is required"
+            ) from None
         except ValueError:
             raise CertificateError("private key PEM could not be parsed") from None
         if not isinstance(private_key, ec.EllipticCurvePrivateKey):
             raise CertificateError(
-                f"private key is {type(private_key).__name__.removesuffix('PrivateKey')}, expected an EC private key"
+                f"private key is {type(private_key).__name__.removesuffix('PrivateKey')}, "
+                "expected an EC private key"
             )
         if _public_key_der(private_key.public_key()) != _public_key_der(certificate.public_key()):
             raise CertificateError("private key does not match the certificate's public key")
@@ -111,4 +116,6 @@ class Certificate:
 
 
 def _public_key_der(public_key: PublicKeyTypes) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

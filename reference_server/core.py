@@ -20,7 +20,6 @@ frames out; its data-channel texts leave as `VoiceMessage` events and its model 
 `VoiceAction` events (the model itself runs in the shell), and come back through `voice_event`
 and `voice_input`.
 """
-
 from __future__ import annotations
 
 import heapq
@@ -114,16 +113,11 @@ class DataChannelOffer:
 
 
 class ServerCore:
-    def __init__(
-        self,
-        config: CoreConfig,
-        certificate: Certificate,
-        *,
-        keylog: Callable[[bytes], None] | None = None,
-        random_bytes: Callable[[int], bytes] = os.urandom,
-        routing_secret: bytes | None = None,
-        voice_factory: Callable[[str, float], VoiceEndpoint] | None = None,
-    ) -> None:
+    def __init__(self, config: CoreConfig, certificate: Certificate, *,
+                 keylog: Callable[[bytes], None] | None = None,
+                 random_bytes: Callable[[int], bytes] = os.urandom,
+                 routing_secret: bytes | None = None,
+                 voice_factory: Callable[[str, float], VoiceEndpoint] | None = None) -> None:
         self.config = config
         self.certificate = certificate
         self.fingerprint = certificate.fingerprint("sha-256")
@@ -158,42 +152,23 @@ class ServerCore:
         datachannel = None
         if offer.sctp_port is not None:
             datachannel = DataChannelOffer(offer.datachannel_mid, offer.sctp_port, offer.max_message_size)
-        dtls = DtlsEndpoint(
-            self._dtls_context,
-            offer.fingerprints,
-            is_server=self.config.dtls_role == "server",
-            mtu=DATACHANNEL_DTLS_MTU if datachannel else DTLS_MTU,
-        )
+        dtls = DtlsEndpoint(self._dtls_context, offer.fingerprints, is_server=self.config.dtls_role == "server",
+                            mtu=DATACHANNEL_DTLS_MTU if datachannel else DTLS_MTU)
         seeds = self._random_bytes(10)
         session = Session(
-            id=session_id,
-            ufrag=ufrag,
-            pwd=pwd,
-            remote_ufrag=offer.ice_ufrag,
-            remote_pwd=offer.ice_pwd,
-            created_at=now,
-            dtls=dtls,
-            outbound=OutboundStream(
-                int.from_bytes(seeds[:4], "big"), int.from_bytes(seeds[4:6], "big"), int.from_bytes(seeds[6:10], "big")
-            ),
-            reception=ReceptionStats(),
-            audio_payload_type=offer.opus_payload_type,
+            id=session_id, ufrag=ufrag, pwd=pwd,
+            remote_ufrag=offer.ice_ufrag, remote_pwd=offer.ice_pwd, created_at=now, dtls=dtls,
+            outbound=OutboundStream(int.from_bytes(seeds[:4], "big"), int.from_bytes(seeds[4:6], "big"),
+                                    int.from_bytes(seeds[6:10], "big")),
+            reception=ReceptionStats(), audio_payload_type=offer.opus_payload_type,
         )
-        answer = build_answer(
-            offer,
-            AnswerParams(
-                ice_ufrag=ufrag,
-                ice_pwd=pwd,
-                fingerprint=f"sha-256 {self.fingerprint}",
-                address=self.config.advertise_address,
-                port=self.config.port,
-                extra_addresses=self.config.extra_addresses,
-                session_id=int.from_bytes(seeds[:8], "big") >> 1,
-                accept_datachannel=datachannel is not None,
-                audio_ssrc=session.outbound.ssrc,
-                setup=self._answer_setup,
-            ),
-        )
+        answer = build_answer(offer, AnswerParams(
+            ice_ufrag=ufrag, ice_pwd=pwd, fingerprint=f"sha-256 {self.fingerprint}",
+            address=self.config.advertise_address, port=self.config.port, extra_addresses=self.config.extra_addresses,
+            session_id=int.from_bytes(seeds[:8], "big") >> 1,
+            accept_datachannel=datachannel is not None, audio_ssrc=session.outbound.ssrc,
+            setup=self._answer_setup,
+        ))
         if datachannel is not None:
             session.app[DATACHANNEL] = datachannel
         self.sessions.add(session)
@@ -428,15 +403,8 @@ class ServerCore:
         unknown = msg.unknown_comprehension_required()
         if unknown:
             self._drop(DropReason.STUN_UNKNOWN_ATTRIBUTE, address)
-            self._reply_error(
-                data,
-                msg,
-                address,
-                420,
-                "Unknown Attribute",
-                key=key,
-                extra=[(stun.UNKNOWN_ATTRIBUTES, stun.unknown_attributes(unknown))],
-            )
+            self._reply_error(data, msg, address, 420, "Unknown Attribute", key=key,
+                              extra=[(stun.UNKNOWN_ATTRIBUTES, stun.unknown_attributes(unknown))])
             return
         if msg.get(stun.ICE_CONTROLLED) is not None or msg.get(stun.ICE_CONTROLLING) is None:
             # A lite agent is always controlled; a peer claiming that role too must switch.
@@ -444,13 +412,9 @@ class ServerCore:
             self._reply_error(data, msg, address, 487, "Role Conflict", key=key)
             return
         self._authenticated_check(session, msg, address, now)
-        response = stun.build(
-            stun.BINDING,
-            stun.SUCCESS,
-            msg.transaction_id,
-            [(stun.XOR_MAPPED_ADDRESS, stun.xor_address(address[0], address[1], msg.transaction_id))],
-            integrity_key=key,
-        )
+        response = stun.build(stun.BINDING, stun.SUCCESS, msg.transaction_id,
+                              [(stun.XOR_MAPPED_ADDRESS, stun.xor_address(address[0], address[1], msg.transaction_id))],
+                              integrity_key=key)
         self._send(response, address, "stun")
         if session.phase is SessionPhase.SELECTED and not session.dtls.is_server:
             self._start_dtls_client(session, now)  # SELECTED: its endpoint is still NEW
@@ -474,16 +438,8 @@ class ServerCore:
             self._events.append(events.PairSelected(session.id, address))
         self.metrics.bound_tuples = len(self.sessions.by_address)
 
-    def _refuse(
-        self,
-        data: bytes,
-        msg: stun.StunMessage,
-        address: Address,
-        now: float,
-        reason: DropReason,
-        code: int,
-        phrase: str,
-    ) -> None:
+    def _refuse(self, data: bytes, msg: stun.StunMessage, address: Address, now: float, reason: DropReason,
+                code: int, phrase: str) -> None:
         """Drop an unauthenticated request with an error response while the budget lasts, else
         silently: a flood of them must not make the core build and send a reply for each."""
         if not self._stun_error_budget.take(now):
@@ -492,17 +448,8 @@ class ServerCore:
         self._drop(reason, address)
         self._reply_error(data, msg, address, code, phrase, key=None)
 
-    def _reply_error(
-        self,
-        data: bytes,
-        msg: stun.StunMessage,
-        address: Address,
-        code: int,
-        reason: str,
-        *,
-        key: bytes | None,
-        extra: Sequence[tuple[int, bytes]] = (),
-    ) -> None:
+    def _reply_error(self, data: bytes, msg: stun.StunMessage, address: Address, code: int, reason: str,
+                     *, key: bytes | None, extra: Sequence[tuple[int, bytes]] = ()) -> None:
         attributes = [(stun.ERROR_CODE, stun.error_code(code, reason)), *extra]
         response = stun.build(stun.BINDING, stun.ERROR, msg.transaction_id, attributes, integrity_key=key)
         if key is None and len(response) > len(data):
@@ -541,9 +488,8 @@ class ServerCore:
                 # Legal by construction: an endpoint completes once, from HANDSHAKING, and the
                 # session followed it into DTLS_HANDSHAKING above (on this input or an earlier one).
                 self._advance(session, SessionPhase.CONNECTED)
-                session.srtp = SrtpSession.from_keying_material(
-                    event.srtp_profile, event.keying_material, is_server=session.dtls.is_server
-                )
+                session.srtp = SrtpSession.from_keying_material(event.srtp_profile, event.keying_material,
+                                                                is_server=session.dtls.is_server)
                 session.dtls_at = now
                 session.next_report_at = now + self.config.rtcp_interval
                 if session.selected_at is not None:
@@ -583,9 +529,8 @@ class ServerCore:
 
     # ---- SRTP media ---------------------------------------------------------------------------
 
-    def _media_session(
-        self, address: Address, unbound: DropReason, before_dtls: DropReason
-    ) -> tuple[Session, SrtpSession] | None:
+    def _media_session(self, address: Address, unbound: DropReason,
+                       before_dtls: DropReason) -> tuple[Session, SrtpSession] | None:
         """The session whose SRTP checks a media datagram from `address`, with its SRTP keys;
         or None (dropped with the reason given for that case)."""
         session = self.sessions.by_address.get(address)
@@ -664,14 +609,9 @@ class ServerCore:
         report: SenderReport | ReceiverReport
         if stream.packets_sent:
             unix = now + self.config.wall_clock_offset
-            report = SenderReport(
-                ssrc=stream.ssrc,
-                ntp_timestamp=ntp_timestamp(unix + NTP_UNIX_OFFSET),
-                rtp_timestamp=stream.last_timestamp,
-                packet_count=stream.packets_sent & 0xFFFFFFFF,
-                octet_count=stream.octets_sent & 0xFFFFFFFF,
-                reports=reports,
-            )
+            report = SenderReport(ssrc=stream.ssrc, ntp_timestamp=ntp_timestamp(unix + NTP_UNIX_OFFSET),
+                                  rtp_timestamp=stream.last_timestamp, packet_count=stream.packets_sent & 0xFFFFFFFF,
+                                  octet_count=stream.octets_sent & 0xFFFFFFFF, reports=reports)
         else:
             report = ReceiverReport(ssrc=stream.ssrc, reports=reports)
         target = self._destination(session)

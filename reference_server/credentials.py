@@ -5,7 +5,6 @@ the worker id from the first STUN packet of a flow without any lookup, and the t
 HMAC under a secret the relay and workers share) lets it refuse ufrags the server never issued.
 The random part gives 32 bits and the password 144 bits (RFC 8445 §5.3 asks for ≥ 24 and ≥ 128).
 """
-
 from __future__ import annotations
 
 import hashlib

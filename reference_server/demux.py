@@ -44,7 +44,9 @@ def classify(data: bytes) -> Kind:
     if size == 0:
         raise DemuxError(DropReason.EMPTY, "empty datagram")
     if size > MAX_DATAGRAM:
-        raise DemuxError(DropReason.OVERSIZED, f"{size}-byte datagram is over the {MAX_DATAGRAM}-byte limit")
+        raise DemuxError(
+            DropReason.OVERSIZED, f"{size}-byte datagram is over the {MAX_DATAGRAM}-byte limit"
+        )
     first = data[0]
     if first < 4:
         if size < _STUN_HEADER:
@@ -63,10 +65,13 @@ def classify(data: bytes) -> Kind:
         if length + _STUN_HEADER != size:
             raise DemuxError(
                 DropReason.STUN_BAD_LENGTH,
-                f"STUN length field {length} does not match the {size - _STUN_HEADER} bytes after the header",
+                f"STUN length field {length} does not match the {size - _STUN_HEADER} "
+                "bytes after the header",
             )
         if length & 3:
-            raise DemuxError(DropReason.STUN_BAD_LENGTH, f"STUN length field {length} is not a multiple of 4")
+            raise DemuxError(
+                DropReason.STUN_BAD_LENGTH, f"STUN length field {length} is not a multiple of 4"
+            )
         return Kind.STUN
     if 20 <= first <= 63:
         if size < _DTLS_RECORD_HEADER:
@@ -84,7 +89,9 @@ def classify(data: bytes) -> Kind:
         if 192 <= data[1] <= 223:
             return Kind.RTCP
         if size < _RTP_HEADER:
-            raise DemuxError(DropReason.RTP_SHORT, f"{size}-byte RTP datagram is shorter than the 12-byte RTP header")
+            raise DemuxError(
+                DropReason.RTP_SHORT, f"{size}-byte RTP datagram is shorter than the 12-byte RTP header"
+            )
         return Kind.RTP
     raise DemuxError(
         DropReason.UNKNOWN_FIRST_BYTE,

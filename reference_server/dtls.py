@@ -138,7 +138,9 @@ class DtlsContext:
 class _PeerCheck:
     """What the verify callback needs for one connection, and why it refused, if it did."""
 
-    def __init__(self, fingerprints: list[tuple[str, str]], srtp_profiles: Sequence[str], is_server: bool) -> None:
+    def __init__(
+        self, fingerprints: list[tuple[str, str]], srtp_profiles: Sequence[str], is_server: bool
+    ) -> None:
         self.fingerprints = fingerprints
         self.srtp_profiles = srtp_profiles
         self.peer = "client certificate" if is_server else "server certificate"
@@ -154,12 +156,17 @@ class _PeerCheck:
         # OpenSSL completes a handshake without use_srtp when nothing matches; the peer's
         # certificate arrives after the profile is settled, so refuse here.
         if not connection.get_selected_srtp_profile():
-            self.failure = f"no common SRTP protection profile (this side accepts {', '.join(self.srtp_profiles)})"
+            self.failure = (
+                "no common SRTP protection profile "
+                f"(this side accepts {', '.join(self.srtp_profiles)})"
+            )
             return False
         return True
 
 
-def _verify_peer(connection: SSL.Connection, certificate: crypto.X509, _error: int, depth: int, _ok: int) -> bool:
+def _verify_peer(
+    connection: SSL.Connection, certificate: crypto.X509, _error: int, depth: int, _ok: int
+) -> bool:
     """Accept any chain (WebRTC certificates are self-signed); judge only the leaf.
 
     The DER comes from OpenSSL itself: re-parsing with cryptography could raise on a
@@ -321,7 +328,9 @@ class DtlsEndpoint:
             return
         profile = self._connection.get_selected_srtp_profile().decode()
         key_length, salt_length = PROFILES[profile]
-        material = self._connection.export_keying_material(_EXPORTER_LABEL, 2 * (key_length + salt_length))
+        material = self._connection.export_keying_material(
+            _EXPORTER_LABEL, 2 * (key_length + salt_length)
+        )
         self.state = DtlsState.CONNECTED
         self._events.append(
             HandshakeCompleted(
@@ -394,12 +403,8 @@ def _fragments_consistent(body: bytes) -> bool:
         fragment_offset = int.from_bytes(body[position + 6 : position + 9], "big")
         fragment_length = int.from_bytes(body[position + 9 : position + 12], "big")
         position += _FRAGMENT_HEADER_LENGTH + fragment_length
-        if (
-            length > _MAX_HANDSHAKE_MESSAGE
-            or fragment_offset + fragment_length > length
-            or (fragment_length == 0 and length != 0)
-            or position > len(body)
-        ):
+        if (length > _MAX_HANDSHAKE_MESSAGE or fragment_offset + fragment_length > length
+                or (fragment_length == 0 and length != 0) or position > len(body)):
             return False
     return True
 

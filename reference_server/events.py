@@ -1,5 +1,4 @@
 """What the server core tells its shell: small dataclasses, drained with `next_event()`."""
-
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,14 +48,12 @@ class SessionClosed:
 @dataclass(slots=True, frozen=True)
 class VoiceStarted:
     """The session's voice endpoint exists: the shell starts a model driver for it."""
-
     session_id: str
 
 
 @dataclass(slots=True, frozen=True)
 class VoiceMessage:
     """A server event (JSON text) for the client's events channel."""
-
     session_id: str
     text: str
 
@@ -64,19 +61,9 @@ class VoiceMessage:
 @dataclass(slots=True, frozen=True)
 class VoiceAction:
     """StartTurn / CancelTurn for the shell's model driver."""
-
     session_id: str
     action: object
 
 
-Event = (
-    SessionCreated
-    | PairSelected
-    | DtlsConnected
-    | MediaStarted
-    | DataChannelBytes
-    | SessionClosed
-    | VoiceStarted
-    | VoiceMessage
-    | VoiceAction
-)
+Event = (SessionCreated | PairSelected | DtlsConnected | MediaStarted | DataChannelBytes | SessionClosed
+         | VoiceStarted | VoiceMessage | VoiceAction)

@@ -4,7 +4,6 @@ The core only counts; the shell publishes these numbers on /metrics in Prometheu
 (`reference_server/shell/exposition.py`), so the core imports no metrics library. Each field is one
 metric family there; the comment on it says which label its keys become.
 """
-
 from __future__ import annotations
 
 from bisect import bisect_left
@@ -16,14 +15,8 @@ from .reasons import CloseReason, DropReason
 PHASE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 VOICE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 VOICE_PARTS = ("stop_to_first_audio", "model_think", "server_share")
-SETUP_PHASES = (
-    "signaling_to_first_stun",
-    "first_stun_to_selected",
-    "selected_to_dtls",
-    "dtls_to_first_srtp",
-    "signaling_to_first_srtp",
-    "first_srtp_to_first_response",
-)
+SETUP_PHASES = ("signaling_to_first_stun", "first_stun_to_selected", "selected_to_dtls",
+                "dtls_to_first_srtp", "signaling_to_first_srtp", "first_srtp_to_first_response")
 
 
 @dataclass

@@ -1,7 +1,6 @@
 """The server's own outbound RTP stream of a session: its SSRC, sequence numbers, timestamps,
 and the counts its RTCP sender reports need. Echo mode reflects the client's packets into it;
 voice mode packetizes the voice loop's Opus frames into it."""
-
 from __future__ import annotations
 
 from .rtp import RtpPacket, rewrite_rtp, serialize_rtp
@@ -30,16 +29,8 @@ class OutboundStream:
     def packetize(self, payload_type: int, payload: bytes, timestamp: int, marker: bool) -> bytes:
         """Voice: one RTP packet; `timestamp` counts from the stream's start (the random base is added)."""
         timestamp = (timestamp + self._timestamp_base) & 0xFFFFFFFF
-        out = serialize_rtp(
-            RtpPacket(
-                payload_type=payload_type,
-                sequence_number=self._next_sequence,
-                timestamp=timestamp,
-                ssrc=self.ssrc,
-                marker=marker,
-                payload=payload,
-            )
-        )
+        out = serialize_rtp(RtpPacket(payload_type=payload_type, sequence_number=self._next_sequence,
+                                      timestamp=timestamp, ssrc=self.ssrc, marker=marker, payload=payload))
         self._account(len(payload), timestamp)
         return out
 

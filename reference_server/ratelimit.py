@@ -5,7 +5,6 @@ every answer costs a build and a send; under a flood those answers, not the drop
 the core. The bucket lets a few through (every legit mistake and every conformance probe gets
 its answer) and turns the rest into silence, which docs/architecture.md principle 2 allows anyway.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field

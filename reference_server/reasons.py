@@ -7,7 +7,6 @@ compared or serialized, so dashboards, alerts and the load tools that parse /met
 same strings as when the reasons were bare strings. A value is a published label: renaming one
 breaks whoever counts it (`tests/reference_server/test_reasons.py` holds the list).
 """
-
 from __future__ import annotations
 
 from enum import StrEnum, unique

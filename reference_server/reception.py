@@ -1,5 +1,4 @@
 """Receiver statistics for one inbound RTP stream (RFC 3550 §6.4.1, Appendix A.3 and A.8)."""
-
 from __future__ import annotations
 
 from .rtp import ReportBlock

@@ -103,7 +103,9 @@ def _rtp_bounds(data: bytes) -> tuple[int, int]:
         raise RtpError(f"CSRC count {csrc_count} needs {offset} header bytes; packet has {size}")
     if first & 0x10:
         if offset + 4 > size:
-            raise RtpError(f"header extension header needs 4 bytes at offset {offset}; packet has {size}")
+            raise RtpError(
+                f"header extension header needs 4 bytes at offset {offset}; packet has {size}"
+            )
         words = (data[offset + 2] << 8) | data[offset + 3]
         end = offset + 4 + 4 * words
         if end > size:
@@ -118,7 +120,9 @@ def _rtp_bounds(data: bytes) -> tuple[int, int]:
         if padding == 0:
             raise RtpError("padding length is 0; it must count at least its own byte")
         if padding > size - offset:
-            raise RtpError(f"padding length {padding} is larger than the {size - offset} bytes after the header")
+            raise RtpError(
+                f"padding length {padding} is larger than the {size - offset} bytes after the header"
+            )
         payload_end = size - padding
     return offset, payload_end
 
@@ -168,7 +172,9 @@ def serialize_rtp(packet: RtpPacket) -> bytes:
     if packet.extension_profile is not None:
         _check_field(RtpError, "header extension profile", packet.extension_profile, 16)
         if len(packet.extension) % 4:
-            raise RtpError(f"header extension is {len(packet.extension)} bytes; it must be a multiple of 4")
+            raise RtpError(
+                f"header extension is {len(packet.extension)} bytes; it must be a multiple of 4"
+            )
         _check_field(RtpError, "header extension length in words", len(packet.extension) // 4, 16)
         first |= 0x10
         extension_header = struct.pack("!HH", packet.extension_profile, len(packet.extension) // 4)
@@ -257,7 +263,9 @@ def _parse_two_byte_elements(data: bytes) -> list[tuple[int, bytes]]:
             offset += 1
             continue
         if offset + 2 > len(data):
-            raise RtpError(f"extension element {element_id} at offset {offset} has no length byte")
+            raise RtpError(
+                f"extension element {element_id} at offset {offset} has no length byte"
+            )
         length = data[offset + 1]
         end = offset + 2 + length
         if end > len(data):
@@ -306,7 +314,9 @@ def parse_rtcp(data: bytes) -> list[SenderReport | ReceiverReport | RtcpPacket]:
         if version != 2:
             raise RtcpError(f"RTCP version is {version} at offset {offset}; expected 2")
         if packet_type not in RTCP_TYPE_RANGE:
-            raise RtcpError(f"RTCP packet type {packet_type} at offset {offset} is outside 192-223 (RFC 5761)")
+            raise RtcpError(
+                f"RTCP packet type {packet_type} at offset {offset} is outside 192-223 (RFC 5761)"
+            )
         end = offset + 4 + 4 * words
         if end > size:
             raise RtcpError(
@@ -318,7 +328,8 @@ def parse_rtcp(data: bytes) -> list[SenderReport | ReceiverReport | RtcpPacket]:
             padding = data[end - 1] if words else 0
             if padding == 0 or padding > 4 * words:
                 raise RtcpError(
-                    f"RTCP padding length {padding} at offset {offset} does not fit the {4 * words}-byte packet body"
+                    f"RTCP padding length {padding} at offset {offset} does not fit"
+                    f" the {4 * words}-byte packet body"
                 )
             body_end = end - padding
         packets.append(_parse_rtcp_body(packet_type, first & 0x1F, bytes(data[offset + 4 : body_end])))
@@ -336,7 +347,8 @@ def _parse_rtcp_body(packet_type: int, count: int, body: bytes) -> SenderReport 
     needed = fixed + REPORT_BLOCK_SIZE * count
     if needed > len(body):
         raise RtcpError(
-            f"RTCP {name} with report count {count} needs {needed} bytes after the header; the packet has {len(body)}"
+            f"RTCP {name} with report count {count} needs {needed} bytes after the header;"
+            f" the packet has {len(body)}"
         )
     reports = [_parse_report_block(body, fixed + REPORT_BLOCK_SIZE * index) for index in range(count)]
     if packet_type == RTCP_RR:

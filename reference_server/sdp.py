@@ -102,7 +102,7 @@ class AnswerParams:
 
 
 def _checked(text: str, what: str) -> tuple[str, int]:
-    """ "\\n" + the text with \\r\\n line ends as \\n, once every line is blank or <letter>=<value>;
+    """"\\n" + the text with \\r\\n line ends as \\n, once every line is blank or <letter>=<value>;
     and the offset of the first line whose attribute name is not a token (its length if none).
     Offsets of lines are those of the \\n that starts them."""
     size = len(text.encode("utf-8", "surrogatepass"))
@@ -138,7 +138,7 @@ def _line_number(lines: str, position: int) -> int:
 
 
 def _attribute_name_error(lines: str, start: int) -> SdpError:
-    name = lines[start + 3 :].partition("\n")[0].partition(":")[0]
+    name = lines[start + 3:].partition("\n")[0].partition(":")[0]
     return SdpError(f"line {_line_number(lines, start)}: attribute name {name[:40]!r} is not a token")
 
 
@@ -163,8 +163,7 @@ _SPLIT_AT_SLASH = methodcaller("partition", "/")
 _SPLIT_AT_SPACE = methodcaller("partition", " ")
 _IS_DIRECTION = frozenset(DIRECTIONS).__contains__
 _MEDIA_PORT = re.compile(  # what _PORT matches, with a number up to 65535
-    r"(?:[0-9]{1,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])(?:/[0-9]{1,5})?"
-)
+    r"(?:[0-9]{1,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])(?:/[0-9]{1,5})?")
 _DIRECTIONS = re.compile(r"\na=(sendrecv|sendonly|recvonly|inactive)(?::[^\n]*)?(?![^\n])")
 
 
@@ -174,24 +173,10 @@ def _values_pattern(name: str) -> re.Pattern[str]:
 
 # The attributes looked up by name. Over a span of checked text, each one's findall gives the
 # values of that attribute in order, "" for one without a value.
-_VALUES = {
-    name: _values_pattern(name)
-    for name in (
-        "ice-ufrag",
-        "ice-pwd",
-        "ice-options",
-        "ice-lite",
-        "fingerprint",
-        "setup",
-        "group",
-        "mid",
-        "candidate",
-        "rtpmap",
-        "fmtp",
-        "sctp-port",
-        "max-message-size",
-    )
-}
+_VALUES = {name: _values_pattern(name) for name in (
+    "ice-ufrag", "ice-pwd", "ice-options", "ice-lite", "fingerprint", "setup", "group", "mid", "candidate",
+    "rtpmap", "fmtp", "sctp-port", "max-message-size",
+)}
 
 
 def _has(attributes: list[tuple[str, str | None]], name: str) -> bool:
@@ -232,20 +217,8 @@ def parse_offer(text: str, *, answer_setup: str = "passive") -> Offer:
     mids = _unique_mids(section_mids)
     attributes = map(list, map(map, _MATCH_GROUPS, map(_ATTRIBUTE.finditer, repeat(lines), starts, ends)))
     ports = map(int, map(_NAME, map(_SPLIT_AT_SLASH, map(_PORT_FIELD, fields))))
-    media = list(
-        starmap(
-            MediaSection,
-            zip(
-                map(_NAME, fields),
-                ports,
-                map(_PROTO_FIELD, fields),
-                map(_FORMAT_FIELDS, fields),
-                section_mids,
-                directions,
-                attributes,
-            ),
-        )
-    )
+    media = list(starmap(MediaSection, zip(map(_NAME, fields), ports, map(_PROTO_FIELD, fields),
+                                           map(_FORMAT_FIELDS, fields), section_mids, directions, attributes)))
     if values("ice-lite", session_span):
         raise SdpError("offer has a=ice-lite; this ICE-lite server needs a full ICE agent on the other side")
 
@@ -281,9 +254,8 @@ def parse_offer(text: str, *, answer_setup: str = "passive") -> Offer:
         )
     if setup not in ("actpass", other):
         raise SdpError(f"offer has a=setup:{setup[:40]}; expected actpass or {other}")
-    opus_payload_type, opus_fmtp = _opus(
-        audio.formats, values("rtpmap", spans[audio_index]), values("fmtp", spans[audio_index])
-    )
+    opus_payload_type, opus_fmtp = _opus(audio.formats, values("rtpmap", spans[audio_index]),
+                                         values("fmtp", spans[audio_index]))
     datachannel_index = _datachannel_index(media, kinds)
     ice_ufrag = _ice_credential("a=ice-ufrag", ufrags[0], 4)
     ice_pwd = _ice_credential("a=ice-pwd", pwds[0], 22)
@@ -322,16 +294,12 @@ def _check_media_lines(lines: str, media_lines: list[re.Match[str]], end: int) -
         value = line.group(1)
         parts = value.split()
         if len(parts) < 4:
-            raise SdpError(
-                f"line {_line_number(lines, line.start())}: m-line {value[:60]!r} needs "
-                "<media> <port> <proto> <format>..."
-            )
+            raise SdpError(f"line {_line_number(lines, line.start())}: m-line {value[:60]!r} needs "
+                           "<media> <port> <proto> <format>...")
         port = _PORT.fullmatch(parts[1])
         if port is None or int(port.group(1)) > 65535:
-            raise SdpError(
-                f"line {_line_number(lines, line.start())}: m-line port {parts[1][:20]!r} "
-                "is not a number from 0 to 65535"
-            )
+            raise SdpError(f"line {_line_number(lines, line.start())}: m-line port {parts[1][:20]!r} "
+                           "is not a number from 0 to 65535")
 
 
 def _direction(attributes: list[tuple[str, str | None]], default: str) -> str:
@@ -449,9 +417,8 @@ def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         raise SdpError(f"{address[:60]!r} is not an IP address") from None
 
 
-def host_candidate(
-    address: str, port: int, foundation: str = "1", component: int = 1, local_preference: int = HOST_LOCAL_PREFERENCE
-) -> str:
+def host_candidate(address: str, port: int, foundation: str = "1", component: int = 1,
+                   local_preference: int = HOST_LOCAL_PREFERENCE) -> str:
     """The a=candidate value of a host candidate, priority per RFC 8445 §5.1.2.1."""
     ip = _ip(address)
     priority = (HOST_TYPE_PREFERENCE << 24) | (local_preference << 8) | (256 - component)
@@ -461,10 +428,8 @@ def host_candidate(
 def host_candidates(addresses: tuple[str, ...], port: int) -> list[str]:
     """One host candidate per address of a multihomed server: distinct foundations (different
     bases, RFC 8445 §5.1.1.3) and descending local preferences, so the first address is preferred."""
-    return [
-        host_candidate(address, port, foundation=str(index), local_preference=HOST_LOCAL_PREFERENCE + 1 - index)
-        for index, address in enumerate(addresses, 1)
-    ]
+    return [host_candidate(address, port, foundation=str(index), local_preference=HOST_LOCAL_PREFERENCE + 1 - index)
+            for index, address in enumerate(addresses, 1)]
 
 
 _PROTO = attrgetter("proto")
@@ -485,10 +450,8 @@ def build_answer(offer: Offer, params: AnswerParams) -> str:
     datachannel_index = _datachannel_index(media, kinds) if params.accept_datachannel else None
     accepted_mids = {media[index].mid for index in (audio_index, datachannel_index) if index is not None}
     bundle = [mid for mid in offer.bundle if mid in accepted_mids]
-    transport = (
-        f"a=ice-ufrag:{params.ice_ufrag}\r\na=ice-pwd:{params.ice_pwd}\r\n"
-        f"a=fingerprint:{params.fingerprint}\r\na=setup:{params.setup}\r\n"
-    )
+    transport = (f"a=ice-ufrag:{params.ice_ufrag}\r\na=ice-pwd:{params.ice_pwd}\r\n"
+                 f"a=fingerprint:{params.fingerprint}\r\na=setup:{params.setup}\r\n")
     addresses = (params.address, *params.extra_addresses)
     candidates = "".join(f"a=candidate:{candidate}\r\n" for candidate in host_candidates(addresses, params.port))
     candidates += "a=end-of-candidates\r\n"
@@ -504,26 +467,14 @@ def build_answer(offer: Offer, params: AnswerParams) -> str:
     # offerers (aiortc) check credentials and rtcp-mux on every answered section.
     protos = list(map(_PROTO, media))
     rtp_lines = map(getitem, repeat(_REJECTED_RTP_LINES), map(str.__contains__, protos, repeat("RTP")))
-    sections = list(
-        map(
-            _REJECTED_SECTION,
-            kinds,
-            protos,
-            map(" ".join, map(_FORMATS, media)),
-            repeat(connection),
-            repeat(transport),
-            mid_lines,
-            rtp_lines,
-        )
-    )
+    sections = list(map(_REJECTED_SECTION, kinds, protos, map(" ".join, map(_FORMATS, media)), repeat(connection),
+                        repeat(transport), mid_lines, rtp_lines))
     pt = offer.opus_payload_type
     direction = ANSWER_DIRECTION[audio.direction]
     ssrc_lines = ""
     if params.audio_ssrc is not None and direction in ("sendrecv", "sendonly"):
-        ssrc_lines = (
-            f"a=msid:{params.cname} audio\r\na=ssrc:{params.audio_ssrc} cname:{params.cname}\r\n"
-            f"a=ssrc:{params.audio_ssrc} msid:{params.cname} audio\r\n"
-        )
+        ssrc_lines = (f"a=msid:{params.cname} audio\r\na=ssrc:{params.audio_ssrc} cname:{params.cname}\r\n"
+                      f"a=ssrc:{params.audio_ssrc} msid:{params.cname} audio\r\n")
     sections[audio_index] = (
         f"m=audio {params.port} {audio.proto} {pt}\r\nc={connection}\r\n{transport}{mid_lines[audio_index]}"
         f"a={direction}\r\na=rtcp-mux\r\na=rtpmap:{pt} opus/48000/2\r\na=fmtp:{pt} {_opus_fmtp(offer.opus_fmtp)}\r\n"
@@ -561,11 +512,8 @@ def parse_ice_sdpfrag(text: str) -> tuple[str | None, str | None, list[str]]:
     ufrags = _VALUES["ice-ufrag"].findall(lines, 0, bad_name)
     pwds = _VALUES["ice-pwd"].findall(lines, 0, bad_name)
     candidates = _VALUES["candidate"].findall(lines, 0, bad_name)
-    if not (
-        all(map(_ICE_UFRAG.fullmatch, ufrags))
-        and all(map(_ICE_PWD.fullmatch, pwds))
-        and all(map(str.strip, candidates))
-    ):
+    if not (all(map(_ICE_UFRAG.fullmatch, ufrags)) and all(map(_ICE_PWD.fullmatch, pwds))
+            and all(map(str.strip, candidates))):
         _check_sdpfrag_lines(lines, bad_name)  # raises the first bad line's error
     if bad_name != len(lines):
         raise _attribute_name_error(lines, bad_name)

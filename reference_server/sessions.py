@@ -5,7 +5,6 @@ raises IllegalTransition. The table does O(1) lookups by id, by local ufrag and 
 5-tuple. A 5-tuple enters `by_address` only through `bind`, which the core calls after a STUN
 check passed USERNAME + MESSAGE-INTEGRITY + FINGERPRINT: nothing else creates routing state.
 """
-
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -36,17 +35,15 @@ class SessionPhase(Enum):
     CLOSED = "closed"  # freed (the reason is in the SessionClosed event); out of the table
 
 
-TRANSITIONS: Mapping[SessionPhase, frozenset[SessionPhase]] = MappingProxyType(
-    {
-        SessionPhase.OFFERED: frozenset({SessionPhase.CHECKED, SessionPhase.CLOSED}),
-        # As DTLS server, the core takes a ClientHello from any bound tuple, nominated or not.
-        SessionPhase.CHECKED: frozenset({SessionPhase.SELECTED, SessionPhase.DTLS_HANDSHAKING, SessionPhase.CLOSED}),
-        SessionPhase.SELECTED: frozenset({SessionPhase.DTLS_HANDSHAKING, SessionPhase.CLOSED}),
-        SessionPhase.DTLS_HANDSHAKING: frozenset({SessionPhase.CONNECTED, SessionPhase.CLOSED}),
-        SessionPhase.CONNECTED: frozenset({SessionPhase.CLOSED}),
-        SessionPhase.CLOSED: frozenset(),
-    }
-)
+TRANSITIONS: Mapping[SessionPhase, frozenset[SessionPhase]] = MappingProxyType({
+    SessionPhase.OFFERED: frozenset({SessionPhase.CHECKED, SessionPhase.CLOSED}),
+    # As DTLS server, the core takes a ClientHello from any bound tuple, nominated or not.
+    SessionPhase.CHECKED: frozenset({SessionPhase.SELECTED, SessionPhase.DTLS_HANDSHAKING, SessionPhase.CLOSED}),
+    SessionPhase.SELECTED: frozenset({SessionPhase.DTLS_HANDSHAKING, SessionPhase.CLOSED}),
+    SessionPhase.DTLS_HANDSHAKING: frozenset({SessionPhase.CONNECTED, SessionPhase.CLOSED}),
+    SessionPhase.CONNECTED: frozenset({SessionPhase.CLOSED}),
+    SessionPhase.CLOSED: frozenset(),
+})
 """Every legal phase change, and the only place one is defined: a phase maps to the phases it may move to."""
 
 

@@ -57,7 +57,9 @@ class SrtpError(Exception):
 class SrtpSession:
     """Both directions of one SRTP session; create it with `from_keying_material`."""
 
-    def __init__(self, profile: str, outbound: pylibsrtp.Session, inbound: pylibsrtp.Session) -> None:
+    def __init__(
+        self, profile: str, outbound: pylibsrtp.Session, inbound: pylibsrtp.Session
+    ) -> None:
         self.profile = profile
         self._outbound = outbound
         self._inbound = inbound
@@ -83,7 +85,9 @@ class SrtpSession:
         key_length, salt_length = PROFILES[profile]
         expected = 2 * (key_length + salt_length)
         if len(material) != expected:
-            raise SrtpError(f"keying material for {profile} must be {expected} bytes, got {len(material)}")
+            raise SrtpError(
+                f"keying material for {profile} must be {expected} bytes, got {len(material)}"
+            )
         if not _MIN_REPLAY_WINDOW <= replay_window <= _MAX_REPLAY_WINDOW:
             raise SrtpError(
                 f"replay window of {replay_window} packets is outside libsrtp's range "

@@ -117,7 +117,9 @@ class StunMessage:
         """
         after_sha1 = after_sha256 = False
         for found, value in self.attributes:
-            if found == FINGERPRINT or not (after_sha256 or (after_sha1 and found != MESSAGE_INTEGRITY_SHA256)):
+            if found == FINGERPRINT or not (
+                after_sha256 or (after_sha1 and found != MESSAGE_INTEGRITY_SHA256)
+            ):
                 if found == attr_type:
                     return value
                 if found == MESSAGE_INTEGRITY:
@@ -161,7 +163,9 @@ def parse(data: bytes) -> StunMessage:
     if cookie != MAGIC_COOKIE:
         raise StunError(f"magic cookie is 0x{cookie:08x}, not 0x2112a442")
     if length + _HEADER_LENGTH != size:
-        raise StunError(f"length field says {length} bytes of attributes but {size - _HEADER_LENGTH} follow")
+        raise StunError(
+            f"length field says {length} bytes of attributes but {size - _HEADER_LENGTH} follow"
+        )
     if length & 3:
         raise StunError(f"length field {length} is not a multiple of 4")
 
@@ -175,7 +179,9 @@ def parse(data: bytes) -> StunMessage:
         attr_type, attr_length = unpack_attribute(data, position)
         end = position + 4 + attr_length
         if end > size:
-            raise StunError(f"attribute 0x{attr_type:04x} length {attr_length} runs past the end of the message")
+            raise StunError(
+                f"attribute 0x{attr_type:04x} length {attr_length} runs past the end of the message"
+            )
         if attr_type in checked_types:
             if attr_type == MESSAGE_INTEGRITY:
                 if attr_length != 20:
@@ -190,7 +196,10 @@ def parse(data: bytes) -> StunMessage:
                     raise StunError(f"attribute 0x{following:04x} follows FINGERPRINT")
                 fingerprint = position
             elif attr_length & 3 or not 16 <= attr_length <= 32:
-                raise StunError(f"MESSAGE-INTEGRITY-SHA256 length {attr_length} is not a multiple of 4 from 16 to 32")
+                raise StunError(
+                    f"MESSAGE-INTEGRITY-SHA256 length {attr_length} is not a multiple of 4 "
+                    "from 16 to 32"
+                )
             elif integrity_sha256 is None:
                 integrity_sha256 = position
         append((attr_type, data[position + 4 : end]))
@@ -206,7 +215,6 @@ def parse(data: bytes) -> StunMessage:
         integrity_sha256,
         fingerprint,
     )
-
 
 def fingerprint_ok(data: bytes, msg: StunMessage) -> bool:
     """True when FINGERPRINT is present and equals CRC-32 of what precedes it, xor 0x5354554e."""
@@ -246,16 +254,22 @@ def build(
     if not 0 <= method <= 0xFFF:
         raise StunError(f"method 0x{method:x} does not fit in 12 bits")
     if msg_class not in _CLASSES:
-        raise StunError(f"message class 0x{msg_class:04x} is not one of 0x0000, 0x0010, 0x0100, 0x0110")
+        raise StunError(
+            f"message class 0x{msg_class:04x} is not one of 0x0000, 0x0010, 0x0100, 0x0110"
+        )
     if len(transaction_id) != 12:
         raise StunError(f"transaction ID is {len(transaction_id)} bytes, not 12")
-    message_type = (method & 0x000F) | ((method & 0x0070) << 1) | ((method & 0x0F80) << 2) | msg_class
+    message_type = (
+        (method & 0x000F) | ((method & 0x0070) << 1) | ((method & 0x0F80) << 2) | msg_class
+    )
     pack_attribute = _attribute_header.pack
     parts = []
     for attr_type, value in attributes:
         value_length = len(value)
         if value_length > 0xFFFF:
-            raise StunError(f"attribute 0x{attr_type:04x} value of {value_length} bytes is too long")
+            raise StunError(
+                f"attribute 0x{attr_type:04x} value of {value_length} bytes is too long"
+            )
         parts.append(pack_attribute(attr_type, value_length))
         parts.append(value)
         if value_length & 3:

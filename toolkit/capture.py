@@ -99,9 +99,8 @@ def udp_frame(record: CaptureRecord, *, ip_id: int = 0, linktype: int = LINKTYPE
     """The record as a scapy packet: [Ethernet +] IPv4/IPv6 + UDP, checksums filled in when built."""
     src_ip, dst_ip = _ip(record.src[0]), _ip(record.dst[0])
     if src_ip.version != dst_ip.version:
-        raise CaptureError(
-            f"capture record goes from IPv{src_ip.version} {record.src[0]} to IPv{dst_ip.version} {record.dst[0]}"
-        )
+        raise CaptureError(f"capture record goes from IPv{src_ip.version} {record.src[0]} "
+                           f"to IPv{dst_ip.version} {record.dst[0]}")
     if len(record.data) > _MAX_UDP_PAYLOAD:
         raise CaptureError(f"a {len(record.data)}-byte datagram does not fit in one UDP packet")
     if src_ip.version == 4:

@@ -6,7 +6,6 @@ wrong, the user gets one line on stderr and a documented status, never a traceba
 errors and any unexpected exception exit 2 (the traceback only with --debug or RTCGATE_DEBUG=1),
 Ctrl-C exits 130, and output closed early (`rtcgate check --list | head -1`) exits 141 quietly.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -67,9 +66,8 @@ class _PrintVersion(argparse.Action):
     """--version, looked up only when asked for."""
 
     def __init__(self, option_strings: list[str], dest: str, **kwargs) -> None:
-        super().__init__(
-            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print rtcgate's version and exit"
-        )
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print rtcgate's version and exit")
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         print(version())
@@ -82,10 +80,8 @@ def exit_status_epilog(statuses: dict[int, str]) -> str:
     for table in (statuses, COMMON_EXIT_STATUS):
         for code, meaning in table.items():
             merged.setdefault(code, []).append(meaning)
-    rows = [
-        textwrap.fill("; ".join(meanings), EPILOG_WIDTH, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
-        for code, meanings in sorted(merged.items())
-    ]
+    rows = [textwrap.fill("; ".join(meanings), EPILOG_WIDTH, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
+            for code, meanings in sorted(merged.items())]
     return "\n".join(["exit status:", *rows])
 
 
@@ -94,13 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rtcgate",
         description="Prove a single-UDP-port WebRTC server correct, robust and fast.",
         epilog="Exit status: 0 passed, 1 a gate failed (a check, verdict, interop cell or fuzz finding), 2 bad "
-        "arguments, an unreachable target or an rtcgate error. `rtcgate COMMAND --help` lists a command's "
-        "options and what each exit status means for it.",
-    )
+               "arguments, an unreachable target or an rtcgate error. `rtcgate COMMAND --help` lists a command's "
+               "options and what each exit status means for it.")
     parser.add_argument("--version", action=_PrintVersion)
-    parser.add_argument(
-        "--debug", action="store_true", help=f"show the traceback of an unexpected error (or set {DEBUG_VARIABLE}=1)"
-    )
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of an unexpected error (or set {DEBUG_VARIABLE}=1)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)
@@ -111,12 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
             command.formatter_class = HelpFormatter  # one help layout for every command
             command.epilog = "\n\n".join(filter(None, (command.epilog, exit_status_epilog(module.EXIT_STATUS))))
             # SUPPRESS: unless given after the command, --debug keeps what the top level parsed.
-            command.add_argument(
-                "--debug",
-                action="store_true",
-                default=argparse.SUPPRESS,
-                help="show the traceback of an unexpected error",
-            )
+            command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                 help="show the traceback of an unexpected error")
             command.set_defaults(command_parser=command)
     return parser
 

@@ -11,7 +11,6 @@ Liveness follows `isatty()` of the stream itself (not FORCE_COLOR or TTY_COMPATI
 log never receives cursor movements whatever its environment says. Markup is off: messages from
 targets (`[MUST]`, URLs with brackets) print as they are.
 """
-
 from __future__ import annotations
 
 import sys
@@ -23,31 +22,17 @@ PLAIN_WIDTH = 1000
 """Columns of a console that is not a terminal: wider than any line the toolkit writes."""
 
 STATUS_STYLES = {
-    "PASS": "bold green",
-    "FAIL": "bold red",
-    "WARN": "bold yellow",
-    "SKIP": "dim",
-    "XFAIL": "yellow",
-    "XPASS": "bold red",
-    "N/A": "dim",
-    "green": "bold green",
-    "NOT green": "bold red",
+    "PASS": "bold green", "FAIL": "bold red", "WARN": "bold yellow", "SKIP": "dim", "XFAIL": "yellow",
+    "XPASS": "bold red", "N/A": "dim", "green": "bold green", "NOT green": "bold red",
 }
 
 
 def console_for(stream: TextIO) -> Console:
     """A rich console on `stream`: a terminal one only if the stream is a terminal."""
     terminal = bool(getattr(stream, "isatty", lambda: False)())
-    return Console(
-        file=stream,
-        force_terminal=terminal,
-        force_interactive=terminal,
-        width=None if terminal else PLAIN_WIDTH,
-        soft_wrap=not terminal,
-        markup=False,
-        highlight=False,
-        emoji=False,
-    )
+    return Console(file=stream, force_terminal=terminal, force_interactive=terminal,
+                   width=None if terminal else PLAIN_WIDTH, soft_wrap=not terminal,
+                   markup=False, highlight=False, emoji=False)
 
 
 def stdout() -> Console:

@@ -5,7 +5,6 @@ sample at rank ceil(p/100 · n), 1-based. It is always a measured value, never a
 so a p99 over 100 round trips is the 99th smallest. numpy computes it: `method="inverted_cdf"`
 (Hyndman & Fan's definition 1) is exactly this rule.
 """
-
 from __future__ import annotations
 
 from collections.abc import Iterable

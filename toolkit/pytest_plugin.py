@@ -70,16 +70,8 @@ class Option:
             parser.addini(self.name, self.help, type="bool", default=False)
             return
         many = self.kind in ("list", "words")
-        group.addoption(
-            self.flag,
-            dest=self.name,
-            metavar=self.metavar,
-            type=self.parse,
-            choices=self.choices,
-            action="append" if many else "store",
-            default=None,
-            help=self.help,
-        )
+        group.addoption(self.flag, dest=self.name, metavar=self.metavar, type=self.parse, choices=self.choices,
+                        action="append" if many else "store", default=None, help=self.help)
         parser.addini(self.name, self.help, type={"list": "linelist", "words": "args"}.get(self.kind, "string"))
 
     def value(self, config: pytest.Config):
@@ -114,64 +106,28 @@ def _options() -> tuple[Option, ...]:
         Option("rtc_calls_url", "... against this realtime-calls endpoint", metavar="URL"),
         Option("rtc_signaling", "... through your signaling callable", metavar="MODULE:FUNCTION"),
         Option("rtc_reference", "... against a reference server started for the run", kind="flag"),
-        Option(
-            "rtc_header",
-            "an HTTP header for every WHIP request of --rtc-whip or --rtc-calls-url (repeatable; "
-            "ini: one per line), e.g. 'Authorization: Bearer TOKEN'; values never appear in reports",
-            kind="list",
-            parse=http_header,
-            metavar="'NAME: VALUE'",
-        ),
-        Option(
-            "rtc_expect_echo",
-            "the target is an echo server: its sanity conversation fails unless our media comes back",
-            kind="flag",
-        ),
-        Option(
-            "rtc_profile",
-            "comma-separated profiles to collect (default: all); 'hardened' gates on every level",
-            metavar="NAMES",
-        ),
-        Option(
-            "rtc_strict",
-            "the weakest requirement level that fails (default must: SHOULD/POLICY findings warn)",
-            choices=LEVELS,
-        ),
-        Option(
-            "rtc_only", "collect only this check (repeatable; ini: space-separated IDs)", kind="words", metavar="ID"
-        ),
+        Option("rtc_header", "an HTTP header for every WHIP request of --rtc-whip or --rtc-calls-url (repeatable; "
+                             "ini: one per line), e.g. 'Authorization: Bearer TOKEN'; values never appear in reports",
+               kind="list", parse=http_header, metavar="'NAME: VALUE'"),
+        Option("rtc_expect_echo", "the target is an echo server: its sanity conversation fails unless our media "
+                                  "comes back", kind="flag"),
+        Option("rtc_profile", "comma-separated profiles to collect (default: all); 'hardened' gates on every level",
+               metavar="NAMES"),
+        Option("rtc_strict", "the weakest requirement level that fails (default must: SHOULD/POLICY findings warn)",
+               choices=LEVELS),
+        Option("rtc_only", "collect only this check (repeatable; ini: space-separated IDs)", kind="words",
+               metavar="ID"),
         Option("rtc_seed", "seed of the run (default 0)", parse=int, metavar="N", default=0),
-        Option(
-            "rtc_consent_timeout",
-            "the target's consent timeout for ICE-06 (default 30; 3 for --rtc-reference)",
-            parse=positive_number,
-            metavar="S",
-        ),
-        Option(
-            "rtc_fuzz_time",
-            "fuzz each rtcgate fuzz target for S seconds (atheris) instead of replaying its "
-            "corpus (fixture rtc_fuzz_time)",
-            parse=positive_number,
-            metavar="S",
-        ),
-        Option(
-            "rtc_dtls_role",
-            "the probe's DTLS role: auto offers a=setup:actpass (default); client offers active, server passive",
-            choices=DTLS_ROLES,
-            default="auto",
-        ),
-        Option(
-            "rtc_report_dir",
-            f"where evidence and reports go (default: {REPORT_DIR} in the rootdir; an ini "
-            "value is relative to the ini file)",
-            metavar="DIR",
-        ),
-        *(
-            Option(
-                f"rtc_{perf.dest}", f"{perf.help} (default: {perf.default:g})", parse=perf.parse, metavar=perf.metavar
-            )
-            for perf in perf_options()
-        ),
+        Option("rtc_consent_timeout", "the target's consent timeout for ICE-06 (default 30; 3 for --rtc-reference)",
+               parse=positive_number, metavar="S"),
+        Option("rtc_fuzz_time", "fuzz each rtcgate fuzz target for S seconds (atheris) instead of replaying its "
+                                "corpus (fixture rtc_fuzz_time)", parse=positive_number, metavar="S"),
+        Option("rtc_dtls_role", "the probe's DTLS role: auto offers a=setup:actpass (default); client offers "
+                                "active, server passive", choices=DTLS_ROLES, default="auto"),
+        Option("rtc_report_dir", f"where evidence and reports go (default: {REPORT_DIR} in the rootdir; an ini "
+                                 "value is relative to the ini file)", metavar="DIR"),
+        *(Option(f"rtc_{perf.dest}", f"{perf.help} (default: {perf.default:g})", parse=perf.parse,
+                 metavar=perf.metavar) for perf in perf_options()),
     )
 
 
@@ -210,9 +166,8 @@ def _select(options: SimpleNamespace) -> list:
     from toolkit.commands.check import SelectionError, choose_checks
 
     try:
-        return choose_checks(
-            options.rtc_profile, options.rtc_only, profile_option="--rtc-profile", only_option="--rtc-only"
-        )
+        return choose_checks(options.rtc_profile, options.rtc_only, profile_option="--rtc-profile",
+                             only_option="--rtc-only")
     except SelectionError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -236,13 +191,8 @@ def _target(config: pytest.Config):
         from toolkit.conformance.targets import ReferenceTarget, make_target
 
         options = state["options"]
-        target = make_target(
-            whip=options.rtc_whip,
-            calls_url=options.rtc_calls_url,
-            signaling=options.rtc_signaling,
-            reference=options.rtc_reference,
-            headers=options.rtc_header,
-        )
+        target = make_target(whip=options.rtc_whip, calls_url=options.rtc_calls_url, signaling=options.rtc_signaling,
+                             reference=options.rtc_reference, headers=options.rtc_header)
         if isinstance(target, ReferenceTarget):
             target.consent_timeout = options.rtc_consent_timeout or 3.0
             if options.rtc_dtls_role == "server":
@@ -260,13 +210,9 @@ def _settings(options: SimpleNamespace):
     from toolkit.conformance.model import Settings
 
     perf = {option.dest: getattr(options, f"rtc_{option.dest}", None) for option in perf_options()}
-    return Settings(
-        seed=options.rtc_seed,
-        consent_timeout=options.rtc_consent_timeout or DEFAULT_CONSENT_TIMEOUT,
-        strict=strictness(options.rtc_strict, options.rtc_profile),
-        dtls_role=options.rtc_dtls_role or "auto",
-        perf=perf_thresholds(perf),
-    )
+    return Settings(seed=options.rtc_seed, consent_timeout=options.rtc_consent_timeout or DEFAULT_CONSENT_TIMEOUT,
+                    strict=strictness(options.rtc_strict, options.rtc_profile),
+                    dtls_role=options.rtc_dtls_role or "auto", perf=perf_thresholds(perf))
 
 
 def _attach(node: pytest.Item, result, when: str) -> list[str]:
@@ -277,13 +223,8 @@ def _attach(node: pytest.Item, result, when: str) -> list[str]:
     from toolkit.reports.evidence import write_evidence
 
     check = result.check
-    node.user_properties += [
-        ("rfc", check.rfc),
-        *requirement_fields(check).items(),
-        ("profile", check.profile),
-        ("verdict", result.status.value),
-        ("replay", result.replay),
-    ]
+    node.user_properties += [("rfc", check.rfc), *requirement_fields(check).items(), ("profile", check.profile),
+                             ("verdict", result.status.value), ("replay", result.replay)]
     if not needs_evidence(result):
         return []
     report_dir = _state(node.config)["options"].rtc_report_dir
@@ -341,17 +282,8 @@ class CatalogItem(pytest.Item):
             result.message = f"the target stopped working during the run: {result.message}"
         if result.status is Status.ERROR:
             lines = _attach(self, result, "setup")
-            pytest.fail(
-                "\n".join(
-                    [
-                        f"{self.check.id} ERROR (no verdict on the target): {result.message}",
-                        *result.notes[-3:],
-                        *lines,
-                        f"replay: {result.replay}",
-                    ]
-                ),
-                pytrace=False,
-            )
+            pytest.fail("\n".join([f"{self.check.id} ERROR (no verdict on the target): {result.message}",
+                                   *result.notes[-3:], *lines, f"replay: {result.replay}"]), pytrace=False)
         self.evidence = _attach(self, result, "call")
 
     def runtest(self) -> None:
@@ -363,11 +295,8 @@ class CatalogItem(pytest.Item):
         if result.status is Status.SKIP:
             pytest.skip(result.message)
         if result.status is Status.WARN:
-            self.warn(
-                RtcgateFinding(
-                    f"{self.check.id} WARN: {result.message} [{requirement_line(self.check)}] replay: {result.replay}"
-                )
-            )
+            self.warn(RtcgateFinding(f"{self.check.id} WARN: {result.message} "
+                                     f"[{requirement_line(self.check)}] replay: {result.replay}"))
         if result.status is Status.FAIL:
             raise CheckError(result)
 
@@ -376,15 +305,9 @@ class CatalogItem(pytest.Item):
             result = excinfo.value.result
             from toolkit.reports.common import requirement_line
 
-            return "\n".join(
-                [
-                    f"{self.check.id} FAILED: {result.message}",
-                    *result.notes[-10:],
-                    f"requirement: {requirement_line(self.check)}",
-                    *self.evidence,
-                    f"replay: {result.replay}",
-                ]
-            )
+            return "\n".join([f"{self.check.id} FAILED: {result.message}", *result.notes[-10:],
+                              f"requirement: {requirement_line(self.check)}",
+                              *self.evidence, f"replay: {result.replay}"])
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):
@@ -418,16 +341,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     settings = _settings(state["options"])
     target = state["target"]
     started_wall, started = state["started"]
-    run = RunResult(
-        target.description,
-        settings.seed,
-        started_wall.isoformat(timespec="seconds"),
-        time.monotonic() - started,
-        results=[result for position, result in state["played"] if position is None],
-        sanity=[result for position, result in state["played"] if position is not None],
-        strict=settings.strict,
-        target_echoes=target.echoes,
-    )
+    run = RunResult(target.description, settings.seed, started_wall.isoformat(timespec="seconds"),
+                    time.monotonic() - started,
+                    results=[result for position, result in state["played"] if position is None],
+                    sanity=[result for position, result in state["played"] if position is not None],
+                    strict=settings.strict, target_echoes=target.echoes)
     try:
         state["reports"] = write_reports(run, state["options"].rtc_report_dir)
     except OSError as exc:
@@ -438,11 +356,9 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     state = config.stash.get(_STATE, {})
     if "reports" in state:
         paths = state["reports"]
-        terminalreporter.write_line(
-            f"rtcgate reports: {paths['html']} (also {paths['junit'].name}, "
-            f"{paths['json'].name}, {paths['sarif'].name}; evidence under "
-            f"{paths['html'].parent / 'evidence'})"
-        )
+        terminalreporter.write_line(f"rtcgate reports: {paths['html']} (also {paths['junit'].name}, "
+                                    f"{paths['json'].name}, {paths['sarif'].name}; evidence under "
+                                    f"{paths['html'].parent / 'evidence'})")
     elif "reports_error" in state:
         terminalreporter.write_line(f"rtcgate reports: not written: {state['reports_error']}", red=True)
 
@@ -454,9 +370,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 def rtc_target(pytestconfig: pytest.Config):
     """The target named by --rtc-whip / --rtc-calls-url / --rtc-signaling / --rtc-reference (or their ini options)."""
     if not _requested(_state(pytestconfig)["options"]):
-        pytest.skip(
-            "no rtcgate target: pass --rtc-whip URL, --rtc-calls-url URL, --rtc-signaling M:F or --rtc-reference"
-        )
+        pytest.skip("no rtcgate target: pass --rtc-whip URL, --rtc-calls-url URL, --rtc-signaling M:F or --rtc-reference")
     return _target(pytestconfig)
 
 

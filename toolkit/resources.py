@@ -6,7 +6,6 @@ reached through `importlib.resources` so that nothing depends on where the repos
 cloned. These paths are read-only: a run writes under the current directory or the folder its
 user names, never into the installed package.
 """
-
 from __future__ import annotations
 
 from importlib.resources import files
@@ -36,7 +35,6 @@ def speech_sample() -> Path:
     """The shipped speech recording (see corpora/audio/README.md); raises if it is missing."""
     path = shipped("corpora", "audio", "speech_en.ogg")
     if not path.is_file():
-        raise MissingResource(
-            f"the speech sample {path.name} is missing from rtcgate's package data (corpora/audio/): reinstall rtcgate"
-        )
+        raise MissingResource(f"the speech sample {path.name} is missing from rtcgate's package data "
+                              "(corpora/audio/): reinstall rtcgate")
     return path

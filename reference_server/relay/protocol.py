@@ -27,7 +27,6 @@ and creates no relay state. All other flag bits are zero. Multi-byte fields are 
 Addresses are converted with socket.inet_pton/inet_ntop (no socket is opened), so a decoded
 address is the very string the socket module gives for the same client.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -82,10 +81,8 @@ def encode(kind: Kind, client: tuple[str, int], payload: bytes, *, bind: bool = 
         raise RelayProtocolError("there is no client datagram to forward (empty payload)")
     head = header(kind, client, bind)
     if len(head) + len(payload) > MAX_UDP_PAYLOAD:
-        raise RelayProtocolError(
-            f"a {len(payload)}-byte datagram with its {len(head)}-byte header "
-            f"exceeds {MAX_UDP_PAYLOAD} bytes, the largest UDP payload"
-        )
+        raise RelayProtocolError(f"a {len(payload)}-byte datagram with its {len(head)}-byte header "
+                                 f"exceeds {MAX_UDP_PAYLOAD} bytes, the largest UDP payload")
     return head + payload
 
 
@@ -96,9 +93,8 @@ def _host(packed: bytes) -> str:
 
 def decode(data: bytes) -> Forward:
     if len(data) < FIXED_HEADER:
-        raise RelayProtocolError(
-            f"relay datagram of {len(data)} bytes is shorter than the {FIXED_HEADER}-byte fixed header"
-        )
+        raise RelayProtocolError(f"relay datagram of {len(data)} bytes is shorter than the "
+                                 f"{FIXED_HEADER}-byte fixed header")
     end = FIXED_HEADER + (16 if data[5] == 6 else 4)
     kind, client, bind = _parse_header(data[:end])
     if len(data) == end:

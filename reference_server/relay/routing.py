@@ -13,7 +13,6 @@ dropped and counted by reason.
 A relay that restarts starts empty; each client's next consent check (RFC 7675, ≤ 5 s apart)
 carries the ufrag again and rebuilds its route, while the workers keep every session.
 """
-
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
@@ -53,14 +52,8 @@ class RelayMetrics:
 class RelayCore:
     """`receive_datagram` returns the one datagram to send for each one received, or None."""
 
-    def __init__(
-        self,
-        workers: Mapping[int, Address],
-        routing_secret: bytes,
-        *,
-        max_routes: int = MAX_ROUTES,
-        route_idle_timeout: float = ROUTE_IDLE_TIMEOUT,
-    ) -> None:
+    def __init__(self, workers: Mapping[int, Address], routing_secret: bytes, *,
+                 max_routes: int = MAX_ROUTES, route_idle_timeout: float = ROUTE_IDLE_TIMEOUT) -> None:
         if not workers:
             raise ValueError("a relay needs at least one worker")
         if max_routes < 1:

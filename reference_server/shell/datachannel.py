@@ -14,7 +14,6 @@ The duplication is deliberate: the judge never imports the judged (docs/architec
 principle 3). tests/contract/test_datachannel_adapters.py drives both through the same table
 of cases against aiortc, so a change to one that the other lacks fails there.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -132,20 +131,13 @@ class DataChannelAssociation:
     raises is logged and the association carries on.
     """
 
-    def __init__(
-        self,
-        send_packet: Callable[[bytes], bool],
-        *,
-        remote_port: int = LOCAL_SCTP_PORT,
-        remote_max_message_size: int | None = None,
-        dtls_role: str = "server",
-    ) -> None:
+    def __init__(self, send_packet: Callable[[bytes], bool], *, remote_port: int = LOCAL_SCTP_PORT,
+                 remote_max_message_size: int | None = None, dtls_role: str = "server") -> None:
         self.on_open: Callback | None = None
         self.on_message: Callback | None = None
         self.on_close: Callback | None = None
-        self.remote_max_message_size = (
-            REMOTE_DEFAULT_MAX_MESSAGE_SIZE if remote_max_message_size is None else remote_max_message_size
-        )  # 0: any size (RFC 8841 §6.1)
+        self.remote_max_message_size = (REMOTE_DEFAULT_MAX_MESSAGE_SIZE if remote_max_message_size is None
+                                        else remote_max_message_size)  # 0: any size (RFC 8841 §6.1)
         self.malformed_packets = 0  # packets aiortc failed on (counted, skipped)
         self.dropped_packets = 0  # packets beyond MAX_QUEUED_PACKETS
         self.overrun = False  # the peer sent past our receive window, so we aborted
@@ -193,16 +185,9 @@ class DataChannelAssociation:
         """The channels not closed yet, oldest first."""
         return list(self._channels)
 
-    def create_channel(
-        self,
-        label: str,
-        *,
-        protocol: str = "",
-        ordered: bool = True,
-        max_retransmits: int | None = None,
-        max_packet_life_time: int | None = None,
-        negotiated_id: int | None = None,
-    ) -> Channel:
+    def create_channel(self, label: str, *, protocol: str = "", ordered: bool = True,
+                       max_retransmits: int | None = None, max_packet_life_time: int | None = None,
+                       negotiated_id: int | None = None) -> Channel:
         """Open a channel from the server: with DCEP (RFC 8832), or, given `negotiated_id`, on
         the stream both ends agreed out of band (the client creates it with negotiated: true)."""
         if self._closing or self._sctp.state == "closed":
@@ -217,13 +202,8 @@ class DataChannelAssociation:
         if negotiated_id is not None and any(c.stream_id == negotiated_id for c in self._channels):
             raise DataChannelError(f"stream {negotiated_id} already carries a data channel")
         parameters = RTCDataChannelParameters(
-            label=label,
-            protocol=protocol,
-            ordered=ordered,
-            maxRetransmits=max_retransmits,
-            maxPacketLifeTime=max_packet_life_time,
-            negotiated=negotiated_id is not None,
-            id=negotiated_id,
+            label=label, protocol=protocol, ordered=ordered, maxRetransmits=max_retransmits,
+            maxPacketLifeTime=max_packet_life_time, negotiated=negotiated_id is not None, id=negotiated_id,
         )
         return self._track(RTCDataChannel(self._sctp, parameters))
 
@@ -236,9 +216,8 @@ class DataChannelAssociation:
         size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
         limit = self.remote_max_message_size
         if limit and size > limit:
-            raise DataChannelError(
-                f"message of {size} bytes is larger than the peer's a=max-message-size of {limit} bytes"
-            )
+            raise DataChannelError(f"message of {size} bytes is larger than the peer's a=max-message-size "
+                                   f"of {limit} bytes")
         target._rtc.send(data)
 
     def close_channel(self, channel: Channel) -> None:
@@ -326,7 +305,7 @@ def _has_short_parameter(packet: bytes) -> bool:
     position = 12  # SCTP common header
     while position + 4 <= len(packet):
         chunk_type = packet[position]
-        chunk_length = int.from_bytes(packet[position + 2 : position + 4], "big")
+        chunk_length = int.from_bytes(packet[position + 2:position + 4], "big")
         if chunk_length < 4:
             return False  # aiortc refuses the chunk itself
         end = min(position + chunk_length, len(packet))
@@ -334,7 +313,7 @@ def _has_short_parameter(packet: bytes) -> bool:
         if start is not None:
             offset = position + 4 + start
             while offset + 4 <= end:
-                length = int.from_bytes(packet[offset + 2 : offset + 4], "big")
+                length = int.from_bytes(packet[offset + 2:offset + 4], "big")
                 if length < 4:
                     return True
                 offset += (length + 3) & ~3
@@ -356,19 +335,19 @@ def _sack_overreaches(packet: bytes, next_tsn: int) -> bool:
     those too. So the work a SACK causes is bounded by the TSNs actually in flight."""
     position = 12  # SCTP common header
     while position + 4 <= len(packet):
-        chunk_length = int.from_bytes(packet[position + 2 : position + 4], "big")
+        chunk_length = int.from_bytes(packet[position + 2:position + 4], "big")
         if chunk_length < 4:
             return False  # aiortc refuses the chunk itself
         if packet[position] == SACK and chunk_length >= 16 and position + chunk_length <= len(packet):
-            cumulative = int.from_bytes(packet[position + 4 : position + 8], "big")
+            cumulative = int.from_bytes(packet[position + 4:position + 8], "big")
             in_flight = (next_tsn - 1 - cumulative) % TSN_MODULO  # TSNs sent after the cumulative ack
             if in_flight >= TSN_MODULO // 2:
                 return True  # the cumulative ack is at or past next_tsn
-            blocks = int.from_bytes(packet[position + 12 : position + 14], "big")
+            blocks = int.from_bytes(packet[position + 12:position + 14], "big")
             end_of_previous = 0
             for offset in range(position + 16, min(position + 16 + 4 * blocks, position + chunk_length - 3), 4):
-                start = int.from_bytes(packet[offset : offset + 2], "big")
-                end = int.from_bytes(packet[offset + 2 : offset + 4], "big")
+                start = int.from_bytes(packet[offset:offset + 2], "big")
+                end = int.from_bytes(packet[offset + 2:offset + 4], "big")
                 if not end_of_previous < start <= end <= in_flight:
                     return True
                 end_of_previous = end

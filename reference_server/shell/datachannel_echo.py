@@ -1,7 +1,6 @@
 """The data channels' behaviour until the voice loop replaces it: every message goes back on
 the channel it came on, as it came (text stays text, binary stays binary), so a client can
 verify the whole path."""
-
 from __future__ import annotations
 
 import logging

@@ -14,7 +14,6 @@ the contract (docs, checks and tests read them):
 - relay: rtcgate_relay_datagrams_total{direction,worker}, rtcgate_relay_drops_total{reason},
   rtcgate_relay_routes, rtcgate_relay_routes_learned_total, rtcgate_relay_routes_removed_total{reason}.
 """
-
 from __future__ import annotations
 
 from collections import Counter
@@ -61,32 +60,21 @@ class ServerCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         m = self.metrics
-        yield _counter_by(
-            "rtcgate_packets_received_total",
-            "Datagrams received on the UDP port, by protocol.",
-            "kind",
-            m.packets_received,
-        )
-        yield _counter_by(
-            "rtcgate_packets_sent_total", "Datagrams sent from the UDP port, by protocol.", "kind", m.packets_sent
-        )
+        yield _counter_by("rtcgate_packets_received_total", "Datagrams received on the UDP port, by protocol.",
+                          "kind", m.packets_received)
+        yield _counter_by("rtcgate_packets_sent_total", "Datagrams sent from the UDP port, by protocol.",
+                          "kind", m.packets_sent)
         yield _counter_by("rtcgate_drops_total", "Datagrams dropped, by reason.", "reason", m.drops)
         yield GaugeMetricFamily("rtcgate_sessions", "Sessions currently held.", value=m.sessions)
-        yield GaugeMetricFamily(
-            "rtcgate_bound_tuples", "5-tuples bound to sessions by authenticated checks.", value=m.bound_tuples
-        )
-        yield CounterMetricFamily(
-            "rtcgate_sessions_created_total", "Sessions created by signaling.", value=m.sessions_created
-        )
+        yield GaugeMetricFamily("rtcgate_bound_tuples", "5-tuples bound to sessions by authenticated checks.",
+                                value=m.bound_tuples)
+        yield CounterMetricFamily("rtcgate_sessions_created_total", "Sessions created by signaling.",
+                                  value=m.sessions_created)
         yield _counter_by("rtcgate_sessions_closed_total", "Sessions freed, by reason.", "reason", m.sessions_closed)
         yield _histograms("rtcgate_setup_phase_seconds", "Session setup time per phase.", "phase", m.phases)
-        yield _histograms(
-            "rtcgate_voice_turn_seconds",
-            "Voice turns: user speech stopped to first response audio sent, the model's think "
-            "time, and the server's own share (the difference).",
-            "part",
-            m.voice,
-        )
+        yield _histograms("rtcgate_voice_turn_seconds",
+                          "Voice turns: user speech stopped to first response audio sent, the model's think "
+                          "time, and the server's own share (the difference).", "part", m.voice)
 
 
 class ProcessMemory(Collector):
@@ -102,11 +90,8 @@ class ProcessMemory(Collector):
         yield from families
         for family in families:
             if family.name == "process_resident_memory_bytes":
-                yield GaugeMetricFamily(
-                    "rtcgate_process_resident_bytes",
-                    "Resident memory of the server process.",
-                    value=family.samples[0].value,
-                )
+                yield GaugeMetricFamily("rtcgate_process_resident_bytes", "Resident memory of the server process.",
+                                        value=family.samples[0].value)
 
 
 class RelayCollector(Collector):
@@ -118,25 +103,20 @@ class RelayCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         m = self.metrics
-        datagrams = CounterMetricFamily(
-            "rtcgate_relay_datagrams_total",
-            "Datagrams the relay forwarded, by direction and worker.",
-            labels=["direction", "worker"],
-        )
+        datagrams = CounterMetricFamily("rtcgate_relay_datagrams_total",
+                                        "Datagrams the relay forwarded, by direction and worker.",
+                                        labels=["direction", "worker"])
         for direction, counts in (("to_worker", m.to_worker), ("to_client", m.to_client)):
             for worker, n in sorted(counts.items()):
                 datagrams.add_metric([direction, str(worker)], n)
         yield datagrams
         yield _counter_by("rtcgate_relay_drops_total", "Datagrams the relay dropped, by reason.", "reason", m.drops)
-        yield GaugeMetricFamily(
-            "rtcgate_relay_routes", "Client addresses the relay routes to a worker.", value=self.routes()
-        )
-        yield CounterMetricFamily(
-            "rtcgate_relay_routes_learned_total", "Routes learned from workers' BIND replies.", value=m.routes_learned
-        )
-        yield _counter_by(
-            "rtcgate_relay_routes_removed_total", "Routes forgotten, by reason.", "reason", m.routes_removed
-        )
+        yield GaugeMetricFamily("rtcgate_relay_routes", "Client addresses the relay routes to a worker.",
+                                value=self.routes())
+        yield CounterMetricFamily("rtcgate_relay_routes_learned_total", "Routes learned from workers' BIND replies.",
+                                  value=m.routes_learned)
+        yield _counter_by("rtcgate_relay_routes_removed_total", "Routes forgotten, by reason.",
+                          "reason", m.routes_removed)
 
 
 class Families(Collector):

@@ -3,7 +3,6 @@
 The relay's proxy (`relay_http`) serves the same routes with its own handlers: `signaling_app`
 is the one route table, `read_body` the one size limit, `start_http` the one way a process
 serves its app."""
-
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -56,9 +55,8 @@ async def read_body(request: web.Request) -> bytes | web.Response:
     return body
 
 
-def signaling_app(
-    resource_handlers: Callable[[str], tuple[Handler, Handler, Handler]], healthz: Handler, metrics: Handler
-) -> web.Application:
+def signaling_app(resource_handlers: Callable[[str], tuple[Handler, Handler, Handler]], healthz: Handler,
+                  metrics: Handler) -> web.Application:
     """The routes of the signaling server and of the relay in front of workers.
 
     `resource_handlers(prefix)` gives the (POST, DELETE, PATCH) handlers of one prefix; DELETE
@@ -114,12 +112,8 @@ def make_app(core: ServerCore, clock: Callable[[], float], flush: Callable[[], N
             except SignalingError as exc:
                 return error(exc.status, str(exc))
             flush()
-            return web.Response(
-                status=201,
-                text=answer,
-                content_type="application/sdp",
-                headers={"Location": f"{prefix}/{session_id}", "ETag": f'"{session_id}"'},
-            )
+            return web.Response(status=201, text=answer, content_type="application/sdp",
+                                headers={"Location": f"{prefix}/{session_id}", "ETag": f'"{session_id}"'})
 
         async def delete(request: web.Request) -> web.Response:
             try:

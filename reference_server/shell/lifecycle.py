@@ -1,7 +1,6 @@
 """How each process of the reference server runs (the server, the relay, a worker): start,
 print the one ready line tools and tests parse, wait for SIGINT or SIGTERM, stop, print a
 stopped line. The event loop is uvloop's when uvloop is installed, asyncio's otherwise."""
-
 from __future__ import annotations
 
 import asyncio

@@ -2,7 +2,6 @@
 what it yields back into the conversation, cancels it on CancelTurn, and turns a model's
 exception into a failed response (the session goes on).
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -16,13 +15,8 @@ log = logging.getLogger("rtcgate.voice")
 
 
 class ModelDriver:
-    def __init__(
-        self,
-        model: Model,
-        conversation: Conversation,
-        clock: Callable[[], float],
-        on_output: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, model: Model, conversation: Conversation, clock: Callable[[], float],
+                 on_output: Callable[[], None] | None = None) -> None:
         """`clock` gives the `now` the conversation runs on. `on_output` runs after every output the
         driver feeds in: the shell drains the conversation there (frames now due, events, and the
         actions it routes back to `handle`). Without one, the driver drains the actions itself."""

@@ -1,5 +1,4 @@
 """The relay process: the public UDP socket around the sans-IO RelayCore, and the HTTP proxy to the workers."""
-
 from __future__ import annotations
 
 import asyncio
@@ -74,11 +73,8 @@ class RelayProtocol(asyncio.DatagramProtocol):
 class RelayServer:
     def __init__(self, config: RelayConfig, sock: socket.socket | None = None) -> None:
         self.config = config
-        self.core = RelayCore(
-            {worker.worker_id: worker.udp for worker in config.workers},
-            config.routing_secret,
-            max_routes=config.max_routes,
-        )
+        self.core = RelayCore({worker.worker_id: worker.udp for worker in config.workers},
+                              config.routing_secret, max_routes=config.max_routes)
         self._sock = sock
         self._transport: asyncio.DatagramTransport | None = None
         self._client: aiohttp.ClientSession | None = None
@@ -111,25 +107,20 @@ class RelayServer:
 
 
 def describe_relay(server: RelayServer) -> str:
-    workers = ", ".join(
-        f"{worker.worker_id}={format_host(worker.udp[0])}:{worker.udp[1]}" for worker in server.config.workers
-    )
+    workers = ", ".join(f"{worker.worker_id}={format_host(worker.udp[0])}:{worker.udp[1]}"
+                        for worker in server.config.workers)
     host, port = server.udp_address
-    return (
-        f"rtcgate relay listening udp={format_host(host)}:{port} http={server.http_url} "
-        f"(WHIP {server.http_url}/whip, metrics {server.http_url}/metrics; workers {workers})"
-    )
+    return (f"rtcgate relay listening udp={format_host(host)}:{port} http={server.http_url} "
+            f"(WHIP {server.http_url}/whip, metrics {server.http_url}/metrics; workers {workers})")
 
 
-async def serve(
-    config: RelayConfig, sock: socket.socket | None = None, describe: Callable[[RelayServer], str] = describe_relay
-) -> None:
+async def serve(config: RelayConfig, sock: socket.socket | None = None,
+                describe: Callable[[RelayServer], str] = describe_relay) -> None:
     """Run until SIGINT/SIGTERM; prints `describe(server)`, the ready line tools parse."""
     server = RelayServer(config, sock)
     await lifecycle.serve_until_signalled(server, lambda: describe(server), "rtcgate relay stopped")
 
 
-def run(
-    config: RelayConfig, sock: socket.socket | None = None, describe: Callable[[RelayServer], str] = describe_relay
-) -> None:
+def run(config: RelayConfig, sock: socket.socket | None = None,
+        describe: Callable[[RelayServer], str] = describe_relay) -> None:
     lifecycle.run(serve(config, sock, describe))

@@ -5,7 +5,6 @@ The resource it creates is named `<worker id>-<session id>` in the Location the 
 so DELETE and PATCH go straight to the worker that holds the session, with no table here.
 `/metrics` is the relay's own counters followed by every worker's, labelled worker="<id>".
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -51,9 +50,8 @@ def label_worker_metrics(texts: Mapping[int, str]) -> list[Metric]:
             continue
         for family in parsed:
             merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
-            merged.samples.extend(
-                sample._replace(labels={"worker": str(worker_id), **sample.labels}) for sample in family.samples
-            )
+            merged.samples.extend(sample._replace(labels={"worker": str(worker_id), **sample.labels})
+                                  for sample in family.samples)
     return list(families.values())
 
 
@@ -64,9 +62,8 @@ def worker_up(answered: Mapping[int, bool]) -> GaugeMetricFamily:
     return family
 
 
-def make_app(
-    workers: Sequence[WorkerEndpoint], relay_metrics: Collector, client: aiohttp.ClientSession
-) -> web.Application:
+def make_app(workers: Sequence[WorkerEndpoint], relay_metrics: Collector,
+             client: aiohttp.ClientSession) -> web.Application:
     """`relay_metrics` collects the relay's own counters; `client` makes the requests to workers."""
     by_id = {worker.worker_id: worker for worker in workers}
     turn = itertools.cycle(workers)
@@ -89,9 +86,8 @@ def make_app(
             failures = []
             for worker in itertools.islice(turn, len(workers)):
                 try:
-                    async with client.post(
-                        worker.http_url + prefix, data=body, headers=request_headers(request), timeout=SIGNALING_TIMEOUT
-                    ) as response:
+                    async with client.post(worker.http_url + prefix, data=body, headers=request_headers(request),
+                                           timeout=SIGNALING_TIMEOUT) as response:
                         return await relay_response(response, worker, prefix)
                 except (TimeoutError, aiohttp.ClientError) as exc:
                     failures.append(f"worker {worker.worker_id}: {exc or type(exc).__name__}")
@@ -104,13 +100,9 @@ def make_app(
             if worker is None:
                 return error(404, f"no session {resource}")
             try:
-                async with client.request(
-                    request.method,
-                    f"{worker.http_url}{prefix}/{match['session']}",
-                    data=await request.read(),
-                    headers=request_headers(request),
-                    timeout=SIGNALING_TIMEOUT,
-                ) as response:
+                async with client.request(request.method, f"{worker.http_url}{prefix}/{match['session']}",
+                                          data=await request.read(), headers=request_headers(request),
+                                          timeout=SIGNALING_TIMEOUT) as response:
                     return await relay_response(response, worker, prefix)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 return error(503, f"worker {worker.worker_id} did not answer: {exc or type(exc).__name__}")
@@ -134,14 +126,9 @@ def make_app(
             else:
                 report[str(worker.worker_id)] = await reply.json()
         healthy = all(entry.get("status") == "ok" for entry in report.values())
-        return web.json_response(
-            {
-                "status": "ok" if healthy else "degraded",
-                "sessions": sum(entry.get("sessions", 0) for entry in report.values()),
-                "workers": report,
-            },
-            status=200 if healthy else 503,
-        )
+        return web.json_response({"status": "ok" if healthy else "degraded",
+                                  "sessions": sum(entry.get("sessions", 0) for entry in report.values()),
+                                  "workers": report}, status=200 if healthy else 503)
 
     async def metrics(request: web.Request) -> web.Response:
         replies = await asyncio.gather(*(fetch(worker, "/metrics") for worker in workers))

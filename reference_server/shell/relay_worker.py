@@ -6,7 +6,6 @@ BIND when the destination is a 5-tuple an authenticated check bound. The core is
 ServerCore, given this worker's id, the shared routing secret, and the relay's public address
 and port for its SDP answers.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -28,10 +27,8 @@ log = logging.getLogger("rtcgate.worker")
 
 Address = tuple[str, int]
 
-_READY = re.compile(
-    r"rtcgate worker (?P<id>\d+) listening "
-    r"udp=(?:\[(?P<udp6>[0-9A-Fa-f:.]+)\]|(?P<udp4>[0-9.]+)):(?P<port>\d+) http=(?P<http>\S+)"
-)
+_READY = re.compile(r"rtcgate worker (?P<id>\d+) listening "
+                    r"udp=(?:\[(?P<udp6>[0-9A-Fa-f:.]+)\]|(?P<udp4>[0-9.]+)):(?P<port>\d+) http=(?P<http>\S+)")
 
 
 @dataclass(frozen=True)
@@ -96,9 +93,8 @@ class WorkerServer(ReferenceServer):
         make_core = self.core_class
 
         def core_class(core_config, certificate, **kwargs) -> ServerCore:
-            core_config = replace(
-                core_config, worker_id=worker.worker_id, advertise_address=worker.public[0], port=worker.public[1]
-            )
+            core_config = replace(core_config, worker_id=worker.worker_id,
+                                  advertise_address=worker.public[0], port=worker.public[1])
             return make_core(core_config, certificate, routing_secret=worker.routing_secret, **kwargs)
 
         self.core_class = core_class
@@ -111,12 +107,10 @@ def ready_line(server: WorkerServer) -> str:
     worker = server.worker
     udp_host, udp_port = server.udp_address
     http_host, http_port = server.http_address
-    return (
-        f"rtcgate worker {worker.worker_id} listening udp={format_host(udp_host)}:{udp_port} "
-        f"http=http://{format_host(http_host)}:{http_port} (relay {format_host(worker.relay[0])}:"
-        f"{worker.relay[1]}, public {format_host(worker.public[0])}:{worker.public[1]}; "
-        f"media {server.config.media})"
-    )
+    return (f"rtcgate worker {worker.worker_id} listening udp={format_host(udp_host)}:{udp_port} "
+            f"http=http://{format_host(http_host)}:{http_port} (relay {format_host(worker.relay[0])}:"
+            f"{worker.relay[1]}, public {format_host(worker.public[0])}:{worker.public[1]}; "
+            f"media {server.config.media})")
 
 
 def parse_ready_line(line: str) -> tuple[int, Address, str] | None:
@@ -130,9 +124,8 @@ def parse_ready_line(line: str) -> tuple[int, Address, str] | None:
 async def serve_worker(config: ServerConfig, worker: WorkerConfig) -> None:
     """Run one worker until SIGINT/SIGTERM; prints a ready line with its own UDP and HTTP ports."""
     server = WorkerServer(config, worker)
-    await lifecycle.serve_until_signalled(
-        server, lambda: ready_line(server), f"rtcgate worker {worker.worker_id} stopped"
-    )
+    await lifecycle.serve_until_signalled(server, lambda: ready_line(server),
+                                          f"rtcgate worker {worker.worker_id} stopped")
 
 
 def run_worker(config: ServerConfig, worker: WorkerConfig) -> None:

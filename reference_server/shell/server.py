@@ -1,6 +1,5 @@
 """The single-port server: one UDP socket per address family, one timer, one HTTP server around
 the sans-IO core, which it drains after every input."""
-
 from __future__ import annotations
 
 import asyncio
@@ -53,10 +52,8 @@ class ServerConfig:
         for host in self.udp_hosts:
             ipv6 = _is_ipv6(host)
             if ipv6 in by_family:
-                raise ValueError(
-                    f"UDP host {host} is a second {'IPv6' if ipv6 else 'IPv4'} address (after "
-                    f"{by_family[ipv6]}); listen on at most one IPv4 and one IPv6 address"
-                )
+                raise ValueError(f"UDP host {host} is a second {'IPv6' if ipv6 else 'IPv4'} address (after "
+                                 f"{by_family[ipv6]}); listen on at most one IPv4 and one IPv6 address")
             by_family[ipv6] = host
 
     @property
@@ -77,12 +74,8 @@ class UdpShell(asyncio.DatagramProtocol):
     It also owns each session's data-channel association (SCTP needs asyncio, so it lives
     here, not in the core); `on_datachannel(session_id, association)` gives it its behaviour."""
 
-    def __init__(
-        self,
-        core: ServerCore,
-        loop: asyncio.AbstractEventLoop,
-        on_datachannel: Callable[[str, DataChannelAssociation], None] = datachannel_echo.attach,
-    ) -> None:
+    def __init__(self, core: ServerCore, loop: asyncio.AbstractEventLoop,
+                 on_datachannel: Callable[[str, DataChannelAssociation], None] = datachannel_echo.attach) -> None:
         self.core = core
         self.loop = loop
         self.on_datachannel = on_datachannel
@@ -162,12 +155,10 @@ class UdpShell(asyncio.DatagramProtocol):
         offer = self.core.datachannel_offer(session_id)
         if offer is None or session_id in self.associations:
             return
-        association = DataChannelAssociation(
-            lambda packet: self._send_sctp(session_id, packet),
-            remote_port=offer.sctp_port,
-            remote_max_message_size=offer.max_message_size,
-            dtls_role=self.core.config.dtls_role,
-        )
+        association = DataChannelAssociation(lambda packet: self._send_sctp(session_id, packet),
+                                              remote_port=offer.sctp_port,
+                                              remote_max_message_size=offer.max_message_size,
+                                              dtls_role=self.core.config.dtls_role)
         self.associations[session_id] = association
         self.on_datachannel(session_id, association)
 
@@ -198,7 +189,8 @@ class UdpShell(asyncio.DatagramProtocol):
         self.associations.clear()
         for association in associations:
             association.close()
-        await asyncio.gather(*(association.wait_closed() for association in associations), return_exceptions=True)
+        await asyncio.gather(*(association.wait_closed() for association in associations),
+                             return_exceptions=True)
         self.flush()
 
 
@@ -233,10 +225,8 @@ def bind_udp_sockets(hosts: tuple[str, ...], port: int) -> list[socket.socket]:
             except OSError as exc:
                 if len(sockets) == 1:
                     raise
-                raise OSError(
-                    f"cannot listen on UDP {format_host(host)}:{port} as well as "
-                    f"{format_host(hosts[0])}:{port}: {exc.strerror or exc}"
-                ) from None
+                raise OSError(f"cannot listen on UDP {format_host(host)}:{port} as well as "
+                              f"{format_host(hosts[0])}:{port}: {exc.strerror or exc}") from None
             sock.setblocking(False)
             port = sock.getsockname()[1]
     except BaseException:
@@ -278,30 +268,22 @@ class ReferenceServer:
         sockets = bind_udp_sockets(config.udp_hosts, config.port)
         port = sockets[0].getsockname()[1]
         core_config = CoreConfig(
-            advertise_address=config.advertise or config.host,
-            port=port,
-            extra_addresses=config.extra_hosts,
-            consent_timeout=config.consent_timeout,
-            connect_timeout=config.connect_timeout,
-            max_tuples_per_session=config.max_tuples_per_session,
-            stun_error_rate=config.stun_error_rate,
-            dtls_role=config.dtls_role,
-            wall_clock_offset=time.time() - loop.time(),
+            advertise_address=config.advertise or config.host, port=port, extra_addresses=config.extra_hosts,
+            consent_timeout=config.consent_timeout, connect_timeout=config.connect_timeout,
+            max_tuples_per_session=config.max_tuples_per_session, stun_error_rate=config.stun_error_rate,
+            dtls_role=config.dtls_role, wall_clock_offset=time.time() - loop.time(),
         )
         voice_factory = model = None
         if config.media == "voice":
             model = load_model(config.model)
 
             def voice_factory(session_id: str, now: float) -> VoiceEndpoint:
-                return self.voice_endpoint_class(
-                    session_id, now, vad=config.vad, wall_clock_offset=core_config.wall_clock_offset
-                )
+                return self.voice_endpoint_class(session_id, now, vad=config.vad,
+                                                 wall_clock_offset=core_config.wall_clock_offset)
 
             voice_factory("probe", 0.0)  # fail at start-up, not at the first call, if the VAD cannot load
         self.core = self.core_class(core_config, certificate, keylog=keylog, voice_factory=voice_factory)
-        _, self.udp = await loop.create_datagram_endpoint(
-            lambda: self.udp_shell_class(self.core, loop), sock=sockets[0]
-        )
+        _, self.udp = await loop.create_datagram_endpoint(lambda: self.udp_shell_class(self.core, loop), sock=sockets[0])
         for sock in sockets[1:]:
             transport, _ = await loop.create_datagram_endpoint(lambda: OtherFamilySocket(self.udp), sock=sock)
             self.udp.add_socket(transport, sock.family == socket.AF_INET6)
@@ -334,14 +316,10 @@ def ready_line(server: ReferenceServer) -> str:
     http_url = f"http://{format_host(http_host)}:{http_port}"
     more = "".join(f" udp{6 if _is_ipv6(host) else 4}={format_host(host)}:{port}" for host, port in others)
     config = server.core.config
-    advertised = " and ".join(
-        f"{format_host(address)}:{udp_port}" for address in (config.advertise_address, *config.extra_addresses)
-    )
-    return (
-        f"rtcgate reference server listening udp={format_host(udp_host)}:{udp_port} http={http_url}{more} "
-        f"(WHIP {http_url}/whip, calls {http_url}/v1/realtime/calls, metrics {http_url}/metrics; "
-        f"advertising {advertised}; media {server.config.media})"
-    )
+    advertised = " and ".join(f"{format_host(address)}:{udp_port}" for address in (config.advertise_address, *config.extra_addresses))
+    return (f"rtcgate reference server listening udp={format_host(udp_host)}:{udp_port} http={http_url}{more} "
+            f"(WHIP {http_url}/whip, calls {http_url}/v1/realtime/calls, metrics {http_url}/metrics; "
+            f"advertising {advertised}; media {server.config.media})")
 
 
 async def serve(config: ServerConfig, server: ReferenceServer | None = None) -> None:

@@ -1,7 +1,6 @@
 """The embedded default voice model: it thinks for `think_time` seconds on the event loop, then
 yields the deterministic answer `reference_server/voice/tones.py` describes. It needs nothing
 from outside, so `rtcgate serve` answers voice out of the box."""
-
 from __future__ import annotations
 
 import asyncio

@@ -1,6 +1,5 @@
 """The asyncio side of the voice loop for a whole server: one model, one driver per session, and
 the events channel of each session's data channels wired to the core's voice endpoint."""
-
 from __future__ import annotations
 
 import asyncio
@@ -20,14 +19,8 @@ EVENTS_LABEL = "oai-events"
 
 
 class VoiceService:
-    def __init__(
-        self,
-        core: ServerCore,
-        model: Model,
-        clock: Callable[[], float],
-        flush: Callable[[], None],
-        events_label: str = EVENTS_LABEL,
-    ) -> None:
+    def __init__(self, core: ServerCore, model: Model, clock: Callable[[], float], flush: Callable[[], None],
+                 events_label: str = EVENTS_LABEL) -> None:
         self.core = core
         self.model = model
         self.clock = clock

@@ -7,7 +7,6 @@ stop on SIGTERM. The routing secret reaches the workers in a file only this user
 removed once every worker has read it. On Linux a worker also gets SIGTERM when this process
 dies without stopping it.
 """
-
 from __future__ import annotations
 
 import ctypes
@@ -41,7 +40,6 @@ Address = tuple[str, int]
 @dataclass(frozen=True)
 class WorkerLaunch:
     """What one worker process is told (`rtcgate worker`'s options)."""
-
     worker_id: int
     bind: str  # its bind address: loopback when the relay listens on a wildcard address
     relay: Address  # the relay as the worker sees it
@@ -53,9 +51,7 @@ def run_with_workers(config: ServerConfig, count: int, worker_command: Callable[
     """Run the relay on `config`'s host and port in front of `count` workers until SIGINT or
     SIGTERM, then stop the workers. OSError: the port is taken, or a worker did not start."""
     host = ipaddress.ip_address(config.host)
-    internal = (
-        str(ipaddress.ip_address("::1" if host.version == 6 else "127.0.0.1")) if host.is_unspecified else config.host
-    )
+    internal = str(ipaddress.ip_address("::1" if host.version == 6 else "127.0.0.1")) if host.is_unspecified else config.host
     public = config.advertise or config.host
     processes: list[subprocess.Popen] = []
     secret_dir = tempfile.mkdtemp(prefix="rtcgate-relay-")
@@ -67,15 +63,10 @@ def run_with_workers(config: ServerConfig, count: int, worker_command: Callable[
         secret_file.write_text(secret.hex())  # mkdtemp made the directory 0700
         for worker_id in range(count):
             launch = WorkerLaunch(worker_id, internal, (internal, public_port), (public, public_port), secret_file)
-            processes.append(
-                subprocess.Popen(
-                    worker_command(launch),
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    env=dict(os.environ, PYTHONUNBUFFERED="1"),
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-                )
-            )
+            processes.append(subprocess.Popen(
+                worker_command(launch), stdout=subprocess.PIPE, text=True,
+                env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None))
         ready = _wait_ready(processes)
         shutil.rmtree(secret_dir, ignore_errors=True)
         for process in processes:
@@ -84,16 +75,13 @@ def run_with_workers(config: ServerConfig, count: int, worker_command: Callable[
 
         def describe(server: RelayServer) -> str:
             url = server.http_url
-            return (
-                f"rtcgate reference server listening udp={format_host(config.host)}:{public_port} http={url} "
-                f"(WHIP {url}/whip, calls {url}/v1/realtime/calls, metrics {url}/metrics; "
-                f"advertising {public}:{public_port}; media {config.media}; relay in front of {count} "
-                f"worker{'s' * (count != 1)}, PIDs {' '.join(str(p.pid) for p in processes)})"
-            )
+            return (f"rtcgate reference server listening udp={format_host(config.host)}:{public_port} http={url} "
+                    f"(WHIP {url}/whip, calls {url}/v1/realtime/calls, metrics {url}/metrics; "
+                    f"advertising {public}:{public_port}; media {config.media}; relay in front of {count} "
+                    f"worker{'s' * (count != 1)}, PIDs {' '.join(str(p.pid) for p in processes)})")
 
-        run_relay(
-            RelayConfig(workers, secret, host=config.host, port=public_port, http_port=config.http_port), sock, describe
-        )
+        run_relay(RelayConfig(workers, secret, host=config.host, port=public_port, http_port=config.http_port),
+                  sock, describe)
     finally:
         shutil.rmtree(secret_dir, ignore_errors=True)
         _stop(processes)

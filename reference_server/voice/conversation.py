@@ -19,7 +19,6 @@ Rules this file keeps:
 - A malformed client event gets an `error` event and changes nothing else; a model failure ends
   that response with an `error` event and status "failed", and the session goes on.
 """
-
 from __future__ import annotations
 
 import json
@@ -73,7 +72,6 @@ class OutgoingFrame:
 @dataclass(slots=True)
 class TurnTiming:
     """Where one response's latency went, in seconds on the server's clock."""
-
     response_id: str
     started_at: float  # StartTurn issued
     speech_stopped_at: float | None = None  # None when the client asked with response.create
@@ -113,17 +111,9 @@ class _Response:
 
 
 class Conversation:
-    def __init__(
-        self,
-        session_id: str,
-        now: float,
-        *,
-        vad: VoiceActivityDetector,
-        turn_config: TurnConfig | None = DEFAULT_TURN_CONFIG,
-        model_name: str = "rtcgate-tone",
-        wall_clock_offset: float = 0.0,
-        max_turn_audio: float = 60.0,
-    ) -> None:
+    def __init__(self, session_id: str, now: float, *, vad: VoiceActivityDetector,
+                 turn_config: TurnConfig | None = DEFAULT_TURN_CONFIG, model_name: str = "rtcgate-tone",
+                 wall_clock_offset: float = 0.0, max_turn_audio: float = 60.0) -> None:
         self.session_id = session_id
         self.model_name = model_name
         self.wall_clock_offset = wall_clock_offset
@@ -208,9 +198,8 @@ class Conversation:
     def _speech_started(self, event: SpeechStarted, now: float) -> None:
         self._drop_audio_before(event.audio_start_ms)
         self._pending_item_id = self._new_id("item")
-        self._emit(
-            "input_audio_buffer.speech_started", now, audio_start_ms=event.audio_start_ms, item_id=self._pending_item_id
-        )
+        self._emit("input_audio_buffer.speech_started", now, audio_start_ms=event.audio_start_ms,
+                   item_id=self._pending_item_id)
         config = self.turn.config  # set: speech events come only with turn detection on
         if self._response is not None and config is not None and config.interrupt_response:
             self._end_response(self._response, "cancelled", now, reason="turn_detected")
@@ -226,7 +215,7 @@ class Conversation:
 
     def _drop_audio_before(self, ms: int) -> None:
         drop = min(len(self._buffer) // 2, max(0, ms * SAMPLE_RATE // 1000 - self._buffer_start))
-        del self._buffer[: 2 * drop]
+        del self._buffer[:2 * drop]
         self._buffer_start += drop
 
     def _commit(self, now: float, item_id: str, end_sample: int | None = None) -> None:
@@ -239,16 +228,10 @@ class Conversation:
         self._buffer_start += cut // 2
         self._unanswered += audio
         if len(self._unanswered) > self._max_buffer:
-            del self._unanswered[: len(self._unanswered) - self._max_buffer]
+            del self._unanswered[:len(self._unanswered) - self._max_buffer]
         previous = self.items[-1]["id"] if self.items else None
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "role": "user",
-            "status": "completed",
-            "content": [{"type": "input_audio", "transcript": None}],
-        }
+        item = {"id": item_id, "object": "realtime.item", "type": "message", "role": "user", "status": "completed",
+                "content": [{"type": "input_audio", "transcript": None}]}
         self.items.append(item)
         self._emit("input_audio_buffer.committed", now, previous_item_id=previous, item_id=item_id)
         self._emit("conversation.item.created", now, previous_item_id=previous, item=item)
@@ -267,17 +250,8 @@ class Conversation:
                 raise EventError("invalid_event_type", f"unknown event type {event['type']!r}", "type")
             handler(self, event, now)
         except EventError as exc:
-            self._emit(
-                "error",
-                now,
-                error={
-                    "type": "invalid_request_error",
-                    "code": exc.code,
-                    "message": str(exc),
-                    "param": exc.param,
-                    "event_id": client_event_id,
-                },
-            )
+            self._emit("error", now, error={"type": "invalid_request_error", "code": exc.code, "message": str(exc),
+                                            "param": exc.param, "event_id": client_event_id})
         self._pump(now)
 
     @staticmethod
@@ -308,9 +282,8 @@ class Conversation:
             tools = session["tools"]
         if "tool_choice" in session:
             if not isinstance(session["tool_choice"], (str, dict)):
-                raise EventError(
-                    "invalid_value", "session.tool_choice must be a string or an object", "session.tool_choice"
-                )
+                raise EventError("invalid_value", "session.tool_choice must be a string or an object",
+                                 "session.tool_choice")
             tool_choice = session["tool_choice"]
         turn_config = self.turn.config
         found, raw, param = _turn_detection_field(session)
@@ -347,45 +320,31 @@ class Conversation:
                 raise EventError("invalid_value", "function_call_output needs string 'call_id' and 'output'", "item")
             if not any(i["type"] == "function_call" and i["call_id"] == call_id for i in self.items):
                 raise EventError("invalid_value", f"no function_call with call_id {call_id!r}", "item.call_id")
-            stored = {
-                "id": item_id,
-                "object": "realtime.item",
-                "type": "function_call_output",
-                "call_id": call_id,
-                "output": output,
-            }
+            stored = {"id": item_id, "object": "realtime.item", "type": "function_call_output",
+                      "call_id": call_id, "output": output}
         elif kind == "message":
             role, content = item.get("role"), item.get("content")
             if role not in ("user", "system"):
-                raise EventError(
-                    "invalid_value", "message items from the client have role 'user' or 'system'", "item.role"
-                )
+                raise EventError("invalid_value", "message items from the client have role 'user' or 'system'",
+                                 "item.role")
             if not isinstance(content, list) or not all(
-                isinstance(c, dict) and c.get("type") == "input_text" and isinstance(c.get("text"), str)
-                for c in content
-            ):
-                raise EventError("invalid_value", "message content must be a list of input_text parts", "item.content")
-            stored = {
-                "id": item_id,
-                "object": "realtime.item",
-                "type": "message",
-                "role": role,
-                "status": "completed",
-                "content": content,
-            }
+                    isinstance(c, dict) and c.get("type") == "input_text" and isinstance(c.get("text"), str)
+                    for c in content):
+                raise EventError("invalid_value", "message content must be a list of input_text parts",
+                                 "item.content")
+            stored = {"id": item_id, "object": "realtime.item", "type": "message", "role": role,
+                      "status": "completed", "content": content}
         else:
-            raise EventError(
-                "invalid_value", f"item type {kind!r} is not supported (function_call_output or message)", "item.type"
-            )
+            raise EventError("invalid_value", f"item type {kind!r} is not supported "
+                                              "(function_call_output or message)", "item.type")
         previous = self.items[-1]["id"] if self.items else None
         self.items.append(stored)
         self._emit("conversation.item.created", now, previous_item_id=previous, item=stored)
 
     def _on_response_create(self, event: JsonObject, now: float) -> None:
         if self._response is not None:
-            raise EventError(
-                "conversation_already_has_active_response", f"response {self._response.id} is still in progress"
-            )
+            raise EventError("conversation_already_has_active_response",
+                             f"response {self._response.id} is still in progress")
         self._start_response(now, speech_stopped_at=None)
 
     def _on_response_cancel(self, event: JsonObject, now: float) -> None:
@@ -394,9 +353,8 @@ class Conversation:
             raise EventError("response_cancel_not_active", "there is no response in progress to cancel")
         wanted = event.get("response_id")
         if wanted is not None and wanted != response.id:
-            raise EventError(
-                "invalid_value", f"response {wanted!r} is not the one in progress ({response.id})", "response_id"
-            )
+            raise EventError("invalid_value", f"response {wanted!r} is not the one in progress ({response.id})",
+                             "response_id")
         self._end_response(response, "cancelled", now, reason="client_cancelled")
 
     def _on_buffer_clear(self, event: JsonObject, now: float) -> None:
@@ -408,9 +366,8 @@ class Conversation:
 
     def _on_buffer_commit(self, event: JsonObject, now: float) -> None:
         if len(self._buffer) < 2 * SAMPLE_RATE * MIN_COMMIT_MS // 1000:
-            raise EventError(
-                "input_audio_buffer_commit_empty", f"the input audio buffer holds less than {MIN_COMMIT_MS} ms of audio"
-            )
+            raise EventError("input_audio_buffer_commit_empty",
+                             f"the input audio buffer holds less than {MIN_COMMIT_MS} ms of audio")
         item_id = self._pending_item_id or self._new_id("item")
         self._pending_item_id = None
         self.turn.reset()
@@ -430,28 +387,13 @@ class Conversation:
     def _start_response(self, now: float, speech_stopped_at: float | None) -> None:
         self.responses += 1
         response_id = self._new_id("resp")
-        turn = TurnInput(
-            turn_number=self.responses,
-            audio=bytes(self._unanswered),
-            items=tuple(self.items),
-            instructions=self.instructions,
-            tools=tuple(self.tools),
-        )
+        turn = TurnInput(turn_number=self.responses, audio=bytes(self._unanswered), items=tuple(self.items),
+                         instructions=self.instructions, tools=tuple(self.tools))
         self._unanswered.clear()
-        message = {
-            "id": self._new_id("item"),
-            "object": "realtime.item",
-            "type": "message",
-            "role": "assistant",
-            "status": "in_progress",
-            "content": [{"type": "output_audio", "transcript": ""}],
-        }
-        response = _Response(
-            response_id,
-            self.responses,
-            message,
-            TurnTiming(response_id, started_at=now, speech_stopped_at=speech_stopped_at),
-        )
+        message = {"id": self._new_id("item"), "object": "realtime.item", "type": "message", "role": "assistant",
+                   "status": "in_progress", "content": [{"type": "output_audio", "transcript": ""}]}
+        response = _Response(response_id, self.responses, message,
+                             TurnTiming(response_id, started_at=now, speech_stopped_at=speech_stopped_at))
         response.output.append(message)
         self._response = response
         previous = self.items[-1]["id"] if self.items else None
@@ -474,7 +416,7 @@ class Conversation:
             whole = len(audio) - len(audio) % FRAME_BYTES
             was_empty = not response.queue
             for offset in range(0, whole, FRAME_BYTES):
-                response.queue.append(audio[offset : offset + FRAME_BYTES])
+                response.queue.append(audio[offset:offset + FRAME_BYTES])
             response.remainder = audio[whole:]
             if was_empty and whole:
                 self._resume_if_underrun(now)
@@ -510,17 +452,9 @@ class Conversation:
         self._fail(response, message, now)
 
     def _fail(self, response: _Response, message: str, now: float) -> None:
-        self._emit(
-            "error",
-            now,
-            error={
-                "type": "server_error",
-                "code": "model_error",
-                "message": f"response {response.id} failed: {message}",
-                "param": None,
-                "event_id": None,
-            },
-        )
+        self._emit("error", now, error={"type": "server_error", "code": "model_error",
+                                        "message": f"response {response.id} failed: {message}", "param": None,
+                                        "event_id": None})
         self._end_response(response, "failed", now, reason="model_error")
 
     def _end_response(self, response: _Response, status: str, now: float, reason: str | None = None) -> None:
@@ -535,15 +469,9 @@ class Conversation:
         self._in_talkspurt = False
         response.message["status"] = "completed" if status == "completed" else "incomplete"
         if response.transcript:
-            self._emit(
-                "response.output_audio_transcript.done",
-                now,
-                response_id=response.id,
-                item_id=response.message["id"],
-                output_index=0,
-                content_index=0,
-                transcript=response.transcript,
-            )
+            self._emit("response.output_audio_transcript.done", now, response_id=response.id,
+                       item_id=response.message["id"], output_index=0, content_index=0,
+                       transcript=response.transcript)
         details = None if status == "completed" else {"type": status, "reason": reason}
         self._emit("response.done", now, response=self._response_object(response, status, details))
         if response.timing.first_audio_sent_at is not None:
@@ -579,15 +507,8 @@ class Conversation:
                 response.queue.popleft()
                 response.transcript += entry.text
                 response.message["content"][0]["transcript"] = response.transcript
-                self._emit(
-                    "response.output_audio_transcript.delta",
-                    now,
-                    response_id=response.id,
-                    item_id=response.message["id"],
-                    output_index=0,
-                    content_index=0,
-                    delta=entry.text,
-                )
+                self._emit("response.output_audio_transcript.delta", now, response_id=response.id,
+                           item_id=response.message["id"], output_index=0, content_index=0, delta=entry.text)
             else:
                 response.queue.popleft()
                 self._emit_function_call(response, entry, now)
@@ -614,29 +535,15 @@ class Conversation:
             self._emit("output_audio_buffer.started", now, response_id=response.id)
 
     def _emit_function_call(self, response: _Response, call: FunctionCall, now: float) -> None:
-        item = {
-            "id": self._new_id("item"),
-            "object": "realtime.item",
-            "type": "function_call",
-            "status": "completed",
-            "call_id": call.call_id,
-            "name": call.name,
-            "arguments": call.arguments,
-        }
+        item = {"id": self._new_id("item"), "object": "realtime.item", "type": "function_call",
+                "status": "completed", "call_id": call.call_id, "name": call.name, "arguments": call.arguments}
         previous = self.items[-1]["id"] if self.items else None
         self.items.append(item)
         response.output.append(item)
         self._emit("conversation.item.created", now, previous_item_id=previous, item=item)
-        self._emit(
-            "response.function_call_arguments.done",
-            now,
-            response_id=response.id,
-            item_id=item["id"],
-            output_index=len(response.output) - 1,
-            call_id=call.call_id,
-            name=call.name,
-            arguments=call.arguments,
-        )
+        self._emit("response.function_call_arguments.done", now, response_id=response.id, item_id=item["id"],
+                   output_index=len(response.output) - 1, call_id=call.call_id, name=call.name,
+                   arguments=call.arguments)
 
     # ---- helpers ----------------------------------------------------------------------------
 
@@ -646,42 +553,23 @@ class Conversation:
         return f"{prefix}_{n}"
 
     def _emit(self, event_type: str, now: float, **fields: Any) -> None:
-        event = {
-            "type": event_type,
-            "event_id": self._new_id("event"),
-            "server_timestamp": round(now + self.wall_clock_offset, 6),
-            **fields,
-        }
+        event = {"type": event_type, "event_id": self._new_id("event"),
+                 "server_timestamp": round(now + self.wall_clock_offset, 6), **fields}
         self._events.append(json.dumps(event, separators=(",", ":")))
 
     def _session_object(self) -> JsonObject:
         turn_detection = self.turn.config.as_dict() if self.turn.config is not None else None
-        return {
-            "id": self.session_id,
-            "object": "realtime.session",
-            "type": "realtime",
-            "model": self.model_name,
-            "output_modalities": ["audio"],
-            "instructions": self.instructions,
-            "tools": self.tools,
-            "tool_choice": self.tool_choice,
-            "turn_detection": turn_detection,
-            "audio": {
-                "input": {"format": {"type": "audio/opus", "rate": SAMPLE_RATE}, "turn_detection": turn_detection},
-                "output": {"format": {"type": "audio/opus", "rate": SAMPLE_RATE}},
-            },
-        }
+        return {"id": self.session_id, "object": "realtime.session", "type": "realtime", "model": self.model_name,
+                "output_modalities": ["audio"], "instructions": self.instructions, "tools": self.tools,
+                "tool_choice": self.tool_choice, "turn_detection": turn_detection,
+                "audio": {"input": {"format": {"type": "audio/opus", "rate": SAMPLE_RATE},
+                                    "turn_detection": turn_detection},
+                          "output": {"format": {"type": "audio/opus", "rate": SAMPLE_RATE}}}}
 
     @staticmethod
     def _response_object(response: _Response, status: str, details: JsonObject | None = None) -> JsonObject:
-        return {
-            "id": response.id,
-            "object": "realtime.response",
-            "status": status,
-            "status_details": details,
-            "output": response.output if status != "in_progress" else [],
-            "turn_number": response.number,
-        }
+        return {"id": response.id, "object": "realtime.response", "status": status, "status_details": details,
+                "output": response.output if status != "in_progress" else [], "turn_number": response.number}
 
 
 def _turn_detection_field(session: JsonObject) -> tuple[bool, object, str]:

@@ -5,7 +5,6 @@ The core keeps RTP itself (SSRC, sequence numbers, SRTP); this class keeps every
 The model side goes through `conversation` (`next_action()`, `model_output(...)`), which the
 asyncio driver holds.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,26 +25,13 @@ class OutgoingAudio:
 
 
 class VoiceEndpoint:
-    def __init__(
-        self,
-        session_id: str,
-        now: float,
-        *,
-        vad: str = "webrtcvad",
-        vad_options: dict[str, Any] | None = None,
-        turn_config: TurnConfig | None = DEFAULT_TURN_CONFIG,
-        model_name: str = "rtcgate-tone",
-        wall_clock_offset: float = 0.0,
-    ) -> None:
+    def __init__(self, session_id: str, now: float, *, vad: str = "webrtcvad",
+                 vad_options: dict[str, Any] | None = None,
+                 turn_config: TurnConfig | None = DEFAULT_TURN_CONFIG, model_name: str = "rtcgate-tone",
+                 wall_clock_offset: float = 0.0) -> None:
         detector = VoiceActivityDetector(create_backend(vad, **(vad_options or {})))
-        self.conversation = Conversation(
-            session_id,
-            now,
-            vad=detector,
-            turn_config=turn_config,
-            model_name=model_name,
-            wall_clock_offset=wall_clock_offset,
-        )
+        self.conversation = Conversation(session_id, now, vad=detector, turn_config=turn_config,
+                                         model_name=model_name, wall_clock_offset=wall_clock_offset)
         self.receiver = AudioReceiver()
         self.encoder = OpusEncoder()
 
@@ -67,10 +53,8 @@ class VoiceEndpoint:
         return min(timers) if timers else None
 
     def audio_to_send(self) -> list[OutgoingAudio]:
-        return [
-            OutgoingAudio(self.encoder.encode(frame.pcm), frame.timestamp, frame.marker)
-            for frame in self.conversation.audio_frames_to_send()
-        ]
+        return [OutgoingAudio(self.encoder.encode(frame.pcm), frame.timestamp, frame.marker)
+                for frame in self.conversation.audio_frames_to_send()]
 
     def events_to_send(self) -> list[str]:
         return self.conversation.events_to_send()

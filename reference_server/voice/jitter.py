@@ -5,7 +5,6 @@ most `max_wait` seconds, waiting for the missing ones; then the gap is given up 
 decoder can conceal it. Late packets (behind what was already released) and duplicates are
 dropped; the buffer never holds more than `capacity` packets.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +13,6 @@ from dataclasses import dataclass
 @dataclass(slots=True, frozen=True)
 class Released:
     """One slot of the stream, in order: a payload, or None where a packet was lost."""
-
     sequence: int
     payload: bytes | None
 

@@ -7,7 +7,6 @@ driver runs one `respond` per response as a task and closes it on cancel. The de
 the embedded tone model, is `DEFAULT_MODEL`: its answer is `voice/tones.py`, its think time the
 shell's (`reference_server/shell/tone_model.py`).
 """
-
 from __future__ import annotations
 
 import importlib

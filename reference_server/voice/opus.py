@@ -1,5 +1,4 @@
 """Opus decode and encode through PyAV (libopus): 48 kHz mono signed 16-bit PCM on our side."""
-
 from __future__ import annotations
 
 import av
@@ -35,9 +34,8 @@ class OpusDecoder:
         try:
             frames = self._context.decode(av.Packet(payload))
         except av.error.FFmpegError as exc:
-            raise OpusError(
-                f"undecodable Opus payload of {len(payload)} bytes (TOC 0x{payload[0]:02x}): {exc.strerror}"
-            ) from None
+            raise OpusError(f"undecodable Opus payload of {len(payload)} bytes (TOC 0x{payload[0]:02x}): "
+                            f"{exc.strerror}") from None
         pcm = b"".join(out.to_ndarray().tobytes() for frame in frames for out in self._to_s16_mono.resample(frame))
         if not pcm:
             raise OpusError(f"Opus payload of {len(payload)} bytes decoded to no audio")
@@ -67,7 +65,8 @@ class OpusEncoder:
     def encode(self, pcm: bytes) -> bytes:
         if len(pcm) != FRAME_BYTES:
             raise OpusError(f"the encoder takes 20 ms frames of {FRAME_BYTES} bytes, got {len(pcm)} bytes")
-        frame = av.AudioFrame.from_ndarray(np.frombuffer(pcm, dtype="<i2").reshape(1, -1), format="s16", layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.frombuffer(pcm, dtype="<i2").reshape(1, -1),
+                                           format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._pts
         self._pts += FRAME_SAMPLES

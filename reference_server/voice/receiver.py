@@ -3,7 +3,6 @@
 Lost packets become silence of the last packet's duration; undecodable payloads are counted and
 skipped (they would only be noise to the VAD).
 """
-
 from __future__ import annotations
 
 from .jitter import JitterBuffer

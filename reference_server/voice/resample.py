@@ -3,7 +3,6 @@
 Stateful across calls, so a stream cut into 20 ms frames resamples exactly as one long buffer
 would; every 960-sample frame gives exactly 960 / factor samples.
 """
-
 from __future__ import annotations
 
 import numpy as np
@@ -38,7 +37,7 @@ class Decimator:
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
         padded = np.concatenate((self._history, samples))
         filtered = np.convolve(padded, self._kernel, mode="valid")  # one value per input sample
-        self._history = padded[len(padded) - len(self._history) :]
-        kept = filtered[self._phase :: self.factor]
+        self._history = padded[len(padded) - len(self._history):]
+        kept = filtered[self._phase::self.factor]
         self._phase = (self._phase - len(samples)) % self.factor
         return np.clip(np.rint(kept), -32768, 32767).astype("<i2").tobytes()

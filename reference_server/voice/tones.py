@@ -14,7 +14,6 @@ All tones are 80 ms on / 80 ms off, 5 ms ramps, amplitude 0.3. The answer to res
 4. a 660 Hz tail of `tail_ms` (1000 ms by default), so audio keeps flowing after the call.
 Text: "Response n." and, with a function output, " The function returned: <output>."
 """
-
 from __future__ import annotations
 
 import json
@@ -43,7 +42,7 @@ def tone(frequency: float, duration_ms: int) -> bytes:
     if ramp:
         edge = 0.5 - 0.5 * np.cos(np.linspace(0, math.pi, ramp))
         wave[:ramp] *= edge
-        wave[n - ramp :] *= edge[::-1]
+        wave[n - ramp:] *= edge[::-1]
     return np.rint(wave).astype("<i2").tobytes()
 
 

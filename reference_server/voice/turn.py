@@ -8,7 +8,6 @@ Times are milliseconds of input audio since the session's first sample:
   speech frame; `audio_end_ms` is the end of the frame that completed the silence (last speech
   + silence duration), which is where the model's audio ends.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -28,14 +27,9 @@ class TurnConfig:
     interrupt_response: bool = True
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "type": "server_vad",
-            "threshold": self.threshold,
-            "prefix_padding_ms": self.prefix_padding_ms,
-            "silence_duration_ms": self.silence_duration_ms,
-            "create_response": self.create_response,
-            "interrupt_response": self.interrupt_response,
-        }
+        return {"type": "server_vad", "threshold": self.threshold, "prefix_padding_ms": self.prefix_padding_ms,
+                "silence_duration_ms": self.silence_duration_ms, "create_response": self.create_response,
+                "interrupt_response": self.interrupt_response}
 
     def updated(self, fields: object) -> TurnConfig:
         """This config with a `turn_detection` dict of a session.update applied; TurnConfigError if invalid."""

@@ -8,7 +8,6 @@ Two backends behind one shape (`sample_rate`, `frame_ms`, `speech_probability`, 
   torch. Needs `onnxruntime` and the model file: pass its path, or install the `silero-vad`
   wheel with `--no-deps` (its own dependency list pulls torch) and the file is found in it.
 """
-
 from __future__ import annotations
 
 import importlib.util
@@ -36,9 +35,8 @@ class VadBackend(Protocol):
 
 
 class WebRtcVad:
-    def __init__(
-        self, frame_ms: int = 20, sample_rate: int = 16_000, threshold: float = 0.5, floor_dbfs: float = -60.0
-    ) -> None:
+    def __init__(self, frame_ms: int = 20, sample_rate: int = 16_000, threshold: float = 0.5,
+                 floor_dbfs: float = -60.0) -> None:
         import webrtcvad
 
         if frame_ms not in (10, 20, 30):
@@ -103,10 +101,8 @@ def _installed_silero_model() -> Path:
     # find_spec locates the package without importing it (its __init__ imports torch).
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
-        raise VadError(
-            "Silero VAD needs its ONNX model: pass the path of silero_vad.onnx, or "
-            "pip install --no-deps silero-vad (without --no-deps it pulls torch)"
-        )
+        raise VadError("Silero VAD needs its ONNX model: pass the path of silero_vad.onnx, or "
+                       "pip install --no-deps silero-vad (without --no-deps it pulls torch)")
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
 
 
@@ -133,10 +129,8 @@ class VoiceActivityDetector:
         self._pending += self._decimator.process(pcm)
         count = len(self._pending) // self._frame_bytes
         size = self._frame_bytes
-        probabilities = [
-            self.backend.speech_probability(self._pending[i * size : (i + 1) * size]) for i in range(count)
-        ]
-        self._pending = self._pending[count * self._frame_bytes :]
+        probabilities = [self.backend.speech_probability(self._pending[i * size:(i + 1) * size]) for i in range(count)]
+        self._pending = self._pending[count * self._frame_bytes:]
         return probabilities
 
     def set_threshold(self, threshold: float) -> None:

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 from aioice import stun as aioice_stun
 
+from tests.fuzz.sample_targets import FrameError, fuzz_frame
+from tests.support import rfc5769
 from toolkit import resources
 from toolkit.cli import main as cli
 from toolkit.fuzz import builtin_targets, check, fuzz_target, replay, resolve
 from toolkit.fuzz.campaign import HARNESSES, Campaign, command
-from toolkit.fuzz.harness import harness_command
 from toolkit.fuzz.framing import Steps, encode
+from toolkit.fuzz.harness import harness_command
 from toolkit.fuzz.registry import TargetError, exception_class, target_name
 from toolkit.fuzz.stunkit import authenticated_ufrag, with_fingerprint, with_integrity, with_username
-from tests.fuzz.sample_targets import FrameError, fuzz_frame
-from tests.support import rfc5769
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPORA = resources.corpora()

@@ -62,7 +62,7 @@ async def echo_session(whip_url: str, frequency: int) -> EchoSession:
         await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         try:
             await asyncio.wait_for(wait_connected(pc), CONNECT_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"not connected after {CONNECT_TIMEOUT} s: connection "
                                  f"{pc.connectionState}, ICE {pc.iceConnectionState}, "
                                  f"DTLS {sender.transport.state}") from None
@@ -78,7 +78,7 @@ async def echo_session(whip_url: str, frequency: int) -> EchoSession:
 
         try:
             await asyncio.wait_for(collect(), RECEIVE_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"{frequency} Hz client received {len(session.frames)} of "
                                  f"{wanted} audio frames in {RECEIVE_TIMEOUT} s") from None
         session.delete_status = await whip_delete(location)

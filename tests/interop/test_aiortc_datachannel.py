@@ -64,7 +64,7 @@ async def echo_round(whip_url: str) -> dict[str, list[str | bytes]]:
         await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         try:
             await asyncio.wait_for(asyncio.gather(*(wait_open(c) for c in channels)), TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"channels not open after {TIMEOUT} s: "
                                  f"{[(c.label, c.readyState) for c in channels]}, "
                                  f"SCTP {pc.sctp.state}, connection {pc.connectionState}") from None
@@ -73,7 +73,7 @@ async def echo_round(whip_url: str) -> dict[str, list[str | bytes]]:
                 channel.send(message)
         try:
             await asyncio.wait_for(done.wait(), TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             got = {label: len(items) for label, items in received.items()}
             raise AssertionError(f"{got} of {expected} messages echoed after {TIMEOUT} s") from None
         assert await whip_delete(location) == 200

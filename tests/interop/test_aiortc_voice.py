@@ -30,10 +30,23 @@ from aiortc.mediastreams import MediaStreamError
 
 from tests.interop.tones import FRAME_SAMPLES, SAMPLE_RATE, first_channel
 from tests.interop.voice_support import (
-    BARGE_IN_STOP, EDGE_TOLERANCE_MS, EVENT_SLACK, FUNCTION_OUTPUT, TAIL_FRAMES, TAIL_HZ,
-    burst_pattern, expected_pattern, first_sentence, frame_tone, histogram_counts, silence, speech,
-    speech_edges, tone_runs)
-from tests.interop.voice_support import voice_server  # noqa: F401  (a fixture)
+    BARGE_IN_STOP,
+    EDGE_TOLERANCE_MS,
+    EVENT_SLACK,
+    FUNCTION_OUTPUT,
+    TAIL_FRAMES,
+    TAIL_HZ,
+    burst_pattern,
+    expected_pattern,
+    first_sentence,
+    frame_tone,
+    histogram_counts,
+    silence,
+    speech,
+    speech_edges,
+    tone_runs,
+    voice_server,  # noqa: F401  (a fixture)
+)
 from toolkit.interop.clients.aiortc_client import PacedAudioTrack
 from toolkit.peer import whip_delete, whip_post
 
@@ -173,7 +186,7 @@ class Client:
             left = deadline - time.monotonic()
             try:
                 await asyncio.wait_for(self.changed.wait(), max(left, 0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AssertionError(f"no {what} within {timeout} s:\n{self.log.timeline()}") from None
         return value
 

@@ -22,9 +22,23 @@ import pytest
 from tests.interop.chromium import run_page
 from tests.interop.tones import FRAME_SAMPLES, SAMPLE_RATE
 from tests.interop.voice_support import (
-    BARGE_IN_STOP, EDGE_TOLERANCE_MS, EVENT_SLACK, FUNCTION_OUTPUT, TAIL_FRAMES, TAIL_HZ, burst_pattern,
-    expected_pattern, first_sentence, frame_tone, silence, speech, speech_edges, tone_runs, write_wav)
-from tests.interop.voice_support import voice_server  # noqa: F401  (a fixture)
+    BARGE_IN_STOP,
+    EDGE_TOLERANCE_MS,
+    EVENT_SLACK,
+    FUNCTION_OUTPUT,
+    TAIL_FRAMES,
+    TAIL_HZ,
+    burst_pattern,
+    expected_pattern,
+    first_sentence,
+    frame_tone,
+    silence,
+    speech,
+    speech_edges,
+    tone_runs,
+    voice_server,  # noqa: F401  (a fixture)
+    write_wav,
+)
 
 pytestmark = pytest.mark.interop
 

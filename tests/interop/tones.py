@@ -6,7 +6,6 @@ up as energy at another client's frequency rather than as leakage.
 """
 from __future__ import annotations
 
-
 import av
 import numpy as np
 

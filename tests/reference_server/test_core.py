@@ -608,7 +608,8 @@ def test_server_full_is_503():
 
 # --- nothing raises out of the datagram path ---------------------------------------------------
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 FIRST_BYTES = st.sampled_from([0, 1, 3, 4, 19, 20, 22, 23, 63, 64, 127, 128, 144, 191, 192, 255])
 

@@ -14,6 +14,7 @@ from aiortc import rtcsctptransport
 from aiortc.rtcdatachannel import RTCDataChannel, RTCDataChannelParameters
 from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport
 
+from reference_server.sdp import AnswerParams
 from reference_server.shell import datachannel_echo
 from reference_server.shell.datachannel import (
     LOCAL_SCTP_PORT,
@@ -25,7 +26,6 @@ from reference_server.shell.datachannel import (
     DataChannelError,
     _DtlsLink,
 )
-from reference_server.sdp import AnswerParams
 from tests.support.aiortc_link import MemoryLink, attribute_reads
 
 WAIT = 5.0
@@ -63,7 +63,7 @@ async def until(predicate, what: str) -> None:
             await asyncio.sleep(0.001)
     try:
         await asyncio.wait_for(poll(), WAIT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
 
 
@@ -245,7 +245,7 @@ async def test_echo_keeps_type_order_and_size_on_an_ordered_channel(peers):
 async def test_unordered_and_partially_reliable_channels_keep_their_parameters(peers):
     datachannel_echo.attach("session", peers.server)
     unordered = await peers.client_channel("fast", ordered=False, maxRetransmits=0)
-    timed = await peers.client_channel("timed", maxPacketLifeTime=150)
+    await peers.client_channel("timed", maxPacketLifeTime=150)
     fast, lifetime = peers.opened
     assert (fast.ordered, fast.max_retransmits, fast.max_packet_life_time) == (False, 0, None)
     assert (lifetime.ordered, lifetime.max_retransmits, lifetime.max_packet_life_time) == (True, None, 150)

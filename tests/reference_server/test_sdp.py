@@ -317,7 +317,7 @@ def test_media_level_credentials_win_over_session_level() -> None:
     offer = parse_offer(text)
     assert (offer.ice_ufrag, offer.ice_pwd) == ("5d2f9a1c", "8a4e0b2c1f6d3e9a7b5c4d2e1f0a9b8c")
     text = FIREFOX_OFFER.replace(f"a=fingerprint:sha-256 {FIREFOX_FINGERPRINT}\r\n", "")
-    text = text.replace("a=setup:actpass\r\na=ssrc", f"a=setup:actpass\r\na=fingerprint:SHA-1 AA:BB\r\na=ssrc")
+    text = text.replace("a=setup:actpass\r\na=ssrc", "a=setup:actpass\r\na=fingerprint:SHA-1 AA:BB\r\na=ssrc")
     assert parse_offer(text).fingerprints == [("sha-1", "AA:BB")]
 
 

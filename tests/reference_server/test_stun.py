@@ -13,7 +13,6 @@ from reference_server.stun import StunError
 from tests.support import rfc5769
 from tests.support.rfc5769 import unhex
 
-
 TID = bytes(range(1, 13))
 KEY = b"0123456789abcdefghijklmn"
 

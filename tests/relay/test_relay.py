@@ -17,8 +17,7 @@ import pytest
 from tests.support.server_process import start_server
 from toolkit.children import read_until_ready, start_child, stop_child
 from toolkit.cli import main
-from toolkit.peer import PeerConnection, connect_whip
-from toolkit.peer import DtlsConnected, ProbePeer, RtpReceived
+from toolkit.peer import DtlsConnected, PeerConnection, ProbePeer, RtpReceived, connect_whip
 from toolkit.peer.offer import PeerError
 from toolkit.peer.shell.whip import whip_delete, whip_patch
 
@@ -72,7 +71,7 @@ async def echo(connection: PeerConnection, payload: bytes, timeout: float, inter
         connection.send_rtp(payload, timestamp=timestamp)
         try:
             event = await asyncio.wait_for(connection.received.get(), interval)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
         if isinstance(event, RtpReceived):
             received.append(event.packet[12:])

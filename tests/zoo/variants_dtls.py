@@ -12,8 +12,17 @@ from reference_server.core import ServerCore
 from reference_server.dtls import DtlsEndpoint, DtlsState
 from reference_server.sessions import Session
 from tests.zoo import variant
-from tests.zoo.seams import (Datagram, back_before_dtls, before_free, dtls_core, ends_session_when, intercept,
-                             per_instance, rewrite_answer, start_dtls_over)
+from tests.zoo.seams import (
+    Datagram,
+    back_before_dtls,
+    before_free,
+    dtls_core,
+    ends_session_when,
+    intercept,
+    per_instance,
+    rewrite_answer,
+    start_dtls_over,
+)
 from toolkit.crafters.dtls import HANDSHAKE, split_records
 
 DEFAULT_SRTP_PROFILE = b"SRTP_AES128_CM_SHA1_80"

@@ -11,8 +11,17 @@ from reference_server.core import ServerCore
 from reference_server.events import Address
 from reference_server.sessions import Session
 from tests.zoo import variant
-from tests.zoo.seams import (AuthenticatedCheck, Datagram, RtpInFlightCore, after_check, after_ice_restart,
-                             intercept, per_instance, rewrite_answer, start_dtls_over)
+from tests.zoo.seams import (
+    AuthenticatedCheck,
+    Datagram,
+    RtpInFlightCore,
+    after_check,
+    after_ice_restart,
+    intercept,
+    per_instance,
+    rewrite_answer,
+    start_dtls_over,
+)
 from tests.zoo.variants_stun import unknown_ufrag_answered
 
 

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from reference_server.srtp import SrtpError
 from tests.zoo import variant
-from tests.zoo.seams import (ZooSrtpSession, accepts_failed, after_drop, crash, dtls_core, ends_session_on_drop,
-                             per_instance)
+from tests.zoo.seams import (
+    ZooSrtpSession,
+    accepts_failed,
+    after_drop,
+    crash,
+    dtls_core,
+    ends_session_on_drop,
+    per_instance,
+)
 
 NoGcmProfile = variant(
     "no-gcm-profile", checks=("SRTP-09",),

@@ -10,7 +10,6 @@ appear in a message; neither does a secret file's content (it is read while pars
 several commands take is declared here once (the reference server's session options,
 --log-level, --secret-file), so it cannot drift between them.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -135,9 +134,8 @@ def host_port(text: str) -> tuple[str, int]:
     try:
         host, (value,) = address_and_ports(text, 1)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not HOST:PORT (an IP address, IPv6 in brackets, and a port 1..65535)"
-        ) from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (an IP address, IPv6 in brackets, "
+                                         "and a port 1..65535)") from None
     return host, value
 
 
@@ -180,82 +178,39 @@ def routing_secret_file(text: str) -> bytes:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text} does not hold a hex string") from None
     if len(secret) < ROUTING_SECRET_MIN_BYTES:
-        raise argparse.ArgumentTypeError(
-            f"{text} holds {len(secret) * 8} bits of secret; the routing secret needs "
-            f"at least {ROUTING_SECRET_MIN_BYTES * 8}"
-        )
+        raise argparse.ArgumentTypeError(f"{text} holds {len(secret) * 8} bits of secret; the routing secret needs "
+                                         f"at least {ROUTING_SECRET_MIN_BYTES * 8}")
     return secret
 
 
 def add_routing_secret_option(parser: argparse.ArgumentParser) -> None:
     """--secret-file, the same for `rtcgate relay` and `rtcgate worker`; its value is `args.secret`."""
-    parser.add_argument(
-        "--secret-file",
-        type=routing_secret_file,
-        required=True,
-        dest="secret",
-        metavar="FILE",
-        help="the routing secret shared by the relay and its workers, as hex "
-        "(at least 32 digits, e.g. from `openssl rand -hex 32`)",
-    )
+    parser.add_argument("--secret-file", type=routing_secret_file, required=True, dest="secret", metavar="FILE",
+                        help="the routing secret shared by the relay and its workers, as hex "
+                             "(at least 32 digits, e.g. from `openssl rand -hex 32`)")
 
 
 # -- the reference server's options: `rtcgate serve` and `rtcgate worker` ------------------------
 
 SERVER_SESSION_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
-    (
-        "--consent-timeout",
-        dict(
-            type=positive_number,
-            default=30.0,
-            metavar="S",
-            help="free a session after S seconds without an ICE check (RFC 7675)",
-        ),
-    ),
-    (
-        "--connect-timeout",
-        dict(
-            type=positive_number,
-            default=30.0,
-            metavar="S",
-            help="free a session not DTLS-connected S seconds after signaling",
-        ),
-    ),
-    (
-        "--stun-error-rate",
-        dict(
-            type=non_negative_number,
-            default=100.0,
-            metavar="N",
-            help="answer at most N unauthenticated STUN requests per second with an error "
-            "(400, 401), in bursts of up to N; the rest get silence (drop reason "
-            "stun_error_rate_limited; 0 = never)",
-        ),
-    ),
+    ("--consent-timeout", dict(type=positive_number, default=30.0, metavar="S",
+                               help="free a session after S seconds without an ICE check (RFC 7675)")),
+    ("--connect-timeout", dict(type=positive_number, default=30.0, metavar="S",
+                               help="free a session not DTLS-connected S seconds after signaling")),
+    ("--stun-error-rate", dict(type=non_negative_number, default=100.0, metavar="N",
+                               help="answer at most N unauthenticated STUN requests per second with an error "
+                                    "(400, 401), in bursts of up to N; the rest get silence (drop reason "
+                                    "stun_error_rate_limited; 0 = never)")),
     ("--certificate", dict(type=Path, help="PEM certificate (ECDSA P-256); default: generate one")),
     ("--private-key", dict(type=Path, help="PEM private key for --certificate")),
     ("--keylog", dict(type=Path, help="append DTLS secrets here in SSLKEYLOGFILE format")),
-    (
-        "--media",
-        dict(
-            choices=["voice", "echo"],
-            default="voice",
-            help="voice: the realtime voice loop answers; echo: each session's audio and data-channel "
-            "messages come straight back",
-        ),
-    ),
-    (
-        "--model",
-        dict(metavar="MODULE:FACTORY", help="the voice model (the embedded tone model needs nothing from outside)"),
-    ),
-    (
-        "--vad",
-        dict(
-            choices=["webrtcvad", "silero"],
-            default="webrtcvad",
-            help="voice activity detector (silero needs onnxruntime and its ONNX file)",
-        ),
-    ),
+    ("--media", dict(choices=["voice", "echo"], default="voice",
+                     help="voice: the realtime voice loop answers; echo: each session's audio and data-channel "
+                          "messages come straight back")),
+    ("--model", dict(metavar="MODULE:FACTORY",
+                     help="the voice model (the embedded tone model needs nothing from outside)")),
+    ("--vad", dict(choices=["webrtcvad", "silero"], default="webrtcvad",
+                   help="voice activity detector (silero needs onnxruntime and its ONNX file)")),
 )
 """How a reference server treats its sessions, declared once: `rtcgate serve` and `rtcgate worker`
 take them alike, and `serve --workers N` hands them on to each worker as the same options. Each
@@ -291,9 +246,8 @@ def server_session_arguments(config: object) -> list[str]:
 
 
 def add_log_level_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="logging level"
-    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="logging level")
 
 
 def start_logging(level: str) -> None:
@@ -340,16 +294,8 @@ class HelpFormatter(argparse.HelpFormatter):
             if line[:1].isspace():
                 lines.append(indent + line)
             else:
-                lines.append(
-                    textwrap.fill(
-                        " ".join(line.split()),
-                        width,
-                        initial_indent=indent,
-                        subsequent_indent=indent,
-                        break_on_hyphens=False,
-                        break_long_words=False,
-                    )
-                )
+                lines.append(textwrap.fill(" ".join(line.split()), width, initial_indent=indent, subsequent_indent=indent,
+                                           break_on_hyphens=False, break_long_words=False))
         return "\n".join(lines)
 
 

@@ -7,7 +7,6 @@ message says which). The reports are written whenever the run started, a stopped
 only a broken MUST FAILs; SHOULD and POLICY findings are WARNs unless `--strict` or `--profile
 hardened` says so.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -35,7 +34,7 @@ EXIT_STATUS = {
     0: "nothing FAILed or XPASSed (WARNs do not gate unless --strict or --profile hardened says so)",
     1: "a check FAILed or XPASSed",
     2: "no verdict: bad arguments, the target cannot be reached or started, or rtcgate itself failed "
-    "(the reports say why)",
+       "(the reports say why)",
 }
 DEFAULT_CONSENT_TIMEOUT = RFC_CONSENT_TIMEOUT
 REFERENCE_CONSENT_TIMEOUT = 3.0
@@ -69,17 +68,9 @@ def perf_options() -> tuple[PerfOption, ...]:
             return whole
         return non_negative_number if threshold.metadata["zero"] else positive_number
 
-    return tuple(
-        PerfOption(
-            threshold.name,
-            perf_option(threshold.name),
-            parser(threshold),
-            threshold.metadata["unit"],
-            threshold.metadata["help"],
-            threshold.default,
-        )
-        for threshold in dataclasses.fields(PerfThresholds)
-    )
+    return tuple(PerfOption(threshold.name, perf_option(threshold.name), parser(threshold),
+                            threshold.metadata["unit"], threshold.metadata["help"], threshold.default)
+                 for threshold in dataclasses.fields(PerfThresholds))
 
 
 def perf_thresholds(values: dict[str, float | None]) -> PerfThresholds:
@@ -91,96 +82,50 @@ def perf_thresholds(values: dict[str, float | None]) -> PerfThresholds:
 
 def register(commands) -> None:
     check = commands.add_parser(
-        "check",
-        help="run the conformance catalog against a WebRTC server",
+        "check", help="run the conformance catalog against a WebRTC server",
         description="Run the conformance catalog (rtcgate check --list; docs/checks.md) against a target and "
-        "write JUnit XML, JSON, SARIF and HTML reports, with a pcap, key log and replay command for "
-        "every failure.",
-    )
+                    "write JUnit XML, JSON, SARIF and HTML reports, with a pcap, key log and replay command for "
+                    "every failure.")
     target = check.add_argument_group("target (exactly one, unless --list)")
     target.add_argument("--whip", metavar="URL", help="WHIP endpoint (RFC 9725)")
-    target.add_argument(
-        "--calls-url", metavar="URL", help="realtime-calls endpoint (POST an SDP offer, get the answer)"
-    )
-    target.add_argument(
-        "--signaling",
-        metavar="MODULE:FUNCTION",
-        help="your Python callable: offer SDP in, answer SDP out (sync or async)",
-    )
-    target.add_argument(
-        "--reference", action="store_true", help="start the reference server on free loopback ports and check it"
-    )
-    target.add_argument(
-        "--header",
-        metavar="'NAME: VALUE'",
-        type=http_header,
-        action="append",
-        default=[],
-        help="an HTTP header for every WHIP request of --whip or --calls-url (repeatable), e.g. "
-        "'Authorization: Bearer TOKEN' (RFC 9725 §4.5); values never appear in reports",
-    )
-    check.add_argument(
-        "--expect-echo",
-        action="store_true",
-        help="the target is an echo server: the run stops (exit 2) unless it sends our media back; "
-        "by default the first sanity conversation learns whether it echoes, and against one "
-        "that does not (a realtime voice service) the checks that judge by echoes SKIP",
-    )
-    check.add_argument(
-        "--profile",
-        metavar="NAMES",
-        help="comma-separated profiles to run: core,lite,security,voice,perf; 'hardened' runs "
-        "them all (or those named with it) and gates on every level, as --strict policy",
-    )
-    check.add_argument(
-        "--strict",
-        choices=("must", "should", "policy"),
-        default=None,
-        help="the weakest requirement level that FAILs the run: must (default: SHOULD and POLICY "
-        "findings are WARN, exit 0), should (SHOULD fails too), policy (everything fails)",
-    )
+    target.add_argument("--calls-url", metavar="URL", help="realtime-calls endpoint (POST an SDP offer, get the answer)")
+    target.add_argument("--signaling", metavar="MODULE:FUNCTION",
+                        help="your Python callable: offer SDP in, answer SDP out (sync or async)")
+    target.add_argument("--reference", action="store_true",
+                        help="start the reference server on free loopback ports and check it")
+    target.add_argument("--header", metavar="'NAME: VALUE'", type=http_header, action="append", default=[],
+                        help="an HTTP header for every WHIP request of --whip or --calls-url (repeatable), e.g. "
+                             "'Authorization: Bearer TOKEN' (RFC 9725 §4.5); values never appear in reports")
+    check.add_argument("--expect-echo", action="store_true",
+                       help="the target is an echo server: the run stops (exit 2) unless it sends our media back; "
+                            "by default the first sanity conversation learns whether it echoes, and against one "
+                            "that does not (a realtime voice service) the checks that judge by echoes SKIP")
+    check.add_argument("--profile", metavar="NAMES",
+                       help="comma-separated profiles to run: core,lite,security,voice,perf; 'hardened' runs "
+                            "them all (or those named with it) and gates on every level, as --strict policy")
+    check.add_argument("--strict", choices=("must", "should", "policy"), default=None,
+                       help="the weakest requirement level that FAILs the run: must (default: SHOULD and POLICY "
+                            "findings are WARN, exit 0), should (SHOULD fails too), policy (everything fails)")
     check.add_argument("--only", metavar="ID", nargs="+", action="extend", help="run only these check IDs")
     check.add_argument("--xfail", metavar="FILE", help="expected-failures file: one 'CHECK-ID  # why' per line")
     check.add_argument("--report-dir", metavar="DIR", default="reports", help="where reports go")
     check.add_argument("--seed", type=integer, help="seed for everything random (default: a fresh one, printed)")
     check.add_argument("--list", action="store_true", help="list the selected checks and exit")
-    check.add_argument(
-        "--consent-timeout",
-        type=positive_number,
-        metavar="S",
-        help=f"the target's ICE consent timeout, for ICE-06 (default: {DEFAULT_CONSENT_TIMEOUT:g}; "
-        f"--reference starts its server with {REFERENCE_CONSENT_TIMEOUT:g})",
-    )
-    check.add_argument(
-        "--silence",
-        type=positive_number,
-        default=Settings().silence,
-        metavar="S",
-        help="how long 'no answer' is waited for; raise it for distant targets",
-    )
-    check.add_argument(
-        "--dtls-role",
-        choices=["auto", "client", "server"],
-        default="auto",
-        help="the probe's DTLS role: auto offers a=setup:actpass and takes the role the answer "
-        "leaves; client offers active, server offers passive (with --reference, "
-        "the reference server then answers active)",
-    )
-    check.add_argument(
-        "--remote",
-        type=host_port,
-        metavar="HOST:PORT",
-        help="send media to this address instead of the answer's candidate (NAT, containers)",
-    )
+    check.add_argument("--consent-timeout", type=positive_number, metavar="S",
+                       help=f"the target's ICE consent timeout, for ICE-06 (default: {DEFAULT_CONSENT_TIMEOUT:g}; "
+                            f"--reference starts its server with {REFERENCE_CONSENT_TIMEOUT:g})")
+    check.add_argument("--silence", type=positive_number, default=Settings().silence, metavar="S",
+                       help="how long 'no answer' is waited for; raise it for distant targets")
+    check.add_argument("--dtls-role", choices=["auto", "client", "server"], default="auto",
+                       help="the probe's DTLS role: auto offers a=setup:actpass and takes the role the answer "
+                            "leaves; client offers active, server offers passive (with --reference, "
+                            "the reference server then answers active)")
+    check.add_argument("--remote", type=host_port, metavar="HOST:PORT",
+                       help="send media to this address instead of the answer's candidate (NAT, containers)")
     perf = check.add_argument_group("PERF thresholds (the user's)")
     for option in perf_options():
-        perf.add_argument(
-            option.flag,
-            dest=option.dest,
-            type=option.parse,
-            metavar=option.metavar,
-            help=f"{option.help} (default: {option.default:g})".replace("%", "%%"),
-        )
+        perf.add_argument(option.flag, dest=option.dest, type=option.parse, metavar=option.metavar,
+                          help=f"{option.help} (default: {option.default:g})".replace("%", "%%"))
     check.set_defaults(handler=run)
 
 
@@ -205,9 +150,8 @@ class SelectionError(ValueError):
     """--profile and --only name no check, or one that does not exist; the message says which."""
 
 
-def choose_checks(
-    profile: str | None, only: Sequence[str] | None, *, profile_option: str = "--profile", only_option: str = "--only"
-):
+def choose_checks(profile: str | None, only: Sequence[str] | None, *, profile_option: str = "--profile",
+                  only_option: str = "--only"):
     """The catalog checks that --profile and --only select, in catalog order. `--only SANITY`
     selects none: the run is the sanity conversation alone (the replay of a sanity finding).
     Shared with the pytest plugin, whose options are named differently."""
@@ -219,10 +163,8 @@ def choose_checks(
     unknown = [name for name in profiles if name not in PROFILES]
     if unknown:
         known = (*PROFILES, HARDENED)
-        raise SelectionError(
-            f"{profile_option}: unknown profile {', '.join(unknown)}"
-            f"{did_you_mean(unknown[0], known)} (known: {', '.join(known)})"
-        )
+        raise SelectionError(f"{profile_option}: unknown profile {', '.join(unknown)}"
+                             f"{did_you_mean(unknown[0], known)} (known: {', '.join(known)})")
     if profiles:
         checks = [c for c in checks if c.profile in profiles]
     if only:
@@ -230,10 +172,8 @@ def choose_checks(
         known = {c.id for c in CATALOG} | {SANITY.id}
         unknown = [name for name in wanted if name not in known]
         if unknown:
-            raise SelectionError(
-                f"{only_option}: no check {', '.join(unknown)} in the catalog"
-                f"{did_you_mean(unknown[0], known)} (rtcgate check --list lists them)"
-            )
+            raise SelectionError(f"{only_option}: no check {', '.join(unknown)} in the catalog"
+                                 f"{did_you_mean(unknown[0], known)} (rtcgate check --list lists them)")
         checks = [c for c in checks if c.id in wanted]
         if not checks and SANITY.id in wanted:
             return []
@@ -263,14 +203,8 @@ class Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
             from rich.progress import Progress as Bar
 
-            self.bar = Bar(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=self.console,
-                transient=True,
-            )
+            self.bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                           console=self.console, transient=True)
             self.task = self.bar.add_task("checks", total=None)
 
     def __call__(self, index: int, total: int, check, result) -> None:
@@ -311,17 +245,11 @@ def summary_table(run):
     for result in run.results:
         families.setdefault(result.check.family, Counter())[result.status] += 1
     totals = run.counts()
-    table = Table(
-        box=box.SIMPLE, show_edge=False, show_footer=True, pad_edge=False, header_style="bold", footer_style="bold"
-    )
+    table = Table(box=box.SIMPLE, show_edge=False, show_footer=True, pad_edge=False, header_style="bold", footer_style="bold")
     table.add_column("family", footer="total")
     for status in Status:
-        table.add_column(
-            status.value,
-            justify="right",
-            footer=str(totals.get(status, 0)),
-            header_style=STATUS_STYLES.get(status.value, ""),
-        )
+        table.add_column(status.value, justify="right", footer=str(totals.get(status, 0)),
+                         header_style=STATUS_STYLES.get(status.value, ""))
     for family, counts in families.items():
         table.add_row(family, *(str(counts.get(status, 0)) for status in Status))
     return table
@@ -369,20 +297,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     checks = select_checks(args, parser)
     if args.list:
         for check in checks:
-            print(
-                f"{check.id:<11} {check.profile:<9} {check.level.value:<6} {check.title}  "
-                f"[{check.requirement.cite if check.requirement else check.rfc}]"
-            )
+            print(f"{check.id:<11} {check.profile:<9} {check.level.value:<6} {check.title}  "
+                  f"[{check.requirement.cite if check.requirement else check.rfc}]")
         return 0
     try:
-        target = make_target(
-            whip=args.whip,
-            calls_url=args.calls_url,
-            signaling=args.signaling,
-            reference=args.reference,
-            remote=args.remote,
-            headers=args.header,
-        )
+        target = make_target(whip=args.whip, calls_url=args.calls_url, signaling=args.signaling,
+                             reference=args.reference, remote=args.remote, headers=args.header)
     except TargetError as exc:
         parser.error(str(exc))
     xfail = {}
@@ -416,14 +336,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def run_settings(args: argparse.Namespace):
     """The Settings the arguments give; without --seed, a fresh seed."""
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
-    return Settings(
-        seed=seed,
-        silence=args.silence,
-        strict=strictness(args.strict, args.profile),
-        dtls_role=args.dtls_role,
-        consent_timeout=args.consent_timeout or DEFAULT_CONSENT_TIMEOUT,
-        perf=perf_thresholds(vars(args)),
-    )
+    return Settings(seed=seed, silence=args.silence, strict=strictness(args.strict, args.profile),
+                    dtls_role=args.dtls_role, consent_timeout=args.consent_timeout or DEFAULT_CONSENT_TIMEOUT,
+                    perf=perf_thresholds(vars(args)))
 
 
 def play(target, checks, settings, xfail: dict[str, str]):
@@ -464,22 +379,7 @@ def stopped_run(target, settings, reason: str, notes: list[str], started: str, d
     from toolkit.conformance.model import CheckResult, Status
     from toolkit.conformance.runner import RunResult, replay_command
 
-    sanity = CheckResult(
-        check=SANITY,
-        status=Status.ERROR,
-        message=reason,
-        duration=duration,
-        seed=settings.seed,
-        notes=notes,
-        replay=replay_command(target, SANITY.id, settings),
-    )
-    return RunResult(
-        target.description,
-        settings.seed,
-        started,
-        duration,
-        [],
-        sanity=[sanity],
-        strict=settings.strict,
-        stopped=reason,
-    )
+    sanity = CheckResult(check=SANITY, status=Status.ERROR, message=reason, duration=duration, seed=settings.seed,
+                         notes=notes, replay=replay_command(target, SANITY.id, settings))
+    return RunResult(target.description, settings.seed, started, duration, [], sanity=[sanity],
+                     strict=settings.strict, stopped=reason)

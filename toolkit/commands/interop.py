@@ -4,7 +4,6 @@ Exit status (`EXIT_STATUS`): 0 when every cell each client supports is green, 1 
 2 on a setup error (a requested client is not installed, a server does not start or cannot be
 reached, bad arguments).
 """
-
 from __future__ import annotations
 
 import argparse
@@ -18,9 +17,8 @@ EXIT_STATUS = {
     0: "every cell each client supports is green (or failed as expected)",
     1: "a cell is not",
     2: "a setup error: bad arguments, a client not installed (scripts/install-clients.sh installs them), "
-    "a server that does not start or cannot be reached",
+       "a server that does not start or cannot be reached",
 }
-
 
 def _clients(text: str) -> list[str]:
     from toolkit.interop.drivers import DRIVERS
@@ -29,9 +27,8 @@ def _clients(text: str) -> list[str]:
     unknown = [name for name in names if name not in DRIVERS]
     if unknown or not names:
         hint = did_you_mean(unknown[0], DRIVERS) if unknown else ""
-        raise argparse.ArgumentTypeError(
-            f"unknown client(s) {', '.join(unknown) or '(none given)'}{hint} (known: {', '.join(DRIVERS)})"
-        )
+        raise argparse.ArgumentTypeError(f"unknown client(s) {', '.join(unknown) or '(none given)'}{hint} "
+                                         f"(known: {', '.join(DRIVERS)})")
     return names
 
 
@@ -55,38 +52,24 @@ def register(commands) -> None:
     from toolkit.interop.drivers import DRIVERS
 
     interop = commands.add_parser(
-        "interop",
-        help="run the interop matrix: real WebRTC clients against a server",
+        "interop", help="run the interop matrix: real WebRTC clients against a server",
         description="Drive real WebRTC clients (" + ", ".join(DRIVERS) + ") against a WHIP server and judge ICE, "
-        "DTLS (cipher, SRTP profile), audio both ways, data channels, a voice turn, ICE restart and "
-        "setup timings. Writes interop.json, interop.md and interop.html.",
-    )
-    interop.add_argument(
-        "--clients", type=_clients, default=list(DRIVERS), metavar="NAMES", help="comma-separated clients"
-    )
-    interop.add_argument(
-        "--report-dir",
-        type=Path,
-        default=Path("reports"),
-        metavar="DIR",
-        help="where the reports go; per-client logs and the capture go to DIR/interop/",
-    )
-    interop.add_argument(
-        "--whip", metavar="URL", help="an echo-mode WHIP server to test (default: start the reference server)"
-    )
-    interop.add_argument(
-        "--voice-whip",
-        metavar="URL",
-        help="a voice-mode WHIP server for the voice turn (with --whip; without it the voice column is skipped)",
-    )
-    interop.add_argument(
-        "--host-address",
-        metavar="ADDR",
-        help="this machine's non-loopback address, for Firefox (default: the first global IPv4 address)",
-    )
-    interop.add_argument(
-        "--xfail", type=Path, metavar="FILE", help="expected failures: one 'CLIENT CELL  # why' per line"
-    )
+                    "DTLS (cipher, SRTP profile), audio both ways, data channels, a voice turn, ICE restart and "
+                    "setup timings. Writes interop.json, interop.md and interop.html.")
+    interop.add_argument("--clients", type=_clients, default=list(DRIVERS), metavar="NAMES",
+                         help="comma-separated clients")
+    interop.add_argument("--report-dir", type=Path, default=Path("reports"), metavar="DIR",
+                         help="where the reports go; per-client logs and the capture go to DIR/interop/")
+    interop.add_argument("--whip", metavar="URL",
+                         help="an echo-mode WHIP server to test (default: start the reference server)")
+    interop.add_argument("--voice-whip", metavar="URL",
+                         help="a voice-mode WHIP server for the voice turn (with --whip; without it the voice "
+                              "column is skipped)")
+    interop.add_argument("--host-address", metavar="ADDR",
+                         help="this machine's non-loopback address, for Firefox "
+                              "(default: the first global IPv4 address)")
+    interop.add_argument("--xfail", type=Path, metavar="FILE",
+                         help="expected failures: one 'CLIENT CELL  # why' per line")
     interop.set_defaults(handler=run)
 
 
@@ -104,17 +87,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     progress = MatrixProgress()
     try:
-        result = asyncio.run(
-            run_matrix(
-                args.clients,
-                report_dir=args.report_dir,
-                whip=args.whip,
-                voice_whip=args.voice_whip,
-                host=args.host_address,
-                expected=expected,
-                progress=progress,
-            )
-        )
+        result = asyncio.run(run_matrix(args.clients, report_dir=args.report_dir, whip=args.whip,
+                                        voice_whip=args.voice_whip, host=args.host_address, expected=expected,
+                                        progress=progress))
     except MatrixSetupError as exc:
         progress.close()
         print(f"rtcgate interop: {exc}", file=sys.stderr)

@@ -1,5 +1,4 @@
 """`rtcgate load`: legit sessions at a fixed rate, measured quiet and under each attack mix."""
-
 from __future__ import annotations
 
 import argparse
@@ -29,60 +28,29 @@ def register(commands) -> None:
     )
     target = load.add_argument_group("target (exactly one)")
     target.add_argument("--whip", metavar="URL", help="WHIP endpoint (RFC 9725) of the server under test")
-    target.add_argument(
-        "--reference", action="store_true", help="start the reference server (rtcgate serve) on free ports and load it"
-    )
+    target.add_argument("--reference", action="store_true",
+                        help="start the reference server (rtcgate serve) on free ports and load it")
     load.add_argument("--sessions", type=whole, default=10, metavar="N", help="legit sessions")
-    load.add_argument(
-        "--duration",
-        type=positive_number,
-        default=10.0,
-        metavar="S",
-        help="seconds per measured window: the quiet one and each attack's",
-    )
-    load.add_argument(
-        "--attack",
-        metavar="MIX@PPS",
-        action="append",
-        default=[],
-        help="an attack window: KIND[+KIND...]@PPS or mix@PPS (repeatable)",
-    )
+    load.add_argument("--duration", type=positive_number, default=10.0, metavar="S",
+                      help="seconds per measured window: the quiet one and each attack's")
+    load.add_argument("--attack", metavar="MIX@PPS", action="append", default=[],
+                      help="an attack window: KIND[+KIND...]@PPS or mix@PPS (repeatable)")
     load.add_argument("--pps", type=positive_number, default=50.0, help="packets per second per session")
-    load.add_argument(
-        "--payload-bytes",
-        type=whole,
-        default=160,
-        metavar="B",
-        help="RTP payload size (one Opus frame at ~64 kbit/s is 160)",
-    )
-    load.add_argument(
-        "--media",
-        choices=("probe", "speech"),
-        default=None,
-        help="probe: timestamped payloads an echo target sends back (RTT per packet); "
-        "speech: the speech sample for voice targets (RTT from RTCP). Default: probe, "
-        "or speech with --reference --server-media voice",
-    )
-    load.add_argument(
-        "--server-media",
-        choices=("echo", "voice"),
-        default="echo",
-        help="with --reference: what the started server does with audio",
-    )
-    load.add_argument(
-        "--metrics-url", metavar="URL", help="the target's Prometheus /metrics (default: on the WHIP origin)"
-    )
-    load.add_argument("--setup-concurrency", type=whole, default=16, metavar="N", help="sessions set up at once")
-    load.add_argument(
-        "--source-ports", type=whole, default=64, metavar="N", help="source ports the attack traffic comes from"
-    )
-    load.add_argument(
-        "--p99-goal",
-        type=positive_number,
-        default=2.0,
-        metavar="X",
-        help="verdict: legit p99 RTT under attack below X times quiet",
-    )
+    load.add_argument("--payload-bytes", type=whole, default=160, metavar="B",
+                      help="RTP payload size (one Opus frame at ~64 kbit/s is 160)")
+    load.add_argument("--media", choices=("probe", "speech"), default=None,
+                      help="probe: timestamped payloads an echo target sends back (RTT per packet); "
+                      "speech: the speech sample for voice targets (RTT from RTCP). Default: probe, "
+                      "or speech with --reference --server-media voice")
+    load.add_argument("--server-media", choices=("echo", "voice"), default="echo",
+                      help="with --reference: what the started server does with audio")
+    load.add_argument("--metrics-url", metavar="URL", help="the target's Prometheus /metrics (default: on the WHIP origin)")
+    load.add_argument("--setup-concurrency", type=whole, default=16, metavar="N",
+                      help="sessions set up at once")
+    load.add_argument("--source-ports", type=whole, default=64, metavar="N",
+                      help="source ports the attack traffic comes from")
+    load.add_argument("--p99-goal", type=positive_number, default=2.0, metavar="X",
+                      help="verdict: legit p99 RTT under attack below X times quiet")
     load.add_argument("--seed", type=integer, default=0, help="seed of the attack traffic")
     load.add_argument("--report-dir", metavar="DIR", default="reports", help="where reports go")
     load.add_argument("--name", default="load", help="file name stem of the report")
@@ -131,25 +99,13 @@ async def _run(args: argparse.Namespace, attacks: tuple, media: str) -> int:
         print(f"rtcgate load: started the reference server ({args.server_media}) at {reference.http_url}")
     try:
         config = LoadConfig(
-            whip_url=whip,
-            sessions=args.sessions,
-            duration=args.duration,
-            attacks=attacks,
-            pps=args.pps,
-            payload_bytes=args.payload_bytes,
-            media=media,
-            metrics_url=args.metrics_url,
-            setup_concurrency=args.setup_concurrency,
-            source_ports=args.source_ports,
-            seed=args.seed,
-            p99_goal=args.p99_goal,
-            command=shlex.join(["rtcgate", *sys.argv[1:]]),
-        )
+            whip_url=whip, sessions=args.sessions, duration=args.duration, attacks=attacks, pps=args.pps,
+            payload_bytes=args.payload_bytes, media=media, metrics_url=args.metrics_url,
+            setup_concurrency=args.setup_concurrency, source_ports=args.source_ports, seed=args.seed,
+            p99_goal=args.p99_goal, command=shlex.join(["rtcgate", *sys.argv[1:]]))
         windows = 1 + len(attacks)
-        print(
-            f"rtcgate load: {args.sessions} sessions × {args.pps:g} pps against {whip}; "
-            f"{windows} window(s) of {args.duration:g} s ({'quiet' if not attacks else 'quiet, ' + ', '.join(map(str, attacks))})"
-        )
+        print(f"rtcgate load: {args.sessions} sessions × {args.pps:g} pps against {whip}; "
+              f"{windows} window(s) of {args.duration:g} s ({'quiet' if not attacks else 'quiet, ' + ', '.join(map(str, attacks))})")
         if args.quiet:
             result = await LoadRun(config).run()
         else:
@@ -191,13 +147,8 @@ class LoadDisplay:
         if terminal.is_live(self.console):
             from rich.progress import BarColumn, Progress, TextColumn
 
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.fields[figures]}"),
-                console=self.console,
-                transient=True,
-            )
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[figures]}"),
+                                console=self.console, transient=True)
             self.bar.start()
             self.task = self.bar.add_task("setting up", total=sessions, figures="")
 
@@ -209,11 +160,8 @@ class LoadDisplay:
         if self.bar is None:
             return
         if progress.phase == "setup":
-            self.bar.update(
-                self.task,
-                completed=progress.sessions_up + progress.sessions_failed,
-                figures=f"{progress.sessions_up} up, {progress.sessions_failed} failed",
-            )
+            self.bar.update(self.task, completed=progress.sessions_up + progress.sessions_failed,
+                            figures=f"{progress.sessions_up} up, {progress.sessions_failed} failed")
         else:
             self.bar.update(self.task, completed=progress.window_elapsed, figures=_figures(progress))
 
@@ -228,9 +176,8 @@ class LoadDisplay:
                 self.bar.remove_task(self.task)
                 self.task = self.bar.add_task(name, total=progress.window_length, figures="")
         else:
-            self.console.print(
-                f"[{name} {progress.window_elapsed:4.1f}/{progress.window_length:g} s] {_figures(progress)}"
-            )
+            self.console.print(f"[{name} {progress.window_elapsed:4.1f}/{progress.window_length:g} s] "
+                               f"{_figures(progress)}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -238,9 +185,8 @@ class LoadDisplay:
 
 
 def _figures(progress) -> str:
-    return f"sessions {progress.sessions_up} · sent {progress.sent} · echoed {progress.received}" + (
-        f" · attack {progress.attack_sent} pkts" if progress.attack_sent else ""
-    )
+    return (f"sessions {progress.sessions_up} · sent {progress.sent} · echoed {progress.received}"
+            + (f" · attack {progress.attack_sent} pkts" if progress.attack_sent else ""))
 
 
 def summary_table(result: dict):
@@ -249,18 +195,9 @@ def summary_table(result: dict):
     from rich.table import Table
 
     table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, header_style="bold")
-    for name, justify in (
-        ("window", "left"),
-        ("sent", "right"),
-        ("lost", "right"),
-        ("reord", "right"),
-        ("p50 ms", "right"),
-        ("p99 ms", "right"),
-        ("max ms", "right"),
-        ("jitter", "right"),
-        ("sessions", "right"),
-        ("voice-to-voice p99", "left"),
-    ):
+    for name, justify in (("window", "left"), ("sent", "right"), ("lost", "right"), ("reord", "right"),
+                          ("p50 ms", "right"), ("p99 ms", "right"), ("max ms", "right"), ("jitter", "right"),
+                          ("sessions", "right"), ("voice-to-voice p99", "left")):
         table.add_column(name, justify=justify)
     voice = any(scenario["media"].get("voice_to_voice") for scenario in result["scenarios"])
     if not voice:
@@ -268,17 +205,9 @@ def summary_table(result: dict):
     for scenario in result["scenarios"]:
         media, server = scenario["media"], scenario["server"]
         sessions = "-" if server["sessions_start"] is None else f"{server['sessions_start']}→{server['sessions_end']}"
-        row = [
-            scenario["name"],
-            str(media["sent"]),
-            str(media["lost"]),
-            str(media["reordered"]),
-            _ms(media["rtt"]["p50"]),
-            _ms(media["rtt"]["p99"]),
-            _ms(media["rtt"]["max"]),
-            _ms(media["jitter"]["p50"]),
-            sessions,
-        ]
+        row = [scenario["name"], str(media["sent"]), str(media["lost"]), str(media["reordered"]),
+               _ms(media["rtt"]["p50"]), _ms(media["rtt"]["p99"]), _ms(media["rtt"]["max"]),
+               _ms(media["jitter"]["p50"]), sessions]
         if voice:
             v2v = media.get("voice_to_voice")
             row.append(f"{_ms(v2v['p99'])} ms ({v2v['count']} turns)" if v2v else "-")
@@ -294,10 +223,8 @@ def print_summary(result: dict, console) -> None:
 
     setup = result["setup"]
     total = setup["phases_ms"]["total"]
-    console.print(
-        f"setup: {setup['sessions'] - setup['failed']}/{setup['sessions']} sessions; total p50 "
-        f"{_ms(total['p50'])} p99 {_ms(total['p99'])}"
-    )
+    console.print(f"setup: {setup['sessions'] - setup['failed']}/{setup['sessions']} sessions; total p50 "
+                  f"{_ms(total['p50'])} p99 {_ms(total['p99'])}")
     console.print(summary_table(result))
     for verdict in result["verdicts"]:
         value = verdict["value"]

@@ -1,5 +1,4 @@
 """`rtcgate serve`: run the reference single-port server (with --workers N, a relay in front of N worker processes)."""
-
 from __future__ import annotations
 
 import argparse
@@ -26,47 +25,26 @@ DEFAULT_HOST = "127.0.0.1"
 
 
 def register(commands) -> None:
-    serve = commands.add_parser(
-        "serve",
-        help="run the reference single-port WebRTC server",
-        description="Run the reference ICE-lite/DTLS-SRTP server on one UDP port, with WHIP signaling over HTTP.",
-    )
-    serve.add_argument(
-        "--host",
-        type=ip_address,
-        action="append",
-        metavar="HOST",
-        help=f"UDP (and HTTP) bind address (default: {DEFAULT_HOST}); give it twice, an IPv4 and an "
-        "IPv6 address, to listen on both with the same UDP port (HTTP stays on the first)",
-    )
-    serve.add_argument(
-        "--port", type=port, default=3478, help="the single UDP port, on every --host (0 = any free port)"
-    )
+    serve = commands.add_parser("serve", help="run the reference single-port WebRTC server",
+                                description="Run the reference ICE-lite/DTLS-SRTP server on one UDP port, "
+                                            "with WHIP signaling over HTTP.")
+    serve.add_argument("--host", type=ip_address, action="append", metavar="HOST",
+                       help=f"UDP (and HTTP) bind address (default: {DEFAULT_HOST}); give it twice, an IPv4 and an "
+                            "IPv6 address, to listen on both with the same UDP port (HTTP stays on the first)")
+    serve.add_argument("--port", type=port, default=3478,
+                       help="the single UDP port, on every --host (0 = any free port)")
     serve.add_argument("--http-port", type=port, default=8080, help="HTTP port for WHIP and metrics (0 = any)")
-    serve.add_argument(
-        "--advertise",
-        type=ip_address,
-        default=None,
-        help="address put in the SDP host candidate of the first --host (default: that host); use a "
-        "non-loopback address of this machine for Firefox, or the public address behind NAT",
-    )
+    serve.add_argument("--advertise", type=ip_address, default=None,
+                       help="address put in the SDP host candidate of the first --host (default: that host); use a "
+                            "non-loopback address of this machine for Firefox, or the public address behind NAT")
     add_server_session_options(serve, DEFAULT_MODEL)
-    serve.add_argument(
-        "--dtls-role",
-        choices=["server", "client"],
-        default="server",
-        help="server: answer a=setup:passive and wait for the client's ClientHello; "
-        "client: answer a=setup:active and connect as DTLS client once ICE selects a pair",
-    )
+    serve.add_argument("--dtls-role", choices=["server", "client"], default="server",
+                       help="server: answer a=setup:passive and wait for the client's ClientHello; "
+                            "client: answer a=setup:active and connect as DTLS client once ICE selects a pair")
     add_log_level_option(serve)
-    serve.add_argument(
-        "--workers",
-        type=whole_between(0, MAX_WORKER_ID + 1),
-        default=0,
-        metavar="N",
-        help="N >= 1: a relay in this process owns the port (on one --host only) and N worker "
-        "processes hold the sessions (one per core); 0: one process does everything",
-    )
+    serve.add_argument("--workers", type=whole_between(0, MAX_WORKER_ID + 1), default=0, metavar="N",
+                       help="N >= 1: a relay in this process owns the port (on one --host only) and N worker "
+                            "processes hold the sessions (one per core); 0: one process does everything")
     serve.set_defaults(handler=run)
 
 
@@ -77,15 +55,8 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser):
     settings = server_session_settings(args, parser)
     host, *extra_hosts = args.host or [DEFAULT_HOST]
     try:
-        return ServerConfig(
-            host=host,
-            extra_hosts=tuple(extra_hosts),
-            port=args.port,
-            http_port=args.http_port,
-            advertise=args.advertise,
-            dtls_role=args.dtls_role,
-            **settings,
-        )
+        return ServerConfig(host=host, extra_hosts=tuple(extra_hosts), port=args.port, http_port=args.http_port,
+                            advertise=args.advertise, dtls_role=args.dtls_role, **settings)
     except ValueError as exc:
         parser.error(f"--host: {exc}")
 
@@ -122,22 +93,8 @@ def worker_command(config, log_level: str, launch) -> list[str]:
     ServerConfig the serve options describe, `launch` the shell's WorkerLaunch."""
     from reference_server.shell.lifecycle import format_host
 
-    command = [
-        sys.executable,
-        "-m",
-        "toolkit.cli",
-        "worker",
-        "--id",
-        str(launch.worker_id),
-        "--relay",
-        f"{format_host(launch.relay[0])}:{launch.relay[1]}",
-        "--public",
-        f"{format_host(launch.public[0])}:{launch.public[1]}",
-        "--secret-file",
-        str(launch.secret_file),
-        "--bind",
-        launch.bind,
-        "--log-level",
-        log_level,
-    ]
+    command = [sys.executable, "-m", "toolkit.cli", "worker", "--id", str(launch.worker_id),
+               "--relay", f"{format_host(launch.relay[0])}:{launch.relay[1]}",
+               "--public", f"{format_host(launch.public[0])}:{launch.public[1]}",
+               "--secret-file", str(launch.secret_file), "--bind", launch.bind, "--log-level", log_level]
     return command + server_session_arguments(config)

@@ -1,5 +1,4 @@
 """`rtcgate worker`: one reference-server worker behind an `rtcgate relay`."""
-
 from __future__ import annotations
 
 import argparse
@@ -27,33 +26,16 @@ EXIT_STATUS = {
 
 def register(commands) -> None:
     worker = commands.add_parser(
-        "worker",
-        help="run one reference-server worker behind `rtcgate relay`",
+        "worker", help="run one reference-server worker behind `rtcgate relay`",
         description="Run the reference server as a worker: it receives its clients' datagrams from the relay "
-        "(the relay protocol over UDP) and sends its replies back through it; its SDP answers name "
-        "the relay's public address and port. Signaling reaches it through the relay's HTTP proxy.",
-    )
-    worker.add_argument(
-        "--id",
-        type=whole_between(0, MAX_WORKER_ID),
-        required=True,
-        dest="worker_id",
-        help=f"this worker's id, 0..{MAX_WORKER_ID}: the relay's i-th --worker is worker i",
-    )
-    worker.add_argument(
-        "--relay",
-        type=host_port,
-        required=True,
-        metavar="HOST:PORT",
-        help="the relay's UDP address as this worker sees it; only datagrams from it are accepted",
-    )
-    worker.add_argument(
-        "--public",
-        type=host_port,
-        required=True,
-        metavar="ADDR:PORT",
-        help="the relay's public address and port, put in SDP answers",
-    )
+                    "(the relay protocol over UDP) and sends its replies back through it; its SDP answers name "
+                    "the relay's public address and port. Signaling reaches it through the relay's HTTP proxy.")
+    worker.add_argument("--id", type=whole_between(0, MAX_WORKER_ID), required=True, dest="worker_id",
+                        help=f"this worker's id, 0..{MAX_WORKER_ID}: the relay's i-th --worker is worker i")
+    worker.add_argument("--relay", type=host_port, required=True, metavar="HOST:PORT",
+                        help="the relay's UDP address as this worker sees it; only datagrams from it are accepted")
+    worker.add_argument("--public", type=host_port, required=True, metavar="ADDR:PORT",
+                        help="the relay's public address and port, put in SDP answers")
     add_routing_secret_option(worker)
     worker.add_argument("--bind", type=ip_address, default="127.0.0.1", help="bind address")
     worker.add_argument("--port", type=port, default=0, help="this worker's UDP port (0 = any free)")
@@ -69,9 +51,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from reference_server.voice.model import ModelError
     from reference_server.voice.vad import VadError
 
-    config = ServerConfig(
-        host=args.bind, port=args.port, http_port=args.http_port, **server_session_settings(args, parser)
-    )
+    config = ServerConfig(host=args.bind, port=args.port, http_port=args.http_port,
+                          **server_session_settings(args, parser))
     start_logging(args.log_level)
     try:
         run_worker(config, WorkerConfig(args.worker_id, args.relay, args.public, args.secret))

@@ -83,10 +83,8 @@ def catalog_page() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m toolkit.conformance.catalog_doc",
-        description="Print (or --write) the check catalog as Markdown.",
-    )
+    parser = argparse.ArgumentParser(prog="python -m toolkit.conformance.catalog_doc",
+                                     description="Print (or --write) the check catalog as Markdown.")
     parser.add_argument("--write", metavar="PATH", help="write the page here instead of printing it")
     args = parser.parse_args(argv)
     page = catalog_page()

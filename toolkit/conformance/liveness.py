@@ -74,15 +74,8 @@ def signs_since(session: Session, since: int) -> list[Sign]:
             ours = [block for block in report_blocks(event.packet) if block[0] == session.peer.ssrc]
             if ours:
                 _, lost, highest = ours[-1]
-                signs.append(
-                    Sign(
-                        "report",
-                        f"its RTCP report on our stream counts up to sequence {highest & 0xFFFF} ({lost} lost)",
-                        socket,
-                        highest,
-                        lost,
-                    )
-                )
+                signs.append(Sign("report", f"its RTCP report on our stream counts up to sequence {highest & 0xFFFF} "
+                                            f"({lost} lost)", socket, highest, lost))
             else:
                 signs.append(Sign("rtcp", "its own SRTCP arrived and decrypted", socket))
     return signs
@@ -95,13 +88,8 @@ def counts_sequence(sign: Sign, sequence: int) -> bool:
     return (sign.highest_sequence - sequence) % 0x10000 < 0x8000
 
 
-async def wait_for_sign(
-    conversation: Conversation,
-    session: Session,
-    since: int,
-    timeout: float,
-    accept: Callable[[Sign], bool] = lambda sign: True,
-) -> Sign | None:
+async def wait_for_sign(conversation: Conversation, session: Session, since: int, timeout: float,
+                        accept: Callable[[Sign], bool] = lambda sign: True) -> Sign | None:
     """The first sign at event index ≥ `since` that `accept` takes, within `timeout`; None if none came."""
     deadline = conversation.loop.time() + timeout
     while True:

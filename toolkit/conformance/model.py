@@ -219,9 +219,8 @@ class PerfThresholds:
     a float one a positive number (≥ 0 where its metadata says `zero`)."""
 
     sessions: int = _threshold(6, "N", "legit sessions of the PERF load runs")
-    window: float = _threshold(
-        1.0, "S", "seconds per measured window of PERF-01..03: the quiet one and each attack kind's"
-    )
+    window: float = _threshold(1.0, "S", "seconds per measured window of PERF-01..03: the quiet one and each "
+                                         "attack kind's")
     voice_window: float = _threshold(2.2, "S", "seconds per window of PERF-04: one utterance and its answer")
     attack_pps: float = _threshold(500.0, "PPS", "packets per second of each attack window")
     setup_ms: float = _threshold(1000.0, "MS", "PERF-01: the p99 of offer → first SRTP must be within this")
@@ -229,9 +228,8 @@ class PerfThresholds:
     rtt_floor_ms: float = _threshold(5.0, "MS", "PERF-02: a quiet p99 below this counts as this", zero=True)
     """On loopback, sub-millisecond p99s double on a scheduler's whim, which says nothing about the target."""
     rss_growth_mib: float = _threshold(16.0, "MIB", "PERF-03: resident memory may grow less than this under attack")
-    voice_slack_ms: float = _threshold(
-        100.0, "MS", "PERF-04: voice-to-voice p99 under attack may exceed the quiet p99 by this much", zero=True
-    )
+    voice_slack_ms: float = _threshold(100.0, "MS", "PERF-04: voice-to-voice p99 under attack may exceed the "
+                                                    "quiet p99 by this much", zero=True)
 
     def replay_args(self) -> list[str]:
         """The options that give the thresholds that differ from the defaults, as a replay line says them."""

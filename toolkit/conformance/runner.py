@@ -206,9 +206,8 @@ async def run_checks(
     # Targets that other profiles play against (the reference's voice twin) start in the
     # background now, so the checks before theirs hide the start-up; a failed start is retried,
     # and reported, by the first check that needs it.
-    others = {
-        id(played): played for played in (target.for_profile(check.profile) for check in checks) if played is not target
-    }
+    others = {id(played): played for played in (target.for_profile(check.profile) for check in checks)
+              if played is not target}
     warming = [asyncio.create_task(asyncio.to_thread(played.start)) for played in others.values()]
     try:
         if sanity is not None:

@@ -116,9 +116,7 @@ class Connect(Offer):
             context = f" {self.after}" if self.after else ""
             raise CheckFailed(f"session {self.session} could not connect{context}: {exc}") from None
         if self.must_fail:
-            raise CheckFailed(
-                f"session {self.session}: the {self.until.upper()} handshake completed although {self.why}"
-            )
+            raise CheckFailed(f"session {self.session}: the {self.until.upper()} handshake completed although {self.why}")
 
     def describe(self) -> str:
         return f"Connect(session={self.session}, until={self.until}{', must fail' if self.must_fail else ''})"
@@ -262,10 +260,8 @@ class StunSuccess(Alternative):
         if mapped is None:
             problems.append("no XOR-MAPPED-ADDRESS")
         elif tuple(mapped) != tuple(socket.local):
-            problems.append(
-                f"XOR-MAPPED-ADDRESS {mapped[0]}:{mapped[1]} is not the request's source "
-                f"{socket.local[0]}:{socket.local[1]}"
-            )
+            problems.append(f"XOR-MAPPED-ADDRESS {mapped[0]}:{mapped[1]} is not the request's source "
+                            f"{socket.local[0]}:{socket.local[1]}")
         if "MESSAGE-INTEGRITY" not in message.attributes:
             problems.append("no MESSAGE-INTEGRITY")
         else:
@@ -303,11 +299,9 @@ class StunError(Alternative):
             listed = unknown_attributes_of(data)
             missing = [kind for kind in self.unknown_attributes if kind not in listed]
             if missing:
-                return False, (
-                    f"error {code} whose UNKNOWN-ATTRIBUTES "
-                    f"({', '.join(f'0x{k:04x}' for k in listed) or 'absent'}) "
-                    f"lacks {', '.join(f'0x{k:04x}' for k in missing)}"
-                )
+                return False, (f"error {code} whose UNKNOWN-ATTRIBUTES "
+                               f"({', '.join(f'0x{k:04x}' for k in listed) or 'absent'}) "
+                               f"lacks {', '.join(f'0x{k:04x}' for k in missing)}")
         return True, f"error {code}"
 
     def __str__(self) -> str:
@@ -318,12 +312,8 @@ def unknown_attributes_of(data: bytes) -> list[int]:
     """Attribute types listed in a message's UNKNOWN-ATTRIBUTES (parsed with the STUN crafter)."""
     from toolkit.crafters.stun import StunMessage, StunUnknownAttributes
 
-    return [
-        kind
-        for attribute in StunMessage(data).attributes
-        if isinstance(attribute, StunUnknownAttributes)
-        for kind in attribute.types
-    ]
+    return [kind for attribute in StunMessage(data).attributes
+            if isinstance(attribute, StunUnknownAttributes) for kind in attribute.types]
 
 
 @dataclass(frozen=True, eq=False)
@@ -383,14 +373,8 @@ def is_background(data: bytes, socket: LocalSocket) -> bool:
 class Expect(Step):
     """Wait for one of `any_of` on socket `via`; anything else relevant is a FAIL."""
 
-    def __init__(
-        self,
-        any_of: Sequence[Alternative] | Alternative,
-        *,
-        via: str = "main",
-        about: str = "reply",
-        timeout: float | None = None,
-    ) -> None:
+    def __init__(self, any_of: Sequence[Alternative] | Alternative, *, via: str = "main", about: str = "reply",
+                 timeout: float | None = None) -> None:
         self.any_of = tuple(any_of) if isinstance(any_of, (list, tuple)) else (any_of,)
         if about not in ("reply", "any"):
             raise ValueError(f"about must be 'reply' or 'any', not {about!r}")
@@ -471,9 +455,8 @@ class Echo(Step):
             raise CheckFailed(f"session {self.session} is {session.peer.state}, not connected: no media to echo")
         token = send_media(conversation, session, via=self.via, marker=self.marker)
         target = self.arrives_on or session.socket.name
-        await expect_echo(
-            conversation, session, token, arrives_on=target if self.present else None, present=self.present
-        )
+        await expect_echo(conversation, session, token, arrives_on=target if self.present else None,
+                          present=self.present)
 
     def describe(self) -> str:
         where = f", via={self.via}" if self.via else ""
@@ -511,7 +494,8 @@ class Alive(Step):
             await self._learn(conversation, session)
             return
         if self.learn:
-            conversation.note(f"target echoes: {'yes' if target.echoes else 'no'} (known before this conversation)")
+            conversation.note(f"target echoes: {'yes' if target.echoes else 'no'} (known before this "
+                              "conversation)")
         if target.echoes is not False:
             await Echo(self.session, marker=self.marker).run(conversation)
         elif self.media:
@@ -520,32 +504,24 @@ class Alive(Step):
             wait = conversation.settings.reply_timeout + conversation.settings.consent_interval
             sign = await wait_for_sign(conversation, session, len(session.events), wait)
             if sign is None:
-                raise CheckFailed(
-                    f"session {self.session}: no sign of life within {wait:g} s (no consent check "
-                    f"answered, no SRTP or SRTCP of the target's own)"
-                )
+                raise CheckFailed(f"session {self.session}: no sign of life within {wait:g} s (no consent check "
+                                  f"answered, no SRTP or SRTCP of the target's own)")
             conversation.note(f"session {self.session} is alive: {sign.text}")
 
     async def _media_taken(self, conversation: Conversation, session: Session) -> None:
         if not conversation.target.reports:
-            raise CheckSkipped(
-                "the target neither echoes media nor reports on our stream in RTCP (learned in the "
-                "sanity conversation): whether it still takes the session's media is not observable"
-            )
+            raise CheckSkipped("the target neither echoes media nor reports on our stream in RTCP (learned in the "
+                               "sanity conversation): whether it still takes the session's media is not observable")
         wait = conversation.settings.report_timeout
         since = len(session.events)
         sequence = send_silence(conversation, session, packets=5, marker=self.marker)
         sign = await wait_for_sign(conversation, session, since, wait, lambda sign: counts_sequence(sign, sequence))
         if sign is None:
-            raise CheckFailed(
-                f"session {self.session}: no RTCP report counting the media sent now (up to sequence "
-                f"{sequence}) within {wait:g} s: the target no longer takes the session's media"
-            )
+            raise CheckFailed(f"session {self.session}: no RTCP report counting the media sent now (up to sequence "
+                              f"{sequence}) within {wait:g} s: the target no longer takes the session's media")
         if sign.socket != session.socket.name:
-            raise CheckFailed(
-                f"session {self.session}: the target's report on our media arrived on socket "
-                f"{sign.socket}, not on {session.socket.name}: its media destination moved"
-            )
+            raise CheckFailed(f"session {self.session}: the target's report on our media arrived on socket "
+                              f"{sign.socket}, not on {session.socket.name}: its media destination moved")
         conversation.note(f"session {self.session} still takes media: {sign.text}")
 
     async def _learn(self, conversation: Conversation, session: Session) -> None:
@@ -563,37 +539,29 @@ class Alive(Step):
             return
         since = len(session.events)
         sequence = send_silence(conversation, session, packets=5)
-        sign = await wait_for_sign(
-            conversation, session, since, settings.report_timeout, lambda sign: counts_sequence(sign, sequence)
-        )
+        sign = await wait_for_sign(conversation, session, since, settings.report_timeout,
+                                   lambda sign: counts_sequence(sign, sequence))
         if sign is not None:
             what = sign.text
         else:
             others = signs_since(session, since)
             if not others:
-                raise CheckFailed(
-                    f"no echo of session {session.name}'s media within {settings.reply_timeout:g} s, "
-                    f"and no sign of life within {settings.report_timeout:g} s after it: no RTCP "
-                    f"report on our stream, no media of its own, no consent check answered"
-                )
-            what = (
-                f"it sent no RTCP report counting our packets within {settings.report_timeout:g} s, so checks "
-                f"that need to see it take media SKIP; it is alive: {others[0].text}"
-            )
+                raise CheckFailed(f"no echo of session {session.name}'s media within {settings.reply_timeout:g} s, "
+                                  f"and no sign of life within {settings.report_timeout:g} s after it: no RTCP "
+                                  f"report on our stream, no media of its own, no consent check answered")
+            what = (f"it sent no RTCP report counting our packets within {settings.report_timeout:g} s, so checks "
+                    f"that need to see it take media SKIP; it is alive: {others[0].text}")
         target.echoes, target.reports = False, sign is not None
-        conversation.note(
-            f"target echoes: no (our media did not come back within {settings.reply_timeout:g} s; "
-            f"{what}): checks that judge by echoes SKIP"
-        )
+        conversation.note(f"target echoes: no (our media did not come back within {settings.reply_timeout:g} s; "
+                          f"{what}): checks that judge by echoes SKIP")
 
     def describe(self) -> str:
         what = ", learn whether it echoes" if self.learn else ", media taken" if self.media else ""
         return f"Alive(session={self.session}{what})"
 
 
-async def dropped_by_report(
-    conversation: Conversation, session: Session, make: Callable[[int], Sequence[tuple[bytes, bytes | None]]], what: str
-) -> None:
+async def dropped_by_report(conversation: Conversation, session: Session,
+                            make: Callable[[int], Sequence[tuple[bytes, bytes | None]]], what: str) -> None:
     """Against a target that does not echo: it must drop the forged datagrams `make(genuine)`
     returns, each claiming a later sequence number of the session's stream than a genuine packet
     sent just before them, and then still take the genuine originals of those sequence numbers
@@ -602,18 +570,15 @@ async def dropped_by_report(
     sequence number reaches a packet it took), the one after that the originals, with no more
     loss. SKIPs against a target that does not report on our stream."""
     if not conversation.target.reports:
-        raise CheckSkipped(
-            "the target neither echoes media nor reports on our stream in RTCP (learned in the "
-            f"sanity conversation): whether it takes {what} is not observable"
-        )
+        raise CheckSkipped("the target neither echoes media nor reports on our stream in RTCP (learned in the "
+                           f"sanity conversation): whether it takes {what} is not observable")
     genuine = send_silence(conversation, session, packets=1)
     pairs = list(make(genuine))
     for forged, _ in pairs:
         session.socket.send(forged, session.remote)
     sign = await next_report(conversation, session, genuine, f"the genuine packet sent before {what}")
-    taken = [
-        sequence_of(forged) for forged, _ in pairs if len(forged) >= 12 and counts_sequence(sign, sequence_of(forged))
-    ]  # a runt claims no number
+    taken = [sequence_of(forged) for forged, _ in pairs
+             if len(forged) >= 12 and counts_sequence(sign, sequence_of(forged))]  # a runt claims no number
     if taken:
         raise CheckFailed(f"{what} was taken: {sign.text}, which includes sequence {taken[0]} of {what}")
     conversation.note(f"{what} dropped: {sign.text}, the genuine packet before them")
@@ -625,10 +590,8 @@ async def dropped_by_report(
     last = sequence_of(originals[-1])
     after = await next_report(conversation, session, last, f"the genuine packets with the sequence numbers of {what}")
     if after.lost != sign.lost:
-        raise CheckFailed(
-            f"the genuine packets with the sequence numbers of {what} were dropped: {after.text}, up "
-            f"from {sign.lost}: {what} changed the session's state"
-        )
+        raise CheckFailed(f"the genuine packets with the sequence numbers of {what} were dropped: {after.text}, up "
+                          f"from {sign.lost}: {what} changed the session's state")
     conversation.note(f"the genuine packets with their sequence numbers were then taken: {after.text}")
 
 
@@ -638,10 +601,8 @@ async def next_report(conversation: Conversation, session: Session, sequence: in
     since = len(session.events)
     sign = await wait_for_sign(conversation, session, since, wait, lambda sign: sign.kind == "report")
     if sign is None or not counts_sequence(sign, sequence):
-        raise CheckFailed(
-            f"no RTCP report counting {what} (sequence {sequence}) within {wait:g} s: the target "
-            "stopped taking the session's media"
-        )
+        raise CheckFailed(f"no RTCP report counting {what} (sequence {sequence}) within {wait:g} s: the target "
+                          "stopped taking the session's media")
     return sign
 
 
@@ -669,10 +630,8 @@ def require_echo(conversation: Conversation, what: str) -> None:
     no echo proves nothing, so a check that judges `what` by echoes cannot judge it. A target whose
     behaviour the run has not learned (a check played alone) is held to the echo contract."""
     if conversation.target.echoes is False:
-        raise CheckSkipped(
-            f"the target does not echo media (learned in the sanity conversation), and this "
-            f"check judges {what} by echoes"
-        )
+        raise CheckSkipped(f"the target does not echo media (learned in the sanity conversation), and this "
+                           f"check judges {what} by echoes")
 
 
 def next_timestamp(conversation: Conversation) -> int:
@@ -686,31 +645,19 @@ def media_token(conversation: Conversation) -> bytes:
     return b"rtcgate-echo:" + conversation.rng.getrandbits(64).to_bytes(8, "big")
 
 
-def protected_media(
-    conversation: Conversation,
-    session: Session,
-    *,
-    token: bytes | None = None,
-    marker: bool = False,
-    payload_type: int | None = None,
-) -> tuple[bytes, bytes]:
+def protected_media(conversation: Conversation, session: Session, *, token: bytes | None = None,
+                    marker: bool = False, payload_type: int | None = None) -> tuple[bytes, bytes]:
     """One SRTP packet of the session's stream carrying a unique token, not sent: (token, datagram).
     Only for echo judgments: SKIPs against a target that does not echo (see `require_echo`)."""
     require_echo(conversation, "what the target does with media")
     token = token or media_token(conversation)
     session.peer.send_rtp(token, timestamp=next_timestamp(conversation), marker=marker, payload_type=payload_type)
-    ((data, _),) = session.take_output()
+    (data, _), = session.take_output()
     return token, data
 
 
-def send_media(
-    conversation: Conversation,
-    session: Session,
-    *,
-    via: str | None = None,
-    marker: bool = False,
-    token: bytes | None = None,
-) -> bytes:
+def send_media(conversation: Conversation, session: Session, *, via: str | None = None, marker: bool = False,
+               token: bytes | None = None) -> bytes:
     """Send one SRTP packet from the session's peer through socket `via`; return its payload token."""
     token, data = protected_media(conversation, session, token=token, marker=marker)
     socket = conversation.socket(via) if via else session.socket
@@ -722,22 +669,12 @@ def echoes_of(session: Session, token: bytes, since: int = 0) -> list[str]:
     """Names of the sockets an echo of `token` arrived on, from event index `since`. SKIPs against
     a target that does not echo (see `require_echo`): no echo there proves nothing."""
     require_echo(session.conversation, "what the target does with media")
-    return [
-        origin
-        for origin, _, event in session.events[since:]
-        if isinstance(event, RtpReceived) and token in event.packet
-    ]
+    return [origin for origin, _, event in session.events[since:]
+            if isinstance(event, RtpReceived) and token in event.packet]
 
 
-async def expect_echo(
-    conversation: Conversation,
-    session: Session,
-    token: bytes,
-    *,
-    arrives_on: str | None,
-    present: bool = True,
-    timeout: float | None = None,
-) -> None:
+async def expect_echo(conversation: Conversation, session: Session, token: bytes, *, arrives_on: str | None,
+                      present: bool = True, timeout: float | None = None) -> None:
     """Wait for the echo of `token` (on `arrives_on`), or, with present=False, make sure none comes."""
     require_echo(conversation, "what the target does with media")
     loop = conversation.loop
@@ -747,10 +684,8 @@ async def expect_echo(
         origins = echoes_of(session, token)
         if origins and present:
             if arrives_on is not None and origins[0] != arrives_on:
-                raise CheckFailed(
-                    f"the echo of media sent by session {session.name} arrived on socket {origins[0]}, "
-                    f"not on {arrives_on}"
-                )
+                raise CheckFailed(f"the echo of media sent by session {session.name} arrived on socket {origins[0]}, "
+                                  f"not on {arrives_on}")
             conversation.note(f"echo arrived on {origins[0]}")
             return
         if origins and not present:
@@ -760,9 +695,8 @@ async def expect_echo(
             break
         await asyncio.sleep(min(left, 0.01))
     if present:
-        raise CheckFailed(
-            f"no echo of session {session.name}'s media within {wait:g} s (the target must send received audio back)"
-        )
+        raise CheckFailed(f"no echo of session {session.name}'s media within {wait:g} s "
+                          f"(the target must send received audio back)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -794,15 +728,11 @@ class BindsNothing(Step):
         control_token = send_media(conversation, owner, via=control.name)
         await asyncio.sleep(conversation.settings.silence)
         if not echoes_of(owner, control_token):
-            raise CheckFailed(
-                f"media from {via} was echoed (to socket {origins[0]}) while media from a fresh address "
-                f"is dropped: the check bound {via}"
-            )
-        conversation.note(
-            f"media from {via} was echoed to {origins[0]}, and so was media from {control.name}, "
-            "which sent no check: the target takes media from any address (MIGRATE-02 judges "
-            "that), and the check moved nothing"
-        )
+            raise CheckFailed(f"media from {via} was echoed (to socket {origins[0]}) while media from a fresh address "
+                              f"is dropped: the check bound {via}")
+        conversation.note(f"media from {via} was echoed to {origins[0]}, and so was media from {control.name}, "
+                          "which sent no check: the target takes media from any address (MIGRATE-02 judges "
+                          "that), and the check moved nothing")
 
     def describe(self) -> str:
         return f"BindsNothing(via={self.via})"
@@ -810,15 +740,8 @@ class BindsNothing(Step):
 
 def srtp_from_target(conversation: Conversation, socket: str, since: float = 0.0) -> int:
     """How many SRTP packets (not SRTCP) the target sent to `socket` from conversation time `since`."""
-    return sum(
-        1
-        for d in conversation.datagrams
-        if d.direction == "in"
-        and d.socket == socket
-        and d.time >= since
-        and 127 < d.data[0] < 192
-        and not is_rtcp(d.data)
-    )
+    return sum(1 for d in conversation.datagrams if d.direction == "in" and d.socket == socket and d.time >= since
+               and 127 < d.data[0] < 192 and not is_rtcp(d.data))
 
 
 class NoMediaTo(Step):

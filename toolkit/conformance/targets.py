@@ -193,17 +193,9 @@ class ReferenceTarget(Target):
     kind = "reference"
     can_restart = True
 
-    def __init__(
-        self,
-        *,
-        consent_timeout: float = 3.0,
-        media: str = "echo",
-        host: str = "127.0.0.1",
-        extra_hosts: Sequence[str] = (),
-        start_timeout: float = 20.0,
-        command: Sequence[str] | None = None,
-        dtls_role: str = "server",
-    ) -> None:
+    def __init__(self, *, consent_timeout: float = 3.0, media: str = "echo", host: str = "127.0.0.1",
+                 extra_hosts: Sequence[str] = (), start_timeout: float = 20.0,
+                 command: Sequence[str] | None = None, dtls_role: str = "server") -> None:
         self.consent_timeout = consent_timeout
         self.dtls_role = dtls_role
         """The server's `--dtls-role`: "server" answers a=setup:passive, "client" answers active."""
@@ -242,19 +234,10 @@ class ReferenceTarget(Target):
     def command(self) -> list[str]:
         """The command line that runs the server (a faulty variant may run another)."""
         return [
-            *self.server_command,
-            *[arg for host in (self.host, *self.extra_hosts) for arg in ("--host", host)],
-            "--port",
-            "0",
-            "--http-port",
-            "0",
-            "--consent-timeout",
-            f"{self.consent_timeout:g}",
-            "--media",
-            self.media,
-            "--log-level",
-            "warning",
-            *(["--dtls-role", self.dtls_role] if self.dtls_role != "server" else []),
+            *self.server_command, *[arg for host in (self.host, *self.extra_hosts) for arg in ("--host", host)],
+            "--port", "0",
+            "--http-port", "0", "--consent-timeout", f"{self.consent_timeout:g}", "--media", self.media,
+            "--log-level", "warning", *(["--dtls-role", self.dtls_role] if self.dtls_role != "server" else []),
         ]
 
     def for_profile(self, profile: str) -> Target:
@@ -326,16 +309,9 @@ def make_target(
 ) -> Target:
     """Exactly one of the four target options; TargetError otherwise. `headers` go with every
     request of a WHIP or realtime-calls target."""
-    given = [
-        name
-        for name, value in (
-            ("--whip", whip),
-            ("--calls-url", calls_url),
-            ("--signaling", signaling),
-            ("--reference", reference),
-        )
-        if value
-    ]
+    given = [name for name, value in
+             (("--whip", whip), ("--calls-url", calls_url), ("--signaling", signaling), ("--reference", reference))
+             if value]
     if len(given) != 1:
         raise TargetError(
             "give exactly one target: --whip URL, --calls-url URL, --signaling module:function or --reference"

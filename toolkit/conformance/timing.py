@@ -60,18 +60,15 @@ class LagSummary:
     wakeups: int
 
     def describe(self) -> str:
-        return (
-            f"probe scheduling lag p99 {1000 * self.p99:.1f} ms, max {1000 * self.worst:.1f} ms "
-            f"over {self.wakeups} wake-ups"
-        )
+        return (f"probe scheduling lag p99 {1000 * self.p99:.1f} ms, max {1000 * self.worst:.1f} ms "
+                f"over {self.wakeups} wake-ups")
 
     def explains(self, problems: list[TimingProblem]) -> bool:
         """True when the probe's own lateness (on a machine that also runs the target) could
         account for every problem: each goes past its allowance by at most EXPLAINS × the
         worst lag measured over the span it was judged in."""
-        return all(
-            self.busy if problem.excess is None else problem.excess <= EXPLAINS * self.worst for problem in problems
-        )
+        return all(self.busy if problem.excess is None else problem.excess <= EXPLAINS * self.worst
+                   for problem in problems)
 
     @property
     def busy(self) -> bool:
@@ -107,9 +104,8 @@ class SchedulingLag:
 
     def summary(self, since: float | None = None, until: float | None = None) -> LagSummary:
         """Lag over wake-ups asked for in [since, until] (loop time; the whole record by default)."""
-        lags = sorted(
-            lag for at, lag in self.samples if (since is None or at >= since) and (until is None or at <= until)
-        )
+        lags = sorted(lag for at, lag in self.samples
+                      if (since is None or at >= since) and (until is None or at <= until))
         if not lags:
             return LagSummary(0.0, 0.0, 0)
         return LagSummary(nearest_rank(lags, 0.99)[0], lags[-1], len(lags))
@@ -163,14 +159,8 @@ def hold_gc(conversation) -> None:
     conversation.cleanups.append(release)
 
 
-def judge_timing(
-    conversation,
-    problems: list[TimingProblem],
-    *,
-    since: float | None = None,
-    lag: LagSummary | None = None,
-    context: str = "",
-) -> None:
+def judge_timing(conversation, problems: list[TimingProblem], *, since: float | None = None,
+                 lag: LagSummary | None = None, context: str = "") -> None:
     """FAIL with the problems, or SKIP as inconclusive when the probe's lag over the judged span
     explains them all: `lag`, or the conversation's monitor from `since` (the conversation's
     clock, `conversation.now()`) until now. With no problems, note the lag."""

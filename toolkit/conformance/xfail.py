@@ -21,9 +21,7 @@ class XfailError(ValueError):
     """The file cannot be used; the message names the line and what is wrong with it."""
 
 
-def parse_xfail(
-    text: str, *, known_ids: Iterable[str] | None = None, source: str = "expected-failures file"
-) -> dict[str, str]:
+def parse_xfail(text: str, *, known_ids: Iterable[str] | None = None, source: str = "expected-failures file") -> dict[str, str]:
     """{check ID: comment}. Every entry needs a comment; unknown IDs and duplicates are errors."""
     known = set(known_ids) if known_ids is not None else None
     entries: dict[str, str] = {}

@@ -59,12 +59,8 @@ CHANGE_CIPHER_SPEC = 20
 ALERT = 21
 HANDSHAKE = 22
 APPLICATION_DATA = 23
-CONTENT_TYPES = {
-    CHANGE_CIPHER_SPEC: "change_cipher_spec",
-    ALERT: "alert",
-    HANDSHAKE: "handshake",
-    APPLICATION_DATA: "application_data",
-}
+CONTENT_TYPES = {CHANGE_CIPHER_SPEC: "change_cipher_spec", ALERT: "alert", HANDSHAKE: "handshake",
+                 APPLICATION_DATA: "application_data"}
 
 CLIENT_HELLO = 1
 SERVER_HELLO = 2
@@ -77,16 +73,10 @@ CERTIFICATE_VERIFY = 15
 CLIENT_KEY_EXCHANGE = 16
 FINISHED = 20
 HANDSHAKE_TYPES = {
-    CLIENT_HELLO: "client_hello",
-    SERVER_HELLO: "server_hello",
-    HELLO_VERIFY_REQUEST: "hello_verify_request",
-    CERTIFICATE: "certificate",
-    SERVER_KEY_EXCHANGE: "server_key_exchange",
-    CERTIFICATE_REQUEST: "certificate_request",
-    SERVER_HELLO_DONE: "server_hello_done",
-    CERTIFICATE_VERIFY: "certificate_verify",
-    CLIENT_KEY_EXCHANGE: "client_key_exchange",
-    FINISHED: "finished",
+    CLIENT_HELLO: "client_hello", SERVER_HELLO: "server_hello", HELLO_VERIFY_REQUEST: "hello_verify_request",
+    CERTIFICATE: "certificate", SERVER_KEY_EXCHANGE: "server_key_exchange",
+    CERTIFICATE_REQUEST: "certificate_request", SERVER_HELLO_DONE: "server_hello_done",
+    CERTIFICATE_VERIFY: "certificate_verify", CLIENT_KEY_EXCHANGE: "client_key_exchange", FINISHED: "finished",
 }
 
 CIPHER_SUITES = {
@@ -115,15 +105,9 @@ SRTP_PROTECTION_PROFILES = {
 }
 GROUPS = {0x0017: "secp256r1", 0x0018: "secp384r1", 0x001D: "x25519"}
 SIGNATURE_SCHEMES = {
-    0x0403: "ecdsa_secp256r1_sha256",
-    0x0503: "ecdsa_secp384r1_sha384",
-    0x0804: "rsa_pss_rsae_sha256",
-    0x0401: "rsa_pkcs1_sha256",
-    0x0805: "rsa_pss_rsae_sha384",
-    0x0501: "rsa_pkcs1_sha384",
-    0x0806: "rsa_pss_rsae_sha512",
-    0x0601: "rsa_pkcs1_sha512",
-    0x0201: "rsa_pkcs1_sha1",
+    0x0403: "ecdsa_secp256r1_sha256", 0x0503: "ecdsa_secp384r1_sha384", 0x0804: "rsa_pss_rsae_sha256",
+    0x0401: "rsa_pkcs1_sha256", 0x0805: "rsa_pss_rsae_sha384", 0x0501: "rsa_pkcs1_sha384",
+    0x0806: "rsa_pss_rsae_sha512", 0x0601: "rsa_pkcs1_sha512", 0x0201: "rsa_pkcs1_sha1",
 }
 
 EXT_SUPPORTED_GROUPS = 10
@@ -133,29 +117,15 @@ EXT_USE_SRTP = 14
 EXT_EXTENDED_MASTER_SECRET = 23
 EXT_RENEGOTIATION_INFO = 0xFF01
 EXTENSION_TYPES = {
-    EXT_SUPPORTED_GROUPS: "supported_groups",
-    EXT_EC_POINT_FORMATS: "ec_point_formats",
-    EXT_SIGNATURE_ALGORITHMS: "signature_algorithms",
-    EXT_USE_SRTP: "use_srtp",
-    EXT_EXTENDED_MASTER_SECRET: "extended_master_secret",
-    EXT_RENEGOTIATION_INFO: "renegotiation_info",
+    EXT_SUPPORTED_GROUPS: "supported_groups", EXT_EC_POINT_FORMATS: "ec_point_formats",
+    EXT_SIGNATURE_ALGORITHMS: "signature_algorithms", EXT_USE_SRTP: "use_srtp",
+    EXT_EXTENDED_MASTER_SECRET: "extended_master_secret", EXT_RENEGOTIATION_INFO: "renegotiation_info",
 }
 
 ALERT_LEVELS = {1: "warning", 2: "fatal"}
-ALERT_DESCRIPTIONS = {
-    0: "close_notify",
-    10: "unexpected_message",
-    20: "bad_record_mac",
-    40: "handshake_failure",
-    42: "bad_certificate",
-    47: "illegal_parameter",
-    50: "decode_error",
-    51: "decrypt_error",
-    70: "protocol_version",
-    80: "internal_error",
-    90: "user_canceled",
-    110: "unsupported_extension",
-}
+ALERT_DESCRIPTIONS = {0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 40: "handshake_failure",
+                      42: "bad_certificate", 47: "illegal_parameter", 50: "decode_error", 51: "decrypt_error",
+                      70: "protocol_version", 80: "internal_error", 90: "user_canceled", 110: "unsupported_extension"}
 
 RECORD_HEADER_LENGTH = 13
 HANDSHAKE_HEADER_LENGTH = 12
@@ -251,7 +221,8 @@ def _vector(name: str, default: list[int], item: AnyField, *, length_format: str
     return [
         FieldLenField(length_name, None, length_of=name, fmt=length_format),
         # scapy types FieldListField's default as a list of fields; it is the list of values.
-        FieldListField(name, default, item, length_from=lambda pkt: getattr(pkt, length_name)),  # type: ignore[arg-type]
+        FieldListField(name, default, item,  # type: ignore[arg-type]
+                       length_from=lambda pkt: getattr(pkt, length_name)),
     ]
 
 
@@ -277,11 +248,8 @@ class DtlsExtSignatureAlgorithms(DtlsExtension):
     name = "DTLS signature_algorithms"
     fields_desc = _extension(
         EXT_SIGNATURE_ALGORITHMS,
-        *_vector(
-            "algorithms",
-            [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601, 0x0201],
-            XShortEnumField("algorithm", 0, SIGNATURE_SCHEMES),
-        ),
+        *_vector("algorithms", [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601, 0x0201],
+                 XShortEnumField("algorithm", 0, SIGNATURE_SCHEMES)),
     )
 
 
@@ -457,14 +425,12 @@ def in_records(
     """Each handshake (or other fragment) in its own record, sequence numbers counting up."""
     records = []
     for number, fragment in enumerate(fragments):
-        content_type = (
-            HANDSHAKE
-            if isinstance(fragment, DtlsHandshake)
-            else CONTENT_TYPES_BY_LAYER.get(type(fragment), APPLICATION_DATA)
+        content_type = HANDSHAKE if isinstance(fragment, DtlsHandshake) else CONTENT_TYPES_BY_LAYER.get(
+            type(fragment), APPLICATION_DATA
         )
         records.append(
-            DtlsRecord(content_type=content_type, version=version, epoch=epoch, sequence_number=first_sequence + number)
-            / fragment
+            DtlsRecord(content_type=content_type, version=version, epoch=epoch,
+                       sequence_number=first_sequence + number) / fragment
         )
     return records
 

@@ -56,9 +56,8 @@ def _need(data: bytes, what: str) -> None:
         raise CraftError(f"cannot {what} an empty datagram")
 
 
-def substitute_byte(
-    data: bytes | Packet, rng: random.Random, *, offset: int | None = None, value: int | None = None
-) -> Mutation:
+def substitute_byte(data: bytes | Packet, rng: random.Random, *, offset: int | None = None,
+                    value: int | None = None) -> Mutation:
     raw = _bytes(data)
     _need(raw, "substitute a byte of")
     if offset is None:
@@ -97,9 +96,8 @@ def pad(data: bytes | Packet, rng: random.Random, *, extra: int | None = None, f
     return Mutation((raw + fill,), f"pad with {len(fill)} bytes {fill[:8].hex()}{'...' if len(fill) > 8 else ''}")
 
 
-def split(
-    data: bytes | Packet, rng: random.Random, *, parts: int | None = None, cuts: Sequence[int] | None = None
-) -> Mutation:
+def split(data: bytes | Packet, rng: random.Random, *, parts: int | None = None,
+          cuts: Sequence[int] | None = None) -> Mutation:
     """Cut one datagram into consecutive pieces at `cuts` (offsets), or at `parts - 1` random ones."""
     raw = _bytes(data)
     if len(raw) < 2:
@@ -115,9 +113,8 @@ def split(
     return Mutation(pieces, f"split {len(raw)} bytes at {', '.join(map(str, cuts))}")
 
 
-def duplicate(
-    datagrams: Sequence[bytes | Packet], rng: random.Random, *, index: int | None = None, times: int = 1
-) -> Mutation:
+def duplicate(datagrams: Sequence[bytes | Packet], rng: random.Random, *, index: int | None = None,
+              times: int = 1) -> Mutation:
     items = [_bytes(d) for d in datagrams]
     if not items:
         raise CraftError("cannot duplicate from an empty list of datagrams")
@@ -199,9 +196,8 @@ def _edge_value(field: AnyField, current: Any, rng: random.Random) -> Any:
     return rng.randbytes(max(1, len(current_bytes)))
 
 
-def substitute_field(
-    packet: Packet, rng: random.Random, *, field: str | None = None, value: Any = None, layer: int | None = None
-) -> Mutation:
+def substitute_field(packet: Packet, rng: random.Random, *, field: str | None = None, value: Any = None,
+                     layer: int | None = None) -> Mutation:
     """Set one field of a scapy packet (any layer) to an edge or random value and rebuild.
 
     `field` names it (the first layer that has it, or layer number `layer`); otherwise one is
@@ -240,3 +236,4 @@ def mutate(data: bytes | Packet, rng: random.Random) -> Mutation:
         choices = [m for m in choices if m is not split]
     chosen = rng.choice(choices)
     return chosen(data, rng)
+

@@ -64,17 +64,8 @@ TWO_BYTE_PROFILE = 0x1000
 SR, RR, SDES, BYE, APP, RTPFB, PSFB = 200, 201, 202, 203, 204, 205, 206
 RTCP_TYPES = {SR: "SR", RR: "RR", SDES: "SDES", BYE: "BYE", APP: "APP", RTPFB: "RTPFB", PSFB: "PSFB"}
 END, CNAME, NAME, EMAIL, PHONE, LOC, TOOL, NOTE, PRIV = range(9)
-SDES_TYPES = {
-    END: "END",
-    CNAME: "CNAME",
-    NAME: "NAME",
-    EMAIL: "EMAIL",
-    PHONE: "PHONE",
-    LOC: "LOC",
-    TOOL: "TOOL",
-    NOTE: "NOTE",
-    PRIV: "PRIV",
-}
+SDES_TYPES = {END: "END", CNAME: "CNAME", NAME: "NAME", EMAIL: "EMAIL", PHONE: "PHONE", LOC: "LOC",
+              TOOL: "TOOL", NOTE: "NOTE", PRIV: "PRIV"}
 NACK = 1
 """RTPFB FMT of a Generic NACK (RFC 4585 §6.2.1)."""
 PLI, SLI, RPSI, FIR, AFB = 1, 2, 3, 4, 15
@@ -384,14 +375,8 @@ class RtcpBye(Rtcp):
         *_rtcp_header(BYE, BitFieldLenField("count", None, 5, count_of="ssrcs")),
         FieldListField("ssrcs", [], XIntField("ssrc", 0), count_from=lambda pkt: pkt.count),
         ConditionalField(FieldLenField("reason_length", None, length_of="reason", fmt="B"), _has_reason),
-        ConditionalField(
-            StrLenField(
-                "reason",
-                None,  # type: ignore[arg-type]  # scapy types it bytes; None: absent
-                length_from=lambda pkt: pkt.reason_length,
-            ),
-            _has_reason,
-        ),
+        ConditionalField(StrLenField("reason", None,  # type: ignore[arg-type]  # scapy types it bytes; None: absent
+                                     length_from=lambda pkt: pkt.reason_length), _has_reason),
         ConditionalField(_ReasonPadding("reason_padding", None), _has_reason),
     ]
 

@@ -161,13 +161,8 @@ def init_chunk(
 ) -> SCTPChunkInit:
     """An INIT chunk with `streams` outbound and inbound streams."""
     return SCTPChunkInit(
-        flags=0,
-        init_tag=init_tag,
-        a_rwnd=a_rwnd,
-        n_out_streams=streams,
-        n_in_streams=streams,
-        init_tsn=init_tsn,
-        params=params or [],
+        flags=0, init_tag=init_tag, a_rwnd=a_rwnd, n_out_streams=streams, n_in_streams=streams,
+        init_tsn=init_tsn, params=params or [],
     )
 
 
@@ -188,3 +183,4 @@ def sctp_packet(
     for chunk in chunks:
         packet = packet / chunk
     return cast(SCTP, packet)  # `/` returns (a copy of) its left side, the SCTP layer, with the chunk below it
+

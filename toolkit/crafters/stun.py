@@ -156,11 +156,8 @@ class _DigestField(XStrLenField):
     __slots__ = ("size",)
 
     def __init__(self, name: str, size: int) -> None:
-        super().__init__(
-            name,
-            None,  # type: ignore[arg-type]  # scapy types it bytes; None: a placeholder
-            length_from=lambda pkt: pkt.length,
-        )
+        super().__init__(name, None,  # type: ignore[arg-type]  # scapy types it bytes; None: a placeholder
+                         length_from=lambda pkt: pkt.length)
         self.size = size
 
     def placeholder_size(self, pkt: Any) -> int:
@@ -587,3 +584,4 @@ def ice_check(
     if fingerprint:
         attributes.append(StunFingerprint())
     return StunMessage(type=BINDING_REQUEST, transaction_id=transaction_id, key=password, attributes=attributes)
+

@@ -10,7 +10,6 @@ then `rtcgate fuzz --target path/to/file.py:fuzz_my_parser --time 60`. The refer
 server's own targets (`rtcgate fuzz --list`) live in toolkit.fuzz.targets, imported only on
 demand: their import must happen under coverage instrumentation.
 """
-
 from __future__ import annotations
 
 from .registry import FuzzTarget, TargetError, builtin_targets, fuzz_target, resolve

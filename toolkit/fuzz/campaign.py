@@ -15,7 +15,6 @@ Where things are, all absolute so that every child process agrees:
   `./reports/fuzz/<target>/`).
 Nothing is written into the installed package.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -37,15 +36,8 @@ from .registry import FuzzTarget, absolute_spec, coverage_packages, resolve, tar
 HARNESSES = Path(__file__).with_name("harnesses")
 GENERIC_HARNESS = HARNESSES / "any_target.py"
 ARTIFACT_PREFIXES = ("crash-", "timeout-", "oom-", "leak-")
-MAX_LEN = {
-    "sdp_offer": 8192,
-    "server_receive": 4096,
-    "dtls_records": 4096,
-    "sctp_dcep": 4096,
-    "ice_request": 2048,
-    "rtp_parse": 1500,
-    "rtcp_parse": 1500,
-}
+MAX_LEN = {"sdp_offer": 8192, "server_receive": 4096, "dtls_records": 4096, "sctp_dcep": 4096, "ice_request": 2048,
+           "rtp_parse": 1500, "rtcp_parse": 1500}
 """Longest input per built-in target; others get libFuzzer's default (from the corpus). RTP
 and RTCP reach their parsers only after libsrtp, whose buffer holds 1500 bytes."""
 EXEC_TIME_SCALED = frozenset({"ice_request", "dtls_records", "sctp_dcep", "server_receive"})
@@ -62,8 +54,7 @@ is an integer division by whole seconds since its process started: 0 after each 
 
 # Fork mode: "#123: cov: 1 ft: 2 corp: 3 exec/s 4 oom/timeout/crash: 0/0/1 time: 5s job: 6 ..."
 _FORK_LINE = re.compile(
-    r"#(\d+): cov: (\d+) ft: (\d+) corp: (\d+) exec/s (\d+) oom/timeout/crash: (\d+)/(\d+)/(\d+) time: (\d+)s"
-)
+    r"#(\d+): cov: (\d+) ft: (\d+) corp: (\d+) exec/s (\d+) oom/timeout/crash: (\d+)/(\d+)/(\d+) time: (\d+)s")
 # In-process: "#123\tNEW    cov: 1 ft: 2 corp: 3/40b lim: 4 exec/s: 5 rss: ..."
 _LINE = re.compile(r"#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/\S+")
 _STAT = re.compile(r"stat::number_of_executed_units:\s+(\d+)")
@@ -99,10 +90,8 @@ class Progress:
     def line(self, name: str, elapsed: float | None = None) -> str:
         """One status line; `elapsed` overrides the time of the latest report (a ticking clock)."""
         elapsed = self.elapsed if elapsed is None else elapsed
-        return (
-            f"[{name}] {elapsed:5.0f}s  {self.execs:>10,} execs  {self.exec_per_s:>7,} exec/s  "
-            f"cov {self.coverage}  ft {self.features}  corpus {self.corpus}  crashes {self.crashes}"
-        )
+        return (f"[{name}] {elapsed:5.0f}s  {self.execs:>10,} execs  {self.exec_per_s:>7,} exec/s  "
+                f"cov {self.coverage}  ft {self.features}  corpus {self.corpus}  crashes {self.crashes}")
 
 
 @dataclass(slots=True)
@@ -239,15 +228,10 @@ def last_error(log: Path) -> str:
     return (errors or lines or ["no output"])[-1][:300]
 
 
-def command(
-    campaign: Campaign, corpus: Path, artifacts: Path, seconds: float | None = None, seeds: list[Path] | None = None
-) -> list[str]:
-    flags = [
-        f"-artifact_prefix={artifacts}{os.sep}",
-        f"-timeout={INPUT_TIMEOUT}",
-        "-rss_limit_mb=2048",
-        "-print_final_stats=1",
-    ]
+def command(campaign: Campaign, corpus: Path, artifacts: Path, seconds: float | None = None,
+            seeds: list[Path] | None = None) -> list[str]:
+    flags = [f"-artifact_prefix={artifacts}{os.sep}", f"-timeout={INPUT_TIMEOUT}", "-rss_limit_mb=2048",
+             "-print_final_stats=1"]
     if campaign.runs is not None:
         flags.append(f"-runs={campaign.runs}")
     elif campaign.jobs > 1:
@@ -293,11 +277,8 @@ MAX_RESTARTS = 1000
 """A single-process campaign restarts after each crash; this many crashes end it early."""
 
 
-def run(
-    campaign: Campaign,
-    on_progress: Callable[[Progress], None] | None = None,
-    on_finding: Callable[[LiveFinding], None] | None = None,
-) -> CampaignResult:
+def run(campaign: Campaign, on_progress: Callable[[Progress], None] | None = None,
+        on_finding: Callable[[LiveFinding], None] | None = None) -> CampaignResult:
     """Fuzz until the time or run budget is spent; return progress and the artifacts written.
 
     With one job, libFuzzer runs in this process's child directly (fork mode would restart
@@ -331,13 +312,8 @@ def run(
             expecting_summary = False
             execs_before = progress.execs
             with subprocess.Popen(
-                command(campaign, corpus, artifacts, left, [seeds]),
-                env=campaign.environment(),
-                cwd=campaign.work,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
+                command(campaign, corpus, artifacts, left, [seeds]), env=campaign.environment(), cwd=campaign.work,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
             ) as process:
                 for line in process.stdout:
                     log.write(line)

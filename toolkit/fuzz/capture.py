@@ -19,7 +19,6 @@ parse them, in the targets' own input layouts:
 
 Files are named `<client>-<content hash>`, so running this again adds only what is new.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -71,18 +70,15 @@ async def record(client: str, seconds: float, workdir: Path) -> dict[str, list[b
             result = method(self, packet)
             seen[kind].append(bytes(result if kind != "sctp" else packet))
             return result
-
         return recorded
 
     core.receive_datagram, core.datagrams_to_send = recording_receive, recording_outbox
     core.create_session = recording_create_session
     host, port = server.http_address
     whip_url = f"http://{host}:{port}/whip"
-    with (
-        mock.patch.object(SrtpSession, "unprotect_rtp", recording("rtp", SrtpSession.unprotect_rtp)),
-        mock.patch.object(SrtpSession, "unprotect_rtcp", recording("rtcp", SrtpSession.unprotect_rtcp)),
-        mock.patch.object(DataChannelAssociation, "receive", recording("sctp", DataChannelAssociation.receive)),
-    ):
+    with mock.patch.object(SrtpSession, "unprotect_rtp", recording("rtp", SrtpSession.unprotect_rtp)), \
+            mock.patch.object(SrtpSession, "unprotect_rtcp", recording("rtcp", SrtpSession.unprotect_rtcp)), \
+            mock.patch.object(DataChannelAssociation, "receive", recording("sctp", DataChannelAssociation.receive)):
         try:
             if client == "aiortc":
                 await _aiortc(whip_url, seconds)
@@ -142,17 +138,17 @@ def _sctp_steps(packets: list[bytes]) -> list[bytes]:
             continue
         if packet[12] == COOKIE_ECHO:
             length = struct.unpack_from("!H", packet, 14)[0]
-            steps.append(((4,), packet[12 + length + (-length % 4) :]))
+            steps.append(((4,), packet[12 + length + (-length % 4):]))
         else:
             steps.append(((2,), packet[12:]))
     limit = MAX_LEN["sctp_dcep"] - 1
     fresh = _fit(steps, limit)
     seeds = [encode(*fresh, prefix=b"\x00")]
-    rest = [step for step in steps[len(fresh) :] if step[0] == (2,)]
+    rest = [step for step in steps[len(fresh):] if step[0] == (2,)]
     while rest and len(seeds) < 4:
         chosen = _fit(rest, limit)
         seeds.append(encode(*chosen, prefix=b"\x01"))
-        rest = rest[len(chosen) :]
+        rest = rest[len(chosen):]
     return seeds
 
 
@@ -183,12 +179,9 @@ def pick(seen: dict[str, list[bytes]]) -> dict[str, list[bytes]]:
         "rtcp_parse": seen["rtcp"][:3],
         "sdp_offer": seen["offer"][:2],
         "sctp_dcep": _sctp_steps(seen["sctp"]),
-        "server_receive": [
-            encode(*_fit([((2, 0, 0, 0), d) for d in received], MAX_LEN["server_receive"])),
-            encode(*_fit([((2, 0, 0, 0), d) for d in checks[:1] + dtls + srtp[:4]], MAX_LEN["server_receive"])),
-        ]
-        if received
-        else [],
+        "server_receive": [encode(*_fit([((2, 0, 0, 0), d) for d in received], MAX_LEN["server_receive"])),
+                           encode(*_fit([((2, 0, 0, 0), d) for d in checks[:1] + dtls + srtp[:4]],
+                                        MAX_LEN["server_receive"]))] if received else [],
     }
 
 
@@ -210,9 +203,7 @@ def main() -> None:
     parser.add_argument("corpora", nargs="?", type=Path, default=resources.corpora())
     parser.add_argument("--client", choices=CLIENTS, default="aiortc")
     parser.add_argument("--seconds", type=float, default=3.0, help="how long an aiortc session runs (default 3)")
-    parser.add_argument(
-        "--workdir", type=Path, help="keep the client's logs and report here (default: a temporary one)"
-    )
+    parser.add_argument("--workdir", type=Path, help="keep the client's logs and report here (default: a temporary one)")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         workdir = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory()))

@@ -11,7 +11,6 @@ and quoted values: "KeyError: 63" and "KeyError: 7") is not repeated; without an
 line (fork mode) only the first artifact of each kind (crash, timeout, oom) is; past
 `LIVE_LIMIT` lines the rest wait for triage, which deduplicates them all by exception and stack.
 """
-
 from __future__ import annotations
 
 import re
@@ -29,9 +28,8 @@ _VARYING = re.compile(r"'[^']*'|\"[^\"]*\"|0x[0-9a-fA-F]+|\d+")
 class CampaignDisplay:
     """A context manager; `progress` and `finding` are the callbacks `campaign.run` takes."""
 
-    def __init__(
-        self, name: str, *, stream: TextIO | None = None, interval: float = PLAIN_INTERVAL, live: bool | None = None
-    ) -> None:
+    def __init__(self, name: str, *, stream: TextIO | None = None, interval: float = PLAIN_INTERVAL,
+                 live: bool | None = None) -> None:
         self.name = name
         self.stream = stream if stream is not None else sys.stderr
         self.interval = interval
@@ -50,14 +48,8 @@ class CampaignDisplay:
             console = Console(file=self.stream, force_terminal=True)
             # stdout is drawn above the live line only when it is the terminal too; redirected,
             # it goes to its file untouched.
-            self._live = Live(
-                self._line,
-                console=console,
-                transient=True,
-                refresh_per_second=4,
-                redirect_stdout=sys.stdout.isatty(),
-                redirect_stderr=False,
-            )
+            self._live = Live(self._line, console=console, transient=True,
+                              refresh_per_second=4, redirect_stdout=sys.stdout.isatty(), redirect_stderr=False)
             self._live.__enter__()
         return self
 

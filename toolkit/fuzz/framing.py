@@ -6,7 +6,6 @@ read back by a person, and stay valid across atheris versions. A step is a few c
 bytes, a 2-byte big-endian length and that many payload bytes; a short input simply ends
 early (missing choice bytes read as 0, a length past the end is cut to what is left).
 """
-
 from __future__ import annotations
 
 
@@ -28,7 +27,7 @@ class Steps:
 
     def payload(self) -> bytes:
         length = (self.choice(256) << 8) | self.choice(256)
-        chunk = self.data[self.offset : self.offset + length]
+        chunk = self.data[self.offset:self.offset + length]
         self.offset += len(chunk)
         return chunk
 

@@ -14,7 +14,6 @@ flags comes from the environment, which children inherit:
                              module's (unset: the reference server for built-ins, else the module's)
     RTCGATE_FUZZ_TEXT        "1": the function takes str (input decoded as UTF-8, else Latin-1)
 """
-
 from __future__ import annotations
 
 import os
@@ -62,11 +61,8 @@ def main(name: str | None = None) -> None:
     instrument = environment_list(ENV_INSTRUMENT)
     if instrument is None:
         instrument = list(default_instrumentation(spec))
-    options = {
-        "expect": environment_list(ENV_EXPECT),
-        "instrument": instrument,
-        "text": os.environ.get(ENV_TEXT) == "1",
-    }
+    options = {"expect": environment_list(ENV_EXPECT), "instrument": instrument,
+               "text": os.environ.get(ENV_TEXT) == "1"}
     if instrument:
         with atheris.instrument_imports(include=instrument):
             target = resolve(spec, **options)

@@ -106,18 +106,15 @@ async def mutate_live(
         if reason is not None:
             reason = reason if failure is None else f"{failure}; then {reason}"
             finding = NetworkFinding(
-                seed=seed,
-                batch=number,
-                whip_url=whip_url,
-                reason=reason,
-                mutations=sent,
+                seed=seed, batch=number, whip_url=whip_url, reason=reason, mutations=sent,
                 replay=f"rtcgate fuzz --whip {whip_url} --seed {seed} --only-batch {number} --batch-size {batch_size}",
             )
             finding.report = _write_finding(finding, report_dir)
             result.finding = finding
             progress(f"batch {number}: target stopped answering ({reason}); reproducer {finding.report}")
             return result
-        progress(f"batch {number}: {len(sent)} mutations sent, target alive" + (f" ({failure})" if failure else ""))
+        progress(f"batch {number}: {len(sent)} mutations sent, target alive"
+                 + (f" ({failure})" if failure else ""))
     return result
 
 

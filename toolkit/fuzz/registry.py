@@ -5,7 +5,6 @@ IndexError, an AssertionError from a round-trip check, a struct.error) is a find
 Built-in targets live in `toolkit.fuzz.targets`; anyone registers more with `fuzz_target`
 in their own files and runs them with `rtcgate fuzz --target path/or.module:name`.
 """
-
 from __future__ import annotations
 
 import builtins
@@ -115,12 +114,9 @@ def resolve(
         if isinstance(found, FuzzTarget):
             target = found
         elif callable(found):
-            target = FuzzTarget(
-                name=target_name(spec),
-                function=found,
-                instrument=default_instrumentation(spec),
-                description=f"{spec} on arbitrary bytes",
-            )
+            target = FuzzTarget(name=target_name(spec), function=found,
+                                instrument=default_instrumentation(spec),
+                                description=f"{spec} on arbitrary bytes")
         else:
             raise TargetError(f"{spec} is a {type(found).__name__}, not a function of bytes")
     changes = {}
@@ -194,7 +190,7 @@ def _on_text(function: Callable[[str], object]) -> Callable[[bytes], object]:
 
 
 def exception_class(name: str) -> type[BaseException]:
-    """ "ValueError" -> ValueError; "aioice.stun.SomeError" -> that class."""
+    """"ValueError" -> ValueError; "aioice.stun.SomeError" -> that class."""
     if "." not in name:
         found = getattr(builtins, name, None)
     else:

@@ -4,7 +4,6 @@ Used three ways: by pytest (corpora and regressions as ordinary tests), by
 `rtcgate fuzz --replay`, and by triage, which runs `python -m toolkit.fuzz.replay` in a
 child process so a hard crash or a hang in the target cannot take the runner down.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -110,15 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Replay inputs through a fuzz target; one JSON line each.")
     parser.add_argument("target")
     parser.add_argument("inputs", nargs="+")
-    parser.add_argument(
-        "--expect", action="append", help=f"declared exception (default: ${ENV_EXPECT}, else the target's)"
-    )
+    parser.add_argument("--expect", action="append", help=f"declared exception (default: ${ENV_EXPECT}, else the target's)")
     args = parser.parse_args(argv)
-    target = resolve(
-        args.target,
-        expect=args.expect if args.expect is not None else environment_list(ENV_EXPECT),
-        text=os.environ.get(ENV_TEXT) == "1",
-    )
+    target = resolve(args.target, expect=args.expect if args.expect is not None else environment_list(ENV_EXPECT),
+                     text=os.environ.get(ENV_TEXT) == "1")
     for outcome in replay(target, args.inputs):
         print(json.dumps({**asdict(outcome), "signature": outcome.signature}), flush=True)
     return 0

@@ -22,7 +22,6 @@ aiortc buffers for reassembly stays within its receive window (else the adapter 
 no SACK reaches aiortc with gap blocks spanning more TSNs than are in flight (aiortc walks
 each one); and the loop goes idle.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -152,13 +151,8 @@ class SctpWorld:
 
     def run(self, established: bool, steps) -> None:
         """One input: `steps` yields (kind, payload); see toolkit.fuzz.targets.fuzz_sctp_dcep."""
-        if (
-            self.loop is None
-            or self.inputs >= self.lifetime
-            or self.established is None
-            or self.established.state == "closed"
-            or self.established._closing
-        ):
+        if (self.loop is None or self.inputs >= self.lifetime or self.established is None
+                or self.established.state == "closed" or self.established._closing):
             self.reset()
         self.inputs += 1
         self.errors.clear()
@@ -184,9 +178,8 @@ class SctpWorld:
 
     def _new_association(self) -> DataChannelAssociation:
         with _seeded_tags(self.rng):
-            association = DataChannelAssociation(
-                self._server_sends, remote_port=LOCAL_SCTP_PORT, remote_max_message_size=REMOTE_MAX_MESSAGE_SIZE
-            )
+            association = DataChannelAssociation(self._server_sends, remote_port=LOCAL_SCTP_PORT,
+                                                 remote_max_message_size=REMOTE_MAX_MESSAGE_SIZE)
         datachannel_echo.attach("fuzz", association)
         echo = association.on_message
 
@@ -206,11 +199,8 @@ class SctpWorld:
                 in_flight = distance if distance < TSN_MODULO // 2 else 0
                 span = sum(max(0, end - start + 1) for start, end in chunk.gaps)
                 if span > in_flight:
-                    self._judge(
-                        "sctp-sack-amplification",
-                        f"a SACK whose gap blocks span {span} TSNs reached "
-                        f"aiortc, which walks each of them; {in_flight} are in flight",
-                    )
+                    self._judge("sctp-sack-amplification", f"a SACK whose gap blocks span {span} TSNs reached "
+                                                           f"aiortc, which walks each of them; {in_flight} are in flight")
             await handle_sack(chunk)
 
         sctp._receive_sack_chunk = judged_sack
@@ -281,9 +271,8 @@ class SctpWorld:
             inbound = sctp._inbound_streams.get(stream_id)
             stream_seq = ((inbound.sequence_number if inbound else 0) + int.from_bytes(head[4:6], "big")) & 0xFFFF
             tsn = 0 if sctp._last_received_tsn is None else rtcsctptransport.tsn_plus_one(sctp._last_received_tsn)
-            chunk = data_chunk(
-                tsn, stream_id, stream_seq, PPIDS[head[0] % len(PPIDS)], payload[6:], flags=(head[1] ^ 3) & 0x0F
-            )
+            chunk = data_chunk(tsn, stream_id, stream_seq,
+                               PPIDS[head[0] % len(PPIDS)], payload[6:], flags=(head[1] ^ 3) & 0x0F)
             self.association.receive(packet_of(chunk, sctp._local_verification_tag))
         elif kind == 4:  # COOKIE ECHO of the cookie in the last INIT ACK, then the payload's chunks
             if self.cookie is not None:
@@ -292,24 +281,13 @@ class SctpWorld:
         elif kind == 5:  # time passes: aiortc's timers that are due fire
             await self._advance(TIME_STEPS[payload[0] % len(TIME_STEPS)] if payload else TIME_STEPS[0])
         elif kind == 6:  # a SACK of everything sent so far, with the payload's a_rwnd and gap blocks
-            gaps = payload[4 : len(payload) // 4 * 4]
+            gaps = payload[4:len(payload) // 4 * 4]
             self._sack_all(int.from_bytes(payload[:4].ljust(4, b"\xff"), "big"), gaps)
 
     def _sack_all(self, rwnd: int, gaps: bytes = b"") -> None:
         sctp = self.association._sctp
-        sack = (
-            struct.pack(
-                "!BBHIIHH",
-                3,
-                0,
-                16 + len(gaps),
-                rtcsctptransport.tsn_minus_one(sctp._local_tsn),
-                rwnd,
-                len(gaps) // 4,
-                0,
-            )
-            + gaps
-        )
+        sack = struct.pack("!BBHIIHH", 3, 0, 16 + len(gaps), rtcsctptransport.tsn_minus_one(sctp._local_tsn),
+                           rwnd, len(gaps) // 4, 0) + gaps
         self.association.receive(packet_of(sack, sctp._local_verification_tag))
 
     async def _acknowledge_all(self) -> None:
@@ -351,10 +329,8 @@ class SctpWorld:
 
     def _server_sends(self, packet: bytes) -> bool:
         if len(packet) > MAX_SCTP_PACKET:
-            self._judge(
-                "sctp-oversize",
-                f"the association sent a {len(packet)}-byte SCTP packet; one DTLS record holds {MAX_SCTP_PACKET}",
-            )
+            self._judge("sctp-oversize", f"the association sent a {len(packet)}-byte SCTP packet; one DTLS record "
+                                         f"holds {MAX_SCTP_PACKET}")
         try:
             _, _, _, chunks = rtcsctptransport.parse_packet(packet)
         except ValueError as exc:
@@ -397,7 +373,5 @@ class SctpWorld:
         sctp = association._sctp
         buffered = sum(len(chunk.user_data) for stream in sctp._inbound_streams.values() for chunk in stream.reassembly)
         if buffered > RECEIVE_WINDOW + MAX_SCTP_PACKET and not association._closing:
-            violation(
-                "sctp-unbounded-buffer",
-                f"{buffered} bytes wait for reassembly, beyond the {RECEIVE_WINDOW}-byte receive window",
-            )
+            violation("sctp-unbounded-buffer", f"{buffered} bytes wait for reassembly, beyond the "
+                                                f"{RECEIVE_WINDOW}-byte receive window")

@@ -7,7 +7,6 @@ and RTCP too, as the peer decrypts them). Offers come from the probe peer, from 
 (when installed) and from a Firefox-shaped template. Files are named by content hash, so
 running this again adds nothing that is already there.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -28,95 +27,51 @@ from .world import World, home
 
 SERVER = ("127.0.0.1", 3478)
 
-RFC5769 = [
-    bytes.fromhex("".join(vector.split()))
-    for vector in (
-        # §2.1 sample request (short-term credentials)
-        """000100582112a442b7e7a701bc34d686fa87dfae802200105354554e20746573742063
+RFC5769 = [bytes.fromhex("".join(vector.split())) for vector in (
+    # §2.1 sample request (short-term credentials)
+    """000100582112a442b7e7a701bc34d686fa87dfae802200105354554e20746573742063
     6c69656e74002400046e0001ff80290008932ff9b151263b36000600096576746a3a68
     367659202020000800149aeaa70cbfd8cb56781ef2b5b2d3f249c1b571a280280004e57a3bcf""",
-        # §2.2 IPv4 response
-        """0101003c2112a442b7e7a701bc34d686fa87dfae8022000b7465737420766563746f7220
+    # §2.2 IPv4 response
+    """0101003c2112a442b7e7a701bc34d686fa87dfae8022000b7465737420766563746f7220
     002000080001a147e112a643000800142b91f599fd9e90c38c7489f92af9ba53f06be7d7
     80280004c07d4c96""",
-        # §2.3 IPv6 response
-        """010100482112a442b7e7a701bc34d686fa87dfae8022000b7465737420766563746f7220
+    # §2.3 IPv6 response
+    """010100482112a442b7e7a701bc34d686fa87dfae8022000b7465737420766563746f7220
     002000140002a1470113a9faa5d3f179bc25f4b5bed2b9d900080014a382954e4be67bf1
     1784c97c8292c275bfe3ed4180280004c8fb0b4c""",
-        # §2.4 request with long-term credentials
-        """000100602112a44278ad3433c6ad72c029da412e00060012e3839ee38388e383aae383
+    # §2.4 request with long-term credentials
+    """000100602112a44278ad3433c6ad72c029da412e00060012e3839ee38388e383aae383
     83e382afe382b90000001500 1c662f2f3439396b3935346436 4f4c33346f4c3946535476
     79363473410014000b6578616d706c652e6f726700000800 14f67024656dd64a3e02b8e0
     712e85c9a28ca89666""",
-    )
-]
+)]
 RFC7714_RTP = bytes.fromhex(
-    "8040f17b8041f8d35501a0b247616c6c696120657374206f6d6e69732064697669736120696e207061727465732074726573"
-)
+    "8040f17b8041f8d35501a0b247616c6c696120657374206f6d6e69732064697669736120696e207061727465732074726573")
 
-FIREFOX_OFFER = (
-    "\r\n".join(
-        [
-            "v=0",
-            "o=mozilla...THIS_IS_SDPARTA-99.0 4563364346410361207 0 IN IP4 0.0.0.0",
-            "s=-",
-            "t=0 0",
-            "a=fingerprint:sha-256 {fingerprint}",
-            "a=group:BUNDLE 0 1",
-            "a=ice-options:trickle",
-            "a=msid-semantic:WMS *",
-            "m=audio 9 UDP/TLS/RTP/SAVPF 109 9 0 8 101",
-            "c=IN IP4 0.0.0.0",
-            "a=sendrecv",
-            "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
-            "a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:mid",
-            "a=fmtp:109 maxplaybackrate=48000;stereo=1;useinbandfec=1",
-            "a=fmtp:101 0-15",
-            "a=ice-pwd:{pwd}",
-            "a=ice-ufrag:{ufrag}",
-            "a=mid:0",
-            "a=msid:{{a}} {{b}}",
-            "a=rtcp-mux",
-            "a=rtpmap:109 opus/48000/2",
-            "a=rtpmap:9 G722/8000/1",
-            "a=rtpmap:0 PCMU/8000",
-            "a=rtpmap:8 PCMA/8000",
-            "a=rtpmap:101 telephone-event/8000",
-            "a=setup:actpass",
-            "a=ssrc:1234567 cname:{{c}}",
-            "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
-            "c=IN IP4 0.0.0.0",
-            "a=sendrecv",
-            "a=ice-pwd:{pwd}",
-            "a=ice-ufrag:{ufrag}",
-            "a=mid:1",
-            "a=setup:actpass",
-            "a=sctp-port:5000",
-            "a=max-message-size:1073741823",
-        ]
-    )
-    + "\r\n"
-)
+FIREFOX_OFFER = "\r\n".join([
+    "v=0", "o=mozilla...THIS_IS_SDPARTA-99.0 4563364346410361207 0 IN IP4 0.0.0.0", "s=-", "t=0 0",
+    "a=fingerprint:sha-256 {fingerprint}", "a=group:BUNDLE 0 1", "a=ice-options:trickle",
+    "a=msid-semantic:WMS *", "m=audio 9 UDP/TLS/RTP/SAVPF 109 9 0 8 101", "c=IN IP4 0.0.0.0", "a=sendrecv",
+    "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level", "a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:mid",
+    "a=fmtp:109 maxplaybackrate=48000;stereo=1;useinbandfec=1", "a=fmtp:101 0-15",
+    "a=ice-pwd:{pwd}", "a=ice-ufrag:{ufrag}", "a=mid:0", "a=msid:{{a}} {{b}}", "a=rtcp-mux",
+    "a=rtpmap:109 opus/48000/2", "a=rtpmap:9 G722/8000/1", "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000",
+    "a=rtpmap:101 telephone-event/8000", "a=setup:actpass", "a=ssrc:1234567 cname:{{c}}",
+    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel", "c=IN IP4 0.0.0.0", "a=sendrecv", "a=ice-pwd:{pwd}",
+    "a=ice-ufrag:{ufrag}", "a=mid:1", "a=setup:actpass", "a=sctp-port:5000", "a=max-message-size:1073741823",
+]) + "\r\n"
 
 
 def capture() -> dict[str, list[bytes]]:
     """One real session, recorded: every datagram both ways, plus the decrypted RTP/RTCP."""
-    core = ServerCore(
-        CoreConfig(advertise_address=SERVER[0], port=SERVER[1]),
-        Certificate.generate(),
-        random_bytes=random.Random(3).randbytes,
-    )
+    core = ServerCore(CoreConfig(advertise_address=SERVER[0], port=SERVER[1]), Certificate.generate(),
+                      random_bytes=random.Random(3).randbytes)
     peer = ProbePeer(consent_interval=None, rng=random.Random(3))
     offer = peer.create_offer()
     _, answer = core.create_session(offer, 0.0)
     peer.set_answer(answer)
-    seen: dict[str, list[bytes]] = {
-        "to_server": [],
-        "from_server": [],
-        "rtp": [],
-        "rtcp": [],
-        "offers": [offer.encode()],
-    }
+    seen: dict[str, list[bytes]] = {"to_server": [], "from_server": [], "rtp": [], "rtcp": [], "offers": [offer.encode()]}
     now = 0.0
 
     def pump() -> None:
@@ -214,12 +169,10 @@ def _dtls_seeds(capture_data: dict[str, list[bytes]]) -> list[bytes]:
     """A mode byte (odd: connected), then steps of a kind byte and a payload."""
     flights = [d for d in capture_data["to_server"] if 20 <= d[0] <= 63]
     replies = [d for d in capture_data["from_server"] if 20 <= d[0] <= 63]
-    seeds = [
-        encode(*[((0,), flight) for flight in flights], prefix=b"\x00"),
-        encode(((2,), b"hello over DTLS"), ((0,), flights[-1] if flights else b""), ((3,), b""), prefix=b"\x01"),
-        encode(((1,), b"\x15\x00\x01" + b"\x00" * 6 + b"\x02\x28"), ((4,), b""), prefix=b"\x01"),
-        encode(*[((0,), reply) for reply in replies[:3]], prefix=b"\x01"),
-    ]
+    seeds = [encode(*[((0,), flight) for flight in flights], prefix=b"\x00"),
+             encode(((2,), b"hello over DTLS"), ((0,), flights[-1] if flights else b""), ((3,), b""), prefix=b"\x01"),
+             encode(((1,), b"\x15\x00\x01" + b"\x00" * 6 + b"\x02\x28"), ((4,), b""), prefix=b"\x01"),
+             encode(*[((0,), reply) for reply in replies[:3]], prefix=b"\x01")]
     return seeds
 
 
@@ -245,175 +198,51 @@ def _sctp_seeds() -> list[bytes]:
     forward_tsn = _chunk(192, 0, struct.pack("!IHH", 0, 0, 0))
     return [
         # fresh: the client's own INIT (valid as it is), the server's cookie back, then DCEP and messages
-        encode(
-            ((0,), init),
-            ((4,), b""),
-            data(0, 2, dcep_open(b"chat", b"proto")),
-            data(1, 2, b"hi"),
-            data(2, 2, b"\x00\x01binary"),
-            ((6,), b""),
-            prefix=b"\x00",
-        ),
-        encode(
-            ((2,), init[12:]),
-            ((4,), b""),
-            data(0, 4, dcep_open(b"lossy", channel_type=0x81, reliability=3)),
-            data(3, 4, b""),
-            ((5,), b"\x02"),
-            prefix=b"\x00",
-        ),
+        encode(((0,), init), ((4,), b""), data(0, 2, dcep_open(b"chat", b"proto")), data(1, 2, b"hi"),
+               data(2, 2, b"\x00\x01binary"), ((6,), b""), prefix=b"\x00"),
+        encode(((2,), init[12:]), ((4,), b""), data(0, 4, dcep_open(b"lossy", channel_type=0x81, reliability=3)),
+               data(3, 4, b""), ((5,), b"\x02"), prefix=b"\x00"),
         encode(((1,), init), ((0,), cookie_echo), ((0,), dcep), ((0,), sack), ((5,), b"\x05"), prefix=b"\x00"),
         # established: messages of every PPID on the open channel, fragments, DCEP on new streams
-        encode(
-            data(1, 0, b"hello"), data(2, 0, b"\xff\x00"), data(3, 0, b""), data(4, 0, b""), ((6,), b""), prefix=b"\x01"
-        ),
-        encode(data(1, 0, b"first ", flags=1), data(1, 0, b"last", flags=2), data(5, 0, b"partial"), prefix=b"\x01"),
-        encode(
-            data(0, 6, dcep_open(b"timed", channel_type=0x02, reliability=500)),
-            data(0, 6, b"\x02"),
-            data(0, 0, dcep_open(b"again")),
-            data(7, 0, b"unknown ppid"),
-            prefix=b"\x01",
-        ),
+        encode(data(1, 0, b"hello"), data(2, 0, b"\xff\x00"), data(3, 0, b""), data(4, 0, b""), ((6,), b""),
+               prefix=b"\x01"),
+        encode(data(1, 0, b"first ", flags=1), data(1, 0, b"last", flags=2), data(5, 0, b"partial"),
+               prefix=b"\x01"),
+        encode(data(0, 6, dcep_open(b"timed", channel_type=0x02, reliability=500)), data(0, 6, b"\x02"),
+               data(0, 0, dcep_open(b"again")), data(7, 0, b"unknown ppid"), prefix=b"\x01"),
         encode(((2,), heartbeat), ((2,), reset_stream_0), ((2,), forward_tsn), ((5,), b"\x01"), prefix=b"\x01"),
-        encode(((2,), _chunk(7, 0, struct.pack("!I", 0))), ((5,), b"\x03"), ((2,), _chunk(14, 0, b"")), prefix=b"\x01"),
+        encode(((2,), _chunk(7, 0, struct.pack("!I", 0))), ((5,), b"\x03"), ((2,), _chunk(14, 0, b"")),
+               prefix=b"\x01"),
         encode(((6,), b"\x00\x01\x00\x00" + struct.pack("!HH", 2, 3)), ((2,), _chunk(6, 0, b"")), prefix=b"\x01"),
         encode(((0,), dcep), ((0,), b"\x13\x88\x13\x88" + bytes(8)), prefix=b"\x01"),
     ]
 
 
 def dictionaries() -> dict[str, list[bytes]]:
-    stun_tokens = [
-        b"\x21\x12\xa4\x42",
-        b"\x00\x01",
-        b"\x01\x01",
-        b"\x01\x11",
-        b"\x00\x11",
-        b"\x00\x06",
-        b"\x00\x08\x00\x14",
-        b"\x80\x28\x00\x04",
-        b"\x00\x24\x00\x04",
-        b"\x00\x25\x00\x00",
-        b"\x80\x29\x00\x08",
-        b"\x80\x2a\x00\x08",
-        b"\x00\x20\x00\x08",
-        b"\x00\x20\x00\x14",
-        b"\x00\x1c\x00\x20",
-        b"\x00\x09",
-        b"\x00\x0a",
-        b"\x80\x22",
-        b"\x00\x14",
-        b"\x00\x15",
-        b"\x00\x1d",
-        b"\x80\x02",
-    ]
+    stun_tokens = [b"\x21\x12\xa4\x42", b"\x00\x01", b"\x01\x01", b"\x01\x11", b"\x00\x11",
+                   b"\x00\x06", b"\x00\x08\x00\x14", b"\x80\x28\x00\x04", b"\x00\x24\x00\x04", b"\x00\x25\x00\x00",
+                   b"\x80\x29\x00\x08", b"\x80\x2a\x00\x08", b"\x00\x20\x00\x08", b"\x00\x20\x00\x14", b"\x00\x1c\x00\x20",
+                   b"\x00\x09", b"\x00\x0a", b"\x80\x22", b"\x00\x14", b"\x00\x15", b"\x00\x1d", b"\x80\x02"]
     rtp_tokens = [b"\x80", b"\x90", b"\xa0", b"\xbe\xde", b"\x10\x00", b"\x80\x6f", b"\x80\xef"]
-    rtcp_tokens = [
-        b"\x81\xc8",
-        b"\x81\xc9",
-        b"\x81\xca",
-        b"\x81\xcb",
-        b"\x81\xcc",
-        b"\x81\xcd",
-        b"\x81\xce",
-        b"\x81\xcf",
-        b"\xa0\xc9",
-        b"\x80\xc9\x00\x01",
-    ]
-    dtls_tokens = [
-        b"\x16\xfe\xfd",
-        b"\x17\xfe\xfd",
-        b"\x15\xfe\xfd",
-        b"\x14\xfe\xfd",
-        b"\x16\xfe\xff",
-        b"\x00\x01",
-        b"\x01\x00",
-        b"\x00\x0e",
-        b"\xc0\x2b",
-        b"\xc0\x2f",
-        b"\x00\x17",
-        b"\xff\x01",
-    ]
-    sdp_tokens = [
-        text.encode()
-        for text in (
-            "v=0\r\n",
-            "o=- 1 2 IN IP4 127.0.0.1\r\n",
-            "s=-\r\n",
-            "t=0 0\r\n",
-            "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
-            "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n",
-            "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
-            "c=IN IP4 0.0.0.0\r\n",
-            "c=IN IP6 ::\r\n",
-            "a=ice-ufrag:",
-            "a=ice-pwd:",
-            "a=ice-options:trickle",
-            "a=fingerprint:sha-256 ",
-            "a=fingerprint:sha-1 ",
-            "a=setup:actpass",
-            "a=setup:active",
-            "a=setup:passive",
-            "a=rtcp-mux",
-            "a=rtpmap:111 opus/48000/2",
-            "a=fmtp:111 minptime=10;useinbandfec=1",
-            "a=mid:0",
-            "a=mid:1",
-            "a=group:BUNDLE 0 1",
-            "a=sctp-port:5000",
-            "a=max-message-size:262144",
-            "a=candidate:",
-            "a=ice-lite",
-            "a=sendrecv",
-            "a=sendonly",
-            "a=recvonly",
-            "a=inactive",
-            "a=end-of-candidates",
-            "RTP/SAVP",
-            "RTP/AVP",
-            "UDP/TLS/RTP/SAVP",
-            "a=extmap-allow-mixed",
-            "a=msid-semantic: WMS",
-            "\r\n",
-            "\n",
-            ":",
-            " ",
-        )
-    ]
-    sctp_tokens = [
-        b"\x13\x88\x13\x88",
-        b"\x00\x03",
-        b"\x00\x07",
-        b"\x01\x00",
-        b"\x03\x00",
-        b"\x04\x00",
-        b"\x06\x00",
-        b"\x07\x00",
-        b"\x0a\x00",
-        b"\x0e\x00",
-        b"\x82\x00",
-        b"\xc0\x00",
-        b"\x00\x07",
-        b"\x80\x08",
-        b"\xc0\x00\x00\x04",
-        b"\x00\x0d",
-        b"\x00\x10",
-        b"\x00\x11",
-        b"\x00\x00\x00\x32",
-        b"\x00\x00\x00\x33",
-        b"\x00\x00\x00\x35",
-        b"\x00\x00\x00\x38",
-        b"\x00\x00\x00\x39",
-        b"\x03\x00",
-        b"\x03\x80",
-        b"\x03\x01",
-        b"\x03\x02",
-        b"\x03\x81",
-        b"\x03\x82",
-        b"\x02",
-        b"oai-events",
-        b"\xff\xff",
-    ]
+    rtcp_tokens = [b"\x81\xc8", b"\x81\xc9", b"\x81\xca", b"\x81\xcb", b"\x81\xcc", b"\x81\xcd", b"\x81\xce",
+                   b"\x81\xcf", b"\xa0\xc9", b"\x80\xc9\x00\x01"]
+    dtls_tokens = [b"\x16\xfe\xfd", b"\x17\xfe\xfd", b"\x15\xfe\xfd", b"\x14\xfe\xfd", b"\x16\xfe\xff",
+                   b"\x00\x01", b"\x01\x00", b"\x00\x0e", b"\xc0\x2b", b"\xc0\x2f", b"\x00\x17", b"\xff\x01"]
+    sdp_tokens = [text.encode() for text in (
+        "v=0\r\n", "o=- 1 2 IN IP4 127.0.0.1\r\n", "s=-\r\n", "t=0 0\r\n", "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n", "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
+        "c=IN IP4 0.0.0.0\r\n", "c=IN IP6 ::\r\n", "a=ice-ufrag:", "a=ice-pwd:", "a=ice-options:trickle",
+        "a=fingerprint:sha-256 ", "a=fingerprint:sha-1 ", "a=setup:actpass", "a=setup:active", "a=setup:passive",
+        "a=rtcp-mux", "a=rtpmap:111 opus/48000/2", "a=fmtp:111 minptime=10;useinbandfec=1", "a=mid:0", "a=mid:1",
+        "a=group:BUNDLE 0 1", "a=sctp-port:5000", "a=max-message-size:262144", "a=candidate:", "a=ice-lite",
+        "a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive", "a=end-of-candidates", "RTP/SAVP", "RTP/AVP",
+        "UDP/TLS/RTP/SAVP", "a=extmap-allow-mixed", "a=msid-semantic: WMS", "\r\n", "\n", ":", " ")]
+    sctp_tokens = [b"\x13\x88\x13\x88", b"\x00\x03", b"\x00\x07", b"\x01\x00", b"\x03\x00", b"\x04\x00",
+                   b"\x06\x00", b"\x07\x00", b"\x0a\x00", b"\x0e\x00", b"\x82\x00", b"\xc0\x00",
+                   b"\x00\x07", b"\x80\x08", b"\xc0\x00\x00\x04", b"\x00\x0d", b"\x00\x10", b"\x00\x11",
+                   b"\x00\x00\x00\x32", b"\x00\x00\x00\x33", b"\x00\x00\x00\x35", b"\x00\x00\x00\x38",
+                   b"\x00\x00\x00\x39", b"\x03\x00", b"\x03\x80", b"\x03\x01", b"\x03\x02", b"\x03\x81",
+                   b"\x03\x82", b"\x02", b"oai-events", b"\xff\xff"]
     return {
         "demux": stun_tokens[:2] + rtp_tokens + rtcp_tokens[:3] + dtls_tokens[:4],
         "stun_parse": stun_tokens,
@@ -440,29 +269,21 @@ def generate(corpora: Path, only: Iterable[str] | None = None) -> dict[str, int]
     ice = World(connected=0, pending=1, lifetime=1)
     ice.reset()
     ice_peer = ice.peers[0]
-    checks = [
-        ice_peer.binding_request(),
-        ice_peer.binding_request(use_candidate=False),
-        ice_peer.binding_request(controlling=False),
-        ice_peer.binding_request(extra_attributes=[(0x0777, b"abcd")]),
-        ice_peer.binding_request(fingerprint=False),
-        ice_peer.binding_request(password="x" * 24),
-    ]
+    checks = [ice_peer.binding_request(), ice_peer.binding_request(use_candidate=False),
+              ice_peer.binding_request(controlling=False), ice_peer.binding_request(extra_attributes=[(0x0777, b"abcd")]),
+              ice_peer.binding_request(fingerprint=False), ice_peer.binding_request(password="x" * 24)]
     stun_messages = RFC5769 + [d for d in data["to_server"] + data["from_server"] if d[0] < 4]
     srtp = [d for d in data["to_server"] + data["from_server"] if d[0] >= 128]
     dtls = [d for d in data["to_server"] + data["from_server"] if 20 <= d[0] <= 63]
-    offers = data["offers"] + [
-        FIREFOX_OFFER.format(fingerprint=":".join(["3C"] * 32), pwd="f" * 32, ufrag="ff01").encode()
-    ]
+    offers = data["offers"] + [FIREFOX_OFFER.format(fingerprint=":".join(["3C"] * 32), pwd="f" * 32, ufrag="ff01").encode()]
     offer = _aiortc_offer()
     if offer is not None:
         offers.append(offer)
     seeds = {
         "demux": stun_messages[:3] + srtp[:4] + dtls[:3] + _rtp_samples()[:2] + _rtcp_samples()[:2],
         "stun_parse": stun_messages,
-        "ice_request": [bytes([0]) + check for check in checks]
-        + [bytes([7]) + vector for vector in RFC5769]
-        + [bytes([3]) + checks[0]],
+        "ice_request": [bytes([0]) + check for check in checks] + [bytes([7]) + vector for vector in RFC5769]
+                       + [bytes([3]) + checks[0]],
         "rtp_parse": _rtp_samples() + data["rtp"],
         "rtcp_parse": _rtcp_samples() + data["rtcp"],
         "dtls_records": _dtls_seeds(data),

@@ -4,7 +4,6 @@ Two jobs: re-sign a fuzzed message (USERNAME, MESSAGE-INTEGRITY, FINGERPRINT) so
 reaches past authentication, and judge whether a datagram was an authentic check for a
 session, so the harness can tell when the server bound an address it should not have.
 """
-
 from __future__ import annotations
 
 import hmac
@@ -45,7 +44,7 @@ def with_username(data: bytes, username: bytes) -> bytes:
     found = attributes(data)
     if found is None:
         return data
-    values = [(kind, data[start : start + length]) for kind, start, length in found]
+    values = [(kind, data[start:start + length]) for kind, start, length in found]
     for index, (kind, _) in enumerate(values):
         if kind == USERNAME:
             values[index] = (USERNAME, username)
@@ -60,9 +59,9 @@ def with_integrity(data: bytes, key: bytes) -> bytes:
     for kind, start, length in attributes(data) or ():
         if kind == MESSAGE_INTEGRITY and length == 20:
             # The length field as if the message ended with this attribute: start + 20 - 20.
-            covered = data[:2] + start.to_bytes(2, "big") + data[4 : start - 4]
+            covered = data[:2] + start.to_bytes(2, "big") + data[4:start - 4]
             mac = hmac.digest(key, covered, "sha1")
-            return data[:start] + mac + data[start + 20 :]
+            return data[:start] + mac + data[start + 20:]
     return data
 
 
@@ -71,7 +70,7 @@ def with_fingerprint(data: bytes) -> bytes:
     found = attributes(data)
     if found and found[-1][0] == FINGERPRINT and found[-1][2] == 4:
         start = found[-1][1]
-        crc = zlib.crc32(data[: start - 4]) ^ _FINGERPRINT_XOR
+        crc = zlib.crc32(data[:start - 4]) ^ _FINGERPRINT_XOR
         return data[:start] + crc.to_bytes(4, "big")
     return data
 
@@ -88,9 +87,9 @@ def authenticated_ufrag(data: bytes, passwords: dict[str, str]) -> str | None:
     kind, start, length = found[-1]
     if kind != FINGERPRINT or length != 4:
         return None
-    if int.from_bytes(data[start : start + 4], "big") != zlib.crc32(data[: start - 4]) ^ _FINGERPRINT_XOR:
+    if int.from_bytes(data[start:start + 4], "big") != zlib.crc32(data[:start - 4]) ^ _FINGERPRINT_XOR:
         return None
-    username = next((data[s : s + n] for k, s, n in found if k == USERNAME), None)
+    username = next((data[s:s + n] for k, s, n in found if k == USERNAME), None)
     if username is None:
         return None
     ufrag = username.split(b":", 1)[0].decode("utf-8", "replace")
@@ -100,5 +99,5 @@ def authenticated_ufrag(data: bytes, passwords: dict[str, str]) -> str | None:
     mi = next((s for k, s, n in found if k == MESSAGE_INTEGRITY and n == 20), None)
     if mi is None:
         return None
-    covered = data[:2] + mi.to_bytes(2, "big") + data[4 : mi - 4]
-    return ufrag if hmac.compare_digest(hmac.digest(pwd.encode(), covered, "sha1"), data[mi : mi + 20]) else None
+    covered = data[:2] + mi.to_bytes(2, "big") + data[4:mi - 4]
+    return ufrag if hmac.compare_digest(hmac.digest(pwd.encode(), covered, "sha1"), data[mi:mi + 20]) else None

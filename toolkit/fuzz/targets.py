@@ -5,7 +5,6 @@ Where a parser has a serializer, the target also checks the round trip, and an
 AssertionError (undeclared) marks a broken one. Import this module inside
 atheris.instrument_imports so the reference server's code gets coverage.
 """
-
 from __future__ import annotations
 
 import re
@@ -102,9 +101,8 @@ def fuzz_stun_parse(data: bytes) -> None:
             again = stun.xor_address(ip, port, message.transaction_id)
             assert again[1:] == mapped[1:], f"XOR address {mapped.hex()} -> {ip}:{port} -> {again.hex()}"
     try:
-        rebuilt = stun.build(
-            message.method, message.msg_class, message.transaction_id, message.attributes, fingerprint=False
-        )
+        rebuilt = stun.build(message.method, message.msg_class, message.transaction_id, message.attributes,
+                             fingerprint=False)
         reparsed = stun.parse(rebuilt)
     except stun.StunError as exc:
         raise _broken("re-encoding a parsed message", exc) from exc
@@ -127,9 +125,7 @@ def fuzz_rtp_parse(data: bytes) -> None:
     if not packet.padding:
         assert serialized == data, "serialize_rtp(parse_rtp(data)) != data"
     assert parse_rtp(serialized) == packet, "parse_rtp(serialize_rtp(packet)) != packet"
-    assert rewritten == data[:2] + _REWRITTEN_FIELDS + data[12:], (
-        "rewrite_rtp changed more than SSRC, sequence and timestamp"
-    )
+    assert rewritten == data[:2] + _REWRITTEN_FIELDS + data[12:], "rewrite_rtp changed more than SSRC, sequence and timestamp"
     if packet.extension_profile is not None:
         try:
             elements = parse_extension_elements(packet.extension_profile, packet.extension)
@@ -164,15 +160,8 @@ def fuzz_sdp_offer(data: bytes) -> None:
         pass
     offer = parse_offer(text)
     odd = len(data) & 1  # one answer per input: IPv6 with the data channel, or IPv4 without
-    params = AnswerParams(
-        ice_ufrag="fuzzU",
-        ice_pwd="fuzzpassword0123456789ab",
-        fingerprint=_ANSWER_FINGERPRINT,
-        address="::1" if odd else "127.0.0.1",
-        port=3478,
-        session_id=1,
-        accept_datachannel=bool(odd),
-    )
+    params = AnswerParams(ice_ufrag="fuzzU", ice_pwd="fuzzpassword0123456789ab", fingerprint=_ANSWER_FINGERPRINT,
+                          address="::1" if odd else "127.0.0.1", port=3478, session_id=1, accept_datachannel=bool(odd))
     try:
         answer = build_answer(offer, params)
     except Exception as exc:
@@ -210,15 +199,12 @@ class _DtlsWorld:
 
     def connected(self) -> tuple[DtlsEndpoint, DtlsEndpoint]:
         self.inputs += 1
-        if (
-            self.server is None
-            or self.server.state != "connected"
-            or self.client.state != "connected"
-            or self.inputs > _DTLS_LIFETIME
-        ):
+        if (self.server is None or self.server.state != "connected" or self.client.state != "connected"
+                or self.inputs > _DTLS_LIFETIME):
             self.inputs = 0
             server = self.fresh()
-            client = DtlsEndpoint(self.client_context, [("sha-256", _DTLS_SERVER_CERT.fingerprint())], is_server=False)
+            client = DtlsEndpoint(self.client_context, [("sha-256", _DTLS_SERVER_CERT.fingerprint())],
+                                  is_server=False)
             client.start(self.now)
             for _ in range(6):
                 for datagram in client.datagrams_to_send():
@@ -244,7 +230,7 @@ def _check_dtls_output(server: DtlsEndpoint) -> None:
         while offset < len(datagram):
             assert offset + 13 <= len(datagram), "DTLS datagram ends inside a record header"
             assert 20 <= datagram[offset] <= 23 and datagram[offset + 1] == 0xFE, "DTLS output record header"
-            offset += 13 + int.from_bytes(datagram[offset + 11 : offset + 13], "big")
+            offset += 13 + int.from_bytes(datagram[offset + 11:offset + 13], "big")
             records += 1
         assert offset == len(datagram), "DTLS output record runs past its datagram"
         assert len(datagram) <= server.mtu or records == 1, f"{len(datagram)}-byte datagram packs several records"
@@ -274,9 +260,7 @@ def fuzz_dtls_records(data: bytes) -> None:
         _dtls.now += 0.01
         if kind == 1 and payload:
             # One well-framed record: content type and epoch from the input, so OpenSSL sees it.
-            header = (
-                bytes([20 + payload[0] % 4, 0xFE, 0xFD]) + payload[1:3].ljust(2, b"\0") + payload[3:9].ljust(6, b"\0")
-            )
+            header = bytes([20 + payload[0] % 4, 0xFE, 0xFD]) + payload[1:3].ljust(2, b"\0") + payload[3:9].ljust(6, b"\0")
             body = payload[9:]
             payload = header + len(body).to_bytes(2, "big") + body
         elif kind == 2 and client is not None and client.state == "connected":
@@ -375,16 +359,8 @@ SOURCES = (
 # Indexed by one input byte: mostly no time at all; 31 s (consent lapses, and reopening a
 # session costs a handshake, ~3 ms) only for one value. Mutations fill inserted runs with
 # 0x00 and 0xFF, so both ends of the table mean "no time".
-TIME_STEPS = (
-    (0.0,) * 128
-    + (0.001,) * 32
-    + (0.02,) * 32
-    + (0.5,) * 32
-    + (1.0,) * 16
-    + (5.0,) * 8
-    + (12.0, 12.0, 31.0)
-    + (0.0,) * 5
-)
+TIME_STEPS = ((0.0,) * 128 + (0.001,) * 32 + (0.02,) * 32 + (0.5,) * 32 + (1.0,) * 16 + (5.0,) * 8
+              + (12.0, 12.0, 31.0) + (0.0,) * 5)
 MAX_STEPS = 16
 _server_world = World(connected=2, pending=1, lifetime=2000)
 
@@ -406,13 +382,9 @@ def _craft(world: World, kind: int, peer_index: int, payload: bytes) -> list[byt
         if kind in (3, 4) and credentials is not None:  # an authentic check, maybe with one byte flipped
             options = payload[0] if payload else 0
             extra = [(int.from_bytes(payload[1:3], "big"), payload[3:40])] if len(payload) >= 3 else []
-            request = peer.binding_request(
-                use_candidate=bool(options & 1),
-                controlling=not options & 2,
-                username=f"{credentials[0]}:{peer.local_ufrag}",
-                password=credentials[1],
-                extra_attributes=extra,
-            )
+            request = peer.binding_request(use_candidate=bool(options & 1), controlling=not options & 2,
+                                           username=f"{credentials[0]}:{peer.local_ufrag}", password=credentials[1],
+                                           extra_attributes=extra)
             if kind == 4 and len(payload) >= 2:
                 flipped = bytearray(request)
                 flipped[payload[-1] % len(flipped)] ^= payload[-2] | 1

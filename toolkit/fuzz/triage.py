@@ -9,7 +9,6 @@ for the whole triage, and two at a time. Each finding's reproducer is stored und
 `<corpus_dir>/regressions/<target>/`, where every later replay runs it, and its replay
 command names it relative to the current directory (or absolutely, when outside it).
 """
-
 from __future__ import annotations
 
 import json
@@ -90,15 +89,10 @@ def replay_in_child(campaign: Campaign, paths: list[Path]) -> dict[Path, Outcome
 
 
 def _replay_batch(campaign: Campaign, paths: list[Path], timeout: float) -> dict[Path, Outcome] | None:
-    command = [
-        sys.executable,
-        "-m",
-        "toolkit.fuzz.replay",
-        campaign.child_spec,
-        *map(str, paths),
-    ]  # expect: from the environment
+    command = [sys.executable, "-m", "toolkit.fuzz.replay", campaign.child_spec, *map(str, paths)]  # expect: from the environment
     try:
-        done = subprocess.run(command, env=campaign.environment(), capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, env=campaign.environment(), capture_output=True,
+                              text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None
     if done.returncode != 0:
@@ -132,22 +126,10 @@ def minimize(campaign: Campaign, path: Path, seconds: float = MINIMIZE_SECONDS) 
     process group is stopped when the time is up; the smallest input found so far is kept."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "minimized"
-        command = [
-            *campaign.harness_command(),
-            "-minimize_crash=1",
-            f"-max_total_time={MINIMIZE_STEP}",
-            f"-exact_artifact_path={out}",
-            f"-timeout={INPUT_TIMEOUT}",
-            str(path),
-        ]
-        with subprocess.Popen(
-            command,
-            env=campaign.environment(),
-            cwd=scratch,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        ) as process:
+        command = [*campaign.harness_command(), "-minimize_crash=1", f"-max_total_time={MINIMIZE_STEP}",
+                   f"-exact_artifact_path={out}", f"-timeout={INPUT_TIMEOUT}", str(path)]
+        with subprocess.Popen(command, env=campaign.environment(), cwd=scratch, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True) as process:
             try:
                 process.wait(timeout=max(1.0, seconds))
             except subprocess.TimeoutExpired:
@@ -180,30 +162,15 @@ def replay_command(campaign: Campaign, reproducer: Path) -> str:
     return f"rtcgate fuzz --target {shlex.quote(campaign.spec)}{options} --replay --input {shown}"
 
 
-def triage(
-    result: CampaignResult,
-    *,
-    minimize_seconds: float = MINIMIZE_SECONDS,
-    budget: float = TRIAGE_BUDGET,
-    workers: int = MINIMIZE_WORKERS,
-    on_step: Callable[[str], None] | None = None,
-) -> Report:
+def triage(result: CampaignResult, *, minimize_seconds: float = MINIMIZE_SECONDS, budget: float = TRIAGE_BUDGET,
+           workers: int = MINIMIZE_WORKERS, on_step: Callable[[str], None] | None = None) -> Report:
     """Replay every artifact, group them by signature, minimize the smallest of each group
     within the time bounds, store one reproducer per group. `on_step` hears what is going on."""
     campaign = result.campaign
     progress = result.progress
-    report = Report(
-        target=campaign.name,
-        spec=campaign.spec,
-        expect=campaign.expect,
-        seconds=round(result.seconds, 1),
-        execs=progress.execs,
-        exec_per_s=progress.exec_per_s,
-        coverage=progress.coverage,
-        corpus=progress.corpus,
-        artifacts=len(result.artifacts),
-        started=time.strftime("%Y-%m-%d %H:%M:%S"),
-    )
+    report = Report(target=campaign.name, spec=campaign.spec, expect=campaign.expect, seconds=round(result.seconds, 1),
+                    execs=progress.execs, exec_per_s=progress.exec_per_s, coverage=progress.coverage,
+                    corpus=progress.corpus, artifacts=len(result.artifacts), started=time.strftime("%Y-%m-%d %H:%M:%S"))
     if not result.artifacts:
         return report
     say = on_step or (lambda _text: None)
@@ -216,13 +183,10 @@ def triage(
             # Passes alone: it needed state from earlier inputs, or it was a hang or OOM that
             # a lone replay does not repeat. Kept under the artifact's own kind.
             kind = path.name.split("-", 1)[0]
-            outcome = Outcome(
-                str(path), f"unreproduced {kind}", "fails only after earlier inputs (or only under libFuzzer)"
-            )
+            outcome = Outcome(str(path), f"unreproduced {kind}", "fails only after earlier inputs (or only under libFuzzer)")
         groups.setdefault(outcome.signature or outcome.error, []).append((path, outcome))
-    chosen = {
-        signature: min(members, key=lambda member: member[0].stat().st_size) for signature, members in groups.items()
-    }
+    chosen = {signature: min(members, key=lambda member: member[0].stat().st_size)
+              for signature, members in groups.items()}
     smaller = _minimize_all(campaign, chosen, minimize_seconds, budget, workers, say)
     for signature, members in groups.items():
         path, outcome = chosen[signature]
@@ -237,38 +201,21 @@ def triage(
             reproducer = campaign.regressions / f"{stem}-{outcome.signature_id}"
             if not reproducer.exists() or reproducer.stat().st_size > len(data):
                 reproducer.write_bytes(data)
-        report.findings.append(
-            Finding(
-                signature=signature,
-                error=outcome.error,
-                message=outcome.message,
-                frames=outcome.frames,
-                reproducer=shown_path(reproducer),
-                size=len(data),
-                artifacts=len(members),
-                minimized=minimized,
-                replay=replay_command(campaign, reproducer),
-                hex=data.hex() if len(data) <= HEX_LIMIT else None,
-            )
-        )
+        report.findings.append(Finding(
+            signature=signature, error=outcome.error, message=outcome.message, frames=outcome.frames,
+            reproducer=shown_path(reproducer), size=len(data), artifacts=len(members), minimized=minimized,
+            replay=replay_command(campaign, reproducer),
+            hex=data.hex() if len(data) <= HEX_LIMIT else None))
     return report
 
 
-def _minimize_all(
-    campaign: Campaign,
-    chosen: dict[str, tuple[Path, Outcome]],
-    seconds: float,
-    budget: float,
-    workers: int,
-    say: Callable[[str], None],
-) -> dict[str, bytes]:
+def _minimize_all(campaign: Campaign, chosen: dict[str, tuple[Path, Outcome]], seconds: float, budget: float,
+                  workers: int, say: Callable[[str], None]) -> dict[str, bytes]:
     """Minimize each group's chosen input, `workers` at a time, none past the budget; return
     the smaller inputs that still fail with the same signature, by signature."""
-    wanted = {
-        signature: path
-        for signature, (path, outcome) in chosen.items()
-        if outcome.frames and not outcome.error.startswith("unreproduced") and path.stat().st_size > SMALL_ENOUGH
-    }
+    wanted = {signature: path for signature, (path, outcome) in chosen.items()
+              if outcome.frames and not outcome.error.startswith("unreproduced")
+              and path.stat().st_size > SMALL_ENOUGH}
     if not wanted or seconds <= 0 or budget <= 0:
         return {}
     say(f"triage: minimizing {len(wanted)} distinct finding(s), at most {seconds:g} s each and {budget:g} s in all")
@@ -289,11 +236,8 @@ def _minimize_all(
             files[signature] = Path(scratch) / f"minimized-{number}"
             files[signature].write_bytes(data)
         checks = replay_in_child(campaign, list(files.values()))
-        return {
-            signature: candidates[signature]
-            for signature, file in files.items()
-            if checks[file].signature == chosen[signature][1].signature
-        }
+        return {signature: candidates[signature] for signature, file in files.items()
+                if checks[file].signature == chosen[signature][1].signature}
 
 
 def write_report(report: Report, directory: Path) -> tuple[Path, Path]:
@@ -301,24 +245,16 @@ def write_report(report: Report, directory: Path) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     json_path, markdown_path = directory / "findings.json", directory / "findings.md"
     json_path.write_text(json.dumps(asdict(report), indent=2) + "\n")
-    lines = [
-        f"# Fuzz findings: {report.target}",
-        "",
-        f"Target `{report.spec}`"
-        + (f", declared errors: {', '.join(report.expect)}" if report.expect else "")
-        + f". Campaign of {report.seconds:.0f} s started {report.started}: {report.execs:,} executions "
-        f"({report.exec_per_s:,}/s), coverage {report.coverage}, corpus {report.corpus}, "
-        f"{report.artifacts} artifacts, {len(report.findings)} distinct findings.",
-        "",
-    ]
+    lines = [f"# Fuzz findings: {report.target}", "",
+             f"Target `{report.spec}`" + (f", declared errors: {', '.join(report.expect)}" if report.expect else "")
+             + f". Campaign of {report.seconds:.0f} s started {report.started}: {report.execs:,} executions "
+             f"({report.exec_per_s:,}/s), coverage {report.coverage}, corpus {report.corpus}, "
+             f"{report.artifacts} artifacts, {len(report.findings)} distinct findings.", ""]
     for number, finding in enumerate(report.findings, 1):
-        lines += [
-            f"## {number}. {finding.error}: {finding.message.splitlines()[0] if finding.message else ''}",
-            "",
-            f"- reproducer: `{finding.reproducer}` ({finding.size} bytes"
-            f"{', minimized' if finding.minimized else ''}; {finding.artifacts} artifacts)",
-            f"- replay: `{finding.replay}`",
-        ]
+        lines += [f"## {number}. {finding.error}: {finding.message.splitlines()[0] if finding.message else ''}", "",
+                  f"- reproducer: `{finding.reproducer}` ({finding.size} bytes"
+                  f"{', minimized' if finding.minimized else ''}; {finding.artifacts} artifacts)",
+                  f"- replay: `{finding.replay}`"]
         if finding.hex is not None:
             lines.append(f"- input (hex): `{finding.hex}`")
         if finding.frames:

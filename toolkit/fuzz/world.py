@@ -11,7 +11,6 @@ check (judged by toolkit.fuzz.stunkit, not by the server's codec) are bound; STU
 go back to the sender and, unauthenticated, are no larger than the request; SRTP goes
 only to bound addresses and decrypts with the keys of the session that owns them.
 """
-
 from __future__ import annotations
 
 import logging
@@ -113,11 +112,8 @@ class World:
         _internal_errors.errors.clear()
         self.now = 1000.0
         self.inputs = 0
-        self.core = ServerCore(
-            CoreConfig(advertise_address=SERVER[0], port=SERVER[1]),
-            _CERTIFICATE,
-            random_bytes=random.Random(1).randbytes,
-        )
+        self.core = ServerCore(CoreConfig(advertise_address=SERVER[0], port=SERVER[1]), _CERTIFICATE,
+                               random_bytes=random.Random(1).randbytes)
         count = self.connected + self.pending
         self.peers: list[ProbePeer] = [probe_peer(i) for i in range(count)]
         self.session_ids: list[str] = [""] * count
@@ -142,8 +138,7 @@ class World:
             while peer.next_event() is not None:
                 pass
             if index < self.connected and (
-                session.selected != home(index) or self.now - (session.last_check or 0.0) > 10.0
-            ):
+                    session.selected != home(index) or self.now - (session.last_check or 0.0) > 10.0):
                 self.deliver(self._keepalives[index], home(index))
 
     def end_input(self) -> None:
@@ -227,10 +222,8 @@ class World:
                 if to != source:
                     violation("stun-misrouted", f"STUN response went to {to}, the request came from {source}")
                 if not authentic and len(data) > len(request):
-                    violation(
-                        "stun-amplification",
-                        f"{len(data)}-byte STUN answer to a {len(request)}-byte unauthenticated request",
-                    )
+                    violation("stun-amplification",
+                               f"{len(data)}-byte STUN answer to a {len(request)}-byte unauthenticated request")
                 if not self._connecting:
                     continue  # connected peers need no answers to checks
             elif 128 <= first <= 191:
@@ -243,18 +236,14 @@ class World:
                 peer.receive_datagram(data, SERVER, self.now)
         for address, session in core.sessions.by_address.items():
             if (session.id, address) not in self.authentic:
-                violation(
-                    "bound-without-check", f"{address} is bound to session {session.id} without an authentic check"
-                )
+                violation("bound-without-check", f"{address} is bound to session {session.id} without an authentic check")
 
     def _check_media(self, data: bytes, to: tuple[str, int], *, timer: bool) -> None:
         """Timer-driven output (RTCP reports) gets its own codes: it is routed from stored
         session state, not from the datagram being answered."""
         owner = self.core.sessions.by_address.get(to)
         if owner is None:
-            violation(
-                "report-unbound" if timer else "media-unbound", f"SRTP sent to {to}, which is bound to no session"
-            )
+            violation("report-unbound" if timer else "media-unbound", f"SRTP sent to {to}, which is bound to no session")
             return
         peer = self.peer_of[owner.id]
         if peer.state != "connected":
@@ -262,7 +251,5 @@ class World:
         drops = sum(peer.drops.values())
         peer.receive_datagram(data, SERVER, self.now)
         if sum(peer.drops.values()) != drops:
-            violation(
-                "report-crosses-sessions" if timer else "media-crosses-sessions",
-                f"SRTP sent to {to} does not decrypt with the keys of session {owner.id}, which owns it",
-            )
+            violation("report-crosses-sessions" if timer else "media-crosses-sessions",
+                       f"SRTP sent to {to} does not decrypt with the keys of session {owner.id}, which owns it")

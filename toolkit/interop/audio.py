@@ -5,7 +5,6 @@ for stacks with an encoder, 20 ms Opus packets for werift, which has none. What 
 hears comes back as PCM or as Opus payloads; both are judged here by frequency and level, so a
 cell says "heard our 550 Hz tone" rather than "packets arrived".
 """
-
 from __future__ import annotations
 
 import wave
@@ -50,13 +49,14 @@ def speech() -> np.ndarray:
         raise AudioError(str(exc)) from None
     with av.open(str(sample)) as container:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-        pcm = [out.to_ndarray().reshape(-1) for frame in container.decode(audio=0) for out in resampler.resample(frame)]
+        pcm = [out.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
+               for out in resampler.resample(frame)]
     return np.concatenate(pcm).astype(np.int16)
 
 
 def first_sentence() -> np.ndarray:
     """ "Hello there." alone: short enough (< 2.5 s with padding) that its turn gets no function call."""
-    return speech()[: int(FIRST_SENTENCE_SECONDS * SAMPLE_RATE)]
+    return speech()[:int(FIRST_SENTENCE_SECONDS * SAMPLE_RATE)]
 
 
 def voice_script() -> np.ndarray:
@@ -95,9 +95,8 @@ def opus_packets(pcm: np.ndarray) -> list[bytes]:
     packets: list[bytes] = []
     usable = len(pcm) // FRAME_SAMPLES * FRAME_SAMPLES
     for index, start in enumerate(range(0, usable, FRAME_SAMPLES)):
-        frame = av.AudioFrame.from_ndarray(
-            pcm[start : start + FRAME_SAMPLES].reshape(1, -1).astype(np.int16), format="s16", layout="mono"
-        )
+        frame = av.AudioFrame.from_ndarray(pcm[start:start + FRAME_SAMPLES].reshape(1, -1).astype(np.int16),
+                                           format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = index * FRAME_SAMPLES
         packets.extend(bytes(p) for p in encoder.encode(frame))
@@ -128,9 +127,9 @@ def decode_opus(payloads: list[bytes]) -> np.ndarray:
 
 def pcm_from_bytes(data: bytes, sample_rate: int = SAMPLE_RATE, channels: int = 1) -> np.ndarray:
     """Little-endian s16 PCM as a client recorded it, reduced to its first channel at 48 kHz."""
-    samples = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
+    samples = np.frombuffer(data[:len(data) // 2 * 2], dtype="<i2")
     if channels > 1:
-        samples = samples[: len(samples) // channels * channels].reshape(-1, channels)[:, 0]
+        samples = samples[:len(samples) // channels * channels].reshape(-1, channels)[:, 0]
     if sample_rate != SAMPLE_RATE and len(samples):
         positions = np.arange(0, len(samples), sample_rate / SAMPLE_RATE)
         samples = np.interp(positions, np.arange(len(samples)), samples.astype(np.float64))

@@ -14,7 +14,6 @@ all clients and rests on what can be checked, not on what a client claims:
 - ICE restart: the PATCH answered new credentials, the server answered checks carrying the new
   username on the wire, and media kept coming back afterwards.
 """
-
 from __future__ import annotations
 
 import base64
@@ -62,11 +61,8 @@ def heard_pcm(recording: dict | None):
     if recording.get("opus") is not None:
         return audio.decode_opus([base64.b64decode(p) for p in recording["opus"]])
     if recording.get("pcm") is not None:
-        return audio.pcm_from_bytes(
-            base64.b64decode(recording["pcm"]),
-            int(recording.get("sampleRate") or 48000),
-            int(recording.get("channels") or 1),
-        )
+        return audio.pcm_from_bytes(base64.b64decode(recording["pcm"]), int(recording.get("sampleRate") or 48000),
+                                    int(recording.get("channels") or 1))
     return None
 
 
@@ -98,7 +94,6 @@ def _username(phase: dict, offer_key: str = "offer", answer_key: str = "answer")
             if line.startswith("a=ice-ufrag:"):
                 return line.split(":", 1)[1].strip()
         return None
-
     client, server = ufrag(phase.get(offer_key)), ufrag(phase.get(answer_key))
     return f"{server}:{client}" if client and server else None
 
@@ -114,17 +109,8 @@ def usernames(phase: dict | None) -> tuple[str | None, str | None]:
     return _username(phase), after
 
 
-def judge(
-    raw: dict,
-    *,
-    cannot: dict[str, str],
-    wire: dict[str, SessionWire | None],
-    wire_note: str | None,
-    tone_hz: float,
-    restart_listen_ms: float,
-    voice_expected: bool,
-    echo_expected: bool,
-) -> Judgement:
+def judge(raw: dict, *, cannot: dict[str, str], wire: dict[str, SessionWire | None], wire_note: str | None,
+          tone_hz: float, restart_listen_ms: float, voice_expected: bool, echo_expected: bool) -> Judgement:
     """`wire` maps "echo"/"voice" to the captured session (None when not found or not captured;
     `wire_note` says why there is no capture at all)."""
     echo, voice = raw.get("echo"), raw.get("voice")
@@ -192,13 +178,10 @@ def _ice(phase: dict, wire: SessionWire | None, on_wire: bool, missing: str | No
 def _dtls_parameters(phase: dict, wire: SessionWire | None) -> dict[str, str | None]:
     transport = phase.get("transport") or {}
     hello = wire.server_hello if wire else None
-    return {
-        "version": hello.version if hello else None,
-        "cipher": hello.cipher if hello else transport.get("dtlsCipher"),
-        "srtp_profile": hello.srtp_profile if hello else transport.get("srtpCipher"),
-        "client_says_cipher": transport.get("dtlsCipher"),
-        "client_says_srtp": transport.get("srtpCipher"),
-    }
+    return {"version": hello.version if hello else None,
+            "cipher": hello.cipher if hello else transport.get("dtlsCipher"),
+            "srtp_profile": hello.srtp_profile if hello else transport.get("srtpCipher"),
+            "client_says_cipher": transport.get("dtlsCipher"), "client_says_srtp": transport.get("srtpCipher")}
 
 
 def _dtls(phase: dict, wire: SessionWire | None, on_wire: bool) -> Cell:
@@ -232,14 +215,8 @@ def _tone_matches(tone: tuple[float, float] | None, tone_hz: float) -> bool:
     return tone is not None and abs(tone[0] - tone_hz) <= audio.TONE_TOLERANCE_HZ and tone[1] > audio.AUDIBLE_DBFS
 
 
-def _audio_to_server(
-    echo: dict | None,
-    voice: dict | None,
-    wire: SessionWire | None,
-    on_wire: bool,
-    tone: tuple[float, float] | None,
-    tone_hz: float,
-) -> Cell:
+def _audio_to_server(echo: dict | None, voice: dict | None, wire: SessionWire | None, on_wire: bool,
+                     tone: tuple[float, float] | None, tone_hz: float) -> Cell:
     recording = (echo or {}).get("audio") or {}
     sent = recording.get("packetsSent", 0)
     proofs = []
@@ -247,22 +224,15 @@ def _audio_to_server(
         proofs.append(f"the echo returned our {tone_hz:g} Hz tone")
     speech = [e for e in (voice or {}).get("events", []) if e["type"] == "input_audio_buffer.speech_started"]
     if speech and voice.get("micStarted"):
-        proofs.append(
-            f"the voice server heard our speech start {_span(speech[0]['t'], voice['micStarted'])} ms into the script"
-        )
+        proofs.append(f"the voice server heard our speech start {_span(speech[0]['t'], voice['micStarted'])} ms "
+                      "into the script")
     if not sent and not (on_wire and wire and wire.rtp_to_server):
         return Cell(FAIL, _failure(echo, "the client sent no RTP"))
-    count = (
-        f"{wire.rtp_to_server} SRTP packets to the server on the wire"
-        if on_wire and wire
-        else f"{sent} RTP packets sent"
-    )
+    count = f"{wire.rtp_to_server} SRTP packets to the server on the wire" if on_wire and wire else f"{sent} RTP packets sent"
     if on_wire and wire and not wire.rtp_to_server:
         return Cell(FAIL, f"the client says it sent {sent} packets, but none reached the server's port on the wire")
     if not proofs:
-        return Cell(
-            FAIL, f"{count}, but nothing shows the server decoded them (no echo of our tone, no speech_started)"
-        )
+        return Cell(FAIL, f"{count}, but nothing shows the server decoded them (no echo of our tone, no speech_started)")
     return Cell(PASS, f"{count}; " + "; ".join(proofs))
 
 
@@ -289,11 +259,8 @@ def _datachannel(echo: dict | None) -> Cell:
     kinds = ", ".join(f"{m['type']} {m['length']}" for m in sent)
     if received == sent:
         latency = _span(echo.get("dcFirstEcho"), echo.get("dcOpen"))
-        return Cell(
-            PASS,
-            f"{len(sent)} messages ({kinds}) came back in order, type and checksum intact; "
-            f"first echo {latency} ms after open",
-        )
+        return Cell(PASS, f"{len(sent)} messages ({kinds}) came back in order, type and checksum intact; "
+                          f"first echo {latency} ms after open")
     missing = len(sent) - len(received)
     detail = channel.get("error") or (f"{missing} of {len(sent)} not echoed" if missing > 0 else "content differs")
     return Cell(FAIL, f"sent {kinds}; got back {len(received)}: {detail}")
@@ -307,13 +274,8 @@ def _voice_turn(voice: dict | None) -> Cell:
     errors = [e for e in events if e["type"] == "error"]
     if errors:
         return Cell(FAIL, f"the server sent error events: {errors[:2]}")
-    wanted = (
-        "session.created",
-        "input_audio_buffer.speech_started",
-        "input_audio_buffer.speech_stopped",
-        "response.created",
-        "response.done",
-    )
+    wanted = ("session.created", "input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
+              "response.created", "response.done")
     missing = [t for t in wanted if t not in types]
     if missing:
         return Cell(FAIL, _failure(voice, f"no {', '.join(missing)}"))
@@ -329,9 +291,8 @@ def _voice_turn(voice: dict | None) -> Cell:
     stopped = next(e["t"] for e in events if e["type"] == "input_audio_buffer.speech_stopped")
     turn = f"speech_stopped → response.done {_span(done['t'], stopped)} ms"
     if len(frames) < RESPONSE_MIN_FRAMES:
-        return Cell(
-            FAIL, f"{turn}, but only {len(frames) * 20} ms of audible response audio heard ({received} packets)"
-        )
+        return Cell(FAIL, f"{turn}, but only {len(frames) * 20} ms of audible response audio heard "
+                          f"({received} packets)")
     tones = audio.frame_tones(pcm)
     top = ", ".join(f"{hz} Hz ×{n}" for hz, n in list(tones.items())[:3])
     return Cell(PASS, f"{turn}; heard {len(frames) * 20} ms of response audio ({top}; {received} packets)")
@@ -360,10 +321,8 @@ def _restart(echo: dict | None, wire: SessionWire | None, on_wire: bool, listen_
     flowed = restart["after"].get(key, 0) - restart["before"].get(key, 0)
     expected = listen_ms / 20
     states = restart.get("states") or {}
-    evidence = (
-        f"PATCH 200 in {_span(restart.get('answered'), restart.get('patched'))} ms; "
-        f"{flowed} packets {direction} in the {listen_ms / 1000:g} s after; ICE {states.get('ice')}"
-    )
+    evidence = (f"PATCH 200 in {_span(restart.get('answered'), restart.get('patched'))} ms; "
+                f"{flowed} packets {direction} in the {listen_ms / 1000:g} s after; ICE {states.get('ice')}")
     if states.get("connection") != "connected" or states.get("ice") not in ("connected", "completed"):
         return Cell(FAIL, f"{evidence}; not connected after the restart")
     if flowed < RESTART_MIN_SHARE * expected:
@@ -372,15 +331,11 @@ def _restart(echo: dict | None, wire: SessionWire | None, on_wire: bool, listen_
         if wire is None or not wire.restart_checks:
             return Cell(FAIL, f"{evidence}; but no check with the new username on the wire")
         if not wire.restart_successes:
-            return Cell(
-                FAIL,
-                f"{evidence}; but the server answered none of the {wire.restart_checks} checks with the new username",
-            )
-        evidence += (
-            f"; server answered {wire.restart_successes} of {wire.restart_checks} checks with the new "
-            f"username, first {_span(wire.first_restart_success * 1000, restart.get('patched'))} ms after "
-            "the PATCH"
-        )
+            return Cell(FAIL, f"{evidence}; but the server answered none of the {wire.restart_checks} checks "
+                              "with the new username")
+        evidence += (f"; server answered {wire.restart_successes} of {wire.restart_checks} checks with the new "
+                     f"username, first {_span(wire.first_restart_success * 1000, restart.get('patched'))} ms after "
+                     "the PATCH")
     return Cell(PASS, evidence)
 
 

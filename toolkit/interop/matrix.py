@@ -12,7 +12,6 @@ routes it over `lo`).
 While the clients run, `dumpcap` records the servers' UDP ports on `lo` (when it can: root and
 Wireshark's dumpcap); the judge reads each session out of that capture by its ICE usernames.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -61,22 +60,10 @@ class ClientResult:
         return self.missing is None and all(cell.status not in (FAIL, XPASS) for cell in self.cells.values())
 
     def as_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "stack": self.stack,
-            "version": self.version,
-            "server": self.server,
-            "green": self.green,
-            "duration_s": round(self.duration, 2),
-            "error": self.error,
-            "missing": self.missing,
-            "cells": {k: c.as_dict() for k, c in self.cells.items()},
-            "timings_ms": self.timings,
-            "dtls": self.dtls,
-            "wire": self.wire,
-            "artifacts": self.workdir,
-        }
+        return {"name": self.name, "title": self.title, "stack": self.stack, "version": self.version,
+                "server": self.server, "green": self.green, "duration_s": round(self.duration, 2),
+                "error": self.error, "missing": self.missing, "cells": {k: c.as_dict() for k, c in self.cells.items()},
+                "timings_ms": self.timings, "dtls": self.dtls, "wire": self.wire, "artifacts": self.workdir}
 
 
 @dataclass
@@ -101,16 +88,14 @@ def host_address() -> str:
     """A non-loopback IPv4 address of this machine (for clients that refuse loopback)."""
     ip = shutil.which("ip")
     if ip:
-        output = subprocess.run(
-            [ip, "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True, timeout=10
-        ).stdout
+        output = subprocess.run([ip, "-4", "-o", "addr", "show", "scope", "global"], capture_output=True,
+                                text=True, timeout=10).stdout
         for line in output.splitlines():
             parts = line.split()
             if "inet" in parts:
                 return parts[parts.index("inet") + 1].split("/")[0]
-    raise MatrixSetupError(
-        "this machine has no non-loopback IPv4 address (Firefox needs one: give one with --host-address)"
-    )
+    raise MatrixSetupError("this machine has no non-loopback IPv4 address (Firefox needs one: "
+                           "give one with --host-address)")
 
 
 class ReferenceServer(ReferenceTarget):
@@ -169,21 +154,13 @@ def _expected_failure(cells: dict[str, Cell], client: str, expected: dict[tuple[
         if cell.status == FAIL:
             cells[cell_name] = Cell(XFAIL, f"expected to fail ({reason}): {cell.evidence}")
         elif cell.status == PASS:
-            cells[cell_name] = Cell(
-                XPASS, f"passed, but expected to fail ({reason}); remove the expectation: {cell.evidence}"
-            )
+            cells[cell_name] = Cell(XPASS, f"passed, but expected to fail ({reason}); remove the expectation: "
+                                           f"{cell.evidence}")
 
 
-async def run_matrix(
-    clients: list[str],
-    *,
-    report_dir: Path,
-    whip: str | None = None,
-    voice_whip: str | None = None,
-    host: str | None = None,
-    expected: dict[tuple[str, str], str] | None = None,
-    progress: Callable[[str], None] = print,
-) -> MatrixResult:
+async def run_matrix(clients: list[str], *, report_dir: Path, whip: str | None = None, voice_whip: str | None = None,
+                     host: str | None = None, expected: dict[tuple[str, str], str] | None = None,
+                     progress: Callable[[str], None] = print) -> MatrixResult:
     """Run `clients` (DRIVERS keys) in order and judge them. With `whip`, the clients go to that
     server (its echo mode serves the transport columns); `voice_whip` names a voice-mode server for
     the voice turn (without either URL the reference servers are started here)."""
@@ -218,9 +195,7 @@ async def run_matrix(
             except ValueError:
                 raise MatrixSetupError(f"--host-address {address!r} is not an IP address") from None
         servers = Servers(loopback=any(not d.needs_host_address for d in installed), host=address)
-        progress(
-            f"starting the reference server ({', '.join(sorted({a for a, _ in servers.started}))}; echo and voice)"
-        )
+        progress(f"starting the reference server ({', '.join(sorted({a for a, _ in servers.started}))}; echo and voice)")
         servers.start()
         server_info = servers.describe()
     elif whip or voice_whip:
@@ -245,13 +220,8 @@ async def run_matrix(
         for index, driver in enumerate(drivers, 1):
             version = versions[driver.name]
             if isinstance(version, ClientMissing):
-                results.append(
-                    (
-                        ClientResult(driver.name, driver.title, driver.stack, None, "–", missing=str(version)),
-                        None,
-                        driver,
-                    )
-                )
+                results.append((ClientResult(driver.name, driver.title, driver.stack, None, "–", missing=str(version)),
+                                None, driver))
                 continue
             if servers is not None:
                 address = host_address_for(driver, servers)
@@ -291,27 +261,16 @@ async def run_matrix(
     for result, raw, driver in results:
         if result.missing:
             continue
-        judgement = _judge(
-            result, raw, driver, datagrams, capture_note, echo=bool(whip or servers), voice=bool(voice_whip or servers)
-        )
-        result.cells, result.timings, result.dtls, result.wire = (
-            judgement.cells,
-            judgement.timings,
-            judgement.dtls,
-            judgement.wire,
-        )
+        judgement = _judge(result, raw, driver, datagrams, capture_note, echo=bool(whip or servers),
+                           voice=bool(voice_whip or servers))
+        result.cells, result.timings, result.dtls, result.wire = (judgement.cells, judgement.timings,
+                                                                  judgement.dtls, judgement.wire)
         known = {(driver.name, cell): reason for cell, reason in driver.known_failures.items()}
         _expected_failure(result.cells, result.name, {**known, **expected})
         marks = " ".join(f"{name}={cell.status}" for name, cell in result.cells.items())
         progress(f"{result.name}: {'green' if result.green else 'NOT green'} ({result.duration:.1f} s): {marks}")
-    return MatrixResult(
-        [r for r, _, _ in results],
-        started,
-        time.time() - started,
-        server_info,
-        str(capture_path) if capture_note is None else None,
-        capture_note,
-    )
+    return MatrixResult([r for r, _, _ in results], started, time.time() - started, server_info,
+                        str(capture_path) if capture_note is None else None, capture_note)
 
 
 def host_address_for(driver: Driver, servers: Servers) -> str:
@@ -321,16 +280,8 @@ def host_address_for(driver: Driver, servers: Servers) -> str:
     return "127.0.0.1"
 
 
-def _judge(
-    result: ClientResult,
-    raw: dict | None,
-    driver: Driver,
-    datagrams,
-    capture_note: str | None,
-    *,
-    echo: bool,
-    voice: bool,
-) -> Judgement:
+def _judge(result: ClientResult, raw: dict | None, driver: Driver, datagrams, capture_note: str | None,
+           *, echo: bool, voice: bool) -> Judgement:
     if raw is None or raw.get("error") and "echo" not in raw and "voice" not in raw:
         reason = result.error or f"the client failed before any session: {error_line((raw or {}).get('error', ''))}"
         cells = {name: Cell(FAIL, reason) for name in CELL_NAMES}
@@ -340,14 +291,8 @@ def _judge(
     sessions = {}
     for phase in ("echo", "voice"):
         before, after = usernames(raw.get(phase))
-        sessions[phase] = wire.session_evidence(datagrams, before, after) if datagrams is not None and before else None
-    return judge(
-        raw,
-        cannot=driver.cannot,
-        wire=sessions,
-        wire_note=capture_note,
-        tone_hz=audio.ECHO_TONE_HZ,
-        restart_listen_ms=SCENARIO_PACING["restartListenMs"],
-        voice_expected=voice,
-        echo_expected=echo,
-    )
+        sessions[phase] = (wire.session_evidence(datagrams, before, after)
+                           if datagrams is not None and before else None)
+    return judge(raw, cannot=driver.cannot, wire=sessions, wire_note=capture_note, tone_hz=audio.ECHO_TONE_HZ,
+                 restart_listen_ms=SCENARIO_PACING["restartListenMs"], voice_expected=voice, echo_expected=echo)
+

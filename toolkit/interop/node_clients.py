@@ -14,7 +14,6 @@ a newer rtcgate with the same lock file reuses what npm installed. The same code
 checkout and an installed wheel. `python -m toolkit.interop.node_clients` installs them and
 prints the folder (scripts/install-clients.sh calls it); the node drivers install on first use.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -103,10 +102,8 @@ def ensure_installed(say: Callable[[str], None] = lambda line: None) -> Path:
         return folder
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        raise NodeClientsError(
-            f"{'node' if node is None else 'npm'} not found: install Node.js 18 or newer with npm; "
-            f"rtcgate then installs {', '.join(not_installed(folder))} into {folder}"
-        )
+        raise NodeClientsError(f"{'node' if node is None else 'npm'} not found: install Node.js 18 or newer with npm; "
+                               f"rtcgate then installs {', '.join(not_installed(folder))} into {folder}")
     with _locked(folder.parent / ".install.lock"):
         missing = not_installed(folder)  # another process may have installed them while we waited
         if missing:

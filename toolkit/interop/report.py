@@ -6,7 +6,6 @@ autoescaped). Its cells carry text badges (PASS, FAIL, ...) coloured by CSS, nev
 they read the same on a machine without an emoji font; each cell links the client's log, its
 report and the packet capture, relative to the report folder.
 """
-
 from __future__ import annotations
 
 import os
@@ -20,15 +19,8 @@ from toolkit.reports.common import TOOL, tool_version
 from toolkit.reports.html import write_html
 from toolkit.reports.json_report import write_json
 
-TIMING_COLUMNS = (
-    ("offer", "offer"),
-    ("whip", "WHIP POST"),
-    ("ice", "ICE"),
-    ("dtls", "DTLS"),
-    ("datachannel", "data channel open"),
-    ("first_audio", "first audio back"),
-    ("total", "setup total"),
-)
+TIMING_COLUMNS = (("offer", "offer"), ("whip", "WHIP POST"), ("ice", "ICE"), ("dtls", "DTLS"),
+                  ("datachannel", "data channel open"), ("first_audio", "first audio back"), ("total", "setup total"))
 MARKS = {PASS: "✅", FAIL: "❌", XFAIL: "⚠️ xfail", XPASS: "❗ xpass", NOT_APPLICABLE: "N/A", SKIP: "skipped"}
 
 
@@ -45,18 +37,11 @@ def _stamp(epoch: float) -> str:
 
 
 def to_json(result: MatrixResult) -> dict:
-    return {
-        "tool": TOOL,
-        "tool_version": tool_version(),
-        "generated": _stamp(result.started),
-        "duration_s": round(result.duration, 1),
-        "green": result.green,
-        "servers": result.servers,
-        "capture": result.capture,
-        "capture_note": result.capture_note,
-        "columns": [{"id": cell_id, "title": title} for cell_id, title in CELLS],
-        "clients": [client.as_dict() for client in result.clients],
-    }
+    return {"tool": TOOL, "tool_version": tool_version(), "generated": _stamp(result.started),
+            "duration_s": round(result.duration, 1), "green": result.green, "servers": result.servers,
+            "capture": result.capture, "capture_note": result.capture_note,
+            "columns": [{"id": cell_id, "title": title} for cell_id, title in CELLS],
+            "clients": [client.as_dict() for client in result.clients]}
 
 
 def _cell_text(client: ClientResult, cell_id: str, notes: list[str]) -> str:
@@ -67,10 +52,8 @@ def _cell_text(client: ClientResult, cell_id: str, notes: list[str]) -> str:
         return ""
     text = MARKS[cell.status]
     if cell_id == "dtls" and cell.status == PASS and client.dtls.get("cipher"):
-        text += (
-            f" {client.dtls.get('version') or ''} {short_cipher(client.dtls['cipher'])}, "
-            f"{client.dtls.get('srtp_profile') or 'no SRTP profile'}".replace("  ", " ")
-        )
+        text += f" {client.dtls.get('version') or ''} {short_cipher(client.dtls['cipher'])}, " \
+                f"{client.dtls.get('srtp_profile') or 'no SRTP profile'}".replace("  ", " ")
     if cell.status != PASS:
         notes.append(f"{client.title}, {dict(CELLS)[cell_id]}: {cell.evidence}")
         text += f" [{len(notes)}]"
@@ -99,18 +82,13 @@ def to_markdown(result: MatrixResult) -> str:
         lines.append(f"| {client.title} | {client.stack} | {client.version or '–'} | " + " | ".join(cells) + " |")
     if notes:
         lines += ["", *[f"- [{n}] {escape_md(text)}" for n, text in enumerate(notes, 1)]]
-    lines += [
-        "",
-        "Setup timings in ms, each phase from the end of the previous one (client clock; first audio "
-        "from the capture when there is one):",
-        "",
-        "| client | " + " | ".join(title for _, title in TIMING_COLUMNS) + " |",
-        "|" + "---|" * (1 + len(TIMING_COLUMNS)),
-    ]
+    lines += ["", "Setup timings in ms, each phase from the end of the previous one (client clock; first audio "
+              "from the capture when there is one):", "",
+              "| client | " + " | ".join(title for _, title in TIMING_COLUMNS) + " |",
+              "|" + "---|" * (1 + len(TIMING_COLUMNS))]
     for client in result.clients:
-        lines.append(
-            f"| {client.title} | " + " | ".join(_ms(client.timings.get(key)) for key, _ in TIMING_COLUMNS) + " |"
-        )
+        lines.append(f"| {client.title} | " + " | ".join(_ms(client.timings.get(key)) for key, _ in TIMING_COLUMNS)
+                     + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -118,14 +96,8 @@ def escape_md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-BADGES = {
-    PASS: ("PASS", "PASS"),
-    FAIL: ("FAIL", "FAIL"),
-    XFAIL: ("XFAIL", "XFAIL"),
-    XPASS: ("XPASS", "XPASS"),
-    NOT_APPLICABLE: ("N/A", "NA"),
-    SKIP: ("SKIP", "SKIP"),
-}
+BADGES = {PASS: ("PASS", "PASS"), FAIL: ("FAIL", "FAIL"), XFAIL: ("XFAIL", "XFAIL"), XPASS: ("XPASS", "XPASS"),
+          NOT_APPLICABLE: ("N/A", "NA"), SKIP: ("SKIP", "SKIP")}
 """Status → (badge text, CSS class): text marks, so the page reads the same without an emoji font."""
 LOG_PATTERNS = ("*.log", "*.report.json")
 """A client's files the page links from its cells: its own output and the report it gave."""
@@ -137,21 +109,11 @@ def _links(client: ClientResult, capture: str | None, report_dir: Path) -> list[
     if client.workdir and Path(client.workdir).is_dir():
         for pattern in LOG_PATTERNS:
             for path in sorted(Path(client.workdir).glob(pattern)):
-                links.append(
-                    {
-                        "text": "log" if path.suffix == ".log" else "report",
-                        "title": path.name,
-                        "href": Path(os.path.relpath(path, report_dir)).as_posix(),
-                    }
-                )
+                links.append({"text": "log" if path.suffix == ".log" else "report", "title": path.name,
+                              "href": Path(os.path.relpath(path, report_dir)).as_posix()})
     if capture:
-        links.append(
-            {
-                "text": "capture",
-                "title": Path(capture).name,
-                "href": Path(os.path.relpath(capture, report_dir)).as_posix(),
-            }
-        )
+        links.append({"text": "capture", "title": Path(capture).name,
+                      "href": Path(os.path.relpath(capture, report_dir)).as_posix()})
     return links
 
 
@@ -161,61 +123,33 @@ def _client_view(client: ClientResult, capture: str | None, report_dir: Path) ->
     for cell_id, title in CELLS:
         cell = client.cells.get(cell_id)
         if client.missing or cell is None:
-            cells.append(
-                {
-                    "title": title,
-                    "badge": "not installed" if client.missing else "no result",
-                    "css": "missing",
-                    "evidence": client.missing or "",
-                    "detail": [],
-                    "links": links,
-                }
-            )
+            cells.append({"title": title, "badge": "not installed" if client.missing else "no result",
+                          "css": "missing", "evidence": client.missing or "", "detail": [], "links": links})
             continue
         detail = []
         if cell_id == "dtls" and cell.status == PASS and client.dtls.get("cipher"):
-            detail = [
-                f"{client.dtls.get('version') or ''} {short_cipher(client.dtls['cipher'])}".strip(),
-                client.dtls.get("srtp_profile") or "",
-            ]
+            detail = [f"{client.dtls.get('version') or ''} {short_cipher(client.dtls['cipher'])}".strip(),
+                      client.dtls.get("srtp_profile") or ""]
         text, css = BADGES[cell.status]
-        cells.append(
-            {
-                "title": title,
-                "badge": text,
-                "css": css,
-                "evidence": cell.evidence,
-                "detail": [line for line in detail if line],
-                "links": links,
-            }
-        )
-    return {
-        "client": client,
-        "cells": cells,
-        "links": links,
-        "timings": [_ms(client.timings.get(key)) for key, _ in TIMING_COLUMNS],
-    }
+        cells.append({"title": title, "badge": text, "css": css, "evidence": cell.evidence,
+                      "detail": [line for line in detail if line], "links": links})
+    return {"client": client, "cells": cells, "links": links,
+            "timings": [_ms(client.timings.get(key)) for key, _ in TIMING_COLUMNS]}
 
 
 def page_context(result: MatrixResult, report_dir: Path) -> dict:
     """What interop.html (templates/interop.html.j2) in `report_dir` shows: links are relative to it."""
-    return dict(
-        result=result,
-        stamp=_stamp(result.started),
-        columns=[t for _, t in CELLS],
-        timing_columns=[t for _, t in TIMING_COLUMNS],
-        clients=[_client_view(client, result.capture, report_dir) for client in result.clients],
-        capture=Path(os.path.relpath(result.capture, report_dir)).as_posix() if result.capture else None,
-    )
+    return dict(result=result, stamp=_stamp(result.started), columns=[t for _, t in CELLS],
+                timing_columns=[t for _, t in TIMING_COLUMNS],
+                clients=[_client_view(client, result.capture, report_dir) for client in result.clients],
+                capture=Path(os.path.relpath(result.capture, report_dir)).as_posix() if result.capture else None)
 
 
 def write_reports(result: MatrixResult, report_dir: Path) -> dict[str, Path]:
     """interop.json and interop.html with the reports' writers, and interop.md; their paths by kind."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "json": write_json(report_dir / "interop.json", to_json(result)),
-        "md": report_dir / "interop.md",
-        "html": write_html(report_dir / "interop.html", "interop.html.j2", **page_context(result, report_dir)),
-    }
+    paths = {"json": write_json(report_dir / "interop.json", to_json(result)),
+             "md": report_dir / "interop.md",
+             "html": write_html(report_dir / "interop.html", "interop.html.j2", **page_context(result, report_dir))}
     paths["md"].write_text(to_markdown(result), encoding="utf-8")
     return paths

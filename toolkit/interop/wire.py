@@ -11,7 +11,6 @@ machine's own non-loopback address is routed over `lo` too) and is stopped by it
 group. `read_pcap` reads classic pcap (through scapy's reader); `session_evidence` picks one session's datagrams out by
 the ICE usernames of its offer and answer.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -92,20 +91,8 @@ class Capture:
         bpf = " or ".join(f"udp port {port}" for port in self.ports) if self.ports else "udp"
         log = self.log.open("wb")
         self.process = await asyncio.create_subprocess_exec(
-            "dumpcap",
-            "-q",
-            "-P",
-            "-i",
-            self.interface,
-            "-f",
-            bpf,
-            "-w",
-            str(self.path),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+            "dumpcap", "-q", "-P", "-i", self.interface, "-f", bpf, "-w", str(self.path),
+            stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         log.close()
         deadline = asyncio.get_running_loop().time() + CAPTURE_START_TIMEOUT
         while asyncio.get_running_loop().time() < deadline:
@@ -179,9 +166,8 @@ def read_pcap(path: Path) -> list[Datagram]:
             raise CaptureError(f"{path.name} is pcapng; dumpcap -P writes classic pcap")
         skip = LINK_HEADER_BYTES.get(reader.linktype)
         if skip is None:
-            raise CaptureError(
-                f"{path.name} has link type {reader.linktype}; expected Ethernet, Linux cooked or raw IP"
-            )
+            raise CaptureError(f"{path.name} has link type {reader.linktype}; "
+                               f"expected Ethernet, Linux cooked or raw IP")
         scale = 1e9 if reader.nano else 1e6
         out: list[Datagram] = []
         for frame, meta in reader:
@@ -203,9 +189,9 @@ def stun_message(data: bytes) -> tuple[int, bytes, str | None] | None:
     username = None
     position = 20
     while position + 4 <= 20 + length:
-        attribute, size = struct.unpack("!HH", data[position : position + 4])
+        attribute, size = struct.unpack("!HH", data[position:position + 4])
         if attribute == USERNAME:
-            username = data[position + 4 : position + 4 + size].decode("utf-8", "replace")
+            username = data[position + 4:position + 4 + size].decode("utf-8", "replace")
         position += 4 + (size + 3) // 4 * 4
     return kind, data[8:20], username
 
@@ -225,9 +211,9 @@ def dtls_records(data: bytes) -> list[tuple[int, int, bytes]]:
         content_type = data[position]
         if not 20 <= content_type <= 63:
             break
-        epoch = struct.unpack("!H", data[position + 3 : position + 5])[0]
-        length = struct.unpack("!H", data[position + 11 : position + 13])[0]
-        records.append((content_type, epoch, data[position + 13 : position + 13 + length]))
+        epoch = struct.unpack("!H", data[position + 3:position + 5])[0]
+        length = struct.unpack("!H", data[position + 11:position + 13])[0]
+        records.append((content_type, epoch, data[position + 13:position + 13 + length]))
         position += 13 + length
     return records
 
@@ -237,34 +223,33 @@ def server_hello(fragment: bytes) -> ServerHello | None:
     position = 0
     while position + 12 <= len(fragment):
         msg_type = fragment[position]
-        length = int.from_bytes(fragment[position + 1 : position + 4], "big")
-        offset = int.from_bytes(fragment[position + 6 : position + 9], "big")
-        frag_length = int.from_bytes(fragment[position + 9 : position + 12], "big")
-        body = fragment[position + 12 : position + 12 + frag_length]
+        length = int.from_bytes(fragment[position + 1:position + 4], "big")
+        offset = int.from_bytes(fragment[position + 6:position + 9], "big")
+        frag_length = int.from_bytes(fragment[position + 9:position + 12], "big")
+        body = fragment[position + 12:position + 12 + frag_length]
         position += 12 + frag_length
         if msg_type != 2 or offset != 0 or frag_length != length:
             continue
         version = struct.unpack("!H", body[:2])[0]
         cursor = 34
         cursor += 1 + body[cursor]
-        cipher = struct.unpack("!H", body[cursor : cursor + 2])[0]
+        cipher = struct.unpack("!H", body[cursor:cursor + 2])[0]
         cursor += 3
         profile = None
         if cursor + 2 <= len(body):
-            end = cursor + 2 + struct.unpack("!H", body[cursor : cursor + 2])[0]
+            end = cursor + 2 + struct.unpack("!H", body[cursor:cursor + 2])[0]
             cursor += 2
             while cursor + 4 <= end:
-                ext_type, ext_length = struct.unpack("!HH", body[cursor : cursor + 4])
-                ext = body[cursor + 4 : cursor + 4 + ext_length]
+                ext_type, ext_length = struct.unpack("!HH", body[cursor:cursor + 4])
+                ext = body[cursor + 4:cursor + 4 + ext_length]
                 if ext_type == 14 and len(ext) >= 4:  # use_srtp
                     value = struct.unpack("!H", ext[2:4])[0]
                     profile = SRTP_PROTECTION_PROFILES.get(value, f"0x{value:04x}")
                 elif ext_type == 43 and len(ext) == 2:  # supported_versions: DTLS 1.3 says so here
                     version = struct.unpack("!H", ext)[0]
                 cursor += 4 + ext_length
-        return ServerHello(
-            DTLS_VERSIONS.get(version, f"0x{version:04x}"), CIPHER_SUITES.get(cipher, f"0x{cipher:04x}"), profile
-        )
+        return ServerHello(DTLS_VERSIONS.get(version, f"0x{version:04x}"),
+                           CIPHER_SUITES.get(cipher, f"0x{cipher:04x}"), profile)
     return None
 
 
@@ -304,15 +289,8 @@ class SessionWire:
 
     def as_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k != "server_hello"}
-        for key in (
-            "first_check",
-            "first_success",
-            "client_hello",
-            "handshake_done",
-            "first_rtp_to_server",
-            "first_rtp_from_server",
-            "first_restart_success",
-        ):
+        for key in ("first_check", "first_success", "client_hello", "handshake_done", "first_rtp_to_server",
+                    "first_rtp_from_server", "first_restart_success"):
             out[key] = _ms(out[key])
         out["server_hello"] = dataclasses.asdict(self.server_hello) if self.server_hello else None
         return out

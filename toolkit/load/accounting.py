@@ -70,9 +70,8 @@ def encode_probe(session: int, seq: int, sent_ns: int, size: int = DEFAULT_PAYLO
     try:
         return PROBE_HEADER.pack(PROBE_MAGIC, session, seq, sent_ns) + filler
     except struct.error:
-        raise LoadError(
-            f"probe fields out of range: session {session} (u32), seq {seq} (u64), sent_ns {sent_ns} (u64)"
-        ) from None
+        raise LoadError(f"probe fields out of range: session {session} (u32), seq {seq} (u64), "
+                        f"sent_ns {sent_ns} (u64)") from None
 
 
 def decode_probe(payload: bytes) -> Probe | None:
@@ -92,29 +91,10 @@ class StreamStats:
     settles lost against in flight; echoes after it are ignored, as the counts are final.
     """
 
-    __slots__ = (
-        "loss_timeout_ns",
-        "sent",
-        "received",
-        "duplicates",
-        "reordered",
-        "late",
-        "unexpected",
-        "lost",
-        "in_flight_at_close",
-        "rtts_ns",
-        "jitter_ns",
-        "jitter_max_ns",
-        "closed",
-        "_first_seq",
-        "_last_seq",
-        "_last_sent_ns",
-        "_sent_bits",
-        "_received_bits",
-        "_recent",
-        "_highest_received",
-        "_last_rtt",
-    )
+    __slots__ = ("loss_timeout_ns", "sent", "received", "duplicates", "reordered", "late", "unexpected",
+                 "lost", "in_flight_at_close", "rtts_ns", "jitter_ns", "jitter_max_ns", "closed",
+                 "_first_seq", "_last_seq", "_last_sent_ns", "_sent_bits", "_received_bits", "_recent",
+                 "_highest_received", "_last_rtt")
 
     def __init__(self, loss_timeout_ns: int = DEFAULT_LOSS_TIMEOUT_NS) -> None:
         if loss_timeout_ns <= 0:
@@ -250,12 +230,8 @@ def summarize(values_ns: Iterable[float]) -> LatencySummary:
     if not count:
         return LatencySummary(count=0)
     ranks = nearest_rank(values, *(fraction for _, fraction in PERCENTILES))
-    return LatencySummary(
-        count=count,
-        mean=sum(values) / count / NS_PER_MS,
-        max=max(values) / NS_PER_MS,
-        **{name: rank / NS_PER_MS for (name, _), rank in zip(PERCENTILES, ranks)},
-    )
+    return LatencySummary(count=count, mean=sum(values) / count / NS_PER_MS, max=max(values) / NS_PER_MS,
+                          **{name: rank / NS_PER_MS for (name, _), rank in zip(PERCENTILES, ranks)})
 
 
 def cdf_points(values_ns: Iterable[float], max_points: int = 200) -> list[tuple[float, float]]:

@@ -116,16 +116,15 @@ def _stun_unknown_ufrag(context: AttackContext, rng: random.Random, count: int) 
     while len(datagrams) < count:
         ufrag = _ice_string(rng, 8)
         if ufrag not in real:
-            datagrams.append(_restamped(template, rng, f"{ufrag}:{_ice_string(rng, 8)}", _ice_string(rng, 22).encode()))
+            datagrams.append(_restamped(template, rng, f"{ufrag}:{_ice_string(rng, 8)}",
+                                        _ice_string(rng, 22).encode()))
     return datagrams
 
 
 def _stun_bad_credentials(context: AttackContext, rng: random.Random, count: int) -> list[bytes]:
     if not context.server_ufrags:
-        raise LoadError(
-            "attack kind stun-bad-credentials needs at least one legit session "
-            "(it names a real server ufrag), and there are none"
-        )
+        raise LoadError("attack kind stun-bad-credentials needs at least one legit session "
+                        "(it names a real server ufrag), and there are none")
     sessions = context.server_ufrags
     template = bytes(ice_check("x:y", "p" * 22, transaction_id=bytes(12), tie_breaker=rng.getrandbits(64)))
     return [
@@ -139,15 +138,13 @@ def _clienthello_unbound(context: AttackContext, rng: random.Random, count: int)
     template = b"".join(map(bytes, client_hello_flight(random=bytes(32))))
     # record header 13 bytes, handshake header 12, client_version 2: then the random
     offset = 13 + 12 + 2
-    return [template[:offset] + rng.randbytes(32) + template[offset + 32 :] for _ in range(count)]
+    return [template[:offset] + rng.randbytes(32) + template[offset + 32:] for _ in range(count)]
 
 
 def _srtp_bad_tag(context: AttackContext, rng: random.Random, count: int) -> list[BoundPacket]:
     if not context.bound:
-        raise LoadError(
-            "attack kind srtp-bad-tag needs at least one legit session "
-            "(it sends on a bound 5-tuple), and there are none"
-        )
+        raise LoadError("attack kind srtp-bad-tag needs at least one legit session "
+                        "(it sends on a bound 5-tuple), and there are none")
     packets = []
     for bound in itertools.islice(itertools.cycle(context.bound), max(count, len(context.bound))):
         body = rng.randbytes(rng.randint(40, 160)) + rng.randbytes(SRTP_TAG_LENGTH)
@@ -159,21 +156,15 @@ def _srtp_bad_tag(context: AttackContext, rng: random.Random, count: int) -> lis
 ATTACK_KINDS: dict[str, AttackKind] = {
     "garbage": AttackKind("random bytes, 20 to 1200 long, any first byte", "pool", _garbage),
     "stun-unknown-ufrag": AttackKind(
-        "well-formed ICE Binding requests for a ufrag the server never issued", "pool", _stun_unknown_ufrag
-    ),
+        "well-formed ICE Binding requests for a ufrag the server never issued", "pool", _stun_unknown_ufrag),
     "stun-bad-credentials": AttackKind(
         "Binding requests naming a live session's ufrags, MESSAGE-INTEGRITY under a wrong password",
-        "pool",
-        _stun_bad_credentials,
-    ),
+        "pool", _stun_bad_credentials),
     "clienthello-unbound": AttackKind(
-        "DTLS 1.2 ClientHello with use_srtp from source ports no ICE check bound", "pool", _clienthello_unbound
-    ),
+        "DTLS 1.2 ClientHello with use_srtp from source ports no ICE check bound", "pool", _clienthello_unbound),
     "srtp-bad-tag": AttackKind(
         "SRTP on a live session's own 5-tuple: its SSRC, a sequence number just ahead, a random tag",
-        "bound",
-        _srtp_bad_tag,
-    ),
+        "bound", _srtp_bad_tag),
 }
 MIX = "mix"
 
@@ -218,9 +209,8 @@ def parse_attack(text: str) -> AttackSpec:
     except ValueError:
         pps = math.nan
     if not (0 < pps < math.inf):
-        raise LoadError(
-            f"attack {text!r} has rate {rate_text!r}: not a positive number of packets per second (e.g. 500, 2k, 1.5k)"
-        )
+        raise LoadError(f"attack {text!r} has rate {rate_text!r}: not a positive number of packets per second "
+                        "(e.g. 500, 2k, 1.5k)")
     return AttackSpec(kinds, pps)
 
 
@@ -288,8 +278,7 @@ class AttackSender:
         rng = rng or random.Random()
         self._senders = [
             (self._bound_sender if ATTACK_KINDS[name].source == "bound" else self._pool_sender)(
-                ATTACK_KINDS[name].factory(context, rng, variants)
-            )
+                ATTACK_KINDS[name].factory(context, rng, variants))
             for name in spec.kinds
         ]
         self._pool_ports = source_ports if any(ATTACK_KINDS[n].source == "pool" for n in spec.kinds) else 0

@@ -32,12 +32,8 @@ class MetricsSample:
     """Cumulative drops by reason."""
 
     def as_dict(self) -> dict:
-        return {
-            "t": round(self.t, 3),
-            "sessions": self.sessions,
-            "rss_bytes": self.rss_bytes,
-            "drops": dict(self.drops),
-        }
+        return {"t": round(self.t, 3), "sessions": self.sessions, "rss_bytes": self.rss_bytes,
+                "drops": dict(self.drops)}
 
 
 def parse_metrics(text: str, t: float) -> MetricsSample:
@@ -127,26 +123,12 @@ class MetricsPoller:
         """Server state over [start, end] (seconds since the run started) for one scenario."""
         inside = [s for s in self.timeline if start <= s.t <= end]
         if not inside:
-            return {
-                "sessions_start": None,
-                "sessions_end": None,
-                "sessions_max": None,
-                "rss_start_bytes": None,
-                "rss_end_bytes": None,
-                "drops": {},
-            }
+            return {"sessions_start": None, "sessions_end": None, "sessions_max": None,
+                    "rss_start_bytes": None, "rss_end_bytes": None, "drops": {}}
         first, last = inside[0], inside[-1]
         sessions = [s.sessions for s in inside if s.sessions is not None]
-        drops = {
-            reason: count - first.drops.get(reason, 0)
-            for reason, count in last.drops.items()
-            if count - first.drops.get(reason, 0)
-        }
-        return {
-            "sessions_start": first.sessions,
-            "sessions_end": last.sessions,
-            "sessions_max": max(sessions) if sessions else None,
-            "rss_start_bytes": first.rss_bytes,
-            "rss_end_bytes": last.rss_bytes,
-            "drops": drops,
-        }
+        drops = {reason: count - first.drops.get(reason, 0)
+                 for reason, count in last.drops.items() if count - first.drops.get(reason, 0)}
+        return {"sessions_start": first.sessions, "sessions_end": last.sessions,
+                "sessions_max": max(sessions) if sessions else None,
+                "rss_start_bytes": first.rss_bytes, "rss_end_bytes": last.rss_bytes, "drops": drops}

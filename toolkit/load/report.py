@@ -22,23 +22,21 @@ from toolkit.reports.json_report import write_json
 from toolkit.reports.templating import Markup, render
 
 PHASE_ORDER = ("signaling", "ice", "dtls", "first_srtp", "total")
-COLORS = ("#222222", "#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+COLORS = ("#222222", "#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
+          "#17becf", "#bcbd22")
 """Scenario colors in order: quiet first (near black), then each attack."""
 MAX_DROP_REASONS = 8
 """Drop reasons plotted one line each, busiest first; the rest are summed into one line."""
 MAX_ERRORS_SHOWN = 20
 MIB = 1 << 20
 
-
 def write_report(result: dict, out_dir: Path, stem: str = "load") -> tuple[Path, Path]:
     """Write `<stem>.json` and `<stem>.html` under `out_dir` (created if missing) with the reports'
     writers (JSON has no infinity or NaN: non-finite numbers are written as null); return both paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return (
-        write_json(out_dir / f"{stem}.json", result),
-        write_html(out_dir / f"{stem}.html", "load.html.j2", **page_context(result)),
-    )
+    return (write_json(out_dir / f"{stem}.json", result),
+            write_html(out_dir / f"{stem}.html", "load.html.j2", **page_context(result)))
 
 
 def page_context(result: dict) -> dict:
@@ -50,18 +48,11 @@ def page_context(result: dict) -> dict:
         outcome = "no verdicts"
     else:
         outcome = "PASSED" if all(v.get("ok") for v in verdicts) else "FAILED"
-    return dict(
-        tool=TOOL,
-        outcome=outcome,
-        target=str(result.get("target") or "unknown target"),
-        header=_header(result),
-        verdicts=[_verdict(v) for v in verdicts],
-        setup=_setup(result.get("setup") or {}),
-        media=_media_table(scenarios, colors),
-        rtt_cdf=_rtt_cdf(scenarios, colors),
-        server=_server_table(scenarios, colors),
-        timeline=_timeline(result, scenarios, colors),
-    )
+    return dict(tool=TOOL, outcome=outcome, target=str(result.get("target") or "unknown target"),
+                header=_header(result), verdicts=[_verdict(v) for v in verdicts],
+                setup=_setup(result.get("setup") or {}), media=_media_table(scenarios, colors),
+                rtt_cdf=_rtt_cdf(scenarios, colors), server=_server_table(scenarios, colors),
+                timeline=_timeline(result, scenarios, colors))
 
 
 # -- sections --------------------------------------------------------------------------------
@@ -70,72 +61,36 @@ def page_context(result: dict) -> dict:
 def _header(result: dict) -> dict:
     config = result.get("config") or {}
     machine = result.get("machine") or {}
-    return {
-        "target": _text(result.get("target")),
-        "started": _text(result.get("started")),
-        "sessions": _text(config.get("sessions")),
-        "pps": _text(config.get("pps")),
-        "payload_bytes": _text(config.get("payload_bytes")),
-        "media": config.get("media"),
-        "duration_s": _text(config.get("duration_s")),
-        "attacks": [str(a) for a in config.get("attacks") or []],
-        "seed": config.get("seed"),
-        "cpus": _text(machine.get("cpus")),
-        "python": _text(machine.get("python")),
-        "platform": _text(machine.get("platform")),
-        "command": result.get("command"),
-    }
+    return {"target": _text(result.get("target")), "started": _text(result.get("started")),
+            "sessions": _text(config.get("sessions")), "pps": _text(config.get("pps")),
+            "payload_bytes": _text(config.get("payload_bytes")), "media": config.get("media"),
+            "duration_s": _text(config.get("duration_s")), "attacks": [str(a) for a in config.get("attacks") or []],
+            "seed": config.get("seed"), "cpus": _text(machine.get("cpus")), "python": _text(machine.get("python")),
+            "platform": _text(machine.get("platform")), "command": result.get("command")}
 
 
 def _verdict(verdict: dict) -> dict:
-    return {
-        "ok": bool(verdict.get("ok")),
-        "name": _text(verdict.get("name")),
-        "value": _text(_number(verdict.get("value"))),
-        "goal": _text(verdict.get("goal")),
-    }
+    return {"ok": bool(verdict.get("ok")), "name": _text(verdict.get("name")),
+            "value": _text(_number(verdict.get("value"))), "goal": _text(verdict.get("goal"))}
 
 
 def _setup(setup: dict) -> dict:
     errors = [str(error) for error in setup.get("errors") or []]
     phases = {name: summary for name, summary in (setup.get("phases_ms") or {}).items() if isinstance(summary, dict)}
     ordered = [p for p in PHASE_ORDER if p in phases] + [p for p in phases if p not in PHASE_ORDER]
-    rows = [
-        [name, _text(phases[name].get("count"))]
-        + [_ms(phases[name].get(key)) for key in ("mean", "p50", "p90", "p99", "max")]
-        for name in ordered
-    ]
-    return {
-        "sessions": _text(setup.get("sessions")),
-        "failed": _text(setup.get("failed")),
-        "errors": errors[:MAX_ERRORS_SHOWN],
-        "more_errors": max(0, len(errors) - MAX_ERRORS_SHOWN),
-        "phases": rows,
-        "bars": _phase_bars(ordered, phases) if ordered else None,
-    }
+    rows = [[name, _text(phases[name].get("count"))]
+            + [_ms(phases[name].get(key)) for key in ("mean", "p50", "p90", "p99", "max")] for name in ordered]
+    return {"sessions": _text(setup.get("sessions")), "failed": _text(setup.get("failed")),
+            "errors": errors[:MAX_ERRORS_SHOWN], "more_errors": max(0, len(errors) - MAX_ERRORS_SHOWN),
+            "phases": rows, "bars": _phase_bars(ordered, phases) if ordered else None}
 
 
 def _media_table(scenarios: list[dict], colors: dict[int, str]) -> dict | None:
     if not scenarios:
         return None
-    head = [
-        "scenario",
-        "sessions",
-        "sent",
-        "received",
-        "lost",
-        "loss",
-        "worst session loss",
-        "reordered",
-        "duplicates",
-        "late",
-        "RTT p50 ms",
-        "RTT p99 ms",
-        "RTT p99.9 ms",
-        "RTT max ms",
-        "jitter p50 ms",
-        "jitter max ms",
-    ]
+    head = ["scenario", "sessions", "sent", "received", "lost", "loss", "worst session loss", "reordered",
+            "duplicates", "late", "RTT p50 ms", "RTT p99 ms", "RTT p99.9 ms", "RTT max ms", "jitter p50 ms",
+            "jitter max ms"]
     voice = any("voice_to_voice" in (scenario.get("media") or {}) for scenario in scenarios)
     if voice:
         head += ["turns answered", "voice-to-voice p50 ms", "voice-to-voice p99 ms"]
@@ -155,17 +110,14 @@ def _media_table(scenarios: list[dict], colors: dict[int, str]) -> dict | None:
             v2v = media.get("voice_to_voice") or {}
             cells += [_text(v2v.get("count")), _ms(v2v.get("p50")), _ms(v2v.get("p99"))]
         rows.append({"scenario": _scenario_name(scenario), "color": colors[index], "cells": cells})
-    note = (
-        "Lost: no echo within the loss timeout; late: echoed after it (counted received, not lost); "
-        "loss = lost / (received + lost); reordered: arrived after a higher sequence number; "
-        "jitter: RFC 3550 estimator over consecutive RTTs, per session."
-    )
+    note = ("Lost: no echo within the loss timeout; late: echoed after it (counted received, not lost); "
+            "loss = lost / (received + lost); reordered: arrived after a higher sequence number; "
+            "jitter: RFC 3550 estimator over consecutive RTTs, per session.")
     if rtcp:
         note += " RTT here comes from RTCP sender/receiver reports (a voice target does not echo)."
     if voice:
-        note += (
-            " Voice-to-voice: from our last loud packet of a turn to the first packet of the target's next talkspurt."
-        )
+        note += (" Voice-to-voice: from our last loud packet of a turn to the first packet of the target's"
+                 " next talkspurt.")
     return {"head": head, "rows": rows, "note": note}
 
 
@@ -177,35 +129,15 @@ def _server_table(scenarios: list[dict], colors: dict[int, str]) -> dict | None:
         server = scenario.get("server") or {}
         attack = scenario.get("attack") or {}
         drops = server.get("drops") or {}
-        drop_text = (
-            ", ".join(
-                f"{_text(reason)} {_text(count)}"
-                for reason, count in sorted(drops.items(), key=lambda item: -_as_float(item[1]))
-            )
-            or "none"
-        )
-        cells = [
-            f"{_number(scenario.get('start_s'))}–{_number(scenario.get('end_s'))}",
-            _text(attack.get("sent")),
-            _text(attack.get("replies")),
-            *(_text(server.get(key)) for key in ("sessions_start", "sessions_end", "sessions_max")),
-            _mib(server.get("rss_start_bytes")),
-            _mib(server.get("rss_end_bytes")),
-            drop_text,
-        ]
+        drop_text = ", ".join(f"{_text(reason)} {_text(count)}" for reason, count in
+                              sorted(drops.items(), key=lambda item: -_as_float(item[1]))) or "none"
+        cells = [f"{_number(scenario.get('start_s'))}–{_number(scenario.get('end_s'))}",
+                 _text(attack.get("sent")), _text(attack.get("replies")),
+                 *(_text(server.get(key)) for key in ("sessions_start", "sessions_end", "sessions_max")),
+                 _mib(server.get("rss_start_bytes")), _mib(server.get("rss_end_bytes")), drop_text]
         rows.append({"scenario": _scenario_name(scenario), "color": colors[index], "cells": cells})
-    head = [
-        "scenario",
-        "window s",
-        "attack packets",
-        "replies to attack",
-        "sessions at start",
-        "at end",
-        "max",
-        "RSS start MiB",
-        "RSS end MiB",
-        "drops during the scenario",
-    ]
+    head = ["scenario", "window s", "attack packets", "replies to attack", "sessions at start", "at end", "max",
+            "RSS start MiB", "RSS end MiB", "drops during the scenario"]
     return {"head": head, "rows": rows}
 
 
@@ -220,7 +152,8 @@ def _rtt_cdf(scenarios: list[dict], colors: dict[int, str]) -> Markup | None:
     values = [ms for _, _, points in curves for ms, _ in points]
     x = _log_scale(values)
     y = _Scale(0.0, 1.0, [(v, f"{v:g}") for v in (0, 0.25, 0.5, 0.75, 0.9, 1.0)])
-    chart = _Chart("RTT CDF per scenario (fraction of packets with RTT ≤ x)", x, y, "RTT, ms (log scale)", "fraction")
+    chart = _Chart("RTT CDF per scenario (fraction of packets with RTT ≤ x)", x, y, "RTT, ms (log scale)",
+                   "fraction")
     for name, color, points in curves:
         chart.step(points, color, name)
     return chart.render()
@@ -228,25 +161,19 @@ def _rtt_cdf(scenarios: list[dict], colors: dict[int, str]) -> Markup | None:
 
 def _timeline(result: dict, scenarios: list[dict], colors: dict[int, str]) -> dict:
     """{"missing": False, "items": [{"chart": svg} or {"note": sentence}, ...]}; missing when no sample was read."""
-    samples = sorted(
-        (s for s in result.get("server_timeline") or [] if isinstance(s, dict) and _is_number(s.get("t"))),
-        key=lambda s: s["t"],
-    )
+    samples = sorted((s for s in result.get("server_timeline") or [] if isinstance(s, dict) and _is_number(s.get("t"))),
+                     key=lambda s: s["t"])
     if not samples:
         return {"missing": True, "why": result.get("metrics_error")}
     end = max([samples[-1]["t"]] + [s["end_s"] for s in scenarios if _is_number(s.get("end_s"))])
-    windows = [
-        (s["start_s"], s["end_s"], _scenario_name(s), colors[i])
-        for i, s in enumerate(scenarios)
-        if s.get("attack") and _is_number(s.get("start_s")) and _is_number(s.get("end_s"))
-    ]
+    windows = [(s["start_s"], s["end_s"], _scenario_name(s), colors[i]) for i, s in enumerate(scenarios)
+               if s.get("attack") and _is_number(s.get("start_s")) and _is_number(s.get("end_s"))]
     items: list[dict] = []
 
     def chart(title: str, y_label: str, series: list[tuple[str, str, list[tuple[float, float]]]]) -> Markup:
         high = max((v for _, _, points in series for _, v in points), default=0.0)
-        plot = _Chart(
-            title, _linear_scale(0.0, end), _linear_scale(0.0, high * 1.05), "seconds since the run started", y_label
-        )
+        plot = _Chart(title, _linear_scale(0.0, end), _linear_scale(0.0, high * 1.05), "seconds since the run started",
+                      y_label)
         for start, stop, name, color in windows:
             plot.shade(start, stop, color, name)
         for name, color, points in series:
@@ -274,8 +201,7 @@ def _drop_rates(samples: list[dict]) -> list[tuple[str, str, list[tuple[float, f
     sample (a reason not reported yet has dropped nothing); a counter that went down was reset (a
     restarted target), so its new value is the increase."""
     reasons: dict[str, list[tuple[float, float]]] = {
-        reason: [] for sample in samples for reason in sample.get("drops") or {}
-    }
+        reason: [] for sample in samples for reason in sample.get("drops") or {}}
     totals = dict.fromkeys(reasons, 0.0)
     for before, after in zip(samples, samples[1:]):
         elapsed = after["t"] - before["t"]
@@ -291,9 +217,8 @@ def _drop_rates(samples: list[dict]) -> list[tuple[str, str, list[tuple[float, f
         times = [s["t"] for s in samples[1:]]
         return [("no drops", COLORS[4], [(t, 0.0) for t in times])]
     busiest = sorted(reasons, key=lambda reason: (-totals[reason], reason))
-    series = [
-        (reason, COLORS[(i + 1) % len(COLORS)], reasons[reason]) for i, reason in enumerate(busiest[:MAX_DROP_REASONS])
-    ]
+    series = [(reason, COLORS[(i + 1) % len(COLORS)], reasons[reason])
+              for i, reason in enumerate(busiest[:MAX_DROP_REASONS])]
     rest = busiest[MAX_DROP_REASONS:]
     if rest:
         summed: dict[float, float] = {}
@@ -346,7 +271,7 @@ def _log_scale(values: Iterable[float]) -> _Scale:
     decades = round(math.log10(high / low))
     ticks = []
     for k in range(decades + 1):
-        decade = low * 10**k
+        decade = low * 10 ** k
         ticks.append((decade, _tick_label(decade)))
         if decades <= 3 and k < decades:
             ticks += [(decade * m, _tick_label(decade * m)) for m in (2, 5)]
@@ -400,70 +325,35 @@ class _Chart:
 
     def shade(self, start: float, stop: float, color: str, name: str) -> None:
         (x0, y0), (x1, y1) = self._px(start, self.y.high), self._px(stop, self.y.low)
-        self._marks.insert(
-            0,
-            {
-                "kind": "rect",
-                "x": _px(x0),
-                "y": _px(y0),
-                "width": _px(max(x1 - x0, 1)),
-                "height": _px(y1 - y0),
-                "fill": color,
-                "opacity": "0.12",
-            },
-        )
+        self._marks.insert(0, {"kind": "rect", "x": _px(x0), "y": _px(y0), "width": _px(max(x1 - x0, 1)),
+                               "height": _px(y1 - y0), "fill": color, "opacity": "0.12"})
         self._legend.append((name, color, "span"))
 
     def bar(self, x0: float, x1: float, y0: float, y1: float, color: str, label: str) -> None:
         (px0, py0), (px1, py1) = self._px(x0, y1), self._px(x1, y0)
-        self._marks.append(
-            {
-                "kind": "rect",
-                "x": _px(px0),
-                "y": _px(py0),
-                "width": _px(max(px1 - px0, 1)),
-                "height": _px(py1 - py0),
-                "fill": color,
-                "opacity": None,
-            }
-        )
-        self._marks.append(
-            {"kind": "text", "x": _px(px0 + max(px1 - px0, 1) + 4), "y": _px((py0 + py1) / 2 + 4), "text": label}
-        )
+        self._marks.append({"kind": "rect", "x": _px(px0), "y": _px(py0), "width": _px(max(px1 - px0, 1)),
+                            "height": _px(py1 - py0), "fill": color, "opacity": None})
+        self._marks.append({"kind": "text", "x": _px(px0 + max(px1 - px0, 1) + 4), "y": _px((py0 + py1) / 2 + 4),
+                            "text": label})
 
     def legend_entry(self, name: str, color: str, kind: str) -> None:
         self._legend.append((name, color, kind))
 
     def _polyline(self, pixels: list[tuple[float, float]], color: str) -> None:
-        self._marks.append(
-            {"kind": "polyline", "points": " ".join(f"{x:.1f},{y:.1f}" for x, y in pixels), "stroke": color}
-        )
+        self._marks.append({"kind": "polyline", "points": " ".join(f"{x:.1f},{y:.1f}" for x, y in pixels),
+                            "stroke": color})
 
     def render(self, y_grid: bool = True) -> Markup:
         right_edge, base = self.width - self.right, self.height - self.bottom
         canvas_height = max(self.height, self.top + 18 * len(self._legend) + 8)  # a long legend runs below the plot
         x_ticks = [{"x": _px(self._px(value, self.y.low)[0]), "label": label} for value, label in self.x.ticks]
         y_ticks = [{"y": _px(self._px(self.x.low, value)[1]), "label": label} for value, label in self.y.ticks]
-        legend = [
-            {"name": _shorten(name), "color": color, "kind": kind, "x": right_edge + 14, "y": self.top + 8 + row * 18}
-            for row, (name, color, kind) in enumerate(self._legend)
-        ]
-        return Markup(
-            render(
-                "chart.svg.j2",
-                chart=self,
-                canvas_height=canvas_height,
-                right_edge=right_edge,
-                base=base,
-                x_ticks=x_ticks,
-                y_ticks=y_ticks,
-                y_grid=y_grid,
-                marks=self._marks,
-                legend=legend,
-                x_label_x=_px((self.left + right_edge) / 2),
-                y_label_y=_px((self.top + base) / 2),
-            )
-        )
+        legend = [{"name": _shorten(name), "color": color, "kind": kind, "x": right_edge + 14,
+                   "y": self.top + 8 + row * 18} for row, (name, color, kind) in enumerate(self._legend)]
+        return Markup(render("chart.svg.j2", chart=self, canvas_height=canvas_height, right_edge=right_edge,
+                             base=base, x_ticks=x_ticks, y_ticks=y_ticks, y_grid=y_grid, marks=self._marks,
+                             legend=legend, x_label_x=_px((self.left + right_edge) / 2),
+                             y_label_y=_px((self.top + base) / 2)))
 
 
 def _px(value: float) -> str:
@@ -477,15 +367,8 @@ def _phase_bars(ordered: list[str], phases: dict[str, dict]) -> Markup:
     count = len(ordered)
     y = _Scale(0.0, float(count), [(count - i - 0.5, name) for i, name in enumerate(ordered)])
     # 15 % headroom: each bar's value is written past its end.
-    chart = _Chart(
-        "Setup time per phase (p50 and p99)",
-        _linear_scale(0.0, high * 1.15),
-        y,
-        "ms",
-        "",
-        height=70 + 34 * count,
-        left=90,
-    )
+    chart = _Chart("Setup time per phase (p50 and p99)", _linear_scale(0.0, high * 1.15), y, "ms", "",
+                   height=70 + 34 * count, left=90)
     shades = {"p50": "#7aa6d6", "p99": "#1f4e8c"}
     for i, name in enumerate(ordered):
         row = count - i - 1
@@ -538,7 +421,7 @@ def _mib(value: object) -> str:
 
 
 def _shorten(text: str, limit: int = 26) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _scenario_name(scenario: dict) -> str:

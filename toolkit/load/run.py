@@ -78,10 +78,8 @@ class LoadConfig:
         if not 0 < self.duration <= 3600:
             raise LoadError(f"--duration must be in (0, 3600] seconds, not {self.duration:g}")
         if self.media == "probe" and self.payload_bytes < PROBE_HEADER.size:
-            raise LoadError(
-                f"--payload-bytes must be at least {PROBE_HEADER.size} for probe media "
-                f"(the probe header), not {self.payload_bytes}"
-            )
+            raise LoadError(f"--payload-bytes must be at least {PROBE_HEADER.size} for probe media "
+                            f"(the probe header), not {self.payload_bytes}")
         if not 0 < self.pps <= 1000:
             raise LoadError(f"--pps must be in (0, 1000] packets per second per session, not {self.pps:g}")
         if self.metrics_url is None:
@@ -105,12 +103,8 @@ class Progress:
 
 
 class LoadRun:
-    def __init__(
-        self,
-        config: LoadConfig,
-        on_progress: Callable[[Progress], None] | None = None,
-        on_window: Callable[[str, str], None] | None = None,
-    ) -> None:
+    def __init__(self, config: LoadConfig, on_progress: Callable[[Progress], None] | None = None,
+                 on_window: Callable[[str, str], None] | None = None) -> None:
         """`on_progress` gets the live figures once a second; `on_window(name, "start" | "end")`
         is called at the edges of each measured window (benchmarks sample CPU there)."""
         self.config = config
@@ -127,11 +121,8 @@ class LoadRun:
         started = loop.time()
         started_wall = datetime.datetime.now(datetime.UTC)
         same_origin = urlsplit(config.metrics_url)[:2] == urlsplit(config.whip_url)[:2]
-        poller = MetricsPoller(
-            config.metrics_url,
-            started,  # the WHIP headers go to the WHIP origin only
-            headers=dict(config.headers) if same_origin else {},
-        )
+        poller = MetricsPoller(config.metrics_url, started,  # the WHIP headers go to the WHIP origin only
+                               headers=dict(config.headers) if same_origin else {})
         poller.start()
         display = loop.create_task(self._display())
         try:
@@ -149,15 +140,9 @@ class LoadRun:
             "target": config.whip_url,
             "started": started_wall.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": config.command,
-            "config": {
-                "sessions": config.sessions,
-                "duration_s": config.duration,
-                "pps": config.pps,
-                "payload_bytes": config.payload_bytes,
-                "media": config.media,
-                "attacks": [str(spec) for spec in config.attacks],
-                "seed": config.seed,
-            },
+            "config": {"sessions": config.sessions, "duration_s": config.duration, "pps": config.pps,
+                       "payload_bytes": config.payload_bytes, "media": config.media,
+                       "attacks": [str(spec) for spec in config.attacks], "seed": config.seed},
             "machine": machine_facts(),
             "setup": self._setup_summary(),
             "scenarios": [scenario for scenario, _ in scenarios],
@@ -183,20 +168,12 @@ class LoadRun:
             async with gate:
                 try:
                     session = await open_session(
-                        config.whip_url,
-                        index,
-                        media=config.media,
-                        speech=speech,
-                        payload_bytes=config.payload_bytes,
-                        local_host=config.local_host,
-                        timeout=config.setup_timeout,
-                        loss_timeout_ns=int(config.loss_timeout * 1e9),
-                        consent_interval=config.consent_interval,
-                        remote=config.remote,
-                        turn_silence=config.turn_silence,
-                        headers=dict(config.headers),
-                        turn_phase=index * GOLDEN_FRACTION if config.stagger_turns else 0.0,
-                    )
+                        config.whip_url, index, media=config.media, speech=speech,
+                        payload_bytes=config.payload_bytes, local_host=config.local_host,
+                        timeout=config.setup_timeout, loss_timeout_ns=int(config.loss_timeout * 1e9),
+                        consent_interval=config.consent_interval, remote=config.remote,
+                        turn_silence=config.turn_silence, headers=dict(config.headers),
+                        turn_phase=index * GOLDEN_FRACTION if config.stagger_turns else 0.0)
                 except (PeerError, OSError) as exc:
                     self.setup_errors.append(f"session {index}: {exc}")
                     self.progress.sessions_failed += 1
@@ -217,9 +194,8 @@ class LoadRun:
             "failed": len(self.setup_errors),
             "errors": self.setup_errors[:20],
             "phases_ms": {phase: summarize([int(t[phase] * 1e9) for t in times]).to_dict() for phase in PHASES},
-            "first_srtp_is": "the echo of our first packet"
-            if self.config.media == "probe"
-            else "the first packet of the answer to our first utterance (speaking it included)",
+            "first_srtp_is": "the echo of our first packet" if self.config.media == "probe" else
+            "the first packet of the answer to our first utterance (speaking it included)",
         }
 
     # -- media ------------------------------------------------------------------------------
@@ -259,9 +235,8 @@ class LoadRun:
 
     # -- windows ----------------------------------------------------------------------------
 
-    async def _window(
-        self, name: str, spec: AttackSpec | None, started: float, poller: MetricsPoller
-    ) -> tuple[dict, list]:
+    async def _window(self, name: str, spec: AttackSpec | None, started: float,
+                      poller: MetricsPoller) -> tuple[dict, list]:
         config = self.config
         loop = asyncio.get_running_loop()
         progress = self.progress
@@ -270,15 +245,10 @@ class LoadRun:
         attack_task = None
         if spec is not None:  # prepared before the window opens: preparing stalls this event loop
             context = self._attack_context()
-            sender = AttackSender(
-                spec,
-                context,
-                source_ports=config.source_ports,
-                local_host=config.local_host,
-                max_seconds=config.duration,
-                max_packets=int(spec.pps * config.duration * 1.05) + 1,
-                rng=random.Random(config.seed),
-            )
+            sender = AttackSender(spec, context, source_ports=config.source_ports,
+                                  local_host=config.local_host, max_seconds=config.duration,
+                                  max_packets=int(spec.pps * config.duration * 1.05) + 1,
+                                  rng=random.Random(config.seed))
         start = loop.time() - started
         await poller.sample_now()  # the window's first sample: the state it starts from
         windows = [session.begin_window() for session in self.sessions]
@@ -299,13 +269,8 @@ class LoadRun:
         if attack_task is not None:
             sender.stop()
             stats = await attack_task
-            attack = {
-                "spec": str(spec),
-                "kinds": list(spec.kinds),
-                "pps": spec.pps,
-                "target": list(context.target),
-                **dataclasses.asdict(stats),
-            }
+            attack = {"spec": str(spec), "kinds": list(spec.kinds), "pps": spec.pps,
+                      "target": list(context.target), **dataclasses.asdict(stats)}
         # Echoes of the window's last packets are still on their way: give them the loss timeout.
         await asyncio.sleep(config.loss_timeout)
         now_ns = time.perf_counter_ns()
@@ -319,24 +284,18 @@ class LoadRun:
         if self.config.media == "speech":
             views = [view for _, view in windows]
             media["sent"] = sum(view.sent for view in views)
-            media["lost"] = sum(
-                view.inbound_gaps + max(0, view.server_reported_lost - view.reported_lost_base) for view in views
-            )
+            media["lost"] = sum(view.inbound_gaps + max(0, view.server_reported_lost - view.reported_lost_base)
+                                for view in views)
             media["rtt"] = summarize(rtcp_rtts).to_dict()
             media["rtt_source"] = "rtcp"
             media["server_stream_gaps"] = sum(view.inbound_gaps for _, view in windows)
             media["server_stream_packets"] = sum(view.inbound_packets for _, view in windows)
-            media["voice_to_voice"] = summarize([v for _, view in windows for v in view.voice_to_voice_ns]).to_dict()
+            media["voice_to_voice"] = summarize(
+                [v for _, view in windows for v in view.voice_to_voice_ns]).to_dict()
             rtts = rtcp_rtts
         media["cdf"] = cdf_points(rtts)
-        scenario = {
-            "name": name,
-            "attack": attack,
-            "start_s": round(start, 3),
-            "end_s": round(end, 3),
-            "media": media,
-            "server": poller.window(start, end),
-        }
+        scenario = {"name": name, "attack": attack, "start_s": round(start, 3), "end_s": round(end, 3),
+                    "media": media, "server": poller.window(start, end)}
         return scenario, rtts
 
     def _attack_context(self) -> AttackContext:
@@ -359,53 +318,25 @@ def verdicts(scenarios: list[tuple[dict, list]], p99_goal: float) -> list[dict]:
         return []
     quiet = scenarios[0][0]
     quiet_p99 = quiet["media"]["rtt"]["p99"]
-    out = [
-        {
-            "name": "quiet: no legit loss",
-            "value": quiet["media"]["lost"],
-            "goal": "= 0",
-            "ok": quiet["media"]["lost"] == 0,
-        }
-    ]
+    out = [{"name": "quiet: no legit loss", "value": quiet["media"]["lost"], "goal": "= 0",
+            "ok": quiet["media"]["lost"] == 0}]
     for scenario, _ in scenarios[1:]:
         name = scenario["name"]
         p99 = scenario["media"]["rtt"]["p99"]
         ratio = None if not quiet_p99 or p99 is None else p99 / quiet_p99
-        out.append(
-            {
-                "name": f"{name}: legit p99 RTT / quiet p99",
-                "value": ratio,
-                "goal": f"< {p99_goal:g}",
-                "ok": ratio is not None and ratio < p99_goal,
-            }
-        )
-        out.append(
-            {
-                "name": f"{name}: legit packets lost",
-                "value": scenario["media"]["lost"],
-                "goal": "= 0",
-                "ok": scenario["media"]["lost"] == 0,
-            }
-        )
+        out.append({"name": f"{name}: legit p99 RTT / quiet p99", "value": ratio,
+                    "goal": f"< {p99_goal:g}", "ok": ratio is not None and ratio < p99_goal})
+        out.append({"name": f"{name}: legit packets lost", "value": scenario["media"]["lost"],
+                    "goal": "= 0", "ok": scenario["media"]["lost"] == 0})
         server = scenario["server"]
         if server["sessions_start"] is not None:
             grew = (server["sessions_max"] or 0) - server["sessions_start"]
-            out.append(
-                {
-                    "name": f"{name}: server sessions growth",
-                    "value": grew,
-                    "goal": "= 0",
-                    "ok": grew == 0 and server["sessions_end"] == server["sessions_start"],
-                }
-            )
+            out.append({"name": f"{name}: server sessions growth", "value": grew, "goal": "= 0",
+                        "ok": grew == 0 and server["sessions_end"] == server["sessions_start"]})
     return out
 
 
 def machine_facts() -> dict:
-    return {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
-        "executable": os.path.basename(sys.executable),
-    }
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
+            "executable": os.path.basename(sys.executable)}

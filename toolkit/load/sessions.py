@@ -59,14 +59,8 @@ class SetupTimes:
         return self.signaling + self.first_stun + self.ice + self.dtls + self.first_srtp
 
     def as_dict(self) -> dict[str, float]:
-        return {
-            "signaling": self.signaling,
-            "first_stun": self.first_stun,
-            "ice": self.ice,
-            "dtls": self.dtls,
-            "first_srtp": self.first_srtp,
-            "total": self.total,
-        }
+        return {"signaling": self.signaling, "first_stun": self.first_stun, "ice": self.ice,
+                "dtls": self.dtls, "first_srtp": self.first_srtp, "total": self.total}
 
 
 @dataclass(slots=True)
@@ -105,17 +99,9 @@ class SpeechView:
 class LoadSession:
     """One legit session after setup; `send()` is called by the runner's 20 ms ticker."""
 
-    def __init__(
-        self,
-        index: int,
-        connection: PeerConnection,
-        media: str,
-        speech: Speech | None,
-        payload_bytes: int,
-        loss_timeout_ns: int,
-        turn_silence: float = 2.0,
-        turn_phase: float = 0.0,
-    ) -> None:
+    def __init__(self, index: int, connection: PeerConnection, media: str, speech: Speech | None,
+                 payload_bytes: int, loss_timeout_ns: int, turn_silence: float = 2.0,
+                 turn_phase: float = 0.0) -> None:
         self.index = index
         self.connection = connection
         self.media = media
@@ -214,9 +200,8 @@ class LoadSession:
         self._sr_sent[middle] = now_ns
         if len(self._sr_sent) > 16:
             del self._sr_sent[next(iter(self._sr_sent))]
-        report = SENDER_REPORT.pack(
-            0x80, 200, 6, self.ssrc, ntp >> 32, ntp & 0xFFFFFFFF, self._timestamp, self._seq, self._octets
-        )
+        report = SENDER_REPORT.pack(0x80, 200, 6, self.ssrc, ntp >> 32, ntp & 0xFFFFFFFF,
+                                    self._timestamp, self._seq, self._octets)
         self._sendto(self._tx.protect_rtcp(report), self._remote)
 
     async def close(self) -> None:
@@ -279,22 +264,11 @@ class LoadSession:
             offset += length
 
 
-async def open_session(
-    whip_url: str,
-    index: int,
-    *,
-    media: str = "probe",
-    speech: Speech | None = None,
-    payload_bytes: int = 160,
-    local_host: str = "127.0.0.1",
-    timeout: float = 10.0,
-    loss_timeout_ns: int = 1_000_000_000,
-    consent_interval: float = 5.0,
-    remote: tuple[str, int] | None = None,
-    turn_silence: float = 2.0,
-    turn_phase: float = 0.0,
-    headers: dict[str, str] | None = None,
-) -> LoadSession:
+async def open_session(whip_url: str, index: int, *, media: str = "probe", speech: Speech | None = None,
+                       payload_bytes: int = 160, local_host: str = "127.0.0.1", timeout: float = 10.0,
+                       loss_timeout_ns: int = 1_000_000_000, consent_interval: float = 5.0,
+                       remote: tuple[str, int] | None = None, turn_silence: float = 2.0,
+                       turn_phase: float = 0.0, headers: dict[str, str] | None = None) -> LoadSession:
     """Offer, connect, then send media until the target's first SRTP packet arrives; the
     session's `setup` holds the phase times. `remote` overrides the answer's candidates;
     `turn_phase` (0..1) is where in its turn a speech session starts.
@@ -304,10 +278,10 @@ async def open_session(
     if media == "speech" and speech is None:
         raise PeerError("media 'speech' needs the speech to send (toolkit.peer.audio.speech_sample())")
     peer = ProbePeer(consent_interval=consent_interval)
-    connection = await connect_whip(
-        whip_url, peer=peer, local_host=local_host, remote=remote, headers=headers, timeout=timeout
-    )
-    session = LoadSession(index, connection, media, speech, payload_bytes, loss_timeout_ns, turn_silence, turn_phase)
+    connection = await connect_whip(whip_url, peer=peer, local_host=local_host, remote=remote, headers=headers,
+                                    timeout=timeout)
+    session = LoadSession(index, connection, media, speech, payload_bytes, loss_timeout_ns, turn_silence,
+                          turn_phase)
     loop = asyncio.get_running_loop()
     wait = FIRST_SRTP_TIMEOUT + session.turn_seconds  # a speech session may start in its silence
     deadline = loop.time() + wait

@@ -103,7 +103,7 @@ class OpusDecoder:
 
 def _mono(frame: av.AudioFrame) -> np.ndarray:
     data = frame.to_ndarray()
-    samples = data[0] if frame.format.is_planar else data.reshape(-1)[:: len(frame.layout.channels)]
+    samples = data[0] if frame.format.is_planar else data.reshape(-1)[::len(frame.layout.channels)]
     scale = 32768.0 if np.issubdtype(samples.dtype, np.integer) else 1.0
     return samples.astype(np.float64) / scale
 
@@ -111,7 +111,7 @@ def _mono(frame: av.AudioFrame) -> np.ndarray:
 def level_dbfs(samples: np.ndarray) -> float:
     if samples.size == 0:
         return -math.inf
-    rms = math.sqrt(float(np.mean(samples**2)))
+    rms = math.sqrt(float(np.mean(samples ** 2)))
     return 20 * math.log10(rms) if rms > 0 else -math.inf
 
 

@@ -92,7 +92,9 @@ class ProbePeer:
         # The draws from the rng keep this order (ssrc, sequence, ICE credentials, certificate
         # serial, then offer and checks): a seeded peer (fuzzing, replays) says the same every time.
         self.ssrc = self._rng.getrandbits(32) if ssrc is None else ssrc
-        self._rtp_sequence = (self._rng.getrandbits(16) if rtp_sequence_start is None else rtp_sequence_start) - 1
+        self._rtp_sequence = (
+            self._rng.getrandbits(16) if rtp_sequence_start is None else rtp_sequence_start
+        ) - 1
         self.drops: Counter[str] = Counter()
         self._ice = IceAgent(self._rng, self.drops, consent_interval=consent_interval)
         self._key, self._certificate = dtls.self_signed_certificate(self._rng)
@@ -199,10 +201,8 @@ class ProbePeer:
             ipv6 = ":" in local_host
             targets = [target for target in targets if (":" in target[0]) == ipv6]
             if not targets and self.answer.candidates:
-                raise PeerError(
-                    f"the answer has no {'IPv6' if ipv6 else 'IPv4'} UDP candidate for a socket "
-                    f"on {local_host}; pass remote= to start"
-                )
+                raise PeerError(f"the answer has no {'IPv6' if ipv6 else 'IPv4'} UDP candidate for a socket "
+                                f"on {local_host}; pass remote= to start")
         if not targets:
             raise PeerError("the answer has no UDP candidate for component 1; pass remote= to start")
         self._advance(PeerPhase.CHECKING)
@@ -399,9 +399,7 @@ class ProbePeer:
             if isinstance(event, DtlsData):
                 self._events.append(event)
             elif isinstance(event, HandshakeCompleted):
-                self.srtp_keys = SrtpKeys.from_keying_material(
-                    event.srtp_profile, event.keying_material, self.dtls_role
-                )
+                self.srtp_keys = SrtpKeys.from_keying_material(event.srtp_profile, event.keying_material, self.dtls_role)
                 self._srtp = SrtpSession(self.srtp_keys, self.drops)
                 self._advance(PeerPhase.CONNECTED)
                 self._events.append(DtlsConnected(event.srtp_profile, event.cipher, self.dtls_role))

@@ -302,7 +302,9 @@ class DtlsEndpoint:
         if self.role == "server" and not connection.get_selected_srtp_profile():
             # OpenSSL's server completes without use_srtp when no profile matches; the client's
             # certificate comes after that choice, so refuse here (RFC 5764 §4.1.1 wants an alert).
-            self._verify_failure = f"DTLS: the client offered no SRTP profile of ours ({', '.join(self.srtp_profiles)})"
+            self._verify_failure = (
+                f"DTLS: the client offered no SRTP profile of ours ({', '.join(self.srtp_profiles)})"
+            )
             return False
         return True
 

@@ -81,13 +81,6 @@ class PeerFailed:
 
 
 PeerEvent = (
-    IceCompleted
-    | DtlsConnected
-    | DtlsData
-    | DtlsClosed
-    | RtpReceived
-    | RtcpReceived
-    | StunResponse
-    | StunRequestReceived
-    | PeerFailed
+    IceCompleted | DtlsConnected | DtlsData | DtlsClosed | RtpReceived | RtcpReceived
+    | StunResponse | StunRequestReceived | PeerFailed
 )

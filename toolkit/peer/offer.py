@@ -44,16 +44,12 @@ def answer_role(offered: str, answered: str) -> str:
     (RFC 8842 §5.3, RFC 5763 §5), and never the role the offer already took.
     """
     if answered == "actpass":
-        raise PeerError(
-            "answer has a=setup:actpass: an answer must choose a=setup:active or a=setup:passive "
-            "(RFC 8842 §5.3, RFC 5763 §5)"
-        )
+        raise PeerError("answer has a=setup:actpass: an answer must choose a=setup:active or a=setup:passive "
+                        "(RFC 8842 §5.3, RFC 5763 §5)")
     if answered not in _ANSWER_SETUPS[offered]:
         ours = "client" if offered == "active" else "server"
-        raise DtlsRoleError(
-            f"answer has a=setup:{answered} to an offer of a=setup:{offered}: both sides would be "
-            f"the DTLS {ours} (RFC 8842 §5.3 allows only a=setup:{_ANSWER_SETUPS[offered][0]})"
-        )
+        raise DtlsRoleError(f"answer has a=setup:{answered} to an offer of a=setup:{offered}: both sides would be "
+                            f"the DTLS {ours} (RFC 8842 §5.3 allows only a=setup:{_ANSWER_SETUPS[offered][0]})")
     return "client" if answered == "passive" else "server"
 
 
@@ -245,4 +241,6 @@ def _opus_payload_type(value: str, number: int) -> int | None:
 
 def _is_hex_pairs(text: str) -> bool:
     pairs = text.split(":")
-    return len(pairs) > 1 and all(len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair) for pair in pairs)
+    return len(pairs) > 1 and all(
+        len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair) for pair in pairs
+    )

@@ -31,18 +31,16 @@ class PeerPhase(StrEnum):
         return repr(self.value)
 
 
-TRANSITIONS: Mapping[PeerPhase, frozenset[PeerPhase]] = MappingProxyType(
-    {
-        PeerPhase.NEW: frozenset({PeerPhase.CHECKING, PeerPhase.CLOSED}),
-        PeerPhase.CHECKING: frozenset({PeerPhase.DTLS, PeerPhase.FAILED, PeerPhase.CLOSED}),
-        PeerPhase.DTLS: frozenset({PeerPhase.CONNECTED, PeerPhase.FAILED, PeerPhase.CLOSED}),
-        # Consent can expire on a connected pair; close_notify from the target closes it.
-        PeerPhase.CONNECTED: frozenset({PeerPhase.FAILED, PeerPhase.CLOSED}),
-        # close() ends any phase, a failed one included.
-        PeerPhase.FAILED: frozenset({PeerPhase.CLOSED}),
-        PeerPhase.CLOSED: frozenset(),
-    }
-)
+TRANSITIONS: Mapping[PeerPhase, frozenset[PeerPhase]] = MappingProxyType({
+    PeerPhase.NEW: frozenset({PeerPhase.CHECKING, PeerPhase.CLOSED}),
+    PeerPhase.CHECKING: frozenset({PeerPhase.DTLS, PeerPhase.FAILED, PeerPhase.CLOSED}),
+    PeerPhase.DTLS: frozenset({PeerPhase.CONNECTED, PeerPhase.FAILED, PeerPhase.CLOSED}),
+    # Consent can expire on a connected pair; close_notify from the target closes it.
+    PeerPhase.CONNECTED: frozenset({PeerPhase.FAILED, PeerPhase.CLOSED}),
+    # close() ends any phase, a failed one included.
+    PeerPhase.FAILED: frozenset({PeerPhase.CLOSED}),
+    PeerPhase.CLOSED: frozenset(),
+})
 """Every legal phase change, and the only place one is defined: a phase maps to the phases it may move to."""
 
 ENDED = frozenset({PeerPhase.FAILED, PeerPhase.CLOSED})

@@ -4,7 +4,6 @@ as JSON once, in arrival order, so a voice check and the voice benchmark read th
 A message that is no JSON object still takes its place in the order, as an event of type
 "(not JSON)" or "(not an object)", so counting events never skips what the target sent.
 """
-
 from __future__ import annotations
 
 import json
@@ -29,7 +28,7 @@ class EventLog:
 
     @property
     def events(self) -> list[tuple[float, dict]]:
-        for message in self.channel.messages[len(self._parsed) :]:
+        for message in self.channel.messages[len(self._parsed):]:
             try:
                 event = json.loads(message.data)
             except (TypeError, ValueError):

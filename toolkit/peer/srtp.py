@@ -65,9 +65,8 @@ class SrtpKeys:
         return self._session(self.remote, pylibsrtp.Policy.SSRC_ANY_INBOUND)
 
     def _session(self, key: bytes, ssrc_type: int) -> pylibsrtp.Session:
-        return pylibsrtp.Session(
-            pylibsrtp.Policy(key=key, ssrc_type=ssrc_type, srtp_profile=SRTP_PROFILES[self.profile].libsrtp_id)
-        )
+        return pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=ssrc_type,
+                                                  srtp_profile=SRTP_PROFILES[self.profile].libsrtp_id))
 
 
 class SrtpSession:

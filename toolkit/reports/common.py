@@ -34,17 +34,13 @@ def requirement_fields(check: Check) -> dict[str, str]:
     requirement = check.requirement
     fields = {"level": check.level.value}
     if requirement is not None:
-        fields.update(
-            cite=requirement.cite,
-            requirement=requirement.text,
-            prevents=requirement.prevents,
-            level_note=requirement.note,
-        )
+        fields.update(cite=requirement.cite, requirement=requirement.text, prevents=requirement.prevents,
+                      level_note=requirement.note)
     return {name: value for name, value in fields.items() if value}
 
 
 def requirement_line(check: Check) -> str:
-    """ "MUST — RFC 8489 §9.1.3: "…"", or the level alone for a check of the user's own."""
+    """"MUST — RFC 8489 §9.1.3: "…"", or the level alone for a check of the user's own."""
     requirement = check.requirement
     if requirement is None:
         return check.level.value
@@ -72,10 +68,8 @@ def datagram_line(datagram: Datagram) -> str:
     local = f"{datagram.local[0]}:{datagram.local[1]}" if datagram.local else "?"
     remote = f"{datagram.remote[0]}:{datagram.remote[1]}"
     note = f"  [{datagram.note}]" if datagram.note else ""
-    return (
-        f"{datagram.time:8.3f}s {datagram.socket:>8} {local} {arrow} {remote} "
-        f"{kind_of(datagram.data):<6} {len(datagram.data):5d} B{note}"
-    )
+    return (f"{datagram.time:8.3f}s {datagram.socket:>8} {local} {arrow} {remote} "
+            f"{kind_of(datagram.data):<6} {len(datagram.data):5d} B{note}")
 
 
 def datagram_hex(datagram: Datagram, full: bool) -> str:

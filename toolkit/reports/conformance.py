@@ -131,14 +131,8 @@ def page_context(run: RunResult) -> dict:
     rows = [_row(r, case_name(r, i)) for i, r in enumerate(run.sanity[:1])]
     rows += [_row(r, r.check.id) for r in run.results]
     rows += [_row(r, case_name(r, 1)) for r in run.sanity[1:]]
-    return {
-        "tool": TOOL,
-        "version": tool_version(),
-        "run": run,
-        "verdict": VERDICTS[run.exit_code],
-        "counts": [(status.value, counts.get(status, 0)) for status in Status],
-        "rows": rows,
-    }
+    return {"tool": TOOL, "version": tool_version(), "run": run, "verdict": VERDICTS[run.exit_code],
+            "counts": [(status.value, counts.get(status, 0)) for status in Status], "rows": rows}
 
 
 def render_page(run: RunResult) -> str:

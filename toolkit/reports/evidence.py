@@ -47,10 +47,8 @@ def write_evidence(result: CheckResult, report_dir: Path) -> None:
     folder = report_dir / "evidence" / result.check.id
     folder.mkdir(parents=True, exist_ok=True)
     records, too_big = capture_records(result)
-    directions = [
-        SrtpDirection.from_key_and_salt(sender, receiver, profile, key)
-        for sender, receiver, profile, key in result.srtp_keys
-    ]
+    directions = [SrtpDirection.from_key_and_salt(sender, receiver, profile, key)
+                  for sender, receiver, profile, key in result.srtp_keys]
     artifacts = {}
     try:
         artifacts["pcap"] = write_pcap(folder / "conversation.pcap", records)

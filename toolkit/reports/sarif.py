@@ -67,17 +67,11 @@ def _rule(result: CheckResult) -> dict:
         "name": check.id.replace("-", ""),
         "shortDescription": {"text": check.title},
         "fullDescription": {"text": f"{check.title} ({requirement_line(check)})"},
-        "help": {
-            "text": f"{requirement_line(check)}\nPassing means: {check.title}.\nReferences: {check.rfc}.",
-            "markdown": "\n".join(markdown),
-        },
+        "help": {"text": f"{requirement_line(check)}\nPassing means: {check.title}.\nReferences: {check.rfc}.",
+                 "markdown": "\n".join(markdown)},
         "defaultConfiguration": {"level": RULE_LEVEL[check.level]},
-        "properties": {
-            "profile": check.profile,
-            "rfc": check.rfc,
-            **requirement_fields(check),
-            "tags": [check.profile, check.family, check.level.value],
-        },
+        "properties": {"profile": check.profile, "rfc": check.rfc, **requirement_fields(check),
+                       "tags": [check.profile, check.family, check.level.value]},
     }
 
 
@@ -98,28 +92,19 @@ def _result(result: CheckResult, rule_index: int, name: str, location: list[dict
         "level": _level(result),
         "message": {"text": f"{name}: {result.status.value}: {text}"},
         "partialFingerprints": {FINGERPRINT: hashlib.sha256(f"{result.check.id}\n{name}".encode()).hexdigest()},
-        "properties": {
-            "status": result.status.value,
-            "seed": result.seed,
-            "replay": result.replay,
-            "duration": round(result.duration, 3),
-            "evidence": dict(result.artifacts),
-        },
+        "properties": {"status": result.status.value, "seed": result.seed, "replay": result.replay,
+                       "duration": round(result.duration, 3), "evidence": dict(result.artifacts)},
     }
     if location:
         entry["locations"] = location
     if result.artifacts:
         entry["attachments"] = [
-            {
-                "description": {"text": EVIDENCE_DESCRIPTIONS.get(kind, kind)},
-                "artifactLocation": {"uri": quote(PurePath(path).as_posix()), "uriBaseId": REPORT_DIR_BASE},
-            }
-            for kind, path in result.artifacts.items()
-        ]
+            {"description": {"text": EVIDENCE_DESCRIPTIONS.get(kind, kind)},
+             "artifactLocation": {"uri": quote(PurePath(path).as_posix()), "uriBaseId": REPORT_DIR_BASE}}
+            for kind, path in result.artifacts.items()]
     if result.status is Status.XFAIL:
-        entry["suppressions"] = [
-            {"kind": "external", "status": "accepted", "justification": result.xfail_comment or ""}
-        ]
+        entry["suppressions"] = [{"kind": "external", "status": "accepted",
+                                  "justification": result.xfail_comment or ""}]
     return entry
 
 
@@ -130,20 +115,13 @@ def workflow_location(environ: Mapping[str, str]) -> list[dict]:
     path = environ.get("GITHUB_WORKFLOW_REF", "").partition("@")[0].split("/", 2)[-1]
     if not path.startswith(".github/workflows/"):
         return []
-    return [
-        {
-            "physicalLocation": {"artifactLocation": {"uri": quote(path)}, "region": {"startLine": 1}},
-            "message": {"text": "the workflow that ran the rtcgate conformance gate"},
-        }
-    ]
+    return [{"physicalLocation": {"artifactLocation": {"uri": quote(path)}, "region": {"startLine": 1}},
+             "message": {"text": "the workflow that ran the rtcgate conformance gate"}}]
 
 
 def _notification(result: CheckResult, rule_index: int, name: str) -> dict:
-    return {
-        "level": "error",
-        "message": {"text": f"{name}: {result.message}"},
-        "associatedRule": {"id": result.check.id, "index": rule_index},
-    }
+    return {"level": "error", "message": {"text": f"{name}: {result.message}"},
+            "associatedRule": {"id": result.check.id, "index": rule_index}}
 
 
 def sarif_dict(run: RunResult, environ: Mapping[str, str] | None = None) -> dict:
@@ -163,15 +141,9 @@ def sarif_dict(run: RunResult, environ: Mapping[str, str] | None = None) -> dict
     invocation = {
         "executionSuccessful": not notifications and not run.stopped,
         "startTimeUtc": run.started.replace("+00:00", "Z"),
-        "properties": {
-            "target": run.target,
-            "seed": run.seed,
-            "target_echoes": run.target_echoes,
-            "strict": run.strict.value,
-            "exit_code": run.exit_code,
-            "stopped": run.stopped,
-            "summary": {status.value: count for status, count in run.counts().items()},
-        },
+        "properties": {"target": run.target, "seed": run.seed, "target_echoes": run.target_echoes,
+                       "strict": run.strict.value, "exit_code": run.exit_code, "stopped": run.stopped,
+                       "summary": {status.value: count for status, count in run.counts().items()}},
     }
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
@@ -181,11 +153,8 @@ def sarif_dict(run: RunResult, environ: Mapping[str, str] | None = None) -> dict
         "results": results,
     }
     if any("attachments" in result for result in results):
-        sarif_run["originalUriBaseIds"] = {
-            REPORT_DIR_BASE: {
-                "description": {"text": "the folder holding this SARIF file (rtcgate's report directory)"}
-            }
-        }
+        sarif_run["originalUriBaseIds"] = {REPORT_DIR_BASE: {"description": {
+            "text": "the folder holding this SARIF file (rtcgate's report directory)"}}}
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": [sarif_run]}
 
 

@@ -7,7 +7,6 @@ is one file to mail or archive. Autoescaping is on for every template: whatever 
 client put in a message reaches the page as text, never as markup; what is already markup (an
 SVG chart drawn by a template) is passed as `markupsafe.Markup`.
 """
-
 from __future__ import annotations
 
 from functools import lru_cache
@@ -20,14 +19,9 @@ __all__ = ["Markup", "render"]
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("toolkit.reports", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    return jinja2.Environment(loader=jinja2.PackageLoader("toolkit.reports", "templates"), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              keep_trailing_newline=True)
 
 
 def render(template: str, **context) -> str:

@@ -76,7 +76,7 @@ async def run(url: str, seconds: float) -> dict:
     await asyncio.sleep(seconds)
     try:
         message = await asyncio.wait_for(asyncio.shield(echoed_message), 2.0)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         message = None
     channel_state = channel.readyState
     deleted = await whip_delete(location, timeout=WHIP_TIMEOUT)

@@ -57,7 +57,7 @@ async def wait_for_janus(api: JanusApi, janus: subprocess.Popen, log: Path) -> d
             raise RuntimeError(f"janus exited with {janus.returncode} while starting; see {log}")
         try:
             return await api.info()
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             await asyncio.sleep(0.2)
     raise RuntimeError(f"janus's HTTP API did not answer within {JANUS_START_TIMEOUT:g} s; see {log}")
 

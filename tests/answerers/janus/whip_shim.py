@@ -69,7 +69,7 @@ class JanusSession:
         while not self.ended.is_set():
             try:
                 events = await self.api.poll(self.session_id)
-            except (aiohttp.ClientError, asyncio.TimeoutError, JanusError):
+            except (TimeoutError, aiohttp.ClientError, JanusError):
                 await asyncio.sleep(1.0)
                 continue
             for event in events:
@@ -88,7 +88,7 @@ class JanusSession:
             await asyncio.sleep(KEEPALIVE_INTERVAL)
             try:
                 await self.api.request(f"/{self.session_id}", {"janus": "keepalive"})
-            except (aiohttp.ClientError, asyncio.TimeoutError, JanusError):
+            except (TimeoutError, aiohttp.ClientError, JanusError):
                 pass
 
     async def negotiate(self, offer: str) -> str:
@@ -103,7 +103,7 @@ class JanusSession:
             await self.api.request(f"/{self.session_id}/{self.handle_id}", {
                 "janus": "trickle", "candidate": {"completed": True}})
             event = await asyncio.wait_for(waiter, ANSWER_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise JanusError(f"EchoTest sent no answer within {ANSWER_TIMEOUT:g} s") from None
         finally:
             self.waiting.pop(transaction, None)
@@ -123,7 +123,7 @@ class JanusSession:
                            (f"/{self.session_id}", {"janus": "destroy"})):
             try:
                 await self.api.request(path, body)
-            except (aiohttp.ClientError, asyncio.TimeoutError, JanusError):
+            except (TimeoutError, aiohttp.ClientError, JanusError):
                 pass
         for task in self.tasks:
             task.cancel()
@@ -221,11 +221,11 @@ class WhipShim(WhipSessions):
     async def answer(self, offer: str) -> tuple[str, JanusSession]:
         try:
             session = await self.api.open_echotest()
-        except (aiohttp.ClientError, asyncio.TimeoutError, JanusError) as exc:
+        except (TimeoutError, aiohttp.ClientError, JanusError) as exc:
             raise OfferRefused(503, f"Janus is not answering: {exc}") from None
         try:
             return await session.negotiate(offer), session
-        except (aiohttp.ClientError, asyncio.TimeoutError, JanusError) as exc:
+        except (TimeoutError, aiohttp.ClientError, JanusError) as exc:
             await session.close()
             raise OfferRefused(400, f"cannot answer this offer: {exc}") from None
 
@@ -250,7 +250,7 @@ class WhipShim(WhipSessions):
                                 text="no trickle ICE here, only ICE restarts (new a=ice-ufrag and a=ice-pwd)\n")
         try:
             answer = await session.negotiate(offer)
-        except (aiohttp.ClientError, asyncio.TimeoutError, JanusError) as exc:
+        except (TimeoutError, aiohttp.ClientError, JanusError) as exc:
             return web.Response(status=400, text=f"the ICE restart failed: {exc}\n")
         return web.Response(status=200, text=answer_sdpfrag(answer), content_type="application/trickle-ice-sdpfrag",
                             headers={"ETag": f'"{request.match_info["session"]}-{secrets.token_hex(4)}"'})

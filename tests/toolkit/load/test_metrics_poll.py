@@ -47,8 +47,8 @@ def test_parse_metrics_leaves_absent_families_none() -> None:
 
 
 def test_parse_metrics_reads_the_reference_servers_own_page() -> None:
-    from reference_server.shell.exposition import render, server_registry
     from reference_server.metrics import Metrics
+    from reference_server.shell.exposition import render, server_registry
 
     metrics = Metrics(sessions=4)
     metrics.drops["stun_unknown_ufrag"] = 9

@@ -11,8 +11,8 @@ import pytest
 from tests.support.server_process import start_server
 from toolkit.load.sessions import REPORT_BLOCK, LoadSession, SpeechView, open_session
 from toolkit.peer.audio import FIRST_SENTENCE_PACKETS, speech_sample
-from toolkit.peer.srtp import SRTP_PROFILES, SrtpKeys
 from toolkit.peer.offer import PeerError
+from toolkit.peer.srtp import SRTP_PROFILES, SrtpKeys
 
 OUR_SSRC = 0x1234ABCD
 OTHER_SSRC = 0x0BADF00D

@@ -18,31 +18,24 @@ def _judging(check: Check) -> Check:
 
 
 SANITY = Check(
-    "SANITY",
-    "core",
-    "RFC 8445, RFC 5764, RFC 3711, RFC 3550",
+    "SANITY", "core", "RFC 8445, RFC 5764, RFC 3711, RFC 3550",
     "the target answers an offer, connects (ICE, DTLS) and takes media (it echoes it, or reports on it in "
     "RTCP, or keeps the session alive): it is alive; the first one learns whether it echoes",
     (Connect(), Alive(learn=True)),
     timeout=30.0,
 )
 
-CATALOG: tuple[Check, ...] = tuple(
-    map(
-        _judging,
-        (
-            *demux.CHECKS,
-            *stun.CHECKS,
-            *ice.CHECKS,
-            *migrate.CHECKS,
-            *dtls.CHECKS,
-            *srtp.CHECKS,
-            *dc.CHECKS,
-            *voice.CHECKS,
-            *perf.CHECKS,
-        ),
-    )
-)
+CATALOG: tuple[Check, ...] = tuple(map(_judging, (
+    *demux.CHECKS,
+    *stun.CHECKS,
+    *ice.CHECKS,
+    *migrate.CHECKS,
+    *dtls.CHECKS,
+    *srtp.CHECKS,
+    *dc.CHECKS,
+    *voice.CHECKS,
+    *perf.CHECKS,
+)))
 SANITY = _judging(SANITY)
 
 BY_ID = {check.id: check for check in CATALOG}

@@ -57,11 +57,9 @@ def offered_max_message_size(conversation: Conversation, session: str = "main") 
 
 def with_data_channel(session: str = "main", **peer: object) -> tuple:
     """Offer with m=application, SKIP if the answer rejects it, connect ICE and DTLS."""
-    return (
-        Offer(session=session, peer={"datachannel": True, **peer}),
-        Require(lambda conversation: data_channel_accepted(conversation, session), "a data channel"),
-        Connect(session=session),
-    )
+    return (Offer(session=session, peer={"datachannel": True, **peer}),
+            Require(lambda conversation: data_channel_accepted(conversation, session), "a data channel"),
+            Connect(session=session))
 
 
 async def associate(conversation: Conversation, session_name: str = "main") -> Association:
@@ -72,13 +70,10 @@ async def associate(conversation: Conversation, session_name: str = "main") -> A
         return existing
     session = conversation.session(session_name)
     answer = session.peer.answer
-    association = Association(
-        lambda packet: _send_sctp(session, packet),
-        now=conversation.now,
-        remote_port=answer.sctp_port or 5000,
-        remote_max_message_size=offered_max_message_size(conversation, session_name),
-        dtls_role=session.peer.dtls_role or "client",
-    )
+    association = Association(lambda packet: _send_sctp(session, packet), now=conversation.now,
+                              remote_port=answer.sctp_port or 5000,
+                              remote_max_message_size=offered_max_message_size(conversation, session_name),
+                              dtls_role=session.peer.dtls_role or "client")
     pump = asyncio.get_running_loop().create_task(_feed(session, association))
 
     async def stop() -> None:
@@ -119,10 +114,8 @@ async def open_channel(conversation: Conversation, association: Association, lab
     try:
         await channel.wait_open(conversation.settings.reply_timeout)
     except DataChannelError:
-        raise CheckFailed(
-            f"no DATA_CHANNEL_ACK for channel {label!r} (stream {channel.stream_id}) within "
-            f"{conversation.settings.reply_timeout:g} s"
-        ) from None
+        raise CheckFailed(f"no DATA_CHANNEL_ACK for channel {label!r} (stream {channel.stream_id}) within "
+                          f"{conversation.settings.reply_timeout:g} s") from None
     return channel
 
 
@@ -130,30 +123,22 @@ def token(conversation: Conversation) -> str:
     return conversation.rng.getrandbits(48).to_bytes(6, "big").hex()
 
 
-async def echoed(
-    conversation: Conversation,
-    channel: DataChannel,
-    messages: list[str | bytes],
-    *,
-    ordered: bool = True,
-    timeout: float | None = None,
-) -> None:
+async def echoed(conversation: Conversation, channel: DataChannel, messages: list[str | bytes], *,
+                 ordered: bool = True, timeout: float | None = None) -> None:
     """Send `messages` on `channel`; each must come back on it, as it went (type included), in
     order when `ordered`."""
     seen = len(channel.messages)
     for message in messages:
         channel.send(message)
     arrived = await channel.wait_messages(seen + len(messages), timeout or conversation.settings.reply_timeout)
-    back = [message.data for message in arrived[seen : seen + len(messages)]]
+    back = [message.data for message in arrived[seen:seen + len(messages)]]
     what = f"channel {channel.label!r} ({'ordered' if channel.ordered else 'unordered'}, stream {channel.stream_id})"
     if len(back) < len(messages):
         raise CheckFailed(f"{what}: {len(back)} of {len(messages)} messages came back; {_difference(messages, back)}")
     if ordered and back != messages:
         position = next(i for i, (a, b) in enumerate(zip(back, messages)) if a != b or type(a) is not type(b))
-        raise CheckFailed(
-            f"{what}: message {position} came back as {_describe(back[position])}, "
-            f"expected {_describe(messages[position])}"
-        )
+        raise CheckFailed(f"{what}: message {position} came back as {_describe(back[position])}, "
+                          f"expected {_describe(messages[position])}")
     if not ordered and Counter(map(_key, back)) != Counter(map(_key, messages)):
         raise CheckFailed(f"{what}: the messages that came back are not the ones sent: {_difference(messages, back)}")
 
@@ -168,16 +153,12 @@ def _difference(sent: list[str | bytes], back: list[str | bytes]) -> str:
     odd = [m for m in back if strange[_key(m)] > 0]
     parts = []
     if altered:
-        parts.append(
-            f"{altered} altered (came back as {', '.join(map(_describe, odd[:2]))}"
-            f"{' …' if len(odd) > 2 else ''} instead of {', '.join(map(_describe, lost[:2]))}"
-            f"{' …' if len(lost) > 2 else ''})"
-        )
+        parts.append(f"{altered} altered (came back as {', '.join(map(_describe, odd[:2]))}"
+                     f"{' …' if len(odd) > 2 else ''} instead of {', '.join(map(_describe, lost[:2]))}"
+                     f"{' …' if len(lost) > 2 else ''})")
     if missing:
-        parts.append(
-            f"{missing} missing ({', '.join(map(_describe, lost[altered : altered + 4]))}"
-            f"{' …' if len(lost) > altered + 4 else ''})"
-        )
+        parts.append(f"{missing} missing ({', '.join(map(_describe, lost[altered:altered + 4]))}"
+                     f"{' …' if len(lost) > altered + 4 else ''})")
     return "; ".join(parts) or "none altered or missing"
 
 
@@ -188,23 +169,21 @@ def _key(message: str | bytes) -> tuple[str, bytes]:
 def _describe(message: str | bytes) -> str:
     kind = "text" if isinstance(message, str) else "binary"
     body = message if len(message) <= 24 else message[:24]
-    return (
-        f"{kind} {body!r}{'…' if len(message) > 24 else ''} ({len(message)} {'chars' if kind == 'text' else 'bytes'})"
-    )
+    return f"{kind} {body!r}{'…' if len(message) > 24 else ''} ({len(message)} {'chars' if kind == 'text' else 'bytes'})"
 
 
 # -- DC-01 -----------------------------------------------------------------------------------
 
 
-async def open_for_judging(conversation: Conversation, association: Association, label: str, **options) -> DataChannel:
+async def open_for_judging(conversation: Conversation, association: Association, label: str,
+                           **options) -> DataChannel:
     """A channel a check needs in order to judge something else: one that does not open SKIPs the
     check, since opening channels is DC-05's (and DC-02's) to judge."""
     try:
         return await open_channel(conversation, association, label, **options)
     except CheckFailed as exc:
-        raise CheckSkipped(
-            f"{exc}: without an open channel there is nothing to judge here (DC-05 judges channels that do not open)"
-        ) from None
+        raise CheckSkipped(f"{exc}: without an open channel there is nothing to judge here (DC-05 judges "
+                           "channels that do not open)") from None
 
 
 async def empty_messages(conversation: Conversation) -> None:
@@ -213,10 +192,8 @@ async def empty_messages(conversation: Conversation) -> None:
     of their type. If the non-empty ones do not come back either, the target does not echo (or its
     channels carry nothing, DC-05's to judge) and the empty ones cannot be judged: SKIP."""
     association = await associate(conversation)
-    channels = [
-        await open_for_judging(conversation, association, "rtcgate-dc01-ordered"),
-        await open_for_judging(conversation, association, "rtcgate-dc01-unordered", ordered=False),
-    ]
+    channels = [await open_for_judging(conversation, association, "rtcgate-dc01-ordered"),
+                await open_for_judging(conversation, association, "rtcgate-dc01-unordered", ordered=False)]
     tag = token(conversation)
     sent = {channel.label: [f"rtcgate before {tag}", "", b"", f"rtcgate after {tag}".encode()] for channel in channels}
     seen = {channel.label: len(channel.messages) for channel in channels}
@@ -226,26 +203,20 @@ async def empty_messages(conversation: Conversation) -> None:
     wait = conversation.settings.reply_timeout
     arrivals = await asyncio.gather(*(channel.wait_messages(seen[channel.label] + 4, wait) for channel in channels))
     for channel, arrived in zip(channels, arrivals):
-        back = [message.data for message in arrived[seen[channel.label] :]]
+        back = [message.data for message in arrived[seen[channel.label]:]]
         keys = Counter(map(_key, back))
         messages = sent[channel.label]
         what = f"channel {channel.label!r} (stream {channel.stream_id})"
         if not all(keys[_key(message)] for message in (messages[0], messages[3])):
-            raise CheckSkipped(
-                f"{what}: the non-empty messages around the empty ones did not come back as sent "
-                f"({_difference([messages[0], messages[3]], back)}); the target does not echo data-"
-                "channel messages, so how it processes empty ones is not observable (DC-05 judges "
-                "channels that carry nothing)"
-            )
-        require(
-            keys[_key("")] == 1 and keys[_key(b"")] == 1,
-            f"{what}: the empty text (PPID 56) and empty binary (PPID 57) messages did not come back as empty "
-            f"messages of their type, while the non-empty ones around them did: {_difference(messages, back)}",
-        )
-    conversation.note(
-        "an empty text and an empty binary message came back empty, of their type, on an ordered "
-        "and an unordered channel"
-    )
+            raise CheckSkipped(f"{what}: the non-empty messages around the empty ones did not come back as sent "
+                               f"({_difference([messages[0], messages[3]], back)}); the target does not echo data-"
+                               "channel messages, so how it processes empty ones is not observable (DC-05 judges "
+                               "channels that carry nothing)")
+        require(keys[_key("")] == 1 and keys[_key(b"")] == 1,
+                f"{what}: the empty text (PPID 56) and empty binary (PPID 57) messages did not come back as empty "
+                f"messages of their type, while the non-empty ones around them did: {_difference(messages, back)}")
+    conversation.note("an empty text and an empty binary message came back empty, of their type, on an ordered "
+                      "and an unordered channel")
 
 
 # -- DC-05 -----------------------------------------------------------------------------------
@@ -265,19 +236,14 @@ async def both_ways(conversation: Conversation) -> None:
     association = await associate(conversation)
     ordered = await open_channel(conversation, association, "rtcgate-dc05-ordered")
     unordered = await open_channel(conversation, association, "rtcgate-dc05-unordered", ordered=False)
-    await asyncio.gather(
-        echoed(conversation, ordered, mixed_messages(conversation, "ordered")),
-        echoed(conversation, unordered, mixed_messages(conversation, "unordered"), ordered=False),
-    )
-    conversation.note(
-        f"association up {1000 * (association.connected_at or 0):.0f} ms into the check; "
-        f"ordered and unordered channels acknowledged; {2 * MESSAGES_PER_CHANNEL} messages "
-        f"(text and binary) came back, the ordered ones in order"
-    )
+    await asyncio.gather(echoed(conversation, ordered, mixed_messages(conversation, "ordered")),
+                         echoed(conversation, unordered, mixed_messages(conversation, "unordered"), ordered=False))
+    conversation.note(f"association up {1000 * (association.connected_at or 0):.0f} ms into the check; "
+                      f"ordered and unordered channels acknowledged; {2 * MESSAGES_PER_CHANNEL} messages "
+                      f"(text and binary) came back, the ordered ones in order")
     for channel in association.remote_channels:
-        conversation.note(
-            f"the target opened channel {channel.label!r} (protocol {channel.protocol!r}, stream {channel.stream_id})"
-        )
+        conversation.note(f"the target opened channel {channel.label!r} (protocol {channel.protocol!r}, "
+                          f"stream {channel.stream_id})")
 
 
 # -- DC-02 -----------------------------------------------------------------------------------
@@ -305,21 +271,13 @@ async def dcep_opens(conversation: Conversation) -> None:
     reply_timeout = conversation.settings.reply_timeout
     await association.wait_for(lambda: all(c.state != "connecting" for c in channels), reply_timeout)
     unopened = [f"{c.label[:24]!r} (protocol {c.protocol[:16]!r})" for c in channels if c.state != "open"]
-    require(
-        not unopened,
-        f"no DATA_CHANNEL_ACK within {reply_timeout:g} s for "
-        f"{len(unopened)} of {len(channels)} channels: {', '.join(unopened)}",
-    )
-    await asyncio.gather(
-        *(
-            echoed(conversation, channel, [f"rtcgate dc02 {index} {tag}", f"{tag}".encode()], ordered=channel.ordered)
-            for index, channel in enumerate(channels)
-        )
-    )
-    conversation.note(
-        f"{len(channels)} channels opened with DATA_CHANNEL_OPEN and acknowledged (empty, UTF-8 and "
-        f"1000-byte labels, protocols, partial reliability); each echoed on its own stream"
-    )
+    require(not unopened, f"no DATA_CHANNEL_ACK within {reply_timeout:g} s for "
+                          f"{len(unopened)} of {len(channels)} channels: {', '.join(unopened)}")
+    await asyncio.gather(*(echoed(conversation, channel, [f"rtcgate dc02 {index} {tag}", f"{tag}".encode()],
+                                  ordered=channel.ordered)
+                           for index, channel in enumerate(channels)))
+    conversation.note(f"{len(channels)} channels opened with DATA_CHANNEL_OPEN and acknowledged (empty, UTF-8 and "
+                      f"1000-byte labels, protocols, partial reliability); each echoed on its own stream")
 
 
 # -- DC-03 -----------------------------------------------------------------------------------
@@ -336,30 +294,18 @@ def malformed_dcep(used_stream: int, dtls_role: str = "client") -> list[tuple[st
     own = 0 if dtls_role == "client" else 1
     wrong = "an odd stream (the DTLS server's)" if own == 0 else "an even stream (the DTLS client's)"
     return [
-        (
-            "DATA_CHANNEL_OPEN whose label length runs 200 bytes past the payload",
-            100 + own,
-            bytes(DataChannelOpen(label=b"x", label_length=201)),
-        ),
-        (
-            "DATA_CHANNEL_OPEN whose protocol length is 65535 with 1 byte present",
-            102 + own,
-            bytes(DataChannelOpen(label=b"l", protocol=b"p", protocol_length=0xFFFF)),
-        ),
-        (
-            "DATA_CHANNEL_OPEN of unknown channel type 0x7f",
-            104 + own,
-            bytes(DataChannelOpen(channel_type=0x7F, label=b"rtcgate-dc03-type")),
-        ),
+        ("DATA_CHANNEL_OPEN whose label length runs 200 bytes past the payload", 100 + own,
+         bytes(DataChannelOpen(label=b"x", label_length=201))),
+        ("DATA_CHANNEL_OPEN whose protocol length is 65535 with 1 byte present", 102 + own,
+         bytes(DataChannelOpen(label=b"l", protocol=b"p", protocol_length=0xFFFF))),
+        ("DATA_CHANNEL_OPEN of unknown channel type 0x7f", 104 + own,
+         bytes(DataChannelOpen(channel_type=0x7F, label=b"rtcgate-dc03-type"))),
         ("DATA_CHANNEL_OPEN cut to 5 bytes", 106 + own, bytes(DataChannelOpen(label=b"abc"))[:5]),
         ("DATA_CHANNEL_OPEN whose label is not UTF-8", 108 + own, bytes(DataChannelOpen(label=b"\xff\xfe\xc0"))),
         ("DCEP message of unknown type 0x09", 110 + own, b"\x09" + bytes(11)),
         ("DATA_CHANNEL_ACK on a stream never opened", 112 + own, b"\x02"),
-        (
-            "DATA_CHANNEL_OPEN on the stream of an open channel",
-            used_stream,
-            bytes(DataChannelOpen(label=b"rtcgate-dc03-again")),
-        ),
+        ("DATA_CHANNEL_OPEN on the stream of an open channel", used_stream,
+         bytes(DataChannelOpen(label=b"rtcgate-dc03-again"))),
         ("DATA_CHANNEL_OPEN on the reserved stream 65535", 65535, bytes(DataChannelOpen(label=b"reserved"))),
         (f"DATA_CHANNEL_OPEN on {wrong}", 115 - own, bytes(DataChannelOpen(label=b"wrong-parity"))),
     ]
@@ -379,7 +325,8 @@ def malformed_sctp(association: Association) -> list[tuple[str, bytes]]:
     old_tsn = (association.next_tsn - 1) & 0xFFFFFFFF  # already acknowledged: a duplicate if taken as DATA
 
     def packet(*chunks: bytes, verification_tag: int = tag, checksum: int | None = None) -> bytes:
-        return bytes(sctp_packet(Raw(b"".join(chunks)), verification_tag=verification_tag, checksum=checksum, **ports))
+        return bytes(sctp_packet(Raw(b"".join(chunks)), verification_tag=verification_tag, checksum=checksum,
+                                 **ports))
 
     def chunk(kind: int, flags: int, body: bytes, length: int | None = None) -> bytes:
         length = 4 + len(body) if length is None else length
@@ -389,41 +336,25 @@ def malformed_sctp(association: Association) -> list[tuple[str, bytes]]:
     heartbeat = chunk(4, 0, struct.pack("!HH", 1, 8) + b"rtcg")
     return [
         ("a chunk with length 0", packet(chunk(0, 3, data_header + b"zero", length=0))),
-        (
-            "a chunk whose length runs past the packet",
-            packet(chunk(4, 0, struct.pack("!HH", 1, 8) + b"rtcg", length=512)),
-        ),
+        ("a chunk whose length runs past the packet", packet(chunk(4, 0, struct.pack("!HH", 1, 8) + b"rtcg",
+                                                                   length=512))),
         ("a DATA chunk shorter than its 16-byte header", packet(chunk(0, 3, data_header[:4]))),
         ("a DATA chunk with no user data", packet(chunk(0, 3, data_header))),
-        (
-            "a SACK announcing 1000 gap blocks and 1000 duplicates it does not carry",
-            packet(chunk(3, 0, struct.pack("!IIHH", old_tsn, 65536, 1000, 1000))),
-        ),
-        (
-            "an INIT with a parameter of length 0 (verification tag 0)",
-            packet(
-                chunk(1, 0, struct.pack("!IIHHI", 1, 65536, 8, 8, 1) + struct.pack("!HH", 0x8000, 0)),
-                verification_tag=0,
-            ),
-        ),
-        (
-            "an INIT bundled after another chunk",
-            packet(heartbeat, chunk(1, 0, struct.pack("!IIHHI", 1, 65536, 8, 8, 1)), verification_tag=0),
-        ),
+        ("a SACK announcing 1000 gap blocks and 1000 duplicates it does not carry",
+         packet(chunk(3, 0, struct.pack("!IIHH", old_tsn, 65536, 1000, 1000)))),
+        ("an INIT with a parameter of length 0 (verification tag 0)",
+         packet(chunk(1, 0, struct.pack("!IIHHI", 1, 65536, 8, 8, 1) + struct.pack("!HH", 0x8000, 0)),
+                verification_tag=0)),
+        ("an INIT bundled after another chunk", packet(heartbeat, chunk(1, 0, struct.pack("!IIHHI", 1, 65536, 8, 8, 1)),
+                                                       verification_tag=0)),
         ("a chunk of unknown type 0x3f (stop and discard)", packet(chunk(0x3F, 0, b"rtcgate!"))),
-        (
-            "a chunk of unknown type 0xbf (skip and report) whose length runs past the packet",
-            packet(chunk(0xBF, 0, b"rtcgate!", length=4000)),
-        ),
-        (
-            "a HEARTBEAT whose info parameter length runs past the chunk",
-            packet(chunk(4, 0, struct.pack("!HH", 1, 4096) + b"rtcg")),
-        ),
+        ("a chunk of unknown type 0xbf (skip and report) whose length runs past the packet",
+         packet(chunk(0xBF, 0, b"rtcgate!", length=4000))),
+        ("a HEARTBEAT whose info parameter length runs past the chunk",
+         packet(chunk(4, 0, struct.pack("!HH", 1, 4096) + b"rtcg"))),
         ("a HEARTBEAT with info parameter length 0", packet(chunk(4, 0, struct.pack("!HH", 1, 0) + b"rtcg"))),
-        (
-            "a RE-CONFIG whose parameter length runs past the chunk",
-            packet(chunk(130, 0, struct.pack("!HHIII", 13, 2048, 1, 0, old_tsn))),
-        ),
+        ("a RE-CONFIG whose parameter length runs past the chunk",
+         packet(chunk(130, 0, struct.pack("!HHIII", 13, 2048, 1, 0, old_tsn)))),
         ("a FORWARD-TSN cut inside its stream entry", packet(chunk(192, 0, struct.pack("!I", old_tsn) + b"\x00\x01"))),
         ("an ERROR chunk with a cause of length 0", packet(chunk(9, 0, struct.pack("!HH", 1, 0) + bytes(4)))),
         ("a COOKIE ECHO with a forged cookie", packet(chunk(10, 0, bytes(range(24))))),
@@ -445,26 +376,16 @@ async def hostile(conversation: Conversation) -> None:
     try:
         require(association.state == "connected", "the target ended the association")
         await echoed(conversation, keep, [f"after DCEP {token(conversation)}"])
-        await echoed(
-            conversation,
-            await open_channel(conversation, association, "rtcgate-dc03-new"),
-            [f"new {token(conversation)}"],
-        )
+        await echoed(conversation, await open_channel(conversation, association, "rtcgate-dc03-new"),
+                     [f"new {token(conversation)}"])
     except CheckFailed as exc:
         ended = f" (the session's DTLS is {session.peer.state})" if session.peer.state != "connected" else ""
-        raise CheckFailed(
-            f"after {len(dcep)} malformed DCEP messages ({'; '.join(what for what, _, _ in dcep[:3])}; "
-            f"…) the session's data channels stopped working{ended}: {exc}"
-        ) from None
-    conversation.note(
-        f"{len(dcep)} malformed DCEP messages: the open channel still echoes, a new one opens (the "
-        f"channel whose stream {used.stream_id} got a second DATA_CHANNEL_OPEN is not judged)"
-    )
-    accepted = [
-        f"{what} (stream {stream})"
-        for what, stream, _ in dcep
-        if stream in association.acknowledged_streams and stream != used.stream_id
-    ]
+        raise CheckFailed(f"after {len(dcep)} malformed DCEP messages ({'; '.join(what for what, _, _ in dcep[:3])}; "
+                          f"…) the session's data channels stopped working{ended}: {exc}") from None
+    conversation.note(f"{len(dcep)} malformed DCEP messages: the open channel still echoes, a new one opens (the "
+                      f"channel whose stream {used.stream_id} got a second DATA_CHANNEL_OPEN is not judged)")
+    accepted = [f"{what} (stream {stream})" for what, stream, _ in dcep
+                if stream in association.acknowledged_streams and stream != used.stream_id]
     if accepted:
         conversation.note(f"the target acknowledged {len(accepted)} of them: {'; '.join(accepted)}")
     packets = malformed_sctp(association)
@@ -477,27 +398,18 @@ async def hostile(conversation: Conversation) -> None:
         if await heartbeat_answered(conversation, session, association):
             continue
         if association.aborted or association.state == "closed":
-            conversation.note(
-                f"the target aborted the association after malformed SCTP packet {index} of "
-                f"{len(packets)}, {what} (RFC 9260 allows an ABORT for a protocol violation); "
-                "its other services are checked next"
-            )
+            conversation.note(f"the target aborted the association after malformed SCTP packet {index} of "
+                              f"{len(packets)}, {what} (RFC 9260 allows an ABORT for a protocol violation); "
+                              "its other services are checked next")
             return
         alive = await media_state(conversation, session)
-        raise CheckFailed(
-            f"after malformed SCTP packet {index} of {len(packets)}, {what}, the target stopped "
-            f"answering HEARTBEATs on the association without aborting it ({alive})"
-        )
+        raise CheckFailed(f"after malformed SCTP packet {index} of {len(packets)}, {what}, the target stopped "
+                          f"answering HEARTBEATs on the association without aborting it ({alive})")
     await echoed(conversation, keep, [f"after SCTP {token(conversation)}"])
-    conversation.note(
-        f"{len(packets)} malformed SCTP packets ({'; '.join(what for what, _ in packets)}), each "
-        "followed by a HEARTBEAT the target answered: the association kept working"
-        + (
-            f"; the probe's aiortc could not parse {len(association.failures)} of the target's packets"
-            if association.failures
-            else ""
-        )
-    )
+    conversation.note(f"{len(packets)} malformed SCTP packets ({'; '.join(what for what, _ in packets)}), each "
+                      "followed by a HEARTBEAT the target answered: the association kept working"
+                      + (f"; the probe's aiortc could not parse {len(association.failures)} of the target's packets"
+                         if association.failures else ""))
 
 
 async def heartbeat_answered(conversation: Conversation, session: Session, association: Association) -> bool:
@@ -511,17 +423,12 @@ async def heartbeat_answered(conversation: Conversation, session: Session, assoc
 
     nonce = conversation.rng.randbytes(8)
     info = struct.pack("!HH", 1, 4 + len(nonce)) + nonce
-    packet = sctp_packet(
-        Raw(struct.pack("!BBH", 4, 0, 4 + len(info)) + info),
-        src_port=association.local_port,
-        dst_port=association.remote_port,
-        verification_tag=association.verification_tag,
-    )
+    packet = sctp_packet(Raw(struct.pack("!BBH", 4, 0, 4 + len(info)) + info), src_port=association.local_port,
+                         dst_port=association.remote_port, verification_tag=association.verification_tag)
     session.peer.send_dtls(bytes(packet))
     session.flush()
-    return await association.wait_for(
-        lambda: any(nonce in body for body in association.heartbeat_acks), conversation.settings.reply_timeout
-    )
+    return await association.wait_for(lambda: any(nonce in body for body in association.heartbeat_acks),
+                                      conversation.settings.reply_timeout)
 
 
 async def media_state(conversation: Conversation, session: Session) -> str:
@@ -556,21 +463,15 @@ async def large_messages(conversation: Conversation) -> None:
     association = await associate(conversation)
     limit = association.remote_max_message_size
     if 0 < limit < SMALLEST_FRAGMENTED:
-        raise CheckSkipped(
-            f"the answer's a=max-message-size is {limit}: messages that small need no reassembly to judge"
-        )
+        raise CheckSkipped(f"the answer's a=max-message-size is {limit}: messages that small need no reassembly "
+                           f"to judge")
     binary_size = LARGE_BINARY if limit == 0 else min(LARGE_BINARY, limit)
     text_size = LARGE_TEXT if limit == 0 else min(LARGE_TEXT, limit)
     if binary_size < LARGE_BINARY:
-        stated = (
-            "absent: 65536, RFC 8841 §6.1"
-            if not any(line.startswith("a=max-message-size:") for line in answer_lines(conversation))
-            else "stated"
-        )
-        conversation.note(
-            f"the answer's a=max-message-size is {limit} ({stated}): messages of that size instead "
-            f"of {LARGE_BINARY} bytes"
-        )
+        stated = ("absent: 65536, RFC 8841 §6.1" if not any(line.startswith("a=max-message-size:")
+                                                            for line in answer_lines(conversation)) else "stated")
+        conversation.note(f"the answer's a=max-message-size is {limit} ({stated}): messages of that size instead "
+                          f"of {LARGE_BINARY} bytes")
     channel = await open_channel(conversation, association, "rtcgate-dc04")
     binary = conversation.rng.randbytes(binary_size)
     text = "".join(conversation.rng.choice("rtcgate-0123456789") for _ in range(text_size))
@@ -579,48 +480,24 @@ async def large_messages(conversation: Conversation) -> None:
 
 
 CHECKS = (
-    Check(
-        "DC-01",
-        "core",
-        "RFC 8831 §6.6",
-        "empty text and binary messages (PPIDs 56, 57) are processed as empty messages, on ordered and unordered "
-        "channels",
-        (*with_data_channel(), Do(empty_messages, "empty messages between non-empty ones")),
-    ),
-    Check(
-        "DC-02",
-        "core",
-        "RFC 8832 §5, §6",
-        "DCEP DATA_CHANNEL_OPEN from the client opens a channel; label and protocol round-trip",
-        (*with_data_channel(), Do(dcep_opens, "DATA_CHANNEL_OPEN for unusual labels and protocols")),
-    ),
-    Check(
-        "DC-03",
-        "security",
-        "RFC 8832 §5, RFC 9260 §3, CVE-2020-6514",
-        "DATA_CHANNEL_OPEN with label length past the payload, unknown channel type, malformed SCTP chunks → no crash",
-        (
-            *with_data_channel(),
-            Do(hostile, "malformed DCEP, then malformed SCTP"),
-            Alive(),
-            *with_data_channel("after"),
-            Do(fresh_session_echoes, "a new session's data channel"),
-        ),
-    ),
-    Check(
-        "DC-04",
-        "core",
-        "RFC 8831 §6.6, RFC 8841 §6",
-        "large messages (> 64 KiB, or the target's a=max-message-size when smaller; 65536 when absent) "
-        "fragment and reassemble",
-        (*with_data_channel(), Do(large_messages, "100 KiB binary and 70 KB text messages")),
-    ),
-    Check(
-        "DC-05",
-        "core",
-        "RFC 8831 §6, RFC 8832 §4, RFC 8261",
-        "the negotiated data channel opens ordered and unordered channels; text and binary messages both ways, "
-        "in order on the ordered one",
-        (*with_data_channel(), Do(both_ways, "ordered and unordered channels echo")),
-    ),
+    Check("DC-01", "core", "RFC 8831 §6.6",
+          "empty text and binary messages (PPIDs 56, 57) are processed as empty messages, on ordered and unordered "
+          "channels",
+          (*with_data_channel(), Do(empty_messages, "empty messages between non-empty ones"))),
+    Check("DC-02", "core", "RFC 8832 §5, §6",
+          "DCEP DATA_CHANNEL_OPEN from the client opens a channel; label and protocol round-trip",
+          (*with_data_channel(), Do(dcep_opens, "DATA_CHANNEL_OPEN for unusual labels and protocols"))),
+    Check("DC-03", "security", "RFC 8832 §5, RFC 9260 §3, CVE-2020-6514",
+          "DATA_CHANNEL_OPEN with label length past the payload, unknown channel type, malformed SCTP chunks "
+          "→ no crash",
+          (*with_data_channel(), Do(hostile, "malformed DCEP, then malformed SCTP"), Alive(),
+           *with_data_channel("after"), Do(fresh_session_echoes, "a new session's data channel"))),
+    Check("DC-04", "core", "RFC 8831 §6.6, RFC 8841 §6",
+          "large messages (> 64 KiB, or the target's a=max-message-size when smaller; 65536 when absent) "
+          "fragment and reassemble",
+          (*with_data_channel(), Do(large_messages, "100 KiB binary and 70 KB text messages"))),
+    Check("DC-05", "core", "RFC 8831 §6, RFC 8832 §4, RFC 8261",
+          "the negotiated data channel opens ordered and unordered channels; text and binary messages both ways, "
+          "in order on the ordered one",
+          (*with_data_channel(), Do(both_ways, "ordered and unordered channels echo"))),
 )

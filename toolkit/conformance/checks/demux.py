@@ -45,10 +45,8 @@ def odd_sizes(heads: tuple[bytes, bytes, bytes]):
 
 def stun_and_rtp_odd_sizes(conversation: Conversation) -> list[bytes]:
     """DEMUX-03's datagrams: odd sizes in the STUN and RTP ranges (the DTLS range is DEMUX-06's)."""
-    return [
-        *odd_sizes((b"\x00", b"\x00\x01", b"\x00\x01\xff\xeb\x21\x12\xa4\x42"))(conversation),
-        *odd_sizes((b"\x80", b"\x80\x6f", b"\x80\x6f"))(conversation),
-    ]
+    return [*odd_sizes((b"\x00", b"\x00\x01", b"\x00\x01\xff\xeb\x21\x12\xa4\x42"))(conversation),
+            *odd_sizes((b"\x80", b"\x80\x6f", b"\x80\x6f"))(conversation)]
 
 
 dtls_odd_sizes = odd_sizes((b"\x16", b"\x16\xfe", b"\x16\xfe\xfd\x00\x00"))
@@ -74,14 +72,9 @@ def classic_stun_request(conversation: Conversation) -> bytes:
     cookie = conversation.rng.getrandbits(32)
     if cookie == MAGIC_COOKIE:
         cookie ^= 1
-    return bytes(
-        StunMessage(
-            type=BINDING_REQUEST,
-            magic_cookie=cookie,
-            transaction_id=conversation.rng.randbytes(12),
-            attributes=[StunUsername(username=f"{peer.answer.ice_ufrag}:{peer.local_ufrag}".encode())],
-        )
-    )
+    return bytes(StunMessage(type=BINDING_REQUEST, magic_cookie=cookie,
+                             transaction_id=conversation.rng.randbytes(12),
+                             attributes=[StunUsername(username=f"{peer.answer.ice_ufrag}:{peer.local_ufrag}".encode())]))
 
 
 def decrypts_as_rtp(session: Session, data: bytes) -> bytes:
@@ -91,11 +84,8 @@ def decrypts_as_rtp(session: Session, data: bytes) -> bytes:
     from toolkit.peer.srtp import SRTP_PROFILES
 
     keys = session.peer.srtp_keys
-    policy = pylibsrtp.Policy(
-        key=keys.remote,
-        ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND,
-        srtp_profile=SRTP_PROFILES[keys.profile].libsrtp_id,
-    )
+    policy = pylibsrtp.Policy(key=keys.remote, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND,
+                              srtp_profile=SRTP_PROFILES[keys.profile].libsrtp_id)
     try:
         return pylibsrtp.Session(policy).unprotect(data)
     except pylibsrtp.Error:
@@ -119,12 +109,8 @@ async def payload_type_72_not_rtp(conversation: Conversation) -> None:
     unprotect it as SRTCP: such datagrams are tried as SRTP here."""
     session = conversation.session("main")
     if conversation.target.echoes is False:
-        await dropped_by_report(
-            conversation,
-            session,
-            lambda genuine: [(rtp_with_second_byte_200(session), None)],
-            "RTP with second byte 200",
-        )
+        await dropped_by_report(conversation, session, lambda genuine: [(rtp_with_second_byte_200(session), None)],
+                                "RTP with second byte 200")
         return
     token = b"rtcgate-pt72:" + conversation.rng.randbytes(8)
     since = conversation.now()
@@ -132,34 +118,24 @@ async def payload_type_72_not_rtp(conversation: Conversation) -> None:
     for data, addr in session.take_output():
         session.socket.send(data, addr)
     await expect_echo(conversation, session, token, arrives_on=None, present=False)
-    echoed = [
-        d
-        for d in conversation.datagrams
-        if d.direction == "in"
-        and d.time >= since
-        and d.data[1:2] == b"\xc8"
-        and token in decrypts_as_rtp(session, d.data)
-    ]
+    echoed = [d for d in conversation.datagrams if d.direction == "in" and d.time >= since and d.data[1:2] == b"\xc8"
+              and token in decrypts_as_rtp(session, d.data)]
     if echoed:
-        raise CheckFailed(
-            f"RTP with second byte 200 was echoed as RTP (to socket {echoed[0].socket}, second byte "
-            "still 200): it must be taken for RTCP and fail SRTCP authentication"
-        )
+        raise CheckFailed(f"RTP with second byte 200 was echoed as RTP (to socket {echoed[0].socket}, second byte "
+                          "still 200): it must be taken for RTCP and fail SRTCP authentication")
     conversation.note("RTP with second byte 200 was not echoed as RTP")
 
 
 def rtp_with_second_byte_200(session) -> bytes:
     """The session's next SRTP packet with payload type 72 and the marker bit: second byte 200."""
     session.peer.send_rtp(b"\xf8\xff\xfe", timestamp=960, payload_type=72, marker=True)
-    ((data, _),) = session.take_output()
+    (data, _), = session.take_output()
     return data
 
 
 CHECKS = (
     Check(
-        "DEMUX-01",
-        "core",
-        "RFC 9443 §3, RFC 7983",
+        "DEMUX-01", "core", "RFC 9443 §3, RFC 7983",
         "STUN (first byte 0–3), DTLS (20–63), RTP/RTCP (128–191) each reach their handler on the same port",
         (
             Connect(),  # ICE (STUN) and the DTLS handshake on the one port
@@ -169,9 +145,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "DEMUX-02",
-        "security",
-        "RFC 9443 §3",
+        "DEMUX-02", "security", "RFC 9443 §3",
         "first bytes 4–19, 64–127, 192–255 are dropped silently, and the session survives",
         (
             Connect(),
@@ -181,9 +155,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "DEMUX-03",
-        "security",
-        "RFC 9443 §3, RFC 768",
+        "DEMUX-03", "security", "RFC 9443 §3, RFC 768",
         "empty datagrams, and 1-byte, 19-byte and 65507-byte ones in the STUN and RTP ranges, are dropped; no "
         "response, no crash",
         (
@@ -195,9 +167,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "DEMUX-04",
-        "core",
-        "RFC 5761 §4",
+        "DEMUX-04", "core", "RFC 5761 §4",
         "RTP with the marker bit set (second byte 239) is taken as RTP, SRTCP (192–223) as RTCP",
         (
             Connect(),
@@ -208,9 +178,7 @@ CHECKS = (
         timeout=40.0,
     ),
     Check(
-        "DEMUX-05",
-        "security",
-        "RFC 8489 §5, RFC 9443",
+        "DEMUX-05", "security", "RFC 8489 §5, RFC 9443",
         "a STUN-range first byte without the magic cookie (classic RFC 3489) is not served: silence, or an "
         "error, never a Binding success",
         (
@@ -221,10 +189,9 @@ CHECKS = (
         ),
     ),
     Check(
-        "DEMUX-06",
-        "security",
-        "RFC 6347 §4.1.2.7, RFC 9443 §3",
-        "1-byte, 19-byte and 65507-byte datagrams in the DTLS range are discarded silently, and the session survives",
+        "DEMUX-06", "security", "RFC 6347 §4.1.2.7, RFC 9443 §3",
+        "1-byte, 19-byte and 65507-byte datagrams in the DTLS range are discarded silently, and the session "
+        "survives",
         (
             Connect(),
             Send(dtls_odd_sizes, label="1, 19 and 65507-byte datagrams in the DTLS range"),
@@ -233,9 +200,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "DEMUX-07",
-        "security",
-        "RFC 5761 §4",
+        "DEMUX-07", "security", "RFC 5761 §4",
         "RTP with second byte 200 (payload type 72 + marker) is taken for RTCP, never echoed as RTP",
         (
             Connect(),

@@ -55,11 +55,8 @@ def is_dtls(data: bytes) -> bool:
 
 
 def incoming_dtls(conversation: Conversation, socket: str, since: float = 0.0) -> list:
-    return [
-        d
-        for d in conversation.datagrams
-        if d.direction == "in" and d.socket == socket and d.time >= since and is_dtls(d.data) and not d.note
-    ]
+    return [d for d in conversation.datagrams
+            if d.direction == "in" and d.socket == socket and d.time >= since and is_dtls(d.data) and not d.note]
 
 
 def target_role(conversation: Conversation, session: str = "main") -> str:
@@ -68,11 +65,8 @@ def target_role(conversation: Conversation, session: str = "main") -> str:
 
 
 def rtp_or_rtcp_from_target(conversation: Conversation, socket: str) -> int:
-    return sum(
-        1
-        for d in conversation.datagrams
-        if d.direction == "in" and d.socket == socket and d.data and 127 < d.data[0] < 192
-    )
+    return sum(1 for d in conversation.datagrams if d.direction == "in" and d.socket == socket and d.data
+               and 127 < d.data[0] < 192)
 
 
 # -- DTLS-01 ---------------------------------------------------------------------------------
@@ -90,34 +84,22 @@ def handshake_roles(conversation: Conversation) -> None:
     first_flight = [HANDSHAKE_TYPES.get(m.msg_type, str(m.msg_type)) for m in handshake_messages(received[0].data)]
     holds = ", ".join(first_flight) or "no handshake"
     if role == "server":
-        require(
-            received[0].time >= sent[0].time,
-            "the target sent DTLS before the probe peer's ClientHello although its answer says a=setup:passive",
-        )
-        require(
-            any(name in ("server_hello", "hello_verify_request") for name in first_flight),
-            f"the target's first DTLS datagram holds {holds}, not a ServerHello or HelloVerifyRequest: it is "
-            "not acting as the DTLS server its a=setup:passive says",
-        )
+        require(received[0].time >= sent[0].time,
+                "the target sent DTLS before the probe peer's ClientHello although its answer says a=setup:passive")
+        require(any(name in ("server_hello", "hello_verify_request") for name in first_flight),
+                f"the target's first DTLS datagram holds {holds}, not a ServerHello or HelloVerifyRequest: it is "
+                "not acting as the DTLS server its a=setup:passive says")
     else:
-        require(
-            received[0].time <= sent[0].time,
-            "the probe peer, as DTLS server, sent DTLS before the target's ClientHello",
-        )
-        require(
-            "client_hello" in first_flight,
-            f"the target's first DTLS datagram holds {holds}, not a ClientHello: it is not acting as the DTLS "
-            "client its a=setup:active says",
-        )
-    require(
-        peer.srtp_keys is not None and peer.srtp_keys.profile in peer.srtp_profiles,
-        "no SRTP profile the client offered was negotiated through use_srtp",
-    )
+        require(received[0].time <= sent[0].time,
+                "the probe peer, as DTLS server, sent DTLS before the target's ClientHello")
+        require("client_hello" in first_flight,
+                f"the target's first DTLS datagram holds {holds}, not a ClientHello: it is not acting as the DTLS "
+                "client its a=setup:active says")
+    require(peer.srtp_keys is not None and peer.srtp_keys.profile in peer.srtp_profiles,
+            "no SRTP profile the client offered was negotiated through use_srtp")
     connected = next(event for _, _, event in session.events if isinstance(event, DtlsConnected))
-    conversation.note(
-        f"target is the DTLS {role} (first flight: {', '.join(first_flight)}); "
-        f"use_srtp chose {peer.srtp_keys.profile}; cipher {connected.cipher}"
-    )
+    conversation.note(f"target is the DTLS {role} (first flight: {', '.join(first_flight)}); "
+                      f"use_srtp chose {peer.srtp_keys.profile}; cipher {connected.cipher}")
 
 
 # -- DTLS-02, DTLS-03, DTLS-11: handshakes that must not complete --------------------------------
@@ -142,18 +124,15 @@ async def forged_client_refused(conversation: Conversation) -> None:
         return
     await asyncio.sleep(conversation.settings.silence)
     if session.peer.state != "connected":
-        conversation.note(
-            f"the handshake completed, then the target ended the session (the probe peer is {session.peer.state})"
-        )
+        conversation.note(f"the handshake completed, then the target ended the session (the probe peer is "
+                          f"{session.peer.state})")
         return
     token = send_media(conversation, session)
     await asyncio.sleep(conversation.settings.silence)
-    require(
-        not echoes_of(session, token),
-        "the DTLS handshake completed with a client whose certificate does not match the offer's a=fingerprint, "
-        "and the session kept working: its media was echoed (RFC 5763 §5: tear the media session down "
-        "immediately)",
-    )
+    require(not echoes_of(session, token),
+            "the DTLS handshake completed with a client whose certificate does not match the offer's a=fingerprint, "
+            "and the session kept working: its media was echoed (RFC 5763 §5: tear the media session down "
+            "immediately)")
     conversation.note("the handshake completed but the session carried no media afterwards (torn down, RFC 5763 §5)")
 
 
@@ -166,18 +145,12 @@ def alert_received(conversation: Conversation) -> None:
 
     alerts = [d for d in incoming_dtls(conversation, "main") if d.data[0] == 21]
     if target_role(conversation) == "client":
-        require(
-            bool(alerts),
-            "the target sent no DTLS alert: the probe, as DTLS server, selected no SRTP profile "
-            "(a ServerHello without use_srtp), and the target must refuse the handshake with an "
-            "alert (RFC 5764 §4.1.1), not go on without SRTP keys",
-        )
+        require(bool(alerts), "the target sent no DTLS alert: the probe, as DTLS server, selected no SRTP profile "
+                              "(a ServerHello without use_srtp), and the target must refuse the handshake with an "
+                              "alert (RFC 5764 §4.1.1), not go on without SRTP keys")
     else:
-        require(
-            bool(alerts),
-            "the target sent no DTLS alert: with no SRTP profile in common it must refuse the "
-            "handshake with an alert (RFC 5764 §4.1.1), not complete it without use_srtp",
-        )
+        require(bool(alerts), "the target sent no DTLS alert: with no SRTP profile in common it must refuse the "
+                              "handshake with an alert (RFC 5764 §4.1.1), not complete it without use_srtp")
     alert = alerts[0].data
     if alert[3:5] == b"\x00\x00" and len(alert) >= 15:
         require(alert[13] == 2, f"the target's alert has level {alert[13]}, not fatal (2)")
@@ -202,11 +175,8 @@ async def attempt_without_common_profile(conversation: Conversation) -> None:
 def no_plain_media(conversation: Conversation) -> None:
     """No RTP or RTCP at all: without a negotiated SRTP profile there are no SRTP keys, so any is plain."""
     count = rtp_or_rtcp_from_target(conversation, "main")
-    require(
-        count == 0,
-        f"the target sent {count} RTP/RTCP packet(s) although no SRTP profile was negotiated: "
-        "media without SRTP keys is plain RTP (RFC 8827 §6.5)",
-    )
+    require(count == 0, f"the target sent {count} RTP/RTCP packet(s) although no SRTP profile was negotiated: "
+                        "media without SRTP keys is plain RTP (RFC 8827 §6.5)")
     conversation.note("no RTP or RTCP came from the target")
 
 
@@ -214,11 +184,8 @@ def signed_message(dtls_role: str) -> tuple[int, str]:
     """The probe's handshake message whose signature proves its key: (type, name) for its DTLS role."""
     from toolkit.crafters.dtls import CERTIFICATE_VERIFY, SERVER_KEY_EXCHANGE
 
-    return (
-        (CERTIFICATE_VERIFY, "CertificateVerify")
-        if dtls_role == "client"
-        else (SERVER_KEY_EXCHANGE, "ServerKeyExchange")
-    )
+    return (CERTIFICATE_VERIFY, "CertificateVerify") if dtls_role == "client" else (SERVER_KEY_EXCHANGE,
+                                                                                    "ServerKeyExchange")
 
 
 def certificate_verify_transform(mode: str, conversation: Conversation, signed: int):
@@ -231,12 +198,8 @@ def certificate_verify_transform(mode: str, conversation: Conversation, signed: 
             return [data]
         records = []
         for record in map(bytes, parse_records(data)):
-            is_verify = (
-                record[0] == HANDSHAKE
-                and record[3:5] == b"\x00\x00"
-                and len(record) > RECORD_HEADER_LENGTH
-                and record[RECORD_HEADER_LENGTH] == signed
-            )
+            is_verify = (record[0] == HANDSHAKE and record[3:5] == b"\x00\x00"
+                         and len(record) > RECORD_HEADER_LENGTH and record[RECORD_HEADER_LENGTH] == signed)
             if is_verify:
                 conversation.scratch["certificate_verify_seen"] = True
                 if mode == "omit":
@@ -270,18 +233,13 @@ def signature_was_tampered(conversation: Conversation) -> None:
     """SKIP unless the handshakes carried the signed message that was tampered with."""
     if not conversation.scratch.get("certificate_verify_seen"):
         if target_role(conversation, "corrupt") == "client":
-            raise CheckSkipped(
-                "the target is the DTLS client (a=setup:active) and the cipher suite it chose has "
-                "no ServerKeyExchange, so there was no server signature to tamper with"
-            )
-        raise CheckSkipped(
-            "the target did not ask for a client certificate (no CertificateRequest), so there "
-            "was no CertificateVerify to tamper with"
-        )
+            raise CheckSkipped("the target is the DTLS client (a=setup:active) and the cipher suite it chose has "
+                               "no ServerKeyExchange, so there was no server signature to tamper with")
+        raise CheckSkipped("the target did not ask for a client certificate (no CertificateRequest), so there "
+                           "was no CertificateVerify to tamper with")
     _, name = signed_message(conversation.session("corrupt").peer.dtls_role)
-    conversation.note(
-        f"the probe's {name} was tampered with (the target is the DTLS {target_role(conversation, 'corrupt')})"
-    )
+    conversation.note(f"the probe's {name} was tampered with (the target is the DTLS "
+                      f"{target_role(conversation, 'corrupt')})")
 
 
 # -- DTLS-04, DTLS-05: an unreliable network ----------------------------------------------------
@@ -333,7 +291,7 @@ MAX_RETRANSMISSION_TIMER = 60.0
 def backoff_budget(losses: int) -> float:
     """The longest the RFC 6347 schedule may wait on `losses` lost flights: each costs one timer
     expiry, and the timer may stay doubled across flights (1 + 2 + 4 + … s, each at most 60 s)."""
-    return sum(min(RETRANSMISSION_TIMER * 2**n, MAX_RETRANSMISSION_TIMER) for n in range(losses))
+    return sum(min(RETRANSMISSION_TIMER * 2 ** n, MAX_RETRANSMISSION_TIMER) for n in range(losses))
 
 
 async def handshake_through_loss(conversation: Conversation) -> None:
@@ -355,12 +313,10 @@ async def handshake_through_loss(conversation: Conversation) -> None:
         budget = conversation.settings.connect_timeout + backoff_budget(losses)
         left = started + budget - loop.time()
         if left <= 0:
-            raise CheckFailed(
-                f"the DTLS handshake did not complete within {budget:.0f} s (connect timeout "
-                f"{conversation.settings.connect_timeout:g} s + {backoff_budget(losses):.0f} s of "
-                f"RFC 6347 retransmission backoff for {losses} lost datagrams; state "
-                f"{session.peer.state!r})"
-            )
+            raise CheckFailed(f"the DTLS handshake did not complete within {budget:.0f} s (connect timeout "
+                              f"{conversation.settings.connect_timeout:g} s + {backoff_budget(losses):.0f} s of "
+                              f"RFC 6347 retransmission backoff for {losses} lost datagrams; state "
+                              f"{session.peer.state!r})")
         try:
             await session.wait_event(DtlsConnected, min(left, 0.5), since=since)
             return
@@ -375,10 +331,8 @@ async def reliable_network(conversation: Conversation) -> None:
     session.socket.receive_filter = None
     dropped, seen = conversation.scratch["dropped"], conversation.scratch["seen"]
     role = target_role(conversation)
-    conversation.note(
-        f"handshake completed with {dropped['out']} of {seen['out']} probe and {dropped['in']} of "
-        f"{seen['in']} target DTLS datagrams lost (the target is the DTLS {role})"
-    )
+    conversation.note(f"handshake completed with {dropped['out']} of {seen['out']} probe and {dropped['in']} of "
+                      f"{seen['in']} target DTLS datagrams lost (the target is the DTLS {role})")
     if role == "client":
         await target_finished_handshake(conversation, session)
 
@@ -395,11 +349,9 @@ async def target_finished_handshake(conversation: Conversation, session) -> None
         if echoes_of(session, token):
             conversation.note(f"the target, as DTLS client, echoed media after {tries} attempt(s)")
             return
-    raise CheckFailed(
-        f"the target, as DTLS client, never completed its side of the handshake within "
-        f"{conversation.settings.connect_timeout:g} s: a client whose last flight gets no answer "
-        "must retransmit it (RFC 6347 §4.2.4)"
-    )
+    raise CheckFailed(f"the target, as DTLS client, never completed its side of the handshake within "
+                      f"{conversation.settings.connect_timeout:g} s: a client whose last flight gets no answer "
+                      "must retransmit it (RFC 6347 §4.2.4)")
 
 
 def shuffled_flights(conversation: Conversation) -> None:
@@ -424,9 +376,8 @@ def shuffled_flights(conversation: Conversation) -> None:
             body = bytes(message.payload)
             pieces = fragment_handshake(message, 3) if len(body) >= 3 else [message]
             order = [pieces[-1], *pieces[:-1], pieces[0]]
-            rebuilt = DtlsRecord(
-                content_type=HANDSHAKE, version=record.version, epoch=0, sequence_number=record.sequence_number
-            ) / Raw(b"".join(map(bytes, order)))
+            rebuilt = DtlsRecord(content_type=HANDSHAKE, version=record.version, epoch=0,
+                                 sequence_number=record.sequence_number) / Raw(b"".join(map(bytes, order)))
             handshakes.append(bytes(rebuilt))
             stats["messages"] += 1
         datagrams = [*reversed(handshakes), *([b"".join(rest)] if rest else [])]
@@ -439,10 +390,8 @@ def shuffled_flights(conversation: Conversation) -> None:
 def shuffle_report(conversation: Conversation) -> None:
     conversation.session("main").send_transform = None
     stats = conversation.scratch["shuffled"]
-    conversation.note(
-        f"{stats['messages']} handshake messages went as reordered, duplicated fragments in "
-        f"{stats['datagrams']} datagrams (each sent twice)"
-    )
+    conversation.note(f"{stats['messages']} handshake messages went as reordered, duplicated fragments in "
+                      f"{stats['datagrams']} datagrams (each sent twice)")
 
 
 # -- DTLS-06, DTLS-09: crafted records -----------------------------------------------------------
@@ -468,17 +417,11 @@ def out_of_order_records(conversation: Conversation) -> list[bytes]:
     sequence = CRAFTED_SEQUENCE
     return [
         bytes(DtlsRecord(content_type=CHANGE_CIPHER_SPEC, sequence_number=sequence) / DtlsChangeCipherSpec()),
-        bytes(
-            DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence + 1)
-            / DtlsHandshake(msg_type=FINISHED, message_seq=4)
-            / Raw(rng.randbytes(12))
-        ),
+        bytes(DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence + 1)
+              / DtlsHandshake(msg_type=FINISHED, message_seq=4) / Raw(rng.randbytes(12))),
         bytes(DtlsRecord(content_type=APPLICATION_DATA, epoch=1, sequence_number=0) / Raw(rng.randbytes(48))),
-        bytes(
-            DtlsRecord(content_type=HANDSHAKE, epoch=1, sequence_number=1)
-            / DtlsHandshake(msg_type=CLIENT_HELLO)
-            / client_hello()
-        ),
+        bytes(DtlsRecord(content_type=HANDSHAKE, epoch=1, sequence_number=1)
+              / DtlsHandshake(msg_type=CLIENT_HELLO) / client_hello()),
     ]
 
 
@@ -493,39 +436,21 @@ def malformed_records(conversation: Conversation) -> list[bytes]:
     sequence = CRAFTED_SEQUENCE
     datagrams = [
         bytes(DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence, length=500) / Raw(rng.randbytes(10))),
-        bytes(
-            DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence + 1)
-            / DtlsHandshake(msg_type=CLIENT_HELLO, length=1000, message_seq=0, fragment_offset=2000, fragment_length=10)
-            / Raw(rng.randbytes(10))
-        ),
+        bytes(DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence + 1)
+              / DtlsHandshake(msg_type=CLIENT_HELLO, length=1000, message_seq=0, fragment_offset=2000,
+                              fragment_length=10) / Raw(rng.randbytes(10))),
         bytes(DtlsRecord(content_type=HANDSHAKE, epoch=7, sequence_number=3) / Raw(rng.randbytes(40))),
-        bytes(
-            DtlsRecord(content_type=HANDSHAKE, epoch=0xFFFF, sequence_number=0xFFFFFFFFFFFF) / Raw(rng.randbytes(40))
-        ),
+        bytes(DtlsRecord(content_type=HANDSHAKE, epoch=0xFFFF, sequence_number=0xFFFFFFFFFFFF) / Raw(rng.randbytes(40))),
     ]
     for number in range(8):
-        datagrams.append(
-            bytes(
-                DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence + 2 + number)
-                / DtlsHandshake(
-                    msg_type=CLIENT_HELLO, length=100, message_seq=number, fragment_offset=0, fragment_length=0
-                )
-            )
-        )
+        datagrams.append(bytes(DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence + 2 + number)
+                               / DtlsHandshake(msg_type=CLIENT_HELLO, length=100, message_seq=number,
+                                               fragment_offset=0, fragment_length=0)))
     for number in range(8):
-        datagrams.append(
-            bytes(
-                DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence + 10 + number)
-                / DtlsHandshake(
-                    msg_type=CERTIFICATE,
-                    length=0xFFFFFF,
-                    message_seq=1,
-                    fragment_offset=number * 1000,
-                    fragment_length=1000,
-                )
-                / Raw(rng.randbytes(1000))
-            )
-        )
+        datagrams.append(bytes(DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence + 10 + number)
+                               / DtlsHandshake(msg_type=CERTIFICATE, length=0xFFFFFF, message_seq=1,
+                                               fragment_offset=number * 1000, fragment_length=1000)
+                               / Raw(rng.randbytes(1000))))
     return datagrams
 
 
@@ -539,11 +464,9 @@ def hello_verify_request_datagram(rng, sequence: int = CRAFTED_SEQUENCE) -> byte
     """An epoch-0 HelloVerifyRequest: the first flight of a server starting a handshake."""
     from toolkit.crafters.dtls import HANDSHAKE, HELLO_VERIFY_REQUEST, DtlsHandshake, DtlsHelloVerifyRequest, DtlsRecord
 
-    return bytes(
-        DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence)
-        / DtlsHandshake(msg_type=HELLO_VERIFY_REQUEST, message_seq=0)
-        / DtlsHelloVerifyRequest(cookie=rng.randbytes(20))
-    )
+    return bytes(DtlsRecord(content_type=HANDSHAKE, sequence_number=sequence)
+                 / DtlsHandshake(msg_type=HELLO_VERIFY_REQUEST, message_seq=0)
+                 / DtlsHelloVerifyRequest(cookie=rng.randbytes(20)))
 
 
 def new_handshake_datagram(conversation: Conversation) -> bytes:
@@ -573,16 +496,11 @@ class DtlsRetransmission(Alternative):
 
 def renegotiation_refused(conversation: Conversation) -> None:
     session = conversation.session("main")
-    require(
-        session.peer.renegotiation_pending,
-        "the target completed a renegotiation (RFC 8827 §6.5: a WebRTC endpoint must reject it)"
-        + (" after the probe's HelloRequest" if target_role(conversation) == "client" else ""),
-    )
-    how = (
-        "refused with a no_renegotiation alert"
-        if session.peer.renegotiation_refused
-        else "ignored (no answer to the renegotiation)"
-    )
+    require(session.peer.renegotiation_pending,
+            "the target completed a renegotiation (RFC 8827 §6.5: a WebRTC endpoint must reject it)"
+            + (" after the probe's HelloRequest" if target_role(conversation) == "client" else ""))
+    how = ("refused with a no_renegotiation alert" if session.peer.renegotiation_refused
+           else "ignored (no answer to the renegotiation)")
     conversation.note(f"{how}; the target is the DTLS {target_role(conversation)}")
 
 
@@ -605,41 +523,30 @@ async def after_close_notify(conversation: Conversation) -> None:
     closed_at = conversation.now()
     conversation.scratch["closed_at"] = closed_at
     await asyncio.sleep(max(conversation.settings.silence, 2 * CLOSE_GRACE))
-    packet = Rtp(
-        payload_type=session.peer.audio_pt,
-        sequence=conversation.rng.getrandbits(16),
-        timestamp=0,
-        ssrc=session.peer.ssrc + 1,
-    ) / Raw(b"rtcgate-after-close")
+    packet = Rtp(payload_type=session.peer.audio_pt, sequence=conversation.rng.getrandbits(16), timestamp=0,
+                 ssrc=session.peer.ssrc + 1) / Raw(b"rtcgate-after-close")
     session.socket.send(session.peer.protect_rtp(bytes(packet)), session.remote)
     await asyncio.sleep(conversation.settings.silence)
     in_flight = srtp_from_target(conversation, "main", since=closed_at) - srtp_from_target(
-        conversation, "main", since=closed_at + CLOSE_GRACE
-    )
+        conversation, "main", since=closed_at + CLOSE_GRACE)
     media = srtp_from_target(conversation, "main", since=closed_at + CLOSE_GRACE)
     require(media == 0, f"the target sent {media} SRTP packet(s) more than {CLOSE_GRACE:g} s after close_notify")
     if in_flight:
-        conversation.note(
-            f"{in_flight} SRTP packet(s) arrived within {CLOSE_GRACE:g} s of close_notify: sent before "
-            "the target read it, not counted"
-        )
+        conversation.note(f"{in_flight} SRTP packet(s) arrived within {CLOSE_GRACE:g} s of close_notify: sent before "
+                          "the target read it, not counted")
     replies = [d for d in incoming_dtls(conversation, "main", since=closed_at) if d.data[0] == 21]
     conversation.note("the target answered with its own close_notify" if replies else "no close_notify came back")
 
 
 CHECKS = (
     Check(
-        "DTLS-01",
-        "core",
-        "RFC 5763 §5, RFC 8842 §5, RFC 5764 §4.1",
+        "DTLS-01", "core", "RFC 5763 §5, RFC 8842 §5, RFC 5764 §4.1",
         "handshake completes with the role from SDP (a=setup:passive answer ⇒ target is DTLS server, active ⇒ "
         "DTLS client); SRTP profile negotiated via use_srtp",
         (Connect(), Do(handshake_roles, "roles and use_srtp"), Alive(media=True)),
     ),
     Check(
-        "DTLS-02",
-        "core",
-        "RFC 5763 §5, RFC 8122 §5",
+        "DTLS-02", "core", "RFC 5763 §5, RFC 8122 §5",
         "the certificate's fingerprint equals the SDP a=fingerprint; the target rejects a client whose "
         "certificate does not match the offer's fingerprint",
         (
@@ -651,50 +558,30 @@ CHECKS = (
         ),
     ),
     Check(
-        "DTLS-03",
-        "core",
-        "RFC 5764 §4.1.1",
+        "DTLS-03", "core", "RFC 5764 §4.1.1",
         "no common SRTP profile → the handshake is refused with a DTLS alert",
         (
-            Connect(
-                prepare=offer_unsupported_profile,
-                must_fail=True,
-                why=f"the probe accepts only {UNSUPPORTED_SRTP_PROFILE}",
-            ),
+            Connect(prepare=offer_unsupported_profile, must_fail=True,
+                    why=f"the probe accepts only {UNSUPPORTED_SRTP_PROFILE}"),
             Do(alert_received, "a DTLS alert"),
         ),
     ),
     Check(
-        "DTLS-04",
-        "core",
-        "RFC 6347 §4.2.4",
+        "DTLS-04", "core", "RFC 6347 §4.2.4",
         "lost flight → retransmission; handshake completes under 30 % loss",
-        (
-            Offer(),
-            Do(lossy_network, "30 % DTLS loss each way"),
-            Do(handshake_through_loss, "handshake, timed by the RFC 6347 backoff for the losses"),
-            Do(reliable_network, "loss report"),
-            Alive(media=True),
-        ),
+        (Offer(), Do(lossy_network, "30 % DTLS loss each way"),
+         Do(handshake_through_loss, "handshake, timed by the RFC 6347 backoff for the losses"),
+         Do(reliable_network, "loss report"), Alive(media=True)),
         timeout=120.0,
     ),
     Check(
-        "DTLS-05",
-        "core",
-        "RFC 6347 §4.2.2, §4.2.3",
+        "DTLS-05", "core", "RFC 6347 §4.2.2, §4.2.3",
         "reordered, duplicated and fragmented handshake messages are reassembled",
-        (
-            Offer(),
-            Do(shuffled_flights, "fragment, reorder and duplicate the probe's flights"),
-            Connect(),
-            Do(shuffle_report, "report"),
-            Alive(media=True),
-        ),
+        (Offer(), Do(shuffled_flights, "fragment, reorder and duplicate the probe's flights"), Connect(),
+         Do(shuffle_report, "report"), Alive(media=True)),
     ),
     Check(
-        "DTLS-06",
-        "security",
-        "RFC 6347 §4.1, pion/dtls#145, tinydtls#12/#13, CVE-2017-7243",
+        "DTLS-06", "security", "RFC 6347 §4.1, pion/dtls#145, tinydtls#12/#13, CVE-2017-7243",
         "ChangeCipherSpec before ClientHello, Finished before ChangeCipherSpec, epoch-1 records before CCS, "
         "epoch-1 ClientHello → ignored or alert, no crash, no state corruption",
         (
@@ -710,26 +597,20 @@ CHECKS = (
         ),
     ),
     Check(
-        "DTLS-07",
-        "security",
-        "RFC 6347 §4.2.8",
+        "DTLS-07", "security", "RFC 6347 §4.2.8",
         "a second ClientHello after the handshake does not reset the session (a DTLS client target: a "
         "HelloVerifyRequest)",
         (
             Connect(),
-            Send(
-                new_handshake_datagram,
-                label="a new ClientHello (to a DTLS client: a HelloVerifyRequest) on the connected 5-tuple",
-            ),
+            Send(new_handshake_datagram, label="a new ClientHello (to a DTLS client: a HelloVerifyRequest) on the "
+                                               "connected 5-tuple"),
             Wait(),
             Alive(media=True),
             Connected(),
         ),
     ),
     Check(
-        "DTLS-08",
-        "security",
-        "RFC 8827 §6.5, RFC 5746",
+        "DTLS-08", "security", "RFC 8827 §6.5, RFC 5746",
         "renegotiation is refused",
         (
             Connect(),
@@ -739,9 +620,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "DTLS-09",
-        "security",
-        "RFC 6347 §4.1.2.7, CVE-2014-3507, CVE-2009-1377, CVE-2009-1387",
+        "DTLS-09", "security", "RFC 6347 §4.1.2.7, CVE-2014-3507, CVE-2009-1377, CVE-2009-1387",
         "malformed records (length past the datagram, zero-length fragments, fragment offset past length, future "
         "epochs) → dropped; memory stays bounded",
         (
@@ -757,9 +636,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "DTLS-10",
-        "core",
-        "RFC 6347 §4.2.7, RFC 5246 §7.2.1",
+        "DTLS-10", "core", "RFC 6347 §4.2.7, RFC 5246 §7.2.1",
         "no SRTP from the target after close_notify (beyond packets already in flight)",
         (
             Connect(),
@@ -769,38 +646,26 @@ CHECKS = (
         ),
     ),
     Check(
-        "DTLS-11",
-        "security",
-        "CVE-2022-29222, CVE-2014-3572, RFC 5246 §7.4.3, §7.4.8",
+        "DTLS-11", "security", "CVE-2022-29222, CVE-2014-3572, RFC 5246 §7.4.3, §7.4.8",
         "client Certificate without a valid CertificateVerify is rejected (a DTLS client target: a ServerKeyExchange "
         "with a bad or no signature)",
         (
             Offer(session="corrupt"),
             TamperSignature("corrupt", "corrupt"),
-            Connect(
-                session="corrupt",
-                must_fail=True,
-                within=5.0,
-                why="the probe's signature is invalid (its CertificateVerify as DTLS client, its ServerKeyExchange "
-                "as server)",
-            ),
+            Connect(session="corrupt", must_fail=True, within=5.0,
+                    why="the probe's signature is invalid (its CertificateVerify as DTLS client, its ServerKeyExchange "
+                        "as server)"),
             Offer(session="omit"),
             TamperSignature("omit", "omit"),
-            Connect(
-                session="omit",
-                must_fail=True,
-                within=2.5,
-                why="the probe left out its signed message (CertificateVerify as DTLS client, ServerKeyExchange "
-                "as server)",
-            ),
+            Connect(session="omit", must_fail=True, within=2.5,
+                    why="the probe left out its signed message (CertificateVerify as DTLS client, ServerKeyExchange "
+                        "as server)"),
             Do(signature_was_tampered, "the probe's signature was tampered with"),
             NoMediaTo("corrupt", "omit"),
         ),
     ),
     Check(
-        "DTLS-12",
-        "core",
-        "RFC 8827 §6.5, RFC 5764 §4.1.1",
+        "DTLS-12", "core", "RFC 8827 §6.5, RFC 5764 §4.1.1",
         "no common SRTP profile → no media from the target, whether the handshake fails or falls back to DTLS",
         (
             Offer(prepare=offer_unsupported_profile),
@@ -809,9 +674,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "DTLS-13",
-        "security",
-        "RFC 5246 §7.2.2, RFC 8827 §6.5",
+        "DTLS-13", "security", "RFC 5246 §7.2.2, RFC 8827 §6.5",
         "after a refused renegotiation the session and its media go on",
         (
             Connect(),
@@ -822,9 +685,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "DTLS-14",
-        "security",
-        "RFC 6347 §4.2.7, RFC 5246 §7.2.1",
+        "DTLS-14", "security", "RFC 6347 §4.2.7, RFC 5246 §7.2.1",
         "after close_notify the closed session's ICE credentials are no longer answered",
         (
             Connect(),

@@ -57,19 +57,13 @@ def answer_shape(conversation: Conversation) -> None:
             types.append(fields[fields.index("typ") + 1] if "typ" in fields else "?")
     require(bool(types), "the answer has no a=candidate line (a lite agent must list its host candidates)")
     others = sorted(set(types) - {"host"})
-    require(
-        not others, f"the answer has non-host candidates ({', '.join(others)}); a lite agent has host candidates only"
-    )
+    require(not others, f"the answer has non-host candidates ({', '.join(others)}); a lite agent has host candidates only")
     require(len(answer.ice_ufrag) >= 4, f"ice-ufrag {answer.ice_ufrag!r} is shorter than 4 characters")
     require(len(answer.ice_pwd) >= 22, f"ice-pwd is {len(answer.ice_pwd)} characters, fewer than 22")
-    require(
-        set(answer.ice_pwd) <= ICE_CHARS and len(answer.ice_pwd) <= 256,
-        "ice-pwd is not 22–256 ice-chars (RFC 8839 §5.4: letters, digits, + and /)",
-    )
-    conversation.note(
-        f"a=ice-lite, {len(types)} host candidate(s), ufrag {len(answer.ice_ufrag)} characters, "
-        f"password {len(answer.ice_pwd)} characters"
-    )
+    require(set(answer.ice_pwd) <= ICE_CHARS and len(answer.ice_pwd) <= 256,
+            "ice-pwd is not 22–256 ice-chars (RFC 8839 §5.4: letters, digits, + and /)")
+    conversation.note(f"a=ice-lite, {len(types)} host candidate(s), ufrag {len(answer.ice_ufrag)} characters, "
+                      f"password {len(answer.ice_pwd)} characters")
 
 
 async def collect_ufrags(conversation: Conversation) -> None:
@@ -106,11 +100,9 @@ def at_most_distinct(draws: int, alphabet: int, distinct: int) -> float:
     """P(`draws` uniform draws from `alphabet` symbols show at most `distinct` different ones)."""
     seen = [1.0] + [0.0] * draws  # seen[k]: P(k different symbols so far)
     for _ in range(draws):
-        seen = [
-            (seen[k] * k / alphabet if k else 0.0) + (seen[k - 1] * (alphabet - k + 1) / alphabet if k else 0.0)
-            for k in range(draws + 1)
-        ]
-    return sum(seen[: distinct + 1])
+        seen = [(seen[k] * k / alphabet if k else 0.0) + (seen[k - 1] * (alphabet - k + 1) / alphabet if k else 0.0)
+                for k in range(draws + 1)]
+    return sum(seen[:distinct + 1])
 
 
 def random_positions(ufrags: list[str]) -> tuple[list[int], int]:
@@ -122,9 +114,8 @@ def random_positions(ufrags: list[str]) -> tuple[list[int], int]:
     length = min(map(len, ufrags))
     varying = [i for i in range(length) if len({u[i] for u in ufrags}) > 1]
     alphabet = alphabet_size([u[i] for u in ufrags for i in varying]) if varying else 64
-    random = [
-        i for i in varying if at_most_distinct(len(ufrags), alphabet, len({u[i] for u in ufrags})) >= UNIFORM_LEVEL
-    ]
+    random = [i for i in varying
+              if at_most_distinct(len(ufrags), alphabet, len({u[i] for u in ufrags})) >= UNIFORM_LEVEL]
     return random, alphabet
 
 
@@ -135,25 +126,20 @@ def ufrag_problems(ufrags: list[str]) -> tuple[list[str], str]:
     problems = []
     bad = sorted({u for u in ufrags if not 4 <= len(u) <= 256 or not set(u) <= ICE_CHARS})
     if bad:
-        problems.append(
-            f"ufrags outside RFC 8839 §5.4 (4–256 ice-chars: letters, digits, + and /): {', '.join(map(repr, bad[:3]))}"
-        )
+        problems.append(f"ufrags outside RFC 8839 §5.4 (4–256 ice-chars: letters, digits, + and /): "
+                        f"{', '.join(map(repr, bad[:3]))}")
     duplicates = sorted({u for u in ufrags if ufrags.count(u) > 1})
     if duplicates:
         problems.append(f"concurrent sessions share ufrags: {', '.join(duplicates)}")
     random, alphabet = random_positions(ufrags)
     bits = len(random) * math.log2(alphabet)
     length = min(map(len, ufrags))
-    summary = (
-        f"{len(ufrags)} ufrags: {', '.join(ufrags)}; {len(random)} of {length} positions vary as a uniform "
-        f"draw from {alphabet} characters would (≈{bits:.0f} random bits)"
-    )
+    summary = (f"{len(ufrags)} ufrags: {', '.join(ufrags)}; {len(random)} of {length} positions vary as a uniform "
+               f"draw from {alphabet} characters would (≈{bits:.0f} random bits)")
     if bits < MIN_RANDOM_BITS:
-        problems.append(
-            f"only {len(random)} character positions vary like random ones across {len(ufrags)} "
-            f"concurrent sessions' ufrags ({', '.join(ufrags)}): at most {bits:.0f} random bits, fewer "
-            f"than {MIN_RANDOM_BITS} (sequential, time-derived or mostly fixed ufrags)"
-        )
+        problems.append(f"only {len(random)} character positions vary like random ones across {len(ufrags)} "
+                        f"concurrent sessions' ufrags ({', '.join(ufrags)}): at most {bits:.0f} random bits, fewer "
+                        f"than {MIN_RANDOM_BITS} (sequential, time-derived or mostly fixed ufrags)")
     return problems, summary
 
 
@@ -181,10 +167,8 @@ async def no_checks_from_target(conversation: Conversation) -> None:
     requests = [d for d in conversation.datagrams if d.direction == "in" and is_stun_request(d.data)]
     if requests:
         first = requests[0]
-        raise CheckFailed(
-            f"the lite target sent {len(requests)} connectivity check(s) of its own, the first at "
-            f"{first.time:.3f} s to socket {first.socket}"
-        )
+        raise CheckFailed(f"the lite target sent {len(requests)} connectivity check(s) of its own, the first at "
+                          f"{first.time:.3f} s to socket {first.socket}")
     conversation.note("no connectivity check came from the target")
 
 
@@ -203,10 +187,8 @@ async def echo_destination(conversation: Conversation, via: str) -> str | None:
     return where[0] if where else None
 
 
-LATEST_NOMINATION_POLICY = (
-    "this project's policy is that the latest nomination wins; a lite agent that keeps its "
-    "first nomination, or refuses a second, is RFC 8445-compliant"
-)
+LATEST_NOMINATION_POLICY = ("this project's policy is that the latest nomination wins; a lite agent that keeps its "
+                            "first nomination, or refuses a second, is RFC 8445-compliant")
 
 
 async def latest_nomination_wins(conversation: Conversation) -> None:
@@ -216,15 +198,11 @@ async def latest_nomination_wins(conversation: Conversation) -> None:
         try:
             await Expect(StunSuccess(), via=via).run(conversation)
         except CheckFailed as exc:
-            raise CheckFailed(
-                f"a later USE-CANDIDATE from {via} was not accepted ({exc}): {LATEST_NOMINATION_POLICY}"
-            ) from None
+            raise CheckFailed(f"a later USE-CANDIDATE from {via} was not accepted ({exc}): {LATEST_NOMINATION_POLICY}"
+                              ) from None
         where = await echo_destination(conversation, via)
-        require(
-            where == via,
-            f"after a later USE-CANDIDATE from {via}, media sent from {via} was echoed to "
-            f"{where or 'nobody'}, not to {via}: {LATEST_NOMINATION_POLICY}",
-        )
+        require(where == via, f"after a later USE-CANDIDATE from {via}, media sent from {via} was echoed to "
+                              f"{where or 'nobody'}, not to {via}: {LATEST_NOMINATION_POLICY}")
         conversation.note(f"after a USE-CANDIDATE from {via}, media went to {via}")
 
 
@@ -243,14 +221,9 @@ async def echoes_to_one_address(conversation: Conversation) -> None:
     destinations = [where for _, where in arrivals]
     switches = sum(1 for before, after in zip(destinations, destinations[1:]) if before != after)
     said = ", ".join(f"from {via} to {where}" for via, where in arrivals)
-    require(
-        switches <= 1,
-        f"the echoes changed address {switches} times ({said}): the target sends to "
-        "each packet's source, not on its one selected pair",
-    )
-    conversation.note(
-        f"{len(arrivals)} of {len(sent)} echoes, to {' then '.join(dict.fromkeys(destinations))} ({said})"
-    )
+    require(switches <= 1, f"the echoes changed address {switches} times ({said}): the target sends to "
+                                    "each packet's source, not on its one selected pair")
+    conversation.note(f"{len(arrivals)} of {len(sent)} echoes, to {' then '.join(dict.fromkeys(destinations))} ({said})")
 
 
 # -- ICE-06, ICE-10: consent ------------------------------------------------------------------
@@ -285,10 +258,8 @@ class ConsentExpires(Step):
         full_ice = self.full_ice
         lite = conversation.session("main").peer.answer.ice_lite
         if full_ice and lite:
-            raise CheckSkipped(
-                "the target is an ICE-lite agent (a=ice-lite): RFC 7675 consent freshness rests on "
-                f"the answers to an agent's own checks and binds full ICE agents; {LITE_CONSENT}"
-            )
+            raise CheckSkipped("the target is an ICE-lite agent (a=ice-lite): RFC 7675 consent freshness rests on "
+                               f"the answers to an agent's own checks and binds full ICE agents; {LITE_CONSENT}")
         if not full_ice and not lite:
             raise CheckSkipped(f"the target is a full ICE agent (no a=ice-lite in its answer): {FULL_CONSENT}")
         after, checked_at, timeout = await media_after_consent(conversation)
@@ -297,17 +268,13 @@ class ConsentExpires(Step):
                 await own_media_stopped(conversation, checked_at + timeout + CONSENT_SLACK)
             return  # ICE-06: the check that follows sees whether consent freed the session
         if full_ice:
-            require(
-                after <= timeout + CONSENT_SLACK,
-                f"media was still echoed {after:.1f} s after the last of the target's checks the probe answered: "
-                f"RFC 7675 §5.1 makes it cease transmission once consent ({timeout:g} s) expires",
-            )
+            require(after <= timeout + CONSENT_SLACK,
+                    f"media was still echoed {after:.1f} s after the last of the target's checks the probe answered: "
+                    f"RFC 7675 §5.1 makes it cease transmission once consent ({timeout:g} s) expires")
         else:
-            require(
-                after <= timeout + CONSENT_SLACK,
-                f"media was still echoed {after:.1f} s after the last connectivity check: this project's policy "
-                f"is that a lite agent stops after the consent timeout ({timeout:g} s) without checks",
-            )
+            require(after <= timeout + CONSENT_SLACK,
+                    f"media was still echoed {after:.1f} s after the last connectivity check: this project's policy "
+                    f"is that a lite agent stops after the consent timeout ({timeout:g} s) without checks")
 
     def describe(self) -> str:
         return f"ConsentExpires({'full ICE' if self.full_ice else 'ICE-lite'})"
@@ -320,22 +287,14 @@ async def media_after_consent(conversation: Conversation) -> tuple[float | None,
     that last check was; the consent timeout)."""
     session = conversation.session("main")
     session.socket.receive_filter = lambda data: not is_stun_request(data)
-    answered = [
-        d.time
-        for d in conversation.datagrams
-        if d.direction == "out" and d.socket == session.socket.name and is_binding_success(d.data)
-    ]
+    answered = [d.time for d in conversation.datagrams
+                if d.direction == "out" and d.socket == session.socket.name and is_binding_success(d.data)]
     checked_at = max([next(time for _, time, event in session.events if isinstance(event, IceCompleted)), *answered])
     if answered:
-        kind = (
-            "its answer says a=ice-lite, yet it checks"
-            if session.peer.answer.ice_lite
-            else "a full ICE agent: no a=ice-lite in its answer"
-        )
-        conversation.note(
-            f"the target sends connectivity checks of its own ({kind}): the probe answered "
-            f"{len(answered)}, the last at {answered[-1]:.1f} s, and leaves the rest unanswered"
-        )
+        kind = ("its answer says a=ice-lite, yet it checks" if session.peer.answer.ice_lite
+                else "a full ICE agent: no a=ice-lite in its answer")
+        conversation.note(f"the target sends connectivity checks of its own ({kind}): the probe answered "
+                          f"{len(answered)}, the last at {answered[-1]:.1f} s, and leaves the rest unanswered")
     timeout = conversation.settings.consent_timeout
     last_echo = None
     tokens = []
@@ -355,9 +314,8 @@ async def media_after_consent(conversation: Conversation) -> tuple[float | None,
             break  # consent is over and the echoes have stopped: no need to watch the slack out
     require(last_echo is not None, "no media was echoed at all before consent expired")
     after = last_echo - checked_at
-    conversation.note(
-        f"the last echoed packet was sent {after:.1f} s after the last check (consent timeout {timeout:g} s)"
-    )
+    conversation.note(f"the last echoed packet was sent {after:.1f} s after the last check "
+                      f"(consent timeout {timeout:g} s)")
     return after, checked_at, timeout
 
 
@@ -368,10 +326,8 @@ async def media_until(conversation: Conversation, session: Session, end: float) 
     while conversation.now() < end:
         send_silence(conversation, session, packets=1)
         await asyncio.sleep(0.2)
-    conversation.note(
-        f"the target does not echo: media without checks went on until {end:.1f} s, past the "
-        f"consent timeout ({conversation.settings.consent_timeout:g} s) of the last check"
-    )
+    conversation.note(f"the target does not echo: media without checks went on until {end:.1f} s, past the "
+                      f"consent timeout ({conversation.settings.consent_timeout:g} s) of the last check")
 
 
 async def own_media_stopped(conversation: Conversation, expired: float) -> None:
@@ -379,15 +335,11 @@ async def own_media_stopped(conversation: Conversation, expired: float) -> None:
     SRTP or SRTCP of its own may arrive while our media goes on for the RTCP report interval."""
     session = conversation.session("main")
     await media_until(conversation, session, expired + conversation.settings.report_timeout)
-    late = [
-        time for _, time, event in session.events if isinstance(event, (RtpReceived, RtcpReceived)) and time > expired
-    ]
-    require(
-        not late,
-        f"the target still sent {len(late)} SRTP/SRTCP packet(s) of its own, the last at "
-        f"{max(late, default=0.0):.1f} s, after consent expired at {expired:.1f} s (timeout and slack "
-        "included): RFC 7675 §5.1 makes it cease transmission",
-    )
+    late = [time for _, time, event in session.events
+            if isinstance(event, (RtpReceived, RtcpReceived)) and time > expired]
+    require(not late, f"the target still sent {len(late)} SRTP/SRTCP packet(s) of its own, the last at "
+                      f"{max(late, default=0.0):.1f} s, after consent expired at {expired:.1f} s (timeout and slack "
+                      "included): RFC 7675 §5.1 makes it cease transmission")
     conversation.note(f"no SRTP or SRTCP of the target's own arrived after {expired:.1f} s")
 
 
@@ -407,14 +359,11 @@ def restart_refused(exc: PeerError) -> CheckSkipped | None:
     is its way of saying it has none, so the check does not apply. None: not an HTTP refusal."""
     if exc.status is None or not 400 <= exc.status < 600:
         return None
-    known = RESTART_NOT_SUPPORTED.get(
-        exc.status, "an HTTP error, which RFC 9725 asks of a session that cannot restart ICE"
-    )
+    known = RESTART_NOT_SUPPORTED.get(exc.status, "an HTTP error, which RFC 9725 asks of a session that cannot "
+                                                  "restart ICE")
     reason = " ".join((exc.body or "").split())[:120]
-    return CheckSkipped(
-        f"the target refused the ICE restart: PATCH answered {exc.status}"
-        f"{f' ({reason})' if reason else ''}; {known}. ICE restart is optional for a WHIP session"
-    )
+    return CheckSkipped(f"the target refused the ICE restart: PATCH answered {exc.status}"
+                        f"{f' ({reason})' if reason else ''}; {known}. ICE restart is optional for a WHIP session")
 
 
 @dataclass(frozen=True, eq=False)
@@ -427,28 +376,21 @@ class IceRestart(Step):
         session = conversation.session("main")
         peer = session.peer
         ufrag, pwd = random_text(conversation, 8), random_text(conversation, 24)
-        fragment = (
-            f"a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\nm=audio 9 UDP/TLS/RTP/SAVPF {peer.audio_pt}\r\na=mid:0\r\n"
-        )
+        fragment = (f"a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n"
+                    f"m=audio 9 UDP/TLS/RTP/SAVPF {peer.audio_pt}\r\na=mid:0\r\n")
         try:
-            answer = await conversation.target.restart(
-                session.handle, fragment, timeout=conversation.settings.connect_timeout
-            )
+            answer = await conversation.target.restart(session.handle, fragment,
+                                                       timeout=conversation.settings.connect_timeout)
         except PeerError as exc:
             refused = restart_refused(exc)
             if refused is not None:
                 raise refused from None
             raise CheckFailed(f"the ICE restart PATCH got no HTTP answer: {exc}") from None
         require(answer is not None, "the target answered the restart with 204: no new credentials, ICE did not restart")
-        values = dict(
-            line.rstrip("\r")[2:].split(":", 1)
-            for line in answer.split("\n")
-            if line.startswith(("a=ice-ufrag:", "a=ice-pwd:"))
-        )
-        require(
-            "ice-ufrag" in values and "ice-pwd" in values,
-            f"the restart answer has no a=ice-ufrag/a=ice-pwd: {answer[:200]!r}",
-        )
+        values = dict(line.rstrip("\r")[2:].split(":", 1) for line in answer.split("\n")
+                      if line.startswith(("a=ice-ufrag:", "a=ice-pwd:")))
+        require("ice-ufrag" in values and "ice-pwd" in values,
+                f"the restart answer has no a=ice-ufrag/a=ice-pwd: {answer[:200]!r}")
         require(values["ice-ufrag"] != peer.answer.ice_ufrag, "the restart answer kept the old ice-ufrag")
         # The probe peer has no restart of its own yet: switch its credentials in place.
         peer.local_ufrag, peer.local_pwd = ufrag, pwd
@@ -466,19 +408,14 @@ async def no_new_handshake(conversation: Conversation) -> None:
     await asyncio.sleep(conversation.settings.silence)
     since = conversation.scratch["restarted_at"]
     dtls = [d for d in conversation.datagrams if d.direction == "in" and d.time >= since and 19 < d.data[:1][0] < 64]
-    require(
-        not dtls,
-        f"the target sent {len(dtls)} DTLS datagram(s) after the ICE restart: a new handshake, where "
-        "this project's policy is that the DTLS association carries on across an ICE restart",
-    )
+    require(not dtls, f"the target sent {len(dtls)} DTLS datagram(s) after the ICE restart: a new handshake, where "
+                      "this project's policy is that the DTLS association carries on across an ICE restart")
     require(conversation.session("main").peer.state == "connected", "the probe peer lost its DTLS connection")
 
 
 CHECKS = (
     Check(
-        "ICE-01",
-        "lite",
-        "RFC 8445 §5.3, §6.1, RFC 8839 §5.4",
+        "ICE-01", "lite", "RFC 8445 §5.3, §6.1, RFC 8839 §5.4",
         "answer has a=ice-lite, host candidates only, ufrag ≥ 4 chars with ≥ 24 random bits, password ≥ 22 chars",
         (
             Offer(),
@@ -488,9 +425,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "ICE-02",
-        "lite",
-        "RFC 8445 §6.1.1, §2.5",
+        "ICE-02", "lite", "RFC 8445 §6.1.1, §2.5",
         "the lite agent sends no connectivity checks of its own",
         (
             Offer(),
@@ -501,9 +436,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "ICE-03",
-        "lite",
-        "RFC 8445 §7.3.1.1",
+        "ICE-03", "lite", "RFC 8445 §7.3.1.1",
         "request with ICE-CONTROLLED from the offerer (role conflict) → 487 or the RFC 8445 §7.3.1.1 resolution",
         (
             Offer(),
@@ -515,9 +448,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "ICE-04",
-        "lite",
-        "RFC 8445 §7.3.1.5, §8.2",
+        "ICE-04", "lite", "RFC 8445 §7.3.1.5, §8.2",
         "USE-CANDIDATE on an authenticated check selects that pair; media goes to it",
         (
             Offer(),
@@ -534,9 +465,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "ICE-05",
-        "lite",
-        "RFC 8445 §8.2, §7.3.1.5, draft-thatcher-ice-renomination",
+        "ICE-05", "lite", "RFC 8445 §8.2, §7.3.1.5, draft-thatcher-ice-renomination",
         "the latest nomination wins: a later USE-CANDIDATE from another authenticated pair moves media there, "
         "and one from the first pair moves it back",
         (
@@ -548,9 +477,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "ICE-06",
-        "core",
-        "RFC 7675 §5.1 (by analogy, for ICE-lite targets)",
+        "ICE-06", "core", "RFC 7675 §5.1 (by analogy, for ICE-lite targets)",
         "an ICE-lite target stops sending media, and frees the session, once no check has arrived for the consent "
         "timeout",
         (
@@ -562,9 +489,7 @@ CHECKS = (
         timeout=150.0,
     ),
     Check(
-        "ICE-07",
-        "core",
-        "RFC 9725 §4.3, RFC 8445 §9, RFC 8840",
+        "ICE-07", "core", "RFC 9725 §4.3, RFC 8445 §9, RFC 8840",
         "an ICE restart (new ufrag/pwd via WHIP PATCH) is answered with new credentials, checks with them are "
         "answered, and media carries on with the same SRTP keys",
         (
@@ -577,9 +502,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "ICE-08",
-        "core",
-        "RFC 8445 §5.3, docs/architecture.md principle 2",
+        "ICE-08", "core", "RFC 8445 §5.3, docs/architecture.md principle 2",
         "ufrags are unique across concurrent sessions and unpredictable (no sequential or time-derived ufrags)",
         (
             Offer(),
@@ -587,9 +510,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "ICE-09",
-        "core",
-        "RFC 8445 §12.1",
+        "ICE-09", "core", "RFC 8445 §12.1",
         "after a second nomination from another address, media goes on one selected pair: the echoes stay on one "
         "address (after at most one switch to the later nomination), whichever address each packet came from",
         (
@@ -601,9 +522,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "ICE-10",
-        "core",
-        "RFC 7675 §5.1",
+        "ICE-10", "core", "RFC 7675 §5.1",
         "a full ICE agent (no a=ice-lite) stops sending media once the consent timeout has passed without an "
         "answer to its checks",
         (
@@ -613,9 +532,7 @@ CHECKS = (
         timeout=150.0,
     ),
     Check(
-        "ICE-11",
-        "core",
-        "RFC 8445 §9, RFC 8842, RFC 9725 §4.3",
+        "ICE-11", "core", "RFC 8445 §9, RFC 8842, RFC 9725 §4.3",
         "an ICE restart keeps the DTLS association: the target starts no new DTLS handshake after it",
         (
             Connect(),

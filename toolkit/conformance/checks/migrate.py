@@ -53,10 +53,8 @@ def dtls_from_target_since(conversation: Conversation, since: float) -> int:
 # -- MIGRATE-01 ------------------------------------------------------------------------------
 
 
-ROAMING_POLICY = (
-    "this project's roaming policy is that the latest nomination moves media at once; RFC 8445 lets a "
-    "lite agent keep its first selected pair until an ICE restart"
-)
+ROAMING_POLICY = ("this project's roaming policy is that the latest nomination moves media at once; RFC 8445 lets a "
+                  "lite agent keep its first selected pair until an ICE restart")
 
 
 async def nat_rebinding(conversation: Conversation) -> None:
@@ -67,9 +65,8 @@ async def nat_rebinding(conversation: Conversation) -> None:
     token = send_media(conversation, session)
     await settle(conversation)
     where = echoes_of(session, token)
-    conversation.note(
-        "after a check without USE-CANDIDATE from the new address, media went to " + (where[0] if where else "nobody")
-    )
+    conversation.note("after a check without USE-CANDIDATE from the new address, media went to "
+                      + (where[0] if where else "nobody"))
     # Then the check a controlling agent sends on its selected pair (libwebrtc keeps USE-CANDIDATE on it).
     await send_check(conversation, "rebound", use_candidate=True)
     tokens = []
@@ -80,16 +77,12 @@ async def nat_rebinding(conversation: Conversation) -> None:
     lost = [t for t in tokens if not echoes_of(session, t)]
     astray = [t for t in tokens if echoes_of(session, t) and echoes_of(session, t)[0] != "rebound"]
     require(not lost, f"{len(lost)} of {len(tokens)} packets sent after the switch were not echoed")
-    require(
-        not astray,
-        f"{len(astray)} echoes still went to the old address after a USE-CANDIDATE from the new one: {ROAMING_POLICY}",
-    )
+    require(not astray, f"{len(astray)} echoes still went to the old address after a USE-CANDIDATE from the new one: "
+                        f"{ROAMING_POLICY}")
     handshakes = dtls_from_target_since(conversation, switch)
     require(handshakes == 0, f"the target sent {handshakes} DTLS datagram(s) after the rebinding: a new handshake")
     require(session.peer.state == "connected", f"the probe peer is {session.peer.state} after the rebinding")
-    conversation.note(
-        f"all {len(tokens)} packets after the switch were echoed to the new address, no new DTLS handshake"
-    )
+    conversation.note(f"all {len(tokens)} packets after the switch were echoed to the new address, no new DTLS handshake")
 
 
 # -- MIGRATE-02, MIGRATE-08: RTP Bleed ---------------------------------------------------------
@@ -108,12 +101,8 @@ class RtpBleed(Step):
         session = conversation.session("main")
         attacker = conversation.socket("attacker")
         attacker.mark = len(attacker.inbox)
-        plain = Rtp(
-            payload_type=session.peer.audio_pt,
-            sequence=conversation.rng.getrandbits(16),
-            timestamp=conversation.rng.getrandbits(32),
-            ssrc=session.peer.ssrc,
-        ) / Raw(b"rtcgate-bleed-plain")
+        plain = Rtp(payload_type=session.peer.audio_pt, sequence=conversation.rng.getrandbits(16),
+                    timestamp=conversation.rng.getrandbits(32), ssrc=session.peer.ssrc) / Raw(b"rtcgate-bleed-plain")
         attacker.send(bytes(plain), session.remote)
         conversation.scratch["bleed"] = send_media(conversation, session, via="attacker")
         await settle(conversation)
@@ -129,45 +118,30 @@ def bleed_not_taken(conversation: Conversation) -> None:
     session's own media still goes to its own address."""
     session = conversation.session("main")
     bled = echoes_of(session, conversation.scratch["bleed"])
-    require(
-        not bled,
-        f"SRTP from an unbound address was decrypted into the session and echoed (to "
-        f"{bled[0] if bled else ''}): {BLEED_POLICY}",
-    )
+    require(not bled, f"SRTP from an unbound address was decrypted into the session and echoed (to "
+                      f"{bled[0] if bled else ''}): {BLEED_POLICY}")
     genuine = echoes_of(session, conversation.scratch["genuine"])
-    require(
-        genuine == [session.socket.name],
-        f"after media from an unbound address, the session's own media was "
-        f"echoed to {genuine[0] if genuine else 'nobody'}, not to "
-        f"{session.socket.name}: the unbound address moved the session's media "
-        f"({BLEED_POLICY})",
-    )
+    require(genuine == [session.socket.name], f"after media from an unbound address, the session's own media was "
+                                              f"echoed to {genuine[0] if genuine else 'nobody'}, not to "
+                                              f"{session.socket.name}: the unbound address moved the session's media "
+                                              f"({BLEED_POLICY})")
     conversation.note("the unbound address's SRTP was not taken; the session's media stayed on its own address")
 
 
-BLEED_POLICY = (
-    "this project's policy (RTP Bleed hardening) drops media from 5-tuples no authenticated check has "
-    "bound; full ICE agents may accept authenticated SRTP from any address"
-)
+BLEED_POLICY = ("this project's policy (RTP Bleed hardening) drops media from 5-tuples no authenticated check has "
+                "bound; full ICE agents may accept authenticated SRTP from any address")
 
 
 def nothing_to_unbound(conversation: Conversation) -> None:
     """MIGRATE-08 (MUST, RFC 8445 §12.1): no datagram at all went back to the unbound address."""
     attacker = conversation.socket("attacker")
-    answers = attacker.inbox[attacker.mark :]
+    answers = attacker.inbox[attacker.mark:]
     session = conversation.session("main")
-    echoed = [
-        name
-        for token in (conversation.scratch["bleed"], conversation.scratch["genuine"])
-        for name in echoes_of(session, token)
-        if name == attacker.name
-    ]
-    require(
-        not answers,
-        f"the unbound address got {len(answers)} datagram(s) back"
-        f"{' (echoes of the session media among them)' if echoed else ''}: data sent on a pair that "
-        "no check made valid, let alone selected",
-    )
+    echoed = [name for token in (conversation.scratch["bleed"], conversation.scratch["genuine"])
+              for name in echoes_of(session, token) if name == attacker.name]
+    require(not answers, f"the unbound address got {len(answers)} datagram(s) back"
+                         f"{' (echoes of the session media among them)' if echoed else ''}: data sent on a pair that "
+                         "no check made valid, let alone selected")
     conversation.note("nothing came back to the unbound address")
 
 
@@ -247,36 +221,22 @@ def stranger_unanswered(conversation: Conversation) -> None:
     role = conversation.scratch["role"]
     answered = [r for r in conversation.socket("attacker").inbox if 19 < r.data[0] < 64]
     require(not answered, f"the target answered the unbound address's DTLS with {len(answered)} DTLS datagram(s)")
-    conversation.note(
-        f"{sent_by_stranger(role)} from the unbound address were ignored (the target is the DTLS "
-        f"{role})"
-        + (
-            ""
-            if conversation.scratch["handshake"] is None
-            else "; the real handshake did not complete (MIGRATE-10 judges that)"
-        )
-    )
+    conversation.note(f"{sent_by_stranger(role)} from the unbound address were ignored (the target is the DTLS "
+                      f"{role})" + ("" if conversation.scratch["handshake"] is None
+                                    else "; the real handshake did not complete (MIGRATE-10 judges that)"))
 
 
 def real_handshake_completed(conversation: Conversation) -> None:
     """MIGRATE-10 (POLICY): the stranger did not keep the real handshake from completing, nor end it."""
     role, failure = conversation.scratch["role"], conversation.scratch["handshake"]
     session = conversation.session("main")
-    require(
-        failure is None,
-        f"the real handshake did not complete while {sent_by_stranger(role)} came from an "
-        f"unbound address: {failure}; this project's policy is that a stranger's DTLS cannot "
-        "deny a session its handshake",
-    )
-    require(
-        session.peer.state == "connected",
-        f"the probe peer is {session.peer.state}: the target ended the session "
-        f"after {sent_by_stranger(role)} from an unbound address",
-    )
-    conversation.note(
-        f"the real handshake completed despite {sent_by_stranger(role)} from an unbound address (the "
-        f"target is the DTLS {role})"
-    )
+    require(failure is None, f"the real handshake did not complete while {sent_by_stranger(role)} came from an "
+                             f"unbound address: {failure}; this project's policy is that a stranger's DTLS cannot "
+                             "deny a session its handshake")
+    require(session.peer.state == "connected", f"the probe peer is {session.peer.state}: the target ended the session "
+                                               f"after {sent_by_stranger(role)} from an unbound address")
+    conversation.note(f"the real handshake completed despite {sent_by_stranger(role)} from an unbound address (the "
+                      f"target is the DTLS {role})")
 
 
 def sent_by_stranger(role: str) -> str:
@@ -288,22 +248,17 @@ def sent_by_stranger(role: str) -> str:
 
 async def replayed_check(conversation: Conversation) -> None:
     session = conversation.session("main")
-    captured = next(
-        d.data
-        for d in conversation.datagrams
-        if d.direction == "out" and d.socket == "main" and is_stun_request(d.data)
-    )
+    captured = next(d.data for d in conversation.datagrams
+                    if d.direction == "out" and d.socket == "main" and is_stun_request(d.data))
     attacker = conversation.socket("attacker")
     attacker.mark = len(attacker.inbox)
     attacker.send(captured, session.remote)
     token = send_media(conversation, session)
     await settle(conversation)
-    answered = any(r.data[0] < 4 for r in attacker.inbox[attacker.mark :])
+    answered = any(r.data[0] < 4 for r in attacker.inbox[attacker.mark:])
     where = echoes_of(session, token)
-    conversation.note(
-        f"outcome: the replayed nominating check was {'answered' if answered else 'not answered'}; "
-        f"media then went to {where[0] if where else 'nobody'}"
-    )
+    conversation.note(f"outcome: the replayed nominating check was {'answered' if answered else 'not answered'}; "
+                      f"media then went to {where[0] if where else 'nobody'}")
     await send_check(conversation, "main", use_candidate=False)  # a genuine consent check, not nominating
     token = send_media(conversation, session)
     await settle(conversation)
@@ -314,29 +269,22 @@ async def replayed_check(conversation: Conversation) -> None:
 async def genuine_nomination_takes_back(conversation: Conversation) -> None:
     """After the replay: the next genuine nominating check brings the session's media back to the peer."""
     session = conversation.session("main")
-    require(
-        session.peer.state == "connected",
-        f"the session did not survive a replayed check (the probe peer is {session.peer.state}): {REPLAY_POLICY}",
-    )
+    require(session.peer.state == "connected", f"the session did not survive a replayed check (the probe peer is "
+                                               f"{session.peer.state}): {REPLAY_POLICY}")
     await Send(check_request(use_candidate=True), label="the next genuine nominating check").run(conversation)
     try:
         await Expect(StunSuccess()).run(conversation)
     except CheckFailed as exc:
-        raise CheckFailed(
-            f"the genuine nominating check after the replay was not answered ({exc}): {REPLAY_POLICY}"
-        ) from None
+        raise CheckFailed(f"the genuine nominating check after the replay was not answered ({exc}): "
+                          f"{REPLAY_POLICY}") from None
     where = await echo_destination(conversation, session.socket.name)
-    require(
-        where == session.socket.name,
-        f"after the genuine nominating check, media went to {where or 'nobody'}, not back to the peer: {REPLAY_POLICY}",
-    )
+    require(where == session.socket.name, f"after the genuine nominating check, media went to {where or 'nobody'}, "
+                                          f"not back to the peer: {REPLAY_POLICY}")
     conversation.note("the next genuine nominating check took the media back")
 
 
-REPLAY_POLICY = (
-    "this project's policy is that the next genuine nomination takes the media back after a replayed "
-    "check (no RFC says what a server does with a replay)"
-)
+REPLAY_POLICY = ("this project's policy is that the next genuine nomination takes the media back after a replayed "
+                 "check (no RFC says what a server does with a replay)")
 
 
 # -- MIGRATE-06 ------------------------------------------------------------------------------
@@ -352,25 +300,18 @@ async def tuple_cap(conversation: Conversation) -> None:
     tokens = {name: send_media(conversation, session, via=name) for name in [*names, control.name]}
     await settle(conversation)
     if echoes_of(session, tokens[control.name]):
-        raise CheckSkipped(
-            "the target echoes media even from a 5-tuple that never sent a check (MIGRATE-02 "
-            "judges that), so which tuples stay bound cannot be observed from outside"
-        )
+        raise CheckSkipped("the target echoes media even from a 5-tuple that never sent a check (MIGRATE-02 "
+                           "judges that), so which tuples stay bound cannot be observed from outside")
     bound = [name for name in names if echoes_of(session, tokens[name])]
     if not bound:
-        raise CheckSkipped(
-            "the target echoes no media from bound but unselected 5-tuples, so which tuples stay "
-            "bound cannot be observed from outside"
-        )
+        raise CheckSkipped("the target echoes no media from bound but unselected 5-tuples, so which tuples stay "
+                           "bound cannot be observed from outside")
     conversation.note(f"of {EXTRA_TUPLES} extra tuples bound oldest first, still bound: {', '.join(bound)}")
     require(len(bound) < EXTRA_TUPLES, f"all {EXTRA_TUPLES} extra 5-tuples stayed bound: no cap per session")
     first_kept = names.index(bound[0])
     evicted_newer = [name for name in names[first_kept:] if name not in bound]
-    require(
-        not evicted_newer,
-        f"{bound[0]} (older) is still bound while newer {', '.join(evicted_newer)} "
-        "were evicted: the oldest unselected tuple must go first",
-    )
+    require(not evicted_newer, f"{bound[0]} (older) is still bound while newer {', '.join(evicted_newer)} "
+                               "were evicted: the oldest unselected tuple must go first")
     conversation.note(f"cap: {len(bound) + 1} tuples per session (the selected one included)")
 
 
@@ -398,21 +339,15 @@ class SharedSsrcMedia(Step):
 def sessions_isolated(conversation: Conversation) -> None:
     """MIGRATE-07 (POLICY): each session's media is echoed, and a's SRTP on b's 5-tuple is not."""
     for name, token in conversation.scratch["own"].items():
-        require(
-            bool(echoes_of(conversation.session(name), token)),
-            f"session {name}'s media was not echoed while another session used the same SSRC: {ISOLATION_POLICY}",
-        )
-    require(
-        not echoes_of(conversation.session("a"), conversation.scratch["crossed"]),
-        f"session a's SRTP sent on session b's 5-tuple was echoed: {ISOLATION_POLICY}",
-    )
+        require(bool(echoes_of(conversation.session(name), token)),
+                f"session {name}'s media was not echoed while another session used the same SSRC: {ISOLATION_POLICY}")
+    require(not echoes_of(conversation.session("a"), conversation.scratch["crossed"]),
+            f"session a's SRTP sent on session b's 5-tuple was echoed: {ISOLATION_POLICY}")
     conversation.note("two sessions with the same SSRC each got their own media echoed")
 
 
-ISOLATION_POLICY = (
-    "this project's policy is that media belongs to the session whose checks bound its 5-tuple, "
-    "never to the session an SSRC names"
-)
+ISOLATION_POLICY = ("this project's policy is that media belongs to the session whose checks bound its 5-tuple, "
+                    "never to the session an SSRC names")
 
 
 def no_cross_session_leak(conversation: Conversation) -> None:
@@ -421,54 +356,39 @@ def no_cross_session_leak(conversation: Conversation) -> None:
     for name, token in conversation.scratch["own"].items():
         session = conversation.session(name)
         astray = [origin for origin in echoes_of(session, token) if origin != name]
-        require(
-            not astray,
-            f"session {name}'s echo arrived on socket {astray[0] if astray else ''}, another session's 5-tuple",
-        )
+        require(not astray, f"session {name}'s echo arrived on socket {astray[0] if astray else ''}, another "
+                            "session's 5-tuple")
     for name in ("a", "b"):
         session = conversation.session(name)
         foreign = session.peer.drops["srtp_unprotect_failed"] + session.peer.drops["srtcp_unprotect_failed"]
-        require(
-            foreign == 0,
-            f"session {name} received {foreign} packet(s) it cannot decrypt: another session's "
-            "media sent on its 5-tuple",
-        )
+        require(foreign == 0, f"session {name} received {foreign} packet(s) it cannot decrypt: another session's "
+                              "media sent on its 5-tuple")
     conversation.note("no packet of one session reached the other's 5-tuple")
 
 
 CHECKS = (
     Check(
-        "MIGRATE-01",
-        "core",
-        "RFC 8445 §7.3.1.4, §8.2, RFC 7675",
+        "MIGRATE-01", "core", "RFC 8445 §7.3.1.4, §8.2, RFC 7675",
         "after NAT rebinding, an authenticated check from the new 5-tuple moves media there without a new DTLS "
         "handshake; no packets are lost beyond the switch",
         (Connect(), Echo(), Rebind("rebound"), Do(nat_rebinding, "checks and media from the new source port")),
     ),
     Check(
-        "MIGRATE-02",
-        "security",
-        "CVE-2017-14099, CVE-2017-14114 (RTP Bleed)",
+        "MIGRATE-02", "security", "CVE-2017-14099, CVE-2017-14114 (RTP Bleed)",
         "RTP or SRTP from an unbound 5-tuple is never decrypted into the session and never moves where its media goes",
-        (Connect(), Socket("attacker"), RtpBleed(), Do(bleed_not_taken, "the unbound address's media not taken")),
+        (Connect(), Socket("attacker"), RtpBleed(),
+         Do(bleed_not_taken, "the unbound address's media not taken")),
     ),
     Check(
-        "MIGRATE-03",
-        "security",
-        "RFC 8445 §12.1.1, CVE-2023-49786, CVE-2023-51443",
+        "MIGRATE-03", "security", "RFC 8445 §12.1.1, CVE-2023-49786, CVE-2023-51443",
         "DTLS from an unbound 5-tuple before, during or after the real handshake is never answered (a ClientHello; "
         "to a DTLS client target, a stranger's HelloVerifyRequest and fatal alert)",
-        (
-            Offer(),
-            Socket("attacker", session=None),
-            StrangerHandshake(),
-            Do(stranger_unanswered, "no DTLS to the unbound address"),
-        ),
+        (Offer(), Socket("attacker", session=None),
+         StrangerHandshake(),
+         Do(stranger_unanswered, "no DTLS to the unbound address")),
     ),
     Check(
-        "MIGRATE-04",
-        "security",
-        "RFC 8445 §7.3, RFC 8489 §9.1.3",
+        "MIGRATE-04", "security", "RFC 8445 §7.3, RFC 8489 §9.1.3",
         "a check with the right ufrag and a wrong password from a new address binds nothing",
         (
             Connect(),
@@ -480,9 +400,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "MIGRATE-05",
-        "security",
-        "RFC 8445 §7.3 (no replay protection in ICE)",
+        "MIGRATE-05", "security", "RFC 8445 §7.3 (no replay protection in ICE)",
         "a replayed authenticated check from another address does not take the session's media away for longer "
         "than the next genuine nominating check; the outcome is reported",
         (
@@ -493,16 +411,12 @@ CHECKS = (
         ),
     ),
     Check(
-        "MIGRATE-06",
-        "security",
-        "docs/architecture.md principle 2",
+        "MIGRATE-06", "security", "docs/architecture.md principle 2",
         "tuples per session are capped; the oldest unselected tuple is evicted first",
         (Connect(), Do(tuple_cap, f"bind {EXTRA_TUPLES} extra 5-tuples"), Echo()),
     ),
     Check(
-        "MIGRATE-07",
-        "core",
-        "RFC 3711 §3.2, docs/architecture.md principle 2",
+        "MIGRATE-07", "core", "RFC 3711 §3.2, docs/architecture.md principle 2",
         "two sessions sharing an SSRC each get their own media echoed, and one's SRTP on the other's 5-tuple is "
         "not taken",
         (
@@ -513,16 +427,13 @@ CHECKS = (
         ),
     ),
     Check(
-        "MIGRATE-08",
-        "security",
-        "RFC 8445 §12.1, CVE-2017-14099 (RTP Bleed)",
+        "MIGRATE-08", "security", "RFC 8445 §12.1, CVE-2017-14099 (RTP Bleed)",
         "nothing is ever sent to a 5-tuple that no authenticated check bound, whatever RTP or SRTP came from it",
-        (Connect(), Socket("attacker"), RtpBleed(), Do(nothing_to_unbound, "nothing back to the unbound address")),
+        (Connect(), Socket("attacker"), RtpBleed(),
+         Do(nothing_to_unbound, "nothing back to the unbound address")),
     ),
     Check(
-        "MIGRATE-09",
-        "core",
-        "RFC 8445 §12.1",
+        "MIGRATE-09", "core", "RFC 8445 §12.1",
         "two sessions sharing an SSRC never get a packet of each other's: no echo on the other's 5-tuple, nothing "
         "a peer cannot decrypt",
         (
@@ -533,17 +444,11 @@ CHECKS = (
         ),
     ),
     Check(
-        "MIGRATE-10",
-        "security",
-        "CVE-2023-49786, CVE-2023-51443",
+        "MIGRATE-10", "security", "CVE-2023-49786, CVE-2023-51443",
         "the real handshake completes despite a stranger's DTLS from an unbound 5-tuple racing it (a ClientHello; "
         "to a DTLS client target, a HelloVerifyRequest and fatal alert)",
-        (
-            Offer(),
-            Socket("attacker", session=None),
-            StrangerHandshake(),
-            Do(real_handshake_completed, "the real handshake completed"),
-            Alive(media=True),
-        ),
+        (Offer(), Socket("attacker", session=None),
+         StrangerHandshake(),
+         Do(real_handshake_completed, "the real handshake completed"), Alive(media=True)),
     ),
 )

@@ -76,10 +76,8 @@ async def _load(conversation: Conversation, media: str, target: Target | None = 
     settings = conversation.settings
     target = target or conversation.target
     if media == "probe" and target.echoes is False:
-        raise CheckSkipped(
-            "the target does not echo media (learned in the sanity conversation), and the probe "
-            "load run measures round trips of echoed packets; PERF-04 measures its voice loop"
-        )
+        raise CheckSkipped("the target does not echo media (learned in the sanity conversation), and the probe "
+                           "load run measures round trips of echoed packets; PERF-04 measures its voice loop")
     key = (id(target), media, id(conversation.loop))
     future = _RUNS.get(key)
     if future is None and media == "probe" and "PERF-04" in settings.planned:
@@ -96,22 +94,12 @@ async def _load(conversation: Conversation, media: str, target: Target | None = 
             attacks = tuple(parse_attack(f"{kind}@{settings.perf.attack_pps:g}") for kind in ATTACK_KINDS)
             window = settings.perf.window
         config = LoadConfig(
-            whip_url=_whip_url(target),
-            sessions=settings.perf.sessions,
-            duration=window,
-            attacks=attacks,
-            media=media,
-            local_host=settings.local_host,
-            consent_interval=settings.consent_interval,
-            loss_timeout=0.3,
-            turn_silence=1.2,
-            stagger_turns=False,
-            seed=settings.seed,
+            whip_url=_whip_url(target), sessions=settings.perf.sessions, duration=window, attacks=attacks,
+            media=media, local_host=settings.local_host, consent_interval=settings.consent_interval,
+            loss_timeout=0.3, turn_silence=1.2, stagger_turns=False, seed=settings.seed,
             setup_timeout=settings.connect_timeout,
-            turn_packets=FIRST_SENTENCE_PACKETS if media == "speech" else None,
-            remote=target.remote_override,
-            headers=tuple(getattr(target, "headers", {}).items()),
-        )
+            turn_packets=FIRST_SENTENCE_PACKETS if media == "speech" else None, remote=target.remote_override,
+            headers=tuple(getattr(target, "headers", {}).items()))
         future = _RUNS[key] = conversation.loop.create_future()
         monitor = SchedulingLag(conversation.loop)
         monitor.start()
@@ -136,10 +124,8 @@ async def _load(conversation: Conversation, media: str, target: Target | None = 
 def _attach_lag(result: dict, monitor: SchedulingLag, started: float) -> None:
     """The probe's scheduling lag over the whole run and over each window (the load generator
     shares the probe's event loop: a busy runner delays its sends and stamps alike)."""
-    windows = {
-        scenario["name"]: monitor.summary(since=started + scenario["start_s"], until=started + scenario["end_s"])
-        for scenario in result["scenarios"]
-    }
+    windows = {scenario["name"]: monitor.summary(since=started + scenario["start_s"], until=started + scenario["end_s"])
+               for scenario in result["scenarios"]}
     first = result["scenarios"][0]["start_s"] if result["scenarios"] else None
     windows["setup"] = monitor.summary(until=None if first is None else started + first)
     result["probe_lag"] = {"run": monitor.summary(), "windows": windows}
@@ -190,13 +176,8 @@ async def setup_phases(conversation: Conversation) -> None:
     problems = []
     if p99 > limit:
         slowest = max((p for p in phases if p != "total"), key=lambda p: phases[p]["p99"] or 0)
-        problems.append(
-            TimingProblem(
-                f"offer → first SRTP p99 {_ms(p99)} is over {limit:g} ms (slowest phase: "
-                f"{slowest}, p99 {_ms(phases[slowest]['p99'])})",
-                (p99 - limit) / 1000,
-            )
-        )
+        problems.append(TimingProblem(f"offer → first SRTP p99 {_ms(p99)} is over {limit:g} ms (slowest phase: "
+                                      f"{slowest}, p99 {_ms(phases[slowest]['p99'])})", (p99 - limit) / 1000))
     judge_timing(conversation, problems, lag=_lag(result, "setup"))
 
 
@@ -206,43 +187,30 @@ async def rtt_under_attack(conversation: Conversation) -> None:
     result = await _load(conversation, "probe")
     quiet, *attacked = result["scenarios"]
     floor = max(quiet["media"]["rtt"]["p99"] or 0.0, settings.perf.rtt_floor_ms)
-    conversation.note(
-        f"quiet: p99 {_ms(quiet['media']['rtt']['p99'])}, lost {quiet['media']['lost']} of {quiet['media']['sent']}"
-    )
+    conversation.note(f"quiet: p99 {_ms(quiet['media']['rtt']['p99'])}, lost {quiet['media']['lost']} "
+                      f"of {quiet['media']['sent']}")
     problems, slow = [], []
     if quiet["media"]["lost"]:
         problems.append(f"quiet: {quiet['media']['lost']} of {quiet['media']['sent']} legit packets lost")
     for scenario in attacked:
         media = scenario["media"]
         p99 = media["rtt"]["p99"]
-        conversation.note(
-            f"{scenario['name']} ({scenario['attack']['sent']} sent): p99 {_ms(p99)}, "
-            f"lost {media['lost']} of {media['sent']}, jitter p50 {_ms(media['jitter']['p50'])}"
-        )
+        conversation.note(f"{scenario['name']} ({scenario['attack']['sent']} sent): p99 {_ms(p99)}, "
+                          f"lost {media['lost']} of {media['sent']}, jitter p50 {_ms(media['jitter']['p50'])}")
         if media["lost"]:
             problems.append(f"{scenario['name']}: {media['lost']} of {media['sent']} legit packets lost")
         if p99 is None:
             problems.append(f"{scenario['name']}: no legit round trip measured")
         elif p99 >= settings.perf.p99_ratio * floor:
-            slow.append(
-                (
-                    scenario["name"],
-                    TimingProblem(
-                        f"{scenario['name']}: legit p99 RTT {_ms(p99)} is not below {settings.perf.p99_ratio:g} × "
-                        f"{_ms(floor)} (quiet p99, floor {settings.perf.rtt_floor_ms:g} ms)",
-                        (p99 - settings.perf.p99_ratio * floor) / 1000,
-                    ),
-                )
-            )
+            slow.append((scenario["name"], TimingProblem(
+                f"{scenario['name']}: legit p99 RTT {_ms(p99)} is not below {settings.perf.p99_ratio:g} × "
+                f"{_ms(floor)} (quiet p99, floor {settings.perf.rtt_floor_ms:g} ms)",
+                (p99 - settings.perf.p99_ratio * floor) / 1000)))
     report = f" — full report: {_command(conversation, 'probe')}"
     if problems:
         raise CheckFailed("; ".join(problems + [problem.text for _, problem in slow]) + report)
-    judge_timing(
-        conversation,
-        [problem for _, problem in slow],
-        context=report,
-        lag=_lag(result, "quiet", *(name for name, _ in slow)),
-    )
+    judge_timing(conversation, [problem for _, problem in slow], context=report,
+                 lag=_lag(result, "quiet", *(name for name, _ in slow)))
 
 
 async def state_under_attack(conversation: Conversation) -> None:
@@ -259,17 +227,13 @@ async def state_under_attack(conversation: Conversation) -> None:
     problems = []
     for scenario in attacked:
         server = scenario["server"]
-        conversation.note(
-            f"{scenario['name']}: sessions {server['sessions_start']} → max {server['sessions_max']} "
-            f"→ {server['sessions_end']}; drops {server['drops']}"
-        )
+        conversation.note(f"{scenario['name']}: sessions {server['sessions_start']} → max {server['sessions_max']} "
+                          f"→ {server['sessions_end']}; drops {server['drops']}")
         if baseline is None or server["sessions_start"] is None:
             continue
         if max(server["sessions_max"], server["sessions_end"], server["sessions_start"]) != baseline:
-            problems.append(
-                f"{scenario['name']}: server sessions {server['sessions_start']} → max "
-                f"{server['sessions_max']} → {server['sessions_end']}, {baseline} before the attacks"
-            )
+            problems.append(f"{scenario['name']}: server sessions {server['sessions_start']} → max "
+                            f"{server['sessions_max']} → {server['sessions_end']}, {baseline} before the attacks")
     rss = [s["rss_bytes"] for s in result["server_timeline"] if s["rss_bytes"] is not None]
     if rss and attacked:
         attack_start = attacked[0]["start_s"]
@@ -278,9 +242,7 @@ async def state_under_attack(conversation: Conversation) -> None:
         growth = (max(rss) - base) / (1 << 20)
         conversation.note(f"resident memory: {base / (1 << 20):.1f} MiB before the attacks, +{growth:.1f} MiB at most")
         if growth >= settings.perf.rss_growth_mib:
-            problems.append(
-                f"resident memory grew {growth:.1f} MiB under attack (limit {settings.perf.rss_growth_mib:g} MiB)"
-            )
+            problems.append(f"resident memory grew {growth:.1f} MiB under attack (limit {settings.perf.rss_growth_mib:g} MiB)")
     else:
         conversation.note("resident memory not observable (no rtcgate_process_resident_bytes)")
     if problems:
@@ -298,45 +260,31 @@ async def voice_under_attack(conversation: Conversation) -> None:
         lag = _lag(result, "quiet")
         answered = sum(scenario["media"]["voice_to_voice"]["count"] for scenario in attacked)
         if lag.busy:
-            raise CheckSkipped(
-                f"inconclusive: the runner was too busy ({lag.describe()}) to judge: the target "
-                f"answered none of our utterances in the quiet window ({answered} under attack)"
-            )
+            raise CheckSkipped(f"inconclusive: the runner was too busy ({lag.describe()}) to judge: the target "
+                               f"answered none of our utterances in the quiet window ({answered} under attack)")
         if answered:
-            raise CheckSkipped(
-                f"inconclusive: the target answered none of our utterances in the quiet window, yet "
-                f"{answered} under attack: its answers came too late for the "
-                f"{settings.perf.voice_window:g} s window ({lag.describe()})"
-            )
-        raise CheckSkipped(
-            "the target answered none of our utterances in the quiet window or under attack: it runs no voice loop"
-        )
+            raise CheckSkipped(f"inconclusive: the target answered none of our utterances in the quiet window, yet "
+                               f"{answered} under attack: its answers came too late for the "
+                               f"{settings.perf.voice_window:g} s window ({lag.describe()})")
+        raise CheckSkipped("the target answered none of our utterances in the quiet window or under attack: it runs "
+                           "no voice loop")
     sessions = result["setup"]["sessions"] - result["setup"]["failed"]
-    conversation.note(
-        f"quiet: {quiet_v2v['count']} turns of {sessions} sessions, voice-to-voice p50 "
-        f"{_ms(quiet_v2v['p50'])} p99 {_ms(quiet_v2v['p99'])}"
-    )
+    conversation.note(f"quiet: {quiet_v2v['count']} turns of {sessions} sessions, voice-to-voice p50 "
+                      f"{_ms(quiet_v2v['p50'])} p99 {_ms(quiet_v2v['p99'])}")
     problems, late = [], []
     turns = quiet_v2v["count"]
     for scenario in attacked:
         v2v = scenario["media"]["voice_to_voice"]
-        conversation.note(
-            f"{scenario['name']}: {v2v['count']} turns, voice-to-voice p50 {_ms(v2v['p50'])} "
-            f"p99 {_ms(v2v['p99'])}, RTCP RTT p99 {_ms(scenario['media']['rtt']['p99'])}, "
-            f"lost {scenario['media']['lost']}"
-        )
+        conversation.note(f"{scenario['name']}: {v2v['count']} turns, voice-to-voice p50 {_ms(v2v['p50'])} "
+                          f"p99 {_ms(v2v['p99'])}, RTCP RTT p99 {_ms(scenario['media']['rtt']['p99'])}, "
+                          f"lost {scenario['media']['lost']}")
         if v2v["count"] < turns:
-            late.append(
-                TimingProblem(f"{scenario['name']}: {v2v['count']} turns answered, {turns} in the quiet window", None)
-            )
+            late.append(TimingProblem(f"{scenario['name']}: {v2v['count']} turns answered, {turns} in the quiet "
+                                      f"window", None))
         elif v2v["p99"] - quiet_v2v["p99"] > settings.perf.voice_slack_ms:
-            late.append(
-                TimingProblem(
-                    f"{scenario['name']}: voice-to-voice p99 {_ms(v2v['p99'])} is more than "
-                    f"{settings.perf.voice_slack_ms:g} ms over the quiet {_ms(quiet_v2v['p99'])}",
-                    (v2v["p99"] - quiet_v2v["p99"] - settings.perf.voice_slack_ms) / 1000,
-                )
-            )
+            late.append(TimingProblem(f"{scenario['name']}: voice-to-voice p99 {_ms(v2v['p99'])} is more than "
+                                      f"{settings.perf.voice_slack_ms:g} ms over the quiet {_ms(quiet_v2v['p99'])}",
+                                      (v2v["p99"] - quiet_v2v["p99"] - settings.perf.voice_slack_ms) / 1000))
         if scenario["media"]["lost"]:
             problems.append(f"{scenario['name']}: {scenario['media']['lost']} audio packets lost")
     report = f" — full report: {_command(conversation, 'speech')}"
@@ -346,37 +294,17 @@ async def voice_under_attack(conversation: Conversation) -> None:
 
 
 CHECKS = (
-    Check(
-        "PERF-01",
-        "perf",
-        "docs/architecture.md: setup phases",
-        "setup time per phase (signaling → first STUN → ICE selected → DTLS done → first SRTP) within the user's limit",
-        (Do(setup_phases, "a load run's setup"),),
-        timeout=60.0,
-    ),
-    Check(
-        "PERF-02",
-        "perf",
-        "docs/architecture.md: adversarial load",
-        "media round-trip time, jitter and loss for N sessions, quiet vs under each attack mix (judged from "
-        "PERF-01's load run)",
-        (Do(rtt_under_attack, "quiet, then each attack kind"),),
-        timeout=60.0,
-    ),
-    Check(
-        "PERF-03",
-        "perf",
-        "docs/architecture.md principle 2",
-        "state growth under each attack mix stays flat (judged from PERF-01's load run)",
-        (Do(state_under_attack, "the target's /metrics over the attacks"),),
-        timeout=60.0,
-    ),
-    Check(
-        "PERF-04",
-        "perf",
-        "docs/architecture.md: voice latency",
-        "voice-to-voice latency distribution under each attack mix",
-        (Do(voice_under_attack, "turns quiet and under the mix"),),
-        timeout=60.0,
-    ),
+    Check("PERF-01", "perf", "docs/architecture.md: setup phases",
+          "setup time per phase (signaling → first STUN → ICE selected → DTLS done → first SRTP) within the "
+          "user's limit", (Do(setup_phases, "a load run's setup"),), timeout=60.0),
+    Check("PERF-02", "perf", "docs/architecture.md: adversarial load",
+          "media round-trip time, jitter and loss for N sessions, quiet vs under each attack mix (judged from "
+          "PERF-01's load run)",
+          (Do(rtt_under_attack, "quiet, then each attack kind"),), timeout=60.0),
+    Check("PERF-03", "perf", "docs/architecture.md principle 2",
+          "state growth under each attack mix stays flat (judged from PERF-01's load run)",
+          (Do(state_under_attack, "the target's /metrics over the attacks"),), timeout=60.0),
+    Check("PERF-04", "perf", "docs/architecture.md: voice latency",
+          "voice-to-voice latency distribution under each attack mix",
+          (Do(voice_under_attack, "turns quiet and under the mix"),), timeout=60.0),
 )

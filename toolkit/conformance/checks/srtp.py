@@ -32,12 +32,8 @@ WINDOW_JUMP = 2000
 """SRTP-03: how far the stream moves on past a held-back packet: beyond the minimum replay window
 (64), though a receiver may keep a larger one (RFC 3711 §3.3.2: "MAY be set to a higher value")."""
 
-_RTP_TAG = {
-    "SRTP_AES128_CM_SHA1_80": 10,
-    "SRTP_AES128_CM_SHA1_32": 4,
-    "SRTP_AEAD_AES_128_GCM": 16,
-    "SRTP_AEAD_AES_256_GCM": 16,
-}
+_RTP_TAG = {"SRTP_AES128_CM_SHA1_80": 10, "SRTP_AES128_CM_SHA1_32": 4, "SRTP_AEAD_AES_128_GCM": 16,
+            "SRTP_AEAD_AES_256_GCM": 16}
 
 
 async def must_not_echo(conversation: Conversation, datagrams: dict[str, bytes], token: bytes) -> None:
@@ -65,9 +61,8 @@ async def send_and_expect(conversation: Conversation, data: bytes, token: bytes,
 async def tampered(conversation: Conversation) -> None:
     session = conversation.session("main")
     if conversation.target.echoes is False:
-        await dropped_by_report(
-            conversation, session, lambda genuine: tampered_copies(session), "packets with a flipped bit"
-        )
+        await dropped_by_report(conversation, session, lambda genuine: tampered_copies(session),
+                                "packets with a flipped bit")
         return
     for what, index in (("a flipped payload bit", 12), ("a flipped authentication-tag bit", -1)):
         token, original = protected_media(conversation, session)
@@ -89,7 +84,7 @@ def tampered_copies(session: Session) -> list[tuple[bytes, bytes]]:
     pairs = []
     for index in (12, -1):
         session.peer.send_rtp(SILENCE_PACKET, timestamp=0)
-        ((data, _),) = session.take_output()
+        (data, _), = session.take_output()
         forged = bytearray(data)
         forged[index] ^= 0x01
         pairs.append((bytes(forged), data))
@@ -122,18 +117,12 @@ async def replays(conversation: Conversation) -> None:
     if not echoes_of(session, old_token):
         conversation.note(f"the replay, and the never-seen packet {WINDOW_JUMP} behind, were dropped")
         return
-    await replayed_once(
-        conversation,
-        old,
-        old_token,
-        f"the packet {WINDOW_JUMP} behind was accepted (a replay window that large is allowed) "
-        "and then accepted again when replayed",
-    )
-    conversation.note(
-        f"the replay was dropped; the never-seen packet {WINDOW_JUMP} behind was accepted once (the "
-        f"target's replay window is over {WINDOW_JUMP} packets, which RFC 3711 §3.3.2 allows) and its "
-        "replay dropped"
-    )
+    await replayed_once(conversation, old, old_token,
+                        f"the packet {WINDOW_JUMP} behind was accepted (a replay window that large is allowed) "
+                        "and then accepted again when replayed")
+    conversation.note(f"the replay was dropped; the never-seen packet {WINDOW_JUMP} behind was accepted once (the "
+                      f"target's replay window is over {WINDOW_JUMP} packets, which RFC 3711 §3.3.2 allows) and its "
+                      "replay dropped")
 
 
 async def replayed_once(conversation: Conversation, packet: bytes, token: bytes, failure: str) -> None:
@@ -157,7 +146,7 @@ def runt_pairs(session: Session) -> list[tuple[bytes, bytes]]:
     from toolkit.peer.audio import SILENCE_PACKET
 
     session.peer.send_rtp(SILENCE_PACKET, timestamp=0)
-    ((packet, _),) = session.take_output()
+    (packet, _), = session.take_output()
     return [(runt, packet) for runt in runts_of(packet, session.peer.srtp_keys.profile).values()]
 
 
@@ -169,14 +158,12 @@ async def replays_by_report(conversation: Conversation, session: Session) -> Non
     from toolkit.peer.audio import SILENCE_PACKET
 
     if not conversation.target.reports:
-        raise CheckSkipped(
-            "the target neither echoes media nor reports on our stream in RTCP (learned in the "
-            "sanity conversation): whether it takes replays is not observable"
-        )
+        raise CheckSkipped("the target neither echoes media nor reports on our stream in RTCP (learned in the "
+                           "sanity conversation): whether it takes replays is not observable")
 
     def packet() -> bytes:
         session.peer.send_rtp(SILENCE_PACKET, timestamp=next_timestamp(conversation))
-        ((data, _),) = session.take_output()
+        (data, _), = session.take_output()
         return data
 
     original = packet()
@@ -188,34 +175,23 @@ async def replays_by_report(conversation: Conversation, session: Session) -> Non
     new = packet()
     session.socket.send(original, session.remote)  # the replay
     session.socket.send(new, session.remote)
-    jumped = await next_report(
-        conversation, session, sequence_of(new), f"a packet {WINDOW_JUMP} sequence numbers ahead"
-    )
-    require(
-        jumped.lost == first.lost + WINDOW_JUMP,
-        f"a replayed SRTP packet was accepted a second time: {jumped.text}, not {first.lost + WINDOW_JUMP} "
-        f"({WINDOW_JUMP} never sent)",
-    )
+    jumped = await next_report(conversation, session, sequence_of(new),
+                               f"a packet {WINDOW_JUMP} sequence numbers ahead")
+    require(jumped.lost == first.lost + WINDOW_JUMP,
+            f"a replayed SRTP packet was accepted a second time: {jumped.text}, not {first.lost + WINDOW_JUMP} "
+            f"({WINDOW_JUMP} never sent)")
     last = await sent_and_reported(conversation, session, old, "the packet after the old one")
     if last.lost == jumped.lost:
         conversation.note(f"the replay, and the never-seen packet {WINDOW_JUMP} behind, were dropped: {last.text}")
         return
-    require(
-        last.lost == jumped.lost - 1,
-        f"{last.text}: the cumulative loss should be {jumped.lost} (the packet "
-        f"{WINDOW_JUMP} behind dropped) or {jumped.lost - 1} (taken once)",
-    )
+    require(last.lost == jumped.lost - 1, f"{last.text}: the cumulative loss should be {jumped.lost} (the packet "
+                                          f"{WINDOW_JUMP} behind dropped) or {jumped.lost - 1} (taken once)")
     again = await sent_and_reported(conversation, session, old, "the packet after the old one's replay")
-    require(
-        again.lost == last.lost,
-        f"the packet {WINDOW_JUMP} behind was accepted (a replay window that large is "
-        f"allowed) and then accepted again when replayed: {again.text}, not {last.lost}",
-    )
-    conversation.note(
-        f"the replay was dropped; the never-seen packet {WINDOW_JUMP} behind was accepted once (the "
-        f"target's replay window is over {WINDOW_JUMP} packets, which RFC 3711 §3.3.2 allows) and its "
-        f"replay dropped: {again.text}"
-    )
+    require(again.lost == last.lost, f"the packet {WINDOW_JUMP} behind was accepted (a replay window that large is "
+                                     f"allowed) and then accepted again when replayed: {again.text}, not {last.lost}")
+    conversation.note(f"the replay was dropped; the never-seen packet {WINDOW_JUMP} behind was accepted once (the "
+                      f"target's replay window is over {WINDOW_JUMP} packets, which RFC 3711 §3.3.2 allows) and its "
+                      f"replay dropped: {again.text}")
 
 
 async def sent_and_reported(conversation: Conversation, session: Session, packet: bytes, what: str):
@@ -244,17 +220,12 @@ async def plain_rtp(conversation: Conversation) -> None:
 
     session = conversation.session("main")
     if conversation.target.echoes is False:
-        await dropped_by_report(
-            conversation, session, lambda genuine: [(plain_copy(session, genuine), None)], "plain RTP"
-        )
+        await dropped_by_report(conversation, session, lambda genuine: [(plain_copy(session, genuine), None)],
+                                "plain RTP")
         return
     token = media_token(conversation)
-    packet = Rtp(
-        payload_type=session.peer.audio_pt,
-        sequence=conversation.rng.getrandbits(16),
-        timestamp=conversation.rng.getrandbits(32),
-        ssrc=session.peer.ssrc,
-    ) / Raw(token + bytes(20))
+    packet = Rtp(payload_type=session.peer.audio_pt, sequence=conversation.rng.getrandbits(16),
+                 timestamp=conversation.rng.getrandbits(32), ssrc=session.peer.ssrc) / Raw(token + bytes(20))
     await must_not_echo(conversation, {"plain RTP": bytes(packet)}, token)
     conversation.note("plain RTP was dropped")
 
@@ -266,10 +237,8 @@ def plain_copy(session: Session, genuine: int) -> bytes:
     from toolkit.crafters.rtp import Rtp
     from toolkit.peer.audio import SILENCE_PACKET
 
-    return bytes(
-        Rtp(payload_type=session.peer.audio_pt, sequence=(genuine + 50) & 0xFFFF, timestamp=0, ssrc=session.peer.ssrc)
-        / Raw(SILENCE_PACKET)
-    )
+    return bytes(Rtp(payload_type=session.peer.audio_pt, sequence=(genuine + 50) & 0xFFFF, timestamp=0,
+                     ssrc=session.peer.ssrc) / Raw(SILENCE_PACKET))
 
 
 # -- SRTP-04 ---------------------------------------------------------------------------------
@@ -323,21 +292,17 @@ async def wrap_by_report(conversation: Conversation, session: Session, order: tu
     packets = []
     for _ in range(6):  # 65533 … 2
         session.peer.send_rtp(SILENCE_PACKET, timestamp=next_timestamp(conversation))
-        ((data, _),) = session.take_output()
+        (data, _), = session.take_output()
         packets.append(data)
     for index in order:
         session.socket.send(packets[index], session.remote)
         await asyncio.sleep(0.005)
     wait = conversation.settings.report_timeout
     last = (WRAP_START + 5) & 0xFFFF
-    sign = await wait_for_sign(
-        conversation, session, since, wait, lambda sign: sign.kind == "report" and counts_sequence(sign, last)
-    )
-    require(
-        sign is not None,
-        f"no RTCP report counting sequence {last} within {wait:g} s: packets past the wrap "
-        f"were not accepted ({what}; the rollover counter did not follow the wrap)",
-    )
+    sign = await wait_for_sign(conversation, session, since, wait,
+                               lambda sign: sign.kind == "report" and counts_sequence(sign, last))
+    require(sign is not None, f"no RTCP report counting sequence {last} within {wait:g} s: packets past the wrap "
+                              f"were not accepted ({what}; the rollover counter did not follow the wrap)")
     require(sign.lost == 0, f"{sign.text}: packets across the wrap were lost ({what})")
     conversation.note(f"sent {wrap_order(order)} ({what}): {sign.text}")
 
@@ -356,13 +321,8 @@ async def srtcp(conversation: Conversation) -> None:
     session = conversation.session("main")
     peer = session.peer
     profile = peer.srtp_keys.profile
-    sr = peer.protect_rtcp(
-        bytes(
-            RtcpSenderReport(
-                ssrc=peer.ssrc, ntp_timestamp=0xE0000000_00000000, rtp_timestamp=960, packet_count=1, octet_count=160
-            )
-        )
-    )
+    sr = peer.protect_rtcp(bytes(RtcpSenderReport(ssrc=peer.ssrc, ntp_timestamp=0xE0000000_00000000,
+                                                  rtp_timestamp=960, packet_count=1, octet_count=160)))
     rr = peer.protect_rtcp(bytes(RtcpReceiverReport(ssrc=peer.ssrc, reports=[RtcpReportBlock(ssrc=0x1234)])))
     e_bit = bytearray(peer.protect_rtcp(bytes(RtcpReceiverReport(ssrc=peer.ssrc))))
     e_bit[_index_word(bytes(e_bit), profile)] ^= 0x80
@@ -370,11 +330,9 @@ async def srtcp(conversation: Conversation) -> None:
     index[_index_word(bytes(index), profile) + 3] ^= 0x01
     for data in (sr, rr, bytes(e_bit), bytes(index), rr):  # the last: the RR replayed
         session.socket.send(data, session.remote)
-    conversation.note(
-        "sent SRTCP SR and RR, then one with the E flag cleared, one with a wrong index and a replay; "
-        "whether the target used the reports is not observable from outside (its next report would "
-        "show it), so this checks that it kept serving"
-    )
+    conversation.note("sent SRTCP SR and RR, then one with the E flag cleared, one with a wrong index and a replay; "
+                      "whether the target used the reports is not observable from outside (its next report would "
+                      "show it), so this checks that it kept serving")
 
 
 async def malformed_rtcp(conversation: Conversation) -> None:
@@ -395,26 +353,19 @@ async def malformed_rtcp(conversation: Conversation) -> None:
         "RR count 5 with no report blocks": bytes(RtcpReceiverReport(ssrc=ssrc, count=5)),
         "SR length past the packet": bytes(RtcpSenderReport(ssrc=ssrc, length=40)),
         "RR length 0": bytes(RtcpReceiverReport(ssrc=ssrc, length=0)),
-        "SDES item length past the chunk": bytes(
-            RtcpSourceDescription(
-                chunks=[RtcpSdesChunk(ssrc=ssrc, items=[RtcpSdesItem(type=1, length=200, text=b"probe")])]
-            )
-        ),
+        "SDES item length past the chunk": bytes(RtcpSourceDescription(chunks=[RtcpSdesChunk(
+            ssrc=ssrc, items=[RtcpSdesItem(type=1, length=200, text=b"probe")])])),
         "compound with 3 trailing bytes": bytes(RtcpReceiverReport(ssrc=ssrc) / Raw(b"\x81\xc9\x00")),
     }
     for body in bodies.values():
         session.socket.send(peer.protect_rtcp(body), session.remote)
-    conversation.note(
-        f"sent inside valid SRTCP: {'; '.join(bodies)}. Not sent yet: RTP with a CSRC count or a "
-        "header-extension length past the end inside valid SRTP (libsrtp refuses to protect those)"
-    )
+    conversation.note(f"sent inside valid SRTCP: {'; '.join(bodies)}. Not sent yet: RTP with a CSRC count or a "
+                      "header-extension length past the end inside valid SRTP (libsrtp refuses to protect those)")
 
 
 CHECKS = (
     Check(
-        "SRTP-01",
-        "core",
-        "RFC 3711, RFC 5764 §4.1.2, RFC 8827 §6.5",
+        "SRTP-01", "core", "RFC 3711, RFC 5764 §4.1.2, RFC 8827 §6.5",
         "protected RTP in both directions with the mandatory profile AES_CM_128_HMAC_SHA1_80",
         (
             Connect(session="cm", peer={"srtp_profiles": ("SRTP_AES128_CM_SHA1_80",)}),
@@ -424,63 +375,48 @@ CHECKS = (
         timeout=40.0,
     ),
     Check(
-        "SRTP-02",
-        "security",
-        "RFC 3711 §3.3, RFC 7714 §7",
+        "SRTP-02", "security", "RFC 3711 §3.3, RFC 7714 §7",
         "a flipped bit in payload or tag → dropped, no state change",
         (Connect(), Do(tampered, "flip payload and tag bits"), Alive(media=True)),
         timeout=40.0,
     ),
     Check(
-        "SRTP-03",
-        "security",
-        "RFC 3711 §3.3.2",
+        "SRTP-03", "security", "RFC 3711 §3.3.2",
         "a replayed packet inside the replay window → dropped (a packet older than 64 packets may be accepted once, "
         "by a larger window, never twice)",
         (Connect(), Do(replays, "replay and too-old packets"), Alive(media=True)),
         timeout=40.0,
     ),
     Check(
-        "SRTP-04",
-        "core",
-        "RFC 3711 §3.3.1",
+        "SRTP-04", "core", "RFC 3711 §3.3.1",
         "sequence-number wrap (ROC increment), delivered in order → accepted",
-        (Connect(peer={"rtp_sequence_start": WRAP_START}), AcrossWrap(IN_ORDER, "in order")),
+        (Connect(peer={"rtp_sequence_start": WRAP_START}),
+         AcrossWrap(IN_ORDER, "in order")),
     ),
     Check(
-        "SRTP-05",
-        "security",
-        "RFC 3711 §3.1, CVE-2013-2139",
+        "SRTP-05", "security", "RFC 3711 §3.1, CVE-2013-2139",
         "runt packets (shorter than header + tag) → dropped, no crash",
         (Connect(), Do(runts, "runt SRTP packets"), Alive(media=True)),
         timeout=40.0,
     ),
     Check(
-        "SRTP-06",
-        "security",
-        "RFC 3711 §3.3, RFC 5764 §5",
+        "SRTP-06", "security", "RFC 3711 §3.3, RFC 5764 §5",
         "plain RTP on an SRTP session → dropped",
         (Connect(), Do(plain_rtp, "plain RTP from the bound address"), Alive(media=True)),
     ),
     Check(
-        "SRTP-07",
-        "core",
-        "RFC 3711 §3.4, RFC 7714 §9",
+        "SRTP-07", "core", "RFC 3711 §3.4, RFC 7714 §9",
         "SRTCP (SR/RR) accepted; bad SRTCP index or E-bit → dropped",
         (Connect(), Alive(), Do(srtcp, "SRTCP reports, bad E flag, bad index"), Alive(media=True)),
     ),
     Check(
-        "SRTP-08",
-        "security",
-        "RFC 3550 §6.4, mediasoup#241, mediasoup#251",
+        "SRTP-08", "security", "RFC 3550 §6.4, mediasoup#241, mediasoup#251",
         "malformed RTP/RTCP inside valid SRTP (CSRC count past the end, header-extension length past the end, "
         "RTCP count/length mismatch) → dropped, no crash",
         (Connect(), Do(malformed_rtcp, "malformed RTCP inside valid SRTCP"), Alive(media=True)),
     ),
     Check(
-        "SRTP-09",
-        "core",
-        "RFC 7714, RFC 5764 §4.1.2",
+        "SRTP-09", "core", "RFC 7714, RFC 5764 §4.1.2",
         "protected RTP in both directions with AEAD_AES_128_GCM",
         (
             Connect(session="gcm", peer={"srtp_profiles": ("SRTP_AEAD_AES_128_GCM",)}),
@@ -490,10 +426,9 @@ CHECKS = (
         timeout=40.0,
     ),
     Check(
-        "SRTP-10",
-        "core",
-        "RFC 3711 §3.3.1, Appendix A",
+        "SRTP-10", "core", "RFC 3711 §3.3.1, Appendix A",
         "packets delivered out of order across the sequence-number wrap (0 before 65535, 2 before 1) → accepted",
-        (Connect(peer={"rtp_sequence_start": WRAP_START}), AcrossWrap(REORDERED, "out of order")),
+        (Connect(peer={"rtp_sequence_start": WRAP_START}),
+         AcrossWrap(REORDERED, "out of order")),
     ),
 )

@@ -119,12 +119,12 @@ def stun_attributes(data: bytes) -> list[tuple[int, bytes]] | None:
     """(type, value) of each attribute in a STUN message; None when the lengths do not add up."""
     attributes, offset = [], 20
     while offset + 4 <= len(data):
-        kind = int.from_bytes(data[offset : offset + 2], "big")
-        length = int.from_bytes(data[offset + 2 : offset + 4], "big")
+        kind = int.from_bytes(data[offset:offset + 2], "big")
+        length = int.from_bytes(data[offset + 2:offset + 4], "big")
         end = offset + 4 + length
         if end > len(data):
             return None
-        attributes.append((kind, data[offset + 4 : end]))
+        attributes.append((kind, data[offset + 4:end]))
         offset = end + (-length) % 4
     return attributes if offset == len(data) else None
 
@@ -166,15 +166,11 @@ async def amplification(conversation: Conversation) -> None:
         "wrong password": check_request(password=WRONG_PASSWORD)(conversation),
         "no USERNAME": crafted_check(modify=without_username)(conversation),
         "no MESSAGE-INTEGRITY": check_request(message_integrity=False)(conversation),
-        "header and FINGERPRINT only": bytes(
-            StunMessage(
-                type=BINDING_REQUEST, transaction_id=transaction_id(conversation), attributes=[StunFingerprint()]
-            )
-        ),
+        "header and FINGERPRINT only": bytes(StunMessage(type=BINDING_REQUEST, transaction_id=transaction_id(conversation),
+                                                         attributes=[StunFingerprint()])),
         "bad FINGERPRINT": bad_fingerprint()(conversation),
         "unknown comprehension-required attribute, wrong password": check_request(
-            password=WRONG_PASSWORD, extra_attributes=[(UNASSIGNED_REQUIRED_ATTRIBUTE, b"abcd")]
-        )(conversation),
+            password=WRONG_PASSWORD, extra_attributes=[(UNASSIGNED_REQUIRED_ATTRIBUTE, b"abcd")])(conversation),
     }
     sizes = {stun_transaction_id(data): (name, len(data)) for name, data in requests.items()}
     socket.mark = len(socket.inbox)
@@ -182,7 +178,7 @@ async def amplification(conversation: Conversation) -> None:
         socket.send(data, session.remote)
     await asyncio.sleep(conversation.settings.silence)
     answered = []
-    for received in socket.inbox[socket.mark :]:
+    for received in socket.inbox[socket.mark:]:
         entry = sizes.get(stun_transaction_id(received.data))
         if entry is None:
             raise CheckFailed(f"stranger socket got {len(received.data)} bytes that answer none of its requests")
@@ -191,11 +187,9 @@ async def amplification(conversation: Conversation) -> None:
         if len(received.data) > size:
             excuse = amplification_excuse(received.data)
             if excuse is None:
-                raise CheckFailed(
-                    f"amplification: the {size}-byte request with {name} got a {len(received.data)}-byte "
-                    f"answer carrying more than a bare RFC-mandated error (ERROR-CODE with a reason of "
-                    f"≤ {REASON_ALLOWANCE} bytes, UNKNOWN-ATTRIBUTES for 420, FINGERPRINT)"
-                )
+                raise CheckFailed(f"amplification: the {size}-byte request with {name} got a {len(received.data)}-byte "
+                                  f"answer carrying more than a bare RFC-mandated error (ERROR-CODE with a reason of "
+                                  f"≤ {REASON_ALLOWANCE} bytes, UNKNOWN-ATTRIBUTES for 420, FINGERPRINT)")
             answered[-1] += f" (allowed: {excuse})"
     conversation.note("answers: " + ("; ".join(answered) if answered else "none (silence to every request)"))
 
@@ -236,9 +230,7 @@ async def ipv6_check(conversation: Conversation) -> None:
 
 CHECKS = (
     Check(
-        "STUN-01",
-        "core",
-        "RFC 8489 §6.3, §14.2, RFC 8445 §7.3",
+        "STUN-01", "core", "RFC 8489 §6.3, §14.2, RFC 8445 §7.3",
         "authenticated Binding request → success: same transaction ID, XOR-MAPPED-ADDRESS = the request's "
         "source, MESSAGE-INTEGRITY, FINGERPRINT",
         (
@@ -248,9 +240,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "STUN-02",
-        "core",
-        "RFC 8489 §9.1.3",
+        "STUN-02", "core", "RFC 8489 §9.1.3",
         "wrong MESSAGE-INTEGRITY → 401 (or silence), never success; no state change",
         (
             Connect(),
@@ -264,9 +254,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "STUN-03",
-        "core",
-        "RFC 8489 §9.1.3",
+        "STUN-03", "core", "RFC 8489 §9.1.3",
         "missing USERNAME or MESSAGE-INTEGRITY → 400 (or silence)",
         (
             Connect(),
@@ -278,42 +266,32 @@ CHECKS = (
         ),
     ),
     Check(
-        "STUN-04",
-        "core",
-        "RFC 8489 §14.7, RFC 8445 §7.3",
+        "STUN-04", "core", "RFC 8489 §14.7, RFC 8445 §7.3",
         "bad FINGERPRINT → silence",
         (
             Connect(),
             Send(bad_fingerprint(), label="bad FINGERPRINT"),
             Expect(Silence()),
             Socket("other"),
-            Send(
-                bad_fingerprint(use_candidate=True), via="other", label="bad FINGERPRINT + USE-CANDIDATE, new address"
-            ),
+            Send(bad_fingerprint(use_candidate=True), via="other", label="bad FINGERPRINT + USE-CANDIDATE, new address"),
             Expect(Silence(), via="other"),
             Echo(),
             BindsNothing("other"),
         ),
     ),
     Check(
-        "STUN-05",
-        "core",
-        "RFC 8489 §6.3.1.1, §14.9",
+        "STUN-05", "core", "RFC 8489 §6.3.1.1, §14.9",
         "unknown comprehension-required attribute → 420 with UNKNOWN-ATTRIBUTES",
         (
             Connect(),
-            Send(
-                check_request(use_candidate=False, extra_attributes=[(UNASSIGNED_REQUIRED_ATTRIBUTE, b"abcd")]),
-                label="attribute 0x7f31",
-            ),
+            Send(check_request(use_candidate=False, extra_attributes=[(UNASSIGNED_REQUIRED_ATTRIBUTE, b"abcd")]),
+                 label="attribute 0x7f31"),
             Expect(StunError(420, unknown_attributes=[UNASSIGNED_REQUIRED_ATTRIBUTE])),
             Alive(),
         ),
     ),
     Check(
-        "STUN-06",
-        "security",
-        "RFC 8489 §14, §14.5, §14.7",
+        "STUN-06", "security", "RFC 8489 §14, §14.5, §14.7",
         "attribute length past the end, odd lengths, non-zero padding, attributes after MESSAGE-INTEGRITY/"
         "FINGERPRINT, duplicate attributes → handled per RFC 8489 §14, no crash",
         (
@@ -324,32 +302,23 @@ CHECKS = (
             Expect((StunError(400), Silence())),
             Send(crafted_check(modify=nonzero_padding, use_candidate=False), label="non-zero padding"),
             Expect(StunSuccess()),  # §14: padding content MUST be ignored
-            Send(
-                crafted_check(modify=software_after_integrity, use_candidate=False),
-                label="SOFTWARE after MESSAGE-INTEGRITY",
-            ),
+            Send(crafted_check(modify=software_after_integrity, use_candidate=False),
+                 label="SOFTWARE after MESSAGE-INTEGRITY"),
             Expect(StunSuccess()),  # §14.5: attributes after MI (but FINGERPRINT) MUST be ignored
-            Send(
-                crafted_check(modify=attribute_after_fingerprint, use_candidate=False),
-                label="SOFTWARE after FINGERPRINT",
-            ),
+            Send(crafted_check(modify=attribute_after_fingerprint, use_candidate=False),
+                 label="SOFTWARE after FINGERPRINT"),
             Expect((StunSuccess(), StunError(400), Silence())),
             Send(crafted_check(modify=duplicate_username, use_candidate=False), label="duplicate USERNAME"),
             Expect((StunSuccess(), StunError(400), Silence())),
             Socket("other"),
-            Send(
-                crafted_check(modify=use_candidate_after_integrity, use_candidate=False),
-                via="other",
-                label="USE-CANDIDATE after MESSAGE-INTEGRITY, new address",
-            ),
+            Send(crafted_check(modify=use_candidate_after_integrity, use_candidate=False), via="other",
+                 label="USE-CANDIDATE after MESSAGE-INTEGRITY, new address"),
             Expect((StunSuccess(), StunError(400), Silence()), via="other"),
             Alive(media=True),  # alive, and the unauthenticated USE-CANDIDATE moved nothing
         ),
     ),
     Check(
-        "STUN-07",
-        "security",
-        "RFC 8445 §7.3, docs/architecture.md principle 2",
+        "STUN-07", "security", "RFC 8445 §7.3, docs/architecture.md principle 2",
         "unknown ufrag → silence (no session enumeration, no reflection)",
         (
             Connect(),
@@ -362,9 +331,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "STUN-08",
-        "security",
-        "RFC 8489 §16.1, §9.1.3, §14.8, RFC 5389 §17",
+        "STUN-08", "security", "RFC 8489 §16.1, §9.1.3, §14.8, RFC 5389 §17",
         "amplification: for every unauthenticated request, response bytes ≤ request bytes, except a bare error "
         "response RFC 8489 mandates (only ERROR-CODE with a reason of ≤ 20 bytes, UNKNOWN-ATTRIBUTES for 420, "
         "FINGERPRINT)",
@@ -376,9 +343,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "STUN-09",
-        "core",
-        "RFC 8489 §6.3.2, RFC 7675 §5",
+        "STUN-09", "core", "RFC 8489 §6.3.2, RFC 7675 §5",
         "Binding indication → no response, refreshes nothing it must not",
         (
             Connect(),
@@ -392,9 +357,7 @@ CHECKS = (
         ),
     ),
     Check(
-        "STUN-10",
-        "core",
-        "RFC 8489 §14.2",
+        "STUN-10", "core", "RFC 8489 §14.2",
         "IPv6 source → XOR-MAPPED-ADDRESS family IPv6 (when the target listens on IPv6)",
         (
             Offer(),

@@ -112,18 +112,11 @@ CALL_GAP = 0.100
 TONE_HZ, TONE_TOLERANCE_HZ = 880.0, 20.0
 FUNCTION_OUTPUT = '{"sky": "sunny", "temp_c": 21.5}'
 OUTPUT_QUOTES = ("sunny", "21.5")
-WEATHER_TOOL = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "The current weather in a city.",
-    "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
-}
-TRANSCRIPT_EVENTS = (
-    "response.output_audio_transcript.delta",
-    "response.audio_transcript.delta",
-    "response.output_text.delta",
-    "response.text.delta",
-)
+WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "The current weather in a city.",
+                "parameters": {"type": "object", "properties": {"location": {"type": "string"}},
+                               "required": ["location"]}}
+TRANSCRIPT_EVENTS = ("response.output_audio_transcript.delta", "response.audio_transcript.delta",
+                     "response.output_text.delta", "response.text.delta")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +165,7 @@ class VoiceCall:
         try:
             await channel.wait_open(reply_timeout)
         except DataChannelError:
-            raise CheckFailed(
-                f"no DATA_CHANNEL_ACK for the {EVENTS_LABEL!r} channel within {reply_timeout:g} s"
-            ) from None
+            raise CheckFailed(f"no DATA_CHANNEL_ACK for the {EVENTS_LABEL!r} channel within {reply_timeout:g} s") from None
         call = cls(conversation, conversation.session(session_name), channel)
         loop = conversation.loop
         tasks = [loop.create_task(call._speak()), loop.create_task(call._listen())]
@@ -187,10 +178,8 @@ class VoiceCall:
         conversation.cleanups.append(stop)
         if not await call.wait(lambda: call.of_type("session.created"), reply_timeout):
             others = sorted({event.get("type", "?") for _, event in call.events})
-            raise CheckSkipped(
-                f"the target sent no session.created on {EVENTS_LABEL!r} within {reply_timeout:g} s "
-                f"(it sent {', '.join(map(str, others)) or 'nothing'}): it runs no realtime voice loop"
-            )
+            raise CheckSkipped(f"the target sent no session.created on {EVENTS_LABEL!r} within {reply_timeout:g} s "
+                               f"(it sent {', '.join(map(str, others)) or 'nothing'}): it runs no realtime voice loop")
         return call
 
     # -- what the check does -----------------------------------------------------------------
@@ -234,17 +223,12 @@ class VoiceCall:
     def turn_detection(self) -> tuple[int, int]:
         """(prefix_padding_ms, silence_duration_ms) as the session says; the API's defaults if it does not."""
         session = (self.of_type("session.updated") or self.of_type("session.created"))[-1][1].get("session") or {}
-        turn = (
-            session.get("turn_detection")
-            or (((session.get("audio") or {}).get("input") or {}).get("turn_detection"))
-            or {}
-        )
+        turn = session.get("turn_detection") or (((session.get("audio") or {}).get("input") or {})
+                                                 .get("turn_detection")) or {}
         prefix, silence = turn.get("prefix_padding_ms"), turn.get("silence_duration_ms")
         if not isinstance(prefix, int) or not isinstance(silence, int):
-            self.conversation.note(
-                f"the session states no server-VAD timing: assuming prefix padding "
-                f"{DEFAULT_PREFIX_MS} ms and silence duration {DEFAULT_SILENCE_MS} ms"
-            )
+            self.conversation.note(f"the session states no server-VAD timing: assuming prefix padding "
+                                   f"{DEFAULT_PREFIX_MS} ms and silence duration {DEFAULT_SILENCE_MS} ms")
             return DEFAULT_PREFIX_MS, DEFAULT_SILENCE_MS
         return prefix, silence
 
@@ -252,18 +236,13 @@ class VoiceCall:
         """Ask for a shorter silence duration (session.update, server VAD); a target that refuses
         keeps its own, which `turn_detection` then reports."""
         seen = len(self.of_type("session.updated", "error"))
-        self.send_event(
-            {
-                "type": "session.update",
-                "session": {"turn_detection": {"type": "server_vad", "silence_duration_ms": silence_ms}},
-            }
-        )
+        self.send_event({"type": "session.update", "session": {"turn_detection": {
+            "type": "server_vad", "silence_duration_ms": silence_ms}}})
         timeout = self.conversation.settings.reply_timeout
         answer = await self.until(lambda: self.of_type("session.updated", "error")[seen:], timeout, "session.updated")
         if answer[0][1].get("type") == "error":
-            self.conversation.note(
-                f"session.update with silence_duration_ms {silence_ms} refused: {answer[0][1].get('error')}"
-            )
+            self.conversation.note(f"session.update with silence_duration_ms {silence_ms} refused: "
+                                   f"{answer[0][1].get('error')}")
 
     async def wait(self, condition, timeout: float) -> object:
         """Until `condition()` is truthy (its value) or the timeout (None)."""
@@ -280,18 +259,14 @@ class VoiceCall:
         value = await self.wait(condition, timeout)
         if not value:
             errors = self.of_type("error")
-            raise CheckFailed(
-                f"no {what} within {timeout:.1f} s"
-                + (f"; the target reported {errors[0][1].get('error')}" if errors else "")
-                + f" ({self.timeline()})"
-            )
+            raise CheckFailed(f"no {what} within {timeout:.1f} s" + (f"; the target reported {errors[0][1].get('error')}"
+                                                                      if errors else "") + f" ({self.timeline()})")
         return value
 
     def timeline(self) -> str:
         """A compact account of the events and the talkspurts heard, for FAIL messages."""
-        entries = [
-            (time, event.get("type", "?")) for time, event in self.events if event.get("type") not in TRANSCRIPT_EVENTS
-        ]
+        entries = [(time, event.get("type", "?")) for time, event in self.events
+                   if event.get("type") not in TRANSCRIPT_EVENTS]
         run: list[Heard] = []
         for packet in self.heard + [None]:
             if packet is not None and packet.sound and (not run or packet.time - run[-1].time < 0.1):
@@ -339,7 +314,7 @@ def _decode(packet: bytes, time: float, decoder: OpusDecoder) -> Heard:
     count = packet[0] & 0x0F
     offset = 12 + 4 * count
     if packet[0] & 0x10 and len(packet) >= offset + 4:
-        offset += 4 + 4 * int.from_bytes(packet[offset + 2 : offset + 4], "big")
+        offset += 4 + 4 * int.from_bytes(packet[offset + 2:offset + 4], "big")
     end = len(packet) - (packet[-1] if packet[0] & 0x20 else 0)
     samples = decoder.decode(packet[offset:end])
     level = level_dbfs(samples)
@@ -353,12 +328,9 @@ def tolerance(conversation: Conversation) -> float:
 
 
 def responses_done(call: VoiceCall) -> list[tuple[float, dict]]:
-    return [
-        (time, event)
-        for time, event in call.events
-        if event.get("type") == "response.cancelled"
-        or (event.get("type") == "response.done" and isinstance(event.get("response"), dict))
-    ]
+    return [(time, event) for time, event in call.events
+            if event.get("type") == "response.cancelled"
+            or (event.get("type") == "response.done" and isinstance(event.get("response"), dict))]
 
 
 def status_of(event: dict) -> str:
@@ -391,62 +363,44 @@ async def speech_edges(conversation: Conversation) -> None:
     onset, end = start + speech.onset, start + speech.end
     tol, slack = tolerance(conversation), conversation.settings.voice.event_slack
     due = (start + len(speech.packets)) * FRAME + silence / 1000 + 2.0
-    await call.until(
-        lambda: call.of_type("input_audio_buffer.speech_stopped"), due, "input_audio_buffer.speech_stopped"
-    )
+    await call.until(lambda: call.of_type("input_audio_buffer.speech_stopped"), due, "input_audio_buffer.speech_stopped")
     started = call.of_type("input_audio_buffer.speech_started")
     stopped = call.of_type("input_audio_buffer.speech_stopped")
     if len(started) != 1 or len(stopped) != 1 or started[0][0] > stopped[0][0]:
-        raise CheckFailed(
-            f"one utterance gave {len(started)} speech_started and {len(stopped)} speech_stopped ({call.timeline()})"
-        )
+        raise CheckFailed(f"one utterance gave {len(started)} speech_started and {len(stopped)} speech_stopped "
+                          f"({call.timeline()})")
     (start_at, start_event), (stop_at, stop_event) = started[0], stopped[0]
     onset_ms, end_ms = onset * FRAME * 1000, end * FRAME * 1000
     problems = []
     expected_start = max(0.0, onset_ms - prefix)
     audio_start = start_event.get("audio_start_ms")
     if not isinstance(audio_start, (int, float)) or abs(audio_start - expected_start) > tol * 1000:
-        problems.append(
-            f"audio_start_ms is {audio_start}, expected {expected_start:.0f} ± {tol * 1000:.0f} (speech "
-            f"begins at {onset_ms:.0f} ms of the audio sent, prefix padding {prefix} ms)"
-        )
+        problems.append(f"audio_start_ms is {audio_start}, expected {expected_start:.0f} ± {tol * 1000:.0f} (speech "
+                        f"begins at {onset_ms:.0f} ms of the audio sent, prefix padding {prefix} ms)")
     expected_end = end_ms + silence
     audio_end = stop_event.get("audio_end_ms")
     if not isinstance(audio_end, (int, float)) or abs(audio_end - expected_end) > tol * 1000:
-        problems.append(
-            f"audio_end_ms is {audio_end}, expected {expected_end:.0f} ± {tol * 1000:.0f} (speech ends at "
-            f"{end_ms:.0f} ms of the audio sent, silence duration {silence} ms)"
-        )
+        problems.append(f"audio_end_ms is {audio_end}, expected {expected_end:.0f} ± {tol * 1000:.0f} (speech ends at "
+                        f"{end_ms:.0f} ms of the audio sent, silence duration {silence} ms)")
     late = []
     start_delay = start_at - call.sent_time(onset)
     if not window(start_delay, -tol, tol + slack):
-        late.append(
-            TimingProblem(
-                f"speech_started arrived {1000 * start_delay:.0f} ms after the onset left "
-                f"(allowed {-1000 * tol:.0f} to {1000 * (tol + slack):.0f} ms)",
-                outside(start_delay, -tol, tol + slack),
-            )
-        )
+        late.append(TimingProblem(f"speech_started arrived {1000 * start_delay:.0f} ms after the onset left "
+                                  f"(allowed {-1000 * tol:.0f} to {1000 * (tol + slack):.0f} ms)",
+                                  outside(start_delay, -tol, tol + slack)))
     decidable = end + round(silence / 1000 / FRAME) - 1  # the packet that completes the silence duration
     stop_delay = stop_at - call.sent_time(decidable)
     if not window(stop_delay, -tol, tol + slack):
-        late.append(
-            TimingProblem(
-                f"speech_stopped arrived {1000 * stop_delay:.0f} ms after the packet completing "
-                f"the {silence} ms of silence after speech left (allowed {-1000 * tol:.0f} to "
-                f"{1000 * (tol + slack):.0f} ms)",
-                outside(stop_delay, -tol, tol + slack),
-            )
-        )
+        late.append(TimingProblem(f"speech_stopped arrived {1000 * stop_delay:.0f} ms after the packet completing "
+                                  f"the {silence} ms of silence after speech left (allowed {-1000 * tol:.0f} to "
+                                  f"{1000 * (tol + slack):.0f} ms)", outside(stop_delay, -tol, tol + slack)))
     if problems:  # the media-timeline positions are the target's own: no runner excuses them
         raise CheckFailed("; ".join(problems + [problem.text for problem in late]))
     judge_timing(conversation, late, since=call.sent_time(start))
-    conversation.note(
-        f"audio_start_ms {audio_start} (expected {expected_start:.0f}), audio_end_ms {audio_end} "
-        f"(expected {expected_end:.0f}); speech_started {1000 * start_delay:+.0f} ms after the onset "
-        f"left, speech_stopped {1000 * stop_delay:+.0f} ms after the packet completing {silence} ms "
-        f"of silence left"
-    )
+    conversation.note(f"audio_start_ms {audio_start} (expected {expected_start:.0f}), audio_end_ms {audio_end} "
+                      f"(expected {expected_end:.0f}); speech_started {1000 * start_delay:+.0f} ms after the onset "
+                      f"left, speech_stopped {1000 * stop_delay:+.0f} ms after the packet completing {silence} ms "
+                      f"of silence left")
 
 
 # -- VOICE-02 --------------------------------------------------------------------------------
@@ -463,31 +417,21 @@ async def first_audio(conversation: Conversation) -> None:
     settings = conversation.settings
     allowed = silence / 1000 + settings.voice.think_time + FRAME + tolerance(conversation) + settings.voice.event_slack
     due = (start + len(speech.packets)) * FRAME + allowed + 2.0
-    heard = await call.until(
-        lambda: len(call.sent_at) > end and call.sound_after(call.sent_at[end]), due, "response audio"
-    )
+    heard = await call.until(lambda: len(call.sent_at) > end and call.sound_after(call.sent_at[end]), due,
+                             "response audio")
     latency = heard[0].time - call.sent_at[end]
     stopped = call.of_type("input_audio_buffer.speech_stopped")
     after_event = f"; {1000 * (heard[0].time - stopped[0][0]):.0f} ms after speech_stopped arrived" if stopped else ""
     if latency > allowed:
-        judge_timing(
-            conversation,
-            [
-                TimingProblem(
-                    f"the first response audio arrived {1000 * latency:.0f} ms after the end of speech left; allowed "
-                    f"{1000 * allowed:.0f} ms = silence duration {silence} ms + think time {1000 * settings.voice.think_time:.0f} "
-                    f"ms + 20 ms + {1000 * tolerance(conversation):.0f} ms VAD tolerance + "
-                    f"{1000 * settings.voice.event_slack:.0f} ms client-clock slack{after_event}",
-                    latency - allowed,
-                )
-            ],
-            since=call.sent_at[end],
-        )
+        judge_timing(conversation, [TimingProblem(
+            f"the first response audio arrived {1000 * latency:.0f} ms after the end of speech left; allowed "
+            f"{1000 * allowed:.0f} ms = silence duration {silence} ms + think time {1000 * settings.voice.think_time:.0f} "
+            f"ms + 20 ms + {1000 * tolerance(conversation):.0f} ms VAD tolerance + "
+            f"{1000 * settings.voice.event_slack:.0f} ms client-clock slack{after_event}", latency - allowed)],
+            since=call.sent_at[end])
     judge_timing(conversation, [], since=call.sent_at[end])
-    conversation.note(
-        f"first response audio {1000 * latency:.0f} ms after the end of speech left (allowed "
-        f"{1000 * allowed:.0f} ms){after_event}"
-    )
+    conversation.note(f"first response audio {1000 * latency:.0f} ms after the end of speech left (allowed "
+                      f"{1000 * allowed:.0f} ms){after_event}")
 
 
 # -- VOICE-03 --------------------------------------------------------------------------------
@@ -501,18 +445,12 @@ async def barge_in(conversation: Conversation) -> None:
     start = call.say(speech.packets)
     due = (start + len(speech.packets)) * FRAME + 3.0
     created_at = (await call.until(lambda: call.of_type("response.created"), due, "response.created"))[0][0]
-    answer = await call.until(
-        lambda: len(call.sound_after(created_at)) >= BARGE_IN_AFTER and call.sound_after(created_at),
-        3.0,
-        f"{BARGE_IN_AFTER} packets of response audio",
-    )
+    answer = await call.until(lambda: len(call.sound_after(created_at)) >= BARGE_IN_AFTER and call.sound_after(created_at),
+                              3.0, f"{BARGE_IN_AFTER} packets of response audio")
     interrupted_id = response_id(call.of_type("response.created")[0][1])
     barge = call.say(speech.packets) + speech.onset
-    started = await call.until(
-        lambda: call.of_type("input_audio_buffer.speech_started")[1:],
-        (speech.end + 5) * FRAME + 1.0,
-        "speech_started for the interruption",
-    )
+    started = await call.until(lambda: call.of_type("input_audio_buffer.speech_started")[1:],
+                               (speech.end + 5) * FRAME + 1.0, "speech_started for the interruption")
     started_at = started[0][0]
     await asyncio.sleep(max(0.0, started_at + LINGER - conversation.now()))
     settings = conversation.settings
@@ -520,27 +458,16 @@ async def barge_in(conversation: Conversation) -> None:
     last = sound[-1].time
     problems, late = [], []
     if last - started_at > BARGE_IN_STOP:
-        late.append(
-            TimingProblem(
-                f"response audio went on {1000 * (last - started_at):.0f} ms after speech_started "
-                f"arrived (allowed {1000 * BARGE_IN_STOP:.0f} ms)",
-                last - started_at - BARGE_IN_STOP,
-            )
-        )
+        late.append(TimingProblem(f"response audio went on {1000 * (last - started_at):.0f} ms after speech_started "
+                                  f"arrived (allowed {1000 * BARGE_IN_STOP:.0f} ms)",
+                                  last - started_at - BARGE_IN_STOP))
     allowed = BARGE_IN_STOP + tolerance(conversation) + settings.voice.event_slack
     if last - call.sent_time(barge) > allowed:
-        late.append(
-            TimingProblem(
-                f"response audio went on {1000 * (last - call.sent_time(barge)):.0f} ms after the "
-                f"interruption's onset left (allowed {1000 * allowed:.0f} ms)",
-                last - call.sent_time(barge) - allowed,
-            )
-        )
-    ended = [
-        (time, event)
-        for time, event in responses_done(call)
-        if response_id(event) in (interrupted_id, None) or status_of(event) == "cancelled"
-    ]
+        late.append(TimingProblem(f"response audio went on {1000 * (last - call.sent_time(barge)):.0f} ms after the "
+                                  f"interruption's onset left (allowed {1000 * allowed:.0f} ms)",
+                                  last - call.sent_time(barge) - allowed))
+    ended = [(time, event) for time, event in responses_done(call)
+             if response_id(event) in (interrupted_id, None) or status_of(event) == "cancelled"]
     if not ended:
         problems.append(f"response {interrupted_id} did not end within {1000 * LINGER:.0f} ms of speech_started")
     elif status_of(ended[0][1]) != "cancelled":
@@ -549,11 +476,9 @@ async def barge_in(conversation: Conversation) -> None:
         raise CheckFailed("; ".join(problems + [problem.text for problem in late]) + f" ({call.timeline()})")
     judge_timing(conversation, late, since=answer[0].time, context=f" ({call.timeline()})")
     cleared = " and output_audio_buffer.cleared" if call.of_type("output_audio_buffer.cleared") else ""
-    conversation.note(
-        f"the last response packet arrived {1000 * (last - started_at):+.0f} ms after speech_started "
-        f"({1000 * (last - call.sent_time(barge)):.0f} ms after the interruption's onset left); "
-        f"response.done cancelled {1000 * (ended[0][0] - started_at):+.0f} ms after it{cleared}"
-    )
+    conversation.note(f"the last response packet arrived {1000 * (last - started_at):+.0f} ms after speech_started "
+                      f"({1000 * (last - call.sent_time(barge)):.0f} ms after the interruption's onset left); "
+                      f"response.done cancelled {1000 * (ended[0][0] - started_at):+.0f} ms after it{cleared}")
 
 
 # -- VOICE-04 --------------------------------------------------------------------------------
@@ -563,18 +488,12 @@ async def function_call(conversation: Conversation) -> None:
     call = await VoiceCall.open(conversation)
     await call.shorten_turns()
     reply_timeout = conversation.settings.reply_timeout
-    call.send_event(
-        {
-            "type": "session.update",
-            "session": {
-                "instructions": "Answer weather questions by calling get_weather.",
-                "tools": [WEATHER_TOOL],
-                "tool_choice": "auto",
-            },
-        }
-    )
+    call.send_event({"type": "session.update", "session": {
+        "instructions": "Answer weather questions by calling get_weather.", "tools": [WEATHER_TOOL],
+        "tool_choice": "auto"}})
     seen = len(call.of_type("session.updated", "error"))
-    answer = await call.until(lambda: call.of_type("session.updated", "error")[seen:], reply_timeout, "session.updated")
+    answer = await call.until(lambda: call.of_type("session.updated", "error")[seen:], reply_timeout,
+                              "session.updated")
     if answer[0][1].get("type") == "error":
         raise CheckFailed(f"session.update with a get_weather tool was refused: {answer[0][1].get('error')}")
     speech = question()
@@ -588,17 +507,11 @@ async def function_call(conversation: Conversation) -> None:
     await call.until(call_or_done, due, "function call (response.function_call_arguments.done)")
     calls = call.of_type("response.function_call_arguments.done")
     if not calls:
-        raise CheckFailed(
-            f"the response to a weather question, with a get_weather tool offered, made no function "
-            f"call ({call.timeline()})"
-        )
+        raise CheckFailed(f"the response to a weather question, with a get_weather tool offered, made no function "
+                          f"call ({call.timeline()})")
     call_at, event = calls[0]
-    call.send_event(
-        {
-            "type": "conversation.item.create",
-            "item": {"type": "function_call_output", "call_id": event.get("call_id"), "output": FUNCTION_OUTPUT},
-        }
-    )
+    call.send_event({"type": "conversation.item.create", "item": {
+        "type": "function_call_output", "call_id": event.get("call_id"), "output": FUNCTION_OUTPUT}})
     done = await call.until(lambda: responses_done(call), 5.0, "response.done for the response with the call")
     done_at, done_event = done[0]
     if status_of(done_event) != "completed":
@@ -608,72 +521,49 @@ async def function_call(conversation: Conversation) -> None:
     before = [p for p in sound if p.time <= call_at]
     after = [p for p in sound if p.time > call_at]
     if not before or len(after) < AFTER_CALL:
-        problems.append(
-            f"the response's audio did not keep flowing across its function call: {len(before)} "
-            f"packets of sound before the call arrived, {len(after)} after (needed ≥ 1 and ≥ {AFTER_CALL})"
-        )
+        problems.append(f"the response's audio did not keep flowing across its function call: {len(before)} "
+                        f"packets of sound before the call arrived, {len(after)} after (needed ≥ 1 and ≥ {AFTER_CALL})")
     if problems:
         raise CheckFailed("; ".join(problems) + f" ({call.timeline()})")
     gap = after[0].time - before[-1].time
-    judge_timing(
-        conversation,
-        [
-            TimingProblem(
-                f"the response's audio paused {1000 * gap:.0f} ms around its function "
-                f"call (allowed {1000 * CALL_GAP:.0f} ms)",
-                gap - CALL_GAP,
-            )
-        ]
-        if gap > CALL_GAP
-        else [],
-        since=before[0].time,
-        context=f" ({call.timeline()})",
-    )
+    judge_timing(conversation, [TimingProblem(f"the response's audio paused {1000 * gap:.0f} ms around its function "
+                                              f"call (allowed {1000 * CALL_GAP:.0f} ms)", gap - CALL_GAP)]
+                 if gap > CALL_GAP else [], since=before[0].time, context=f" ({call.timeline()})")
     call.send_event({"type": "response.create"})
-    created = await call.until(
-        lambda: call.of_type("response.created")[1:],
-        reply_timeout,
-        "response.created for the response after the function output",
-    )
+    created = await call.until(lambda: call.of_type("response.created")[1:], reply_timeout, "response.created for "
+                               "the response after the function output")
     second_at = created[0][0]
     second_id = response_id(created[0][1])
     bursts = len(FUNCTION_OUTPUT) % 10 + 1
 
     def transcript() -> str:
-        return "".join(
-            str(e.get("delta", "")) for _, e in call.of_type(*TRANSCRIPT_EVENTS) if response_id(e) in (second_id, None)
-        )
+        return "".join(str(e.get("delta", "")) for _, e in call.of_type(*TRANSCRIPT_EVENTS)
+                       if response_id(e) in (second_id, None))
 
     def quoted() -> bool:
         return all(quote in transcript() for quote in OUTPUT_QUOTES)
 
     def sounded() -> bool:
         """The 880 Hz bursts are over: another tone follows them."""
-        return tone_runs(call.sound_after(second_at), TONE_HZ) >= bursts and any(
-            p.tone is not None and abs(p.tone - TONE_HZ) > TONE_TOLERANCE_HZ for p in call.sound_after(second_at)[-2:]
-        )
+        return (tone_runs(call.sound_after(second_at), TONE_HZ) >= bursts
+                and any(p.tone is not None and abs(p.tone - TONE_HZ) > TONE_TOLERANCE_HZ
+                        for p in call.sound_after(second_at)[-2:]))
 
     def finished() -> list:
         return [e for e in responses_done(call) if response_id(e[1]) == second_id]
 
-    await call.until(
-        lambda: quoted() or sounded() or finished(), 6.0, "the end of the response after the function output"
-    )
+    await call.until(lambda: quoted() or sounded() or finished(), 6.0,
+                     "the end of the response after the function output")
     quoted = quoted()
     runs = tone_runs(call.sound_after(second_at), TONE_HZ)
     if not quoted and runs != bursts:
-        raise CheckFailed(
-            f"the response after the function output does not use it: its transcript "
-            f"{transcript()[:80]!r} does not quote {' and '.join(OUTPUT_QUOTES)}, and its audio has "
-            f"{runs} bursts of {TONE_HZ:.0f} Hz, not {bursts} ({call.timeline()})"
-        )
-    conversation.note(
-        f"get_weather call {event.get('call_id')} arrived with {len(before)} packets of sound before "
-        f"and {len(after)} after it; the next response "
-        + ("quotes the output" if quoted else "")
-        + (" and " if quoted and runs == bursts else "")
-        + (f"plays {bursts} bursts of {TONE_HZ:.0f} Hz" if runs == bursts else "")
-    )
+        raise CheckFailed(f"the response after the function output does not use it: its transcript "
+                          f"{transcript()[:80]!r} does not quote {' and '.join(OUTPUT_QUOTES)}, and its audio has "
+                          f"{runs} bursts of {TONE_HZ:.0f} Hz, not {bursts} ({call.timeline()})")
+    conversation.note(f"get_weather call {event.get('call_id')} arrived with {len(before)} packets of sound before "
+                      f"and {len(after)} after it; the next response "
+                      + ("quotes the output" if quoted else "") + (" and " if quoted and runs == bursts else "")
+                      + (f"plays {bursts} bursts of {TONE_HZ:.0f} Hz" if runs == bursts else ""))
 
 
 def tone_runs(packets: list[Heard], frequency: float) -> int:
@@ -713,13 +603,10 @@ async def pacing(conversation: Conversation) -> None:
     structural = pacing_problems(packets, math.inf)[0]  # frame sizes and timestamps: the target's own
     if structural:
         raise CheckFailed("; ".join(problems))
-    judge_timing(
-        conversation, [TimingProblem("; ".join(problems), worst - jitter)] if problems else [], since=created_at
-    )
-    conversation.note(
-        f"{len(packets)} packets in {spurts} talkspurt(s), each 20 ms; worst deviation from the "
-        f"real-time schedule {1000 * worst:.1f} ms (allowed ±{1000 * jitter:.0f} ms)"
-    )
+    judge_timing(conversation, [TimingProblem("; ".join(problems), worst - jitter)] if problems else [],
+                 since=created_at)
+    conversation.note(f"{len(packets)} packets in {spurts} talkspurt(s), each 20 ms; worst deviation from the "
+                      f"real-time schedule {1000 * worst:.1f} ms (allowed ±{1000 * jitter:.0f} ms)")
 
 
 def pacing_problems(packets: list[Heard], jitter: float) -> tuple[list[str], float, int]:
@@ -730,9 +617,7 @@ def pacing_problems(packets: list[Heard], jitter: float) -> tuple[list[str], flo
     problems: list[str] = []
     odd = [p.samples for p in packets if p.samples != FRAME_SAMPLES]
     if odd:
-        problems.append(
-            f"{len(odd)} of {len(packets)} packets do not hold 20 ms (sample counts {sorted(set(odd))[:5]})"
-        )
+        problems.append(f"{len(odd)} of {len(packets)} packets do not hold 20 ms (sample counts {sorted(set(odd))[:5]})")
     worst, spurts = 0.0, talkspurts(packets)
     for spurt in spurts:
         steps = {(b.timestamp - a.timestamp) & 0xFFFFFFFF for a, b in zip(spurt, spurt[1:])}
@@ -746,11 +631,9 @@ def pacing_problems(packets: list[Heard], jitter: float) -> tuple[list[str], flo
         if abs(extreme) > jitter:
             index = deviations.index(extreme)
             early = sum(1 for d in deviations if d < -jitter)
-            problems.append(
-                f"packet {index} of a {len(spurt)}-packet talkspurt arrived {1000 * abs(extreme):.0f} ms "
-                f"{'early' if extreme < 0 else 'late'} for its real-time slot (allowed ±"
-                f"{1000 * jitter:.0f} ms); {early} packets ahead of real time (bursts)"
-            )
+            problems.append(f"packet {index} of a {len(spurt)}-packet talkspurt arrived {1000 * abs(extreme):.0f} ms "
+                            f"{'early' if extreme < 0 else 'late'} for its real-time slot (allowed ±"
+                            f"{1000 * jitter:.0f} ms); {early} packets ahead of real time (bursts)")
     return problems, worst, len(spurts)
 
 
@@ -758,11 +641,7 @@ def talkspurts(packets: list[Heard]) -> list[list[Heard]]:
     """Packets split at a marker bit or where the timestamp does not continue by one frame."""
     spurts: list[list[Heard]] = []
     for packet in packets:
-        if (
-            spurts
-            and not packet.marker
-            and (packet.timestamp - spurts[-1][-1].timestamp) & 0xFFFFFFFF <= 4 * FRAME_SAMPLES
-        ):
+        if spurts and not packet.marker and (packet.timestamp - spurts[-1][-1].timestamp) & 0xFFFFFFFF <= 4 * FRAME_SAMPLES:
             spurts[-1].append(packet)
         else:
             spurts.append([packet])
@@ -770,41 +649,20 @@ def talkspurts(packets: list[Heard]) -> list[list[Heard]]:
 
 
 CHECKS = (
-    Check(
-        "VOICE-01",
-        "voice",
-        "realtime voice API: input_audio_buffer events",
-        "speech in → input_audio_buffer.speech_started and …speech_stopped events at the right times (± one VAD frame)",
-        (*with_data_channel(), Do(speech_edges, "say 'Hello there.'")),
-    ),
-    Check(
-        "VOICE-02",
-        "voice",
-        "realtime voice API: server VAD turn",
-        "end of user speech → first response audio packet within the hangover + model think time + 20 ms",
-        (*with_data_channel(), Do(first_audio, "say 'Hello there.', time the answer")),
-    ),
-    Check(
-        "VOICE-03",
-        "voice",
-        "realtime voice API: interrupt_response",
-        "barge-in: user speech during a response stops response audio within 100 ms and emits the cancel events",
-        (*with_data_channel(), Do(barge_in, "talk over the answer")),
-    ),
-    Check(
-        "VOICE-04",
-        "voice",
-        "realtime voice API: function calling",
-        "a function call is emitted on the data channel while response audio keeps flowing; its output is used by "
-        "the next response",
-        (*with_data_channel(), Do(function_call, "ask about the weather, answer the call")),
-        timeout=30.0,
-    ),
-    Check(
-        "VOICE-05",
-        "voice",
-        "RFC 7587 §4, RFC 3550 §5.1",
-        "response audio is paced at real time (20 ms frames, no bursts beyond a configurable jitter)",
-        (*with_data_channel(), Do(pacing, "listen to a whole answer")),
-    ),
+    Check("VOICE-01", "voice", "realtime voice API: input_audio_buffer events",
+          "speech in → input_audio_buffer.speech_started and …speech_stopped events at the right times "
+          "(± one VAD frame)", (*with_data_channel(), Do(speech_edges, "say 'Hello there.'"))),
+    Check("VOICE-02", "voice", "realtime voice API: server VAD turn",
+          "end of user speech → first response audio packet within the hangover + model think time + 20 ms",
+          (*with_data_channel(), Do(first_audio, "say 'Hello there.', time the answer"))),
+    Check("VOICE-03", "voice", "realtime voice API: interrupt_response",
+          "barge-in: user speech during a response stops response audio within 100 ms and emits the cancel events",
+          (*with_data_channel(), Do(barge_in, "talk over the answer"))),
+    Check("VOICE-04", "voice", "realtime voice API: function calling",
+          "a function call is emitted on the data channel while response audio keeps flowing; its output is used by "
+          "the next response", (*with_data_channel(), Do(function_call, "ask about the weather, answer the call")),
+          timeout=30.0),
+    Check("VOICE-05", "voice", "RFC 7587 §4, RFC 3550 §5.1",
+          "response audio is paced at real time (20 ms frames, no bursts beyond a configurable jitter)",
+          (*with_data_channel(), Do(pacing, "listen to a whole answer"))),
 )

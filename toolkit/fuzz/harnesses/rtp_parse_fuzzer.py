@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 """libFuzzer harness for the rtp_parse target (toolkit.fuzz.targets); flags are libFuzzer's."""
-
 from toolkit.fuzz.harness import main
 
 if __name__ == "__main__":

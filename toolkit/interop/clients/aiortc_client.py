@@ -5,7 +5,6 @@ report goes to config["report"]. aioice leaves 127.0.0.1 out of its host address
 client gathers loopback only (everything stays on the machine). aiortc 1.16 cannot restart ICE
 (no restartIce(), no iceRestart offer option): the restart step is reported as unsupported.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -72,9 +71,8 @@ class PacedAudioTrack(MediaStreamTrack):
             delay = self._start + index * FRAME_SAMPLES / SAMPLE_RATE - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        frame = av.AudioFrame.from_ndarray(
-            np.asarray(self.samples(index), dtype=np.int16).reshape(1, -1), format="s16", layout="mono"
-        )
+        frame = av.AudioFrame.from_ndarray(np.asarray(self.samples(index), dtype=np.int16).reshape(1, -1),
+                                           format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = index * FRAME_SAMPLES
         frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
@@ -94,7 +92,7 @@ class Microphone(PacedAudioTrack):
     def samples(self, index: int) -> np.ndarray:
         chunk = bytes(2 * FRAME_SAMPLES)
         if self.playing and self._offset + len(chunk) <= len(self.pcm):
-            chunk = self.pcm[self._offset : self._offset + len(chunk)]
+            chunk = self.pcm[self._offset:self._offset + len(chunk)]
             self._offset += len(chunk)
         return np.frombuffer(chunk, dtype="<i2")
 
@@ -123,12 +121,8 @@ class Ear:
             return
 
     def result(self) -> dict:
-        return {
-            "pcm": base64.b64encode(b"".join(self.chunks)).decode(),
-            "sampleRate": SAMPLE_RATE,
-            "channels": 1,
-            "heardTrack": self.task is not None,
-        }
+        return {"pcm": base64.b64encode(b"".join(self.chunks)).decode(), "sampleRate": SAMPLE_RATE, "channels": 1,
+                "heardTrack": self.task is not None}
 
 
 async def rtp_stats(pc: RTCPeerConnection) -> dict:
@@ -172,9 +166,7 @@ async def connect(pc: RTCPeerConnection, http: aiohttp.ClientSession, url: str, 
     record["answerApplied"] = now_ms()
     await until(CONNECT_TIMEOUT, "ICE connected", lambda: pc.iceConnectionState in ("connected", "completed"))
     record["iceConnected"] = now_ms()
-    await until(
-        CONNECT_TIMEOUT, "DTLS connected (connectionState connected)", lambda: pc.connectionState == "connected"
-    )
+    await until(CONNECT_TIMEOUT, "DTLS connected (connectionState connected)", lambda: pc.connectionState == "connected")
     record["dtlsConnected"] = now_ms()
     return resource
 

@@ -1,5 +1,4 @@
 """One driver per real client, in the matrix's order: key → driver class."""
-
 from __future__ import annotations
 
 from toolkit.interop.drivers.aiortc_driver import AiortcDriver
@@ -9,7 +8,5 @@ from toolkit.interop.drivers.gstreamer import GStreamerDriver
 from toolkit.interop.drivers.werift import WeriftDriver
 from toolkit.interop.drivers.wrtc import WrtcDriver
 
-DRIVERS = {
-    driver.name: driver
-    for driver in (ChromiumDriver, FirefoxDriver, GStreamerDriver, AiortcDriver, WeriftDriver, WrtcDriver)
-}
+DRIVERS = {driver.name: driver for driver in (ChromiumDriver, FirefoxDriver, GStreamerDriver, AiortcDriver,
+                                              WeriftDriver, WrtcDriver)}

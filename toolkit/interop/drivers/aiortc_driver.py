@@ -1,7 +1,6 @@
 """aiortc (Python), driven by toolkit/interop/clients/aiortc_client.py in this Python's own
 environment (sys.executable -m, so it imports the same toolkit), as a child process so a hung
 client can be killed like any other."""
-
 from __future__ import annotations
 
 import sys
@@ -25,10 +24,6 @@ class AiortcDriver(Driver):
             raise ClientMissing("aiortc is not installed in this Python; pip install -e . installs it") from None
 
     async def session(self, targets: Targets, material: Material, workdir: Path) -> dict:
-        return await run_program(
-            [sys.executable, "-m", "toolkit.interop.clients.aiortc_client"],
-            config=material.config(targets),
-            workdir=workdir,
-            name=self.name,
-            deadline=self.deadline,
-        )
+        return await run_program([sys.executable, "-m", "toolkit.interop.clients.aiortc_client"],
+                                 config=material.config(targets), workdir=workdir, name=self.name,
+                                 deadline=self.deadline)

@@ -6,7 +6,6 @@ launch it against the targets (`session()` returns the client's raw report, the 
 for every client: see toolkit/interop/js/scenario.mjs), and what it cannot do (`cannot`, cell
 name → reason). Judging the report is the same for all of them (toolkit/interop/judge.py).
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -69,15 +68,11 @@ class Material:
 
     def config(self, targets: Targets) -> dict:
         """The scenario's configuration as a client program reads it (JSON)."""
-        return {
-            "echoUrl": targets.echo_url,
-            "voiceUrl": targets.voice_url,
-            "toneHz": audio.ECHO_TONE_HZ,
-            **SCENARIO_PACING,
-            "wav": {p: str(self.files[f"{p}.wav"]) for p in ("echo", "voice")},
-            "pcm": {p: str(self.files[f"{p}.s16"]) for p in ("echo", "voice")},
-            "opus": {p: str(self.files[f"{p}.opus"]) for p in ("echo", "voice")},
-        }
+        return {"echoUrl": targets.echo_url, "voiceUrl": targets.voice_url, "toneHz": audio.ECHO_TONE_HZ,
+                **SCENARIO_PACING,
+                "wav": {p: str(self.files[f"{p}.wav"]) for p in ("echo", "voice")},
+                "pcm": {p: str(self.files[f"{p}.s16"]) for p in ("echo", "voice")},
+                "opus": {p: str(self.files[f"{p}.opus"]) for p in ("echo", "voice")}}
 
 
 class Driver:
@@ -134,16 +129,8 @@ async def stop_group(process: asyncio.subprocess.Process, grace: float = 2.0) ->
         await process.wait()
 
 
-async def run_program(
-    command: list[str],
-    *,
-    config: dict,
-    workdir: Path,
-    name: str,
-    deadline: float,
-    env: dict | None = None,
-    cwd: Path | None = None,
-) -> dict:
+async def run_program(command: list[str], *, config: dict, workdir: Path, name: str, deadline: float,
+                      env: dict | None = None, cwd: Path | None = None) -> dict:
     """Run a client program that reads its configuration from argv[1] and writes its report to
     config["report"]; returns the report."""
     report = workdir / f"{name}.report.json"
@@ -153,26 +140,16 @@ async def run_program(
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            *command,
-            str(config_path),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            env=env,
-            cwd=cwd,
-        )
+            *command, str(config_path), stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+            start_new_session=True, env=env, cwd=cwd)
     try:
         await asyncio.wait_for(process.wait(), deadline)
     except TimeoutError:
         await stop_group(process)
-        raise ClientFailed(
-            f"{name} still running after {deadline:g} s; killed. Log tail:\n{log_tail(log_path)}"
-        ) from None
+        raise ClientFailed(f"{name} still running after {deadline:g} s; killed. Log tail:\n{log_tail(log_path)}") from None
     finally:
         await stop_group(process)
     if not report.exists():
-        raise ClientFailed(
-            f"{name} exited with {process.returncode} and wrote no report. Log tail:\n{log_tail(log_path)}"
-        )
+        raise ClientFailed(f"{name} exited with {process.returncode} and wrote no report. Log tail:\n"
+                           f"{log_tail(log_path)}")
     return json.loads(report.read_text())

@@ -7,7 +7,6 @@ Each run gets a fresh browser profile in a temporary directory, removed once the
 stopped: a profile is megabytes of caches that have no place in the report folder (which keeps
 the browser's log and the page's report).
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -55,15 +54,12 @@ class PageServer:
         await self.runner.cleanup()
 
     async def _page(self, request: web.Request) -> web.Response:
-        return web.FileResponse(
-            shipped("interop", "js", "page.html"), headers={"Content-Type": "text/html", "Cache-Control": "no-store"}
-        )
+        return web.FileResponse(shipped("interop", "js", "page.html"),
+                                headers={"Content-Type": "text/html", "Cache-Control": "no-store"})
 
     async def _module(self, request: web.Request) -> web.Response:
-        return web.FileResponse(
-            shipped("interop", "js", "scenario.mjs"),
-            headers={"Content-Type": "text/javascript", "Cache-Control": "no-store"},
-        )
+        return web.FileResponse(shipped("interop", "js", "scenario.mjs"),
+                                headers={"Content-Type": "text/javascript", "Cache-Control": "no-store"})
 
     async def _config(self, request: web.Request) -> web.Response:
         config = self.material.config(self.targets)
@@ -82,46 +78,30 @@ class PageServer:
         return web.Response(text="ok")
 
 
-async def browse(
-    driver: Driver,
-    command: Callable[[Path], list[str]],
-    env: dict | None,
-    targets: Targets,
-    material: Material,
-    workdir: Path,
-) -> dict:
+async def browse(driver: Driver, command: Callable[[Path], list[str]], env: dict | None, targets: Targets,
+                 material: Material, workdir: Path) -> dict:
     """Launch `command(profile) + [page URL]` and return what the page reports, within the driver's
     deadline. `command` gets the empty profile directory (and may put settings in it)."""
     with tempfile.TemporaryDirectory(prefix=f"rtcgate-{driver.name}-profile-", ignore_cleanup_errors=True) as profile:
         return await _browse(driver, command(Path(profile)), env, targets, material, workdir)
 
 
-async def _browse(
-    driver: Driver, command: list[str], env: dict | None, targets: Targets, material: Material, workdir: Path
-) -> dict:
+async def _browse(driver: Driver, command: list[str], env: dict | None, targets: Targets, material: Material,
+                  workdir: Path) -> dict:
     async with PageServer(targets, material) as page:
         log_path = workdir / f"{driver.name}.log"
         with log_path.open("wb") as log:
             browser = await asyncio.create_subprocess_exec(
-                *command,
-                page.url,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-                env=env,
-            )
+                *command, page.url, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True, env=env)
         exited = asyncio.ensure_future(browser.wait())
         try:
-            done, _ = await asyncio.wait(
-                {page.reported, exited}, timeout=driver.deadline, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait({page.reported, exited}, timeout=driver.deadline,
+                                         return_when=asyncio.FIRST_COMPLETED)
             if page.reported not in done:
                 state = f"exited with {browser.returncode}" if browser.returncode is not None else "still running"
-                raise ClientFailed(
-                    f"no report from the page within {driver.deadline:g} s ({driver.title} {state}). "
-                    f"Log tail:\n{log_tail(log_path)}"
-                )
+                raise ClientFailed(f"no report from the page within {driver.deadline:g} s ({driver.title} {state}). "
+                                   f"Log tail:\n{log_tail(log_path)}")
             report = page.reported.result()
         finally:
             exited.cancel()

@@ -1,6 +1,5 @@
 """Chromium (libwebrtc), headless, on the loopback server: it gathers 127.0.0.1 only with
 --allow-loopback-in-peer-connection, the flag the project's Chromium tests use too."""
-
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,25 +10,14 @@ from toolkit.interop.drivers.browser import browse
 
 CHROMIUM = "/usr/lib/chromium/chromium"  # Debian's binary; the /usr/bin wrapper adds flags of its own
 FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--disable-extensions",
-    "--mute-audio",
-    "--autoplay-policy=no-user-gesture-required",
-    "--allow-loopback-in-peer-connection",
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-default-apps", "--disable-extensions", "--mute-audio",
+    "--autoplay-policy=no-user-gesture-required", "--allow-loopback-in-peer-connection",
     # Nothing leaves the machine: host candidates are not published over mDNS, and (below) every
     # host but the matrix's own addresses fails without a DNS query, so the sign-in and component
     # updaters that --disable-background-networking leaves on look nothing up.
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--no-pings",
-    "--disable-domain-reliability",
+    "--disable-features=WebRtcHideLocalIpsWithMdns", "--no-pings", "--disable-domain-reliability",
     "--disable-client-side-phishing-detection",
 )
 
@@ -46,9 +34,8 @@ class ChromiumDriver(Driver):
     deadline = 75.0
 
     def version(self) -> str:
-        return tool_version(
-            [CHROMIUM, "--version"], f"Chromium is not installed ({CHROMIUM} missing); run scripts/install-clients.sh"
-        )
+        return tool_version([CHROMIUM, "--version"], f"Chromium is not installed ({CHROMIUM} missing); "
+                                                     "run scripts/install-clients.sh")
 
     async def session(self, targets: Targets, material: Material, workdir: Path) -> dict:
         def command(profile: Path) -> list[str]:

@@ -5,7 +5,6 @@ Firefox neither gathers a loopback candidate nor checks a remote 127.0.0.1 one, 
 ICE-lite server (which never checks) it connects only when the server advertises a non-loopback
 address of this machine; the matrix starts such a server for it (`needs_host_address`).
 """
-
 from __future__ import annotations
 
 import os
@@ -81,16 +80,9 @@ PREFS = {
 def no_network_prefs(local_hosts: list[str]) -> dict:
     """A proxy that does not exist for everything but `local_hosts`: whatever the prefs above
     miss fails at once, without a DNS query (a proxied URL's host is the proxy's to resolve)."""
-    return {
-        "network.proxy.type": 1,
-        "network.proxy.http": "127.0.0.1",
-        "network.proxy.http_port": 9,
-        "network.proxy.ssl": "127.0.0.1",
-        "network.proxy.ssl_port": 9,
-        "network.proxy.share_proxy_settings": True,
-        "network.proxy.allow_hijacking_localhost": False,
-        "network.proxy.no_proxies_on": ", ".join(local_hosts),
-    }
+    return {"network.proxy.type": 1, "network.proxy.http": "127.0.0.1", "network.proxy.http_port": 9,
+            "network.proxy.ssl": "127.0.0.1", "network.proxy.ssl_port": 9, "network.proxy.share_proxy_settings": True,
+            "network.proxy.allow_hijacking_localhost": False, "network.proxy.no_proxies_on": ", ".join(local_hosts)}
 
 
 def user_js(prefs: dict) -> str:
@@ -100,7 +92,6 @@ def user_js(prefs: dict) -> str:
         if isinstance(v, int):
             return str(v)
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
     return "".join(f'user_pref("{name}", {value(v)});\n' for name, v in prefs.items())
 
 
@@ -112,9 +103,8 @@ class FirefoxDriver(Driver):
     deadline = 75.0
 
     def version(self) -> str:
-        return tool_version(
-            [FIREFOX, "--version"], f"Firefox ESR is not installed ({FIREFOX} missing); run scripts/install-clients.sh"
-        )
+        return tool_version([FIREFOX, "--version"], f"Firefox ESR is not installed ({FIREFOX} missing); "
+                                                   "run scripts/install-clients.sh")
 
     async def session(self, targets: Targets, material: Material, workdir: Path) -> dict:
         local = sorted({"127.0.0.1", *(urlsplit(u).hostname for u in (targets.echo_url, targets.voice_url) if u)})

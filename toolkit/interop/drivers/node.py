@@ -3,7 +3,6 @@ that imports the shared scenario (toolkit/interop/js/scenario.mjs). Their packag
 the shipped package.json and package-lock.json; the scripts run from a per-user working folder
 where `npm ci` installs those packages on first use (toolkit/interop/node_clients.py), never
 from the package folder, which an installed rtcgate cannot write to."""
-
 from __future__ import annotations
 
 import shutil
@@ -34,11 +33,5 @@ class NodeDriver(Driver):
 
     async def session(self, targets: Targets, material: Material, workdir: Path) -> dict:
         folder = node_clients.prepare()
-        return await run_program(
-            ["node", str(folder / self.script)],
-            config=material.config(targets),
-            workdir=workdir,
-            name=self.name,
-            deadline=self.deadline,
-            cwd=folder,
-        )
+        return await run_program(["node", str(folder / self.script)], config=material.config(targets),
+                                 workdir=workdir, name=self.name, deadline=self.deadline, cwd=folder)

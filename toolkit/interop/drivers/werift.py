@@ -1,5 +1,4 @@
 """werift (TypeScript WebRTC) driven by toolkit/interop/node/werift_client.mjs."""
-
 from __future__ import annotations
 
 from toolkit.interop.drivers.node import NodeDriver
@@ -14,6 +13,6 @@ class WeriftDriver(NodeDriver):
     deadline = 60.0
     known_failures = {
         "ice_restart": "werift 0.25.2 sends no check with the new credentials after an ICE restart: "
-        "RTCPeerConnection.connect() returns before iceTransport.start() when DTLS is already "
-        "connected, so the restarted agent never runs its checklist",
+                       "RTCPeerConnection.connect() returns before iceTransport.start() when DTLS is already "
+                       "connected, so the restarted agent never runs its checklist",
     }

@@ -2,7 +2,6 @@
 
 Its libwebrtc gathers no loopback candidate; it checks the server's 127.0.0.1 candidate from
 this machine's non-loopback address, which works on Linux (the traffic stays on `lo`)."""
-
 from __future__ import annotations
 
 from toolkit.interop.drivers.node import NodeDriver

@@ -6,7 +6,6 @@ Standard library only: webrtcbin_client.py, beside this file, runs under the sys
 without rtcgate's dependencies and imports it as its neighbour (`import scenario_record`); the
 aiortc client imports it as `toolkit.interop.gst.scenario_record`.
 """
-
 from __future__ import annotations
 
 import json
@@ -42,13 +41,9 @@ def describe_message(data: str | bytes) -> dict:
         units = data.encode("utf-16-le")
         total = 0
         for index in range(0, len(units), 2):
-            total = (total * 31 + int.from_bytes(units[index : index + 2], "little")) % 1000000007
-        return {
-            "type": "text",
-            "length": len(units) // 2,
-            "head": units[:64].decode("utf-16-le", "replace"),
-            "sum": total,
-        }
+            total = (total * 31 + int.from_bytes(units[index:index + 2], "little")) % 1000000007
+        return {"type": "text", "length": len(units) // 2, "head": units[:64].decode("utf-16-le", "replace"),
+                "sum": total}
     total = 0
     for byte in data:
         total = (total * 31 + byte) % 1000000007

@@ -14,7 +14,6 @@ a worker thread and waits on what the signal handlers report.
 webrtcbin 1.22 cannot restart ICE: its offers take no ice-restart option and keep the
 session's credentials, so the restart step is reported as unsupported.
 """
-
 from __future__ import annotations
 
 import base64
@@ -48,10 +47,8 @@ from scenario_record import (  # noqa: E402
 
 FRAME_SAMPLES = 960
 FRAME_BYTES = 2 * FRAME_SAMPLES
-RESTART_REASON = (
-    "webrtcbin 1.22 has no ICE restart: create-offer takes no ice-restart option and a new offer "
-    "keeps the session's ICE credentials"
-)
+RESTART_REASON = ("webrtcbin 1.22 has no ICE restart: create-offer takes no ice-restart option and a new offer "
+                  "keeps the session's ICE credentials")
 PIPELINE = (
     "webrtcbin name=w bundle-policy=max-bundle "
     "appsrc name=mic is-live=true format=time do-timestamp=true "
@@ -163,9 +160,7 @@ class Phase:
         pad.add_probe(Gst.PadProbeType.BUFFER, self._count_received)
         ear = Gst.parse_bin_from_description(
             "rtpopusdepay ! opusdec ! audioconvert ! audioresample ! "
-            "audio/x-raw,format=S16LE,rate=48000,channels=1 ! appsink name=ear emit-signals=true sync=false",
-            True,
-        )
+            "audio/x-raw,format=S16LE,rate=48000,channels=1 ! appsink name=ear emit-signals=true sync=false", True)
         self.pipeline.add(ear)
         ear.get_by_name("ear").connect("new-sample", self._on_sample)
         ear.sync_state_with_parent()
@@ -190,7 +185,7 @@ class Phase:
         while not self.stop_feeding.is_set():
             chunk = silence
             if self.playing and offset + FRAME_BYTES <= len(self.pcm):
-                chunk = self.pcm[offset : offset + FRAME_BYTES]
+                chunk = self.pcm[offset:offset + FRAME_BYTES]
                 offset += FRAME_BYTES
             self.mic.emit("push-buffer", Gst.Buffer.new_wrapped(chunk))
             frame += 1
@@ -261,16 +256,13 @@ def connect(phase: Phase, url: str, record: dict) -> str:
     if ok != GstSdp.SDPResult.OK:
         raise RuntimeError(f"the answer does not parse as SDP ({ok})")
     promise = Gst.Promise.new()
-    phase.webrtc.emit(
-        "set-remote-description", GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, sdp), promise
-    )
+    phase.webrtc.emit("set-remote-description",
+                      GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, sdp), promise)
     wait_promise(promise, "set-remote-description")
     record["answerApplied"] = now_ms()
     until(CONNECT_TIMEOUT, "ICE connected", lambda: phase.ice_state() in ("connected", "completed"))
     record["iceConnected"] = now_ms()
-    until(
-        CONNECT_TIMEOUT, "DTLS connected (connection-state connected)", lambda: phase.connection_state() == "connected"
-    )
+    until(CONNECT_TIMEOUT, "DTLS connected (connection-state connected)", lambda: phase.connection_state() == "connected")
     record["dtlsConnected"] = now_ms()
     return urljoin(url, headers.get("Location", ""))
 
@@ -319,13 +311,8 @@ def echo_phase(config: dict) -> dict:
         phase.listening = True
         time.sleep(config["listenMs"] / 1000)
         phase.listening = False
-        record["audio"] = {
-            "pcm": base64.b64encode(bytes(phase.heard)).decode(),
-            "sampleRate": 48000,
-            "channels": 1,
-            "packetsSent": phase.packets_sent,
-            "packetsReceived": phase.packets_received,
-        }
+        record["audio"] = {"pcm": base64.b64encode(bytes(phase.heard)).decode(), "sampleRate": 48000, "channels": 1,
+                           "packetsSent": phase.packets_sent, "packetsReceived": phase.packets_received}
         record["transport"] = {"dtlsState": phase.dtls_state(), "iceState": phase.ice_state()}
         record["restart"] = {"supported": False, "reason": RESTART_REASON}
     except Exception:  # noqa: BLE001 — every failure goes into the report
@@ -367,13 +354,9 @@ def voice_phase(config: dict) -> dict:
         until(config["voiceTurnMs"] / 1000, "response.done", lambda: "response.done" in types(), 0.02)
         time.sleep(config["lingerMs"] / 1000)
         phase.listening = False
-        record["responseAudio"] = {
-            "pcm": base64.b64encode(bytes(phase.heard)).decode(),
-            "sampleRate": 48000,
-            "channels": 1,
-            "packetsSent": phase.packets_sent,
-            "packetsReceived": phase.packets_received,
-        }
+        record["responseAudio"] = {"pcm": base64.b64encode(bytes(phase.heard)).decode(), "sampleRate": 48000,
+                                   "channels": 1, "packetsSent": phase.packets_sent,
+                                   "packetsReceived": phase.packets_received}
     except Exception:  # noqa: BLE001
         record["error"] = traceback.format_exc()
     finally:

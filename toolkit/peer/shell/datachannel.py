@@ -54,15 +54,15 @@ def zero_length_parameter(packet: bytes) -> str | None:
     position = 12
     while position + 4 <= len(packet):
         kind = packet[position]
-        length = int.from_bytes(packet[position + 2 : position + 4], "big")
+        length = int.from_bytes(packet[position + 2:position + 4], "big")
         if length < 4:
             return None  # aiortc's own packet parser refuses it
         fixed = PARAMETER_CHUNKS.get(kind)
         if fixed is not None:
-            body = packet[position + 4 + fixed : position + length]
+            body = packet[position + 4 + fixed:position + length]
             offset = 0
             while offset + 4 <= len(body):
-                parameter_length = int.from_bytes(body[offset + 2 : offset + 4], "big")
+                parameter_length = int.from_bytes(body[offset + 2:offset + 4], "big")
                 if parameter_length < 4:
                     return f"chunk type {kind} holds a parameter of length {parameter_length}"
                 offset += (parameter_length + 3) & ~3
@@ -126,7 +126,8 @@ class DataChannel:
         """Until the far end acknowledged the channel (DATA_CHANNEL_ACK); DataChannelError otherwise."""
         await self._association.wait_for(lambda: self.state != "connecting", timeout)
         if self.state != "open":
-            raise DataChannelError(f"data channel {self.label!r} is {self.state}, not open, after {timeout:g} s")
+            raise DataChannelError(f"data channel {self.label!r} is {self.state}, not open, "
+                                   f"after {timeout:g} s")
 
     async def wait_messages(self, count: int, timeout: float) -> list[Message]:
         """Until `count` messages have arrived in all (or the timeout); returns what arrived."""
@@ -183,16 +184,9 @@ class Association:
     ends initiate, RFC 8841 §9.3). `now()` stamps what arrives (use the caller's clock).
     """
 
-    def __init__(
-        self,
-        send_packet: Callable[[bytes], None],
-        *,
-        now: Callable[[], float],
-        remote_port: int = WEBRTC_SCTP_PORT,
-        remote_max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-        local_port: int = WEBRTC_SCTP_PORT,
-        dtls_role: str = "client",
-    ) -> None:
+    def __init__(self, send_packet: Callable[[bytes], None], *, now: Callable[[], float],
+                 remote_port: int = WEBRTC_SCTP_PORT, remote_max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+                 local_port: int = WEBRTC_SCTP_PORT, dtls_role: str = "client") -> None:
         self.now = now
         self.remote_port = remote_port
         self.remote_max_message_size = remote_max_message_size
@@ -271,26 +265,14 @@ class Association:
 
     # -- channels ------------------------------------------------------------------------------
 
-    def open_channel(
-        self,
-        label: str,
-        *,
-        protocol: str = "",
-        ordered: bool = True,
-        max_retransmits: int | None = None,
-        max_packet_life_time: int | None = None,
-        negotiated_id: int | None = None,
-    ) -> DataChannel:
+    def open_channel(self, label: str, *, protocol: str = "", ordered: bool = True,
+                     max_retransmits: int | None = None, max_packet_life_time: int | None = None,
+                     negotiated_id: int | None = None) -> DataChannel:
         """Open a channel with DCEP (sent once the association is up), or, given
         `negotiated_id`, on a stream both ends agreed out of band."""
         parameters = RTCDataChannelParameters(
-            label=label,
-            protocol=protocol,
-            ordered=ordered,
-            maxRetransmits=max_retransmits,
-            maxPacketLifeTime=max_packet_life_time,
-            negotiated=negotiated_id is not None,
-            id=negotiated_id,
+            label=label, protocol=protocol, ordered=ordered, maxRetransmits=max_retransmits,
+            maxPacketLifeTime=max_packet_life_time, negotiated=negotiated_id is not None, id=negotiated_id,
         )
         return self._track(RTCDataChannel(self._sctp, parameters), self.channels)
 
@@ -350,11 +332,11 @@ class Association:
         while position + 4 <= len(packet):
             kind = packet[position]
             self.chunks_received[kind] += 1
-            length = int.from_bytes(packet[position + 2 : position + 4], "big")
-            if kind == DATA_CHUNK and length == 17 and packet[position + 12 : position + 17] == DCEP_ACK:
-                self.acknowledged_streams.add(int.from_bytes(packet[position + 8 : position + 10], "big"))
+            length = int.from_bytes(packet[position + 2:position + 4], "big")
+            if kind == DATA_CHUNK and length == 17 and packet[position + 12:position + 17] == DCEP_ACK:
+                self.acknowledged_streams.add(int.from_bytes(packet[position + 8:position + 10], "big"))
             elif kind == HEARTBEAT_ACK_CHUNK:
-                self.heartbeat_acks.append(packet[position + 4 : position + length])
+                self.heartbeat_acks.append(packet[position + 4:position + length])
             if length < 4:
                 break
             position += (length + 3) & ~3

@@ -99,7 +99,8 @@ class PeerConnection:
                     event = await asyncio.wait_for(self.received.get(), left)
                 except TimeoutError:
                     raise PeerError(
-                        f"no {event_type.__name__} within {timeout:g} s (peer state {self.peer.state.value!r})"
+                        f"no {event_type.__name__} within {timeout:g} s "
+                        f"(peer state {self.peer.state.value!r})"
                     ) from None
             if isinstance(event, event_type):
                 return event
@@ -195,7 +196,9 @@ async def connect_whip(
     loop = asyncio.get_running_loop()
     peer = peer or ProbePeer()
     connection = PeerConnection(peer, loop)
-    transport, _ = await loop.create_datagram_endpoint(lambda: _PeerProtocol(connection), local_addr=(local_host, 0))
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: _PeerProtocol(connection), local_addr=(local_host, 0)
+    )
     connection.transport = transport
     connection.local_addr = transport.get_extra_info("sockname")[:2]
     connection.headers = dict(headers or {})
@@ -212,7 +215,9 @@ async def connect_whip(
         times["first_stun"] = time.perf_counter()
         connection.ice_completed = await connection.wait_for(IceCompleted, deadline - loop.time())
         times["ice_completed"] = time.perf_counter()
-        connection.dtls_connected = await connection.wait_for(DtlsConnected, deadline - loop.time())
+        connection.dtls_connected = await connection.wait_for(
+            DtlsConnected, deadline - loop.time()
+        )
         times["dtls_connected"] = time.perf_counter()
     except BaseException:
         location, connection.location = connection.location, None

@@ -26,7 +26,7 @@ def body_excerpt(body: str) -> str:
     for line in _TAG.sub(" ", body).splitlines():
         text = " ".join(line.split())
         if text:
-            return text if len(text) <= _EXCERPT_LENGTH else text[: _EXCERPT_LENGTH - 1] + "…"
+            return text if len(text) <= _EXCERPT_LENGTH else text[:_EXCERPT_LENGTH - 1] + "…"
     return ""
 
 
@@ -34,7 +34,9 @@ async def whip_post(
     url: str, offer: str, *, headers: Mapping[str, str] | None = None, timeout: float = 10.0
 ) -> tuple[str, str | None]:
     """POST the offer; return the SDP answer and the absolute Location (None if missing)."""
-    _, reply_headers, body = await _request("POST", url, offer, "application/sdp", headers, timeout)
+    _, reply_headers, body = await _request(
+        "POST", url, offer, "application/sdp", headers, timeout
+    )
     location = reply_headers.get("Location")
     return body, urljoin(url, location) if location else None
 
@@ -47,7 +49,9 @@ async def whip_reachable(url: str, *, timeout: float = 5.0) -> int:
     return status
 
 
-async def whip_delete(location: str, *, headers: Mapping[str, str] | None = None, timeout: float = 10.0) -> int:
+async def whip_delete(
+    location: str, *, headers: Mapping[str, str] | None = None, timeout: float = 10.0
+) -> int:
     """End the session; return the status code."""
     status, _, _ = await _request("DELETE", location, None, None, headers, timeout)
     return status
@@ -61,7 +65,9 @@ async def whip_patch(
     timeout: float = 10.0,
 ) -> tuple[int, str]:
     """Send a trickle-ice-sdpfrag (ICE restart or candidates); return status and body."""
-    status, _, body = await _request("PATCH", location, sdpfrag, "application/trickle-ice-sdpfrag", headers, timeout)
+    status, _, body = await _request(
+        "PATCH", location, sdpfrag, "application/trickle-ice-sdpfrag", headers, timeout
+    )
     return status, body
 
 
