@@ -25,6 +25,7 @@ clients:
 	bash scripts/install-clients.sh
 
 test: $(STAMP) clients
+	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 

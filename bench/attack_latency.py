@@ -31,8 +31,18 @@ import sys
 import uvloop
 
 from bench.common import (
-    REPORTS, Child, Children, CpuSnapshot, benchmark_parser, machine_facts, pin_client, run_benchmark, serve_command,
-    server_cpu, shown_path, write_results,
+    REPORTS,
+    Child,
+    Children,
+    CpuSnapshot,
+    benchmark_parser,
+    machine_facts,
+    pin_client,
+    run_benchmark,
+    serve_command,
+    server_cpu,
+    shown_path,
+    write_results,
 )
 from bench.echo_client import srtp_run
 from toolkit.commands.arguments import integer, positive_number, whole

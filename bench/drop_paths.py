@@ -85,7 +85,7 @@ class Bench:
         """`count` datagrams of `kind` as the load generator would send them, with their sources."""
         context = AttackContext(target=SERVER)
         source_of_ssrc = {}
-        for peer, address in self.peers:
+        for peer, _address in self.peers:
             context.server_ufrags.append((peer.answer.ice_ufrag, peer.local_ufrag))
         for peer, address in self.connected_peers():
             # The attack only reads ssrc and the sequence number; these packets are never sent.

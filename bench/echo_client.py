@@ -21,7 +21,6 @@ import pylibsrtp
 from bench.common import BenchError, CpuSnapshot, drop_counts, metric_samples, percentile
 from toolkit.commands.arguments import non_negative_number, positive_number, whole
 from toolkit.peer import PeerConnection, PeerError, connect_whip
-from toolkit.peer.srtp import SRTP_PROFILES
 
 PAYLOAD_BYTES = 160
 """One 20 ms Opus frame at about 64 kbit/s."""
@@ -133,12 +132,8 @@ class SrtpFlow(Flow):
     def __init__(self, run: Run, connection: PeerConnection) -> None:
         super().__init__(run, connection.peer.remote)
         self.connection = connection
-        keys = connection.peer.srtp_keys
-        profile = SRTP_PROFILES[keys.profile].libsrtp_id
-        self._tx = pylibsrtp.Session(pylibsrtp.Policy(
-            key=keys.local, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
-        self._rx = pylibsrtp.Session(pylibsrtp.Policy(
-            key=keys.remote, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=profile))
+        self._tx = connection.peer.srtp_keys.outbound()
+        self._rx = connection.peer.srtp_keys.inbound()
         self._ssrc = connection.peer.ssrc
         self._sequence = 0
         self._timestamp = 0

@@ -29,8 +29,17 @@ from dataclasses import dataclass, field
 import uvloop
 
 from bench.common import (
-    BenchError, Child, Children, benchmark_parser, load_average, machine_facts, machine_line, process_cpu_seconds,
-    run_benchmark, serve_command, write_results,
+    BenchError,
+    Child,
+    Children,
+    benchmark_parser,
+    load_average,
+    machine_facts,
+    machine_line,
+    process_cpu_seconds,
+    run_benchmark,
+    serve_command,
+    write_results,
 )
 from bench.echo_client import add_run_options, best_of_rounds, rtt_cells, srtp_run
 from toolkit.commands.arguments import whole

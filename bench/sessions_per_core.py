@@ -27,8 +27,18 @@ import sys
 import uvloop
 
 from bench.common import (
-    CLIENT_BOUND, BenchError, Child, Children, CpuSnapshot, benchmark_parser, machine_facts, pin_client,
-    run_benchmark, serve_command, server_cpu, write_results,
+    CLIENT_BOUND,
+    BenchError,
+    Child,
+    Children,
+    CpuSnapshot,
+    benchmark_parser,
+    machine_facts,
+    pin_client,
+    run_benchmark,
+    serve_command,
+    server_cpu,
+    write_results,
 )
 from toolkit.commands.arguments import positive_number, whole
 from toolkit.load.accounting import LoadError

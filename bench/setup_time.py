@@ -63,8 +63,22 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from bench.common import (
-    BUSY_MACHINE, BenchError, Child, Children, benchmark_parser, cpu_seconds_self, load_average, machine_busy_seconds,
-    machine_facts, machine_line, percentile, pin_client, pinning_line, run_benchmark, serve_command, server_cpu,
+    BUSY_MACHINE,
+    BenchError,
+    Child,
+    Children,
+    benchmark_parser,
+    cpu_seconds_self,
+    load_average,
+    machine_busy_seconds,
+    machine_facts,
+    machine_line,
+    percentile,
+    pin_client,
+    pinning_line,
+    run_benchmark,
+    serve_command,
+    server_cpu,
     write_results,
 )
 from toolkit.commands.arguments import non_negative_whole, whole
@@ -155,7 +169,7 @@ async def open_timed(whip_url: str, index: int) -> tuple[object | None, str | No
     """(session, None) once its first SRTP came back, or (None, why it failed)."""
     try:
         return await open_session(whip_url, index, media="probe", timeout=CONNECT_TIMEOUT), None
-    except (PeerError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, PeerError, OSError) as exc:
         return None, failure_reason(exc)
 
 
@@ -194,7 +208,7 @@ async def watch_loop_lag(lags: list[float]) -> None:
         await asyncio.sleep(LAG_PROBE_INTERVAL)
         queued = loop.time()
         ran = loop.create_future()
-        loop.call_soon(lambda: ran.set_result(loop.time()))
+        loop.call_soon(lambda ran=ran: ran.set_result(loop.time()))
         lags.append(await ran - queued)
 
 
@@ -311,7 +325,7 @@ async def traced_session(whip_url: str, *, bare_http: bool = False) -> tuple[dic
     try:
         http_s = await bare_http_exchange(whip_url) if bare_http else None
         connection = await connect_whip(whip_url, peer=peer, timeout=CONNECT_TIMEOUT)
-    except (PeerError, OSError, asyncio.TimeoutError, aiohttp.ClientError) as exc:
+    except (TimeoutError, PeerError, OSError, aiohttp.ClientError) as exc:
         return {}, failure_reason(exc)
     try:
         marks = dict(connection.phase_times)
@@ -496,7 +510,7 @@ def ratios(results: dict) -> dict:
             out[mode] = None
             continue
 
-        def ratio(phase: str, stat: str) -> float | None:
+        def ratio(phase: str, stat: str, reference=reference, aiortc=aiortc) -> float | None:
             numerator, denominator = reference[phase][stat], aiortc[phase][stat]
             return round(numerator / denominator, 3) if denominator else None
 

@@ -33,12 +33,36 @@ from collections import Counter
 import uvloop
 
 from bench.common import (
-    BUSY_MACHINE, CLIENT_BOUND, Child, Children, benchmark_parser, drop_counts, machine_facts, machine_line,
-    metric_samples, pin_client, pinning_line, run_benchmark, serve_command, server_cpu, write_results,
+    BUSY_MACHINE,
+    CLIENT_BOUND,
+    Child,
+    Children,
+    benchmark_parser,
+    drop_counts,
+    machine_facts,
+    machine_line,
+    metric_samples,
+    pin_client,
+    pinning_line,
+    run_benchmark,
+    serve_command,
+    server_cpu,
+    write_results,
 )
 from bench.echo_client import (
-    FILLER, LOSS_TIMEOUT, PAYLOAD_BYTES, PAYLOAD_TYPE, RTP_HEADER, Flow, Run, add_run_options, best_of_rounds, drive,
-    rtt_cells, srtp_run, summary,
+    FILLER,
+    LOSS_TIMEOUT,
+    PAYLOAD_BYTES,
+    PAYLOAD_TYPE,
+    RTP_HEADER,
+    Flow,
+    Run,
+    add_run_options,
+    best_of_rounds,
+    drive,
+    rtt_cells,
+    srtp_run,
+    summary,
 )
 from toolkit.commands.arguments import whole
 

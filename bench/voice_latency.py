@@ -60,12 +60,27 @@ from dataclasses import asdict, dataclass, field
 import uvloop
 
 from bench.common import (
-    BUSY_MACHINE, BenchError, Child, Children, benchmark_parser, cpu_seconds_self, drop_counts, load_average,
-    machine_busy_seconds, machine_facts, machine_line, metric_samples, percentile, pin_client, run_benchmark,
-    serve_command, server_cpu, write_results,
+    BUSY_MACHINE,
+    BenchError,
+    Child,
+    Children,
+    benchmark_parser,
+    cpu_seconds_self,
+    drop_counts,
+    load_average,
+    machine_busy_seconds,
+    machine_facts,
+    machine_line,
+    metric_samples,
+    percentile,
+    pin_client,
+    run_benchmark,
+    serve_command,
+    server_cpu,
+    write_results,
 )
 from toolkit.commands.arguments import integer, non_negative_number, non_negative_whole, whole
-from toolkit.peer import DtlsConnected, DtlsData, PeerError, PeerFailed, ProbePeer, RtpReceived
+from toolkit.peer import DtlsConnected, DtlsData, PeerError, PeerFailed, PeerTimer, ProbePeer, RtpReceived
 from toolkit.peer.audio import FRAME, FRAME_SAMPLES, SILENCE_PACKET, OpusDecoder, first_sentence, level_dbfs
 from toolkit.peer.realtime_events import EventLog
 from toolkit.peer.shell.datachannel import Association, DataChannel
@@ -168,8 +183,7 @@ class VoiceClient:
         self._listen_index: int | None = None
         self._listen_after: int | None = None
         self.first_sound: tuple[int, bool] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = PeerTimer(loop, self.peer, self.flush)
         self._speaker: asyncio.Task | None = None
         self._closed = False
         loop.add_reader(self.sock.fileno(), self._readable)
@@ -215,8 +229,7 @@ class VoiceClient:
         if self.location is not None:
             with contextlib.suppress(PeerError):
                 await whip_delete(self.location, timeout=2.0)
-        if self._timer is not None:
-            self._timer.cancel()
+        self._timer.cancel()
         self.loop.remove_reader(self.sock.fileno())
         self.sock.close()
 
@@ -253,12 +266,7 @@ class VoiceClient:
                     self.connected.set_result(None)
             elif isinstance(event, PeerFailed) and not self.connected.done():
                 self.connected.set_exception(PeerError(event.reason))
-        when = peer.get_timer()
-        if when != self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = None if when is None else self.loop.call_at(when, self._on_timer)
-            self._timer_at = when
+        self._timer.rearm()
 
     def _readable(self) -> None:
         while True:
@@ -278,12 +286,6 @@ class VoiceClient:
             self.peer.receive_datagram(data, addr[:2], self.loop.time())
             self._send_queued()
             self._take_events(arrival)
-
-    def _on_timer(self) -> None:
-        now = max(self.loop.time(), self._timer_at)
-        self._timer = self._timer_at = None
-        self.peer.handle_timer(now)
-        self.flush()
 
     def _send_sctp(self, packet: bytes) -> None:
         if self.peer.state == "connected":
@@ -640,7 +642,7 @@ def main() -> int:
                 server = children.start(f"reference server {sessions}", command, server_cpu(pinned))
                 row = uvloop.run(run_row(server, sessions, args, args.seed + number))
                 histograms, drops = server_metrics(server.http_url)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 raise BenchError(f"the {sessions}-session row ran past its time limit") from None
             except asyncio.CancelledError:
                 raise KeyboardInterrupt from None

@@ -9,7 +9,7 @@ a certificate needs a validity period, and nothing else here depends on time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -71,7 +71,7 @@ class Certificate:
         if days <= 0:
             raise CertificateError(f"validity of {days} days is not positive")
         if not_before is None:
-            not_before = datetime.now(timezone.utc) - timedelta(days=1)
+            not_before = datetime.now(UTC) - timedelta(days=1)
         private_key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         certificate = (

@@ -28,22 +28,30 @@ import os
 import secrets
 import struct
 from collections import deque
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import credentials, events, stun
 from .certificate import Certificate
 from .demux import DemuxError, Kind, classify
 from .dtls import ApplicationData, Closed, DtlsContext, DtlsEndpoint, DtlsState, HandshakeCompleted, HandshakeFailed
-from .outbound import OutboundStream
 from .events import Address
 from .metrics import Metrics
+from .outbound import OutboundStream
 from .ratelimit import TokenBucket
 from .reasons import CloseReason, DropReason
 from .reception import ReceptionStats
 from .rtp import ReceiverReport, RtpError, SenderReport, ntp_timestamp, parse_rtcp, parse_rtp, serialize_rtcp
-from .sdp import AnswerParams, SdpError, build_answer, build_ice_sdpfrag, host_candidates, parse_ice_sdpfrag, parse_offer
+from .sdp import (
+    AnswerParams,
+    SdpError,
+    build_answer,
+    build_ice_sdpfrag,
+    host_candidates,
+    parse_ice_sdpfrag,
+    parse_offer,
+)
 from .sessions import Session, SessionPhase, SessionTable
 from .srtp import SrtpError, SrtpSession
 

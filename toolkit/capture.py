@@ -29,9 +29,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6

@@ -99,7 +99,7 @@ class Option:
 
 def _options() -> tuple[Option, ...]:
     from toolkit.commands.arguments import http_header, positive_number
-    from toolkit.commands.check import PERF_THRESHOLDS
+    from toolkit.commands.check import perf_options
 
     return (
         Option("rtc_whip", "run the conformance catalog against this WHIP endpoint", metavar="URL"),
@@ -126,8 +126,8 @@ def _options() -> tuple[Option, ...]:
                                 "active, server passive", choices=DTLS_ROLES, default="auto"),
         Option("rtc_report_dir", f"where evidence and reports go (default: {REPORT_DIR} in the rootdir; an ini "
                                  "value is relative to the ini file)", metavar="DIR"),
-        *(Option(f"rtc_{field}", f"{text} (default: rtcgate's Settings.{field})", parse=parse, metavar=metavar)
-          for field, parse, metavar, text in PERF_THRESHOLDS),
+        *(Option(f"rtc_{perf.dest}", f"{perf.help} (default: {perf.default:g})", parse=perf.parse,
+                 metavar=perf.metavar) for perf in perf_options()),
     )
 
 
@@ -206,22 +206,21 @@ def _target(config: pytest.Config):
 
 
 def _settings(options: SimpleNamespace):
-    from toolkit.commands.check import PERF_THRESHOLDS, strictness
-    from toolkit.conformance.runner import Settings
+    from toolkit.commands.check import DEFAULT_CONSENT_TIMEOUT, perf_options, perf_thresholds, strictness
+    from toolkit.conformance.model import Settings
 
-    perf = {field: getattr(options, f"rtc_{field}", None) for field, *_ in PERF_THRESHOLDS}
-    return Settings(seed=options.rtc_seed, consent_timeout=options.rtc_consent_timeout or 30.0,
+    perf = {option.dest: getattr(options, f"rtc_{option.dest}", None) for option in perf_options()}
+    return Settings(seed=options.rtc_seed, consent_timeout=options.rtc_consent_timeout or DEFAULT_CONSENT_TIMEOUT,
                     strict=strictness(options.rtc_strict, options.rtc_profile),
-                    dtls_role=options.rtc_dtls_role or "auto",
-                    **{field: value for field, value in perf.items() if value is not None})
+                    dtls_role=options.rtc_dtls_role or "auto", perf=perf_thresholds(perf))
 
 
 def _attach(node: pytest.Item, result, when: str) -> list[str]:
     """Record what the reports show of `result` on the test's report; write a finding's evidence
     and return the lines naming its files."""
-    from toolkit.conformance.evidence import write_evidence
-    from toolkit.reports import needs_evidence
     from toolkit.reports.common import requirement_fields
+    from toolkit.reports.conformance import needs_evidence
+    from toolkit.reports.evidence import write_evidence
 
     check = result.check
     node.user_properties += [("rfc", check.rfc), *requirement_fields(check).items(), ("profile", check.profile),
@@ -272,7 +271,7 @@ class CatalogItem(pytest.Item):
         except TargetError as exc:
             state["unstartable"] = str(exc)
             pytest.fail(f"the target cannot be reached: {exc}", pytrace=False)
-        state.setdefault("started", (datetime.datetime.now(datetime.timezone.utc), time.monotonic()))
+        state.setdefault("started", (datetime.datetime.now(datetime.UTC), time.monotonic()))
         result = self.result = asyncio.run(run_check(target, self.check, _settings(state["options"])))
         state["played"].append((self.sanity_position, result))
         if self.sanity_position == "before" and result.status is not Status.PASS:
@@ -337,7 +336,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not state.get("played") or "target" not in state:
         return
     from toolkit.conformance.runner import RunResult
-    from toolkit.reports import write_reports
+    from toolkit.reports.conformance import write_reports
 
     settings = _settings(state["options"])
     target = state["target"]

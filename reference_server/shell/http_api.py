@@ -1,7 +1,11 @@
-"""Signaling over HTTP: WHIP (RFC 9725), the realtime-calls alias, health and metrics."""
+"""Signaling over HTTP: WHIP (RFC 9725), the realtime-calls alias, health and metrics.
+
+The relay's proxy (`relay_http`) serves the same routes with its own handlers: `signaling_app`
+is the one route table, `read_body` the one size limit, `start_http` the one way a process
+serves its app."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -9,6 +13,8 @@ from ..core import ServerCore, SignalingError
 from .exposition import CONTENT_TYPE, render, server_registry
 
 MAX_OFFER_BYTES = 64 * 1024
+SIGNALING_PREFIXES = ("/whip", "/v1/realtime/calls")
+"""WHIP's endpoint and the realtime-calls alias: the same resources under two names."""
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
@@ -35,23 +41,68 @@ def error(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=message + "\n", content_type="text/plain")
 
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+async def read_body(request: web.Request) -> bytes | web.Response:
+    """The request's body, or a 413 response when it is larger than MAX_OFFER_BYTES (whether
+    Content-Length says so or not)."""
+    if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
+        return error(413, f"body larger than {MAX_OFFER_BYTES} bytes")
+    body = await request.content.read(MAX_OFFER_BYTES + 1)
+    if len(body) > MAX_OFFER_BYTES:
+        return error(413, f"body larger than {MAX_OFFER_BYTES} bytes")
+    return body
+
+
+def signaling_app(resource_handlers: Callable[[str], tuple[Handler, Handler, Handler]], healthz: Handler,
+                  metrics: Handler) -> web.Application:
+    """The routes of the signaling server and of the relay in front of workers.
+
+    `resource_handlers(prefix)` gives the (POST, DELETE, PATCH) handlers of one prefix; DELETE
+    and PATCH address `<prefix>/{resource}`, and a CORS preflight (OPTIONS) of either path goes
+    to POST's handler, behind the `cors` middleware that answers it."""
+    app = web.Application(middlewares=[cors], client_max_size=MAX_OFFER_BYTES + 1)
+    for prefix in SIGNALING_PREFIXES:
+        post, delete, patch = resource_handlers(prefix)
+        app.router.add_post(prefix, post)
+        app.router.add_delete(prefix + "/{resource}", delete)
+        app.router.add_patch(prefix + "/{resource}", patch)
+        app.router.add_route("OPTIONS", prefix, post)
+        app.router.add_route("OPTIONS", prefix + "/{resource}", post)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def start_http(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Serve `app` on host:port (0: any free port) until the runner is cleaned up; the bound
+    address is `runner.addresses[0][:2]`. A site that cannot start leaves nothing behind."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
 def make_app(core: ServerCore, clock: Callable[[], float], flush: Callable[[], None]) -> web.Application:
     """`clock` is the shell's monotonic clock; `flush` drains the core after each signaling call."""
 
     async def read_sdp(request: web.Request, content_type: str) -> str | web.Response:
         if request.content_type != content_type:
             return error(415, f"Content-Type must be {content_type}, got {request.content_type or 'none'}")
-        if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
-            return error(413, f"body larger than {MAX_OFFER_BYTES} bytes")
-        body = await request.content.read(MAX_OFFER_BYTES + 1)
-        if len(body) > MAX_OFFER_BYTES:
-            return error(413, f"body larger than {MAX_OFFER_BYTES} bytes")
+        body = await read_body(request)
+        if isinstance(body, web.Response):
+            return body
         try:
             return body.decode("utf-8")
         except UnicodeDecodeError:
             return error(400, "body is not UTF-8")
 
-    def resource_handlers(prefix: str):
+    def resource_handlers(prefix: str) -> tuple[Handler, Handler, Handler]:
         async def post(request: web.Request) -> web.Response:
             offer = await read_sdp(request, "application/sdp")
             if isinstance(offer, web.Response):
@@ -66,7 +117,7 @@ def make_app(core: ServerCore, clock: Callable[[], float], flush: Callable[[], N
 
         async def delete(request: web.Request) -> web.Response:
             try:
-                core.close_session(request.match_info["session_id"], clock())
+                core.close_session(request.match_info["resource"], clock())
             except SignalingError as exc:
                 return error(exc.status, str(exc))
             flush()
@@ -77,7 +128,7 @@ def make_app(core: ServerCore, clock: Callable[[], float], flush: Callable[[], N
             if isinstance(fragment, web.Response):
                 return fragment
             try:
-                answer = core.restart_ice(request.match_info["session_id"], fragment, clock())
+                answer = core.restart_ice(request.match_info["resource"], fragment, clock())
             except SignalingError as exc:
                 return error(exc.status, str(exc))
             flush()
@@ -95,14 +146,4 @@ def make_app(core: ServerCore, clock: Callable[[], float], flush: Callable[[], N
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=render(registry), headers={"Content-Type": CONTENT_TYPE})
 
-    app = web.Application(middlewares=[cors], client_max_size=MAX_OFFER_BYTES + 1)
-    for prefix in ("/whip", "/v1/realtime/calls"):
-        post, delete, patch = resource_handlers(prefix)
-        app.router.add_post(prefix, post)
-        app.router.add_delete(prefix + "/{session_id}", delete)
-        app.router.add_patch(prefix + "/{session_id}", patch)
-        app.router.add_route("OPTIONS", prefix, post)
-        app.router.add_route("OPTIONS", prefix + "/{session_id}", post)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
-    return app
+    return signaling_app(resource_handlers, healthz, metrics)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from ..voice.conversation import Action, Conversation, StartTurn
 from ..voice.model import Model, TurnInput

@@ -13,6 +13,7 @@ from aiohttp import web
 from ..relay.routing import MAX_ROUTES, RelayCore
 from . import lifecycle
 from .exposition import RelayCollector
+from .http_api import start_http
 from .lifecycle import format_host
 from .relay_http import WorkerEndpoint, make_app
 
@@ -89,10 +90,7 @@ class RelayServer:
         self.udp_address = sock.getsockname()[:2]
         self._client = aiohttp.ClientSession()
         app = make_app(config.workers, RelayCollector(self.core.metrics, lambda: len(self.core.routes)), self._client)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, config.http_host or config.host, config.http_port, shutdown_timeout=0.5)
-        await site.start()
+        self._runner = await start_http(app, config.http_host or config.host, config.http_port)
         self.http_address = self._runner.addresses[0][:2]
 
     async def stop(self) -> None:

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from .exposition import CONTENT_TYPE, Families, render
-from .http_api import MAX_OFFER_BYTES, cors, error
+from .http_api import Handler, error, read_body, signaling_app
 
 Address = tuple[str, int]
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Authorization", "If-Match")
@@ -78,20 +78,18 @@ def make_app(workers: Sequence[WorkerEndpoint], relay_metrics: Collector,
     def request_headers(request: web.Request) -> dict[str, str]:
         return {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers}
 
-    def resource_handlers(prefix: str):
+    def resource_handlers(prefix: str) -> tuple[Handler, Handler, Handler]:
         async def post(request: web.Request) -> web.Response:
-            if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
-                return error(413, f"body larger than {MAX_OFFER_BYTES} bytes")
-            body = await request.content.read(MAX_OFFER_BYTES + 1)
-            if len(body) > MAX_OFFER_BYTES:
-                return error(413, f"body larger than {MAX_OFFER_BYTES} bytes")
+            body = await read_body(request)
+            if isinstance(body, web.Response):
+                return body
             failures = []
             for worker in itertools.islice(turn, len(workers)):
                 try:
                     async with client.post(worker.http_url + prefix, data=body, headers=request_headers(request),
                                            timeout=SIGNALING_TIMEOUT) as response:
                         return await relay_response(response, worker, prefix)
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     failures.append(f"worker {worker.worker_id}: {exc or type(exc).__name__}")
             return error(503, "no worker answered (" + "; ".join(failures) + ")")
 
@@ -106,17 +104,17 @@ def make_app(workers: Sequence[WorkerEndpoint], relay_metrics: Collector,
                                           data=await request.read(), headers=request_headers(request),
                                           timeout=SIGNALING_TIMEOUT) as response:
                     return await relay_response(response, worker, prefix)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 return error(503, f"worker {worker.worker_id} did not answer: {exc or type(exc).__name__}")
 
-        return post, to_owner
+        return post, to_owner, to_owner
 
     async def fetch(worker: WorkerEndpoint, path: str) -> aiohttp.ClientResponse | Exception:
         try:
             async with client.get(worker.http_url + path, timeout=METRICS_TIMEOUT) as response:
                 await response.read()
                 return response
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             return exc
 
     async def healthz(request: web.Request) -> web.Response:
@@ -142,14 +140,4 @@ def make_app(workers: Sequence[WorkerEndpoint], relay_metrics: Collector,
         page = render(relay_metrics, Families([worker_up(answered), *label_worker_metrics(texts)]))
         return web.Response(body=page, headers={"Content-Type": CONTENT_TYPE})
 
-    app = web.Application(middlewares=[cors], client_max_size=MAX_OFFER_BYTES + 1)
-    for prefix in ("/whip", "/v1/realtime/calls"):
-        post, to_owner = resource_handlers(prefix)
-        app.router.add_post(prefix, post)
-        app.router.add_delete(prefix + "/{resource}", to_owner)
-        app.router.add_patch(prefix + "/{resource}", to_owner)
-        app.router.add_route("OPTIONS", prefix, post)
-        app.router.add_route("OPTIONS", prefix + "/{resource}", post)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
-    return app
+    return signaling_app(resource_handlers, healthz, metrics)

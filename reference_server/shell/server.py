@@ -6,9 +6,9 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from aiohttp import web
 
@@ -19,7 +19,7 @@ from ..voice.endpoint import VoiceEndpoint
 from ..voice.model import DEFAULT_MODEL, load_model
 from . import datachannel_echo, lifecycle
 from .datachannel import DataChannelAssociation
-from .http_api import make_app
+from .http_api import make_app, start_http
 from .lifecycle import format_host
 from .voice import VoiceService
 
@@ -293,10 +293,7 @@ class ReferenceServer:
         self.udp_addresses = [(host, port) for host in config.udp_hosts]
         self.udp_address = self.udp_addresses[0]
         app = make_app(self.core, loop.time, self.udp.flush)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, config.http_host or config.host, config.http_port, shutdown_timeout=0.5)
-        await site.start()
+        self._runner = await start_http(app, config.http_host or config.host, config.http_port)
         self.http_address = self._runner.addresses[0][:2]
 
     async def stop(self) -> None:

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .lifecycle import format_host
-from .relay import RelayConfig, RelayServer, bind_public_socket, run as run_relay
+from .relay import RelayConfig, RelayServer, bind_public_socket
+from .relay import run as run_relay
 from .relay_http import WorkerEndpoint
 from .relay_worker import parse_ready_line
 from .server import ServerConfig

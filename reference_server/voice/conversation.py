@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .model import AudioChunk, FunctionCall, JsonObject, ModelOutput, TextDelta, TurnInput
-from .turn import SpeechStarted, SpeechStopped, TurnConfig, TurnConfigError, TurnDetector
+from .turn import DEFAULT_TURN_CONFIG, SpeechStarted, SpeechStopped, TurnConfig, TurnConfigError, TurnDetector
 from .vad import VoiceActivityDetector
 
 SAMPLE_RATE = 48_000
@@ -112,7 +112,7 @@ class _Response:
 
 class Conversation:
     def __init__(self, session_id: str, now: float, *, vad: VoiceActivityDetector,
-                 turn_config: TurnConfig | None = TurnConfig(), model_name: str = "rtcgate-tone",
+                 turn_config: TurnConfig | None = DEFAULT_TURN_CONFIG, model_name: str = "rtcgate-tone",
                  wall_clock_offset: float = 0.0, max_turn_audio: float = 60.0) -> None:
         self.session_id = session_id
         self.model_name = model_name

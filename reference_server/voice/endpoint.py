@@ -13,7 +13,7 @@ from typing import Any
 from .conversation import Action, Conversation, TurnTiming
 from .opus import OpusEncoder
 from .receiver import AudioReceiver
-from .turn import TurnConfig
+from .turn import DEFAULT_TURN_CONFIG, TurnConfig
 from .vad import VoiceActivityDetector, create_backend
 
 
@@ -27,7 +27,7 @@ class OutgoingAudio:
 class VoiceEndpoint:
     def __init__(self, session_id: str, now: float, *, vad: str = "webrtcvad",
                  vad_options: dict[str, Any] | None = None,
-                 turn_config: TurnConfig | None = TurnConfig(), model_name: str = "rtcgate-tone",
+                 turn_config: TurnConfig | None = DEFAULT_TURN_CONFIG, model_name: str = "rtcgate-tone",
                  wall_clock_offset: float = 0.0) -> None:
         detector = VoiceActivityDetector(create_backend(vad, **(vad_options or {})))
         self.conversation = Conversation(session_id, now, vad=detector, turn_config=turn_config,

@@ -10,8 +10,8 @@ shell's (`reference_server/shell/tone_model.py`).
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 DEFAULT_MODEL = "reference_server.shell.tone_model:ToneModel"

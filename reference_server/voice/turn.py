@@ -57,6 +57,10 @@ class TurnConfig:
         return replace(self, **changes)
 
 
+DEFAULT_TURN_CONFIG = TurnConfig()
+"""The server's turn detection until a client's session.update changes it (frozen: safe to share)."""
+
+
 @dataclass(slots=True, frozen=True)
 class SpeechStarted:
     audio_start_ms: int

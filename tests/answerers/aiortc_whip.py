@@ -17,7 +17,7 @@ close to aiortc's defaults as an echo server can:
 - Data-channel messages are sent back on the channel they came on.
 - No ICE restart or trickle: PATCH answers 405, as RFC 9725 §4.3.1 asks of such a server.
 
-Run: `python tests/answerers/aiortc_whip.py [--host 127.0.0.1] [--port 0]`; it prints
+Run from the checkout: `python -m tests.answerers.aiortc_whip [--host 127.0.0.1] [--port 0]`; it prints
 `aiortc-whip listening whip=http://HOST:PORT/whip` once it accepts offers.
 """
 
@@ -27,13 +27,12 @@ import argparse
 import asyncio
 import fractions
 import logging
-import secrets
-import signal
 
 import aioice.ice
 import av
-from aiohttp import web
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from tests.answerers.whip_resource import OfferRefused, WhipSessions, served, until_signalled
 
 OPUS_CLOCK = fractions.Fraction(1, 48000)
 ECHO_BACKLOG = 256
@@ -82,17 +81,14 @@ def echo_data_channel(channel) -> None:
             channel.send(message)
 
 
-class Answerer:
+class Answerer(WhipSessions):
     """The WHIP resource: one RTCPeerConnection per POST, closed on DELETE or when it fails."""
 
     def __init__(self, setup: str) -> None:
+        super().__init__()
         self.dtls_role = SETUP_ROLES[setup]
-        self.sessions: dict[str, RTCPeerConnection] = {}
 
-    async def post(self, request: web.Request) -> web.Response:
-        if request.content_type != "application/sdp":
-            return web.Response(status=415, text=f"Content-Type must be application/sdp, got {request.content_type}\n")
-        offer = await request.text()
+    async def answer(self, offer: str) -> tuple[str, RTCPeerConnection]:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         pc.on("datachannel", echo_data_channel)
         try:
@@ -109,66 +105,30 @@ class Answerer:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # aiortc raises ValueError, InvalidStateError...: all mean a bad offer
             await pc.close()
-            return web.Response(status=400, text=f"cannot answer this offer: {type(exc).__name__}: {exc}\n")
-        session_id = secrets.token_hex(8)
-        self.sessions[session_id] = pc
-        self.end_with_transport(session_id, pc)
-        return web.Response(status=201, text=pc.localDescription.sdp, content_type="application/sdp",
-                            headers={"Location": f"/whip/{session_id}", "ETag": f'"{session_id}"'})
+            raise OfferRefused(400, f"cannot answer this offer: {type(exc).__name__}: {exc}") from None
+        return pc.localDescription.sdp, pc
 
-    def end_with_transport(self, session_id: str, pc: RTCPeerConnection) -> None:
+    def started(self, resource: str, pc: RTCPeerConnection) -> None:
         """End the session when ICE fails (consent lost) or its DTLS transport closes (close_notify)."""
-
-        async def end() -> None:
-            if self.sessions.get(session_id) is pc:
-                del self.sessions[session_id]
-                await pc.close()
 
         @pc.on("connectionstatechange")
         async def on_connection_state() -> None:
             if pc.connectionState in ("failed", "closed"):
-                await end()
+                await self.end(resource, pc)
 
         for transport in {t.receiver.transport for t in pc.getTransceivers()}:
             @transport.on("statechange")
             async def on_dtls_state(transport=transport) -> None:
                 if transport.state in ("closed", "failed"):
-                    await end()
-
-    async def delete(self, request: web.Request) -> web.Response:
-        pc = self.sessions.pop(request.match_info["session"], None)
-        if pc is None:
-            return web.Response(status=404, text="no such session\n")
-        await pc.close()
-        return web.Response(status=200)
-
-    async def patch(self, request: web.Request) -> web.Response:
-        return web.Response(status=405, headers={"Allow": "DELETE"}, text="no ICE restart or trickle ICE here\n")
-
-    async def close(self) -> None:
-        sessions, self.sessions = self.sessions, {}
-        await asyncio.gather(*(pc.close() for pc in sessions.values()))
+                    await self.end(resource, pc)
 
 
 async def serve(host: str, port: int, setup: str) -> None:
     answerer = Answerer(setup)
-    app = web.Application()
-    app.router.add_post("/whip", answerer.post)
-    app.router.add_delete("/whip/{session}", answerer.delete)
-    app.router.add_patch("/whip/{session}", answerer.patch)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound_port = runner.addresses[0][1]
-    print(f"aiortc-whip listening whip=http://{host}:{bound_port}/whip", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await answerer.close()
-    await runner.cleanup()
+    async with served(answerer.app(), host, port) as bound_port:
+        print(f"aiortc-whip listening whip=http://{host}:{bound_port}/whip", flush=True)
+        await until_signalled()
+        await answerer.close()
 
 
 def main() -> None:

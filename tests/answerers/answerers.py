@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -29,8 +26,10 @@ import pytest
 
 from tests.answerers.janus.janus_config import JanusNotInstalled, find_janus_libraries
 from tests.answerers.janus.netns import Namespace, NamespaceError, network_namespace
+from toolkit.children import read_until_ready, start_child, stop_child
 
 HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
 JANUS_DIR = HERE / "janus"
 READY_LINE = re.compile(r"listening whip=(?P<url>\S+)")
 START_TIMEOUT = 20.0
@@ -45,7 +44,7 @@ def missing(what: str) -> None:
 
 
 def aiortc_command(setup: str = "passive") -> list[str]:
-    return [sys.executable, str(HERE / "aiortc_whip.py"), "--setup", setup]
+    return [sys.executable, "-m", "tests.answerers.aiortc_whip", "--setup", setup]
 
 
 def werift_command() -> list[str]:
@@ -81,35 +80,19 @@ class AnswererProcess:
         return self.process is not None and self.process.poll() is None
 
     def start(self) -> str:
-        """Start it (on the port it had, if it had one); its WHIP URL."""
+        """Start it (on the port it had, if it had one) in the checkout, where `python -m tests...`
+        finds it; its WHIP URL."""
         port = urlsplit(self.url).port if self.url else None
         command = [*self.command, "--port", str(port)] if port else self.command
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        stdout, self.output, url = self.process.stdout, [], None
-        deadline = time.monotonic() + START_TIMEOUT
-        while url is None and (left := deadline - time.monotonic()) > 0:
-            if not select.select([stdout], [], [], left)[0]:
-                break
-            line = stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            if match := READY_LINE.search(line):
-                url = match["url"]
-        assert url, f"{' '.join(command)} printed no ready line within {START_TIMEOUT:g} s:\n{''.join(self.output[-20:])}"
-        threading.Thread(target=lambda: self.output.extend(stdout), daemon=True).start()
-        self.url = url
-        return url
+        self.process, self.output = start_child(command, cwd=ROOT), []
+        ready = read_until_ready(self.process, READY_LINE, START_TIMEOUT, self.output)
+        assert ready, f"{' '.join(command)} printed no ready line within {START_TIMEOUT:g} s:\n{''.join(self.output[-20:])}"
+        self.url = ready["url"]
+        return self.url
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5.0)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_child(self.process)
 
 
 @contextmanager
@@ -155,7 +138,8 @@ def janus_in_namespace(workdir: Path) -> Iterator[tuple[Namespace, AnswererProce
         except NamespaceError as exc:
             missing(f"cannot make a network namespace (root and veth support needed): {exc}")
         stack.callback(stop_leftover_janus, workdir / "janus.pid")
-        command = [*namespace.run_prefix, sys.executable, str(JANUS_DIR / "janus_whip.py"), "--workdir", str(workdir)]
+        command = [*namespace.run_prefix, sys.executable, "-m", "tests.answerers.janus.janus_whip", "--workdir",
+                   str(workdir)]
         yield namespace, stack.enter_context(answerer(command))
 
 

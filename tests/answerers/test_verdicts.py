@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests.answerers import test_third_party
 from tests.answerers.verdicts import (
     EXPECTED_DIR,
     Difference,
@@ -17,7 +18,6 @@ from tests.answerers.verdicts import (
     parse_verdicts,
     read_verdicts,
 )
-from tests.answerers import test_third_party
 from toolkit.conformance.checks import CATALOG
 
 CATALOG_IDS = [check.id for check in CATALOG]

@@ -15,37 +15,27 @@ import sys
 from OpenSSL import crypto
 
 from reference_server.certificate import fingerprint_of_der
-from reference_server.core import ServerCore
-from reference_server.events import Address
 from tests.zoo import _builder
-from tests.zoo.seams import DtlsEndpointCore, SrtpSessionCore, ZooSrtpSession
+from tests.zoo.seams import Datagram, ZooSrtpSession, intercept, per_instance
 from tests.zoo.variants_dc import DATA_CHANNEL_OPEN, PPID_DCEP, SctpFilterCore, data_chunks
 from tests.zoo.variants_dtls import AnyCertificateEndpoint
 from toolkit.commands import serve
 
 
-class WideWindowSrtp(ZooSrtpSession):
-    @classmethod
-    def from_keying_material(cls, profile: str, material: bytes, *, is_server: bool,
-                             replay_window: int = 4096) -> ZooSrtpSession:
-        return super().from_keying_material(profile, material, is_server=is_server, replay_window=4096)
-
-
-class LargeReplayWindow(SrtpSessionCore):
+class LargeReplayWindow(ZooSrtpSession):
     """A 4096-packet SRTP replay window (RFC 3711 §3.3.2: "MAY be set to a higher value" than 64)."""
 
-    srtp_session_class = WideWindowSrtp
+    replay_window = 4096
 
 
-class MediaInFlightAtClose(ServerCore):
+@intercept("_receive_dtls")
+def media_in_flight_at_close(datagram: Datagram) -> bytes:
     """Has one SRTP packet on its way out when a close_notify arrives (sent before reading it)."""
-
-    def _receive_dtls(self, data: bytes, address: Address, now: float) -> None:
-        session = self.sessions.by_address.get(address)
-        if session is not None and session.srtp is not None and data[:1] == b"\x15":
-            packet = struct.pack("!BBHII", 0x80, 111, 1, 960, 0x5EED) + bytes(40)
-            self._send(session.srtp.protect_rtp(packet), session.selected or address, "srtp")
-        super()._receive_dtls(data, address, now)
+    session = datagram.session
+    if session is not None and session.srtp is not None and datagram.data[:1] == b"\x15":
+        packet = struct.pack("!BBHII", 0x80, 111, 1, 960, 0x5EED) + bytes(40)
+        datagram.core._send(session.srtp.protect_rtp(packet), session.selected or datagram.source, "srtp")
+    return datagram.data
 
 
 class FingerprintCheckedAfterHandshake(AnyCertificateEndpoint):
@@ -62,20 +52,14 @@ class FingerprintCheckedAfterHandshake(AnyCertificateEndpoint):
                 self.close(self._now)
 
 
-class TearsDownAfterHandshake(DtlsEndpointCore):
-    dtls_endpoint_class = FingerprintCheckedAfterHandshake
-
-
 class ReopenDisturbsChannel(SctpFilterCore):
     """A second DATA_CHANNEL_OPEN on a stream in use leaves that stream's channel broken: its later
     messages are lost (RFC 8832 gives the receiver no rule for it)."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._opened: dict[tuple[str, int], int] = {}
+    _opened: dict[tuple[str, int], int] = per_instance(dict)
 
     def drop(self, session_id: str, packet: bytes) -> bool:
-        for _, stream, ppid, data in data_chunks(packet):
+        for _, stream, ppid, data, _ in data_chunks(packet):
             key = (session_id, stream)
             if ppid == PPID_DCEP and data[:1] == bytes([DATA_CHANNEL_OPEN]):
                 self._opened[key] = self._opened.get(key, 0) + 1
@@ -86,8 +70,8 @@ class ReopenDisturbsChannel(SctpFilterCore):
 
 SERVERS = {
     "large-replay-window": LargeReplayWindow,
-    "media-in-flight-at-close": MediaInFlightAtClose,
-    "tears-down-after-handshake": TearsDownAfterHandshake,
+    "media-in-flight-at-close": media_in_flight_at_close,
+    "tears-down-after-handshake": FingerprintCheckedAfterHandshake,
     "reopen-disturbs-channel": ReopenDisturbsChannel,
 }
 

@@ -8,8 +8,8 @@ import asyncio
 from reference_server import stun
 from toolkit.conformance.checks import BY_ID
 from toolkit.conformance.checks.stun import amplification_excuse
-from toolkit.conformance.model import Status
-from toolkit.conformance.runner import Settings, run_check
+from toolkit.conformance.model import Settings, Status
+from toolkit.conformance.runner import run_check
 from toolkit.conformance.targets import ReferenceTarget
 
 TID = bytes(range(12))
@@ -57,12 +57,8 @@ class WithoutMaxMessageSize(ReferenceTarget):
 
 
 def test_dc04_passes_a_target_whose_answer_has_no_max_message_size():
-    target = WithoutMaxMessageSize()
-    target.start()
-    try:
+    with WithoutMaxMessageSize() as target:
         result = asyncio.run(run_check(target, BY_ID["DC-04"], Settings(seed=1)))
-    finally:
-        target.stop()
     assert result.status is Status.PASS, result.message
     assert any("absent: 65536" in note for note in result.notes), result.notes
 
@@ -154,7 +150,6 @@ def run_against_allowed(server: str, check_id: str, media: str = "echo"):
 
     settings = Settings(seed=1, strict=Level.POLICY)
     target = ReferenceTarget(media=media, command=command(server))
-    target.start()
 
     async def play():
         if media == "voice":
@@ -162,10 +157,8 @@ def run_against_allowed(server: str, check_id: str, media: str = "echo"):
             assert sanity.status is Status.PASS and target.echoes is False, sanity.message
         return await run_check(target, BY_ID[check_id], settings)
 
-    try:
+    with target:
         return asyncio.run(play())
-    finally:
-        target.stop()
 
 
 def test_srtp03_passes_a_replay_window_larger_than_its_jump():

@@ -150,12 +150,11 @@ def test_only_sanity_replays_the_sanity_conversation(tmp_path):
 def test_every_perf_setting_has_an_option():
     import dataclasses
 
-    from toolkit.commands.check import PERF_THRESHOLDS, perf_option
-    from toolkit.conformance.runner import Settings
+    from toolkit.commands.check import perf_options
+    from toolkit.conformance.model import PerfThresholds
 
-    fields = {field.name for field in dataclasses.fields(Settings) if field.name.startswith("perf_")}
-    assert {field for field, *_ in PERF_THRESHOLDS} == fields
-    assert perf_option("perf_rss_growth_mib") == "--perf-rss-growth-mib"
+    assert [option.name for option in perf_options()] == [field.name for field in dataclasses.fields(PerfThresholds)]
+    assert {option.flag for option in perf_options()} >= {"--perf-sessions", "--perf-rss-growth-mib"}
     done = rtcgate("--list", "--profile", "perf", "--perf-sessions", "8", "--perf-p99-ratio", "3")
     assert done.returncode == 0, done.stderr
     assert [line.split()[0] for line in done.stdout.splitlines()] == ["PERF-01", "PERF-02", "PERF-03", "PERF-04"]
@@ -164,6 +163,7 @@ def test_every_perf_setting_has_an_option():
 def test_perf_options_reach_the_settings_and_the_perf_replay_command(monkeypatch, capsys, tmp_path):
     from toolkit.cli import main
     from toolkit.conformance import runner
+    from toolkit.conformance.model import PerfThresholds
     from toolkit.conformance.targets import make_target
 
     captured = {}
@@ -178,15 +178,42 @@ def test_perf_options_reach_the_settings_and_the_perf_replay_command(monkeypatch
                  "--perf-p99-ratio", "3.5", "--perf-rtt-floor-ms", "0", "--perf-attack-pps", "2000",
                  "--report-dir", str(tmp_path)])
     assert code == 2 and "captured the settings" in capsys.readouterr().err
-    settings = captured["settings"]
-    assert (settings.perf_sessions, settings.perf_p99_ratio, settings.perf_rtt_floor_ms,
-            settings.perf_attack_pps) == (8, 3.5, 0.0, 2000.0)
-    assert settings.perf_window == runner.Settings().perf_window  # not given: Settings' default
+    perf = captured["settings"].perf
+    assert (perf.sessions, perf.p99_ratio, perf.rtt_floor_ms, perf.attack_pps) == (8, 3.5, 0.0, 2000.0)
+    assert perf.window == PerfThresholds().window  # not given: the default
     target = make_target(whip=url)
-    assert runner.replay_command(target, "PERF-02", settings) == (
+    assert runner.replay_command(target, "PERF-02", captured["settings"]) == (
         f"rtcgate check --whip {url} --only PERF-02 --seed 5 --perf-sessions 8 --perf-attack-pps 2000 "
         "--perf-p99-ratio 3.5 --perf-rtt-floor-ms 0")
-    assert runner.replay_command(target, "STUN-01", settings) == f"rtcgate check --whip {url} --only STUN-01 --seed 5"
+    assert runner.replay_command(target, "STUN-01", captured["settings"]) == (
+        f"rtcgate check --whip {url} --only STUN-01 --seed 5")
+
+
+@pytest.mark.parametrize("check_id", ["PERF-03", "STUN-02"])
+def test_a_replay_line_parses_back_into_the_settings_it_came_from(check_id):
+    """Every setting the command line sets, given a value other than its default, comes back the
+    same through the replay line (the PERF thresholds only for a PERF check: the rest ignore them)."""
+    import dataclasses
+    import shlex
+
+    from toolkit.cli import build_parser
+    from toolkit.commands.check import perf_options, run_settings
+    from toolkit.conformance.model import Level, PerfThresholds, Settings
+    from toolkit.conformance.runner import replay_command
+    from toolkit.conformance.targets import make_target
+
+    odd = {option.name: (option.default + 3 if isinstance(option.default, int) else option.default * 1.7 + 0.123)
+           for option in perf_options()}
+    perf = PerfThresholds(**odd)
+    assert all(getattr(perf, name) != getattr(PerfThresholds(), name) for name in odd)
+    settings = Settings(seed=987654, strict=Level.SHOULD, silence=0.75, consent_timeout=12.5, dtls_role="server",
+                        perf=perf)
+    line = replay_command(make_target(whip="http://127.0.0.1:9/whip"), check_id, settings)
+    words = shlex.split(line)
+    assert words[:2] == ["rtcgate", "check"]
+    replayed = run_settings(build_parser().parse_args(words[1:]))
+    expected = settings if check_id.startswith("PERF-") else dataclasses.replace(settings, perf=PerfThresholds())
+    assert replayed == expected, line
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -212,5 +239,7 @@ def test_the_pytest_plugin_takes_the_same_perf_options():
     options = SimpleNamespace(rtc_seed=3, rtc_consent_timeout=None, rtc_strict=None, rtc_profile=None,
                               rtc_dtls_role="auto", rtc_perf_sessions=6, rtc_perf_voice_slack_ms=250.0)
     settings = pytest_plugin._settings(options)
-    assert (settings.seed, settings.perf_sessions, settings.perf_voice_slack_ms) == (3, 6, 250.0)
-    assert settings.perf_window == 1.0  # not given: Settings' default
+    assert (settings.seed, settings.perf.sessions, settings.perf.voice_slack_ms) == (3, 6, 250.0)
+    assert settings.perf.window == 1.0  # not given: the default
+    flags = {option.flag for option in pytest_plugin._options()}
+    assert {"--rtc-perf-sessions", "--rtc-perf-voice-slack-ms"} <= flags

@@ -6,7 +6,7 @@ import asyncio
 import random
 
 from toolkit.conformance.conversation import Conversation, Session
-from toolkit.conformance.runner import Settings
+from toolkit.conformance.model import Settings
 
 
 class ScriptedPeer:

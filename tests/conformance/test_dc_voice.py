@@ -10,10 +10,11 @@ import threading
 
 import pytest
 
+from tests.support.fake_target import FakeTarget
 from toolkit.conformance.checks import BY_ID
 from toolkit.conformance.checks.voice import FRAME_SAMPLES, Heard, pacing_problems, talkspurts, tone_runs
-from toolkit.conformance.model import Check, Status
-from toolkit.conformance.runner import Settings, run_check, run_checks
+from toolkit.conformance.model import Check, Settings, Status
+from toolkit.conformance.runner import run_check, run_checks
 from toolkit.conformance.steps import Do
 from toolkit.conformance.targets import ReferenceTarget, Target
 
@@ -36,31 +37,11 @@ a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host
 """.replace("\n", "\r\n").format(fingerprint=":".join(["AB"] * 32))
 
 
-class AnswerOnly(Target):
-    """Answers every offer with `answer`; nothing listens behind it (the checks SKIP before ICE)."""
-
-    kind = "fake"
-
-    def __init__(self, answer: str) -> None:
-        self.answer = answer
-
-    @property
-    def description(self) -> str:
-        return "fake answerer"
-
-    @property
-    def replay_args(self) -> list[str]:
-        return ["--signaling", "fake:answer"]
-
-    async def offer(self, sdp: str, *, timeout: float):
-        return self.answer, None
-
-
 @pytest.mark.parametrize("section", ["m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:1\r\n", ""],
                          ids=["port-0", "absent"])
 @pytest.mark.parametrize("check_id", DC_AND_VOICE)
 def test_a_target_that_rejects_the_data_channel_skips_them(check_id, section):
-    result = asyncio.run(run_check(AnswerOnly(ANSWER + section), BY_ID[check_id], Settings()))
+    result = asyncio.run(run_check(FakeTarget(ANSWER + section, name="answerer"), BY_ID[check_id], Settings()))
     assert result.status is Status.SKIP
     assert result.message.startswith("the target rejected the data channel")
 
@@ -75,10 +56,8 @@ class EchoOnly(ReferenceTarget):
 
 @pytest.fixture(scope="module")
 def echo_only():
-    target = EchoOnly()
-    target.start()
-    yield target
-    target.stop()
+    with EchoOnly() as target:
+        yield target
 
 
 def test_a_target_without_a_voice_loop_skips_the_voice_checks(echo_only):
@@ -102,16 +81,11 @@ def test_the_reference_target_plays_voice_checks_on_a_voice_twin_of_itself():
     assert ReferenceTarget(media="voice").for_profile("voice").media == "voice"
 
 
-class Recording(AnswerOnly):
+class Recording(FakeTarget):
     def __init__(self, name: str, other: Target | None = None) -> None:
-        super().__init__(ANSWER)
-        self.name = name
+        super().__init__(ANSWER, name=name)
         self.other = other
         self.started = threading.Event()
-
-    @property
-    def replay_args(self) -> list[str]:
-        return ["--signaling", f"fake:{self.name}"]
 
     def for_profile(self, profile: str) -> Target:
         return self.other if profile == "voice" and self.other is not None else self

@@ -8,8 +8,8 @@ import sys
 from types import SimpleNamespace
 
 from toolkit.conformance.checks import BY_ID, CATALOG, SANITY
-from toolkit.conformance.model import Status
-from toolkit.conformance.runner import Settings, replay_command, run_checks
+from toolkit.conformance.model import Settings, Status
+from toolkit.conformance.runner import replay_command, run_checks
 from toolkit.conformance.targets import ReferenceTarget, make_target
 
 ROLE_FAMILIES = ("DTLS", "SRTP", "MIGRATE", "DC")
@@ -17,12 +17,8 @@ ROLE_FAMILIES = ("DTLS", "SRTP", "MIGRATE", "DC")
 
 def test_reference_answering_active_passes_the_dtls_srtp_migrate_and_dc_checks():
     checks = [check for check in CATALOG if check.family in ROLE_FAMILIES]
-    target = ReferenceTarget(dtls_role="client")
-    target.start()
-    try:
+    with ReferenceTarget(dtls_role="client") as target:
         run = asyncio.run(run_checks(target, checks, Settings(seed=11), sanity=SANITY))
-    finally:
-        target.stop()
     by_id = {result.check.id: result for result in run.results}
     failed = {check_id: result.message for check_id, result in by_id.items() if result.status is not Status.PASS
               and not (result.status is Status.SKIP and "DTLS client" in result.message)}

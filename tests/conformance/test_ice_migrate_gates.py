@@ -13,8 +13,8 @@ import pytest
 
 from toolkit.conformance.checks import BY_ID, SANITY
 from toolkit.conformance.checks.ice import restart_refused
-from toolkit.conformance.model import Level, Status
-from toolkit.conformance.runner import Settings, run_check
+from toolkit.conformance.model import Level, Settings, Status
+from toolkit.conformance.runner import run_check
 from toolkit.conformance.targets import ReferenceTarget
 from toolkit.peer import PeerError
 
@@ -31,12 +31,9 @@ class RefusesRestart(ReferenceTarget):
 
 
 def play(target: ReferenceTarget, *check_ids: str, strict: Level = Level.POLICY) -> dict[str, object]:
-    target.start()
-    try:
+    with target:
         return {check_id: asyncio.run(run_check(target, BY_ID[check_id], Settings(seed=1, strict=strict)))
                 for check_id in check_ids}
-    finally:
-        target.stop()
 
 
 @pytest.mark.parametrize(("status", "body"), [
@@ -96,15 +93,11 @@ def test_consent_checks_split_by_the_kind_of_target():
 def test_consent_of_a_checking_voice_target_is_judged_by_its_own_media(name, status):
     """A target that does not echo (the voice loop): ICE-10 watches for SRTP/SRTCP of its own after
     consent expired, once the sanity conversation has learned that it does not echo."""
-    target = variant(name, media="voice")
-    target.start()
-    try:
+    with variant(name, media="voice") as target:
         settings = Settings(seed=1, strict=Level.POLICY)
         assert asyncio.run(run_check(target, SANITY, settings)).status is Status.PASS
         assert target.echoes is False
         result = asyncio.run(run_check(target, BY_ID["ICE-10"], settings))
-    finally:
-        target.stop()
     assert result.status is status, result.message
     if status is Status.FAIL:
         assert "of its own" in result.message and "RFC 7675" in result.message

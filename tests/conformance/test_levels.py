@@ -9,12 +9,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from tests.support.fake_target import FakeTarget
 from toolkit.commands.check import strictness
-from toolkit.conformance.model import Check, CheckFailed, Level, Requirement, Status
-from toolkit.conformance.runner import RunResult, Settings, run_check
+from toolkit.conformance.model import Check, CheckFailed, Level, Requirement, Settings, Status
+from toolkit.conformance.runner import RunResult, run_check
 from toolkit.conformance.steps import Do
-from toolkit.reports import write_reports
-from tests.conformance.test_runner import FakeTarget
+from toolkit.reports.conformance import write_reports
 
 MUST = Requirement(Level.MUST, "RFC 8489 §9.1.3", "the server MUST reject the request with an error response")
 SHOULD = Requirement(Level.SHOULD, "RFC 5764 §4.1.1", "the server SHOULD return an appropriate DTLS alert")

@@ -8,25 +8,9 @@ from pathlib import Path
 import pytest
 
 import toolkit.conformance.checks  # noqa: F401  in-process pytester runs load the catalog: numpy imports once
+from tests.support.user_tests import USER_TEST_NAMES, USER_TESTS
 
 pytest_plugins = ["pytester"]
-
-USER_TESTS = '''
-from toolkit.conformance import Check, Connect, Echo, Expect, Send, Silence, Status, StunError, check_request
-
-
-def test_my_own_check(rtc_check):
-    result = rtc_check(Check("MY-01", "security", "RFC 8489 §9.1.3", "wrong password is refused",
-                             (Connect(), Send(check_request(password="not-the-password-at-all")),
-                              Expect((StunError(401), Silence())), Echo())))
-    assert result.status is Status.PASS, result.message
-
-
-def test_fixtures(reference_server, probe_peer, crafter):
-    assert reference_server.whip_url.startswith("http://127.0.0.1:")
-    assert probe_peer.state == "new"
-    assert len(bytes(crafter.stun.ice_check("a:b", "pw"))) > 20
-'''
 
 
 def test_catalog_runs_as_pytest_items_with_rfc_properties(pytester):
@@ -36,10 +20,10 @@ def test_catalog_runs_as_pytest_items_with_rfc_properties(pytester):
     result.assert_outcomes(passed=6)
     cases = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
              for case in ET.parse(pytester.path / "out.xml").getroot().iter("testcase")}
-    assert set(cases) == {"test_my_own_check", "test_fixtures", "SANITY-before", "DEMUX-01", "STUN-01", "SANITY-after"}
+    assert set(cases) == {*USER_TEST_NAMES, "SANITY-before", "DEMUX-01", "STUN-01", "SANITY-after"}
     assert cases["STUN-01"]["rfc"] == "RFC 8489 §6.3, §14.2, RFC 8445 §7.3"
     assert cases["STUN-01"]["profile"] == "core"
-    assert cases["test_my_own_check"]["rfc"] == "RFC 8489 §9.1.3"
+    assert cases["test_wrong_password_is_refused"]["rfc"] == "RFC 8489 §9.1.3"
 
 
 def test_profile_markers_select_items(pytester):
@@ -157,10 +141,8 @@ def faulty_whip_url(monkeypatch):
 
     root = str(Path(__file__).resolve().parents[2])
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    server = ReferenceTarget(command=[sys.executable, "-m", "tests.zoo.serve", "success-without-fingerprint"])
-    server.start()
-    yield server.whip_url
-    server.stop()
+    with ReferenceTarget(command=[sys.executable, "-m", "tests.zoo.serve", "success-without-fingerprint"]) as server:
+        yield server.whip_url
 
 
 def replay_lines(result) -> list[str]:

@@ -5,10 +5,10 @@ import asyncio
 
 import pytest
 
-from toolkit.conformance.model import Check, CheckFailed, CheckSkipped, Status
+from tests.support.fake_target import FakeTarget
+from toolkit.conformance.model import Check, CheckFailed, CheckSkipped, Settings, Status
 from toolkit.conformance.runner import (
     RunResult,
-    Settings,
     TargetUnreachable,
     apply_xfail,
     check_seed,
@@ -16,26 +16,8 @@ from toolkit.conformance.runner import (
     run_checks,
 )
 from toolkit.conformance.steps import Do, Wait
-from toolkit.conformance.targets import Target, TargetError, make_target
+from toolkit.conformance.targets import TargetError, make_target
 from toolkit.conformance.xfail import XfailError, parse_xfail
-from toolkit.peer import PeerError
-
-
-class FakeTarget(Target):
-    """Signaling that always fails: enough for checks that never connect."""
-
-    kind = "fake"
-
-    @property
-    def description(self) -> str:
-        return "fake target"
-
-    @property
-    def replay_args(self) -> list[str]:
-        return ["--signaling", "fake:target"]
-
-    async def offer(self, sdp: str, *, timeout: float):
-        raise PeerError("connection refused")
 
 
 def fail(conversation):
@@ -160,3 +142,18 @@ def test_make_target_wants_exactly_one():
         make_target(whip="http://x/whip", reference=True)
     with pytest.raises(TargetError, match="is not 'module:function'"):
         make_target(signaling="nocolon")
+
+
+def test_a_target_in_a_with_block_is_stopped_however_the_block_ends():
+    calls = []
+
+    class Recorded(FakeTarget):
+        def start(self) -> None:
+            calls.append("start")
+
+        def stop(self) -> None:
+            calls.append("stop")
+
+    with pytest.raises(ZeroDivisionError), Recorded():
+        1 / 0
+    assert calls == ["start", "stop"]

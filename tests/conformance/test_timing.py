@@ -10,8 +10,7 @@ import time
 import pytest
 
 from toolkit.conformance.conversation import Conversation
-from toolkit.conformance.model import CheckFailed, CheckSkipped
-from toolkit.conformance.runner import Settings
+from toolkit.conformance.model import CheckFailed, CheckSkipped, Settings
 from toolkit.conformance.timing import LagSummary, SchedulingLag, TimingProblem, judge_timing
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession, web
 
+from tests.support.http_app import serve_app
 from tests.support.server_process import start_server
 from toolkit.commands.arguments import http_header
 from toolkit.conformance.liveness import Sign, counts_sequence, report_blocks
@@ -116,12 +117,7 @@ class AuthProxy:
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve_app(app)
 
     def __enter__(self) -> AuthProxy:
         self._thread.start()
@@ -246,8 +242,8 @@ def test_a_target_without_echo_or_sign_of_life_fails_sanity(monkeypatch):
     hidden from the step) is not taken for a voice target: the first sanity conversation fails."""
     import toolkit.conformance.steps as steps
     from toolkit.conformance.checks import SANITY
-    from toolkit.conformance.model import Status
-    from toolkit.conformance.runner import Settings, run_check
+    from toolkit.conformance.model import Settings, Status
+    from toolkit.conformance.runner import run_check
     from toolkit.conformance.targets import ReferenceTarget
 
     async def no_sign(*args, **kwargs):
@@ -255,12 +251,8 @@ def test_a_target_without_echo_or_sign_of_life_fails_sanity(monkeypatch):
 
     monkeypatch.setattr(steps, "wait_for_sign", no_sign)
     monkeypatch.setattr(steps, "signs_since", lambda session, since: [])
-    target = ReferenceTarget(media="voice")
-    target.start()
-    try:
+    with ReferenceTarget(media="voice") as target:
         result = asyncio.run(run_check(target, SANITY, Settings(reply_timeout=0.5, report_timeout=0.5)))
-    finally:
-        target.stop()
     assert result.status is Status.FAIL
     assert "no sign of life" in result.message
     assert target.echoes is None
@@ -298,8 +290,8 @@ def test_zoo_variants_in_voice_mode_fail_or_skip_never_pass():
     then the check FAILs through what a voice target shows, or SKIPs when only an echo would tell."""
     from tests.zoo import variants
     from toolkit.conformance.checks import BY_ID, SANITY
-    from toolkit.conformance.model import Level, Status
-    from toolkit.conformance.runner import Settings, run_check
+    from toolkit.conformance.model import Level, Settings, Status
+    from toolkit.conformance.runner import run_check
     from toolkit.conformance.targets import ReferenceTarget
 
     hardened = Settings(seed=1, strict=Level.POLICY)  # POLICY bugs FAIL too, as in the zoo

@@ -26,6 +26,7 @@ from aiortc.rtcdatachannel import RTCDataChannel, RTCDataChannelParameters
 from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport
 
 from reference_server.shell import datachannel as server_adapter  # the server's adapter: one line to fix if it moves
+from tests.support.aiortc_link import MemoryLink, attribute_reads
 from toolkit.crafters.sctp import DataChannelOpen
 from toolkit.peer.shell import datachannel as probe_adapter
 
@@ -135,31 +136,12 @@ SIDE_IDS = [side.name for side in SIDES]
 # -- the far end: aiortc itself --------------------------------------------------------------
 
 
-class FarLink:
-    """The far end's DTLS transport, in the role opposite the adapter's."""
-
-    def __init__(self, role: str) -> None:
-        self.state = "connected"
-        self._role = role
-        self.receiver: RTCSctpTransport | None = None
-        self.deliver = None
-
-    def _register_data_receiver(self, receiver: RTCSctpTransport) -> None:
-        self.receiver = receiver
-
-    def _unregister_data_receiver(self, receiver: RTCSctpTransport) -> None:
-        self.receiver = None
-
-    async def _send_data(self, data: bytes) -> None:
-        self.deliver(data)
-
-
 class Pair:
     """One side's adapter joined in memory to an aiortc association; `wire` keeps every packet
     the adapter sent."""
 
     def __init__(self, side_class) -> None:
-        self.link = FarLink("server" if side_class.role == "client" else "client")
+        self.link = MemoryLink("server" if side_class.role == "client" else "client")
         self.far = RTCSctpTransport(self.link)
         self.far_channels: list[RTCDataChannel] = []
         self.far.on("datachannel", self.far_channels.append)
@@ -395,14 +377,6 @@ def test_a_channel_either_adapter_opens_reaches_aiortc_as_opened(side, case):
 def test_both_links_are_exactly_what_aiortc_asks_of_its_dtls_transport(side):
     """Record every attribute aiortc reads off the adapter's link through a whole association,
     channels both ways included; the slots leave nothing else to read."""
-    link_class = side.link_class
-    touched: set[str] = set()
-    original = link_class.__getattribute__
-
-    def recording(self, name):
-        touched.add(name)
-        return original(self, name)
-
     async def scenario():
         async with Pair(side) as pair:
             far = RTCDataChannel(pair.far, CHANNELS["reliable"].parameters())
@@ -411,15 +385,12 @@ def test_both_links_are_exactly_what_aiortc_asks_of_its_dtls_transport(side):
             far.send("hello")
             await until(lambda: pair.side.received(pair.side.adopted()[0]), "a message")
 
-    link_class.__getattribute__ = recording
-    try:
+    with attribute_reads(side.link_class) as touched:
         run(scenario())
-    finally:
-        link_class.__getattribute__ = original
     own_reads = {"_send_packet", "_data_receiver"}  # the adapters' own, not aiortc's
     assert touched - own_reads == {"state", "_role", "_register_data_receiver", "_unregister_data_receiver",
                                    "_send_data"}
-    assert link_class.__slots__ == ("state", "_role", "_data_receiver", "_send_packet")
+    assert side.link_class.__slots__ == ("state", "_role", "_data_receiver", "_send_packet")
 
 
 @pytest.mark.parametrize("side", SIDES, ids=SIDE_IDS)

@@ -7,6 +7,8 @@ import struct
 import pytest
 from aioice import stun as aioice_stun
 
+from tests.support import rfc5769
+from tests.support.rfc5769 import unhex
 from toolkit.crafters.common import CraftError
 from toolkit.crafters.stun import (
     BINDING_REQUEST,
@@ -27,49 +29,11 @@ from toolkit.crafters.stun import (
 )
 
 
-def unhex(text: str) -> bytes:
-    return bytes.fromhex("".join(text.split()))
-
-
-# RFC 5769 §2.1-§2.3, byte for byte (padding after SOFTWARE and USERNAME is 0x20 there).
-TRANSACTION_ID = unhex("b7 e7 a7 01 bc 34 d6 86 fa 87 df ae")
-PASSWORD = b"VOkJxbRl1RmTxUk/WvJxBt"
-RFC5769_REQUEST = unhex(
-    """
-    00 01 00 58 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae
-    80 22 00 10 53 54 55 4e 20 74 65 73 74 20 63 6c 69 65 6e 74
-    00 24 00 04 6e 00 01 ff
-    80 29 00 08 93 2f f9 b1 51 26 3b 36
-    00 06 00 09 65 76 74 6a 3a 68 36 76 59 20 20 20
-    00 08 00 14 9a ea a7 0c bf d8 cb 56 78 1e f2 b5 b2 d3 f2 49 c1 b5 71 a2
-    80 28 00 04 e5 7a 3b cf
-    """
-)
-RFC5769_IPV4_RESPONSE = unhex(
-    """
-    01 01 00 3c 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae
-    80 22 00 0b 74 65 73 74 20 76 65 63 74 6f 72 20
-    00 20 00 08 00 01 a1 47 e1 12 a6 43
-    00 08 00 14 2b 91 f5 99 fd 9e 90 c3 8c 74 89 f9 2a f9 ba 53 f0 6b e7 d7
-    80 28 00 04 c0 7d 4c 96
-    """
-)
-RFC5769_IPV6_RESPONSE = unhex(
-    """
-    01 01 00 48 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae
-    80 22 00 0b 74 65 73 74 20 76 65 63 74 6f 72 20
-    00 20 00 14 00 02 a1 47 01 13 a9 fa a5 d3 f1 79 bc 25 f4 b5 be d2 b9 d9
-    00 08 00 14 a3 82 95 4e 4b e6 7b f1 17 84 c9 7c 82 92 c2 75 bf e3 ed 41
-    80 28 00 04 c8 fb 0b 4c
-    """
-)
-
-
 def test_rfc5769_request_reproduced_byte_for_byte():
     message = StunMessage(
         type=BINDING_REQUEST,
-        transaction_id=TRANSACTION_ID,
-        key=PASSWORD,
+        transaction_id=rfc5769.TRANSACTION_ID,
+        key=rfc5769.SHORT_TERM_PASSWORD,
         attributes=[
             StunSoftware(text=b"STUN test client"),
             StunPriority(priority=0x6E0001FF),
@@ -79,22 +43,18 @@ def test_rfc5769_request_reproduced_byte_for_byte():
             StunFingerprint(),
         ],
     )
-    assert bytes(message) == RFC5769_REQUEST
+    assert bytes(message) == rfc5769.REQUEST
 
 
-@pytest.mark.parametrize(
-    "vector, address",
-    [(RFC5769_IPV4_RESPONSE, "192.0.2.1"), (RFC5769_IPV6_RESPONSE, "2001:db8:1234:5678:11:2233:4455:6677")],
-    ids=["ipv4", "ipv6"],
-)
+@pytest.mark.parametrize("vector, address", rfc5769.RESPONSES.values(), ids=rfc5769.RESPONSES)
 def test_rfc5769_responses_reproduced_byte_for_byte(vector, address):
     message = StunMessage(
         type=BINDING_SUCCESS,
-        transaction_id=TRANSACTION_ID,
-        key=PASSWORD,
+        transaction_id=rfc5769.TRANSACTION_ID,
+        key=rfc5769.SHORT_TERM_PASSWORD,
         attributes=[
             StunSoftware(text=b"test vector", padding=b" "),
-            StunXorMappedAddress(address=address, port=32853),
+            StunXorMappedAddress(address=address, port=rfc5769.MAPPED_PORT),
             StunMessageIntegrity(),
             StunFingerprint(),
         ],
@@ -103,13 +63,13 @@ def test_rfc5769_responses_reproduced_byte_for_byte(vector, address):
 
 
 def test_rfc5769_request_dissects_and_rebuilds():
-    message = StunMessage(RFC5769_REQUEST)
+    message = StunMessage(rfc5769.REQUEST)
     assert [type(a) for a in message.attributes] == [
         StunSoftware, StunPriority, StunIceControlled, StunUsername, StunMessageIntegrity, StunFingerprint
     ]
     assert message.attributes[3].username == b"evtj:h6vY"
     assert message.attributes[3].padding == b"   "
-    assert bytes(message) == RFC5769_REQUEST
+    assert bytes(message) == rfc5769.REQUEST
 
 
 def test_ice_check_verifies_in_aioice():
@@ -217,9 +177,9 @@ def test_error_code_and_unknown_attributes():
 
 
 def test_attributes_inserted_in_place_get_the_transaction_id():
-    message = StunMessage(type=BINDING_SUCCESS, transaction_id=TRANSACTION_ID)
-    message.attributes.append(StunXorMappedAddress(address="2001:db8:1234:5678:11:2233:4455:6677", port=32853))
-    assert bytes(message)[20:] == RFC5769_IPV6_RESPONSE[36:60]
+    message = StunMessage(type=BINDING_SUCCESS, transaction_id=rfc5769.TRANSACTION_ID)
+    message.attributes.append(StunXorMappedAddress(address=rfc5769.RESPONSES["ipv6"][1], port=rfc5769.MAPPED_PORT))
+    assert bytes(message)[20:] == rfc5769.IPV6_RESPONSE[36:60]
 
 
 def test_xor_mapped_address_ipv4_parses_in_aioice():

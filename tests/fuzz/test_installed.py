@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.fuzz.sample_targets import fuzz_frame
 from toolkit import resources
 from toolkit.cli import main as cli
 from toolkit.fuzz import check
 from toolkit.fuzz.campaign import Campaign
-from tests.fuzz.sample_targets import fuzz_frame
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tests.support.server_process import start_server
-from toolkit.commands.fuzz import run as run_fuzz_command
 from toolkit.cli import build_parser
+from toolkit.commands.fuzz import run as run_fuzz_command
 from toolkit.fuzz.network import mutate_live
 
 

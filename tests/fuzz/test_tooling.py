@@ -13,26 +13,22 @@ from pathlib import Path
 import pytest
 from aioice import stun as aioice_stun
 
+from tests.fuzz.sample_targets import FrameError, fuzz_frame
+from tests.support import rfc5769
 from toolkit import resources
 from toolkit.cli import main as cli
 from toolkit.fuzz import builtin_targets, check, fuzz_target, replay, resolve
 from toolkit.fuzz.campaign import HARNESSES, Campaign, command
-from toolkit.fuzz.harness import harness_command
 from toolkit.fuzz.framing import Steps, encode
+from toolkit.fuzz.harness import harness_command
 from toolkit.fuzz.registry import TargetError, exception_class, target_name
 from toolkit.fuzz.stunkit import authenticated_ufrag, with_fingerprint, with_integrity, with_username
-from tests.fuzz.sample_targets import FrameError, fuzz_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPORA = resources.corpora()
 needs_atheris = pytest.mark.skipif(importlib.util.find_spec("atheris") is None and os.environ.get("CI") != "true",
                                    reason="atheris is not installed (a Linux dependency; CI requires it)")
 SAMPLE = "tests.fuzz.sample_targets:fuzz_frame"
-RFC5769_REQUEST = bytes.fromhex(
-    "000100582112a442b7e7a701bc34d686fa87dfae802200105354554e207465737420636c69656e74"
-    "002400046e0001ff80290008932ff9b151263b36000600096576746a3a68367659202020"
-    "000800149aeaa70cbfd8cb56781ef2b5b2d3f249c1b571a280280004e57a3bcf")
-RFC5769_PASSWORD = "VOkJxbRl1RmTxUk/WvJxBt"
 
 
 def environment(**extra: str) -> dict[str, str]:
@@ -114,10 +110,10 @@ def test_every_builtin_target_has_a_harness_seeds_and_a_dictionary():
 
 
 def test_stunkit_resigns_messages_that_aioice_verifies():
-    assert authenticated_ufrag(RFC5769_REQUEST, {"evtj": RFC5769_PASSWORD}) == "evtj"
-    assert authenticated_ufrag(RFC5769_REQUEST, {"evtj": "wrong"}) is None
-    renamed = with_username(RFC5769_REQUEST, b"abcd:efgh")
-    assert authenticated_ufrag(renamed, {"abcd": RFC5769_PASSWORD}) is None  # MI and FP are now stale
+    assert authenticated_ufrag(rfc5769.REQUEST, {"evtj": rfc5769.SHORT_TERM_PASSWORD.decode()}) == "evtj"
+    assert authenticated_ufrag(rfc5769.REQUEST, {"evtj": "wrong"}) is None
+    renamed = with_username(rfc5769.REQUEST, b"abcd:efgh")
+    assert authenticated_ufrag(renamed, {"abcd": rfc5769.SHORT_TERM_PASSWORD.decode()}) is None  # MI and FP are now stale
     signed = with_fingerprint(with_integrity(renamed, b"secret"))
     assert authenticated_ufrag(signed, {"abcd": "secret"}) == "abcd"
     message = aioice_stun.parse_message(signed)  # checks FINGERPRINT

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.user_tests import USER_TEST_NAMES, USER_TESTS
+
 pytestmark = pytest.mark.installed
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -132,7 +134,7 @@ def shipped_sources(source: Path) -> set[str]:
     data = [path for path in (source / "toolkit" / "corpora").rglob("*") if path.is_file()]
     interop = source / "toolkit" / "interop"
     data += [*interop.glob("js/*"), *interop.glob("node/*.mjs"), interop / "node" / "package.json",
-             interop / "node" / "package-lock.json", interop / "gst" / "webrtcbin_client.py",
+             interop / "node" / "package-lock.json", *interop.glob("gst/*.py"),
              *(source / "toolkit" / "fuzz" / "harnesses").glob("*.py"),
              *(source / "toolkit" / "reports" / "templates").glob("*")]
     return {str(path.relative_to(source)) for path in data if "__pycache__" not in path.parts}
@@ -313,24 +315,6 @@ def test_load_reference_briefly(installed, pytestconfig):
     assert_package_unchanged(installed)
 
 
-USER_TESTS = '''
-from toolkit.conformance import Check, Connect, Echo, Expect, Send, Silence, Status, StunError, check_request
-
-
-def test_wrong_password_is_refused(rtc_check):
-    result = rtc_check(Check("MY-01", "security", "RFC 8489 §9.1.3", "wrong password is refused",
-                             (Connect(), Send(check_request(password="not-the-password-at-all")),
-                              Expect((StunError(401), Silence())), Echo())))
-    assert result.status is Status.PASS, result.message
-
-
-def test_fixtures(rtc_target, reference_server, probe_peer, crafter):
-    assert reference_server.whip_url.startswith("http://127.0.0.1:")
-    assert probe_peer.state == "new"
-    assert len(bytes(crafter.stun.ice_check("a:b", "pw"))) > 20
-'''
-
-
 def test_pytest_plugin_in_an_outside_project(installed, pytestconfig, tmp_path):
     project = tmp_path / "my-server-tests"
     project.mkdir()
@@ -342,7 +326,7 @@ def test_pytest_plugin_in_an_outside_project(installed, pytestconfig, tmp_path):
     assert re.search(r"\b5 passed\b", result.stdout), result.stdout[-2000:]
     cases = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
              for case in ET.parse(project / "junit.xml").getroot().iter("testcase")}
-    assert set(cases) == {"test_wrong_password_is_refused", "test_fixtures", "SANITY-before", "STUN-01", "SANITY-after"}
+    assert set(cases) == {*USER_TEST_NAMES, "SANITY-before", "STUN-01", "SANITY-after"}
     assert cases["test_wrong_password_is_refused"]["rfc"] == "RFC 8489 §9.1.3"
     assert cases["STUN-01"]["profile"] == "core"
     assert_package_unchanged(installed)

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
 
-import aiohttp
 import av
 import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from tests.interop.tones import TONES_HZ, ToneTrack, dominant_frequency, first_channel, level_at
+from toolkit.peer import whip_delete, whip_post
 
 pytestmark = [pytest.mark.interop, pytest.mark.usefixtures("loopback_aiortc")]
 
@@ -59,36 +58,30 @@ async def echo_session(whip_url: str, frequency: int) -> EchoSession:
     pc.on("track", lambda track: remote_track.done() or remote_track.set_result(track))
     try:
         await pc.setLocalDescription(await pc.createOffer())
-        async with aiohttp.ClientSession() as http:
-            async with http.post(whip_url, data=pc.localDescription.sdp,
-                                 headers={"Content-Type": "application/sdp"}) as response:
-                body = await response.text()
-                assert response.status == 201, f"WHIP POST answered {response.status}: {body}"
-                location = urljoin(whip_url, response.headers["Location"])
-            await pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
-            try:
-                await asyncio.wait_for(wait_connected(pc), CONNECT_TIMEOUT)
-            except asyncio.TimeoutError:
-                raise AssertionError(f"not connected after {CONNECT_TIMEOUT} s: connection "
-                                     f"{pc.connectionState}, ICE {pc.iceConnectionState}, "
-                                     f"DTLS {sender.transport.state}") from None
-            session.connection_state = pc.connectionState
-            session.ice_state = pc.iceConnectionState
-            session.dtls_state = sender.transport.state
-            track = await asyncio.wait_for(remote_track, CONNECT_TIMEOUT)
-            wanted = WARMUP_FRAMES + ANALYSIS_FRAMES
+        answer, location = await whip_post(whip_url, pc.localDescription.sdp)
+        await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        try:
+            await asyncio.wait_for(wait_connected(pc), CONNECT_TIMEOUT)
+        except TimeoutError:
+            raise AssertionError(f"not connected after {CONNECT_TIMEOUT} s: connection "
+                                 f"{pc.connectionState}, ICE {pc.iceConnectionState}, "
+                                 f"DTLS {sender.transport.state}") from None
+        session.connection_state = pc.connectionState
+        session.ice_state = pc.iceConnectionState
+        session.dtls_state = sender.transport.state
+        track = await asyncio.wait_for(remote_track, CONNECT_TIMEOUT)
+        wanted = WARMUP_FRAMES + ANALYSIS_FRAMES
 
-            async def collect() -> None:
-                while len(session.frames) < wanted:
-                    session.frames.append(await track.recv())
+        async def collect() -> None:
+            while len(session.frames) < wanted:
+                session.frames.append(await track.recv())
 
-            try:
-                await asyncio.wait_for(collect(), RECEIVE_TIMEOUT)
-            except asyncio.TimeoutError:
-                raise AssertionError(f"{frequency} Hz client received {len(session.frames)} of "
-                                     f"{wanted} audio frames in {RECEIVE_TIMEOUT} s") from None
-            async with http.delete(location) as response:
-                session.delete_status = response.status
+        try:
+            await asyncio.wait_for(collect(), RECEIVE_TIMEOUT)
+        except TimeoutError:
+            raise AssertionError(f"{frequency} Hz client received {len(session.frames)} of "
+                                 f"{wanted} audio frames in {RECEIVE_TIMEOUT} s") from None
+        session.delete_status = await whip_delete(location)
     finally:
         await pc.close()
     return session

@@ -7,11 +7,11 @@ SCTP over the shared port's DTLS, fragmentation and reassembly, and both deliver
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import urljoin
 
-import aiohttp
 import pytest
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+
+from toolkit.peer import whip_delete, whip_post
 
 pytestmark = [pytest.mark.interop, pytest.mark.usefixtures("loopback_aiortc")]
 
@@ -58,31 +58,25 @@ async def echo_round(whip_url: str) -> dict[str, list[str | bytes]]:
         channel.on("message", collector(channel.label))
     try:
         await pc.setLocalDescription(await pc.createOffer())
-        async with aiohttp.ClientSession() as http:
-            async with http.post(whip_url, data=pc.localDescription.sdp,
-                                 headers={"Content-Type": "application/sdp"}) as response:
-                body = await response.text()
-                assert response.status == 201, f"WHIP POST answered {response.status}: {body}"
-                location = urljoin(whip_url, response.headers["Location"])
-            assert "m=application 0 " not in body, "the server rejected the data channel"
-            assert "a=sctp-port:5000" in body and "a=max-message-size:262144" in body
-            await pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
-            try:
-                await asyncio.wait_for(asyncio.gather(*(wait_open(c) for c in channels)), TIMEOUT)
-            except asyncio.TimeoutError:
-                raise AssertionError(f"channels not open after {TIMEOUT} s: "
-                                     f"{[(c.label, c.readyState) for c in channels]}, "
-                                     f"SCTP {pc.sctp.state}, connection {pc.connectionState}") from None
-            for channel in channels:
-                for message in messages(channel.label):
-                    channel.send(message)
-            try:
-                await asyncio.wait_for(done.wait(), TIMEOUT)
-            except asyncio.TimeoutError:
-                got = {label: len(items) for label, items in received.items()}
-                raise AssertionError(f"{got} of {expected} messages echoed after {TIMEOUT} s") from None
-            async with http.delete(location) as response:
-                assert response.status == 200
+        answer, location = await whip_post(whip_url, pc.localDescription.sdp)
+        assert "m=application 0 " not in answer, "the server rejected the data channel"
+        assert "a=sctp-port:5000" in answer and "a=max-message-size:262144" in answer
+        await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        try:
+            await asyncio.wait_for(asyncio.gather(*(wait_open(c) for c in channels)), TIMEOUT)
+        except TimeoutError:
+            raise AssertionError(f"channels not open after {TIMEOUT} s: "
+                                 f"{[(c.label, c.readyState) for c in channels]}, "
+                                 f"SCTP {pc.sctp.state}, connection {pc.connectionState}") from None
+        for channel in channels:
+            for message in messages(channel.label):
+                channel.send(message)
+        try:
+            await asyncio.wait_for(done.wait(), TIMEOUT)
+        except TimeoutError:
+            got = {label: len(items) for label, items in received.items()}
+            raise AssertionError(f"{got} of {expected} messages echoed after {TIMEOUT} s") from None
+        assert await whip_delete(location) == 200
     finally:
         await pc.close()
     return received

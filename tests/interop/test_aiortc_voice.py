@@ -17,25 +17,38 @@ payload with PyAV itself, so "audio stopped" is measured on packets, not on aior
 from __future__ import annotations
 
 import asyncio
-import fractions
 import json
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
 
 import aiohttp
 import av
 import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
 
 from tests.interop.tones import FRAME_SAMPLES, SAMPLE_RATE, first_channel
 from tests.interop.voice_support import (
-    BARGE_IN_STOP, EDGE_TOLERANCE_MS, EVENT_SLACK, FUNCTION_OUTPUT, TAIL_FRAMES, TAIL_HZ,
-    burst_pattern, expected_pattern, first_sentence, frame_tone, histogram_counts, silence, speech,
-    speech_edges, tone_runs)
-from tests.interop.voice_support import voice_server  # noqa: F401  (a fixture)
+    BARGE_IN_STOP,
+    EDGE_TOLERANCE_MS,
+    EVENT_SLACK,
+    FUNCTION_OUTPUT,
+    TAIL_FRAMES,
+    TAIL_HZ,
+    burst_pattern,
+    expected_pattern,
+    first_sentence,
+    frame_tone,
+    histogram_counts,
+    silence,
+    speech,
+    speech_edges,
+    tone_runs,
+    voice_server,  # noqa: F401  (a fixture)
+)
+from toolkit.interop.clients.aiortc_client import PacedAudioTrack
+from toolkit.peer import whip_delete, whip_post
 
 pytestmark = [pytest.mark.interop, pytest.mark.usefixtures("loopback_aiortc")]
 
@@ -50,46 +63,31 @@ WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "The w
                                "required": ["location"]}}
 
 
-class Microphone(MediaStreamTrack):
+class Microphone(PacedAudioTrack):
     """Plays what it is given, in order, then silence; paced in real time like a capture device.
 
     Sample k of what it plays is sample k of the server's input timeline: aiortc starts pulling
     frames only once DTLS is up, and loopback loses nothing."""
 
-    kind = "audio"
-
     def __init__(self) -> None:
         super().__init__()
         self.sent_at: list[float] = []  # time.monotonic() when each 20 ms frame went to the sender
         self._queued = bytearray()
-        self._start: float | None = None
 
     def play(self, pcm: np.ndarray) -> int:
         """Queue `pcm`; returns the sample index at which it will start."""
-        start = len(self.sent_at) * FRAME_SAMPLES + len(self._queued) // 2
+        start = self.frames_sent * FRAME_SAMPLES + len(self._queued) // 2
         self._queued += pcm.astype("<i2").tobytes()
         return start
 
     def sent_time(self, sample: int) -> float:
         return self.sent_at[sample // FRAME_SAMPLES]
 
-    async def recv(self) -> av.AudioFrame:
-        index = len(self.sent_at)
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            delay = self._start + index * FRAME_SAMPLES / SAMPLE_RATE - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+    def samples(self, index: int) -> np.ndarray:
         chunk = bytes(self._queued[:FRAME_BYTES]).ljust(FRAME_BYTES, b"\0")
         del self._queued[:FRAME_BYTES]
-        frame = av.AudioFrame.from_ndarray(np.frombuffer(chunk, dtype="<i2").reshape(1, -1),
-                                           format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = index * FRAME_SAMPLES
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
         self.sent_at.append(time.monotonic())
-        return frame
+        return np.frombuffer(chunk, dtype="<i2")
 
 
 @dataclass(slots=True, frozen=True)
@@ -188,7 +186,7 @@ class Client:
             left = deadline - time.monotonic()
             try:
                 await asyncio.wait_for(self.changed.wait(), max(left, 0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AssertionError(f"no {what} within {timeout} s:\n{self.log.timeline()}") from None
         return value
 
@@ -227,37 +225,31 @@ async def hold_conversation(server) -> Conversation:
     log, mic = client.log, client.log.mic
     try:
         await client.pc.setLocalDescription(await client.pc.createOffer())
-        async with aiohttp.ClientSession() as http:
-            async with http.post(server.whip_url, data=client.pc.localDescription.sdp,
-                                 headers={"Content-Type": "application/sdp"}) as response:
-                answer = await response.text()
-                assert response.status == 201, f"WHIP POST answered {response.status}: {answer}"
-                location = urljoin(server.whip_url, response.headers["Location"])
-            await client.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-            await client.until(lambda: log.of_type("session.created"), CONNECT_TIMEOUT, "session.created")
-            client.send({"type": "session.update",
-                         "session": {"instructions": "Answer in tones.", "tools": [WEATHER_TOOL]}})
-            await client.until(lambda: log.of_type("session.updated"), TURN_TIMEOUT, "session.updated")
+        answer, location = await whip_post(server.whip_url, client.pc.localDescription.sdp)
+        await client.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        await client.until(lambda: log.of_type("session.created"), CONNECT_TIMEOUT, "session.created")
+        client.send({"type": "session.update",
+                     "session": {"instructions": "Answer in tones.", "tools": [WEATHER_TOOL]}})
+        await client.until(lambda: log.of_type("session.updated"), TURN_TIMEOUT, "session.updated")
 
-            log.speech_at = mic.play(silence(LEAD_SECONDS)) + int(LEAD_SECONDS * SAMPLE_RATE)
-            mic.play(speech())
-            second = await client.until(lambda: log.of_type("response.created")[1:], 3 * TURN_TIMEOUT,
-                                        "response 2 (after the function call was answered)")
-            created_at = second[0][0]
+        log.speech_at = mic.play(silence(LEAD_SECONDS)) + int(LEAD_SECONDS * SAMPLE_RATE)
+        mic.play(speech())
+        second = await client.until(lambda: log.of_type("response.created")[1:], 3 * TURN_TIMEOUT,
+                                    "response 2 (after the function call was answered)")
+        created_at = second[0][0]
 
-            def tail_heard() -> bool:
-                tones = [p.tone for p in log.heard if p.at > created_at]
-                return any(tone == TAIL_HZ and length >= BARGE_IN_AFTER_TAIL_FRAMES
-                           for tone, length in tone_runs(tones))
+        def tail_heard() -> bool:
+            tones = [p.tone for p in log.heard if p.at > created_at]
+            return any(tone == TAIL_HZ and length >= BARGE_IN_AFTER_TAIL_FRAMES
+                       for tone, length in tone_runs(tones))
 
-            await client.until(tail_heard, TURN_TIMEOUT, "660 Hz tail of response 2")
-            log.barge_in_at = mic.play(first_sentence())
-            await client.until(lambda: len(log.of_type("response.done")) >= 3, TURN_TIMEOUT, "response 3's end")
-            await asyncio.sleep(LINGER)
-            async with http.get(server.metrics_url) as response:
-                log.metrics = await response.text()
-            async with http.delete(location) as response:
-                log.delete_status = response.status
+        await client.until(tail_heard, TURN_TIMEOUT, "660 Hz tail of response 2")
+        log.barge_in_at = mic.play(first_sentence())
+        await client.until(lambda: len(log.of_type("response.done")) >= 3, TURN_TIMEOUT, "response 3's end")
+        await asyncio.sleep(LINGER)
+        async with aiohttp.ClientSession() as http, http.get(server.metrics_url) as response:
+            log.metrics = await response.text()
+        log.delete_status = await whip_delete(location)
     finally:
         await client.pc.close()
     return log

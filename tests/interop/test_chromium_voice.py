@@ -14,20 +14,31 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import signal
 from pathlib import Path
-from urllib.parse import urlencode
 
 import numpy as np
 import pytest
-from aiohttp import web
 
+from tests.interop.chromium import run_page
 from tests.interop.tones import FRAME_SAMPLES, SAMPLE_RATE
 from tests.interop.voice_support import (
-    BARGE_IN_STOP, EDGE_TOLERANCE_MS, EVENT_SLACK, FUNCTION_OUTPUT, TAIL_FRAMES, TAIL_HZ, burst_pattern,
-    expected_pattern, first_sentence, frame_tone, silence, speech, speech_edges, tone_runs, write_wav)
-from tests.interop.voice_support import voice_server  # noqa: F401  (a fixture)
+    BARGE_IN_STOP,
+    EDGE_TOLERANCE_MS,
+    EVENT_SLACK,
+    FUNCTION_OUTPUT,
+    TAIL_FRAMES,
+    TAIL_HZ,
+    burst_pattern,
+    expected_pattern,
+    first_sentence,
+    frame_tone,
+    silence,
+    speech,
+    speech_edges,
+    tone_runs,
+    voice_server,  # noqa: F401  (a fixture)
+    write_wav,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -35,13 +46,6 @@ PAGE = Path(__file__).with_name("chromium_voice_page.html")
 SESSION_TIMEOUT = 50.0  # the page bounds its own steps inside this
 REPORT_MAX_BYTES = 32 * 1024 * 1024  # the remote audio comes back as base64 PCM
 RESPONSES = 3
-FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-extensions", "--mute-audio",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required", "--allow-loopback-in-peer-connection",
-)
 
 # The schedule the WAV is cut to, from the server's defaults (checked against session.created)
 # and the ToneModel's documented timing: think 0.2 s, bursts 80 ms on / 80 ms off, 1 s tail.
@@ -68,50 +72,10 @@ def script() -> tuple[np.ndarray, int, int]:
     return pcm, full_at, short_at
 
 
-async def serve_page() -> tuple[web.AppRunner, str, asyncio.Future]:
-    """The page and its /report endpoint on a free loopback port; the future gets the report."""
-    reported: asyncio.Future = asyncio.get_running_loop().create_future()
-
-    async def page(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(PAGE)
-
-    async def report(request: web.Request) -> web.Response:
-        if not reported.done():
-            reported.set_result(await request.json())
-        return web.Response(text="ok")
-
-    app = web.Application(client_max_size=REPORT_MAX_BYTES)
-    app.router.add_get("/", page)
-    app.router.add_post("/report", report)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}", reported
-
-
 async def chromium_conversation(chromium: Path, whip_url: str, wav: Path, profile: Path) -> dict:
-    runner, base_url, reported = await serve_page()
-    query = urlencode({"whip": whip_url, "report": f"{base_url}/report", "output": FUNCTION_OUTPUT,
-                       "responses": RESPONSES})
-    log = (profile.parent / f"{profile.name}.log").open("wb")
-    browser = await asyncio.create_subprocess_exec(
-        str(chromium), *FLAGS, f"--use-file-for-fake-audio-capture={wav}%noloop", f"--user-data-dir={profile}",
-        f"{base_url}/?{query}", stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    try:
-        done, _ = await asyncio.wait({reported, asyncio.ensure_future(browser.wait())},
-                                     timeout=SESSION_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-        if reported not in done:
-            exited = f"exited with {browser.returncode}" if browser.returncode is not None else "still running"
-            raise AssertionError(f"no report from the page within {SESSION_TIMEOUT} s (Chromium {exited}); "
-                                 f"see {log.name}")
-        return reported.result()
-    finally:
-        if browser.returncode is None:
-            os.killpg(browser.pid, signal.SIGKILL)  # the browser and all its helpers, nothing else
-        await browser.wait()
-        log.close()
-        await runner.cleanup()
+    query = {"whip": whip_url, "output": FUNCTION_OUTPUT, "responses": RESPONSES}
+    return await run_page(chromium, PAGE, query, profile, timeout=SESSION_TIMEOUT, max_report_bytes=REPORT_MAX_BYTES,
+                          flags=(f"--use-file-for-fake-audio-capture={wav}%noloop",))
 
 
 class Report:

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
+from tests.support.html_page import parse_page
 from toolkit.interop.judge import CELLS, FAIL, NOT_APPLICABLE, PASS, XFAIL, Cell
 from toolkit.interop.matrix import ClientResult, MatrixResult
 from toolkit.interop.report import write_reports
 
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 EMOJI = re.compile("[\u2600-\u27bf\U0001f000-\U0001faff\ufe0f]")
-
-
-class Page(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data):
-        self.text.append(data)
 
 
 def matrix(report_dir: Path) -> MatrixResult:
@@ -55,8 +42,7 @@ def test_interop_page_has_text_badges_links_and_escapes(tmp_path):
     paths = write_reports(matrix(report_dir), report_dir)
     html = paths["html"].read_text(encoding="utf-8")
     assert not EMOJI.search(html), EMOJI.search(html)
-    page = Page()
-    page.feed(html)
+    page = parse_page(html)
     badges = [attrs["class"].split()[1] for tag, attrs in page.tags
               if tag == "span" and attrs.get("class", "").startswith("badge ")]
     assert {"PASS", "FAIL", "NA", "XFAIL", "missing"} <= set(badges)

@@ -6,16 +6,12 @@ up as energy at another client's frequency rather than as leakage.
 """
 from __future__ import annotations
 
-import asyncio
-import fractions
-import time
-
 import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamTrack
 
-SAMPLE_RATE = 48_000
-FRAME_SAMPLES = 960  # 20 ms
+from toolkit.interop.audio import FRAME_SAMPLES, SAMPLE_RATE
+from toolkit.interop.clients.aiortc_client import PacedAudioTrack
+
 AMPLITUDE = 0.3 * 32767
 
 # 50 Hz times a prime: no tone is a harmonic of another, so codec distortion of
@@ -23,32 +19,16 @@ AMPLITUDE = 0.3 * 32767
 TONES_HZ = (350, 550, 650, 850, 950, 1150, 1450, 1550, 1850, 2050)
 
 
-class ToneTrack(MediaStreamTrack):
+class ToneTrack(PacedAudioTrack):
     """An audio track that plays a continuous sine, paced in real time like a microphone."""
-
-    kind = "audio"
 
     def __init__(self, frequency: float) -> None:
         super().__init__()
         self.frequency = frequency
-        self._pts = 0
-        self._start: float | None = None
 
-    async def recv(self) -> av.AudioFrame:
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            delay = self._start + self._pts / SAMPLE_RATE - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        n = np.arange(self._pts, self._pts + FRAME_SAMPLES)
-        samples = (AMPLITUDE * np.sin(2 * np.pi * self.frequency * n / SAMPLE_RATE)).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._pts
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        self._pts += FRAME_SAMPLES
-        return frame
+    def samples(self, index: int) -> np.ndarray:
+        n = np.arange(index * FRAME_SAMPLES, (index + 1) * FRAME_SAMPLES)
+        return (AMPLITUDE * np.sin(2 * np.pi * self.frequency * n / SAMPLE_RATE)).astype(np.int16)
 
 
 def first_channel(frame: av.AudioFrame) -> np.ndarray:

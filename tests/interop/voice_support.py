@@ -1,5 +1,5 @@
-"""What the voice interop tests share: the speech they say, the tones they listen for, and the
-voice-mode server they talk to.
+"""What the voice interop tests share: the speech they say (the interop matrix's material, from
+toolkit.interop.audio), the tones they listen for, and the voice-mode server they talk to.
 
 The reference server's embedded ToneModel answers response n with ((n − 1) mod 10) + 1 bursts of
 440 Hz, then (len(function output) mod 10) + 1 bursts of 880 Hz when a function output came
@@ -8,24 +8,14 @@ dominant frequency of each 20 ms frame it decodes.
 """
 from __future__ import annotations
 
-import threading
-import wave
-from functools import lru_cache
-from pathlib import Path
-
-import av
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from toolkit import resources
-
-from tests.interop.tones import FRAME_SAMPLES, SAMPLE_RATE
 from tests.support.server_process import ServerProcess, start_server
+from toolkit.interop.audio import FRAME_SAMPLES, SAMPLE_RATE, first_sentence, silence, speech, write_wav  # noqa: F401
 
-SPEECH_SAMPLE = resources.speech_sample()
 SPEECH_FLOOR_DBFS = -45.0  # a 20 ms frame louder than this is speech, for the sample's edges
-FIRST_SENTENCE_SECONDS = 1.0  # "Hello there." ends by 0.86 s; "What is…" starts after 1.2 s
 
 MARKER_HZ, OUTPUT_HZ, TAIL_HZ = 440, 880, 660
 TONES_HZ = (MARKER_HZ, TAIL_HZ, OUTPUT_HZ)
@@ -40,39 +30,12 @@ EVENT_SLACK = 0.25  # s, on the client's clock: VAD frame, packetisation, loopba
 BARGE_IN_STOP = 0.100  # s from speech_started (as the client receives it) to the last response packet
 
 
-@lru_cache(maxsize=1)
-def speech() -> np.ndarray:
-    """The shipped sample ("Hello there. What is the weather like in Paris today?"), 48 kHz mono s16."""
-    with av.open(str(SPEECH_SAMPLE)) as container:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-        pcm = [out.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
-               for out in resampler.resample(frame)]
-    return np.concatenate(pcm).astype(np.int16)
-
-
-def first_sentence() -> np.ndarray:
-    """ "Hello there." alone: short enough (< 2.5 s with padding) that its turn gets no function call."""
-    return speech()[:int(FIRST_SENTENCE_SECONDS * SAMPLE_RATE)]
-
-
-def silence(seconds: float) -> np.ndarray:
-    return np.zeros(int(round(seconds * SAMPLE_RATE)), dtype=np.int16)
-
-
 def speech_edges(pcm: np.ndarray) -> tuple[int, int]:
     """Sample offsets of the start of the first and the end of the last 20 ms frame above the floor."""
     frames = pcm[:len(pcm) // FRAME_SAMPLES * FRAME_SAMPLES].reshape(-1, FRAME_SAMPLES).astype(np.float64)
     level = 20 * np.log10(np.maximum(np.sqrt(np.mean(frames ** 2, axis=1)), 1e-9) / 32768)
     loud = np.flatnonzero(level > SPEECH_FLOOR_DBFS)
     return int(loud[0]) * FRAME_SAMPLES, (int(loud[-1]) + 1) * FRAME_SAMPLES
-
-
-def write_wav(path: Path, pcm: np.ndarray) -> None:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes(pcm.astype("<i2").tobytes())
 
 
 def frame_tone(samples: np.ndarray) -> int | None:
@@ -131,8 +94,5 @@ def histogram_counts(metrics_text: str, name: str) -> dict[str, int]:
 def voice_server() -> ServerProcess:
     """The reference server in voice mode (the embedded ToneModel, webrtcvad) on free loopback ports."""
     server = start_server(media="voice")
-    drain = threading.Thread(target=lambda: [server.output.append(line) for line in server.process.stdout],
-                             daemon=True)
-    drain.start()
     yield server
     server.stop()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -16,7 +16,7 @@ from reference_server.certificate import (
     fingerprint_of_der,
 )
 
-NOT_BEFORE = datetime(2024, 1, 1, tzinfo=timezone.utc)
+NOT_BEFORE = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def pem_pair(certificate: Certificate) -> tuple[bytes, bytes]:
@@ -45,7 +45,7 @@ def test_generate_makes_a_self_signed_p256_certificate() -> None:
 def test_generate_defaults_to_a_validity_that_started_a_day_ago() -> None:
     cert = Certificate.generate().x509
     assert cert.not_valid_after_utc - cert.not_valid_before_utc == timedelta(days=30)
-    assert cert.not_valid_before_utc < datetime.now(timezone.utc) - timedelta(hours=23)
+    assert cert.not_valid_before_utc < datetime.now(UTC) - timedelta(hours=23)
 
 
 def test_generate_uses_fresh_keys_and_random_serials() -> None:

@@ -53,6 +53,12 @@ class Harness:
         self.core.receive_datagram(data, source, self.now)
         return self.core.datagrams_to_send()
 
+    def echoed(self, peer, n: int) -> int:
+        """Send `n` RTP packets from `peer`, deliver everything, and count the echoes it got back."""
+        send_tone(peer, n)
+        self.pump()
+        return len(echoes(peer))
+
     def pump(self, rounds: int = 50) -> None:
         for _ in range(rounds):
             moved = False
@@ -249,9 +255,7 @@ def test_both_srtp_profiles_negotiate(profile):
     h = Harness()
     peer, session_id = h.connect(srtp_profiles=(profile,))
     assert h.session(session_id).srtp.profile == profile
-    send_tone(peer, 3)
-    h.pump()
-    assert len(echoes(peer)) == 3
+    assert h.echoed(peer, 3) == 3
 
 
 def test_sessions_never_exchange_packets():
@@ -440,9 +444,7 @@ def test_nat_rebinding_moves_media_without_a_new_handshake():
     dtls_packets = h.core.metrics.packets_received["dtls"]
     h.address_of[peer] = B  # the NAT gives the client a new port
     check(peer, B, h)
-    send_tone(peer, 5)
-    h.pump()
-    assert len(echoes(peer)) == 5
+    assert h.echoed(peer, 5) == 5
     assert session.selected == B and session.srtp is srtp_before
     assert h.core.metrics.packets_received["dtls"] == dtls_packets
     assert not h.unrouted
@@ -488,9 +490,7 @@ def test_garbage_is_counted_and_the_session_keeps_serving():
     assert h.inject(struct.pack("!BBHII", 0x80, 111, 78, 0, peer.ssrc) + b"plain" * 4, A) == []
     drops = h.core.metrics.drops
     assert drops["srtp_unprotect_failed"] == 2 and drops["oversized"] == 1 and drops["unknown_first_byte"] == 3
-    send_tone(peer, 3)
-    h.pump()
-    assert len(echoes(peer)) == 3
+    assert h.echoed(peer, 3) == 3
 
 
 # --- time: consent, connect timeout --------------------------------------------------------
@@ -543,9 +543,7 @@ def test_ice_restart_keeps_srtp_running():
     assert check(peer, A, h) == []  # old credentials route nowhere now
     out = check(peer, A, h, username=f"{new_ufrag}:newU", password=new_pwd)
     assert parse_response(out[0][0]).message_class == aioice_stun.Class.RESPONSE
-    send_tone(peer, 4)
-    h.pump()
-    assert len(echoes(peer)) == 4 and session.srtp is srtp
+    assert h.echoed(peer, 4) == 4 and session.srtp is srtp
 
 
 def test_dual_stack_core_answers_and_restarts_with_a_candidate_per_address():
@@ -610,7 +608,8 @@ def test_server_full_is_503():
 
 # --- nothing raises out of the datagram path ---------------------------------------------------
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 FIRST_BYTES = st.sampled_from([0, 1, 3, 4, 19, 20, 22, 23, 63, 64, 127, 128, 144, 191, 192, 255])
 
@@ -628,9 +627,7 @@ def test_arbitrary_datagrams_never_raise_nor_hit_internal_errors(datagrams):
         h.core.receive_datagram(data, source, h.now)
         h.core.datagrams_to_send()
     assert h.core.metrics.drops["internal_error"] == 0
-    send_tone(peer, 2)
-    h.pump()
-    assert len(echoes(peer)) == 2
+    assert h.echoed(peer, 2) == 2
 
 
 # -- DTLS client role (answers a=setup:active) ----------------------------------------------------
@@ -649,9 +646,7 @@ def test_client_role_answers_active_and_connects_after_answering_the_nomination(
         peer.receive_datagram(data, SERVER, h.now)
     h.pump()
     assert peer.state == "connected" and h.session(session_id).dtls.state == "connected"
-    send_tone(peer, 5)
-    h.pump()
-    assert len(echoes(peer)) == 5
+    assert h.echoed(peer, 5) == 5
 
 
 def test_client_role_refuses_renegotiation_and_an_offer_that_is_also_active():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from reference_server.core import DATACHANNEL_DTLS_MTU, DTLS_MTU, DataChannelOffer
-from reference_server.shell.datachannel import MAX_SCTP_PACKET
 from reference_server.dtls import DtlsError
 from reference_server.events import DataChannelBytes
+from reference_server.shell.datachannel import MAX_SCTP_PACKET
 from tests.reference_server.test_core import A, B, Harness, core_events, drain
 from toolkit.peer import DtlsData, ProbePeer
 
@@ -75,7 +75,7 @@ def test_send_application_data_reaches_only_that_sessions_peer():
     assert h.core.send_application_data(s1, largest)
     outgoing = h.core.datagrams_to_send()
     assert [to for _, to in outgoing] == [A, A]
-    for datagram, to in outgoing:
+    for datagram, _to in outgoing:
         p1.receive_datagram(datagram, ("127.0.0.1", 3478), h.now)
     assert application_data(p1) == [b"sctp to one", largest]
     assert application_data(p2) == []

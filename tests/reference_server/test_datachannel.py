@@ -14,6 +14,7 @@ from aiortc import rtcsctptransport
 from aiortc.rtcdatachannel import RTCDataChannel, RTCDataChannelParameters
 from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport
 
+from reference_server.sdp import AnswerParams
 from reference_server.shell import datachannel_echo
 from reference_server.shell.datachannel import (
     LOCAL_SCTP_PORT,
@@ -25,7 +26,7 @@ from reference_server.shell.datachannel import (
     DataChannelError,
     _DtlsLink,
 )
-from reference_server.sdp import AnswerParams
+from tests.support.aiortc_link import MemoryLink, attribute_reads
 
 WAIT = 5.0
 LARGE = 100_000
@@ -40,33 +41,30 @@ def run(test):
     return wrapper
 
 
+def with_peers(test):
+    """Run an async test (as `run` does) with connected Peers as its first argument; they are
+    closed after it, however it ends."""
+    async def scenario(*args, **kwargs):
+        peers = Peers()
+        await peers.connect()
+        try:
+            await test(peers, *args, **kwargs)
+        finally:
+            await peers.close()
+
+    wrapper = run(functools.wraps(test)(scenario))
+    wrapper.__signature__ = inspect.Signature(list(inspect.signature(test).parameters.values())[1:])
+    return wrapper
+
+
 async def until(predicate, what: str) -> None:
     async def poll():
         while not predicate():
             await asyncio.sleep(0.001)
     try:
         await asyncio.wait_for(poll(), WAIT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
-
-
-class ClientLink:
-    """The DTLS side of an aiortc client's SCTP transport: packets go straight to our adapter."""
-
-    def __init__(self, deliver) -> None:
-        self.state = "connected"
-        self._role = "client"
-        self.receiver = None
-        self.deliver = deliver
-
-    def _register_data_receiver(self, receiver) -> None:
-        self.receiver = receiver
-
-    def _unregister_data_receiver(self, receiver) -> None:
-        self.receiver = None
-
-    async def _send_data(self, data: bytes) -> None:
-        self.deliver(data)
 
 
 class Peers:
@@ -83,7 +81,7 @@ class Peers:
         self.server.on_open = self.opened.append
         self.server.on_close = self.closed.append
         self.server.on_message = lambda channel, data: self.received.append((channel, data))
-        self.client_link = ClientLink(self.server.receive)
+        self.client_link = MemoryLink("client", self.server.receive)
         self.client = RTCSctpTransport(self.client_link)
         self.client_channels: list[RTCDataChannel] = []
         self.client.on("datachannel", self.client_channels.append)
@@ -197,13 +195,6 @@ def test_packet_size_and_the_answers_sctp_parameters_match_aiortc():
 
 def test_aiortc_asks_its_dtls_transport_for_exactly_what_the_link_provides():
     """Wrap the link so every attribute aiortc reads is recorded, and run a whole association."""
-    touched: set[str] = set()
-    original = _DtlsLink.__getattribute__
-
-    def recording(self, name):
-        touched.add(name)
-        return original(self, name)
-
     async def scenario():
         peers = Peers()
         await peers.connect()
@@ -216,11 +207,8 @@ def test_aiortc_asks_its_dtls_transport_for_exactly_what_the_link_provides():
         await until(lambda: channel.readyState == "closed", "the stream reset")
         await peers.close()
 
-    _DtlsLink.__getattribute__ = recording
-    try:
+    with attribute_reads(_DtlsLink) as touched:
         asyncio.run(asyncio.wait_for(scenario(), 20))
-    finally:
-        _DtlsLink.__getattribute__ = original
     aiortc_reads = touched - {"_send_packet", "_data_receiver"}  # the adapter's own reads
     assert aiortc_reads == {"state", "_role", "_register_data_receiver", "_unregister_data_receiver", "_send_data"}
     with pytest.raises(AttributeError):
@@ -230,23 +218,18 @@ def test_aiortc_asks_its_dtls_transport_for_exactly_what_the_link_provides():
 # --- the adapter -------------------------------------------------------------------------
 
 
-@run
-async def test_client_opened_channel_reaches_the_server_with_label_and_protocol():
-    peers = Peers()
-    await peers.connect()
+@with_peers
+async def test_client_opened_channel_reaches_the_server_with_label_and_protocol(peers):
     channel = await peers.client_channel("oai-events", protocol="realtime-json")
     [server_side] = peers.opened
     assert (server_side.label, server_side.protocol, server_side.ordered, server_side.negotiated) == (
         "oai-events", "realtime-json", True, False)
     assert server_side.stream_id == channel.id and channel.id % 2 == 0  # the DTLS client's ids are even
     assert server_side.state == "open" and peers.server.channels == [server_side]
-    await peers.close()
 
 
-@run
-async def test_echo_keeps_type_order_and_size_on_an_ordered_channel():
-    peers = Peers()
-    await peers.connect()
+@with_peers
+async def test_echo_keeps_type_order_and_size_on_an_ordered_channel(peers):
     datachannel_echo.attach("session", peers.server)
     channel = await peers.client_channel("oai-events")
     echoed = collect(channel)
@@ -256,16 +239,13 @@ async def test_echo_keeps_type_order_and_size_on_an_ordered_channel():
     await until(lambda: len(echoed) == len(sent), "all echoes")
     assert [(type(m), m) for m in echoed] == [(type(m), m) for m in sent]
     assert max(map(len, peers.server_packets)) <= MAX_SCTP_PACKET
-    await peers.close()
 
 
-@run
-async def test_unordered_and_partially_reliable_channels_keep_their_parameters():
-    peers = Peers()
-    await peers.connect()
+@with_peers
+async def test_unordered_and_partially_reliable_channels_keep_their_parameters(peers):
     datachannel_echo.attach("session", peers.server)
     unordered = await peers.client_channel("fast", ordered=False, maxRetransmits=0)
-    timed = await peers.client_channel("timed", maxPacketLifeTime=150)
+    await peers.client_channel("timed", maxPacketLifeTime=150)
     fast, lifetime = peers.opened
     assert (fast.ordered, fast.max_retransmits, fast.max_packet_life_time) == (False, 0, None)
     assert (lifetime.ordered, lifetime.max_retransmits, lifetime.max_packet_life_time) == (True, None, 150)
@@ -274,13 +254,10 @@ async def test_unordered_and_partially_reliable_channels_keep_their_parameters()
         unordered.send(f"m{i}")
     await until(lambda: len(echoed) == 20, "unordered echoes")
     assert sorted(echoed) == sorted(f"m{i}" for i in range(20))
-    await peers.close()
 
 
-@run
-async def test_server_opens_a_channel_with_dcep_on_an_odd_stream():
-    peers = Peers()
-    await peers.connect()
+@with_peers
+async def test_server_opens_a_channel_with_dcep_on_an_odd_stream(peers):
     channel = peers.server.create_channel("server-events", protocol="p1", ordered=False)
     assert channel.state == "connecting"
     await until(lambda: channel.state == "open", "the DCEP ack")
@@ -292,13 +269,10 @@ async def test_server_opens_a_channel_with_dcep_on_an_odd_stream():
     peers.server.send(channel, b"by handle")
     await until(lambda: len(got) == 2, "server messages")
     assert sorted(got, key=repr) == sorted(["by label", b"by handle"], key=repr)
-    await peers.close()
 
 
-@run
-async def test_negotiated_channel_works_without_dcep():
-    peers = Peers()
-    await peers.connect()
+@with_peers
+async def test_negotiated_channel_works_without_dcep(peers):
     server_side = peers.server.create_channel("oai-events", negotiated_id=4)
     assert server_side.negotiated and server_side.stream_id == 4 and peers.opened == [server_side]
     client_side = RTCDataChannel(peers.client, RTCDataChannelParameters(label="oai-events", negotiated=True, id=4))
@@ -308,7 +282,6 @@ async def test_negotiated_channel_works_without_dcep():
     await until(lambda: got and peers.received, "both directions")
     assert got == ["down"] and peers.received == [(server_side, "up")]
     assert not peers.client_channels  # no DCEP open went out
-    await peers.close()
 
 
 @run
@@ -351,10 +324,8 @@ async def test_offers_without_max_message_size_get_the_rfc_default():
     await association.wait_closed()
 
 
-@run
-async def test_closing_a_channel_from_either_side_reaches_on_close():
-    peers = Peers()
-    await peers.connect()
+@with_peers
+async def test_closing_a_channel_from_either_side_reaches_on_close(peers):
     by_client = await peers.client_channel("a")
     by_server = await peers.client_channel("b")
     first, second = peers.opened
@@ -368,13 +339,10 @@ async def test_closing_a_channel_from_either_side_reaches_on_close():
     assert peers.server.channels == []
     with pytest.raises(DataChannelError, match="^data channel 'b' is closed or not this association's$"):
         peers.server.close_channel(second)
-    await peers.close()
 
 
-@run
-async def test_closing_the_association_aborts_it_and_closes_every_channel():
-    peers = Peers()
-    await peers.connect()
+@with_peers
+async def test_closing_the_association_aborts_it_and_closes_every_channel(peers):
     channel = await peers.client_channel("oai-events")
     peers.server.close()
     peers.server.close()  # idempotent
@@ -384,14 +352,10 @@ async def test_closing_the_association_aborts_it_and_closes_every_channel():
     assert peers.closed == peers.opened and peers.server.channels == []
     await until(lambda: channel.readyState == "closed", "the client to see the abort")
     peers.server.receive(b"ignored after close")
-    await peers.client.stop()
-    peers._pump.cancel()
 
 
-@run
-async def test_a_gone_session_stops_the_sending():
-    peers = Peers()
-    await peers.connect()
+@with_peers
+async def test_a_gone_session_stops_the_sending(peers):
     peers.session_alive = False
     sent = len(peers.server_packets)
     peers.server.create_channel("late")
@@ -400,14 +364,10 @@ async def test_a_gone_session_stops_the_sending():
     peers.server.close()
     await peers.server.wait_closed()
     assert len(peers.server_packets) == sent + 1  # not even the ABORT
-    await peers.client.stop()
-    peers._pump.cancel()
 
 
-@run
-async def test_malformed_packets_and_dcep_are_counted_and_the_association_carries_on():
-    peers = Peers()
-    await peers.connect()
+@with_peers
+async def test_malformed_packets_and_dcep_are_counted_and_the_association_carries_on(peers):
     datachannel_echo.attach("session", peers.server)
     channel = await peers.client_channel("oai-events")
     echoed = collect(channel)
@@ -426,13 +386,10 @@ async def test_malformed_packets_and_dcep_are_counted_and_the_association_carrie
     assert echoed == ["still here"]
     assert peers.server.malformed_packets == 3
     assert {c.label for c in peers.server.channels} >= {"oai-events", "short", "odd-type"}
-    await peers.close()
 
 
-@run
-async def test_a_raising_callback_is_logged_and_the_next_message_still_arrives(caplog):
-    peers = Peers()
-    await peers.connect()
+@with_peers
+async def test_a_raising_callback_is_logged_and_the_next_message_still_arrives(peers, caplog):
     calls: list[str | bytes] = []
 
     def flaky(channel, data):
@@ -447,7 +404,6 @@ async def test_a_raising_callback_is_logged_and_the_next_message_still_arrives(c
     await until(lambda: len(calls) == 2, "both messages")
     assert calls == ["boom", "fine"]
     assert "data channel callback" in caplog.text and "handler bug" in caplog.text
-    await peers.close()
 
 
 @run
@@ -460,10 +416,8 @@ async def test_a_flood_beyond_the_queue_is_dropped_not_buffered():
     await association.wait_closed()
 
 
-@run
-async def test_a_message_that_never_ends_overruns_the_window_and_aborts_the_association():
-    peers = Peers()
-    await peers.connect()
+@with_peers
+async def test_a_message_that_never_ends_overruns_the_window_and_aborts_the_association(peers):
     channel = await peers.client_channel("oai-events")
     client = peers.client
     window = peers.server._sctp._advertised_rwnd  # aiortc's receive window: 1 MiB
@@ -480,8 +434,6 @@ async def test_a_message_that_never_ends_overruns_the_window_and_aborts_the_asso
     assert peers.server.overrun and peers.server.state == "closed"
     assert chunk_types(peers.server_packets[-1]) == [6]  # ABORT
     assert peers.received == []
-    await peers.client.stop()
-    peers._pump.cancel()
 
 
 @pytest.mark.parametrize("chunk", [
@@ -533,12 +485,10 @@ def test_sacks_that_acknowledge_unsent_tsns_or_misorder_their_gap_blocks_are_cau
     assert _sack_overreaches(packet, 100) is overreaches
 
 
-@run
-async def test_a_sack_whose_gap_blocks_span_unsent_tsns_never_reaches_aiortc():
+@with_peers
+async def test_a_sack_whose_gap_blocks_span_unsent_tsns_never_reaches_aiortc(peers):
     """Fuzzing regression (sctp_dcep, corpora/regressions/sctp_dcep/): aiortc 1.16 walks every TSN
     a gap block spans before checking it; 290 blocks of 1..65535 held the event loop over a second."""
-    peers = Peers()
-    await peers.connect()
     channel = await peers.client_channel("oai-events")
     echoed = collect(channel)
     datachannel_echo.attach("session", peers.server)
@@ -562,4 +512,3 @@ async def test_a_sack_whose_gap_blocks_span_unsent_tsns_never_reaches_aiortc():
     channel.send("still here")
     await until(lambda: echoed, "an echo after the SACK")
     assert echoed == ["still here"] and walked  # the client's own SACKs still reach aiortc
-    await peers.close()

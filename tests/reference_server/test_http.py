@@ -54,7 +54,7 @@ def test_bad_requests_get_clear_4xx(rtcgate_server):
     status, _, body = run(request("POST", rtcgate_server.whip_url, body="v=0\r\n" + "a=x\r\n" * 20000))
     assert status == 413
     offer = ProbePeer().create_offer()
-    no_fingerprint = "\r\n".join(l for l in offer.split("\r\n") if not l.startswith("a=fingerprint"))
+    no_fingerprint = "\r\n".join(line for line in offer.split("\r\n") if not line.startswith("a=fingerprint"))
     status, _, body = run(request("POST", rtcgate_server.whip_url, body=no_fingerprint))
     assert status == 400 and "fingerprint" in body
     status, _, body = run(request("PATCH", rtcgate_server.whip_url + "/nosuch", body="a=ice-ufrag:abcd\r\n",
@@ -82,7 +82,7 @@ def test_real_session_echo_restart_and_metrics(rtcgate_server):
             status, body = await whip_patch(connection.location,
                                             "a=ice-ufrag:rstr\r\na=ice-pwd:restartrestartrestart1234\r\n")
             assert status == 200 and "a=ice-ufrag:" in body and "typ host" in body
-            creds = dict(l.split(":", 1) for l in body.splitlines() if l.startswith(("a=ice-ufrag", "a=ice-pwd")))
+            creds = dict(line.split(":", 1) for line in body.splitlines() if line.startswith(("a=ice-ufrag", "a=ice-pwd")))
             check = connection.peer.binding_request(username=f"{creds['a=ice-ufrag']}:rstr",
                                                     password=creds["a=ice-pwd"])
             connection.send_raw(check)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from reference_server.shell.exposition import ProcessMemory, RelayCollector, render, server_registry
 from reference_server.metrics import Metrics
 from reference_server.relay.routing import RelayMetrics
+from reference_server.shell.exposition import ProcessMemory, RelayCollector, render, server_registry
 
 
 def samples(page: bytes) -> dict[tuple[str, frozenset], float]:

@@ -25,6 +25,15 @@ FIREFOX_FINGERPRINT = ":".join(f"{b:02X}" for b in range(0xA0, 0xC0))
 SERVER_FINGERPRINT = "sha-256 " + ":".join(f"{b:02X}" for b in range(0x60, 0x80))
 MDNS = "3f1b7c2e-8d4a-4b6f-9e0c-5a7d2b8f1c63.local"
 
+# Chromium repeats the transport (its candidate, ICE credentials, fingerprint and role) in each
+# bundled m-section.
+CHROMIUM_TRANSPORT = f"""a=candidate:2999745851 1 udp 2122260223 {MDNS} 54400 typ host generation 0 network-id 1
+a=ice-ufrag:Yx3q
+a=ice-pwd:Q9x0Vh3kF2mN7pR1sT4uW6zA
+a=ice-options:trickle
+a=fingerprint:sha-256 {CHROME_FINGERPRINT}
+a=setup:actpass"""
+
 # Chromium 12x, audio transceiver + data channel, after gathering (as a WHIP client sends it).
 CHROMIUM_OFFER = f"""v=0
 o=- 4215775240449105457 2 IN IP4 127.0.0.1
@@ -36,12 +45,7 @@ a=msid-semantic: WMS 5f3b2a1e-9c4d-4e8f-a1b2-c3d4e5f60718
 m=audio 54400 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126
 c=IN IP4 0.0.0.0
 a=rtcp:9 IN IP4 0.0.0.0
-a=candidate:2999745851 1 udp 2122260223 {MDNS} 54400 typ host generation 0 network-id 1
-a=ice-ufrag:Yx3q
-a=ice-pwd:Q9x0Vh3kF2mN7pR1sT4uW6zA
-a=ice-options:trickle
-a=fingerprint:sha-256 {CHROME_FINGERPRINT}
-a=setup:actpass
+{CHROMIUM_TRANSPORT}
 a=mid:0
 a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level
 a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time
@@ -66,12 +70,7 @@ a=ssrc:3735928559 cname:k3J9sd8F2lQpZx1B
 a=ssrc:3735928559 msid:5f3b2a1e-9c4d-4e8f-a1b2-c3d4e5f60718 0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
 m=application 54400 UDP/DTLS/SCTP webrtc-datachannel
 c=IN IP4 0.0.0.0
-a=candidate:2999745851 1 udp 2122260223 {MDNS} 54400 typ host generation 0 network-id 1
-a=ice-ufrag:Yx3q
-a=ice-pwd:Q9x0Vh3kF2mN7pR1sT4uW6zA
-a=ice-options:trickle
-a=fingerprint:sha-256 {CHROME_FINGERPRINT}
-a=setup:actpass
+{CHROMIUM_TRANSPORT}
 a=mid:1
 a=sctp-port:5000
 a=max-message-size:262144
@@ -318,7 +317,7 @@ def test_media_level_credentials_win_over_session_level() -> None:
     offer = parse_offer(text)
     assert (offer.ice_ufrag, offer.ice_pwd) == ("5d2f9a1c", "8a4e0b2c1f6d3e9a7b5c4d2e1f0a9b8c")
     text = FIREFOX_OFFER.replace(f"a=fingerprint:sha-256 {FIREFOX_FINGERPRINT}\r\n", "")
-    text = text.replace("a=setup:actpass\r\na=ssrc", f"a=setup:actpass\r\na=fingerprint:SHA-1 AA:BB\r\na=ssrc")
+    text = text.replace("a=setup:actpass\r\na=ssrc", "a=setup:actpass\r\na=fingerprint:SHA-1 AA:BB\r\na=ssrc")
     assert parse_offer(text).fingerprints == [("sha-1", "AA:BB")]
 
 

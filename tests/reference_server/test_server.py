@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 
 import pytest
@@ -20,6 +21,22 @@ def dual_stack(port: int = 0) -> ReferenceServer:
     return ReferenceServer(ServerConfig(host="127.0.0.1", extra_hosts=("::1",), port=port, http_port=0, media="echo"))
 
 
+def with_dual_stack(test):
+    """Run an async test with a started dual-stack server (stopped after it, however it ends)."""
+    @functools.wraps(test)
+    def run() -> None:
+        async def scenario() -> None:
+            server = dual_stack()
+            await server.start()
+            try:
+                await test(server)
+            finally:
+                await server.stop()
+        asyncio.run(scenario())
+    del run.__wrapped__  # pytest would read the test's own signature, and look for a `server` fixture
+    return run
+
+
 async def mapped_address(connection, remote) -> tuple[int, str, int]:
     """(family byte, address, port) of XOR-MAPPED-ADDRESS in the answer to one more check."""
     request = connection.peer.binding_request(use_candidate=False)
@@ -33,48 +50,34 @@ async def mapped_address(connection, remote) -> tuple[int, str, int]:
 
 
 @needs_ipv6
-def test_dual_stack_answers_each_family_from_its_own_socket():
-    async def scenario():
-        server = dual_stack()
-        await server.start()
+@with_dual_stack
+async def test_dual_stack_answers_each_family_from_its_own_socket(server):
+    port = server.udp_address[1]
+    assert server.udp_addresses == [("127.0.0.1", port), ("::1", port)]
+    whip_url = f"http://127.0.0.1:{server.http_address[1]}/whip"
+    for local, family in (("::1", 2), ("127.0.0.1", 1)):
+        connection = await connect_whip(whip_url, local_host=local, remote=(local, port))
         try:
-            port = server.udp_address[1]
-            assert server.udp_addresses == [("127.0.0.1", port), ("::1", port)]
-            whip_url = f"http://127.0.0.1:{server.http_address[1]}/whip"
-            for local, family in (("::1", 2), ("127.0.0.1", 1)):
-                connection = await connect_whip(whip_url, local_host=local, remote=(local, port))
-                try:
-                    assert connection.peer.answer.candidates == [("127.0.0.1", port), ("::1", port)]
-                    assert await mapped_address(connection, (local, port)) == (family, *connection.local_addr)
-                    connection.send_rtp(b"\xf8\xff\xfe" + local.encode(), timestamp=960)
-                    echoed = await connection.wait_for(RtpReceived, 5.0)
-                    assert echoed.packet[12:] == b"\xf8\xff\xfe" + local.encode()
-                    assert echoed.addr[:2] == (local, port)
-                finally:
-                    await connection.close()
+            assert connection.peer.answer.candidates == [("127.0.0.1", port), ("::1", port)]
+            assert await mapped_address(connection, (local, port)) == (family, *connection.local_addr)
+            connection.send_rtp(b"\xf8\xff\xfe" + local.encode(), timestamp=960)
+            echoed = await connection.wait_for(RtpReceived, 5.0)
+            assert echoed.packet[12:] == b"\xf8\xff\xfe" + local.encode()
+            assert echoed.addr[:2] == (local, port)
         finally:
-            await server.stop()
-
-    asyncio.run(scenario())
+            await connection.close()
 
 
 @needs_ipv6
-def test_ready_line_keeps_the_first_address_where_parsers_look():
-    async def scenario():
-        server = dual_stack()
-        await server.start()
-        try:
-            line = ready_line(server)
-            port = server.udp_address[1]
-            match = READY_LINE.search(line)
-            assert (match["udp_host"], int(match["udp_port"])) == ("127.0.0.1", port)
-            assert match["http"] == f"http://127.0.0.1:{server.http_address[1]}"
-            assert f" udp6=[::1]:{port} " in line
-            assert f"advertising 127.0.0.1:{port} and [::1]:{port};" in line
-        finally:
-            await server.stop()
-
-    asyncio.run(scenario())
+@with_dual_stack
+async def test_ready_line_keeps_the_first_address_where_parsers_look(server):
+    line = ready_line(server)
+    port = server.udp_address[1]
+    match = READY_LINE.search(line)
+    assert (match["udp_host"], int(match["udp_port"])) == ("127.0.0.1", port)
+    assert match["http"] == f"http://127.0.0.1:{server.http_address[1]}"
+    assert f" udp6=[::1]:{port} " in line
+    assert f"advertising 127.0.0.1:{port} and [::1]:{port};" in line
 
 
 @needs_ipv6

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import struct
 
@@ -11,59 +10,8 @@ from hypothesis import strategies as st
 
 from reference_server import stun
 from reference_server.stun import StunError
-
-
-def unhex(text: str) -> bytes:
-    return bytes.fromhex("".join(text.split()))
-
-
-# RFC 5769 test vectors, byte for byte. In §2.1-§2.3 the padding after SOFTWARE and
-# USERNAME is 0x20 on purpose: receivers must ignore padding.
-RFC5769_TRANSACTION_ID = unhex("b7 e7 a7 01 bc 34 d6 86 fa 87 df ae")
-RFC5769_SHORT_TERM_PASSWORD = b"VOkJxbRl1RmTxUk/WvJxBt"
-
-RFC5769_REQUEST = unhex(
-    """
-    00 01 00 58 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae
-    80 22 00 10 53 54 55 4e 20 74 65 73 74 20 63 6c 69 65 6e 74
-    00 24 00 04 6e 00 01 ff
-    80 29 00 08 93 2f f9 b1 51 26 3b 36
-    00 06 00 09 65 76 74 6a 3a 68 36 76 59 20 20 20
-    00 08 00 14 9a ea a7 0c bf d8 cb 56 78 1e f2 b5 b2 d3 f2 49 c1 b5 71 a2
-    80 28 00 04 e5 7a 3b cf
-    """
-)
-RFC5769_IPV4_RESPONSE = unhex(
-    """
-    01 01 00 3c 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae
-    80 22 00 0b 74 65 73 74 20 76 65 63 74 6f 72 20
-    00 20 00 08 00 01 a1 47 e1 12 a6 43
-    00 08 00 14 2b 91 f5 99 fd 9e 90 c3 8c 74 89 f9 2a f9 ba 53 f0 6b e7 d7
-    80 28 00 04 c0 7d 4c 96
-    """
-)
-RFC5769_IPV6_RESPONSE = unhex(
-    """
-    01 01 00 48 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae
-    80 22 00 0b 74 65 73 74 20 76 65 63 74 6f 72 20
-    00 20 00 14 00 02 a1 47 01 13 a9 fa a5 d3 f1 79 bc 25 f4 b5 be d2 b9 d9
-    00 08 00 14 a3 82 95 4e 4b e6 7b f1 17 84 c9 7c 82 92 c2 75 bf e3 ed 41
-    80 28 00 04 c8 fb 0b 4c
-    """
-)
-RFC5769_LONG_TERM_REQUEST = unhex(
-    """
-    00 01 00 60 21 12 a4 42 78 ad 34 33 c6 ad 72 c0 29 da 41 2e
-    00 06 00 12 e3 83 9e e3 83 88 e3 83 aa e3 83 83 e3 82 af e3 82 b9 00 00
-    00 15 00 1c 66 2f 2f 34 39 39 6b 39 35 34 64 36 4f 4c 33 34 6f 4c 39 46 53 54 76 79 36 34 73 41
-    00 14 00 0b 65 78 61 6d 70 6c 65 2e 6f 72 67 00
-    00 08 00 14 f6 70 24 65 6d d6 4a 3e 02 b8 e0 71 2e 85 c9 a2 8c a8 96 66
-    """
-)
-RFC5769_LONG_TERM_USERNAME = "\u30de\u30c8\u30ea\u30c3\u30af\u30b9"  # "matrix" in katakana
-RFC5769_LONG_TERM_KEY = hashlib.md5(
-    f"{RFC5769_LONG_TERM_USERNAME}:example.org:TheMatrIX".encode()
-).digest()
+from tests.support import rfc5769
+from tests.support.rfc5769 import unhex
 
 TID = bytes(range(1, 13))
 KEY = b"0123456789abcdefghijklmn"
@@ -87,9 +35,9 @@ def with_appended(message: bytes, extra: bytes) -> bytes:
 
 
 def test_rfc5769_request():
-    message = stun.parse(RFC5769_REQUEST)
+    message = stun.parse(rfc5769.REQUEST)
     assert (message.method, message.msg_class) == (stun.BINDING, stun.REQUEST)
-    assert message.transaction_id == RFC5769_TRANSACTION_ID
+    assert message.transaction_id == rfc5769.TRANSACTION_ID
     assert [attr_type for attr_type, _ in message.attributes] == [
         stun.SOFTWARE,
         stun.PRIORITY,
@@ -105,55 +53,48 @@ def test_rfc5769_request():
     assert message.integrity_offset == 76
     assert message.fingerprint_offset == 100
     assert message.integrity_sha256_offset is None
-    assert stun.integrity_ok(RFC5769_REQUEST, message, RFC5769_SHORT_TERM_PASSWORD)
-    assert not stun.integrity_ok(RFC5769_REQUEST, message, b"VOkJxbRl1RmTxUk/WvJxBT")
-    assert stun.fingerprint_ok(RFC5769_REQUEST, message)
+    assert stun.integrity_ok(rfc5769.REQUEST, message, rfc5769.SHORT_TERM_PASSWORD)
+    assert not stun.integrity_ok(rfc5769.REQUEST, message, b"VOkJxbRl1RmTxUk/WvJxBT")
+    assert stun.fingerprint_ok(rfc5769.REQUEST, message)
 
 
-@pytest.mark.parametrize(
-    "vector, ip",
-    [
-        (RFC5769_IPV4_RESPONSE, "192.0.2.1"),
-        (RFC5769_IPV6_RESPONSE, "2001:db8:1234:5678:11:2233:4455:6677"),
-    ],
-    ids=["ipv4", "ipv6"],
-)
+@pytest.mark.parametrize("vector, ip", rfc5769.RESPONSES.values(), ids=rfc5769.RESPONSES)
 def test_rfc5769_responses(vector, ip):
     message = stun.parse(vector)
     assert (message.method, message.msg_class) == (stun.BINDING, stun.SUCCESS)
     assert message.get(stun.SOFTWARE) == b"test vector"
     mapped = message.get(stun.XOR_MAPPED_ADDRESS)
-    assert stun.parse_xor_address(mapped, message.transaction_id) == (ip, 32853)
-    assert stun.xor_address(ip, 32853, RFC5769_TRANSACTION_ID) == mapped
-    assert stun.integrity_ok(vector, message, RFC5769_SHORT_TERM_PASSWORD)
+    assert stun.parse_xor_address(mapped, message.transaction_id) == (ip, rfc5769.MAPPED_PORT)
+    assert stun.xor_address(ip, rfc5769.MAPPED_PORT, rfc5769.TRANSACTION_ID) == mapped
+    assert stun.integrity_ok(vector, message, rfc5769.SHORT_TERM_PASSWORD)
     assert stun.fingerprint_ok(vector, message)
 
 
 def test_rfc5769_long_term_request():
-    vector = RFC5769_LONG_TERM_REQUEST
+    vector = rfc5769.LONG_TERM_REQUEST
     message = stun.parse(vector)
-    assert message.get(stun.USERNAME).decode() == RFC5769_LONG_TERM_USERNAME
+    assert message.get(stun.USERNAME).decode() == rfc5769.LONG_TERM_USERNAME
     assert message.get(stun.NONCE) == b"f//499k954d6OL34oL9FSTvy64sA"
     assert message.get(stun.REALM) == b"example.org"
     # This vector carries no FINGERPRINT, so there is none to pass.
     assert message.fingerprint_offset is None
     assert not stun.fingerprint_ok(vector, message)
-    assert stun.integrity_ok(vector, message, RFC5769_LONG_TERM_KEY)
-    assert not stun.integrity_ok(vector, message, RFC5769_SHORT_TERM_PASSWORD)
+    assert stun.integrity_ok(vector, message, rfc5769.LONG_TERM_KEY)
+    assert not stun.integrity_ok(vector, message, rfc5769.SHORT_TERM_PASSWORD)
 
 
 def test_build_reproduces_the_long_term_vector():
     """Its padding is zeros, so the builder must give back the same bytes."""
-    message = stun.parse(RFC5769_LONG_TERM_REQUEST)
+    message = stun.parse(rfc5769.LONG_TERM_REQUEST)
     rebuilt = stun.build(
         stun.BINDING,
         stun.REQUEST,
         message.transaction_id,
         [a for a in message.attributes if a[0] != stun.MESSAGE_INTEGRITY],
-        integrity_key=RFC5769_LONG_TERM_KEY,
+        integrity_key=rfc5769.LONG_TERM_KEY,
         fingerprint=False,
     )
-    assert rebuilt == RFC5769_LONG_TERM_REQUEST
+    assert rebuilt == rfc5769.LONG_TERM_REQUEST
 
 
 @pytest.mark.parametrize(
@@ -162,19 +103,19 @@ def test_build_reproduces_the_long_term_vector():
     ids=["tid", "software", "priority", "ice-controlled", "username", "mi"],
 )
 def test_flipped_bit_before_fingerprint_fails_both_checks(position):
-    tampered = bytearray(RFC5769_REQUEST)
+    tampered = bytearray(rfc5769.REQUEST)
     tampered[position] ^= 0x01
     message = stun.parse(bytes(tampered))
     assert not stun.fingerprint_ok(bytes(tampered), message)
-    assert not stun.integrity_ok(bytes(tampered), message, RFC5769_SHORT_TERM_PASSWORD)
+    assert not stun.integrity_ok(bytes(tampered), message, rfc5769.SHORT_TERM_PASSWORD)
 
 
 def test_flipped_bit_in_fingerprint_leaves_integrity_intact():
     """MESSAGE-INTEGRITY covers nothing after itself."""
-    tampered = RFC5769_REQUEST[:-1] + bytes([RFC5769_REQUEST[-1] ^ 0x01])
+    tampered = rfc5769.REQUEST[:-1] + bytes([rfc5769.REQUEST[-1] ^ 0x01])
     message = stun.parse(tampered)
     assert not stun.fingerprint_ok(tampered, message)
-    assert stun.integrity_ok(tampered, message, RFC5769_SHORT_TERM_PASSWORD)
+    assert stun.integrity_ok(tampered, message, rfc5769.SHORT_TERM_PASSWORD)
 
 
 # --- cross-checks against aioice -----------------------------------------------------------

@@ -1,11 +1,20 @@
-"""The relay's /metrics merge: every worker's samples labelled, each family whole and once."""
+"""The relay's HTTP side: its /metrics merge (every worker's samples labelled, each family whole and
+once), and the routes and body limit it shares with the server's."""
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
+from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from reference_server.shell.exposition import Families, ServerCollector, render
+from reference_server.certificate import Certificate
+from reference_server.core import CoreConfig, ServerCore
 from reference_server.metrics import Metrics
-from reference_server.shell.relay_http import label_worker_metrics, worker_up
+from reference_server.shell.exposition import Families, ServerCollector, render
+from reference_server.shell.http_api import make_app as server_make_app
+from reference_server.shell.relay_http import WorkerEndpoint, label_worker_metrics, worker_up
+from reference_server.shell.relay_http import make_app as relay_make_app
 
 
 def test_worker_metrics_are_labelled_and_families_stay_whole():
@@ -31,3 +40,28 @@ def test_worker_metrics_are_labelled_and_families_stay_whole():
     type_at = lines.index("# TYPE rtcgate_sessions gauge")
     assert lines[type_at + 1:type_at + 3] == ['rtcgate_sessions{worker="0"} 3.0', 'rtcgate_sessions{worker="1"} 5.0']
     assert all(line.startswith("#") or 'worker="' in line for line in lines)
+
+
+def _routes(app) -> list[tuple[str, str]]:
+    return sorted((route.method, route.resource.canonical) for route in app.router.routes())
+
+
+def test_the_relay_serves_the_servers_routes_and_refuses_a_large_offer_itself():
+    """One route table (http_api.signaling_app) for both: WHIP and the calls alias, their
+    resources, CORS preflights, health and metrics; and the body limit holds before any worker
+    is asked (the worker here listens nowhere, so asking it would answer 503)."""
+    server_app = server_make_app(ServerCore(CoreConfig(), Certificate.generate()), lambda: 0.0, lambda: None)
+
+    async def scenario() -> list[int]:
+        async with aiohttp.ClientSession() as session:
+            relay_app = relay_make_app([WorkerEndpoint(0, ("127.0.0.1", 9), "http://127.0.0.1:9")], Families([]),
+                                       session)
+            assert _routes(relay_app) == _routes(server_app)
+            async with TestClient(TestServer(relay_app)) as client:
+                too_large = await client.post("/whip", data=b"v=0\r\n" + b"a=x\r\n" * 20000,
+                                              headers={"Content-Type": "application/sdp"})
+                preflight = await client.options("/v1/realtime/calls/0-abc")
+                return [too_large.status, preflight.status]
+
+    assert asyncio.run(scenario()) == [413, 204]
+    assert ("PATCH", "/v1/realtime/calls/{resource}") in _routes(server_app)

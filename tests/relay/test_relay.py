@@ -7,21 +7,17 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import select
 import signal
 import socket
-import subprocess
 import sys
-import threading
-import time
 import urllib.request
 
 import pytest
 
 from tests.support.server_process import start_server
+from toolkit.children import read_until_ready, start_child, stop_child
 from toolkit.cli import main
-from toolkit.peer import PeerConnection, connect_whip
-from toolkit.peer import DtlsConnected, ProbePeer, RtpReceived
+from toolkit.peer import DtlsConnected, PeerConnection, ProbePeer, RtpReceived, connect_whip
 from toolkit.peer.offer import PeerError
 from toolkit.peer.shell.whip import whip_delete, whip_patch
 
@@ -32,35 +28,22 @@ class Process:
     """A child we started; its output is kept in `lines` after the ready line is parsed."""
 
     def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "toolkit.cli", *args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        self.process = start_child([sys.executable, "-m", "toolkit.cli", *args])
         self.lines: list[str] = []
         self.ready: re.Match | None = None
 
     def wait_ready(self, timeout: float = 30.0) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while self.ready is None and (left := deadline - time.monotonic()) > 0:
-            if not select.select([self.process.stdout], [], [], left)[0]:
-                break
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            self.ready = READY.search(line)
+        self.ready = read_until_ready(self.process, READY, timeout, self.lines)
         if self.ready is None:
             self.stop()
             raise AssertionError("no ready line:\n" + "".join(self.lines))
-        threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True).start()
         return self.ready
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process.poll() is None:
+        """`sig` first when it is not SIGTERM (SIGKILL: a crash), then the usual stop."""
+        if sig != signal.SIGTERM and self.process.poll() is None:
             self.process.send_signal(sig)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_child(self.process)
 
 
 def free_port(kind: int) -> int:
@@ -88,7 +71,7 @@ async def echo(connection: PeerConnection, payload: bytes, timeout: float, inter
         connection.send_rtp(payload, timestamp=timestamp)
         try:
             event = await asyncio.wait_for(connection.received.get(), interval)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
         if isinstance(event, RtpReceived):
             received.append(event.packet[12:])

@@ -17,7 +17,7 @@ from tests.reports.sample import result
 from toolkit.conformance.checks import BY_ID
 from toolkit.conformance.model import CheckResult, Level, Status
 from toolkit.conformance.runner import RunResult
-from toolkit.reports import write_reports
+from toolkit.reports.conformance import write_reports
 from toolkit.reports.sarif import sarif_dict
 
 SCHEMA = json.loads((Path(__file__).with_name("sarif-schema-2.1.0.json")).read_text(encoding="utf-8"))

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 from tests.reports.sample import result
 from toolkit.conformance.model import Status
-from toolkit.reports import write_reports
+from toolkit.reports.conformance import write_reports
 
 
 def test_junit_has_one_testcase_per_check_with_the_rfc_property(run, tmp_path):
@@ -79,3 +79,30 @@ def test_a_stopped_run_says_why_in_every_report(tmp_path):
     report = json.loads(paths["json"].read_text())
     assert (report["exit_code"], report["stopped"]) == (2, why)
     assert "The run stopped: the target cannot be reached" in paths["html"].read_text()
+
+
+def test_every_report_writes_json_and_html_with_the_shared_writers(run, tmp_path):
+    """Conformance, SARIF, load and interop JSON are one format (strict, one-space indent, text as
+    is, a final newline), and every page is written by the one HTML writer."""
+    import math
+
+    from tests.interop.test_report import matrix
+    from toolkit.interop.report import write_reports as write_interop
+    from toolkit.load.report import write_report as write_load
+    from toolkit.reports.json_report import write_json
+
+    conformance = write_reports(run, tmp_path / "conformance")
+    load_json, load_html = write_load({"target": "ünïcode → target", "rtt_ms": math.inf, "lost": [1.0, math.nan]},
+                                      tmp_path / "load")
+    interop = write_interop(matrix(tmp_path / "interop"), tmp_path / "interop")
+    files = [conformance["json"], conformance["sarif"], load_json, interop["json"]]
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert text == json.dumps(json.loads(text), indent=1, ensure_ascii=False) + "\n", path.name
+    load = json.loads(load_json.read_text(encoding="utf-8"))
+    assert (load["target"], load["rtt_ms"], load["lost"]) == ("ünïcode → target", None, [1.0, None])
+    assert "ünïcode → target" in load_json.read_text(encoding="utf-8")  # not \u-escaped
+    for page in (conformance["html"], load_html, interop["html"]):
+        assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>"), page.name
+    path = write_json(tmp_path / "strict.json", {"nested": [{"x": -math.inf}], "t": (1, 2)})
+    assert path.read_text() == '{\n "nested": [\n  {\n   "x": null\n  }\n ],\n "t": [\n  1,\n  2\n ]\n}\n'

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import pylibsrtp
 from aioice import stun as aioice_stun
-from hypothesis import event, settings, strategies as st
-from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition,
-                                 rule)
+from hypothesis import event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
 
 from reference_server.certificate import Certificate
 from reference_server.core import SWEEP_INTERVAL, CoreConfig, ServerCore, SignalingError

@@ -18,9 +18,17 @@ import threading
 import urllib.request
 
 from aioice import stun as aioice_stun
-from hypothesis import settings, strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, precondition, rule, \
-    run_state_machine_as_test
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from toolkit.peer import ProbePeer, RtpReceived
 from toolkit.peer.shell.udp import PeerConnection, connect_whip

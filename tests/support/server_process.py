@@ -1,14 +1,15 @@
-"""Start `rtcgate serve` as a child process on free ports, the way a user runs it."""
+"""Start `rtcgate serve` as a child process on free ports, the way a user runs it.
+
+Its output is kept in `ServerProcess.output`: the lines up to the ready line, then the rest as
+it comes (a thread reads it, so a full pipe never blocks the server)."""
 from __future__ import annotations
 
-import os
 import re
-import select
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
+
+from toolkit.children import read_until_ready, start_child, stop_child
 
 READY_LINE = re.compile(r"listening udp=(?P<udp_host>\S+):(?P<udp_port>\d+) http=(?P<http>\S+)")
 
@@ -35,37 +36,18 @@ class ServerProcess:
 
     def stop(self, timeout: float = 5.0) -> int:
         """SIGTERM the process we started (by PID), then SIGKILL if it lingers."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_child(self.process, timeout)
 
 
 def start_server(*extra_args: str, host: str = "127.0.0.1", media: str = "echo", timeout: float = 20.0) -> ServerProcess:
     """Run the CLI on port 0 and parse the ready line it prints.
 
     Most tests verify the transport with the echo (`media="echo"`); voice tests ask for "voice"."""
-    cmd = [sys.executable, "-m", "toolkit.cli", "serve", "--host", host, "--port", "0",
-           "--http-port", "0", "--media", media, *extra_args]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    while (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([process.stdout], [], [], left)
-        if not ready:
-            break
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        match = READY_LINE.search(line)
-        if match:
-            return ServerProcess(process, match["udp_host"], int(match["udp_port"]), match["http"], lines)
-    process.kill()
-    process.wait()
-    raise RuntimeError("rtcgate serve did not report its ports:\n" + "".join(lines))
+    process = start_child([sys.executable, "-m", "toolkit.cli", "serve", "--host", host, "--port", "0",
+                           "--http-port", "0", "--media", media, *extra_args])
+    output: list[str] = []
+    match = read_until_ready(process, READY_LINE, timeout, output)
+    if match is None:
+        stop_child(process, 0)
+        raise RuntimeError("rtcgate serve did not report its ports:\n" + "".join(output))
+    return ServerProcess(process, match["udp_host"], int(match["udp_port"]), match["http"], output)

@@ -192,16 +192,16 @@ def test_help_shows_every_default_as_its_value(bench_parsers):
 
 
 def test_check_help_shows_the_perf_thresholds_settings_defaults():
-    from toolkit.commands.check import PERF_THRESHOLDS, perf_option
-    from toolkit.conformance.runner import Settings
+    from toolkit.commands.check import perf_options
+    from toolkit.conformance.model import PerfThresholds
 
     check = COMMANDS["check"]
     text = " ".join(check.format_help().split())
     assert "Settings." not in text
-    defaults = {field.name: field.default for field in dataclasses.fields(Settings)}
-    for field, _, metavar, _ in PERF_THRESHOLDS:
-        (action,) = [a for a in check._actions if perf_option(field) in a.option_strings]
-        assert option_help(check, action).endswith(f"(default: {defaults[field]:g})")
+    defaults = {field.name: field.default for field in dataclasses.fields(PerfThresholds)}
+    for option in perf_options():
+        (action,) = [a for a in check._actions if option.flag in a.option_strings]
+        assert option_help(check, action).endswith(f"(default: {defaults[option.name]:g})")
     assert "--perf-sessions N legit sessions of the PERF load runs (default: 6)" in text
     assert "--silence S how long 'no answer' is waited for; raise it for distant targets (default: 0.5)" in text
 

@@ -15,29 +15,11 @@ from aiortc.rtcdatachannel import RTCDataChannel, RTCDataChannelParameters
 from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport
 from scapy.packet import Raw
 
+from tests.support.aiortc_link import MemoryLink
 from toolkit.crafters.sctp import DataChannelOpen, sctp_packet
 from toolkit.peer.shell.datachannel import Association, DataChannelError, zero_length_parameter
 
 pytestmark = pytest.mark.timeout(20)
-
-
-class FarLink:
-    """The DTLS transport of the far end (the DTLS server), as aiortc's RTCSctpTransport uses it."""
-
-    def __init__(self) -> None:
-        self.state = "connected"
-        self._role = "server"
-        self.receiver: RTCSctpTransport | None = None
-        self.probe: Association | None = None
-
-    def _register_data_receiver(self, receiver: RTCSctpTransport) -> None:
-        self.receiver = receiver
-
-    def _unregister_data_receiver(self, receiver: RTCSctpTransport) -> None:
-        self.receiver = None
-
-    async def _send_data(self, data: bytes) -> None:
-        self.probe.receive(data, asyncio.get_running_loop().time())
 
 
 class Pair:
@@ -45,12 +27,12 @@ class Pair:
 
     def __init__(self, max_message_size: int = 262144) -> None:
         loop = asyncio.get_running_loop()
-        self.link = FarLink()
+        self.link = MemoryLink("server")
         self.far = RTCSctpTransport(self.link)
         self.far_channels: list[RTCDataChannel] = []
         self.far.on("datachannel", self._adopt)
         self.probe = Association(self._to_far, now=loop.time, remote_max_message_size=max_message_size)
-        self.link.probe = self.probe
+        self.link.deliver = lambda data: self.probe.receive(data, loop.time())
         self._tasks: list[asyncio.Task] = []
 
     def _to_far(self, packet: bytes) -> None:
@@ -110,7 +92,7 @@ def test_aiortc_still_counts_dcep_label_lengths_in_characters():
     (RFC 8832 §5.1): remove the override."""
 
     async def scenario():
-        sctp = RTCSctpTransport(FarLink())
+        sctp = RTCSctpTransport(MemoryLink("server"))
         RTCDataChannel(sctp, RTCDataChannelParameters(label="ü✓", protocol="π"))
         _, _, message = sctp._data_channel_queue[-1]
         assert struct.unpack("!HH", message[8:12]) == (2, 1)  # characters, not the 5 and 2 bytes

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
+from tests.support.http_app import serve_app
 from toolkit.peer import (
     DtlsClosed,
     DtlsConnected,
@@ -146,6 +147,12 @@ class DtlsServerEnd:
             return [self.connection.bio_read(65536)]
         except SSL.WantReadError:
             return []
+
+    def close_notify(self, peer: ProbePeer, now: float) -> None:
+        """Send close_notify, and let `peer` read it."""
+        self.connection.shutdown()
+        for data in self.pending():
+            peer.receive_datagram(data, SERVER_ADDR, now)
 
     def _connected(self) -> None:
         self.connected = True
@@ -552,9 +559,7 @@ def test_close_sends_close_notify_and_server_close_is_reported():
     peer = new_peer()
     server = DtlsServerEnd()
     connect(peer, server)
-    server.connection.shutdown()
-    for data in server.pending():
-        peer.receive_datagram(data, SERVER_ADDR, 2.0)
+    server.close_notify(peer, 2.0)
     assert drain_events(peer) == [DtlsClosed()] and peer.state == "closed"
 
 
@@ -689,12 +694,8 @@ async def serve_stand_in():
     app.router.add_post("/whip", post)
     app.router.add_delete("/whip/sessions/1", delete)
     app.router.add_route("*", "/reject", reject)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return stand_in, transport, runner, f"http://{host}:{port}", udp_port
+    runner, base_url = await serve_app(app)
+    return stand_in, transport, runner, base_url, udp_port
 
 
 @pytest.mark.parametrize("loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop],

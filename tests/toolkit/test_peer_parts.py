@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from aioice import stun
 
 from toolkit.peer.dtls import (
-    ApplicationData,
-    Closed,
     DtlsEndpoint,
     DtlsState,
     HandshakeCompleted,
@@ -20,7 +18,7 @@ from toolkit.peer.dtls import (
     self_signed_certificate,
     sha256_fingerprint,
 )
-from toolkit.peer.events import IceCompleted
+from toolkit.peer.events import DtlsClosed, DtlsData, IceCompleted
 from toolkit.peer.ice import IceAgent
 from toolkit.peer.srtp import SrtpKeys, SrtpSession
 
@@ -90,10 +88,10 @@ def test_two_endpoints_connect_key_srtp_carry_data_and_close():
 
     client.send(b"sctp")
     exchange(client, server)
-    assert events_of(server) == [ApplicationData(b"sctp")]
+    assert events_of(server) == [DtlsData(b"sctp")]
     client.close()
     exchange(client, server)
-    assert client.state is server.state is DtlsState.CLOSED and events_of(server) == [Closed()]
+    assert client.state is server.state is DtlsState.CLOSED and events_of(server) == [DtlsClosed()]
     assert client.get_timer() is None and not drops["dtls_record_error"]
 
 

@@ -8,18 +8,23 @@ The convention, for anyone adding variants:
 
 - A variant lives in `tests/zoo/variants_<family>.py` (e.g. `variants_dc.py`); every module named
   `variants_*` is found and imported by `variants()`, nothing else needs registering.
-- Decorate the faulty class with `@variant(name, checks=(...), why="the bug, in one line")`:
+- Decorate the faulty class (or hook) with `@variant(name, checks=(...), why="the bug, in one line")`:
 
       @variant("answers-indications", checks=("STUN-09",),
                why="answers a Binding indication as if it were a request")
-      class AnswersIndications(ServerCore):
-          def _receive_stun(self, data, address, now): ...
+      @intercept("_receive_stun")
+      def answers_indications(datagram: Datagram) -> bytes | None:
+          ...  # the bytes the reference handler gets instead (None: the hook took them)
 
-  The decorated object is a `ServerCore` subclass (the usual case: override one method, often a
-  private one), a `ReferenceServer` subclass (to swap `voice_endpoint_class`,
-  `voice_service_class`, or anything else `start()` builds), or a function `config ->
-  ReferenceServer`. `name` is kebab-case and unique; `checks` are catalog IDs; `why` names the
-  bug the way a bug report would. `host="::1"` runs the variant (and its reference twin) on
+  The decorated object is the faulty part itself where one part is faulty (a `DtlsEndpoint`,
+  `seams.ZooSrtpSession`, `SessionTable`, `VoiceEndpoint` or `Conversation` subclass: the server
+  uses it instead of its own), a `ServerCore` subclass (the usual case: override one method,
+  often a private one; the hook helpers in `tests/zoo/seams.py` make one from a function, e.g.
+  `@intercept("_receive_stun")`), a `ReferenceServer` subclass (to swap `voice_service_class`, or
+  anything else `start()` builds), or a function `config -> ReferenceServer`. A factory's result is
+  registered by calling `variant(...)(dtls_core(...))`; one class may be registered twice (the
+  same bug in the other DTLS role). `name` is kebab-case and unique; `checks` are catalog IDs;
+  `why` names the bug the way a bug report would. `host="::1"` runs the variant (and its reference twin) on
   IPv6 loopback, for checks that need an IPv6 candidate. `dtls_role="client"` runs the variant
   (and its reference twin) with `--dtls-role client`: it answers a=setup:active, so the checks
   play their DTLS-client counterparts. `reference="other-variant"` names the correct server the
@@ -27,8 +32,10 @@ The convention, for anyone adding variants:
   to it (ICE-10 judges only targets that send connectivity checks of their own): a variant whose
   bug lies elsewhere, correct for these checks.
 - The bug stays in the variant. Never edit `reference_server/` for it: if no seam fits, override
-  a private method in the subclass (`tests/zoo/seams.py` has helpers for the common swaps: a
-  session's DTLS endpoint or SRTP session, rebuilding a STUN message, a modelled crash).
+  a private method in the subclass. `tests/zoo/seams.py` has one helper for each shape bugs keep
+  taking (a hook before a handler, after a check or a drop, a datagram that ends its session, an
+  SRTP failure taken after all, a DTLS context built differently, a rebuilt STUN message, a
+  modelled crash): use it rather than writing the override again.
 - A crash of a server written in C (a segfault) is modelled with `seams.crash()`, which ends the
   process at once; a Python exception would only be logged and served past.
 - Name only checks the bug should make FAIL, and keep each one cheap: `test_zoo.py` runs each
@@ -49,6 +56,7 @@ from typing import Any
 
 from reference_server.core import ServerCore
 from reference_server.shell.server import ReferenceServer, ServerConfig
+from tests.zoo.seams import core_with, voice_endpoint_with
 
 _NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _CHECK_ID = re.compile(r"[A-Z]+-\d\d")
@@ -95,6 +103,10 @@ def variant(name: str, *, checks: tuple[str, ...], why: str, host: str = "127.0.
 
 
 def _builder(target: Any) -> Callable[[ServerConfig], ReferenceServer]:
+    if isinstance(target, type) and (endpoint := voice_endpoint_with(target)) is not None:
+        return type(f"{target.__name__}Server", (ReferenceServer,), {"voice_endpoint_class": endpoint})
+    if isinstance(target, type) and (core := core_with(target)) is not None:
+        target = core
     if isinstance(target, type) and issubclass(target, ServerCore):
         server_class = type(f"{target.__name__}Server", (ReferenceServer,), {"core_class": target})
         return server_class
@@ -102,7 +114,8 @@ def _builder(target: Any) -> Callable[[ServerConfig], ReferenceServer]:
         return target
     if callable(target) and not isinstance(target, type):
         return target
-    raise TypeError(f"{target!r} is not a ServerCore subclass, a ReferenceServer subclass or a factory function")
+    raise TypeError(f"{target!r} is not a server part, a ServerCore subclass, a ReferenceServer subclass or a "
+                    "factory function")
 
 
 def variants() -> dict[str, Variant]:

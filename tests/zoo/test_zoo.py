@@ -18,8 +18,8 @@ import pytest
 from tests.zoo import variants
 from tests.zoo.serve import main as serve_main
 from toolkit.conformance.checks import BY_ID, CATALOG
-from toolkit.conformance.model import TIMED_PROFILES, Check, CheckResult, Level, Status
-from toolkit.conformance.runner import Settings, run_check
+from toolkit.conformance.model import TIMED_PROFILES, Check, CheckResult, Level, Settings, Status
+from toolkit.conformance.runner import run_check
 from toolkit.conformance.steps import Require
 from toolkit.conformance.targets import ReferenceTarget, TargetError, ipv6_loopback
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from reference_server.core import ServerCore
 from reference_server.events import DataChannelBytes
 from tests.zoo import variant
+from tests.zoo.seams import per_instance
 from toolkit.crafters.sctp import crc32c
 
 DATA = 0
@@ -24,8 +26,17 @@ DATA_CHANNEL_OPEN = 3
 MAX_MESSAGE = 65536
 
 
-def data_chunks(packet: bytes) -> Iterator[tuple[int, int, int, bytes]]:
-    """(flags, stream id, PPID, user data) of each DATA chunk in an SCTP packet."""
+class DataChunk(NamedTuple):
+    flags: int
+    stream: int
+    ppid: int
+    data: bytes
+    position: int
+    """Where the chunk starts in its packet."""
+
+
+def data_chunks(packet: bytes) -> Iterator[DataChunk]:
+    """Each DATA chunk in an SCTP packet."""
     position = 12
     while position + 16 <= len(packet):
         kind, flags = packet[position], packet[position + 1]
@@ -35,8 +46,15 @@ def data_chunks(packet: bytes) -> Iterator[tuple[int, int, int, bytes]]:
         if kind == DATA and length >= 16:
             stream = int.from_bytes(packet[position + 8:position + 10], "big")
             ppid = int.from_bytes(packet[position + 12:position + 16], "big")
-            yield flags, stream, ppid, packet[position + 16:position + length]
+            yield DataChunk(flags, stream, ppid, packet[position + 16:position + length], position)
         position += (length + 3) & ~3
+
+
+def dcep_opens(packet: bytes) -> Iterator[bytes]:
+    """The DATA_CHANNEL_OPEN messages (RFC 8832 §5.1) in an SCTP packet, whole header or more."""
+    for chunk in data_chunks(packet):
+        if chunk.ppid == PPID_DCEP and len(chunk.data) >= 12 and chunk.data[0] == DATA_CHANNEL_OPEN:
+            yield chunk.data
 
 
 class SctpFilterCore(ServerCore):
@@ -57,7 +75,7 @@ class SctpFilterCore(ServerCore):
          why="loses every message sent on an unordered data channel (DATA chunks with the U bit)")
 class DropsUnordered(SctpFilterCore):
     def drop(self, session_id: str, packet: bytes) -> bool:
-        return any(flags & UNORDERED and ppid != PPID_DCEP for flags, _, ppid, _ in data_chunks(packet))
+        return any(chunk.flags & UNORDERED and chunk.ppid != PPID_DCEP for chunk in data_chunks(packet))
 
 
 @variant("dc-empty-message-as-padding-byte", checks=("DC-01",),
@@ -74,15 +92,9 @@ class EmptyMessageAsPaddingByte(ServerCore):
 def without_empty_ppids(packet: bytes) -> bytes:
     """The SCTP packet with each DATA chunk's empty-message PPID replaced by its non-empty twin."""
     rewritten = bytearray(packet)
-    position = 12
-    while position + 16 <= len(packet):
-        kind, length = packet[position], int.from_bytes(packet[position + 2:position + 4], "big")
-        if length < 4:
-            break
-        ppid = int.from_bytes(packet[position + 12:position + 16], "big")
-        if kind == DATA and length >= 16 and ppid in PPID_AS_IF_NOT_EMPTY:
-            rewritten[position + 12:position + 16] = PPID_AS_IF_NOT_EMPTY[ppid].to_bytes(4, "big")
-        position += (length + 3) & ~3
+    for chunk in data_chunks(packet):
+        if chunk.ppid in PPID_AS_IF_NOT_EMPTY:
+            rewritten[chunk.position + 12:chunk.position + 16] = PPID_AS_IF_NOT_EMPTY[chunk.ppid].to_bytes(4, "big")
     if rewritten == packet:
         return packet
     rewritten[8:12] = bytes(4)
@@ -90,23 +102,13 @@ def without_empty_ppids(packet: bytes) -> bytes:
     return bytes(rewritten)
 
 
-def dcep_open_label(data: bytes) -> bytes | None:
-    """The label of a DATA_CHANNEL_OPEN as its label length says, or None for another message."""
-    if len(data) < 12 or data[0] != DATA_CHANNEL_OPEN:
-        return None
-    return data[12:12 + int.from_bytes(data[8:10], "big")]
-
-
 @variant("dc-refuses-unusual-labels", checks=("DC-02",),
          why="its DCEP parser takes only non-empty ASCII labels: a DATA_CHANNEL_OPEN with an empty or UTF-8 "
              "label is lost, never acknowledged")
 class RefusesUnusualLabels(SctpFilterCore):
     def drop(self, session_id: str, packet: bytes) -> bool:
-        for _, _, ppid, data in data_chunks(packet):
-            label = dcep_open_label(data) if ppid == PPID_DCEP else None
-            if label is not None and (not label or not label.isascii()):
-                return True
-        return False
+        labels = (message[12:12 + int.from_bytes(message[8:10], "big")] for message in dcep_opens(packet))
+        return any(not label or not label.isascii() for label in labels)
 
 
 @variant("dc-dies-on-bad-dcep", checks=("DC-03",),
@@ -118,12 +120,10 @@ class DiesOnBadDcep(SctpFilterCore):
         super().receive_datagram(data, address, now)
 
     def drop(self, session_id: str, packet: bytes) -> bool:
-        for _, _, ppid, data in data_chunks(packet):
-            if ppid == PPID_DCEP and data[:1] == bytes([DATA_CHANNEL_OPEN]) and len(data) >= 12:
-                wanted = 12 + int.from_bytes(data[8:10], "big") + int.from_bytes(data[10:12], "big")
-                if wanted > len(data):
-                    self.close_session(session_id, self._now)
-                    return True
+        for message in dcep_opens(packet):
+            if 12 + int.from_bytes(message[8:10], "big") + int.from_bytes(message[10:12], "big") > len(message):
+                self.close_session(session_id, self._now)  # label and protocol lengths run past the payload
+                return True
         return False
 
 
@@ -131,12 +131,10 @@ class DiesOnBadDcep(SctpFilterCore):
          why="loses the fragments of a data-channel message past its first 64 KiB, so messages over 64 KiB "
              "never arrive")
 class DropsPast64k(SctpFilterCore):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._received: dict[tuple[str, int], int] = {}  # (session, stream) -> bytes of the message so far
+    _received: dict[tuple[str, int], int] = per_instance(dict)  # (session, stream) -> bytes of the message so far
 
     def drop(self, session_id: str, packet: bytes) -> bool:
-        for flags, stream, _, data in data_chunks(packet):
+        for flags, stream, _, data, _ in data_chunks(packet):
             key = (session_id, stream)
             so_far = len(data) if flags & BEGINNING else self._received.get(key, 0) + len(data)
             self._received[key] = so_far

@@ -15,7 +15,7 @@ from reference_server.events import Address
 from reference_server.metrics import Metrics
 from reference_server.sessions import Session
 from tests.zoo import variant
-from tests.zoo.seams import addressed_session, parse_stun
+from tests.zoo.seams import addressed_session, after_drop, parse_stun, per_instance
 
 KEY_SERVICE_SECONDS = 1.5
 """slow-handshake-key: how long after the offer a session's handshake key is ready."""
@@ -30,9 +30,7 @@ PENDING_BUFFER_BYTES = 64 * 1024
          why="holds each session's DTLS handshake until a per-session key from a slow key service is ready, "
              "1.5 s after the offer, so the ClientHello waits unanswered")
 class SlowHandshakeKey(ServerCore):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._held: dict[Session, list[tuple[bytes, Address]]] = {}
+    _held: dict[Session, list[tuple[bytes, Address]]] = per_instance(dict)
 
     def _key_ready_at(self, session: Session) -> float:
         return session.created_at + KEY_SERVICE_SECONDS
@@ -65,11 +63,10 @@ class SlowHandshakeKey(ServerCore):
 @variant("drop-log-blocks", checks=("PERF-02", "PERF-04"),
          why="logs every dropped datagram with its sender's reverse-DNS name, looked up with a blocking "
              "2.5 ms resolver call on the event loop, so attack traffic stalls the legit media and the voice loop")
-class DropLogBlocks(ServerCore):
-    def _drop(self, reason: str, address: Address | None, detail: str = "") -> None:
-        super()._drop(reason, address, detail)
-        if address is not None:
-            time.sleep(DROP_LOOKUP_SECONDS)
+@after_drop
+def drop_log_blocks(_core: ServerCore, _reason: str, address: Address | None, _detail: object) -> None:
+    if address is not None:
+        time.sleep(DROP_LOOKUP_SECONDS)
 
 
 @dataclass(slots=True)

@@ -2,56 +2,42 @@
 
 from __future__ import annotations
 
-from reference_server.core import ServerCore
-from reference_server.dtls import DtlsContext
-from reference_server.events import Address
 from reference_server.srtp import SrtpError
 from tests.zoo import variant
-from tests.zoo.seams import SrtpSessionCore, ZooSrtpSession, crash
+from tests.zoo.seams import (
+    ZooSrtpSession,
+    accepts_failed,
+    after_drop,
+    crash,
+    dtls_core,
+    ends_session_on_drop,
+    per_instance,
+)
+
+NoGcmProfile = variant(
+    "no-gcm-profile", checks=("SRTP-09",),
+    why="offers only AES_CM_128_HMAC_SHA1_80 in use_srtp: a client that supports only AEAD_AES_128_GCM cannot connect",
+)(dtls_core(srtp_profiles=("SRTP_AES128_CM_SHA1_80",)))
+
+NoMandatoryProfile = variant(
+    "no-mandatory-srtp-profile", checks=("SRTP-01",),
+    why="offers only AEAD_AES_128_GCM in use_srtp, not the mandatory AES_CM_128_HMAC_SHA1_80: a client that offers "
+        "only the mandatory profile cannot connect",
+)(dtls_core(srtp_profiles=("SRTP_AEAD_AES_128_GCM",)))
+
+TagNotChecked = variant(
+    "srtp-tag-not-checked", checks=("SRTP-02",),
+    why="decrypts SRTP whose authentication tag does not verify instead of dropping it",
+)(accepts_failed("authentication failure", ZooSrtpSession.decrypt_unauthenticated))
 
 
-@variant("no-gcm-profile", checks=("SRTP-09",),
-         why="offers only AES_CM_128_HMAC_SHA1_80 in use_srtp: a client that supports only AEAD_AES_128_GCM "
-             "cannot connect")
-class NoGcmProfile(ServerCore):
-    def __init__(self, config, certificate, **kwargs) -> None:
-        super().__init__(config, certificate, **kwargs)
-        self._dtls_context = DtlsContext(certificate, keylog=kwargs.get("keylog"),
-                                         srtp_profiles=("SRTP_AES128_CM_SHA1_80",))
-
-
-@variant("no-mandatory-srtp-profile", checks=("SRTP-01",),
-         why="offers only AEAD_AES_128_GCM in use_srtp, not the mandatory AES_CM_128_HMAC_SHA1_80: a client that "
-             "offers only the mandatory profile cannot connect")
-class NoMandatoryProfile(ServerCore):
-    def __init__(self, config, certificate, **kwargs) -> None:
-        super().__init__(config, certificate, **kwargs)
-        self._dtls_context = DtlsContext(certificate, keylog=kwargs.get("keylog"),
-                                         srtp_profiles=("SRTP_AEAD_AES_128_GCM",))
-
-
-class TagNotChecked(ZooSrtpSession):
-    def unprotect_rtp(self, packet: bytes) -> bytes:
-        try:
-            return super().unprotect_rtp(packet)
-        except SrtpError as error:
-            if "authentication failure" not in str(error):
-                raise
-            return self.decrypt_unauthenticated(packet)
-
-
-@variant("srtp-tag-not-checked", checks=("SRTP-02",),
-         why="decrypts SRTP whose authentication tag does not verify instead of dropping it")
-class SrtpTagNotChecked(SrtpSessionCore):
-    srtp_session_class = TagNotChecked
-
-
+@variant("auth-failure-burns-index", checks=("SRTP-02",),
+         why="a forged packet's index enters the replay window before its tag is checked, so the genuine "
+             "packet with that sequence number is then dropped as a replay")
 class FailureBurnsIndex(ZooSrtpSession):
     """Marks a packet's index as received before authenticating it (RFC 3711 §3.3 step 5 says after)."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._burned: set[bytes] = set()
+    _burned: set[bytes] = per_instance(set)
 
     def unprotect_rtp(self, packet: bytes) -> bytes:
         index = packet[8:12] + packet[2:4]  # SSRC and sequence number
@@ -64,73 +50,35 @@ class FailureBurnsIndex(ZooSrtpSession):
             raise
 
 
-@variant("auth-failure-burns-index", checks=("SRTP-02",),
-         why="a forged packet's index enters the replay window before its tag is checked, so the genuine "
-             "packet with that sequence number is then dropped as a replay")
-class AuthFailureBurnsIndex(SrtpSessionCore):
-    srtp_session_class = FailureBurnsIndex
+ReplayNotChecked = variant(
+    "replay-not-checked", checks=("SRTP-03",),
+    why="SRTP packets the replay window rejects (repeats, or older than the window) are accepted anyway",
+)(accepts_failed("replay", ZooSrtpSession.unprotect_statelessly))
 
-
-class ReplayNotChecked(ZooSrtpSession):
-    def unprotect_rtp(self, packet: bytes) -> bytes:
-        try:
-            return super().unprotect_rtp(packet)
-        except SrtpError as error:
-            if "replay" not in str(error):
-                raise
-            return self.unprotect_statelessly(packet)
-
-
-@variant("replay-not-checked", checks=("SRTP-03",),
-         why="SRTP packets the replay window rejects (repeats, or older than the window) are accepted anyway")
-class SrtpReplayNotChecked(SrtpSessionCore):
-    srtp_session_class = ReplayNotChecked
-
-
-class OldPacketsUnchecked(ZooSrtpSession):
-    """A 64-packet replay window, but a packet behind it is accepted instead of dropped."""
-
-    @classmethod
-    def from_keying_material(cls, profile: str, material: bytes, *, is_server: bool,
-                             replay_window: int = 64) -> ZooSrtpSession:
-        return super().from_keying_material(profile, material, is_server=is_server, replay_window=64)
-
-    def unprotect_rtp(self, packet: bytes) -> bytes:
-        try:
-            return super().unprotect_rtp(packet)
-        except SrtpError as error:
-            if "older than the replay window" not in str(error):
-                raise
-            return self.unprotect_statelessly(packet)
-
-
-@variant("packets-behind-window-accepted", checks=("SRTP-03",),
-         why="checks replays only inside its 64-packet window: a packet older than the window is accepted, as "
-             "often as it is replayed")
-class PacketsBehindWindowAccepted(SrtpSessionCore):
-    srtp_session_class = OldPacketsUnchecked
-
-
-class StatelessReceiver(ZooSrtpSession):
-    def unprotect_rtp(self, packet: bytes) -> bytes:
-        return self.unprotect_statelessly(packet)
+PacketsBehindWindowAccepted = variant(
+    "packets-behind-window-accepted", checks=("SRTP-03",),
+    why="checks replays only inside its 64-packet window: a packet older than the window is accepted, as often as "
+        "it is replayed",
+)(accepts_failed("older than the replay window", ZooSrtpSession.unprotect_statelessly, replay_window=64))
 
 
 @variant("rollover-counter-stuck", checks=("SRTP-04",),
          why="keeps no per-stream state: the rollover counter stays 0, so every packet after the sequence "
              "number wraps fails authentication")
-class RolloverCounterStuck(SrtpSessionCore):
-    srtp_session_class = StatelessReceiver
+class StatelessReceiver(ZooSrtpSession):
+    def unprotect_rtp(self, packet: bytes) -> bytes:
+        return self.unprotect_statelessly(packet)
 
 
+@variant("rollover-guess-ignores-reordering", checks=("SRTP-10",),
+         why="takes any decrease of the sequence number for a wrap, so a packet from before the wrap that arrives "
+             "after it gets the wrong rollover counter and is dropped")
 class NaiveRolloverGuess(ZooSrtpSession):
     """Guesses the rollover counter from the last sequence number alone: any decrease is a wrap,
     so a packet from before the wrap that arrives after it (65535 after 0) gets the new ROC and
     fails authentication. RFC 3711 §3.3.1 picks ROC-1, ROC or ROC+1, whichever is closest."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._last: dict[bytes, tuple[int, int]] = {}  # SSRC -> (ROC, highest sequence number)
+    _last: dict[bytes, tuple[int, int]] = per_instance(dict)  # SSRC -> (ROC, highest sequence number)
 
     def unprotect_rtp(self, packet: bytes) -> bytes:
         ssrc, sequence = packet[8:12], int.from_bytes(packet[2:4], "big")
@@ -145,13 +93,9 @@ class NaiveRolloverGuess(ZooSrtpSession):
         return plain
 
 
-@variant("rollover-guess-ignores-reordering", checks=("SRTP-10",),
-         why="takes any decrease of the sequence number for a wrap, so a packet from before the wrap that arrives "
-             "after it gets the wrong rollover counter and is dropped")
-class RolloverGuessIgnoresReordering(SrtpSessionCore):
-    srtp_session_class = NaiveRolloverGuess
-
-
+@variant("crash-on-runt-srtp", checks=("SRTP-05",),
+         why="reads the tag of an SRTP packet shorter than header + tag past its end and crashes (CVE-2013-2139 "
+             "class)")
 class CrashesOnRunts(ZooSrtpSession):
     def unprotect_rtp(self, packet: bytes) -> bytes:
         if len(packet) < 12 + self.tag_length:
@@ -159,41 +103,20 @@ class CrashesOnRunts(ZooSrtpSession):
         return super().unprotect_rtp(packet)
 
 
-@variant("crash-on-runt-srtp", checks=("SRTP-05",),
-         why="reads the tag of an SRTP packet shorter than header + tag past its end and crashes (CVE-2013-2139 "
-             "class)")
-class CrashOnRuntSrtp(SrtpSessionCore):
-    srtp_session_class = CrashesOnRunts
+PlainRtpFallback = variant(
+    "plain-rtp-fallback", checks=("SRTP-06",),
+    why="a packet that fails SRTP is taken as plain RTP (a fallback for clients without SRTP)",
+)(accepts_failed("", lambda _session, packet: packet))
 
-
-class PlainFallback(ZooSrtpSession):
-    def unprotect_rtp(self, packet: bytes) -> bytes:
-        try:
-            return super().unprotect_rtp(packet)
-        except SrtpError:
-            return packet
-
-
-@variant("plain-rtp-fallback", checks=("SRTP-06",),
-         why="a packet that fails SRTP is taken as plain RTP (a fallback for clients without SRTP)")
-class PlainRtpFallback(SrtpSessionCore):
-    srtp_session_class = PlainFallback
-
-
-@variant("srtcp-failure-ends-session", checks=("SRTP-07",),
-         why="an SRTCP packet that fails authentication (a bad index or E flag) ends the session")
-class SrtcpFailureEndsSession(ServerCore):
-    def _drop(self, reason: str, address: Address | None, detail: str = "") -> None:
-        super()._drop(reason, address, detail)
-        session = self.sessions.by_address.get(address) if reason == "srtcp_unprotect_failed" else None
-        if session is not None:
-            self._free(session, "srtcp_failed")
+SrtcpFailureEndsSession = variant(
+    "srtcp-failure-ends-session", checks=("SRTP-07",),
+    why="an SRTCP packet that fails authentication (a bad index or E flag) ends the session",
+)(ends_session_on_drop("srtcp_unprotect_failed", "srtcp_failed"))
 
 
 @variant("crash-on-malformed-rtcp", checks=("SRTP-08",),
          why="crashes on decrypted RTCP whose counts and lengths disagree (mediasoup#241 class)")
-class CrashOnMalformedRtcp(ServerCore):
-    def _drop(self, reason: str, address: Address | None, detail: str = "") -> None:
-        if reason == "rtcp_malformed":
-            crash(f"parsed malformed RTCP: {detail}")
-        super()._drop(reason, address, detail)
+@after_drop
+def crash_on_malformed_rtcp(_core, reason: str, _address, detail: object) -> None:
+    if reason == "rtcp_malformed":
+        crash(f"parsed malformed RTCP: {detail}")

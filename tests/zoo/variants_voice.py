@@ -1,16 +1,16 @@
 """Voice-loop variants: late VAD events, slow first audio, no barge-in, a forgotten function output,
 bursty playout. Each is the reference server with its voice endpoint swapped (`voice_endpoint_class`),
-usually for one whose conversation loop has one method changed.
+usually for one whose conversation loop has one method changed (the variant is then that conversation).
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-from reference_server.shell.server import ReferenceServer
 from reference_server.voice.conversation import FRAME, Conversation
 from reference_server.voice.endpoint import VoiceEndpoint
 from tests.zoo import variant
+from tests.zoo.seams import per_instance
 
 VAD_DELAY_FRAMES = 15
 """voice-late-vad holds 300 ms of decoded audio back from the VAD."""
@@ -18,23 +18,10 @@ PRE_ROLL = 0.4
 BURST_FRAMES = 10
 
 
-class ConversationEndpoint(VoiceEndpoint):
-    """A voice endpoint whose conversation loop is `conversation_class` (built like the reference's)."""
-
-    conversation_class: type[Conversation] = Conversation
-
-    def __init__(self, session_id: str, now: float, **options) -> None:
-        super().__init__(session_id, now, **options)
-        reference = self.conversation
-        self.conversation = self.conversation_class(
-            session_id, now, vad=reference.vad, turn_config=reference.turn.config,
-            model_name=reference.model_name, wall_clock_offset=reference.wall_clock_offset)
-
-
+@variant("voice-late-vad", checks=("VOICE-01",),
+         why="runs its VAD behind a 300 ms buffer, so speech_started and speech_stopped reach the client 300 ms late")
 class LateVadEndpoint(VoiceEndpoint):
-    def __init__(self, session_id: str, now: float, **options) -> None:
-        super().__init__(session_id, now, **options)
-        self._held: deque[bytes] = deque()
+    _held: deque[bytes] = per_instance(deque)
 
     def _feed(self, now: float) -> None:
         self._held.extend(self.receiver.pcm_ready())
@@ -42,12 +29,8 @@ class LateVadEndpoint(VoiceEndpoint):
             self.conversation.receive_audio(self._held.popleft(), now)
 
 
-@variant("voice-late-vad", checks=("VOICE-01",),
-         why="runs its VAD behind a 300 ms buffer, so speech_started and speech_stopped reach the client 300 ms late")
-class LateVad(ReferenceServer):
-    voice_endpoint_class = LateVadEndpoint
-
-
+@variant("voice-slow-first-audio", checks=("VOICE-02",),
+         why="holds each answer's first frame back 400 ms (a playout pre-roll nobody asked for)")
 class PreRollConversation(Conversation):
     def _start_talkspurt(self, now: float) -> None:
         super()._start_talkspurt(now)
@@ -55,16 +38,8 @@ class PreRollConversation(Conversation):
             self._anchor += PRE_ROLL
 
 
-class PreRollEndpoint(ConversationEndpoint):
-    conversation_class = PreRollConversation
-
-
-@variant("voice-slow-first-audio", checks=("VOICE-02",),
-         why="holds each answer's first frame back 400 ms (a playout pre-roll nobody asked for)")
-class SlowFirstAudio(ReferenceServer):
-    voice_endpoint_class = PreRollEndpoint
-
-
+@variant("voice-no-barge-in", checks=("VOICE-03",),
+         why="keeps playing its answer when the user starts talking over it (no barge-in, no cancel)")
 class NoBargeInConversation(Conversation):
     def _speech_started(self, event, now: float) -> None:
         response, self._response = self._response, None  # the answer in progress is not seen, so not cancelled
@@ -72,16 +47,9 @@ class NoBargeInConversation(Conversation):
         self._response = response
 
 
-class NoBargeInEndpoint(ConversationEndpoint):
-    conversation_class = NoBargeInConversation
-
-
-@variant("voice-no-barge-in", checks=("VOICE-03",),
-         why="keeps playing its answer when the user starts talking over it (no barge-in, no cancel)")
-class NoBargeIn(ReferenceServer):
-    voice_endpoint_class = NoBargeInEndpoint
-
-
+@variant("voice-ignores-function-output", checks=("VOICE-04",),
+         why="acknowledges a function_call_output item but never gives it to the model, so the next answer "
+             "ignores it")
 class ForgetsOutputConversation(Conversation):
     def _on_item_create(self, event: dict, now: float) -> None:
         super()._on_item_create(event, now)
@@ -91,27 +59,8 @@ class ForgetsOutputConversation(Conversation):
     _HANDLERS = {**Conversation._HANDLERS, "conversation.item.create": _on_item_create}
 
 
-class ForgetsOutputEndpoint(ConversationEndpoint):
-    conversation_class = ForgetsOutputConversation
-
-
-@variant("voice-ignores-function-output", checks=("VOICE-04",),
-         why="acknowledges a function_call_output item but never gives it to the model, so the next answer "
-             "ignores it")
-class IgnoresFunctionOutput(ReferenceServer):
-    voice_endpoint_class = ForgetsOutputEndpoint
-
-
+@variant("voice-bursty-audio", checks=("VOICE-05",),
+         why="sends its answer in bursts of 10 frames every 200 ms instead of one 20 ms frame every 20 ms")
 class BurstyConversation(Conversation):
     def _due(self) -> float:
         return self._anchor + self._sent_in_talkspurt // BURST_FRAMES * BURST_FRAMES * FRAME
-
-
-class BurstyEndpoint(ConversationEndpoint):
-    conversation_class = BurstyConversation
-
-
-@variant("voice-bursty-audio", checks=("VOICE-05",),
-         why="sends its answer in bursts of 10 frames every 200 ms instead of one 20 ms frame every 20 ms")
-class BurstyAudio(ReferenceServer):
-    voice_endpoint_class = BurstyEndpoint

@@ -11,14 +11,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import random
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from toolkit.commands.arguments import (did_you_mean, host_port, http_header, integer, non_negative_number,
-                                       positive_number, whole)
+from toolkit.commands.arguments import (
+    did_you_mean,
+    host_port,
+    http_header,
+    integer,
+    non_negative_number,
+    positive_number,
+    whole,
+)
+from toolkit.conformance.model import RFC_CONSENT_TIMEOUT, PerfThresholds, Settings, perf_option
 
 EXIT_STATUS = {
     0: "nothing FAILed or XPASSed (WARNs do not gate unless --strict or --profile hardened says so)",
@@ -26,53 +36,48 @@ EXIT_STATUS = {
     2: "no verdict: bad arguments, the target cannot be reached or started, or rtcgate itself failed "
        "(the reports say why)",
 }
-DEFAULT_CONSENT_TIMEOUT = 30.0
+DEFAULT_CONSENT_TIMEOUT = RFC_CONSENT_TIMEOUT
 REFERENCE_CONSENT_TIMEOUT = 3.0
 """The reference server is started with a short consent timeout so ICE-06 takes seconds, not half a minute."""
 
 
-PERF_THRESHOLDS = (
-    ("perf_sessions", whole, "N", "legit sessions of the PERF load runs"),
-    ("perf_window", positive_number, "S",
-     "seconds per measured window of PERF-01..03: the quiet one and each attack kind's"),
-    ("perf_voice_window", positive_number, "S", "seconds per window of PERF-04: one utterance and its answer"),
-    ("perf_attack_pps", positive_number, "PPS", "packets per second of each attack window"),
-    ("perf_setup_ms", positive_number, "MS", "PERF-01: the p99 of offer → first SRTP must be within this"),
-    ("perf_p99_ratio", positive_number, "X", "PERF-02: legit p99 RTT under attack below X × the quiet p99"),
-    ("perf_rtt_floor_ms", non_negative_number, "MS", "PERF-02: a quiet p99 below this counts as this"),
-    ("perf_rss_growth_mib", positive_number, "MIB",
-     "PERF-03: resident memory may grow less than this under attack"),
-    ("perf_voice_slack_ms", non_negative_number, "MS",
-     "PERF-04: voice-to-voice p99 under attack may exceed the quiet p99 by this much"),
-)
-"""(Settings field, parser, metavar, help) of each `--perf-*` option; the option is the field's name
-with dashes and its default is Settings' own (not repeated here; `SettingsDefault` shows it in
---help). The pytest plugin reuses it."""
+@dataclass(frozen=True)
+class PerfOption:
+    """The `--perf-*` option of one `PerfThresholds` field, made from the field's metadata: the
+    command line's, the pytest plugin's (`--rtc-perf-*`), and what replay lines say."""
+
+    name: str
+    """The PerfThresholds field."""
+    flag: str
+    parse: Callable[[str], float]
+    metavar: str
+    help: str
+    default: float
+
+    @property
+    def dest(self) -> str:
+        return "perf_" + self.name
 
 
-def perf_option(field: str) -> str:
-    return "--" + field.replace("_", "-")
+def perf_options() -> tuple[PerfOption, ...]:
+    """One option per PerfThresholds field: a whole number ≥ 1 for an int, else a positive number
+    (≥ 0 where the metadata allows zero); the unit is the metavar."""
+
+    def parser(threshold: dataclasses.Field) -> Callable[[str], float]:
+        if isinstance(threshold.default, int):
+            return whole
+        return non_negative_number if threshold.metadata["zero"] else positive_number
+
+    return tuple(PerfOption(threshold.name, perf_option(threshold.name), parser(threshold),
+                            threshold.metadata["unit"], threshold.metadata["help"], threshold.default)
+                 for threshold in dataclasses.fields(PerfThresholds))
 
 
-def perf_thresholds(args: argparse.Namespace) -> dict[str, float]:
-    """The Settings fields the user's --perf-* options set; the rest keep Settings' defaults."""
-    return {field: getattr(args, field) for field, *_ in PERF_THRESHOLDS if getattr(args, field) is not None}
-
-
-class SettingsDefault:
-    """Settings' default of a field, as --help shows it: looked up only when help is printed,
-    because importing Settings costs the command line a second."""
-
-    def __init__(self, field: str) -> None:
-        self.field = field
-
-    def __str__(self) -> str:
-        import dataclasses
-
-        from toolkit.conformance.runner import Settings
-
-        default = next(field.default for field in dataclasses.fields(Settings) if field.name == self.field)
-        return f"{default:g}"
+def perf_thresholds(values: dict[str, float | None]) -> PerfThresholds:
+    """The PerfThresholds the options give (`values`: option dest → parsed value, None when not
+    given); a threshold not given keeps its default."""
+    given = {option.name: values.get(option.dest) for option in perf_options()}
+    return PerfThresholds(**{name: value for name, value in given.items() if value is not None})
 
 
 def register(commands) -> None:
@@ -109,7 +114,7 @@ def register(commands) -> None:
     check.add_argument("--consent-timeout", type=positive_number, metavar="S",
                        help=f"the target's ICE consent timeout, for ICE-06 (default: {DEFAULT_CONSENT_TIMEOUT:g}; "
                             f"--reference starts its server with {REFERENCE_CONSENT_TIMEOUT:g})")
-    check.add_argument("--silence", type=positive_number, default=0.5, metavar="S",
+    check.add_argument("--silence", type=positive_number, default=Settings().silence, metavar="S",
                        help="how long 'no answer' is waited for; raise it for distant targets")
     check.add_argument("--dtls-role", choices=["auto", "client", "server"], default="auto",
                        help="the probe's DTLS role: auto offers a=setup:actpass and takes the role the answer "
@@ -118,10 +123,9 @@ def register(commands) -> None:
     check.add_argument("--remote", type=host_port, metavar="HOST:PORT",
                        help="send media to this address instead of the answer's candidate (NAT, containers)")
     perf = check.add_argument_group("PERF thresholds (the user's)")
-    for field, parse, metavar, text in PERF_THRESHOLDS:
-        action = perf.add_argument(perf_option(field), dest=field, type=parse, metavar=metavar,
-                                   help=f"{text} (default: %(settings_default)s)")
-        action.settings_default = SettingsDefault(field)
+    for option in perf_options():
+        perf.add_argument(option.flag, dest=option.dest, type=option.parse, metavar=option.metavar,
+                          help=f"{option.help} (default: {option.default:g})".replace("%", "%%"))
     check.set_defaults(handler=run)
 
 
@@ -287,7 +291,6 @@ def print_summary(run, paths, console=None) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from toolkit.conformance.checks import BY_ID
-    from toolkit.conformance.runner import Settings
     from toolkit.conformance.targets import ReferenceTarget, TargetError, make_target
     from toolkit.conformance.xfail import XfailError, load_xfail
 
@@ -314,13 +317,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             target.dtls_role = "client"
     if args.expect_echo:
         target.echoes = True
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
-    settings = Settings(seed=seed, silence=args.silence, strict=strictness(args.strict, args.profile),
-                        dtls_role=args.dtls_role,
-                        consent_timeout=args.consent_timeout or DEFAULT_CONSENT_TIMEOUT, **perf_thresholds(args))
-    print(f"rtcgate check: {len(checks)} checks, seed {seed}", file=sys.stderr)
+    settings = run_settings(args)
+    print(f"rtcgate check: {len(checks)} checks, seed {settings.seed}", file=sys.stderr)
     result = play(target, checks, settings, xfail)
-    from toolkit.reports import write_reports
+    from toolkit.reports.conformance import write_reports
 
     try:
         paths = write_reports(result, args.report_dir)
@@ -331,6 +331,14 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if result.stopped:
         print(f"rtcgate check: {result.stopped}", file=sys.stderr)
     return result.exit_code
+
+
+def run_settings(args: argparse.Namespace):
+    """The Settings the arguments give; without --seed, a fresh seed."""
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+    return Settings(seed=seed, silence=args.silence, strict=strictness(args.strict, args.profile),
+                    dtls_role=args.dtls_role, consent_timeout=args.consent_timeout or DEFAULT_CONSENT_TIMEOUT,
+                    perf=perf_thresholds(vars(args)))
 
 
 def play(target, checks, settings, xfail: dict[str, str]):
@@ -344,7 +352,7 @@ def play(target, checks, settings, xfail: dict[str, str]):
     from toolkit.conformance.runner import TargetUnreachable, run_checks
     from toolkit.conformance.targets import TargetError
 
-    started_wall = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    started_wall = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     started = time.monotonic()
     progress = Progress()
     try:

@@ -201,7 +201,8 @@ def _replay(args: argparse.Namespace, corpora: Path) -> int:
 
 
 def _fuzz(args: argparse.Namespace, parser: argparse.ArgumentParser, corpora: Path) -> int:
-    from toolkit.fuzz.campaign import Campaign, run as run_campaign
+    from toolkit.fuzz.campaign import Campaign
+    from toolkit.fuzz.campaign import run as run_campaign
     from toolkit.fuzz.display import CampaignDisplay
     from toolkit.fuzz.registry import builtin_targets
     from toolkit.fuzz.triage import shown_path, triage, write_report

@@ -5,8 +5,15 @@ import argparse
 import sys
 
 from reference_server.credentials import MAX_WORKER_ID
-from toolkit.commands.arguments import (add_log_level_option, add_routing_secret_option, address_and_ports, ip_address,
-                                       port, start_logging, whole)
+from toolkit.commands.arguments import (
+    add_log_level_option,
+    add_routing_secret_option,
+    address_and_ports,
+    ip_address,
+    port,
+    start_logging,
+    whole,
+)
 
 EXIT_STATUS = {
     0: "stopped by SIGINT or SIGTERM",
@@ -45,7 +52,8 @@ def register(commands) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from reference_server.shell.lifecycle import format_host
-    from reference_server.shell.relay import RelayConfig, run as run_relay
+    from reference_server.shell.relay import RelayConfig
+    from reference_server.shell.relay import run as run_relay
     from reference_server.shell.relay_http import WorkerEndpoint
 
     if len(args.workers) > MAX_WORKER_ID + 1:

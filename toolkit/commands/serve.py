@@ -6,9 +6,16 @@ import sys
 
 from reference_server.credentials import MAX_WORKER_ID
 from reference_server.voice.model import DEFAULT_MODEL
-from toolkit.commands.arguments import (add_log_level_option, add_server_session_options, ip_address, port,
-                                       server_session_arguments, server_session_settings, start_logging,
-                                       whole_between)
+from toolkit.commands.arguments import (
+    add_log_level_option,
+    add_server_session_options,
+    ip_address,
+    port,
+    server_session_arguments,
+    server_session_settings,
+    start_logging,
+    whole_between,
+)
 
 EXIT_STATUS = {
     0: "stopped by SIGINT or SIGTERM",

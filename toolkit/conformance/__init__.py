@@ -12,47 +12,40 @@ service; `Echo()` judges by echoes only, and SKIPs against a target that does no
 
 and run it with `await run_check(target, MY_CHECK, Settings(seed=1))`, or from pytest with the
 `rtc_check` fixture of the rtcgate plugin.
+
+The names above are imported when first used (PEP 562): `import toolkit.conformance.model` (what
+the command line needs to build its options) does not load the catalog, the peer or the targets.
 """
 
 from __future__ import annotations
 
-from toolkit.conformance.checks import CATALOG, SANITY
-from toolkit.conformance.checks.common import check_request, crafted_check
-from toolkit.conformance.model import Check, CheckFailed, CheckResult, CheckSkipped, Datagram, Status
-from toolkit.conformance.runner import RunResult, Settings, TargetUnreachable, run_check, run_checks
-from toolkit.conformance.steps import (
-    Alive,
-    Close,
-    Connect,
-    Do,
-    DtlsAlert,
-    Echo,
-    Expect,
-    Offer,
-    Rebind,
-    Require,
-    Send,
-    Silence,
-    Socket,
-    StunError,
-    StunSuccess,
-    Wait,
-)
-from toolkit.conformance.targets import (
-    CallableTarget,
-    CallsTarget,
-    ReferenceTarget,
-    Target,
-    TargetError,
-    WhipTarget,
-    make_target,
-)
+import importlib
 
-__all__ = [
-    "Alive", "CATALOG", "SANITY", "CallableTarget", "CallsTarget", "Check", "CheckFailed", "CheckResult",
-    "CheckSkipped",
-    "Close", "Connect", "Datagram", "Do", "DtlsAlert", "Echo", "Expect", "Offer", "Rebind", "ReferenceTarget",
-    "Require", "RunResult", "Send", "Settings", "Silence", "Socket", "Status", "StunError", "StunSuccess",
-    "Target", "TargetError", "TargetUnreachable", "Wait", "WhipTarget", "check_request", "crafted_check",
-    "make_target", "run_check", "run_checks",
-]
+_EXPORTS = {
+    "toolkit.conformance.checks": ("CATALOG", "SANITY"),
+    "toolkit.conformance.checks.common": ("check_request", "crafted_check"),
+    "toolkit.conformance.model": ("Check", "CheckFailed", "CheckResult", "CheckSkipped", "Datagram", "Settings",
+                                  "Status"),
+    "toolkit.conformance.runner": ("RunResult", "TargetUnreachable", "run_check", "run_checks"),
+    "toolkit.conformance.steps": ("Alive", "BindsNothing", "Close", "Connect", "Connected", "Do", "DtlsAlert", "Echo",
+                                  "Expect", "NoMediaTo", "Offer", "Rebind", "Renegotiate", "Require", "Send", "Silence",
+                                  "Socket", "SrtpProfile", "StunError", "StunSuccess", "Wait"),
+    "toolkit.conformance.targets": ("CallableTarget", "CallsTarget", "ReferenceTarget", "Target", "TargetError",
+                                    "WhipTarget", "make_target"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> object:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -18,20 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable
 
-from toolkit.conformance.model import Address, CheckFailed, CheckSkipped, Datagram
-from toolkit.peer import DtlsConnected, DtlsRoleError, IceCompleted, PeerError, PeerFailed, ProbePeer
-
-if TYPE_CHECKING:
-    from toolkit.conformance.runner import Settings
-    from toolkit.conformance.targets import Target
+from toolkit.conformance.model import NOT_SENT, Address, CheckFailed, CheckSkipped, Datagram, Settings
+from toolkit.conformance.targets import Target
+from toolkit.peer import DtlsConnected, DtlsRoleError, IceCompleted, PeerError, PeerFailed, PeerTimer, ProbePeer
 
 Filter = Callable[[bytes], bool]
 """Decides, per datagram, whether it goes through (True) or is dropped by the check (False)."""
-NOT_SENT = "dropped by the check, never sent"
-"""Note of a datagram the peer produced but the check kept off the wire (not in the pcap)."""
 Transform = Callable[[bytes], "list[bytes]"]
 """Rewrites one outgoing datagram into the datagrams actually sent (none: dropped)."""
 
@@ -109,7 +104,7 @@ class LocalSocket(asyncio.DatagramProtocol):
             self.arrived.clear()
             try:
                 await asyncio.wait_for(self.arrived.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return len(self.inbox) > seen
         return True
 
@@ -134,8 +129,7 @@ class Session:
         self._request_sockets: dict[bytes, LocalSocket] = {}
         """Transaction ID of each STUN request the peer received -> the socket it arrived on."""
         self._event_added = asyncio.Event()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = PeerTimer(conversation.loop, peer, self.flush)
 
     @property
     def remote(self) -> Address:
@@ -179,27 +173,11 @@ class Session:
             self.events.append((origin, now, event))
             self._event_added.set()
             event = self.peer.next_event()
-        self._arm_timer()
+        self._timer.rearm()
 
     def take_output(self) -> list[tuple[bytes, Address]]:
         """What the peer just queued, unsent: for steps that send it some other way."""
         return self.peer.datagrams_to_send()
-
-    def _arm_timer(self) -> None:
-        when = self.peer.get_timer()
-        if when == self._timer_at:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None if when is None else self.conversation.loop.call_at(when, self._on_timer)
-        self._timer_at = when
-
-    def _on_timer(self) -> None:
-        now = max(self.conversation.loop.time(), self._timer_at)
-        self._timer = None
-        self._timer_at = None
-        self.peer.handle_timer(now)
-        self.flush()
 
     async def wait_event(self, kind: type, timeout: float, *, since: int = 0) -> tuple[int, object]:
         """The first event of `kind` at index ≥ `since`: (index, event). PeerFailed raises PeerError."""
@@ -220,7 +198,7 @@ class Session:
             self._event_added.clear()
             try:
                 await asyncio.wait_for(self._event_added.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def more_events(self, since: int) -> None:
@@ -232,9 +210,7 @@ class Session:
             await self._event_added.wait()
 
     def close_timers(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
 
 
 class Conversation:

@@ -102,5 +102,5 @@ async def wait_for_sign(conversation: Conversation, session: Session, since: int
             return None
         try:
             await asyncio.wait_for(session.more_events(since), left)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass

@@ -22,62 +22,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from toolkit.conformance.conversation import Conversation
-from toolkit.conformance.model import Check, CheckFailed, CheckResult, CheckSkipped, Level, Status
+from toolkit.conformance.model import (
+    RFC_CONSENT_TIMEOUT,
+    Check,
+    CheckFailed,
+    CheckResult,
+    CheckSkipped,
+    Level,
+    Settings,
+    Status,
+    as_typed,
+)
 from toolkit.conformance.targets import Target, TargetError
 from toolkit.peer import PeerError
-
-
-RFC_CONSENT_TIMEOUT = 30.0
-"""RFC 7675 §5.1."""
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    seed: int = 0
-    strict: Level = Level.MUST
-    """The weakest requirement level whose violations FAIL (`--strict`); weaker ones WARN."""
-    silence: float = 0.5
-    """How long "no answer" is waited for. Loopback and LAN targets answer within milliseconds."""
-    reply_timeout: float = 2.0
-    connect_timeout: float = 10.0
-    consent_timeout: float = RFC_CONSENT_TIMEOUT
-    """The target's consent timeout; ICE-06 waits this long plus slack."""
-    consent_interval: float = 1.0
-    """How often the probe peers send consent checks (well below any target's consent timeout)."""
-    report_timeout: float = 10.0
-    """How long a target that does not echo may take to report on our stream in RTCP, once per run
-    (RFC 3550 §6.2: reports every 5 s or so, randomised by 0.5–1.5)."""
-    local_host: str = "127.0.0.1"
-    dtls_role: str = "auto"
-    """The probe peers' `dtls_role`: auto (offer actpass), client (offer active) or server (offer passive)."""
-    # The VOICE checks' tolerances (see checks/voice.py for how each is used).
-    vad_frame: float = 0.030
-    """The longest VAD frame the target may decide on: webrtcvad takes 10–30 ms (Silero: 32 ms)."""
-    edge_slack: float = 0.030
-    """How far the target's VAD and the probe's energy detector may disagree on a speech edge."""
-    event_slack: float = 0.120
-    """Client-clock slack for an event or packet: packetisation, jitter buffer, transit, SCTP, scheduling."""
-    think_time: float = 0.2
-    """The target model's think time before its first audio (the embedded ToneModel's default)."""
-    pacing_jitter: float = 0.030
-    """VOICE-05: how far a response packet may arrive from its real-time 20 ms slot."""
-    # The PERF checks' load and thresholds (the user's: see checks/perf.py).
-    perf_sessions: int = 6
-    perf_window: float = 1.0
-    """Seconds per measured window of PERF-01..03's run (quiet, then each attack kind)."""
-    perf_voice_window: float = 2.2
-    """Seconds per window of PERF-04's run: each session says one utterance and hears the answer."""
-    perf_attack_pps: float = 500.0
-    perf_setup_ms: float = 1000.0
-    perf_p99_ratio: float = 2.0
-    perf_rtt_floor_ms: float = 5.0
-    """A quiet p99 below this counts as this: on loopback, sub-millisecond p99s double on a
-    scheduler's whim, which says nothing about the target."""
-    perf_rss_growth_mib: float = 16.0
-    perf_voice_slack_ms: float = 100.0
-    planned: frozenset[str] = frozenset()
-    """The IDs of the checks this run plays (run_checks sets it), so a check may start work a later
-    one needs ahead of it (PERF-04's load run beside PERF-01's, on the reference's voice twin)."""
 
 
 class TargetUnreachable(Exception):
@@ -121,24 +78,28 @@ class RunResult:
         return 1 if any(result.status.bad for result in everything) else 0
 
 
+DEFAULTS = Settings()
+
+
 def check_seed(seed: int, check_id: str) -> int:
     """The seed of one check in a run: stable across runs, processes and Python versions."""
     return int.from_bytes(hashlib.sha256(f"{seed}:{check_id}".encode()).digest()[:8], "big")
 
 
 def replay_command(target: Target, check_id: str, settings: Settings) -> str:
+    """The `rtcgate check` line that plays `check_id` again as `settings` played it: what the
+    command line set (PERF thresholds only for a PERF check, the only ones they decide)."""
     arguments = ["rtcgate", "check", *target.replay_args, "--only", check_id, "--seed", str(settings.seed)]
     if settings.strict is not Level.MUST:
         arguments += ["--strict", settings.strict.value.lower()]
+    if settings.silence != DEFAULTS.silence:
+        arguments += ["--silence", as_typed(settings.silence)]
     if target.consent_timeout is None and settings.consent_timeout != RFC_CONSENT_TIMEOUT:
-        arguments += ["--consent-timeout", f"{settings.consent_timeout:g}"]
+        arguments += ["--consent-timeout", as_typed(settings.consent_timeout)]
     if settings.dtls_role != "auto":
         arguments += ["--dtls-role", settings.dtls_role]
     if check_id.startswith("PERF-"):  # the user's thresholds decide a PERF check: replay with them
-        for setting in dataclasses.fields(Settings):
-            value = getattr(settings, setting.name)
-            if setting.name.startswith("perf_") and value != setting.default:
-                arguments += ["--" + setting.name.replace("_", "-"), f"{value:.12g}"]
+        arguments += settings.perf.replay_args()
     return shlex.join(arguments)
 
 
@@ -164,7 +125,7 @@ async def run_check(target: Target, check: Check, settings: Settings) -> CheckRe
             except TargetError as exc:
                 raise CheckFailed(f"the {check.profile} target could not be started: {exc}") from None
         async with asyncio.timeout(check.timeout):
-            for step_index, step in enumerate(check.steps):
+            for step in check.steps:
                 await step.run(conversation)
     except CheckFailed as exc:
         status, message = check.failed_status(settings.strict), str(exc)
@@ -238,7 +199,7 @@ async def run_checks(
     """Sanity, every check in order, sanity again. TargetUnreachable if the first sanity fails."""
     xfail = xfail or {}
     settings = dataclasses.replace(settings, planned=frozenset(check.id for check in checks))
-    started_wall = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    started_wall = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     started = time.monotonic()
     run = RunResult(target.description, settings.seed, started_wall, 0.0, [], strict=settings.strict)
     total = len(checks)

@@ -13,6 +13,11 @@ service, `Target.echoes` False) they SKIP: a missing echo proves nothing there. 
 Payloads are bytes or functions of the conversation (they usually need credentials the answer
 only gives at run time).
 
+A judgement several checks make is a named step here (`Wait()` for the silence window,
+`Connected`, `BindsNothing`, `NoMediaTo`, `SrtpProfile`, `Renegotiate`), or, when only one
+family makes it, in that family's module (`checks/ice.py`'s `IceRestart`...). `Do(callable)`
+is the escape hatch for a judgement one check alone makes.
+
 What counts as an answer to `Expect`: with `about="reply"` (default), only STUN messages
 carrying the transaction ID of the last STUN request sent from that socket; with
 `about="any"`, every datagram from the target except background traffic — answers to the
@@ -24,8 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 from aioice import stun as aioice_stun
 
@@ -693,18 +699,135 @@ async def expect_echo(conversation: Conversation, session: Session, token: bytes
                           f"(the target must send received audio back)")
 
 
+@dataclass(frozen=True, eq=False)
+class BindsNothing(Step):
+    """After a check from socket `via` that must not bind it: media from `via` is not taken.
+
+    A target that takes media from addresses that never sent any check (full ICE agents often
+    do; MIGRATE-02 judges that) echoes it whatever the check did, so then a fresh socket is the
+    control: the check bound `via` only if media from `via` is taken while the control's is
+    not, or if the echo now goes back to `via`. Judged by echoes: SKIPs against a target that
+    does not echo.
+    """
+
+    via: str
+    session: str = "main"
+
+    async def run(self, conversation: Conversation) -> None:
+        via = self.via
+        owner = conversation.session(self.session)
+        token = send_media(conversation, owner, via=via)
+        await asyncio.sleep(conversation.settings.silence)
+        origins = echoes_of(owner, token)
+        if not origins:
+            conversation.note(f"media from {via} was dropped: nothing bound it")
+            return
+        if via in origins:
+            raise CheckFailed(f"media from {via} was echoed back to {via}: the check moved the media there")
+        control = await conversation.open_socket(f"{via}-control", owner)
+        control_token = send_media(conversation, owner, via=control.name)
+        await asyncio.sleep(conversation.settings.silence)
+        if not echoes_of(owner, control_token):
+            raise CheckFailed(f"media from {via} was echoed (to socket {origins[0]}) while media from a fresh address "
+                              f"is dropped: the check bound {via}")
+        conversation.note(f"media from {via} was echoed to {origins[0]}, and so was media from {control.name}, "
+                          "which sent no check: the target takes media from any address (MIGRATE-02 judges "
+                          "that), and the check moved nothing")
+
+    def describe(self) -> str:
+        return f"BindsNothing(via={self.via})"
+
+
+def srtp_from_target(conversation: Conversation, socket: str, since: float = 0.0) -> int:
+    """How many SRTP packets (not SRTCP) the target sent to `socket` from conversation time `since`."""
+    return sum(1 for d in conversation.datagrams if d.direction == "in" and d.socket == socket and d.time >= since
+               and 127 < d.data[0] < 192 and not is_rtcp(d.data))
+
+
+class NoMediaTo(Step):
+    """No SRTP from the target reached any of `sockets` in the whole conversation: sessions whose
+    handshake must have failed (`why` says so in the FAIL message) carry no media."""
+
+    def __init__(self, *sockets: str, why: str = "whose handshake must have failed") -> None:
+        self.sockets = sockets
+        self.why = why
+
+    async def run(self, conversation: Conversation) -> None:
+        for socket in self.sockets:
+            count = srtp_from_target(conversation, socket)
+            if count:
+                raise CheckFailed(f"the target sent {count} SRTP packet(s) to {socket}, {self.why}")
+
+    def describe(self) -> str:
+        return f"NoMediaTo({', '.join(self.sockets)})"
+
+
+@dataclass(frozen=True, eq=False)
+class Connected(Step):
+    """The session's DTLS association is still up: the probe peer is still connected, where a
+    target that reset the session on what came before would have closed or failed it."""
+
+    session: str = "main"
+
+    async def run(self, conversation: Conversation) -> None:
+        session = conversation.session(self.session)
+        if session.peer.state != "connected":
+            raise CheckFailed(f"the probe peer is {session.peer.state}: the DTLS session was reset")
+
+    def describe(self) -> str:
+        return f"Connected(session={self.session})"
+
+
+@dataclass(frozen=True, eq=False)
+class SrtpProfile(Step):
+    """use_srtp chose `profile` for the session, whose peer offered only that one; `name` is the
+    profile's RFC name, for the note."""
+
+    profile: str
+    name: str
+    session: str = "main"
+
+    async def run(self, conversation: Conversation) -> None:
+        used = conversation.session(self.session).peer.srtp_keys.profile
+        if used != self.profile:
+            raise CheckFailed(f"negotiated profile {used}, not {self.profile}")
+        conversation.note(f"media carried under {self.name}")
+
+    def describe(self) -> str:
+        return f"SrtpProfile({self.profile}, session={self.session})"
+
+
+@dataclass(frozen=True, eq=False)
+class Renegotiate(Step):
+    """The probe asks to renegotiate the session's DTLS: an epoch-1 ClientHello as DTLS client, a
+    HelloRequest as DTLS server. What the target does about it is for the steps after."""
+
+    session: str = "main"
+
+    async def run(self, conversation: Conversation) -> None:
+        session = conversation.session(self.session)
+        session.peer.renegotiate()
+        session.flush()
+
+    def describe(self) -> str:
+        return f"Renegotiate(session={self.session})"
+
+
 # -- control ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
 class Wait(Step):
-    seconds: float
+    """Let time pass: `seconds`, or by default the run's silence window (`--silence`), the time a
+    target gets to act on what was just sent — answer it, reset a session, end a closed one."""
+
+    seconds: float | None = None
 
     async def run(self, conversation: Conversation) -> None:
-        await asyncio.sleep(self.seconds)
+        await asyncio.sleep(conversation.settings.silence if self.seconds is None else self.seconds)
 
     def describe(self) -> str:
-        return f"Wait({self.seconds:g} s)"
+        return "Wait(the silence window)" if self.seconds is None else f"Wait({self.seconds:g} s)"
 
 
 @dataclass(frozen=True, eq=False)

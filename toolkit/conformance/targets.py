@@ -13,17 +13,15 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
-import os
 import re
-import select
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
-from typing import Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
+from toolkit.children import read_until_ready, start_child, stop_child
 from toolkit.conformance.model import Address
 from toolkit.peer import PeerError, whip_delete, whip_patch, whip_post
 
@@ -63,6 +61,14 @@ class Target:
 
     def stop(self) -> None:
         """Undo `start`."""
+
+    def __enter__(self) -> Target:
+        """`with target:` starts it, and stops it however the block ends."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def for_profile(self, profile: str) -> Target:
         """The target that plays the checks of `profile`: this one, unless it serves that profile
@@ -259,33 +265,14 @@ class ReferenceTarget(Target):
                 self._start()
 
     def _start(self) -> None:
-        command = self.command()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self.process = process
-        deadline = time.monotonic() + self.start_timeout
-        while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([process.stdout], [], [], left)
-            if not ready:
-                break
-            line = process.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            match = _READY_LINE.search(line)
-            if match:
-                self.http_url = match["http"]
-                self.udp_port = int(match["port"])
-                self._whip = WhipTarget(self.whip_url)
-                threading.Thread(target=self._drain, daemon=True).start()
-                return
-        self.stop()
-        raise TargetError("the reference server did not report its ports:\n" + "".join(self.output[-20:]))
-
-    def _drain(self) -> None:
-        """Keep reading the child's output so a full pipe never blocks it."""
-        for line in self.process.stdout:
-            self.output.append(line)
+        self.process = start_child(self.command())
+        match = read_until_ready(self.process, _READY_LINE, self.start_timeout, self.output)
+        if match is None:
+            self.stop()
+            raise TargetError("the reference server did not report its ports:\n" + "".join(self.output[-20:]))
+        self.http_url = match["http"]
+        self.udp_port = int(match["port"])
+        self._whip = WhipTarget(self.whip_url)
 
     def stop(self) -> None:
         for twin in self._twins.values():
@@ -293,13 +280,7 @@ class ReferenceTarget(Target):
         process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(5.0)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_child(process)
         self._whip = None
 
     def _adapter(self) -> WhipTarget:

@@ -20,8 +20,8 @@ Layers:
 
 Helpers: `client_hello(...)` (a plausible WebRTC ClientHello body), `client_hello_flight(...)`
 (that body in records, optionally fragmented), `fragment_handshake(handshake, count|size)`,
-`in_records(handshakes, ...)`, `parse_records(datagram)`, `handshake_messages(datagram)`,
-`hello_verify_cookie(datagram)`.
+`in_records(handshakes, ...)`, `split_records(datagram)`, `parse_records(datagram)`,
+`handshake_messages(datagram)`, `hello_verify_cookie(datagram)`.
 
 Dissecting with these layers is for evidence and expectations on a handful of packets; a real
 handshake belongs to pyOpenSSL (the probe peer).
@@ -30,7 +30,8 @@ handshake belongs to pyOpenSSL (the probe peer).
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from scapy.fields import (
     AnyField,
@@ -452,7 +453,9 @@ def client_hello_flight(
     return in_records(pieces, first_sequence=first_sequence, version=version)
 
 
-def _split_records(datagram: bytes) -> list[bytes]:
+def split_records(datagram: bytes) -> list[bytes]:
+    """The records in a datagram as bytes, as their headers' lengths cut it (trailing bytes too
+    short for a header end the list; a record whose length runs past the end is cut short)."""
     pieces = []
     rest = bytes(datagram)
     while len(rest) >= RECORD_HEADER_LENGTH:
@@ -464,13 +467,13 @@ def _split_records(datagram: bytes) -> list[bytes]:
 
 def parse_records(datagram: bytes) -> list[DtlsRecord]:
     """The records in a datagram (trailing bytes too short for a header end the list)."""
-    return [DtlsRecord(piece) for piece in _split_records(datagram)]
+    return [DtlsRecord(piece) for piece in split_records(datagram)]
 
 
 def handshake_messages(datagram: bytes) -> list[DtlsHandshake]:
     """Every plaintext (epoch 0) handshake message or fragment in a datagram, in order."""
     messages = []
-    for piece in _split_records(datagram):
+    for piece in split_records(datagram):
         if piece[0] != HANDSHAKE or piece[3:5] != b"\x00\x00":
             continue
         rest = piece[RECORD_HEADER_LENGTH:]

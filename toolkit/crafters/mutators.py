@@ -22,8 +22,8 @@ how a reported mutation is replayed exactly.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from scapy.fields import AnyField, BitField, ConditionalField, MultipleTypeField, StrField
@@ -207,10 +207,10 @@ def substitute_field(packet: Packet, rng: random.Random, *, field: str | None = 
     copy = packet.copy()
     choices = _leaf_fields(copy)
     if field is not None:
-        choices = [(l, f) for l, f in choices if f.name == field]
+        choices = [(owner, f) for owner, f in choices if f.name == field]
         if layer is not None:
             layers = list(copy.iterpayloads())
-            choices = [(l, f) for l, f in choices if l is layers[layer]]
+            choices = [(owner, f) for owner, f in choices if owner is layers[layer]]
         if not choices:
             raise CraftError(f"{packet.summary()} has no field {field!r}")
     if not choices:

@@ -27,8 +27,10 @@ Also `RtcpReceiverReport`, `RtcpBye`, `RtcpApp`, `RtcpRtpFeedback` / `RtcpPayloa
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
+from scapy.base_classes import BasePacket
 from scapy.fields import (
     AnyField,
     BitField,
@@ -52,7 +54,6 @@ from scapy.fields import (
     XShortField,
     XStrLenField,
 )
-from scapy.base_classes import BasePacket
 from scapy.packet import Packet, Raw
 
 from toolkit.crafters.common import CraftError

@@ -41,6 +41,8 @@ from scapy.layers.sctp import (  # noqa: F401 — re-exported: scapy's SCTP laye
     SCTPChunkInit,
     SCTPChunkInitAck,
     SCTPChunkSACK,
+)
+from scapy.layers.sctp import (
     crc32c as _scapy_crc32c,
 )
 from scapy.packet import Packet, Raw, bind_layers

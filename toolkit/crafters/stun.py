@@ -44,7 +44,8 @@ import ipaddress
 import os
 import struct
 import zlib
-from typing import Any, Iterable, cast
+from collections.abc import Iterable
+from typing import Any, cast
 
 from scapy.fields import (
     BitField,
@@ -55,8 +56,8 @@ from scapy.fields import (
     IntField,
     PacketListField,
     ShortField,
-    StrFixedLenField,
     StrField,
+    StrFixedLenField,
     StrLenField,
     XIntField,
     XLongField,

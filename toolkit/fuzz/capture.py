@@ -90,10 +90,11 @@ async def record(client: str, seconds: float, workdir: Path) -> dict[str, list[b
 
 
 async def _aiortc(whip_url: str, seconds: float) -> None:
-    import aiohttp
     import aioice.ice
     from aiortc import RTCPeerConnection, RTCSessionDescription
     from aiortc.mediastreams import AudioStreamTrack
+
+    from toolkit.peer.shell.whip import whip_post
 
     # aioice leaves 127.0.0.1 out of the addresses it gathers; keep aiortc on loopback.
     with mock.patch.object(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"]):
@@ -103,10 +104,7 @@ async def _aiortc(whip_url: str, seconds: float) -> None:
         channel.on("open", lambda: channel.send("hello from aiortc"))
         try:
             await connection.setLocalDescription(await connection.createOffer())
-            async with aiohttp.ClientSession() as http:
-                async with http.post(whip_url, data=connection.localDescription.sdp,
-                                     headers={"Content-Type": "application/sdp"}) as response:
-                    answer = await response.text()
+            answer, _ = await whip_post(whip_url, connection.localDescription.sdp)
             await connection.setRemoteDescription(RTCSessionDescription(answer, "answer"))
             await asyncio.sleep(seconds)
         finally:

@@ -16,7 +16,7 @@ import json
 import random
 import struct
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from toolkit.crafters import mutators

@@ -16,7 +16,14 @@ from OpenSSL import SSL
 from reference_server import stun
 from reference_server.certificate import Certificate
 from reference_server.demux import DemuxError, Kind, classify
-from reference_server.dtls import ApplicationData, Closed, DtlsContext, DtlsEndpoint, HandshakeCompleted, HandshakeFailed
+from reference_server.dtls import (
+    ApplicationData,
+    Closed,
+    DtlsContext,
+    DtlsEndpoint,
+    HandshakeCompleted,
+    HandshakeFailed,
+)
 from reference_server.rtp import (
     RtcpError,
     RtpError,

@@ -54,11 +54,15 @@ def speech() -> np.ndarray:
     return np.concatenate(pcm).astype(np.int16)
 
 
+def first_sentence() -> np.ndarray:
+    """ "Hello there." alone: short enough (< 2.5 s with padding) that its turn gets no function call."""
+    return speech()[:int(FIRST_SENTENCE_SECONDS * SAMPLE_RATE)]
+
+
 def voice_script() -> np.ndarray:
     """What a client says in its voice turn, from the moment session.created arrives: a short
     lead, "Hello there.", then silence long enough for the turn to end and the answer to play."""
-    sentence = speech()[:int(FIRST_SENTENCE_SECONDS * SAMPLE_RATE)]
-    return np.concatenate([silence(VOICE_LEAD_SECONDS), sentence, silence(VOICE_TRAIL_SECONDS)])
+    return np.concatenate([silence(VOICE_LEAD_SECONDS), first_sentence(), silence(VOICE_TRAIL_SECONDS)])
 
 
 def echo_script(seconds: float) -> np.ndarray:

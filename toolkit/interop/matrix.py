@@ -19,17 +19,15 @@ import ipaddress
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from toolkit.conformance.targets import ReferenceTarget, TargetError
 from toolkit.interop import audio, wire
 from toolkit.interop.drivers import DRIVERS
-from toolkit.interop.drivers.base import (SCENARIO_PACING, ClientFailed, ClientMissing, Driver, Material,
-                                          Targets)
-from toolkit.interop.judge import (CELL_NAMES, FAIL, PASS, XFAIL, XPASS, Cell, Judgement, error_line, judge,
-                                   usernames)
+from toolkit.interop.drivers.base import SCENARIO_PACING, ClientFailed, ClientMissing, Driver, Material, Targets
+from toolkit.interop.judge import CELL_NAMES, FAIL, PASS, XFAIL, XPASS, Cell, Judgement, error_line, judge, usernames
 from toolkit.peer import PeerError
 from toolkit.peer.shell.whip import whip_reachable
 
@@ -243,7 +241,7 @@ async def run_matrix(clients: list[str], *, report_dir: Path, whip: str | None =
                 raw = await asyncio.wait_for(driver.session(targets, material, workdir), driver.deadline + 15)
             except ClientFailed as exc:
                 result.error = str(exc)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 result.error = f"{driver.name} gave no report within {driver.deadline + 15:g} s"
             result.duration = time.monotonic() - began
             results.append((result, raw, driver))

@@ -8,7 +8,6 @@ report and the packet capture, relative to the report folder.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -17,7 +16,8 @@ from pathlib import Path
 from toolkit.interop.judge import CELLS, FAIL, NOT_APPLICABLE, PASS, SKIP, XFAIL, XPASS
 from toolkit.interop.matrix import ClientResult, MatrixResult
 from toolkit.reports.common import TOOL, tool_version
-from toolkit.reports.templating import render
+from toolkit.reports.html import write_html
+from toolkit.reports.json_report import write_json
 
 TIMING_COLUMNS = (("offer", "offer"), ("whip", "WHIP POST"), ("ice", "ICE"), ("dtls", "DTLS"),
                   ("datachannel", "data channel open"), ("first_audio", "first audio back"), ("total", "setup total"))
@@ -137,18 +137,19 @@ def _client_view(client: ClientResult, capture: str | None, report_dir: Path) ->
             "timings": [_ms(client.timings.get(key)) for key, _ in TIMING_COLUMNS]}
 
 
-def to_html(result: MatrixResult, report_dir: Path) -> str:
-    """interop.html for `report_dir` (templates/interop.html.j2): links are relative to it."""
-    return render("interop.html.j2", result=result, stamp=_stamp(result.started), columns=[t for _, t in CELLS],
-                  timing_columns=[t for _, t in TIMING_COLUMNS],
-                  clients=[_client_view(client, result.capture, report_dir) for client in result.clients],
-                  capture=Path(os.path.relpath(result.capture, report_dir)).as_posix() if result.capture else None)
+def page_context(result: MatrixResult, report_dir: Path) -> dict:
+    """What interop.html (templates/interop.html.j2) in `report_dir` shows: links are relative to it."""
+    return dict(result=result, stamp=_stamp(result.started), columns=[t for _, t in CELLS],
+                timing_columns=[t for _, t in TIMING_COLUMNS],
+                clients=[_client_view(client, result.capture, report_dir) for client in result.clients],
+                capture=Path(os.path.relpath(result.capture, report_dir)).as_posix() if result.capture else None)
 
 
 def write_reports(result: MatrixResult, report_dir: Path) -> dict[str, Path]:
+    """interop.json and interop.html with the reports' writers, and interop.md; their paths by kind."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": report_dir / "interop.json", "md": report_dir / "interop.md", "html": report_dir / "interop.html"}
-    paths["json"].write_text(json.dumps(to_json(result), indent=1, ensure_ascii=False))
-    paths["md"].write_text(to_markdown(result))
-    paths["html"].write_text(to_html(result, report_dir), encoding="utf-8")
+    paths = {"json": write_json(report_dir / "interop.json", to_json(result)),
+             "md": report_dir / "interop.md",
+             "html": write_html(report_dir / "interop.html", "interop.html.j2", **page_context(result, report_dir))}
+    paths["md"].write_text(to_markdown(result), encoding="utf-8")
     return paths

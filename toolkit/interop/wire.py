@@ -26,6 +26,8 @@ from pathlib import Path
 from scapy.error import Scapy_Exception
 from scapy.utils import RawPcapNgReader, RawPcapReader
 
+from toolkit.crafters.dtls import SRTP_PROTECTION_PROFILES
+
 CAPTURE_START_TIMEOUT = 10.0
 STUN_COOKIE = 0x2112A442
 BINDING_REQUEST, BINDING_SUCCESS, BINDING_ERROR = 0x0001, 0x0101, 0x0111
@@ -45,12 +47,6 @@ CIPHER_SUITES = {
     0x1301: "TLS_AES_128_GCM_SHA256",
     0x1302: "TLS_AES_256_GCM_SHA384",
     0x1303: "TLS_CHACHA20_POLY1305_SHA256",
-}
-SRTP_PROFILES = {
-    0x0001: "SRTP_AES128_CM_HMAC_SHA1_80",
-    0x0002: "SRTP_AES128_CM_HMAC_SHA1_32",
-    0x0007: "SRTP_AEAD_AES_128_GCM",
-    0x0008: "SRTP_AEAD_AES_256_GCM",
 }
 DTLS_VERSIONS = {0xFEFF: "DTLS 1.0", 0xFEFD: "DTLS 1.2", 0xFEFC: "DTLS 1.3"}
 
@@ -116,7 +112,7 @@ class Capture:
         os.killpg(process.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), 5.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
 
@@ -248,7 +244,7 @@ def server_hello(fragment: bytes) -> ServerHello | None:
                 ext = body[cursor + 4:cursor + 4 + ext_length]
                 if ext_type == 14 and len(ext) >= 4:  # use_srtp
                     value = struct.unpack("!H", ext[2:4])[0]
-                    profile = SRTP_PROFILES.get(value, f"0x{value:04x}")
+                    profile = SRTP_PROTECTION_PROFILES.get(value, f"0x{value:04x}")
                 elif ext_type == 43 and len(ext) == 2:  # supported_versions: DTLS 1.3 says so here
                     version = struct.unpack("!H", ext)[0]
                 cursor += 4 + ext_length
@@ -284,6 +280,12 @@ class SessionWire:
     restart_successes: int = 0
     first_restart_success: float | None = None
     restart_tuples: list[str] = field(default_factory=list)
+
+    def tally(self, count: str, first: str, t: float) -> None:
+        """One more datagram of a kind: its counter field `count` goes up, and the time field
+        `first` keeps the first one's `t`."""
+        setattr(self, count, getattr(self, count) + 1)
+        setattr(self, first, getattr(self, first) or t)
 
     def as_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k != "server_hello"}
@@ -321,18 +323,15 @@ def session_evidence(datagrams: list[Datagram], username: str, restart_username:
                 if restart:
                     wire.restart_checks += 1
                 else:
-                    wire.checks += 1
-                    wire.first_check = wire.first_check or datagram.t
+                    wire.tally("checks", "first_check", datagram.t)
             elif kind in (BINDING_SUCCESS, BINDING_ERROR) and transaction in pending:
                 restart = pending.pop(transaction)
                 if kind == BINDING_ERROR:
                     wire.errors += 1
                 elif restart:
-                    wire.restart_successes += 1
-                    wire.first_restart_success = wire.first_restart_success or datagram.t
+                    wire.tally("restart_successes", "first_restart_success", datagram.t)
                 else:
-                    wire.successes += 1
-                    wire.first_success = wire.first_success or datagram.t
+                    wire.tally("successes", "first_success", datagram.t)
             continue
         to_server = (datagram.src, datagram.dst) in owned
         from_server = (datagram.dst, datagram.src) in owned
@@ -359,9 +358,7 @@ def session_evidence(datagrams: list[Datagram], username: str, restart_username:
                         wire.sctp_from_server += 1
         elif 128 <= first <= 191 and len(datagram.data) > 1 and not 192 <= datagram.data[1] <= 223:
             if to_server:
-                wire.rtp_to_server += 1
-                wire.first_rtp_to_server = wire.first_rtp_to_server or datagram.t
+                wire.tally("rtp_to_server", "first_rtp_to_server", datagram.t)
             else:
-                wire.rtp_from_server += 1
-                wire.first_rtp_from_server = wire.first_rtp_from_server or datagram.t
+                wire.tally("rtp_from_server", "first_rtp_from_server", datagram.t)
     return wire

@@ -104,7 +104,7 @@ class MetricsPoller:
                 if response.status != 200:
                     return self._failed(f"GET {self.url} answered {response.status}")
                 text = await response.text()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             return self._failed(f"GET {self.url} failed: {exc or type(exc).__name__}")
         try:
             sample = parse_metrics(text, loop.time() - self.started)

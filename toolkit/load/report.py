@@ -11,13 +11,14 @@ Keys the runner leaves out are shown as "–" or their plot is skipped with a se
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.reports.common import TOOL
+from toolkit.reports.html import write_html
+from toolkit.reports.json_report import write_json
 from toolkit.reports.templating import Markup, render
 
 PHASE_ORDER = ("signaling", "ice", "dtls", "first_srtp", "total")
@@ -30,18 +31,16 @@ MAX_ERRORS_SHOWN = 20
 MIB = 1 << 20
 
 def write_report(result: dict, out_dir: Path, stem: str = "load") -> tuple[Path, Path]:
-    """Write `<stem>.json` and `<stem>.html` under `out_dir` (created if missing); return both paths.
-    JSON has no infinity or NaN, so non-finite numbers are written as null."""
+    """Write `<stem>.json` and `<stem>.html` under `out_dir` (created if missing) with the reports'
+    writers (JSON has no infinity or NaN: non-finite numbers are written as null); return both paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = out_dir / f"{stem}.json", out_dir / f"{stem}.html"
-    json_path.write_text(json.dumps(_finite(result), indent=2) + "\n", encoding="utf-8")
-    html_path.write_text(render_html(result), encoding="utf-8")
-    return json_path, html_path
+    return (write_json(out_dir / f"{stem}.json", result),
+            write_html(out_dir / f"{stem}.html", "load.html.j2", **page_context(result)))
 
 
-def render_html(result: dict) -> str:
-    """The page (templates/load.html.j2): what this module computes, laid out and escaped there."""
+def page_context(result: dict) -> dict:
+    """What the page (templates/load.html.j2) shows: what this module computes, laid out and escaped there."""
     scenarios = [s for s in result.get("scenarios") or [] if isinstance(s, dict)]
     colors = {index: COLORS[index % len(COLORS)] for index in range(len(scenarios))}
     verdicts = [v for v in result.get("verdicts") or [] if isinstance(v, dict)]
@@ -49,11 +48,11 @@ def render_html(result: dict) -> str:
         outcome = "no verdicts"
     else:
         outcome = "PASSED" if all(v.get("ok") for v in verdicts) else "FAILED"
-    return render("load.html.j2", tool=TOOL, outcome=outcome, target=str(result.get("target") or "unknown target"),
-                  header=_header(result), verdicts=[_verdict(v) for v in verdicts],
-                  setup=_setup(result.get("setup") or {}), media=_media_table(scenarios, colors),
-                  rtt_cdf=_rtt_cdf(scenarios, colors), server=_server_table(scenarios, colors),
-                  timeline=_timeline(result, scenarios, colors))
+    return dict(tool=TOOL, outcome=outcome, target=str(result.get("target") or "unknown target"),
+                header=_header(result), verdicts=[_verdict(v) for v in verdicts],
+                setup=_setup(result.get("setup") or {}), media=_media_table(scenarios, colors),
+                rtt_cdf=_rtt_cdf(scenarios, colors), server=_server_table(scenarios, colors),
+                timeline=_timeline(result, scenarios, colors))
 
 
 # -- sections --------------------------------------------------------------------------------
@@ -427,13 +426,3 @@ def _shorten(text: str, limit: int = 26) -> str:
 
 def _scenario_name(scenario: dict) -> str:
     return str(scenario.get("name") or "unnamed")
-
-
-def _finite(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value

@@ -119,7 +119,7 @@ class LoadRun:
         config = self.config
         loop = asyncio.get_running_loop()
         started = loop.time()
-        started_wall = datetime.datetime.now(datetime.timezone.utc)
+        started_wall = datetime.datetime.now(datetime.UTC)
         same_origin = urlsplit(config.metrics_url)[:2] == urlsplit(config.whip_url)[:2]
         poller = MetricsPoller(config.metrics_url, started,  # the WHIP headers go to the WHIP origin only
                                headers=dict(config.headers) if same_origin else {})

@@ -29,7 +29,6 @@ from toolkit.peer.audio import SAMPLE_RATE, SILENCE_PACKET, Speech
 from toolkit.peer.core import ProbePeer
 from toolkit.peer.offer import PeerError
 from toolkit.peer.shell.udp import PeerConnection, connect_whip
-from toolkit.peer.srtp import SRTP_PROFILES
 
 MEDIA_KINDS = ("probe", "speech")
 RTP_HEADER = struct.Struct("!BBHII")
@@ -113,12 +112,8 @@ class LoadSession:
         self.first_srtp = asyncio.get_running_loop().create_future()
         self.undecryptable = 0
         peer = connection.peer
-        keys = peer.srtp_keys
-        profile = SRTP_PROFILES[keys.profile].libsrtp_id
-        self._tx = pylibsrtp.Session(pylibsrtp.Policy(
-            key=keys.local, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
-        self._rx = pylibsrtp.Session(pylibsrtp.Policy(
-            key=keys.remote, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=profile))
+        self._tx = peer.srtp_keys.outbound()
+        self._rx = peer.srtp_keys.inbound()
         self.ssrc = peer.ssrc
         self.sequence = 0
         self._timestamp = 0

@@ -6,7 +6,8 @@ Two layers, one line between them (docs/architecture.md principle 1):
   the phases of `phase`, and speaks the `events`; `offer` is its SDP, `audio` its Opus,
   `realtime_events` the realtime API's data-channel events as a voice check reads them.
   No sockets, no event loop, no clock.
-- I/O, in `shell/`: `udp` (a ProbePeer on a real socket), `whip` (signaling over HTTP) and
+- I/O, in `shell/`: `udp` (a ProbePeer on a real socket, and `PeerTimer`, the one asyncio
+  timer any shell around a ProbePeer keeps), `whip` (signaling over HTTP) and
   `datachannel` (SCTP over the peer's DTLS, through aiortc).
 
 The names below are the public surface. The shell's are loaded on first use (`__getattr__`), so
@@ -35,6 +36,7 @@ from toolkit.peer.srtp import SrtpKeys
 
 _SHELL_NAMES = {
     "PeerConnection": "toolkit.peer.shell.udp",
+    "PeerTimer": "toolkit.peer.shell.udp",
     "connect_whip": "toolkit.peer.shell.udp",
     "whip_delete": "toolkit.peer.shell.whip",
     "whip_patch": "toolkit.peer.shell.whip",
@@ -64,6 +66,7 @@ __all__ = [
     "PeerError",
     "PeerFailed",
     "PeerPhase",
+    "PeerTimer",
     "ProbePeer",
     "RtcpReceived",
     "RtpReceived",

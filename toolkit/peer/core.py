@@ -22,13 +22,11 @@ from __future__ import annotations
 import random
 import struct
 from collections import Counter, deque
-from typing import Sequence
+from collections.abc import Sequence
 
 from toolkit.peer import dtls  # dtls.self_signed_certificate is looked up per peer: fuzz/world.py swaps it
 from toolkit.peer.dtls import (
     FINGERPRINT_HASHES,
-    ApplicationData,
-    Closed,
     DtlsEndpoint,
     HandshakeCompleted,
     HandshakeFailed,
@@ -398,16 +396,16 @@ class ProbePeer:
         remote = self.remote
         self._outgoing.extend((datagram, remote) for datagram in self._dtls.datagrams_to_send())
         while (event := self._dtls.next_event()) is not None:
-            if isinstance(event, ApplicationData):
-                self._events.append(DtlsData(event.data))
+            if isinstance(event, DtlsData):
+                self._events.append(event)
             elif isinstance(event, HandshakeCompleted):
                 self.srtp_keys = SrtpKeys.from_keying_material(event.srtp_profile, event.keying_material, self.dtls_role)
                 self._srtp = SrtpSession(self.srtp_keys, self.drops)
                 self._advance(PeerPhase.CONNECTED)
                 self._events.append(DtlsConnected(event.srtp_profile, event.cipher, self.dtls_role))
-            elif isinstance(event, Closed):
+            elif isinstance(event, DtlsClosed):
                 self._end(PeerPhase.CLOSED)
-                self._events.append(DtlsClosed())
+                self._events.append(event)
             elif isinstance(event, HandshakeFailed):
                 self._fail(event.reason)
 

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
+from toolkit.peer.events import DtlsClosed, DtlsData
 from toolkit.peer.offer import PeerError
 from toolkit.peer.srtp import SRTP_PROFILES
 
@@ -69,21 +70,11 @@ class HandshakeCompleted:
 
 
 @dataclass(slots=True)
-class ApplicationData:
-    data: bytes
-
-
-@dataclass(slots=True)
-class Closed:
-    """The target sent close_notify."""
-
-
-@dataclass(slots=True)
 class HandshakeFailed:
     reason: str
 
 
-DtlsEvent = HandshakeCompleted | ApplicationData | Closed | HandshakeFailed
+DtlsEvent = HandshakeCompleted | DtlsData | DtlsClosed | HandshakeFailed
 
 
 def self_signed_certificate(rng: random.Random) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
@@ -97,8 +88,8 @@ def self_signed_certificate(rng: random.Random) -> tuple[ec.EllipticCurvePrivate
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(rng.getrandbits(63) + 1)
-        .not_valid_before(datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc))
-        .not_valid_after(datetime.datetime(2099, 12, 31, tzinfo=datetime.timezone.utc))
+        .not_valid_before(datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC))
+        .not_valid_after(datetime.datetime(2099, 12, 31, tzinfo=datetime.UTC))
         .sign(key, hashes.SHA256())
     )
     return key, certificate
@@ -168,21 +159,21 @@ class DtlsEndpoint:
 
     def receive(self, data: bytes, now: float) -> None:
         """One datagram of DTLS records from the target. While handshaking it only moves the
-        handshake on; once connected, application data comes out as ApplicationData events."""
+        handshake on; once connected, application data comes out as DtlsData events."""
         self._connection.bio_write(data)
         if self.state is DtlsState.HANDSHAKING:
             self._drive_handshake(now)
             return
         while True:
             try:
-                self._events.append(ApplicationData(self._connection.recv(_READ_SIZE)))
+                self._events.append(DtlsData(self._connection.recv(_READ_SIZE)))
             except SSL.WantReadError:
                 break
             except SSL.ZeroReturnError:
                 self._flush()
                 self.state = DtlsState.CLOSED
                 self._timer_at = None
-                self._events.append(Closed())
+                self._events.append(DtlsClosed())
                 return
             except SSL.Error as exc:
                 if self.renegotiation_pending and "no renegotiation" in openssl_reason(exc):

@@ -1,8 +1,9 @@
 """What the probe peer tells its caller: small dataclasses, drained with `ProbePeer.next_event()`.
 
-They are the peer's whole outward vocabulary. The ICE agent emits its own (IceCompleted,
-StunResponse, StunRequestReceived) directly; its IceFailed and the DTLS endpoint's results are
-the parts' internal words, which `core` turns into these.
+They are the peer's whole outward vocabulary. The parts emit their own directly: the ICE agent
+IceCompleted, StunResponse and StunRequestReceived, the DTLS endpoint DtlsData and DtlsClosed.
+The agent's IceFailed and the endpoint's handshake results are the parts' internal words, which
+`core` turns into these (DtlsConnected with the peer's role, PeerFailed).
 """
 
 from __future__ import annotations

@@ -54,6 +54,20 @@ class SrtpKeys:
         local, remote = (client, server) if dtls_role == "client" else (server, client)
         return cls(profile, local, remote)
 
+    def outbound(self) -> pylibsrtp.Session:
+        """A libsrtp session that protects what the peer sends, any SSRC of its own."""
+        return self._session(self.local, pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+
+    def inbound(self) -> pylibsrtp.Session:
+        """A fresh libsrtp session (rollover counter 0) that unprotects what the target sends.
+
+        The lean media paths (load, benchmarks) protect and unprotect with these two themselves."""
+        return self._session(self.remote, pylibsrtp.Policy.SSRC_ANY_INBOUND)
+
+    def _session(self, key: bytes, ssrc_type: int) -> pylibsrtp.Session:
+        return pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=ssrc_type,
+                                                  srtp_profile=SRTP_PROFILES[self.profile].libsrtp_id))
+
 
 class SrtpSession:
     """Both directions of the peer's SRTP, from its SrtpKeys."""
@@ -61,13 +75,8 @@ class SrtpSession:
     def __init__(self, keys: SrtpKeys, drops: Counter[str]) -> None:
         self.keys = keys
         self._drops = drops
-        libsrtp_id = SRTP_PROFILES[keys.profile].libsrtp_id
-        self._tx = pylibsrtp.Session(
-            pylibsrtp.Policy(key=keys.local, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=libsrtp_id)
-        )
-        self._rx = pylibsrtp.Session(
-            pylibsrtp.Policy(key=keys.remote, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=libsrtp_id)
-        )
+        self._tx = keys.outbound()
+        self._rx = keys.inbound()
 
     def protect_rtp(self, packet: bytes) -> bytes:
         return self._tx.protect(packet)

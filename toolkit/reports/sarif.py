@@ -26,7 +26,6 @@ the folder holding this file, `uriBaseId` REPORTDIR) and `properties`. `partialF
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path, PurePath
@@ -35,6 +34,7 @@ from urllib.parse import quote
 from toolkit.conformance.model import CheckResult, Level, Status
 from toolkit.conformance.runner import RunResult
 from toolkit.reports.common import TOOL, case_name, requirement_fields, requirement_line, tool_version
+from toolkit.reports.json_report import write_json
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 """The OASIS standard's own schema (2.1.0 with errata 01)."""
@@ -158,5 +158,5 @@ def sarif_dict(run: RunResult, environ: Mapping[str, str] | None = None) -> dict
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": [sarif_run]}
 
 
-def write_sarif(run: RunResult, path: Path) -> None:
-    path.write_text(json.dumps(sarif_dict(run), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+def write_sarif(run: RunResult, path: Path) -> Path:
+    return write_json(path, sarif_dict(run))

@@ -14,47 +14,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fractions
 import json
 import math
 import sys
 import time
-from urllib.parse import urljoin
 
-import aiohttp
 import aioice.ice
 import numpy
-from aiortc import MediaStreamError, MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from av import AudioFrame
+from aiortc import MediaStreamError, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-SAMPLE_RATE = 48000
-FRAME_SAMPLES = 960
+from toolkit.interop.audio import FRAME_SAMPLES, SAMPLE_RATE
+from toolkit.interop.clients.aiortc_client import PacedAudioTrack
+from toolkit.peer import PeerError, whip_delete, whip_post
+
 TONE_HZ = 440
 TONE_AMPLITUDE = 8000
 PING = "rtcgate-janus-echo"
 CONNECT_TIMEOUT = 15.0
+WHIP_TIMEOUT = 30.0
+"""The shim may take its own 15 s to get Janus's answer."""
 
 
-class ToneTrack(MediaStreamTrack):
+class ToneTrack(PacedAudioTrack):
     """A paced 440 Hz mono tone, 20 ms frames."""
 
-    kind = "audio"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent = 0
-        self.started = time.monotonic()
-
-    async def recv(self) -> AudioFrame:
-        due = self.started + self.sent * FRAME_SAMPLES / SAMPLE_RATE
-        await asyncio.sleep(max(0.0, due - time.monotonic()))
-        t = (numpy.arange(FRAME_SAMPLES) + self.sent * FRAME_SAMPLES) / SAMPLE_RATE
-        samples = (TONE_AMPLITUDE * numpy.sin(2 * math.pi * TONE_HZ * t)).astype(numpy.int16)
-        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate, frame.pts = SAMPLE_RATE, self.sent * FRAME_SAMPLES
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        self.sent += 1
-        return frame
+    def samples(self, index: int) -> numpy.ndarray:
+        t = (numpy.arange(FRAME_SAMPLES) + index * FRAME_SAMPLES) / SAMPLE_RATE
+        return (TONE_AMPLITUDE * numpy.sin(2 * math.pi * TONE_HZ * t)).astype(numpy.int16)
 
 
 async def run(url: str, seconds: float) -> dict:
@@ -81,27 +67,21 @@ async def run(url: str, seconds: float) -> dict:
         asyncio.ensure_future(drain())
 
     await pc.setLocalDescription(await pc.createOffer())
-    async with aiohttp.ClientSession() as http:
-        async with http.post(url, data=pc.localDescription.sdp, headers={"Content-Type": "application/sdp"}) as response:
-            answer = await response.text()
-            if response.status != 201:
-                raise RuntimeError(f"POST {url} answered {response.status}: {answer.strip()[:200]}")
-            location = urljoin(url, response.headers["Location"])
-        await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-        deadline = time.monotonic() + CONNECT_TIMEOUT
-        while pc.connectionState not in ("connected", "failed") and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        state = pc.connectionState
-        await asyncio.sleep(seconds)
-        try:
-            message = await asyncio.wait_for(asyncio.shield(echoed_message), 2.0)
-        except asyncio.TimeoutError:
-            message = None
-        channel_state = channel.readyState
-        async with http.delete(location) as response:
-            deleted = response.status
+    answer, location = await whip_post(url, pc.localDescription.sdp, timeout=WHIP_TIMEOUT)
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    deadline = time.monotonic() + CONNECT_TIMEOUT
+    while pc.connectionState not in ("connected", "failed") and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    state = pc.connectionState
+    await asyncio.sleep(seconds)
+    try:
+        message = await asyncio.wait_for(asyncio.shield(echoed_message), 2.0)
+    except TimeoutError:
+        message = None
+    channel_state = channel.readyState
+    deleted = await whip_delete(location, timeout=WHIP_TIMEOUT)
     await pc.close()
-    return {"connection": state, "sent_frames": tone.sent, "received_frames": received["frames"],
+    return {"connection": state, "sent_frames": tone.frames_sent, "received_frames": received["frames"],
             "loud_frames": received["loud"], "datachannel_state": channel_state, "datachannel_echo": message, "delete_status": deleted,
             "answer_setup": sorted({line.split(":", 1)[1] for line in answer.splitlines() if line.startswith("a=setup:")})}
 
@@ -115,7 +95,7 @@ def main() -> None:
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [args.host]
     try:
         result = asyncio.run(run(args.url, args.seconds))
-    except (aiohttp.ClientError, RuntimeError, KeyError, ValueError) as exc:
+    except (PeerError, RuntimeError, KeyError, ValueError) as exc:
         print(f"aiortc-echo-client: {exc}", file=sys.stderr)
         sys.exit(2)
     print(json.dumps(result), flush=True)

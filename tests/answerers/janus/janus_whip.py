@@ -9,7 +9,7 @@ SIGTERM if this process dies first.
 
 Janus gathers candidates on every non-loopback interface, so run this inside the network
 namespace the tests make (netns.py), where the only such interface carries 127.0.0.2:
-`ip netns exec NAME python tests/answerers/janus/janus_whip.py --workdir DIR`.
+`ip netns exec NAME python -m tests.answerers.janus.janus_whip --workdir DIR`, from the checkout.
 Exit 2 with one line on stderr when Janus is missing or does not come up.
 """
 
@@ -25,10 +25,11 @@ import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
-from janus_config import JanusNotInstalled, write_config
-from whip_shim import JanusApi, WhipShim
+from tests.answerers.janus.janus_config import JanusNotInstalled, write_config
+from tests.answerers.janus.whip_shim import JanusApi, WhipShim
+from tests.answerers.whip_resource import served, until_signalled
+from toolkit.children import stop_child
 
 JANUS_START_TIMEOUT = 20.0
 JANUS_STOP_TIMEOUT = 5.0
@@ -56,19 +57,9 @@ async def wait_for_janus(api: JanusApi, janus: subprocess.Popen, log: Path) -> d
             raise RuntimeError(f"janus exited with {janus.returncode} while starting; see {log}")
         try:
             return await api.info()
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             await asyncio.sleep(0.2)
     raise RuntimeError(f"janus's HTTP API did not answer within {JANUS_START_TIMEOUT:g} s; see {log}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(JANUS_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -79,23 +70,14 @@ async def serve(args: argparse.Namespace) -> None:
     try:
         info = await wait_for_janus(api, janus, workdir / "janus.log")
         shim = WhipShim(api)
-        runner = web.AppRunner(shim.app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, args.host, args.port)
-        await site.start()
-        bound_port = runner.addresses[0][1]
-        print(f"janus-whip listening whip=http://{args.host}:{bound_port}/whip "
-              f"janus={info.get('version_string', '?')} log={workdir / 'janus.log'}", flush=True)
-        stopped = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stopped.set)
-        await stopped.wait()
-        await shim.close()
-        await runner.cleanup()
+        async with served(shim.app(), args.host, args.port) as bound_port:
+            print(f"janus-whip listening whip=http://{args.host}:{bound_port}/whip "
+                  f"janus={info.get('version_string', '?')} log={workdir / 'janus.log'}", flush=True)
+            await until_signalled()
+            await shim.close()
     finally:
         await api.close()
-        stop(janus)
+        stop_child(janus, JANUS_STOP_TIMEOUT)
 
 
 def main() -> None:

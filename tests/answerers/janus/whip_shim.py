@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
+from tests.answerers.whip_resource import OfferRefused, WhipSessions
+
 PLUGIN = "janus.plugin.echotest"
 ECHO_REQUEST = {"audio": True, "video": False}
 KEEPALIVE_INTERVAL = 25.0
@@ -67,7 +69,7 @@ class JanusSession:
         while not self.ended.is_set():
             try:
                 events = await self.api.poll(self.session_id)
-            except (aiohttp.ClientError, asyncio.TimeoutError, JanusError):
+            except (TimeoutError, aiohttp.ClientError, JanusError):
                 await asyncio.sleep(1.0)
                 continue
             for event in events:
@@ -86,7 +88,7 @@ class JanusSession:
             await asyncio.sleep(KEEPALIVE_INTERVAL)
             try:
                 await self.api.request(f"/{self.session_id}", {"janus": "keepalive"})
-            except (aiohttp.ClientError, asyncio.TimeoutError, JanusError):
+            except (TimeoutError, aiohttp.ClientError, JanusError):
                 pass
 
     async def negotiate(self, offer: str) -> str:
@@ -101,7 +103,7 @@ class JanusSession:
             await self.api.request(f"/{self.session_id}/{self.handle_id}", {
                 "janus": "trickle", "candidate": {"completed": True}})
             event = await asyncio.wait_for(waiter, ANSWER_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise JanusError(f"EchoTest sent no answer within {ANSWER_TIMEOUT:g} s") from None
         finally:
             self.waiting.pop(transaction, None)
@@ -121,7 +123,7 @@ class JanusSession:
                            (f"/{self.session_id}", {"janus": "destroy"})):
             try:
                 await self.api.request(path, body)
-            except (aiohttp.ClientError, asyncio.TimeoutError, JanusError):
+            except (TimeoutError, aiohttp.ClientError, JanusError):
                 pass
         for task in self.tasks:
             task.cancel()
@@ -208,54 +210,33 @@ def answer_sdpfrag(answer: str) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-class WhipShim:
+class WhipShim(WhipSessions):
     """The WHIP resource: sessions by the id in their Location."""
 
     def __init__(self, api: JanusApi) -> None:
+        super().__init__()
         self.api = api
-        self.sessions: dict[str, JanusSession] = {}
         self.watchers: set[asyncio.Task] = set()
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/whip", self.post)
-        app.router.add_delete("/whip/{session}", self.delete)
-        app.router.add_patch("/whip/{session}", self.patch)
-        return app
-
-    async def post(self, request: web.Request) -> web.Response:
-        if request.content_type != "application/sdp":
-            return web.Response(status=415, text=f"Content-Type must be application/sdp, got {request.content_type}\n")
-        offer = await request.text()
+    async def answer(self, offer: str) -> tuple[str, JanusSession]:
         try:
             session = await self.api.open_echotest()
-        except (aiohttp.ClientError, asyncio.TimeoutError, JanusError) as exc:
-            return web.Response(status=503, text=f"Janus is not answering: {exc}\n")
+        except (TimeoutError, aiohttp.ClientError, JanusError) as exc:
+            raise OfferRefused(503, f"Janus is not answering: {exc}") from None
         try:
-            answer = await session.negotiate(offer)
-        except (aiohttp.ClientError, asyncio.TimeoutError, JanusError) as exc:
+            return await session.negotiate(offer), session
+        except (TimeoutError, aiohttp.ClientError, JanusError) as exc:
             await session.close()
-            return web.Response(status=400, text=f"cannot answer this offer: {exc}\n")
-        resource = secrets.token_hex(8)
-        self.sessions[resource] = session
+            raise OfferRefused(400, f"cannot answer this offer: {exc}") from None
+
+    def started(self, resource: str, session: JanusSession) -> None:
         watcher = asyncio.create_task(self._end_with_janus(resource, session))
         self.watchers.add(watcher)
         watcher.add_done_callback(self.watchers.discard)
-        return web.Response(status=201, text=answer, content_type="application/sdp",
-                            headers={"Location": f"/whip/{resource}", "ETag": f'"{resource}"'})
 
     async def _end_with_janus(self, resource: str, session: JanusSession) -> None:
         await session.ended.wait()
-        if self.sessions.get(resource) is session:
-            del self.sessions[resource]
-            await session.close()
-
-    async def delete(self, request: web.Request) -> web.Response:
-        session = self.sessions.pop(request.match_info["session"], None)
-        if session is None:
-            return web.Response(status=404, text="no such session\n")
-        await session.close()
-        return web.Response(status=200)
+        await self.end(resource, session)
 
     async def patch(self, request: web.Request) -> web.Response:
         session = self.sessions.get(request.match_info["session"])
@@ -269,14 +250,13 @@ class WhipShim:
                                 text="no trickle ICE here, only ICE restarts (new a=ice-ufrag and a=ice-pwd)\n")
         try:
             answer = await session.negotiate(offer)
-        except (aiohttp.ClientError, asyncio.TimeoutError, JanusError) as exc:
+        except (TimeoutError, aiohttp.ClientError, JanusError) as exc:
             return web.Response(status=400, text=f"the ICE restart failed: {exc}\n")
         return web.Response(status=200, text=answer_sdpfrag(answer), content_type="application/trickle-ice-sdpfrag",
                             headers={"ETag": f'"{request.match_info["session"]}-{secrets.token_hex(4)}"'})
 
     async def close(self) -> None:
-        sessions, self.sessions = self.sessions, {}
         for watcher in self.watchers:
             watcher.cancel()
-        await asyncio.gather(*(session.close() for session in sessions.values()), *self.watchers,
-                             return_exceptions=True)
+        await super().close()
+        await asyncio.gather(*self.watchers, return_exceptions=True)

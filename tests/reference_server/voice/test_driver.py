@@ -46,7 +46,9 @@ class EndlessModel:
             self.closed = True
 
 
-def make(model, clock: Clock):
+def make(model, clock: Clock, *, shell: bool = True):
+    """A conversation, its driver for `model`, and the times the driver called the shell back
+    (no callback at all without a `shell`)."""
     conversation = Conversation("s", clock.now, vad=VoiceActivityDetector(WebRtcVad()))
     outputs = []
 
@@ -54,7 +56,7 @@ def make(model, clock: Clock):
         outputs.append(clock.now)
         driver.dispatch()
 
-    driver = ModelDriver(model, conversation, clock, on_output=on_output)
+    driver = ModelDriver(model, conversation, clock, **({"on_output": on_output} if shell else {}))
     return conversation, driver, outputs
 
 
@@ -67,6 +69,14 @@ async def settle(driver: ModelDriver) -> None:
         await asyncio.sleep(0)
         if not driver.running:
             return
+
+
+async def client_sends(event_type: str, conversation: Conversation, driver: ModelDriver, clock: Clock) -> None:
+    """A client event with no fields reaches the conversation, the driver starts or stops what it
+    asks for, and the model's work settles."""
+    conversation.receive_event(json.dumps({"type": event_type}), clock.now)
+    driver.dispatch()
+    await settle(driver)
 
 
 def play_out(conversation: Conversation, clock: Clock) -> int:
@@ -82,9 +92,7 @@ def test_runs_the_tone_model_to_a_completed_response():
     async def run():
         clock = Clock()
         conversation, driver, outputs = make(ToneModel(think_time=0, tail_ms=200), clock)
-        conversation.receive_event('{"type": "response.create"}', clock.now)
-        driver.dispatch()
-        await settle(driver)
+        await client_sends("response.create", conversation, driver, clock)
         return conversation, clock, outputs
     conversation, clock, outputs = asyncio.run(run())
     assert outputs  # the shell was told to drain after each output
@@ -97,14 +105,10 @@ def test_a_model_that_raises_ends_its_response_and_the_next_turn_works():
     async def run():
         clock = Clock()
         conversation, driver, _ = make(FlakyModel({1}), clock)
-        conversation.receive_event('{"type": "response.create"}', clock.now)
-        driver.dispatch()
-        await settle(driver)
+        await client_sends("response.create", conversation, driver, clock)
         first = events(conversation)
         play_out(conversation, clock)
-        conversation.receive_event('{"type": "response.create"}', clock.now)
-        driver.dispatch()
-        await settle(driver)
+        await client_sends("response.create", conversation, driver, clock)
         play_out(conversation, clock)
         return first, events(conversation)
     first, second = asyncio.run(run())
@@ -114,36 +118,30 @@ def test_a_model_that_raises_ends_its_response_and_the_next_turn_works():
     assert [e["response"]["status"] for e in second if e["type"] == "response.done"] == ["completed"]
 
 
-def test_cancel_turn_stops_the_model_and_closes_its_generator():
+def closed_after(model, end=None, *, shell: bool = True) -> list[dict]:
+    """Start a response of `model`, then `end(conversation, driver, clock)` it (None: it ends by
+    itself); the model must be closed and nothing left running. Returns what the conversation sent."""
     async def run():
         clock = Clock()
-        model = EndlessModel()
-        conversation, driver, _ = make(model, clock)
-        conversation.receive_event('{"type": "response.create"}', clock.now)
-        driver.dispatch()
-        await settle(driver)
-        assert driver.running == ["resp_1"]
-        conversation.receive_event('{"type": "response.cancel"}', clock.now)
-        driver.dispatch()
-        await settle(driver)
-        return model, driver, events(conversation)
-    model, driver, emitted = asyncio.run(run())
+        conversation, driver, _ = make(model, clock, shell=shell)
+        await client_sends("response.create", conversation, driver, clock)
+        if end is not None:
+            await end(conversation, driver, clock)
+        return driver, events(conversation)
+    driver, emitted = asyncio.run(run())
     assert model.closed and driver.running == []
-    assert emitted[-1]["response"]["status"] == "cancelled"
+    return emitted
+
+
+def test_cancel_turn_stops_the_model_and_closes_its_generator():
+    async def cancel(conversation, driver, clock):
+        assert driver.running == ["resp_1"]
+        await client_sends("response.cancel", conversation, driver, clock)
+    assert closed_after(EndlessModel(), cancel)[-1]["response"]["status"] == "cancelled"
 
 
 def test_close_cancels_everything_running():
-    async def run():
-        clock = Clock()
-        model = EndlessModel()
-        conversation, driver, _ = make(model, clock)
-        conversation.receive_event('{"type": "response.create"}', clock.now)
-        driver.dispatch()
-        await settle(driver)
-        await driver.aclose()
-        return model, driver
-    model, driver = asyncio.run(run())
-    assert model.closed and driver.running == []
+    closed_after(EndlessModel(), lambda conversation, driver, clock: driver.aclose())
 
 
 def test_without_a_shell_callback_the_driver_takes_the_cancel_of_a_contract_breaking_model():
@@ -158,18 +156,7 @@ def test_without_a_shell_callback_the_driver_takes_the_cancel_of_a_contract_brea
             finally:
                 self.closed = True
 
-    async def run():
-        clock = Clock()
-        model = BadArguments()
-        conversation = Conversation("s", clock.now, vad=VoiceActivityDetector(WebRtcVad()))
-        driver = ModelDriver(model, conversation, clock)
-        conversation.receive_event('{"type": "response.create"}', clock.now)
-        driver.dispatch()
-        await settle(driver)
-        return model, driver, events(conversation)
-    model, driver, emitted = asyncio.run(run())
-    assert model.closed and driver.running == []
-    assert emitted[-1]["response"]["status"] == "failed"
+    assert closed_after(BadArguments(), shell=False)[-1]["response"]["status"] == "failed"
 
 
 def test_function_call_passes_through_in_step_with_audio():
@@ -182,9 +169,7 @@ def test_function_call_passes_through_in_step_with_audio():
     async def run():
         clock = Clock()
         conversation, driver, _ = make(Caller(), clock)
-        conversation.receive_event('{"type": "response.create"}', clock.now)
-        driver.dispatch()
-        await settle(driver)
+        await client_sends("response.create", conversation, driver, clock)
         before = [e["type"] for e in events(conversation)]
         play_out(conversation, clock)
         return before, [e["type"] for e in events(conversation)]

@@ -6,9 +6,17 @@ import json
 import pytest
 
 from reference_server.shell.tone_model import ToneModel
-from reference_server.voice.model import DEFAULT_MODEL, AudioChunk, FunctionCall, ModelError, TextDelta, TurnInput, load_model
-from reference_server.voice.tones import pending_function_output
+from reference_server.voice.model import (
+    DEFAULT_MODEL,
+    AudioChunk,
+    FunctionCall,
+    ModelError,
+    TextDelta,
+    TurnInput,
+    load_model,
+)
 from reference_server.voice.opus import OpusDecoder, OpusEncoder
+from reference_server.voice.tones import pending_function_output
 
 from .signals import bursts, frame_tones, frames
 

@@ -6,6 +6,7 @@ import socket
 import pytest
 from aiohttp import web
 
+from tests.support.http_app import serve_app
 from toolkit.load.metrics_poll import MetricsPoller, MetricsSample, parse_metrics
 
 EXPOSITION = """\
@@ -46,8 +47,8 @@ def test_parse_metrics_leaves_absent_families_none() -> None:
 
 
 def test_parse_metrics_reads_the_reference_servers_own_page() -> None:
-    from reference_server.shell.exposition import render, server_registry
     from reference_server.metrics import Metrics
+    from reference_server.shell.exposition import render, server_registry
 
     metrics = Metrics(sessions=4)
     metrics.drops["stun_unknown_ufrag"] = 9
@@ -115,12 +116,8 @@ class Target:
     async def __aenter__(self) -> Target:
         app = web.Application()
         app.router.add_get("/metrics", self.metrics)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = self.runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.runner, base_url = await serve_app(app)
+        self.url = f"{base_url}/metrics"
         return self
 
     async def __aexit__(self, *exc_info) -> None:

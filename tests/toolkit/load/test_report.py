@@ -2,51 +2,13 @@ from __future__ import annotations
 
 import json
 import math
-from html.parser import HTMLParser
 
+from tests.support.html_page import parse_page
 from toolkit.load.accounting import StreamStats, aggregate, cdf_points, summarize
 from toolkit.load.report import _drop_rates, write_report
 
 MS = 1_000_000
 HOSTILE = 'http://127.0.0.1:8080/whip?<script>alert(1)</script>"><img src=x onerror=alert(2)>'
-
-
-class Page(HTMLParser):
-    """Every start tag with its attributes, the text, and whether every opened element closed."""
-
-    VOID = {"meta", "br", "line", "rect", "circle", "polyline"}
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict]] = []
-        self.text: list[str] = []
-        self.open: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-        if tag not in self.VOID:
-            self.open.append(tag)
-
-    def handle_startendtag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_endtag(self, tag):
-        assert self.open and self.open[-1] == tag, f"</{tag}> closes <{self.open[-1] if self.open else None}>"
-        self.open.pop()
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-    def count(self, tag: str) -> int:
-        return sum(1 for name, _ in self.tags if name == tag)
-
-
-def parse(path) -> Page:
-    page = Page()
-    page.feed(path.read_text(encoding="utf-8"))
-    page.close()
-    assert page.open == []
-    return page
 
 
 def media(rtts_ms: list[float], lost: int = 0) -> dict:
@@ -106,7 +68,7 @@ def test_writes_json_and_a_well_formed_page(tmp_path):
     assert document["verdicts"][2]["value"] is None  # infinity has no JSON form
     assert document["scenarios"][1]["media"]["lost"] == 1
     assert document["target"] == HOSTILE
-    page = parse(html_path)
+    page = parse_page(html_path)
     # setup phases, RTT CDF, sessions over time, drops/s over time, resident memory over time
     assert page.count("svg") == 5
     assert "FAILED" in "".join(page.text)
@@ -114,7 +76,7 @@ def test_writes_json_and_a_well_formed_page(tmp_path):
 
 def test_page_is_self_contained_and_escapes_what_it_shows(tmp_path):
     _, html_path = write_report(full_result(), tmp_path)
-    page = parse(html_path)
+    page = parse_page(html_path)
     names = {name for name, _ in page.tags}
     assert not names & {"script", "img", "link", "iframe", "b", "i", "object"}
     assert not [attrs for _, attrs in page.tags if {"src", "href", "onerror"} & set(attrs)]
@@ -125,7 +87,7 @@ def test_page_is_self_contained_and_escapes_what_it_shows(tmp_path):
 
 def test_plots_draw_one_line_per_scenario_and_shade_attacks(tmp_path):
     _, html_path = write_report(full_result(), tmp_path)
-    page = parse(html_path)
+    page = parse_page(html_path)
     titles = [attrs.get("aria-label") for name, attrs in page.tags if name == "svg"]
     assert titles == ["Setup time per phase (p50 and p99)",
                       "RTT CDF per scenario (fraction of packets with RTT ≤ x)",
@@ -146,7 +108,7 @@ def test_missing_rss_and_empty_scenarios(tmp_path):
     result["scenarios"] = []
     result["verdicts"] = []
     _, html_path = write_report(result, tmp_path)
-    page = parse(html_path)
+    page = parse_page(html_path)
     assert page.count("svg") == 3  # setup phases, sessions, drops: no RTTs, no memory
     text = "".join(page.text)
     assert "No scenario was measured." in text and "No RTT samples" in text and "no verdicts" in text
@@ -155,7 +117,7 @@ def test_missing_rss_and_empty_scenarios(tmp_path):
 def test_bare_result_still_makes_a_page(tmp_path):
     json_path, html_path = write_report({"metrics_error": "GET /metrics answered 404"}, tmp_path)
     assert json.loads(json_path.read_text()) == {"metrics_error": "GET /metrics answered 404"}
-    page = parse(html_path)
+    page = parse_page(html_path)
     assert page.count("svg") == 0
     text = "".join(page.text)
     assert "No server metrics were read: GET /metrics answered 404." in text
@@ -190,8 +152,8 @@ def test_report_overwrites_the_previous_one(tmp_path):
 
 def test_speech_windows_show_voice_to_voice_columns(tmp_path):
     result = full_result()
-    assert "voice-to-voice" not in "".join(parse(write_report(result, tmp_path)[1]).text)
+    assert "voice-to-voice" not in "".join(parse_page(write_report(result, tmp_path)[1]).text)
     for scenario, turns in zip(result["scenarios"], ([700.0, 720.0], [710.0, 760.0], [705.0])):
         scenario["media"]["voice_to_voice"] = summarize([ms * MS for ms in turns]).to_dict()
-    text = "".join(parse(write_report(result, tmp_path)[1]).text)
+    text = "".join(parse_page(write_report(result, tmp_path)[1]).text)
     assert "voice-to-voice p99 ms" in text and "760.0" in text

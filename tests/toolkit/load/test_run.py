@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 
 import pytest
 
@@ -21,7 +20,6 @@ SERVER_KEYS = {"sessions_start", "sessions_end", "sessions_max", "rss_start_byte
 def echo_run():
     """One short run against a fresh echo server: 3 sessions, 1 s windows, quiet then mix@500."""
     server = start_server(media="echo")
-    threading.Thread(target=lambda: [server.output.append(line) for line in server.process.stdout], daemon=True).start()
     edges: list[tuple[str, str]] = []
     config = LoadConfig(whip_url=server.whip_url, sessions=3, duration=1.0, attacks=(parse_attack("mix@500"),),
                         command="rtcgate load --whip URL")

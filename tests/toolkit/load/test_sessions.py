@@ -2,33 +2,26 @@ from __future__ import annotations
 
 import asyncio
 import struct
-import threading
 import time
 from types import SimpleNamespace
 
 import pylibsrtp
 import pytest
 
-from tests.support.server_process import ServerProcess, start_server
+from tests.support.server_process import start_server
 from toolkit.load.sessions import REPORT_BLOCK, LoadSession, SpeechView, open_session
 from toolkit.peer.audio import FIRST_SENTENCE_PACKETS, speech_sample
-from toolkit.peer.srtp import SRTP_PROFILES, SrtpKeys
 from toolkit.peer.offer import PeerError
+from toolkit.peer.srtp import SRTP_PROFILES, SrtpKeys
 
 OUR_SSRC = 0x1234ABCD
 OTHER_SSRC = 0x0BADF00D
 SERVER_SSRC = 0x5EEDBEEF
 
 
-def serve(media: str) -> ServerProcess:
-    server = start_server(media=media)
-    threading.Thread(target=lambda: [server.output.append(line) for line in server.process.stdout], daemon=True).start()
-    return server
-
-
 @pytest.fixture(scope="module")
 def echo_server():
-    server = serve("echo")
+    server = start_server(media="echo")
     yield server
     server.stop()
 
@@ -173,7 +166,7 @@ def test_open_session_refuses_unknown_media_and_speech_without_the_sample(echo_s
 
 
 def test_speech_to_a_voice_server_gets_an_rtcp_rtt_and_a_voice_to_voice_sample() -> None:
-    server = serve("voice")
+    server = start_server(media="voice")
     speech = speech_sample().cut(FIRST_SENTENCE_PACKETS)
 
     async def scenario() -> LoadSession:

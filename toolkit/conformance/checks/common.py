@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import string
 from collections.abc import Callable
 from typing import Any
 
 from toolkit.conformance.conversation import Conversation
 from toolkit.conformance.model import CheckFailed
-from toolkit.conformance.steps import Do, Payload, Require, echoes_of, send_media
+from toolkit.conformance.steps import Payload, Require
 
 ICE_CHARS = string.ascii_letters + string.digits + "+/"
 
@@ -95,34 +94,3 @@ def require(condition: bool, message: str) -> None:
 def not_yet(reason: str) -> Require:
     """The single step of a check that cannot run yet: it SKIPs, saying what is missing."""
     return Require(lambda conversation: f"not implemented yet: {reason}", "not implemented yet")
-
-
-def binds_nothing(via: str, session: str = "main") -> Do:
-    """After a check from socket `via` that must not bind it: media from `via` is not taken.
-
-    A target that takes media from addresses that never sent any check (full ICE agents often
-    do; MIGRATE-02 judges that) echoes it whatever the check did, so then a fresh socket is the
-    control: the check bound `via` only if media from `via` is taken while the control's is
-    not, or if the echo now goes back to `via`.
-    """
-
-    async def judge(conversation: Conversation) -> None:
-        owner = conversation.session(session)
-        token = send_media(conversation, owner, via=via)
-        await asyncio.sleep(conversation.settings.silence)
-        origins = echoes_of(owner, token)
-        if not origins:
-            conversation.note(f"media from {via} was dropped: nothing bound it")
-            return
-        require(via not in origins, f"media from {via} was echoed back to {via}: the check moved the media there")
-        control = await conversation.open_socket(f"{via}-control", owner)
-        control_token = send_media(conversation, owner, via=control.name)
-        await asyncio.sleep(conversation.settings.silence)
-        require(bool(echoes_of(owner, control_token)),
-                f"media from {via} was echoed (to socket {origins[0]}) while media from a fresh address is "
-                f"dropped: the check bound {via}")
-        conversation.note(f"media from {via} was echoed to {origins[0]}, and so was media from {control.name}, "
-                          "which sent no check: the target takes media from any address (MIGRATE-02 judges "
-                          "that), and the check moved nothing")
-
-    return Do(judge, f"media from {via} is not taken because of the check")

@@ -13,25 +13,32 @@ DTLS-05, -06 and -09 are out of order or malformed for either role.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from toolkit.conformance.checks.common import check_request, require
-from toolkit.conformance.conversation import Conversation, LocalSocket, is_rtcp
+from toolkit.conformance.conversation import Conversation, LocalSocket
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import (
     Alive,
     Alternative,
     Close,
     Connect,
+    Connected,
     Do,
     DtlsAlert,
     Expect,
+    NoMediaTo,
     Offer,
+    Renegotiate,
     Send,
     Silence,
+    Step,
     StunError,
     StunSuccess,
+    Wait,
     echoes_of,
     send_media,
+    srtp_from_target,
 )
 from toolkit.peer import DtlsConnected, PeerError, PeerFailed
 
@@ -55,11 +62,6 @@ def incoming_dtls(conversation: Conversation, socket: str, since: float = 0.0) -
 def target_role(conversation: Conversation, session: str = "main") -> str:
     """The target's DTLS role in `session`: "server" (it answered a=setup:passive) or "client" (active)."""
     return "server" if conversation.session(session).peer.dtls_role == "client" else "client"
-
-
-def srtp_from_target(conversation: Conversation, socket: str, since: float = 0.0) -> int:
-    return sum(1 for d in conversation.datagrams if d.direction == "in" and d.socket == socket and d.time >= since
-               and 127 < d.data[0] < 192 and not is_rtcp(d.data))
 
 
 def rtp_or_rtcp_from_target(conversation: Conversation, socket: str) -> int:
@@ -138,15 +140,6 @@ def offer_unsupported_profile(peer) -> None:
     peer.srtp_profiles = (UNSUPPORTED_SRTP_PROFILE,)
 
 
-def no_media_to(*sockets: str):
-    def condition(conversation: Conversation) -> None:
-        for socket in sockets:
-            count = srtp_from_target(conversation, socket)
-            require(count == 0, f"the target sent {count} SRTP packet(s) to {socket}, whose handshake must have failed")
-
-    return condition
-
-
 def alert_received(conversation: Conversation) -> None:
     from toolkit.crafters.dtls import ALERT_DESCRIPTIONS
 
@@ -218,16 +211,26 @@ def certificate_verify_transform(mode: str, conversation: Conversation, signed: 
     return transform
 
 
-def tamper_certificate_verify(session_name: str, mode: str):
-    def action(conversation: Conversation) -> None:
-        session = conversation.session(session_name)
+@dataclass(frozen=True, eq=False)
+class TamperSignature(Step):
+    """From now on the session's peer corrupts (`mode="corrupt"`: one bit flipped) or leaves out
+    (`"omit"`) the handshake message whose signature proves its key: its CertificateVerify as DTLS
+    client, its ServerKeyExchange as DTLS server (`certificate_verify_transform`)."""
+
+    session: str
+    mode: str
+
+    async def run(self, conversation: Conversation) -> None:
+        session = conversation.session(self.session)
         signed, _ = signed_message(session.peer.dtls_role)
-        session.send_transform = certificate_verify_transform(mode, conversation, signed)
+        session.send_transform = certificate_verify_transform(self.mode, conversation, signed)
 
-    return action
+    def describe(self) -> str:
+        return f"TamperSignature(session={self.session}, {self.mode})"
 
 
-def certificate_verify_was_sent(conversation: Conversation) -> None:
+def signature_was_tampered(conversation: Conversation) -> None:
+    """SKIP unless the handshakes carried the signed message that was tampered with."""
     if not conversation.scratch.get("certificate_verify_seen"):
         if target_role(conversation, "corrupt") == "client":
             raise CheckSkipped("the target is the DTLS client (a=setup:active) and the cipher suite it chose has "
@@ -237,7 +240,6 @@ def certificate_verify_was_sent(conversation: Conversation) -> None:
     _, name = signed_message(conversation.session("corrupt").peer.dtls_role)
     conversation.note(f"the probe's {name} was tampered with (the target is the DTLS "
                       f"{target_role(conversation, 'corrupt')})")
-    no_media_to("corrupt", "omit")(conversation)
 
 
 # -- DTLS-04, DTLS-05: an unreliable network ----------------------------------------------------
@@ -489,18 +491,7 @@ class DtlsRetransmission(Alternative):
         return "a retransmission of its last flight"
 
 
-def still_connected(conversation: Conversation) -> None:
-    session = conversation.session("main")
-    require(session.peer.state == "connected", f"the probe peer is {session.peer.state}: the DTLS session was reset")
-
-
 # -- DTLS-08 ---------------------------------------------------------------------------------
-
-
-def start_renegotiation(conversation: Conversation) -> None:
-    session = conversation.session("main")
-    session.peer.renegotiate()
-    session.flush()
 
 
 def renegotiation_refused(conversation: Conversation) -> None:
@@ -562,7 +553,7 @@ CHECKS = (
             Connect(),  # the probe peer verifies the target's certificate against a=fingerprint
             Offer(session="forged", prepare=forge_fingerprint),
             Do(forged_client_refused, "the handshake fails, or the session ends at once"),
-            Do(no_media_to("forged"), "no media for the forged client"),
+            NoMediaTo("forged"),
             Alive(),
         ),
     ),
@@ -613,9 +604,9 @@ CHECKS = (
             Connect(),
             Send(new_handshake_datagram, label="a new ClientHello (to a DTLS client: a HelloVerifyRequest) on the "
                                                "connected 5-tuple"),
-            Do(lambda conversation: asyncio.sleep(conversation.settings.silence), "wait"),
+            Wait(),
             Alive(media=True),
-            Do(still_connected, "the DTLS session is intact"),
+            Connected(),
         ),
     ),
     Check(
@@ -623,9 +614,8 @@ CHECKS = (
         "renegotiation is refused",
         (
             Connect(),
-            Do(start_renegotiation, "the probe asks to renegotiate (an epoch-1 ClientHello; to a DTLS client, a "
-                                    "HelloRequest)"),
-            Do(lambda conversation: asyncio.sleep(conversation.settings.silence), "wait"),
+            Renegotiate(),
+            Wait(),
             Do(renegotiation_refused, "the target did not renegotiate"),
         ),
     ),
@@ -661,18 +651,17 @@ CHECKS = (
         "with a bad or no signature)",
         (
             Offer(session="corrupt"),
-            Do(tamper_certificate_verify("corrupt", "corrupt"),
-               "flip a bit of the CertificateVerify signature (to a DTLS client: the ServerKeyExchange's)"),
+            TamperSignature("corrupt", "corrupt"),
             Connect(session="corrupt", must_fail=True, within=5.0,
                     why="the probe's signature is invalid (its CertificateVerify as DTLS client, its ServerKeyExchange "
                         "as server)"),
             Offer(session="omit"),
-            Do(tamper_certificate_verify("omit", "omit"),
-               "leave the CertificateVerify out (to a DTLS client: the ServerKeyExchange)"),
+            TamperSignature("omit", "omit"),
             Connect(session="omit", must_fail=True, within=2.5,
                     why="the probe left out its signed message (CertificateVerify as DTLS client, ServerKeyExchange "
                         "as server)"),
-            Do(certificate_verify_was_sent, "no media for either"),
+            Do(signature_was_tampered, "the probe's signature was tampered with"),
+            NoMediaTo("corrupt", "omit"),
         ),
     ),
     Check(
@@ -689,11 +678,10 @@ CHECKS = (
         "after a refused renegotiation the session and its media go on",
         (
             Connect(),
-            Do(start_renegotiation, "the probe asks to renegotiate (an epoch-1 ClientHello; to a DTLS client, a "
-                                    "HelloRequest)"),
-            Do(lambda conversation: asyncio.sleep(conversation.settings.silence), "wait"),
+            Renegotiate(),
+            Wait(),
             Alive(media=True),
-            Do(still_connected, "the DTLS session is intact"),
+            Connected(),
         ),
     ),
     Check(
@@ -703,7 +691,7 @@ CHECKS = (
             Connect(),
             Alive(),
             Close(how="dtls"),
-            Do(lambda conversation: asyncio.sleep(conversation.settings.silence), "wait for the session to end"),
+            Wait(),  # for the session to end
             Send(check_request(), label="check with the closed session's credentials"),
             Expect((Silence(), StunError())),
         ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import string
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from toolkit.conformance.checks.common import (
     answer_lines,
@@ -28,6 +28,7 @@ from toolkit.conformance.steps import (
     Send,
     Silence,
     Socket,
+    Step,
     StunError,
     StunSuccess,
     echoes_of,
@@ -142,11 +143,20 @@ def ufrag_problems(ufrags: list[str]) -> tuple[list[str], str]:
     return problems, summary
 
 
-def ufrag_randomness(conversation: Conversation) -> None:
-    """Unique, ice-chars, and enough uniformly varying positions that no counter or clock makes them."""
-    problems, summary = ufrag_problems(conversation.scratch["ufrags"])
-    conversation.note(summary)
-    require(not problems, "; ".join(problems))
+@dataclass(frozen=True, eq=False)
+class RandomUfrags(Step):
+    """Sessions opened at once (signaling only) until the conversation holds SAMPLES, and their
+    ufrags judged: unique, ice-chars, and enough uniformly varying positions that no counter or
+    clock makes them (`ufrag_problems`)."""
+
+    async def run(self, conversation: Conversation) -> None:
+        await collect_ufrags(conversation)
+        problems, summary = ufrag_problems(conversation.scratch["ufrags"])
+        conversation.note(summary)
+        require(not problems, "; ".join(problems))
+
+    def describe(self) -> str:
+        return f"RandomUfrags({SAMPLES} sessions)"
 
 
 # -- ICE-02 ----------------------------------------------------------------------------------
@@ -233,15 +243,19 @@ LITE_CONSENT = "ICE-06 judges consent for ICE-lite targets (this project's polic
 FULL_CONSENT = "ICE-10 judges consent for full ICE agents (RFC 7675 §5.1, a MUST)"
 
 
-def consent_expiry(full_ice: bool) -> Callable[[Conversation], Awaitable[None]]:
-    """The consent watch for one kind of target, told apart by its answer: a full ICE agent (no
-    a=ice-lite) must do consent freshness (RFC 7675 §5.1; RFC 9725 asks it of full implementations),
-    so it must stop once no answer to its checks has come for the consent timeout; a lite agent
-    sends no checks to be answered (a lite agent that checks anyway, like Janus, is still lite:
-    ICE-02 reports that), so this project's policy holds it to the checks it receives. Each kind
-    SKIPs the other's."""
+@dataclass(frozen=True, eq=False)
+class ConsentExpires(Step):
+    """Media without checks past the consent timeout, for one kind of target, told apart by its
+    answer: a full ICE agent (no a=ice-lite, `full_ice`) must do consent freshness (RFC 7675 §5.1;
+    RFC 9725 asks it of full implementations), so it must stop once no answer to its checks has
+    come for the consent timeout; a lite agent sends no checks to be answered (a lite agent that
+    checks anyway, like Janus, is still lite: ICE-02 reports that), so this project's policy holds
+    it to the checks it receives. Each kind SKIPs the other's."""
 
-    async def watch(conversation: Conversation) -> None:
+    full_ice: bool
+
+    async def run(self, conversation: Conversation) -> None:
+        full_ice = self.full_ice
         lite = conversation.session("main").peer.answer.ice_lite
         if full_ice and lite:
             raise CheckSkipped("the target is an ICE-lite agent (a=ice-lite): RFC 7675 consent freshness rests on "
@@ -262,7 +276,8 @@ def consent_expiry(full_ice: bool) -> Callable[[Conversation], Awaitable[None]]:
                     f"media was still echoed {after:.1f} s after the last connectivity check: this project's policy "
                     f"is that a lite agent stops after the consent timeout ({timeout:g} s) without checks")
 
-    return watch
+    def describe(self) -> str:
+        return f"ConsentExpires({'full ICE' if self.full_ice else 'ICE-lite'})"
 
 
 async def media_after_consent(conversation: Conversation) -> tuple[float | None, float, float]:
@@ -351,32 +366,40 @@ def restart_refused(exc: PeerError) -> CheckSkipped | None:
                         f"{f' ({reason})' if reason else ''}; {known}. ICE restart is optional for a WHIP session")
 
 
-async def ice_restart(conversation: Conversation) -> None:
-    """New local credentials through the signaling adapter; take the target's new ones."""
-    session = conversation.session("main")
-    peer = session.peer
-    ufrag, pwd = random_text(conversation, 8), random_text(conversation, 24)
-    fragment = (f"a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n"
-                f"m=audio 9 UDP/TLS/RTP/SAVPF {peer.audio_pt}\r\na=mid:0\r\n")
-    try:
-        answer = await conversation.target.restart(session.handle, fragment,
-                                                   timeout=conversation.settings.connect_timeout)
-    except PeerError as exc:
-        refused = restart_refused(exc)
-        if refused is not None:
-            raise refused from None
-        raise CheckFailed(f"the ICE restart PATCH got no HTTP answer: {exc}") from None
-    require(answer is not None, "the target answered the restart with 204: no new credentials, ICE did not restart")
-    values = dict(line.rstrip("\r")[2:].split(":", 1) for line in answer.split("\n")
-                  if line.startswith(("a=ice-ufrag:", "a=ice-pwd:")))
-    require("ice-ufrag" in values and "ice-pwd" in values,
-            f"the restart answer has no a=ice-ufrag/a=ice-pwd: {answer[:200]!r}")
-    require(values["ice-ufrag"] != peer.answer.ice_ufrag, "the restart answer kept the old ice-ufrag")
-    # The probe peer has no restart of its own yet: switch its credentials in place.
-    peer.local_ufrag, peer.local_pwd = ufrag, pwd
-    peer.answer.ice_ufrag, peer.answer.ice_pwd = values["ice-ufrag"], values["ice-pwd"]
-    conversation.scratch["restarted_at"] = conversation.now()
-    conversation.note(f"restarted: new target ufrag {values['ice-ufrag']}")
+@dataclass(frozen=True, eq=False)
+class IceRestart(Step):
+    """An ICE restart of session main through the signaling adapter (a WHIP PATCH): new local
+    credentials, and the target's new ones taken from its answer. SKIPs when the target refuses the
+    PATCH with an HTTP error (`restart_refused`: optional for a WHIP session)."""
+
+    async def run(self, conversation: Conversation) -> None:
+        session = conversation.session("main")
+        peer = session.peer
+        ufrag, pwd = random_text(conversation, 8), random_text(conversation, 24)
+        fragment = (f"a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n"
+                    f"m=audio 9 UDP/TLS/RTP/SAVPF {peer.audio_pt}\r\na=mid:0\r\n")
+        try:
+            answer = await conversation.target.restart(session.handle, fragment,
+                                                       timeout=conversation.settings.connect_timeout)
+        except PeerError as exc:
+            refused = restart_refused(exc)
+            if refused is not None:
+                raise refused from None
+            raise CheckFailed(f"the ICE restart PATCH got no HTTP answer: {exc}") from None
+        require(answer is not None, "the target answered the restart with 204: no new credentials, ICE did not restart")
+        values = dict(line.rstrip("\r")[2:].split(":", 1) for line in answer.split("\n")
+                      if line.startswith(("a=ice-ufrag:", "a=ice-pwd:")))
+        require("ice-ufrag" in values and "ice-pwd" in values,
+                f"the restart answer has no a=ice-ufrag/a=ice-pwd: {answer[:200]!r}")
+        require(values["ice-ufrag"] != peer.answer.ice_ufrag, "the restart answer kept the old ice-ufrag")
+        # The probe peer has no restart of its own yet: switch its credentials in place.
+        peer.local_ufrag, peer.local_pwd = ufrag, pwd
+        peer.answer.ice_ufrag, peer.answer.ice_pwd = values["ice-ufrag"], values["ice-pwd"]
+        conversation.scratch["restarted_at"] = conversation.now()
+        conversation.note(f"restarted: new target ufrag {values['ice-ufrag']}")
+
+    def describe(self) -> str:
+        return "IceRestart(session=main)"
 
 
 async def no_new_handshake(conversation: Conversation) -> None:
@@ -398,8 +421,7 @@ CHECKS = (
             Offer(),
             Require(ice_lite, "a=ice-lite"),
             Do(answer_shape, "candidates and credential lengths"),
-            Do(collect_ufrags, f"{SAMPLES} sessions' ufrags"),
-            Do(ufrag_randomness, "ufrag randomness"),
+            RandomUfrags(),
         ),
     ),
     Check(
@@ -460,7 +482,7 @@ CHECKS = (
         "timeout",
         (
             Connect(peer={"consent_interval": None}),
-            Do(consent_expiry(full_ice=False), "media without checks past the consent timeout"),
+            ConsentExpires(full_ice=False),
             Send(check_request(), label="check after consent expired"),
             Expect((Silence(), StunError())),  # the session is gone: its ufrag is unknown now
         ),
@@ -473,7 +495,7 @@ CHECKS = (
         (
             Connect(),
             Require(can_restart, "ICE restart through signaling"),
-            Do(ice_restart, "WHIP PATCH with new credentials"),
+            IceRestart(),
             Send(check_request(use_candidate=True), label="check with the new credentials"),
             Expect(StunSuccess()),
             Alive(media=True),  # same SRTP keys
@@ -484,8 +506,7 @@ CHECKS = (
         "ufrags are unique across concurrent sessions and unpredictable (no sequential or time-derived ufrags)",
         (
             Offer(),
-            Do(collect_ufrags, f"{SAMPLES} concurrent sessions"),
-            Do(ufrag_randomness, "uniqueness and randomness"),
+            RandomUfrags(),
         ),
     ),
     Check(
@@ -506,7 +527,7 @@ CHECKS = (
         "answer to its checks",
         (
             Connect(peer={"consent_interval": None}),
-            Do(consent_expiry(full_ice=True), "media while the target's checks go unanswered"),
+            ConsentExpires(full_ice=True),
         ),
         timeout=150.0,
     ),
@@ -516,7 +537,7 @@ CHECKS = (
         (
             Connect(),
             Require(can_restart, "ICE restart through signaling"),
-            Do(ice_restart, "WHIP PATCH with new credentials"),
+            IceRestart(),
             Send(check_request(use_candidate=True), label="check with the new credentials"),
             Expect(StunSuccess()),
             Do(no_new_handshake, "no DTLS from the target after the restart"),

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
-from toolkit.conformance.checks.common import binds_nothing, check_request, require
+from toolkit.conformance.checks.common import check_request, require
 from toolkit.conformance.checks.ice import echo_destination
 from toolkit.conformance.checks.stun import WRONG_PASSWORD
 from toolkit.conformance.conversation import Conversation, is_stun_request
 from toolkit.conformance.model import Check, CheckFailed, CheckSkipped
 from toolkit.conformance.steps import (
     Alive,
+    BindsNothing,
     Connect,
     Do,
     Echo,
@@ -20,6 +22,7 @@ from toolkit.conformance.steps import (
     Send,
     Silence,
     Socket,
+    Step,
     StunError,
     StunSuccess,
     echoes_of,
@@ -85,23 +88,29 @@ async def nat_rebinding(conversation: Conversation) -> None:
 # -- MIGRATE-02, MIGRATE-08: RTP Bleed ---------------------------------------------------------
 
 
-async def rtp_bleed(conversation: Conversation) -> None:
+@dataclass(frozen=True, eq=False)
+class RtpBleed(Step):
     """Plain RTP with the session's SSRC, and genuine SRTP of the session, from an unbound address;
     then genuine media from the session's own address. What came of each is kept for the judgements."""
-    from scapy.packet import Raw
 
-    from toolkit.crafters.rtp import Rtp
+    async def run(self, conversation: Conversation) -> None:
+        from scapy.packet import Raw
 
-    session = conversation.session("main")
-    attacker = conversation.socket("attacker")
-    attacker.mark = len(attacker.inbox)
-    plain = Rtp(payload_type=session.peer.audio_pt, sequence=conversation.rng.getrandbits(16),
-                timestamp=conversation.rng.getrandbits(32), ssrc=session.peer.ssrc) / Raw(b"rtcgate-bleed-plain")
-    attacker.send(bytes(plain), session.remote)
-    conversation.scratch["bleed"] = send_media(conversation, session, via="attacker")
-    await settle(conversation)
-    conversation.scratch["genuine"] = send_media(conversation, session)
-    await settle(conversation)
+        from toolkit.crafters.rtp import Rtp
+
+        session = conversation.session("main")
+        attacker = conversation.socket("attacker")
+        attacker.mark = len(attacker.inbox)
+        plain = Rtp(payload_type=session.peer.audio_pt, sequence=conversation.rng.getrandbits(16),
+                    timestamp=conversation.rng.getrandbits(32), ssrc=session.peer.ssrc) / Raw(b"rtcgate-bleed-plain")
+        attacker.send(bytes(plain), session.remote)
+        conversation.scratch["bleed"] = send_media(conversation, session, via="attacker")
+        await settle(conversation)
+        conversation.scratch["genuine"] = send_media(conversation, session)
+        await settle(conversation)
+
+    def describe(self) -> str:
+        return "RtpBleed(via=attacker)"
 
 
 def bleed_not_taken(conversation: Conversation) -> None:
@@ -155,50 +164,56 @@ def stranger_server_datagrams(conversation: Conversation) -> list[bytes]:
     return [hello_verify_request_datagram(conversation.rng, sequence=0), bytes(alert)]
 
 
-async def stranger_handshake_race(conversation: Conversation) -> None:
+@dataclass(frozen=True, eq=False)
+class StrangerHandshake(Step):
     """A stranger's DTLS from an unbound 5-tuple before, during and after the real handshake: a
     ClientHello to a target that is the DTLS server; to a DTLS client, a server's first flight and
     a fatal alert. How the real handshake ended is kept for MIGRATE-10 (scratch "handshake": None
     when it completed, else why not); what the stranger got back is MIGRATE-03's."""
-    from toolkit.conformance.checks.dtls import target_role
 
-    session = conversation.session("main")
-    attacker = conversation.socket("attacker")
-    remote = session.remote
-    role = target_role(conversation)
-    conversation.scratch["role"] = role
+    async def run(self, conversation: Conversation) -> None:
+        from toolkit.conformance.checks.dtls import target_role
 
-    def stranger() -> None:
-        for datagram in [client_hello_datagram()] if role == "server" else stranger_server_datagrams(conversation):
-            attacker.send(datagram, remote)
+        session = conversation.session("main")
+        attacker = conversation.socket("attacker")
+        remote = session.remote
+        role = target_role(conversation)
+        conversation.scratch["role"] = role
 
-    def at_client_hello(data: bytes) -> bool:
-        """The target's ClientHello arrived: the stranger answers first, before the probe does."""
-        if 19 < data[0] < 64:
-            session.socket.receive_filter = None
-            stranger()
-        return True
+        def stranger() -> None:
+            for datagram in [client_hello_datagram()] if role == "server" else stranger_server_datagrams(conversation):
+                attacker.send(datagram, remote)
 
-    stranger()  # before the real handshake
-    since = len(session.events)
-    if role == "client":
-        session.socket.receive_filter = at_client_hello
-    session.peer.start(conversation.loop.time(), conversation.target.remote_override)
-    session.flush()
-    timeout = conversation.settings.connect_timeout
-    conversation.scratch["handshake"] = None
-    try:
-        await session.wait_event(IceCompleted, timeout, since=since)
-        if role == "server":
-            stranger()  # right after the real ClientHello left
-        await session.wait_event(DtlsConnected, timeout, since=since)
-    except PeerError as exc:
-        conversation.scratch["handshake"] = str(exc)
-    finally:
-        if session.socket.receive_filter is at_client_hello:
-            session.socket.receive_filter = None
-    stranger()  # and after it
-    await settle(conversation)
+        def at_client_hello(data: bytes) -> bool:
+            """The target's ClientHello arrived: the stranger answers first, before the probe does."""
+            if 19 < data[0] < 64:
+                session.socket.receive_filter = None
+                stranger()
+            return True
+
+        stranger()  # before the real handshake
+        since = len(session.events)
+        if role == "client":
+            session.socket.receive_filter = at_client_hello
+        session.peer.start(conversation.loop.time(), conversation.target.remote_override)
+        session.flush()
+        timeout = conversation.settings.connect_timeout
+        conversation.scratch["handshake"] = None
+        try:
+            await session.wait_event(IceCompleted, timeout, since=since)
+            if role == "server":
+                stranger()  # right after the real ClientHello left
+            await session.wait_event(DtlsConnected, timeout, since=since)
+        except PeerError as exc:
+            conversation.scratch["handshake"] = str(exc)
+        finally:
+            if session.socket.receive_filter is at_client_hello:
+                session.socket.receive_filter = None
+        stranger()  # and after it
+        await settle(conversation)
+
+    def describe(self) -> str:
+        return "StrangerHandshake(via=attacker)"
 
 
 def stranger_unanswered(conversation: Conversation) -> None:
@@ -303,16 +318,22 @@ async def tuple_cap(conversation: Conversation) -> None:
 # -- MIGRATE-07 ------------------------------------------------------------------------------
 
 
-async def two_sessions_one_ssrc(conversation: Conversation) -> None:
+@dataclass(frozen=True, eq=False)
+class SharedSsrcMedia(Step):
     """Media of sessions a and b, which share an SSRC, and session a's SRTP sent on b's 5-tuple."""
-    a, b = conversation.session("a"), conversation.session("b")
-    conversation.scratch["own"] = {"a": send_media(conversation, a), "b": send_media(conversation, b)}
-    # Session a's SRTP on session b's 5-tuple (b's socket to b's address: the same port on a
-    # single-port server, b's own port on a server with a port per session).
-    crossed, packet = protected_media(conversation, a)
-    conversation.socket("b").send(packet, b.remote)
-    conversation.scratch["crossed"] = crossed
-    await settle(conversation)
+
+    async def run(self, conversation: Conversation) -> None:
+        a, b = conversation.session("a"), conversation.session("b")
+        conversation.scratch["own"] = {"a": send_media(conversation, a), "b": send_media(conversation, b)}
+        # Session a's SRTP on session b's 5-tuple (b's socket to b's address: the same port on a
+        # single-port server, b's own port on a server with a port per session).
+        crossed, packet = protected_media(conversation, a)
+        conversation.socket("b").send(packet, b.remote)
+        conversation.scratch["crossed"] = crossed
+        await settle(conversation)
+
+    def describe(self) -> str:
+        return "SharedSsrcMedia(sessions a, b)"
 
 
 def sessions_isolated(conversation: Conversation) -> None:
@@ -355,7 +376,7 @@ CHECKS = (
     Check(
         "MIGRATE-02", "security", "CVE-2017-14099, CVE-2017-14114 (RTP Bleed)",
         "RTP or SRTP from an unbound 5-tuple is never decrypted into the session and never moves where its media goes",
-        (Connect(), Socket("attacker"), Do(rtp_bleed, "RTP and SRTP from an unbound address, then from the session"),
+        (Connect(), Socket("attacker"), RtpBleed(),
          Do(bleed_not_taken, "the unbound address's media not taken")),
     ),
     Check(
@@ -363,7 +384,7 @@ CHECKS = (
         "DTLS from an unbound 5-tuple before, during or after the real handshake is never answered (a ClientHello; "
         "to a DTLS client target, a stranger's HelloVerifyRequest and fatal alert)",
         (Offer(), Socket("attacker", session=None),
-         Do(stranger_handshake_race, "a stranger's handshake racing the real one"),
+         StrangerHandshake(),
          Do(stranger_unanswered, "no DTLS to the unbound address")),
     ),
     Check(
@@ -374,7 +395,7 @@ CHECKS = (
             Socket("attacker"),
             Send(check_request(password=WRONG_PASSWORD), via="attacker", label="right ufrag, wrong password"),
             Expect((StunError(401), Silence()), via="attacker"),
-            binds_nothing("attacker"),
+            BindsNothing("attacker"),
             Echo(),
         ),
     ),
@@ -401,14 +422,14 @@ CHECKS = (
         (
             Connect(session="a", peer={"ssrc": SHARED_SSRC}),
             Connect(session="b", peer={"ssrc": SHARED_SSRC}),
-            Do(two_sessions_one_ssrc, "media of two sessions with one SSRC"),
+            SharedSsrcMedia(),
             Do(sessions_isolated, "each session's media, and only its own, taken"),
         ),
     ),
     Check(
         "MIGRATE-08", "security", "RFC 8445 §12.1, CVE-2017-14099 (RTP Bleed)",
         "nothing is ever sent to a 5-tuple that no authenticated check bound, whatever RTP or SRTP came from it",
-        (Connect(), Socket("attacker"), Do(rtp_bleed, "RTP and SRTP from an unbound address, then from the session"),
+        (Connect(), Socket("attacker"), RtpBleed(),
          Do(nothing_to_unbound, "nothing back to the unbound address")),
     ),
     Check(
@@ -418,7 +439,7 @@ CHECKS = (
         (
             Connect(session="a", peer={"ssrc": SHARED_SSRC}),
             Connect(session="b", peer={"ssrc": SHARED_SSRC}),
-            Do(two_sessions_one_ssrc, "media of two sessions with one SSRC"),
+            SharedSsrcMedia(),
             Do(no_cross_session_leak, "no packet on the other session's 5-tuple"),
         ),
     ),
@@ -427,7 +448,7 @@ CHECKS = (
         "the real handshake completes despite a stranger's DTLS from an unbound 5-tuple racing it (a ClientHello; "
         "to a DTLS client target, a HelloVerifyRequest and fatal alert)",
         (Offer(), Socket("attacker", session=None),
-         Do(stranger_handshake_race, "a stranger's handshake racing the real one"),
+         StrangerHandshake(),
          Do(real_handshake_completed, "the real handshake completed"), Alive(media=True)),
     ),
 )

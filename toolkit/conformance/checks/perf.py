@@ -1,4 +1,4 @@
-"""PERF — measured under adversarial traffic, against thresholds the user sets (Settings.perf_*,
+"""PERF — measured under adversarial traffic, against thresholds the user sets (`Settings.perf`,
 `rtcgate check --perf-*`). Each check is a short `rtcgate load` run; PERF-01..03 share one run
 per target (setup, a quiet window, then one window per attack kind), PERF-04 makes its own on
 the voice loop. Against the reference server that run goes to its voice twin, another process,
@@ -11,17 +11,17 @@ records the probe's scheduling lag per window; a latency verdict the lag explain
 ("inconclusive: the runner was too busy", see `toolkit.conformance.timing`), never a FAIL.
 
 What passes:
-- PERF-01: every session sets up, and the p99 of offer → first SRTP is within perf_setup_ms.
-- PERF-02: under each attack kind at perf_attack_pps, no legit packet is lost and the legit p99
-  RTT stays below perf_p99_ratio × the quiet p99 (a quiet p99 under perf_rtt_floor_ms counts as
+- PERF-01: every session sets up, and the p99 of offer → first SRTP is within --perf-setup-ms.
+- PERF-02: under each attack kind at --perf-attack-pps, no legit packet is lost and the legit p99
+  RTT stays below --perf-p99-ratio × the quiet p99 (a quiet p99 under --perf-rtt-floor-ms counts as
   that floor: loopback RTTs of a few hundred µs double on a scheduler's whim).
 - PERF-03: the target's session count (its /metrics `rtcgate_sessions`, sampled at each window's
   edges and every half second) stays where the quiet window left it through every attack window,
   and its resident memory (`rtcgate_process_resident_bytes`) grows by less than
-  perf_rss_growth_mib over the attacks. A target without those metrics SKIPs.
+  --perf-rss-growth-mib over the attacks. A target without those metrics SKIPs.
 - PERF-04: every turn of every session is answered in the quiet window and under the `mix`
   attack, and the p99 of voice-to-voice latency (our last loud packet → the first packet of the
-  answer) grows by at most perf_voice_slack_ms.
+  answer) grows by at most --perf-voice-slack-ms.
 """
 
 from __future__ import annotations
@@ -88,13 +88,13 @@ async def _load(conversation: Conversation, media: str, target: Target | None = 
             task.add_done_callback(_PREFETCHED.discard)
     if future is None:
         if media == "speech":
-            attacks = (parse_attack(f"mix@{settings.perf_attack_pps:g}"),)
-            window = settings.perf_voice_window
+            attacks = (parse_attack(f"mix@{settings.perf.attack_pps:g}"),)
+            window = settings.perf.voice_window
         else:
-            attacks = tuple(parse_attack(f"{kind}@{settings.perf_attack_pps:g}") for kind in ATTACK_KINDS)
-            window = settings.perf_window
+            attacks = tuple(parse_attack(f"{kind}@{settings.perf.attack_pps:g}") for kind in ATTACK_KINDS)
+            window = settings.perf.window
         config = LoadConfig(
-            whip_url=_whip_url(target), sessions=settings.perf_sessions, duration=window, attacks=attacks,
+            whip_url=_whip_url(target), sessions=settings.perf.sessions, duration=window, attacks=attacks,
             media=media, local_host=settings.local_host, consent_interval=settings.consent_interval,
             loss_timeout=0.3, turn_silence=1.2, stagger_turns=False, seed=settings.seed,
             setup_timeout=settings.connect_timeout,
@@ -149,12 +149,12 @@ def _command(conversation: Conversation, media: str) -> str:
     settings = conversation.settings
     reference = conversation.target.kind == "reference"
     target = "--reference" if reference else f"--whip {_whip_url(conversation.target)}"
-    pps = f"{settings.perf_attack_pps:g}"
+    pps = f"{settings.perf.attack_pps:g}"
     if media == "speech":
         extra = f"{' --server-media voice' if reference else ' --media speech'} --attack mix@{pps}"
     else:
         extra = "".join(f" --attack {kind}@{pps}" for kind in ATTACK_KINDS)
-    return f"rtcgate load {target} --sessions {settings.perf_sessions}{extra}"
+    return f"rtcgate load {target} --sessions {settings.perf.sessions}{extra}"
 
 
 def _ms(value: float | None) -> str:
@@ -169,7 +169,7 @@ async def setup_phases(conversation: Conversation) -> None:
         conversation.note(f"{phase}: p50 {_ms(summary['p50'])}, p99 {_ms(summary['p99'])}")
     if setup["failed"]:
         raise CheckFailed(f"{setup['failed']} of {setup['sessions']} sessions did not set up: {setup['errors'][0]}")
-    limit = conversation.settings.perf_setup_ms
+    limit = conversation.settings.perf.setup_ms
     p99 = phases["total"]["p99"]
     if p99 is None:
         raise CheckFailed("no session reached its first SRTP packet: no setup time to judge")
@@ -186,7 +186,7 @@ async def rtt_under_attack(conversation: Conversation) -> None:
     _note_shared_run(conversation)
     result = await _load(conversation, "probe")
     quiet, *attacked = result["scenarios"]
-    floor = max(quiet["media"]["rtt"]["p99"] or 0.0, settings.perf_rtt_floor_ms)
+    floor = max(quiet["media"]["rtt"]["p99"] or 0.0, settings.perf.rtt_floor_ms)
     conversation.note(f"quiet: p99 {_ms(quiet['media']['rtt']['p99'])}, lost {quiet['media']['lost']} "
                       f"of {quiet['media']['sent']}")
     problems, slow = [], []
@@ -201,11 +201,11 @@ async def rtt_under_attack(conversation: Conversation) -> None:
             problems.append(f"{scenario['name']}: {media['lost']} of {media['sent']} legit packets lost")
         if p99 is None:
             problems.append(f"{scenario['name']}: no legit round trip measured")
-        elif p99 >= settings.perf_p99_ratio * floor:
+        elif p99 >= settings.perf.p99_ratio * floor:
             slow.append((scenario["name"], TimingProblem(
-                f"{scenario['name']}: legit p99 RTT {_ms(p99)} is not below {settings.perf_p99_ratio:g} × "
-                f"{_ms(floor)} (quiet p99, floor {settings.perf_rtt_floor_ms:g} ms)",
-                (p99 - settings.perf_p99_ratio * floor) / 1000)))
+                f"{scenario['name']}: legit p99 RTT {_ms(p99)} is not below {settings.perf.p99_ratio:g} × "
+                f"{_ms(floor)} (quiet p99, floor {settings.perf.rtt_floor_ms:g} ms)",
+                (p99 - settings.perf.p99_ratio * floor) / 1000)))
     report = f" — full report: {_command(conversation, 'probe')}"
     if problems:
         raise CheckFailed("; ".join(problems + [problem.text for _, problem in slow]) + report)
@@ -241,8 +241,8 @@ async def state_under_attack(conversation: Conversation) -> None:
         base = before[-1] if before else rss[0]
         growth = (max(rss) - base) / (1 << 20)
         conversation.note(f"resident memory: {base / (1 << 20):.1f} MiB before the attacks, +{growth:.1f} MiB at most")
-        if growth >= settings.perf_rss_growth_mib:
-            problems.append(f"resident memory grew {growth:.1f} MiB under attack (limit {settings.perf_rss_growth_mib:g} MiB)")
+        if growth >= settings.perf.rss_growth_mib:
+            problems.append(f"resident memory grew {growth:.1f} MiB under attack (limit {settings.perf.rss_growth_mib:g} MiB)")
     else:
         conversation.note("resident memory not observable (no rtcgate_process_resident_bytes)")
     if problems:
@@ -265,7 +265,7 @@ async def voice_under_attack(conversation: Conversation) -> None:
         if answered:
             raise CheckSkipped(f"inconclusive: the target answered none of our utterances in the quiet window, yet "
                                f"{answered} under attack: its answers came too late for the "
-                               f"{settings.perf_voice_window:g} s window ({lag.describe()})")
+                               f"{settings.perf.voice_window:g} s window ({lag.describe()})")
         raise CheckSkipped("the target answered none of our utterances in the quiet window or under attack: it runs "
                            "no voice loop")
     sessions = result["setup"]["sessions"] - result["setup"]["failed"]
@@ -281,10 +281,10 @@ async def voice_under_attack(conversation: Conversation) -> None:
         if v2v["count"] < turns:
             late.append(TimingProblem(f"{scenario['name']}: {v2v['count']} turns answered, {turns} in the quiet "
                                       f"window", None))
-        elif v2v["p99"] - quiet_v2v["p99"] > settings.perf_voice_slack_ms:
+        elif v2v["p99"] - quiet_v2v["p99"] > settings.perf.voice_slack_ms:
             late.append(TimingProblem(f"{scenario['name']}: voice-to-voice p99 {_ms(v2v['p99'])} is more than "
-                                      f"{settings.perf_voice_slack_ms:g} ms over the quiet {_ms(quiet_v2v['p99'])}",
-                                      (v2v["p99"] - quiet_v2v["p99"] - settings.perf_voice_slack_ms) / 1000))
+                                      f"{settings.perf.voice_slack_ms:g} ms over the quiet {_ms(quiet_v2v['p99'])}",
+                                      (v2v["p99"] - quiet_v2v["p99"] - settings.perf.voice_slack_ms) / 1000))
         if scenario["media"]["lost"]:
             problems.append(f"{scenario['name']}: {scenario['media']['lost']} audio packets lost")
     report = f" — full report: {_command(conversation, 'speech')}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from toolkit.conformance.checks.common import require
 from toolkit.conformance.conversation import Conversation, Session
@@ -12,7 +13,8 @@ from toolkit.conformance.steps import (
     Alive,
     Connect,
     Do,
-    Echo,
+    SrtpProfile,
+    Step,
     dropped_by_report,
     echoes_of,
     expect_echo,
@@ -51,20 +53,6 @@ async def send_and_expect(conversation: Conversation, data: bytes, token: bytes,
         await expect_echo(conversation, session, token, arrives_on=session.socket.name)
     except CheckFailed as exc:
         raise CheckFailed(f"{what}: {exc}") from None
-
-
-# -- SRTP-01 ---------------------------------------------------------------------------------
-
-
-def profile_used(session_name: str, profile: str, name: str):
-    """The session's use_srtp chose `profile` (the only one its client offered)."""
-
-    def action(conversation: Conversation) -> None:
-        used = conversation.session(session_name).peer.srtp_keys.profile
-        require(used == profile, f"negotiated profile {used}, not {profile}")
-        conversation.note(f"media carried under {name}")
-
-    return action
 
 
 # -- SRTP-02, SRTP-03, SRTP-05, SRTP-06 --------------------------------------------------------
@@ -256,10 +244,17 @@ def plain_copy(session: Session, genuine: int) -> bytes:
 # -- SRTP-04 ---------------------------------------------------------------------------------
 
 
-def sequence_wrap(order: tuple[int, ...], what: str):
-    """Send the session's packets 65533 … 2 (indexes 0 … 5) in `order`; every one must be accepted."""
+@dataclass(frozen=True, eq=False)
+class AcrossWrap(Step):
+    """Send session main's packets 65533 … 2 (indexes 0 … 5 of a stream started at WRAP_START) in
+    `order` (`what` says how, for messages); every one must be accepted: echoed, or, against a
+    target that does not echo, counted without loss in its RTCP report (`wrap_by_report`)."""
 
-    async def action(conversation: Conversation) -> None:
+    order: tuple[int, ...]
+    what: str
+
+    async def run(self, conversation: Conversation) -> None:
+        order, what = self.order, self.what
         session = conversation.session("main")
         if conversation.target.echoes is False:
             await wrap_by_report(conversation, session, order, what)
@@ -274,7 +269,8 @@ def sequence_wrap(order: tuple[int, ...], what: str):
         require(not missing, f"packets with sequence numbers {missing} were not accepted across the wrap ({what})")
         conversation.note(f"sent {wrap_order(order)} ({what}): all accepted (rollover counter followed the wrap)")
 
-    return action
+    def describe(self) -> str:
+        return f"AcrossWrap({wrap_order(self.order)})"
 
 
 def wrap_order(order: tuple[int, ...]) -> str:
@@ -342,7 +338,13 @@ async def srtcp(conversation: Conversation) -> None:
 async def malformed_rtcp(conversation: Conversation) -> None:
     from scapy.packet import Raw
 
-    from toolkit.crafters.rtp import RtcpReceiverReport, RtcpSenderReport, RtcpSourceDescription, RtcpSdesChunk, RtcpSdesItem
+    from toolkit.crafters.rtp import (
+        RtcpReceiverReport,
+        RtcpSdesChunk,
+        RtcpSdesItem,
+        RtcpSenderReport,
+        RtcpSourceDescription,
+    )
 
     session = conversation.session("main")
     peer = session.peer
@@ -368,7 +370,7 @@ CHECKS = (
         (
             Connect(session="cm", peer={"srtp_profiles": ("SRTP_AES128_CM_SHA1_80",)}),
             Alive(session="cm", media=True),
-            Do(profile_used("cm", "SRTP_AES128_CM_SHA1_80", "AES_CM_128_HMAC_SHA1_80"), "the profile negotiated"),
+            SrtpProfile("SRTP_AES128_CM_SHA1_80", "AES_CM_128_HMAC_SHA1_80", session="cm"),
         ),
         timeout=40.0,
     ),
@@ -389,7 +391,7 @@ CHECKS = (
         "SRTP-04", "core", "RFC 3711 §3.3.1",
         "sequence-number wrap (ROC increment), delivered in order → accepted",
         (Connect(peer={"rtp_sequence_start": WRAP_START}),
-         Do(sequence_wrap(IN_ORDER, "in order"), "packets across the wrap, in order")),
+         AcrossWrap(IN_ORDER, "in order")),
     ),
     Check(
         "SRTP-05", "security", "RFC 3711 §3.1, CVE-2013-2139",
@@ -419,7 +421,7 @@ CHECKS = (
         (
             Connect(session="gcm", peer={"srtp_profiles": ("SRTP_AEAD_AES_128_GCM",)}),
             Alive(session="gcm", media=True),
-            Do(profile_used("gcm", "SRTP_AEAD_AES_128_GCM", "AEAD_AES_128_GCM"), "the profile negotiated"),
+            SrtpProfile("SRTP_AEAD_AES_128_GCM", "AEAD_AES_128_GCM", session="gcm"),
         ),
         timeout=40.0,
     ),
@@ -427,6 +429,6 @@ CHECKS = (
         "SRTP-10", "core", "RFC 3711 §3.3.1, Appendix A",
         "packets delivered out of order across the sequence-number wrap (0 before 65535, 2 before 1) → accepted",
         (Connect(peer={"rtp_sequence_start": WRAP_START}),
-         Do(sequence_wrap(REORDERED, "out of order"), "packets across the wrap, out of order")),
+         AcrossWrap(REORDERED, "out of order")),
     ),
 )

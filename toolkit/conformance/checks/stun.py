@@ -6,7 +6,6 @@ import asyncio
 
 from toolkit.conformance.checks.common import (
     UNASSIGNED_REQUIRED_ATTRIBUTE,
-    binds_nothing,
     check_request,
     crafted_check,
     random_text,
@@ -16,6 +15,7 @@ from toolkit.conformance.conversation import Conversation, stun_transaction_id
 from toolkit.conformance.model import Check, CheckFailed
 from toolkit.conformance.steps import (
     Alive,
+    BindsNothing,
     Connect,
     Do,
     Echo,
@@ -250,7 +250,7 @@ CHECKS = (
             Send(check_request(password=WRONG_PASSWORD), via="other", label="wrong MI + USE-CANDIDATE, new address"),
             Expect((StunError(401), Silence()), via="other"),
             Echo(),  # media still goes to the authenticated address
-            binds_nothing("other"),  # and the forged check bound nothing
+            BindsNothing("other"),  # and the forged check bound nothing
         ),
     ),
     Check(
@@ -276,7 +276,7 @@ CHECKS = (
             Send(bad_fingerprint(use_candidate=True), via="other", label="bad FINGERPRINT + USE-CANDIDATE, new address"),
             Expect(Silence(), via="other"),
             Echo(),
-            binds_nothing("other"),
+            BindsNothing("other"),
         ),
     ),
     Check(
@@ -352,7 +352,7 @@ CHECKS = (
             Socket("other"),
             Send(binding_indication(), via="other", label="Binding indication, new address"),
             Expect(Silence(), via="other"),
-            binds_nothing("other"),  # an indication binds no address
+            BindsNothing("other"),  # an indication binds no address
             Echo(),
         ),
     ),

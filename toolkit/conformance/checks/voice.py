@@ -12,7 +12,7 @@ loop. Against the reference server, these checks play against its voice-mode twi
 Times are the probe's clock (the conversation's), never the target's: when each of our packets
 left, when each event and packet arrived. The speech edges are the sample's own, found by energy
 (toolkit/peer/audio.py): onset = the first packet louder than −45 dBFS, end = just past the last
-one. Tolerances come from the run's Settings:
+one. Tolerances come from the run's Settings (`Settings.voice`):
 - tol = vad_frame + edge_slack (30 + 30 ms): how far the target's VAD may place an edge from
   ours — one VAD frame, plus the disagreement of two detectors over a fading syllable;
 - event_slack (120 ms): what an event or packet may add on the way to us (packetisation, jitter
@@ -324,7 +324,7 @@ def _decode(packet: bytes, time: float, decoder: OpusDecoder) -> Heard:
 
 def tolerance(conversation: Conversation) -> float:
     settings = conversation.settings
-    return settings.vad_frame + settings.edge_slack
+    return settings.voice.vad_frame + settings.voice.edge_slack
 
 
 def responses_done(call: VoiceCall) -> list[tuple[float, dict]]:
@@ -361,7 +361,7 @@ async def speech_edges(conversation: Conversation) -> None:
     call.pause(LEAD_01)
     start = call.say(speech.packets)
     onset, end = start + speech.onset, start + speech.end
-    tol, slack = tolerance(conversation), conversation.settings.event_slack
+    tol, slack = tolerance(conversation), conversation.settings.voice.event_slack
     due = (start + len(speech.packets)) * FRAME + silence / 1000 + 2.0
     await call.until(lambda: call.of_type("input_audio_buffer.speech_stopped"), due, "input_audio_buffer.speech_stopped")
     started = call.of_type("input_audio_buffer.speech_started")
@@ -415,7 +415,7 @@ async def first_audio(conversation: Conversation) -> None:
     start = call.say(speech.packets)
     end = start + speech.end
     settings = conversation.settings
-    allowed = silence / 1000 + settings.think_time + FRAME + tolerance(conversation) + settings.event_slack
+    allowed = silence / 1000 + settings.voice.think_time + FRAME + tolerance(conversation) + settings.voice.event_slack
     due = (start + len(speech.packets)) * FRAME + allowed + 2.0
     heard = await call.until(lambda: len(call.sent_at) > end and call.sound_after(call.sent_at[end]), due,
                              "response audio")
@@ -425,9 +425,9 @@ async def first_audio(conversation: Conversation) -> None:
     if latency > allowed:
         judge_timing(conversation, [TimingProblem(
             f"the first response audio arrived {1000 * latency:.0f} ms after the end of speech left; allowed "
-            f"{1000 * allowed:.0f} ms = silence duration {silence} ms + think time {1000 * settings.think_time:.0f} "
+            f"{1000 * allowed:.0f} ms = silence duration {silence} ms + think time {1000 * settings.voice.think_time:.0f} "
             f"ms + 20 ms + {1000 * tolerance(conversation):.0f} ms VAD tolerance + "
-            f"{1000 * settings.event_slack:.0f} ms client-clock slack{after_event}", latency - allowed)],
+            f"{1000 * settings.voice.event_slack:.0f} ms client-clock slack{after_event}", latency - allowed)],
             since=call.sent_at[end])
     judge_timing(conversation, [], since=call.sent_at[end])
     conversation.note(f"first response audio {1000 * latency:.0f} ms after the end of speech left (allowed "
@@ -461,7 +461,7 @@ async def barge_in(conversation: Conversation) -> None:
         late.append(TimingProblem(f"response audio went on {1000 * (last - started_at):.0f} ms after speech_started "
                                   f"arrived (allowed {1000 * BARGE_IN_STOP:.0f} ms)",
                                   last - started_at - BARGE_IN_STOP))
-    allowed = BARGE_IN_STOP + tolerance(conversation) + settings.event_slack
+    allowed = BARGE_IN_STOP + tolerance(conversation) + settings.voice.event_slack
     if last - call.sent_time(barge) > allowed:
         late.append(TimingProblem(f"response audio went on {1000 * (last - call.sent_time(barge)):.0f} ms after the "
                                   f"interruption's onset left (allowed {1000 * allowed:.0f} ms)",
@@ -598,7 +598,7 @@ async def pacing(conversation: Conversation) -> None:
     packets = [p for p in call.heard if created_at < p.time <= done[0][0] + 0.05]
     if len(packets) < 10:
         raise CheckFailed(f"the response held {len(packets)} packets, too few to judge its pacing ({call.timeline()})")
-    jitter = conversation.settings.pacing_jitter
+    jitter = conversation.settings.voice.pacing_jitter
     problems, worst, spurts = pacing_problems(packets, jitter)
     structural = pacing_problems(packets, math.inf)[0]  # frame sizes and timestamps: the target's own
     if structural:

@@ -25,7 +25,7 @@ REQUIREMENTS = {
     "VOICE-02": Requirement(
         Level.POLICY, f"{_API}: session.turn_detection (server_vad, silence_duration_ms)",
         "Start the spoken answer no later than the silence duration plus the model's think time (Settings."
-        "think_time) plus one 20 ms frame after the user stops speaking.",
+        "voice.think_time) plus one 20 ms frame after the user stops speaking.",
         prevents="dead air after the user's turn: callers repeat themselves, talk over the late answer, or hang up",
         note="think_time defaults to the embedded ToneModel's 0.2 s; a target backed by a real model needs its "
              "own value, or the check measures the model rather than the media path.",
@@ -48,7 +48,7 @@ REQUIREMENTS = {
     "VOICE-05": Requirement(
         Level.POLICY, "RFC 3550 §5.1 (timestamp = sampling instant); RFC 7587 §4 (Opus RTP timestamps at 48 kHz)",
         "Send response audio paced at real time: 20 ms Opus frames whose RTP timestamps advance 960 per packet, "
-        "each within Settings.pacing_jitter (30 ms) of its slot.",
+        "each within Settings.voice.pacing_jitter (30 ms) of its slot.",
         prevents="bursts that overflow the client's jitter buffer (audio dropped or played fast) and drift that "
                  "builds latency over a long answer",
         note="Neither RFC requires a sender to pace packets in real time, and RFC 7587 allows Opus packets of 2.5 "

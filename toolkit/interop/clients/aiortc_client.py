@@ -24,77 +24,77 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from toolkit.interop.gst.scenario_record import (
+    BINARY_MESSAGE,
+    CONNECT_TIMEOUT,
+    DATACHANNEL_MESSAGES,
+    Deadline,
+    describe_message,
+    event_entry,
+    now_ms,
+)
 from toolkit.peer.shell.whip import body_excerpt
 
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960
-CONNECT_TIMEOUT = 15.0
 RESTART_REASON = "aiortc 1.16 has no ICE restart (no restartIce(), no iceRestart offer option)"
-DATACHANNEL_MESSAGES = ["hello from the interop matrix", "é€😀 unicode", "x" * 16384]
-BINARY_MESSAGE = bytes(i % 256 for i in range(1024))
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def describe_message(data: str | bytes) -> dict:
-    """The same summary as scenario.mjs's describeMessage (UTF-16 code units for text)."""
-    if isinstance(data, str):
-        units = data.encode("utf-16-le")
-        total = 0
-        for index in range(0, len(units), 2):
-            total = (total * 31 + int.from_bytes(units[index:index + 2], "little")) % 1000000007
-        return {"type": "text", "length": len(units) // 2, "head": units[:64].decode("utf-16-le", "replace"),
-                "sum": total}
-    total = 0
-    for byte in data:
-        total = (total * 31 + byte) % 1000000007
-    return {"type": "binary", "length": len(data), "sum": total}
 
 
 async def until(seconds: float, what: str, predicate, every: float = 0.01):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {seconds * 1000:.0f} ms")
+    deadline = Deadline(seconds, what)
+    while not (value := predicate()):
+        deadline.check()
         await asyncio.sleep(every)
+    return value
 
 
-class Microphone(MediaStreamTrack):
-    """Silence until start(), then the driver's PCM; paced in real time like a capture device."""
+class PacedAudioTrack(MediaStreamTrack):
+    """48 kHz mono 16-bit audio in 20 ms frames, paced in real time like a capture device: the
+    first frame when aiortc first asks, then one every 20 ms. `samples(index)` is frame `index`'s
+    960 samples; `frames_sent` counts the frames handed out."""
 
     kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames_sent = 0
+        self._start: float | None = None
+
+    def samples(self, index: int) -> np.ndarray:
+        raise NotImplementedError
+
+    async def recv(self) -> av.AudioFrame:
+        index = self.frames_sent
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            delay = self._start + index * FRAME_SAMPLES / SAMPLE_RATE - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        frame = av.AudioFrame.from_ndarray(np.asarray(self.samples(index), dtype=np.int16).reshape(1, -1),
+                                           format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = index * FRAME_SAMPLES
+        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        self.frames_sent += 1
+        return frame
+
+
+class Microphone(PacedAudioTrack):
+    """Silence until `playing` is set, then the driver's PCM."""
 
     def __init__(self, pcm: bytes) -> None:
         super().__init__()
         self.pcm = pcm
         self.playing = False
         self._offset = 0
-        self._index = 0
-        self._start: float | None = None
 
-    async def recv(self) -> av.AudioFrame:
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            delay = self._start + self._index * FRAME_SAMPLES / SAMPLE_RATE - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+    def samples(self, index: int) -> np.ndarray:
         chunk = bytes(2 * FRAME_SAMPLES)
         if self.playing and self._offset + len(chunk) <= len(self.pcm):
             chunk = self.pcm[self._offset:self._offset + len(chunk)]
             self._offset += len(chunk)
-        frame = av.AudioFrame.from_ndarray(np.frombuffer(chunk, dtype="<i2").reshape(1, -1), format="s16",
-                                           layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._index * FRAME_SAMPLES
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        self._index += 1
-        return frame
+        return np.frombuffer(chunk, dtype="<i2")
 
 
 class Ear:
@@ -245,15 +245,7 @@ async def voice_phase(config: dict, http: aiohttp.ClientSession) -> dict:
     ear = Ear()
 
     def on_event(text: str | bytes) -> None:
-        try:
-            event = json.loads(text)
-        except ValueError:
-            event = {"type": "(not JSON)"}
-        entry = {"t": now_ms(), "type": event.get("type")}
-        if isinstance(event.get("response"), dict):
-            entry["status"] = event["response"].get("status")
-        if event.get("error"):
-            entry["error"] = event["error"]
+        entry = event_entry(text)
         record["events"].append(entry)
         if entry["type"] == "response.created":
             ear.listening = True

@@ -121,7 +121,7 @@ async def stop_group(process: asyncio.subprocess.Process, grace: float = 2.0) ->
     try:
         os.killpg(process.pid, signal.SIGTERM)
         await asyncio.wait_for(process.wait(), grace)
-    except (ProcessLookupError, asyncio.TimeoutError):
+    except (TimeoutError, ProcessLookupError):
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -144,7 +144,7 @@ async def run_program(command: list[str], *, config: dict, workdir: Path, name: 
             start_new_session=True, env=env, cwd=cwd)
     try:
         await asyncio.wait_for(process.wait(), deadline)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         await stop_group(process)
         raise ClientFailed(f"{name} still running after {deadline:g} s; killed. Log tail:\n{log_tail(log_path)}") from None
     finally:

@@ -1,7 +1,8 @@
 """GStreamer webrtcbin (libnice, OpenSSL) in the interop matrix: the same scenario as
 toolkit/interop/js/scenario.mjs, written for webrtcbin.
 
-Run with the system Python, which has `gi` (PyGObject) and GStreamer's typelibs; stdlib only:
+Run with the system Python, which has `gi` (PyGObject) and GStreamer's typelibs; stdlib only,
+and its neighbour scenario_record.py (shared with the aiortc client):
 `/usr/bin/python3 webrtcbin_client.py CONFIG.json`. The report goes to config["report"].
 
 Microphone: an appsrc fed 20 ms of the driver's PCM at a time on an absolute schedule (silence
@@ -33,13 +34,21 @@ gi.require_version("GstSdp", "1.0")
 gi.require_version("GstWebRTC", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
+# This file's neighbour, found beside it (see the module docstring).
+from scenario_record import (  # noqa: E402
+    BINARY_MESSAGE,
+    CONNECT_TIMEOUT,
+    DATACHANNEL_MESSAGES,
+    Deadline,
+    describe_message,
+    event_entry,
+    now_ms,
+)
+
 FRAME_SAMPLES = 960
 FRAME_BYTES = 2 * FRAME_SAMPLES
-CONNECT_TIMEOUT = 15.0
 RESTART_REASON = ("webrtcbin 1.22 has no ICE restart: create-offer takes no ice-restart option and a new offer "
                   "keeps the session's ICE credentials")
-DATACHANNEL_MESSAGES = ["hello from the interop matrix", "é€😀 unicode", "x" * 16384]
-BINARY_MESSAGE = bytes(i % 256 for i in range(1024))
 PIPELINE = (
     "webrtcbin name=w bundle-policy=max-bundle "
     "appsrc name=mic is-live=true format=time do-timestamp=true "
@@ -49,34 +58,12 @@ PIPELINE = (
 )
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def describe_message(data: str | bytes) -> dict:
-    """The same summary as scenario.mjs's describeMessage (UTF-16 code units for text)."""
-    if isinstance(data, str):
-        total = 0
-        units = data.encode("utf-16-le")
-        for index in range(0, len(units), 2):
-            total = (total * 31 + int.from_bytes(units[index:index + 2], "little")) % 1000000007
-        head = units[:64].decode("utf-16-le", "replace")
-        return {"type": "text", "length": len(units) // 2, "head": head, "sum": total}
-    total = 0
-    for byte in data:
-        total = (total * 31 + byte) % 1000000007
-    return {"type": "binary", "length": len(data), "sum": total}
-
-
 def until(seconds: float, what: str, predicate, every: float = 0.01):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {seconds * 1000:.0f} ms")
+    deadline = Deadline(seconds, what)
+    while not (value := predicate()):
+        deadline.check()
         time.sleep(every)
+    return value
 
 
 def body_excerpt(body: str) -> str:
@@ -349,15 +336,7 @@ def voice_phase(config: dict) -> dict:
         return [event["type"] for event in record["events"]]
 
     def on_event(channel, text: str) -> None:
-        try:
-            event = json.loads(text)
-        except ValueError:
-            event = {"type": "(not JSON)"}
-        entry = {"t": now_ms(), "type": event.get("type")}
-        if isinstance(event.get("response"), dict):
-            entry["status"] = event["response"].get("status")
-        if event.get("error"):
-            entry["error"] = event["error"]
+        entry = event_entry(text)
         record["events"].append(entry)
         if entry["type"] == "response.created":
             phase.listening = True

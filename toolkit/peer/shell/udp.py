@@ -3,6 +3,8 @@
 Works on the stock loop and on uvloop alike: it only uses create_datagram_endpoint,
 call_at and loop.time(). After every input the peer's outputs are drained
 (docs/architecture.md, principle 1): datagrams go to the socket, events to `received`.
+`PeerTimer` keeps the one timer a peer asks for; the other shells around a ProbePeer (the
+conformance conversation, the voice benchmark) use it too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,42 @@ from toolkit.peer.core import ProbePeer
 from toolkit.peer.events import Address, DtlsConnected, IceCompleted, PeerFailed
 from toolkit.peer.offer import PeerError
 from toolkit.peer.shell.whip import whip_delete, whip_post
+
+
+class PeerTimer:
+    """The one asyncio timer a ProbePeer asks for through `get_timer()`.
+
+    Call `rearm()` after every input: it moves the timer only when the deadline changed. When
+    it fires, the peer handles its timer, then `after` runs (the shell's flush)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, peer: ProbePeer, after: Callable[[], None]) -> None:
+        self._loop = loop
+        self._peer = peer
+        self._after = after
+        self._handle: asyncio.TimerHandle | None = None
+        self._at: float | None = None
+
+    def rearm(self) -> None:
+        when = self._peer.get_timer()
+        if when == self._at:
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = None if when is None else self._loop.call_at(when, self._fire)
+        self._at = when
+
+    def cancel(self) -> None:
+        """Drop the pending call (the shell is closing); a later `rearm()` with a new deadline sets one again."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        # call_at may fire a hair early; the peer must see its deadline as reached.
+        now = max(self._loop.time(), self._at)
+        self._handle = self._at = None
+        self._peer.handle_timer(now)
+        self._after()
 
 
 class PeerConnection:
@@ -40,8 +78,7 @@ class PeerConnection:
         self.media_handler: Callable[[bytes, Address], None] | None = None
         """When set, SRTP/SRTCP datagrams go here instead of the peer: a lean path for load,
         which protects and unprotects with the keys in `peer.srtp_keys` itself."""
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = PeerTimer(loop, peer, self.flush)
         self._closed = False
 
     async def wait_for(self, event_type: type, timeout: float) -> object:
@@ -58,9 +95,9 @@ class PeerConnection:
                 try:
                     left = deadline - self.loop.time()
                     if left <= 0:
-                        raise asyncio.TimeoutError
+                        raise TimeoutError
                     event = await asyncio.wait_for(self.received.get(), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise PeerError(
                         f"no {event_type.__name__} within {timeout:g} s "
                         f"(peer state {self.peer.state.value!r})"
@@ -101,12 +138,7 @@ class PeerConnection:
         while event is not None:
             self.received.put_nowait(event)
             event = peer.next_event()
-        when = peer.get_timer()
-        if when != self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = None if when is None else self.loop.call_at(when, self._on_timer)
-            self._timer_at = when
+        self._timer.rearm()
 
     async def close(self) -> None:
         """DTLS close_notify, WHIP DELETE, then the socket; safe to call twice."""
@@ -123,9 +155,7 @@ class PeerConnection:
                         raise
         finally:
             self._closed = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._timer.cancel()
             self.transport.close()
 
     def _datagram_received(self, data: bytes, addr: tuple) -> None:
@@ -133,14 +163,6 @@ class PeerConnection:
             self.media_handler(data, addr)
             return
         self.peer.receive_datagram(data, addr[:2], self.loop.time())
-        self.flush()
-
-    def _on_timer(self) -> None:
-        # call_at may fire a hair early; the peer must see its deadline as reached.
-        now = max(self.loop.time(), self._timer_at)
-        self._timer = None
-        self._timer_at = None
-        self.peer.handle_timer(now)
         self.flush()
 
 

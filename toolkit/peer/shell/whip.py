@@ -8,7 +8,6 @@ HTML error page); the whole body stays on the error.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping
 from urllib.parse import urljoin
@@ -105,5 +104,5 @@ async def _request(
                 return response.status, response.headers, text
     except aiohttp.ClientError as exc:
         raise PeerError(f"WHIP {method} {url} failed: {exc}") from exc
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         raise PeerError(f"WHIP {method} {url} got no answer within {timeout:g} s") from exc

@@ -20,8 +20,7 @@ from toolkit.capture import (
     write_pcap,
     write_srtp_keys,
 )
-from toolkit.conformance.conversation import NOT_SENT
-from toolkit.conformance.model import CheckResult
+from toolkit.conformance.model import NOT_SENT, CheckResult
 
 PCAP_MAX_PAYLOAD = 65535 - 8 - 40
 """The capture writer's limit (it sizes for IPv6 headers); larger datagrams are left out, with a note."""
