@@ -128,7 +128,7 @@ class Target:
 
 def start_aiortc(children: Children, cpu: int | None) -> Target:
     """The aiortc answerer, which opens a port per session and names its WHIP URL when ready."""
-    child = children.start("aiortc answerer", [sys.executable, "tests/answerers/aiortc_whip.py", "--host",
+    child = children.start("aiortc answerer", [sys.executable, "-m", "tests.answerers.aiortc_whip", "--host",
                                                "127.0.0.1", "--port", "0"], cpu, ready=AIORTC_READY)
     return Target(AIORTC, child, child.ready["whip"].decode())
 
